@@ -1,0 +1,173 @@
+"""Signed envelopes: the bytes that travel, their strict decoding, and record ids.
+
+Wire format, all msgpack, all canonical (the one encoding msgpack-python's packer produces):
+
+    envelope = [author: bin 32, signature: bin 64, body: bin]
+    body     = [FORMAT_VERSION, kind: str, created_at: int, *fields]
+    signature = Ed25519(author, SIGNING_DOMAIN + body)
+    record id = sha256(envelope)
+
+Decoding re-encodes what it read and rejects any input that differs, so every value has exactly
+one byte string and so one id: non-minimal integers, str where bin belongs, maps, floats, nil,
+ext types and trailing bytes are all refused. A whole envelope is at most MAX_RECORD_SIZE bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import msgpack
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey
+
+from protocol.errors import (
+    BadSignature,
+    DecodeError,
+    InvalidField,
+    NonCanonical,
+    RecordTooLarge,
+    UnknownKind,
+)
+from protocol.fields import KEY_SIZE
+from protocol.records import FORMAT_VERSION, KINDS, Body
+
+MAX_RECORD_SIZE = 64 * 1024
+SIGNATURE_SIZE = 64
+SIGNING_DOMAIN = b"workwork/record/v1\x00"
+
+_UNPACK_LIMITS: dict[str, Any] = {
+    "raw": False,
+    "use_list": False,
+    "strict_map_key": True,
+    "max_bin_len": MAX_RECORD_SIZE,
+    "max_str_len": MAX_RECORD_SIZE,
+    "max_array_len": 4096,
+    "max_map_len": 0,
+    "max_ext_len": 0,
+}
+
+B = TypeVar("B", bound=Body)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A signed record: its body, who signed it, and its exact bytes and id."""
+
+    body: Body
+    author: bytes
+    signature: bytes
+    raw: bytes = field(repr=False)
+    id: bytes
+
+    @property
+    def kind(self) -> str:
+        return self.body.KIND
+
+    def expect(self, cls: type[B]) -> B:
+        """Returns the body as `cls`, or raises `UnknownKind` if it is another kind."""
+        if not isinstance(self.body, cls):
+            raise UnknownKind(f"expected a {cls.KIND} record, got a {self.kind} record")
+        return self.body
+
+
+def _pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def _unpack(data: bytes, what: str) -> Any:
+    try:
+        return msgpack.unpackb(data, **_UNPACK_LIMITS)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        # ValueError covers ExtraData, FormatError, StackError, bad UTF-8 and limit breaches.
+        raise DecodeError(f"{what}: {exc}") from None
+
+
+def encode_body(body: Body) -> bytes:
+    """Returns the canonical bytes of a body (what the author signs)."""
+    return _pack((FORMAT_VERSION, body.KIND, *body.values()))
+
+
+def decode_body(data: bytes) -> Body:
+    """Decodes and checks canonical body bytes.
+
+    Raises:
+        DecodeError: not a msgpack array of the right shape, or an unknown kind or version.
+        InvalidField: a field of the wrong type or out of bounds.
+        NonCanonical: the bytes are not the canonical encoding of what they hold.
+    """
+    value = _unpack(data, "body")
+    if type(value) is not tuple or len(value) < 2:
+        raise DecodeError("body: expected an array [version, kind, ...]")
+    version, kind = value[0], value[1]
+    if version != FORMAT_VERSION or type(version) is not int:
+        raise UnknownKind(f"body: unknown format version {version!r}")
+    cls = KINDS.get(kind) if type(kind) is str else None
+    if cls is None:
+        raise UnknownKind(f"body: unknown record kind {kind!r}")
+    names = cls.SCHEMA
+    if len(value) != 2 + len(names):
+        raise InvalidField(
+            kind, "*", f"expected {len(names)} fields, got {len(value) - 2}"
+        )
+    body = cls(*value[2:])
+    if _pack(value) != data:
+        raise NonCanonical("body: not in canonical encoding")
+    return body
+
+
+def sign(body: Body, key: SigningKey) -> Record:
+    """Signs `body` with `key` and returns the record."""
+    body_bytes = encode_body(body)
+    author = bytes(key.verify_key)
+    signature = key.sign(SIGNING_DOMAIN + body_bytes).signature
+    raw = _pack((author, signature, body_bytes))
+    if len(raw) > MAX_RECORD_SIZE:
+        raise RecordTooLarge(f"record is {len(raw)} bytes, the limit is {MAX_RECORD_SIZE}")
+    return Record(body, author, signature, raw, hashlib.sha256(raw).digest())
+
+
+def decode(data: bytes, *, verify: bool = True) -> Record:
+    """Decodes envelope bytes into a record, checking everything that needs no other record.
+
+    Args:
+        data: the envelope, as received.
+        verify: check the signature. Only callers that read back bytes they verified before
+            (the local store) may pass False.
+
+    Raises:
+        RecordTooLarge, DecodeError, UnknownKind, NonCanonical, InvalidField, BadSignature:
+            all subclasses of `ProtocolError`.
+    """
+    if type(data) is not bytes:
+        data = bytes(data)
+    if len(data) > MAX_RECORD_SIZE:
+        raise RecordTooLarge(f"record is {len(data)} bytes, the limit is {MAX_RECORD_SIZE}")
+    value = _unpack(data, "envelope")
+    if type(value) is not tuple or len(value) != 3:
+        raise DecodeError("envelope: expected an array [author, signature, body]")
+    author, signature, body_bytes = value
+    if type(author) is not bytes or len(author) != KEY_SIZE:
+        raise DecodeError("envelope: author must be 32 bytes")
+    if type(signature) is not bytes or len(signature) != SIGNATURE_SIZE:
+        raise DecodeError("envelope: signature must be 64 bytes")
+    if type(body_bytes) is not bytes:
+        raise DecodeError("envelope: body must be bytes")
+    if _pack(value) != data:
+        raise NonCanonical("envelope: not in canonical encoding")
+    body = decode_body(body_bytes)
+    if verify:
+        check_signature(author, signature, body_bytes)
+    return Record(body, author, signature, data, hashlib.sha256(data).digest())
+
+
+def check_signature(author: bytes, signature: bytes, body_bytes: bytes) -> None:
+    """Raises `BadSignature` unless `signature` is `author`'s over the domain and `body_bytes`."""
+    try:
+        crypto_sign_open(signature + SIGNING_DOMAIN + body_bytes, author)
+    except (BadSignatureError, ValueError) as exc:
+        # libsodium also refuses small-order and non-canonical keys, as ValueError or
+        # BadSignatureError depending on where it notices.
+        raise BadSignature(f"signature does not verify for author {author.hex()[:16]}") from exc

@@ -1,0 +1,198 @@
+"""Validation rules: which well-formed, signed records the network admits.
+
+Theory of operation. A record passes three gates, and every gate is a pure function:
+
+1. `envelope.decode` — canonical bytes, known kind, field types and bounds, signature. A record
+   object that exists has passed it (records built locally pass the same checks when constructed).
+2. `check(record, now=...)` — rules that need the clock, passed in: a record may not be dated
+   more than MAX_SKEW seconds ahead of `now`. (Old records are fine: sync replays history.)
+3. `check_contribution`, `check_acceptance`, `check_epoch_root` — rules that need the records a
+   record depends on (`dependencies` names them). The caller looks them up (the store, or an
+   auditor's file) and passes them in; a record whose dependencies are not all at hand waits
+   as an orphan until they arrive, it is not rejected.
+
+Revisions. Profiles, projects and acceptances are revisable: `slot` names what a record is about,
+and among records of one slot the one that `supersedes` all others is in force. The order is
+(revision, record id), so every node picks the same winner whatever order records arrived in.
+Projects are always judged against the project revision in force: who may accept (owner and
+reviewers) and whether the project is closed follow the latest revision a node has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from protocol.envelope import Record
+from protocol.errors import (
+    FromTheFuture,
+    NotAuthorized,
+    ProjectClosed,
+    ReferenceMismatch,
+)
+from protocol.records import (
+    Acceptance,
+    Contribution,
+    EpochRoot,
+    Profile,
+    Project,
+    project_id,
+)
+
+# How far ahead of the validator's clock a record may be dated.
+MAX_SKEW = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A dependency: the project with id `key`, or the contribution record with id `key`."""
+
+    kind: str
+    key: bytes
+
+
+def check(record: Record, *, now: float) -> None:
+    """Checks the rules that need the clock.
+
+    Args:
+        record: a decoded (so signed and well-formed) record.
+        now: the validator's time in seconds since 1970.
+
+    Raises:
+        FromTheFuture: the record is dated more than MAX_SKEW seconds after `now`.
+    """
+    ahead = record.body.created_at - now
+    if ahead > MAX_SKEW:
+        raise FromTheFuture(
+            f"{record.kind} {record.id.hex()[:16]} is dated {ahead:.0f} s in the future "
+            f"(at most {MAX_SKEW} s allowed)"
+        )
+
+
+def subject_project(record: Record) -> bytes | None:
+    """Returns the id of the project a record belongs to, or None for profiles."""
+    body = record.body
+    if isinstance(body, Project):
+        return project_id(record.author, body.name)
+    if isinstance(body, Contribution | Acceptance | EpochRoot):
+        return body.project_id
+    return None
+
+
+def dependencies(record: Record) -> tuple[Ref, ...]:
+    """Returns the records that must be known before `record` can be applied."""
+    body = record.body
+    if isinstance(body, Acceptance):
+        return (Ref("project", body.project_id), Ref("contribution", body.contribution_id))
+    if isinstance(body, Contribution | EpochRoot):
+        return (Ref("project", body.project_id),)
+    return ()
+
+
+def slot(record: Record) -> tuple[str, bytes] | None:
+    """Returns what a revisable record is about, or None if the record is not revisable.
+
+    A profile's slot is its author; a project's is its project id (which includes its owner); an
+    acceptance's is the contribution it judges, whichever of the owner or reviewers signed it.
+    """
+    body = record.body
+    if isinstance(body, Profile):
+        return ("profile", record.author)
+    if isinstance(body, Project):
+        return ("project", project_id(record.author, body.name))
+    if isinstance(body, Acceptance):
+        return ("acceptance", body.contribution_id)
+    return None
+
+
+def _rank(record: Record) -> tuple[int, bytes]:
+    revision: int = getattr(record.body, "revision", 0)
+    return (revision, record.id)
+
+
+def supersedes(new: Record, old: Record) -> bool:
+    """Returns True if `new` replaces `old`, two records of the same slot.
+
+    The higher revision wins; between equal revisions the higher record id wins, so that the
+    outcome does not depend on arrival order.
+    """
+    return _rank(new) > _rank(old)
+
+
+def latest(records: Iterable[Record]) -> dict[tuple[str, bytes], Record]:
+    """Returns the record in force for each slot among `records` (non-revisable ones skipped)."""
+    current: dict[tuple[str, bytes], Record] = {}
+    for record in records:
+        key = slot(record)
+        if key is not None and (key not in current or supersedes(record, current[key])):
+            current[key] = record
+    return current
+
+
+def _project_of(record: Record, project: Record, project_ref: bytes) -> Project:
+    body = project.expect(Project)
+    if project_id(project.author, body.name) != project_ref:
+        raise ReferenceMismatch(
+            f"{record.kind} {record.id.hex()[:16]} refers to project {project_ref.hex()[:16]}, "
+            f"not to the project given ({project_id(project.author, body.name).hex()[:16]})"
+        )
+    return body
+
+
+def check_contribution(contribution: Record, project: Record) -> None:
+    """Checks a contribution against the project revision in force.
+
+    Raises:
+        ReferenceMismatch: `project` is not the project the contribution names.
+        ProjectClosed: the project was closed no later than the contribution was made.
+    """
+    body = contribution.expect(Contribution)
+    posting = _project_of(contribution, project, body.project_id)
+    if posting.status == "closed" and body.created_at >= posting.created_at:
+        raise ProjectClosed(
+            f"contribution {contribution.id.hex()[:16]} was made after project "
+            f"{posting.name!r} closed"
+        )
+
+
+def check_acceptance(acceptance: Record, project: Record, contribution: Record) -> None:
+    """Checks an acceptance against its project (revision in force) and its contribution.
+
+    Raises:
+        ReferenceMismatch: the project or contribution given is not the one named, or the
+            contribution belongs to another project.
+        NotAuthorized: the author is neither the project's owner nor one of its reviewers.
+    """
+    body = acceptance.expect(Acceptance)
+    posting = _project_of(acceptance, project, body.project_id)
+    work = contribution.expect(Contribution)
+    if contribution.id != body.contribution_id:
+        raise ReferenceMismatch(
+            f"acceptance {acceptance.id.hex()[:16]} names contribution "
+            f"{body.contribution_id.hex()[:16]}, not {contribution.id.hex()[:16]}"
+        )
+    if work.project_id != body.project_id:
+        raise ReferenceMismatch(
+            f"acceptance {acceptance.id.hex()[:16]} is for a project the contribution is not in"
+        )
+    if acceptance.author != project.author and acceptance.author not in posting.reviewers:
+        raise NotAuthorized(
+            f"acceptance {acceptance.id.hex()[:16]} is signed by {acceptance.author.hex()[:16]}, "
+            f"who is neither the owner nor a reviewer of project {posting.name!r}"
+        )
+
+
+def check_epoch_root(root: Record, project: Record) -> None:
+    """Checks that an epoch root is signed by its project's owner.
+
+    Raises:
+        ReferenceMismatch: `project` is not the project the root names.
+        NotAuthorized: the root is not signed by the project's owner.
+    """
+    body = root.expect(EpochRoot)
+    posting = _project_of(root, project, body.project_id)
+    if root.author != project.author:
+        raise NotAuthorized(
+            f"epoch root {root.id.hex()[:16]} for project {posting.name!r} is not signed by "
+            "its owner"
+        )

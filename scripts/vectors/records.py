@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Writes tests/vectors/records.json: fixed keys and bodies, and the exact bytes they give.
+
+The bodies are fixed here; the bytes, signatures and ids are what our encoder produces. They are
+checked independently by scripts/vectors/records.mjs (msgpack and Ed25519 from other authors, in
+JavaScript), and frozen so any change of the wire format shows up as a failing test.
+
+Run: .venv/bin/python scripts/vectors/records.py > tests/vectors/records.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from nacl.signing import SigningKey
+
+from protocol import (
+    SIGNING_DOMAIN,
+    Acceptance,
+    Body,
+    Contribution,
+    EpochRoot,
+    Profile,
+    Project,
+    encode_body,
+    project_id,
+    sign,
+)
+
+
+def seed(name: str) -> bytes:
+    return hashlib.sha256(b"workwork test key " + name.encode()).digest()
+
+
+def typed(value: object) -> tuple[str, object]:
+    """Returns the value with a type tag that tells a JavaScript encoder what to emit."""
+    if isinstance(value, bool):
+        raise TypeError("no booleans in records")
+    if isinstance(value, int):
+        return "int", value
+    if isinstance(value, str):
+        return "str", value
+    if isinstance(value, bytes):
+        return "bin", value.hex()
+    if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+        return "str[]", list(value)
+    if isinstance(value, tuple):
+        return "bin[]", [v.hex() for v in value]
+    raise TypeError(type(value))
+
+
+def case(name: str, signer: str, body: Body) -> dict[str, object]:
+    key = SigningKey(seed(signer))
+    record = sign(body, key)
+    return {
+        "name": name,
+        "seed": seed(signer).hex(),
+        "kind": body.KIND,
+        "fields": [[field, *typed(getattr(body, field))] for field, _ in body.SCHEMA],
+        "author": record.author.hex(),
+        "body": encode_body(body).hex(),
+        "signature": record.signature.hex(),
+        "envelope": record.raw.hex(),
+        "id": record.id.hex(),
+    }
+
+
+def main() -> None:
+    alice = bytes(SigningKey(seed("alice")).verify_key)
+    carol = bytes(SigningKey(seed("carol")).verify_key)
+    t0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+    pid = project_id(alice, "translate-docs")
+    contribution = Contribution(
+        created_at=t0 + 3600,
+        project_id=pid,
+        summary="Translated chapters 1-3 to Spanish.\nGlossary included.",
+        evidence_uri="https://example.org/pr/17",
+        evidence_hash=hashlib.sha256(b"chapters 1-3").digest(),
+        effort=240,
+        payout=bytes.fromhex("b0b0000000000000000000000000000000000b0b"),
+    )
+    contribution_id = sign(contribution, SigningKey(seed("bob"))).id
+    cases = [
+        case(
+            "profile-human",
+            "alice",
+            Profile(
+                created_at=t0,
+                revision=0,
+                name="Alice Ñúñez",
+                actor="human",
+                skills=("python", "rust", "solidity"),
+                interests=("open-source", "translation"),
+                payout=bytes.fromhex("a11ce00000000000000000000000000000000a11"),
+                rate="60 USD/h",
+            ),
+        ),
+        case(
+            "profile-agent-empty-lists",
+            "agent",
+            Profile(
+                created_at=t0 + 1,
+                revision=7,
+                name="translator-bot",
+                actor="agent",
+                skills=(),
+                interests=(),
+                payout=bytes.fromhex("00000000000000000000000000000000000000a9"),
+                rate="",
+            ),
+        ),
+        case(
+            "project",
+            "alice",
+            Project(
+                created_at=t0 + 60,
+                revision=1,
+                name="translate-docs",
+                title="Translate the WorkWork docs",
+                description="Translate docs/ into Spanish and German.\n\tOne PR per chapter.",
+                skills=("german", "spanish", "translation"),
+                payout=bytes.fromhex("a11ce00000000000000000000000000000000a11"),
+                epoch_length=604_800,
+                status="open",
+                reviewers=(carol,),
+            ),
+        ),
+        case("contribution", "bob", contribution),
+        case(
+            "acceptance",
+            "carol",
+            Acceptance(
+                created_at=t0 + 7200,
+                revision=0,
+                project_id=pid,
+                contribution_id=contribution_id,
+                epoch=2,
+                weight=300,
+            ),
+        ),
+        case(
+            "epoch-root-large-ints",
+            "alice",
+            EpochRoot(
+                created_at=2**32 + 5,
+                project_id=pid,
+                epoch=2**32 - 1,
+                root=hashlib.sha256(b"root").digest(),
+                leaf_count=70_000,
+                total_weight=2**45 + 1,
+                chain_id=31337,
+                contract=bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3"),
+                tx_hash=hashlib.sha256(b"tx").digest(),
+            ),
+        ),
+    ]
+    out = {
+        "generator": "scripts/vectors/records.py",
+        "signing_domain": SIGNING_DOMAIN.hex(),
+        "cases": cases,
+    }
+    json.dump(out, sys.stdout, indent=1, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Builders of valid records with fixed keys, shared by the tests of every layer."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from typing import Any
+
+from nacl.signing import SigningKey
+
+from protocol import (
+    Acceptance,
+    Contribution,
+    EpochRoot,
+    Profile,
+    Project,
+    Record,
+    project_id,
+    sign,
+)
+
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, the clock of most tests
+
+
+def key(name: str) -> SigningKey:
+    """Returns the fixed signing key of a named test actor."""
+    return SigningKey(hashlib.sha256(b"workwork test key " + name.encode()).digest())
+
+
+def pub(name: str) -> bytes:
+    return bytes(key(name).verify_key)
+
+
+def address(name: str) -> bytes:
+    return hashlib.sha256(b"address " + name.encode()).digest()[:20]
+
+
+def profile(who: str = "alice", **changes: Any) -> Record:
+    body = Profile(
+        created_at=T0,
+        revision=0,
+        name=who.title(),
+        actor="human",
+        skills=("python",),
+        interests=("p2p",),
+        payout=address(who),
+        rate="",
+    )
+    return sign(replace(body, **changes), key(who))
+
+
+def project(owner: str = "alice", name: str = "docs", **changes: Any) -> Record:
+    body = Project(
+        created_at=T0,
+        revision=0,
+        name=name,
+        title=f"Project {name}",
+        description="",
+        skills=("writing",),
+        payout=address(owner),
+        epoch_length=86_400,
+        status="open",
+        reviewers=(),
+    )
+    return sign(replace(body, **changes), key(owner))
+
+
+def pid(owner: str = "alice", name: str = "docs") -> bytes:
+    return project_id(pub(owner), name)
+
+
+def contribution(who: str = "bob", owner: str = "alice", name: str = "docs", **changes: Any) -> Record:
+    body = Contribution(
+        created_at=T0 + 10,
+        project_id=pid(owner, name),
+        summary=f"work by {who}",
+        evidence_uri="https://example.org/work",
+        evidence_hash=b"",
+        effort=60,
+        payout=address(who),
+    )
+    return sign(replace(body, **changes), key(who))
+
+
+def acceptance(
+    work: Record, signer: str = "alice", *, weight: int = 10, epoch: int = 0, **changes: Any
+) -> Record:
+    body = Acceptance(
+        created_at=T0 + 20,
+        revision=0,
+        project_id=work.expect(Contribution).project_id,
+        contribution_id=work.id,
+        epoch=epoch,
+        weight=weight,
+    )
+    return sign(replace(body, **changes), key(signer))
+
+
+def epoch_root(owner: str = "alice", name: str = "docs", **changes: Any) -> Record:
+    body = EpochRoot(
+        created_at=T0 + 30,
+        project_id=pid(owner, name),
+        epoch=0,
+        root=b"\x01" * 32,
+        leaf_count=1,
+        total_weight=10,
+        chain_id=31337,
+        contract=address("contract"),
+        tx_hash=b"\x02" * 32,
+    )
+    return sign(replace(body, **changes), key(owner))

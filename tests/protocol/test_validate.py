@@ -1,0 +1,124 @@
+"""Validation rules: the clock, authority, references and revisions."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocol import FromTheFuture, NotAuthorized, ProjectClosed, ReferenceMismatch, UnknownKind
+from protocol.validate import (
+    MAX_SKEW,
+    Ref,
+    check,
+    check_acceptance,
+    check_contribution,
+    check_epoch_root,
+    dependencies,
+    latest,
+    slot,
+    subject_project,
+    supersedes,
+)
+from tests import factories as f
+from tests.factories import T0
+
+
+def test_clock_skew() -> None:
+    record = f.profile(created_at=T0)
+    check(record, now=T0 - MAX_SKEW)  # exactly at the limit
+    check(record, now=T0 + 10**6)  # old records are fine
+    with pytest.raises(FromTheFuture, match="in the future"):
+        check(record, now=T0 - MAX_SKEW - 1)
+
+
+def test_dependencies_and_subject() -> None:
+    work = f.contribution()
+    accepted = f.acceptance(work)
+    assert dependencies(f.profile()) == ()
+    assert dependencies(f.project()) == ()
+    assert dependencies(work) == (Ref("project", f.pid()),)
+    assert dependencies(accepted) == (Ref("project", f.pid()), Ref("contribution", work.id))
+    assert dependencies(f.epoch_root()) == (Ref("project", f.pid()),)
+    assert subject_project(f.project()) == f.pid()
+    assert subject_project(accepted) == f.pid()
+    assert subject_project(f.profile()) is None
+
+
+def test_acceptance_by_owner_and_reviewer() -> None:
+    posting = f.project(reviewers=(f.pub("carol"),))
+    work = f.contribution()
+    check_acceptance(f.acceptance(work, "alice"), posting, work)
+    check_acceptance(f.acceptance(work, "carol"), posting, work)
+    with pytest.raises(NotAuthorized, match="neither the owner nor a reviewer"):
+        check_acceptance(f.acceptance(work, "mallory"), posting, work)
+    # A reviewer dropped in a later revision no longer counts.
+    with pytest.raises(NotAuthorized):
+        check_acceptance(f.acceptance(work, "carol"), f.project(revision=1), work)
+
+
+def test_acceptance_references() -> None:
+    posting = f.project()
+    work = f.contribution()
+    other_work = f.contribution(summary="other work")
+    with pytest.raises(ReferenceMismatch, match="names contribution"):
+        check_acceptance(f.acceptance(work), posting, other_work)
+    # Mallory's project of the same name is another project.
+    with pytest.raises(ReferenceMismatch, match="refers to project"):
+        check_acceptance(f.acceptance(work), f.project("mallory"), work)
+    # The acceptance names alice's project, the contribution is for another one.
+    elsewhere = f.contribution(name="other")
+    lying = f.acceptance(elsewhere, project_id=f.pid())
+    with pytest.raises(ReferenceMismatch, match="not in"):
+        check_acceptance(lying, posting, elsewhere)
+    with pytest.raises(UnknownKind):
+        check_acceptance(f.acceptance(work), work, work)
+
+
+def test_contribution_to_closed_project() -> None:
+    work = f.contribution(created_at=T0 + 100)
+    check_contribution(work, f.project(status="open"))
+    check_contribution(work, f.project(status="closed", revision=1, created_at=T0 + 101))
+    with pytest.raises(ProjectClosed):
+        check_contribution(work, f.project(status="closed", revision=1, created_at=T0 + 100))
+    with pytest.raises(ReferenceMismatch):
+        check_contribution(work, f.project(name="other"))
+
+
+def test_epoch_root_only_from_owner() -> None:
+    posting = f.project(reviewers=(f.pub("carol"),))
+    check_epoch_root(f.epoch_root(), posting)
+    forged = f.epoch_root(owner="carol", project_id=f.pid())
+    with pytest.raises(NotAuthorized):
+        check_epoch_root(forged, posting)
+
+
+def test_slots() -> None:
+    work = f.contribution()
+    assert slot(f.profile()) == ("profile", f.pub("alice"))
+    assert slot(f.project()) == ("project", f.pid())
+    assert slot(f.acceptance(work)) == ("acceptance", work.id)
+    assert slot(work) is None
+    assert slot(f.epoch_root()) is None
+
+
+def test_higher_revision_wins_then_higher_id() -> None:
+    old = f.profile(revision=1, name="Old")
+    new = f.profile(revision=2, name="New", created_at=T0 - 100)  # clocks do not decide
+    assert supersedes(new, old) and not supersedes(old, new)
+    a, b = f.profile(revision=3, name="A"), f.profile(revision=3, name="B")
+    high, low = (a, b) if a.id > b.id else (b, a)
+    assert supersedes(high, low) and not supersedes(low, high)
+    assert not supersedes(a, a)
+
+
+@given(st.permutations(list(range(6))))
+def test_latest_does_not_depend_on_arrival_order(order: list[int]) -> None:
+    work = f.contribution()
+    records = [
+        f.profile(revision=0), f.profile(revision=4, name="Four"), f.profile(revision=4, name="Vier"),
+        f.acceptance(work, weight=1, revision=0), f.acceptance(work, weight=5, revision=2), work,
+    ]
+    current = latest(records[i] for i in order)
+    four = max(records[1:3], key=lambda r: r.id)
+    assert current == {("profile", f.pub("alice")): four, ("acceptance", work.id): records[4]}
