@@ -3,6 +3,10 @@ rules, Merkle trees and proofs, and settlement arithmetic.
 
 No I/O happens here: no sockets, no database, no chain, no clock. Functions take bytes and values
 (and `now`, where time matters) and return values or raise a `ProtocolError`.
+
+Modules: `records` (the kinds), `envelope` (bytes, signatures, ids), `validate` (rules),
+`topics` (gossip topics), `merkle` (OpenZeppelin-compatible trees and proofs), `epoch` (an
+epoch's tree from records), `settlement` (the contract's pro-rata arithmetic).
 """
 
 from protocol.envelope import (
@@ -17,17 +21,22 @@ from protocol.envelope import (
 from protocol.errors import (
     BadSignature,
     DecodeError,
+    EmptyTree,
     FromTheFuture,
     InvalidField,
+    InvalidLeaf,
     InvalidProof,
     InvalidRecord,
+    MissingRecord,
     NonCanonical,
     NotAuthorized,
     ProjectClosed,
     ProtocolError,
     RecordTooLarge,
     ReferenceMismatch,
+    SettlementError,
     UnknownKind,
+    UnknownLeaf,
 )
 from protocol.fields import keyset, tagset
 from protocol.records import (
@@ -54,11 +63,14 @@ __all__ = [
     "Body",
     "Contribution",
     "DecodeError",
+    "EmptyTree",
     "EpochRoot",
     "FromTheFuture",
     "InvalidField",
+    "InvalidLeaf",
     "InvalidProof",
     "InvalidRecord",
+    "MissingRecord",
     "NonCanonical",
     "NotAuthorized",
     "Profile",
@@ -68,7 +80,9 @@ __all__ = [
     "Record",
     "RecordTooLarge",
     "ReferenceMismatch",
+    "SettlementError",
     "UnknownKind",
+    "UnknownLeaf",
     "decode",
     "decode_body",
     "encode_body",

@@ -109,9 +109,7 @@ def decode_body(data: bytes) -> Body:
         raise UnknownKind(f"body: unknown record kind {kind!r}")
     names = cls.SCHEMA
     if len(value) != 2 + len(names):
-        raise InvalidField(
-            kind, "*", f"expected {len(names)} fields, got {len(value) - 2}"
-        )
+        raise InvalidField(kind, "*", f"expected {len(names)} fields, got {len(value) - 2}")
     body = cls(*value[2:])
     if _pack(value) != data:
         raise NonCanonical("body: not in canonical encoding")

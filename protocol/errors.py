@@ -73,3 +73,23 @@ class ProjectClosed(InvalidRecord):
 
 class InvalidProof(ProtocolError):
     """Raised when a Merkle proof, multiproof or tree dump is malformed or inconsistent."""
+
+
+class InvalidLeaf(ProtocolError):
+    """Raised when a leaf field is out of its ABI type's range, or a leaf appears twice."""
+
+
+class EmptyTree(ProtocolError):
+    """Raised when a tree is built from no leaves."""
+
+
+class UnknownLeaf(ProtocolError, LookupError):
+    """Raised when a contribution id or leaf index is not in the tree."""
+
+
+class MissingRecord(ProtocolError):
+    """Raised when a rule needs a record that is not among the records given."""
+
+
+class SettlementError(ProtocolError):
+    """Raised when settlement amounts are out of uint256 range or inconsistent with each other."""

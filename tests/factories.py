@@ -69,7 +69,9 @@ def pid(owner: str = "alice", name: str = "docs") -> bytes:
     return project_id(pub(owner), name)
 
 
-def contribution(who: str = "bob", owner: str = "alice", name: str = "docs", **changes: Any) -> Record:
+def contribution(
+    who: str = "bob", owner: str = "alice", name: str = "docs", **changes: Any
+) -> Record:
     body = Contribution(
         created_at=T0 + 10,
         project_id=pid(owner, name),

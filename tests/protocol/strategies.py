@@ -18,7 +18,9 @@ line = st.characters(blacklist_categories=("Cc", "Cs"))
 multiline = st.one_of(line, st.sampled_from("\n\t"))
 
 
-def text(min_size: int, max_size: int, chars: st.SearchStrategy[str] = line) -> st.SearchStrategy[str]:
+def text(
+    min_size: int, max_size: int, chars: st.SearchStrategy[str] = line
+) -> st.SearchStrategy[str]:
     # Sizes are in UTF-8 bytes; a character is at most 4 of them.
     return st.text(chars, min_size=min_size, max_size=max_size // 4)
 

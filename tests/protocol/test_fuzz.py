@@ -31,8 +31,12 @@ def test_random_bytes(data: bytes) -> None:
 
 msgpack_values = st.recursive(
     st.one_of(
-        st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(),
-        st.text(max_size=40), st.binary(max_size=70),
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**63), 2**64 - 1),
+        st.floats(),
+        st.text(max_size=40),
+        st.binary(max_size=70),
     ),
     lambda children: st.one_of(
         st.lists(children, max_size=12),

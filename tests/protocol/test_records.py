@@ -85,8 +85,12 @@ def test_signing_domain_is_the_documented_one() -> None:
 def test_vectors_match_javascript_encoder() -> None:
     # An independent encoder (msgpack and Ed25519 by other authors) must give the same bytes.
     out = subprocess.run(
-        ["node", "scripts/vectors/records.mjs"], cwd=ROOT, check=True, capture_output=True,
-        text=True, timeout=60,
+        ["node", "scripts/vectors/records.mjs"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     derived = json.loads(out.stdout)
     assert set(derived) == {c["name"] for c in VECTORS["cases"]}

@@ -116,8 +116,12 @@ def test_higher_revision_wins_then_higher_id() -> None:
 def test_latest_does_not_depend_on_arrival_order(order: list[int]) -> None:
     work = f.contribution()
     records = [
-        f.profile(revision=0), f.profile(revision=4, name="Four"), f.profile(revision=4, name="Vier"),
-        f.acceptance(work, weight=1, revision=0), f.acceptance(work, weight=5, revision=2), work,
+        f.profile(revision=0),
+        f.profile(revision=4, name="Four"),
+        f.profile(revision=4, name="Vier"),
+        f.acceptance(work, weight=1, revision=0),
+        f.acceptance(work, weight=5, revision=2),
+        work,
     ]
     current = latest(records[i] for i in order)
     four = max(records[1:3], key=lambda r: r.id)

@@ -1,0 +1,531 @@
+"""Merkle trees of an epoch's accepted contributions, built as OpenZeppelin's StandardMerkleTree.
+
+A leaf is `(bytes32 contribution_id, address payout, uint256 weight)`. Everything here matches
+@openzeppelin/merkle-tree 1.0.8 byte for byte, so that `MerkleProof.sol` on chain and the
+JavaScript library verify our roots and proofs unchanged:
+
+- a leaf hashes to `keccak256(keccak256(abi.encode(bytes32, address, uint256)))`;
+- leaf hashes are sorted ascending, and the tree is a flat array, a complete binary tree with
+  the root at 0, the children of node `i` at `2i+1` and `2i+2`, and the `i`-th sorted leaf at
+  `len(nodes) - 1 - i`;
+- a parent is `keccak256` of its two children concatenated smaller first, so a proof is just
+  the list of siblings from the leaf up, with no left/right flags.
+
+Because leaves are sorted by hash, the tree is a function of the set of leaves: every node that
+holds the same acceptances computes the same root. A leaf's index is its position in that sorted
+order (OpenZeppelin's own indices follow the order its caller passed values in).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Protocol
+
+import sha3  # type: ignore[import-untyped]
+
+from protocol.errors import EmptyTree, InvalidLeaf, InvalidProof, UnknownLeaf
+
+__all__ = [
+    "LEAF_ENCODING",
+    "EmptyTree",
+    "InvalidLeaf",
+    "Leaf",
+    "MerkleTree",
+    "MultiProof",
+    "UnknownLeaf",
+    "checksum",
+    "process_multiproof",
+    "process_proof",
+    "verify",
+    "verify_multiproof",
+]
+
+
+class _Hash(Protocol):
+    def digest(self) -> bytes: ...
+
+    def hexdigest(self) -> str: ...
+
+
+# safe-pysha3's C keccak costs a fifth of pycryptodome's per call, which is most of a build.
+keccak: Callable[[bytes], _Hash] = sha3.keccak_256
+
+LEAF_ENCODING = ("bytes32", "address", "uint256")
+DUMP_FORMAT = "standard-v1"
+
+_NODE_SIZE = 32
+_ADDRESS_SIZE = 20
+_UINT256_LIMIT = 2**256
+# abi.encode pads an address on the left to a 32-byte word.
+_ADDRESS_PAD = bytes(12)
+
+_HEX32 = re.compile(r"0x[0-9a-fA-F]{64}")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_DECIMAL = re.compile(r"[0-9]+")
+
+# Below this many leaves a plain sort is as fast as bucketing first.
+_BUCKET_SORT_FROM = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """One accepted contribution of an epoch: who is paid, and for how much weight.
+
+    Raises:
+        InvalidLeaf: `contribution_id` is not 32 bytes, `payout` is not 20 bytes, or `weight` is
+            not an int in [0, 2**256).
+    """
+
+    contribution_id: bytes
+    payout: bytes
+    weight: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.contribution_id, bytes) or len(self.contribution_id) != _NODE_SIZE:
+            raise InvalidLeaf(f"contribution id must be 32 bytes, got {self.contribution_id!r}")
+        if not isinstance(self.payout, bytes) or len(self.payout) != _ADDRESS_SIZE:
+            raise InvalidLeaf(f"payout must be a 20-byte address, got {self.payout!r}")
+        weight = self.weight
+        if not isinstance(weight, int) or isinstance(weight, bool):
+            raise InvalidLeaf(f"weight must be an int, got {weight!r}")
+        if not 0 <= weight < _UINT256_LIMIT:
+            raise InvalidLeaf(f"weight {weight} is outside uint256")
+
+    def encode(self) -> bytes:
+        """Returns `abi.encode(contribution_id, payout, weight)`: three 32-byte words."""
+        return b"".join((self.contribution_id, _ADDRESS_PAD, self.payout, self.weight.to_bytes(32)))
+
+    @property
+    def hash(self) -> bytes:
+        """The leaf's node in the tree: `keccak256(keccak256(abi.encode(...)))`."""
+        return keccak(keccak(self.encode()).digest()).digest()
+
+    def to_json(self) -> list[str]:
+        """Returns the leaf as OpenZeppelin writes a value in a dump or proof.
+
+        That is `[0x-hex id, EIP-55 checksummed address, decimal weight]`; the weight is a string
+        because JSON numbers lose precision above 2**53.
+        """
+        return ["0x" + self.contribution_id.hex(), checksum(self.payout), str(self.weight)]
+
+    @classmethod
+    def from_json(cls, value: object) -> Leaf:
+        """Parses a leaf from the form `to_json` returns.
+
+        Args:
+            value: a list `[id, address, weight]`. The id is 0x and 64 hex digits; the address is
+                0x and 40 hex digits, all lowercase, all uppercase or correctly checksummed; the
+                weight is a decimal string or an int.
+
+        Raises:
+            InvalidLeaf: the value has another shape, or a field is out of range.
+        """
+        if not isinstance(value, list | tuple) or len(value) != len(LEAF_ENCODING):
+            raise InvalidLeaf(f"a leaf value is a list [id, address, weight], got {value!r}")
+        raw_id, raw_payout, raw_weight = value
+        if not isinstance(raw_id, str) or not _HEX32.fullmatch(raw_id):
+            raise InvalidLeaf(f"contribution id must be 0x and 64 hex digits, got {raw_id!r}")
+        if not isinstance(raw_payout, str) or not _ADDRESS.fullmatch(raw_payout):
+            raise InvalidLeaf(f"payout must be 0x and 40 hex digits, got {raw_payout!r}")
+        payout = bytes.fromhex(raw_payout[2:])
+        digits = raw_payout[2:]
+        # EIP-55: a mixed-case address carries a checksum, which must then be right.
+        if digits != digits.lower() and digits != digits.upper() and raw_payout != checksum(payout):
+            raise InvalidLeaf(f"payout {raw_payout} has a wrong EIP-55 checksum")
+        if isinstance(raw_weight, str) and _DECIMAL.fullmatch(raw_weight):
+            weight = int(raw_weight)
+        elif isinstance(raw_weight, int) and not isinstance(raw_weight, bool):
+            weight = raw_weight
+        else:
+            raise InvalidLeaf(f"weight must be a decimal string, got {raw_weight!r}")
+        return cls(bytes.fromhex(raw_id[2:]), payout, weight)
+
+
+def checksum(address: bytes) -> str:
+    """Returns the EIP-55 mixed-case checksummed form of a 20-byte address."""
+    digits = address.hex()
+    mask = keccak(digits.encode()).hexdigest()
+    # A hex letter is upper case where the same nibble of keccak256(lowercase hex) is >= 8.
+    return "0x" + "".join(
+        c.upper() if m in "89abcdef" else c for c, m in zip(digits, mask[:40], strict=True)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MultiProof:
+    """A proof that several leaves are in one tree, as OpenZeppelin's `getMultiProof` returns it.
+
+    `leaves` must be passed to the verifier in this order (ascending leaf hash); `proof_flags`
+    says, for each hash the verifier computes, whether its second input is the next computed
+    hash (True) or the next element of `proof` (False).
+    """
+
+    leaves: tuple[Leaf, ...]
+    proof: tuple[bytes, ...]
+    proof_flags: tuple[bool, ...]
+
+
+class MerkleTree:
+    """A built tree: its nodes in OpenZeppelin's array layout and the leaves they commit to.
+
+    Make one with `build` or `load`. Instances are immutable.
+    """
+
+    def __init__(
+        self, nodes: tuple[bytes, ...], source: list[Leaf], source_hashes: list[bytes]
+    ) -> None:
+        # Private: `build` and `load` guarantee that `nodes` is the tree of `source`.
+        self._nodes = nodes
+        self._source = source
+        self._source_hashes = source_hashes
+
+    @classmethod
+    def build(cls, leaves: Iterable[Leaf]) -> MerkleTree:
+        """Builds the tree of a set of leaves; the order they come in does not matter.
+
+        The cost is the 3n - 1 keccak calls a tree of n leaves needs, plus about a third
+        (scripts/bench/merkle.py measures it).
+
+        Raises:
+            EmptyTree: there are no leaves.
+            InvalidLeaf: two leaves have the same contribution id.
+        """
+        source = list(leaves)
+        if not source:
+            raise EmptyTree("a Merkle tree needs at least one leaf")
+        if len({leaf.contribution_id for leaf in source}) != len(source):
+            raise InvalidLeaf(f"contribution id 0x{_duplicate(source).hex()} appears twice")
+        k = keccak
+        join = b"".join
+        pad = _ADDRESS_PAD
+        # The hot loop of a build: Leaf.hash inlined, which saves a method call per leaf, and the
+        # encoding joined in one allocation rather than three concatenations.
+        hashes = [
+            k(
+                k(join((leaf.contribution_id, pad, leaf.payout, leaf.weight.to_bytes(32)))).digest()
+            ).digest()
+            for leaf in source
+        ]
+        return cls(_grow(_sort(hashes)), source, hashes)
+
+    @classmethod
+    def load(cls, dump: Mapping[str, Any]) -> MerkleTree:
+        """Loads and fully checks a tree written by `dump` or by OpenZeppelin's `dump()`.
+
+        Every leaf and node is hashed again, and the dump must be the canonical tree of its
+        values: leaves sorted (OpenZeppelin's default), each leaf slot holding exactly one value.
+
+        Raises:
+            InvalidProof: the dump is malformed, or any hash or position in it is inconsistent
+                with its values.
+        """
+        if not isinstance(dump, Mapping):
+            raise InvalidProof(f"a tree dump is a JSON object, got {type(dump).__name__}")
+        if set(dump) != {"format", "leafEncoding", "tree", "values"}:
+            raise InvalidProof(f"a tree dump has keys format, leafEncoding, tree, values: {dump!r}")
+        if dump["format"] != DUMP_FORMAT:
+            raise InvalidProof(f"unknown tree dump format {dump['format']!r}")
+        encoding = dump["leafEncoding"]
+        if not isinstance(encoding, list | tuple) or tuple(encoding) != LEAF_ENCODING:
+            raise InvalidProof(f"leaf encoding must be {list(LEAF_ENCODING)}, got {encoding!r}")
+        nodes = dump["tree"]
+        values = dump["values"]
+        if not isinstance(nodes, list | tuple) or not isinstance(values, list | tuple):
+            raise InvalidProof("tree and values of a dump are lists")
+        if not values:
+            raise InvalidProof("a tree dump has no values")
+        if len(nodes) != 2 * len(values) - 1:
+            raise InvalidProof(f"{len(values)} values need {2 * len(values) - 1} nodes")
+        for node in nodes:
+            if not isinstance(node, str) or not _HEX32.fullmatch(node):
+                raise InvalidProof(f"tree node must be 0x and 64 hex digits, got {node!r}")
+        leaves: list[Leaf] = []
+        slots: list[int] = []
+        for entry in values:
+            if not isinstance(entry, Mapping) or set(entry) != {"value", "treeIndex"}:
+                raise InvalidProof(f"a dumped value is {{value, treeIndex}}, got {entry!r}")
+            slot = entry["treeIndex"]
+            if not isinstance(slot, int) or isinstance(slot, bool):
+                raise InvalidProof(f"treeIndex must be an int, got {slot!r}")
+            try:
+                leaves.append(Leaf.from_json(entry["value"]))
+            except InvalidLeaf as exc:
+                raise InvalidProof(f"bad value in tree dump: {exc}") from exc
+            slots.append(slot)
+        try:
+            tree = cls.build(leaves)
+        except (EmptyTree, InvalidLeaf) as exc:
+            raise InvalidProof(f"tree dump has no valid set of leaves: {exc}") from exc
+        dumped = [bytes.fromhex(node[2:]) for node in nodes]
+        first_leaf = len(leaves) - 1
+        for leaf, leaf_hash, slot in zip(leaves, tree._source_hashes, slots, strict=True):
+            if not first_leaf <= slot < len(nodes):
+                raise InvalidProof(f"treeIndex {slot} is not a leaf slot of {len(nodes)} nodes")
+            if dumped[slot] != leaf_hash:
+                raise InvalidProof(f"value {leaf.to_json()} does not hash to tree node {slot}")
+            # Distinct leaves have distinct hashes, so the check above already rules out two
+            # values in one slot; this one rules out trees built with sortLeaves: false.
+            place = tree._slot(tree.index_of(leaf.contribution_id))
+            if slot != place:
+                raise InvalidProof(
+                    f"leaves are not sorted by hash: value {leaf.to_json()} is at treeIndex"
+                    f" {slot}, where the canonical tree has it at {place}"
+                )
+        for i, (node, expected) in enumerate(zip(dumped, tree._nodes, strict=True)):
+            if node != expected:
+                raise InvalidProof(
+                    f"tree node {i} is 0x{node.hex()}, but its children give 0x{expected.hex()}"
+                )
+        return tree
+
+    @property
+    def root(self) -> bytes:
+        """The 32-byte root that is anchored on chain."""
+        return self._nodes[0]
+
+    @property
+    def nodes(self) -> tuple[bytes, ...]:
+        """Every node, root first, in OpenZeppelin's array layout."""
+        return self._nodes
+
+    @cached_property
+    def leaves(self) -> tuple[Leaf, ...]:
+        """The leaves in tree order: ascending by leaf hash, which is what an index refers to."""
+        by_hash = dict(zip(self._source_hashes, self._source, strict=True))
+        last = len(self._nodes) - 1
+        return tuple(by_hash[self._nodes[last - i]] for i in range(len(self._source)))
+
+    @cached_property
+    def _index(self) -> dict[bytes, int]:
+        return {leaf.contribution_id: i for i, leaf in enumerate(self.leaves)}
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __repr__(self) -> str:
+        return f"<MerkleTree root=0x{self.root.hex()} leaves={len(self)}>"
+
+    def index_of(self, contribution_id: bytes) -> int:
+        """Returns the index of a contribution's leaf in `leaves`.
+
+        Raises:
+            UnknownLeaf: no leaf has that contribution id.
+        """
+        try:
+            return self._index[contribution_id]
+        except (KeyError, TypeError):
+            raise UnknownLeaf(f"no leaf for contribution id {contribution_id!r}") from None
+
+    def proof(self, key: bytes | int) -> tuple[bytes, ...]:
+        """Returns the proof of one leaf: its siblings from the bottom of the tree up.
+
+        Args:
+            key: a contribution id, or an index into `leaves`.
+
+        Raises:
+            UnknownLeaf: the key names no leaf of this tree.
+        """
+        nodes = self._nodes
+        i = self._slot(self._resolve(key))
+        proof = []
+        while i > 0:
+            # Left children have odd indices, so the sibling of an odd node is the next one.
+            proof.append(nodes[i + 1 if i % 2 else i - 1])
+            i = (i - 1) // 2
+        return tuple(proof)
+
+    def multiproof(self, keys: Iterable[bytes | int]) -> MultiProof:
+        """Returns one proof of several leaves, as OpenZeppelin's `getMultiProof` does.
+
+        Args:
+            keys: contribution ids or indices into `leaves`, in any order; none twice.
+
+        Raises:
+            UnknownLeaf: a key names no leaf of this tree.
+            InvalidLeaf: a leaf is asked for twice.
+        """
+        slots = sorted((self._slot(self._resolve(key)) for key in keys), reverse=True)
+        if len(set(slots)) != len(slots):
+            raise InvalidLeaf("a multiproof cannot prove the same leaf twice")
+        nodes = self._nodes
+        # The queue holds the nodes the verifier will have computed, deepest first; a node whose
+        # sibling is also queued costs no proof element, only a True flag.
+        queue = deque(slots)
+        proof: list[bytes] = []
+        flags: list[bool] = []
+        while queue and queue[0] > 0:
+            j = queue.popleft()
+            sibling = j + 1 if j % 2 else j - 1
+            if queue and queue[0] == sibling:
+                flags.append(True)
+                queue.popleft()
+            else:
+                flags.append(False)
+                proof.append(nodes[sibling])
+            queue.append((j - 1) // 2)
+        if not slots:
+            proof.append(nodes[0])
+        last = len(nodes) - 1
+        return MultiProof(
+            leaves=tuple(self.leaves[last - slot] for slot in slots),
+            proof=tuple(proof),
+            proof_flags=tuple(flags),
+        )
+
+    def dump(self) -> dict[str, Any]:
+        """Returns the tree in OpenZeppelin's `standard-v1` JSON form.
+
+        `StandardMerkleTree.load` in JavaScript accepts it, and `MerkleTree.load` reads it back.
+        Values come in tree order, so equal trees dump to equal JSON.
+        """
+        last = len(self._nodes) - 1
+        return {
+            "format": DUMP_FORMAT,
+            "leafEncoding": list(LEAF_ENCODING),
+            "tree": ["0x" + node.hex() for node in self._nodes],
+            "values": [
+                {"value": leaf.to_json(), "treeIndex": last - i}
+                for i, leaf in enumerate(self.leaves)
+            ],
+        }
+
+    def _resolve(self, key: bytes | int) -> int:
+        if isinstance(key, bytes):
+            return self.index_of(key)
+        if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < len(self._source):
+            return key
+        raise UnknownLeaf(f"no leaf at index {key!r} of a tree of {len(self._source)}")
+
+    def _slot(self, index: int) -> int:
+        return len(self._nodes) - 1 - index
+
+
+def _sort(hashes: list[bytes]) -> list[bytes]:
+    """Returns `hashes` sorted ascending."""
+    if len(hashes) < _BUCKET_SORT_FROM:
+        return sorted(hashes)
+    # A plain sort of a million hashes spends most of its time on cache misses: each comparison
+    # follows two pointers to objects scattered over the heap. Hashes are uniform, so bucketing
+    # them by first byte (one sequential pass) leaves 256 sorts whose objects fit in cache; this
+    # takes about 40% less time.
+    buckets: list[list[bytes]] = [[] for _ in range(256)]
+    appends = [bucket.append for bucket in buckets]
+    for node in hashes:
+        appends[node[0]](node)
+    ordered: list[bytes] = []
+    for bucket in buckets:
+        bucket.sort()
+        ordered += bucket
+    return ordered
+
+
+def _grow(ordered: list[bytes]) -> tuple[bytes, ...]:
+    """Returns the array-form tree whose leaves are `ordered` (sorted leaf hashes)."""
+    k = keccak
+    n = len(ordered)
+    nodes: list[bytes] = [b""] * (n - 1) + ordered[::-1]
+    # Nodes from `done` on are computed. The parents of exactly that range are the nodes from
+    # done // 2 to done, whose children form one contiguous slice, so each pass is a single
+    # comprehension (about log2(n) passes) rather than a Python call per node.
+    done = n - 1
+    while done > 0:
+        lo = done // 2
+        children = iter(nodes[2 * lo + 1 : 2 * done + 1])
+        nodes[lo:done] = [
+            k(a + b if a < b else b + a).digest() for a, b in zip(children, children, strict=True)
+        ]
+        done = lo
+    return tuple(nodes)
+
+
+def _duplicate(leaves: list[Leaf]) -> bytes:
+    seen: set[bytes] = set()
+    for leaf in leaves:
+        if leaf.contribution_id in seen:
+            return leaf.contribution_id
+        seen.add(leaf.contribution_id)
+    raise AssertionError("no duplicate")
+
+
+def _check_node(node: object, what: str) -> None:
+    if not isinstance(node, bytes) or len(node) != _NODE_SIZE:
+        raise InvalidProof(f"{what} must be 32 bytes, got {node!r}")
+
+
+def process_proof(leaf_hash: bytes, proof: Sequence[bytes]) -> bytes:
+    """Returns the root that `proof` leads to from `leaf_hash` (OpenZeppelin's `processProof`).
+
+    Raises:
+        InvalidProof: `leaf_hash` or an element of `proof` is not 32 bytes.
+    """
+    _check_node(leaf_hash, "leaf hash")
+    for sibling in proof:
+        _check_node(sibling, "proof element")
+    k = keccak
+    node = leaf_hash
+    for sibling in proof:
+        node = k(node + sibling if node < sibling else sibling + node).digest()
+    return node
+
+
+def verify(root: bytes, leaf: Leaf, proof: Sequence[bytes]) -> bool:
+    """Returns whether `proof` shows that `leaf` is in the tree of `root`.
+
+    A well-formed proof that leads elsewhere gives False; so does a proof of a leaf with any field
+    changed.
+
+    Raises:
+        InvalidProof: `root` or an element of `proof` is not 32 bytes.
+    """
+    _check_node(root, "root")
+    return process_proof(leaf.hash, proof) == root
+
+
+def process_multiproof(
+    leaf_hashes: Sequence[bytes], proof: Sequence[bytes], proof_flags: Sequence[bool]
+) -> bytes:
+    """Returns the root a multiproof leads to (OpenZeppelin's `processMultiProof`).
+
+    Raises:
+        InvalidProof: a hash is not 32 bytes, or the leaves, proof and flags do not fit
+            together: as in MerkleProof.sol, a multiproof must use every leaf and every proof
+            element exactly once, and is rejected rather than evaluated otherwise.
+    """
+    for node in leaf_hashes:
+        _check_node(node, "leaf hash")
+    for node in proof:
+        _check_node(node, "proof element")
+    if len(leaf_hashes) + len(proof) != len(proof_flags) + 1:
+        raise InvalidProof(
+            f"{len(leaf_hashes)} leaves and {len(proof)} proof elements need"
+            f" {len(leaf_hashes) + len(proof) - 1} flags, got {len(proof_flags)}"
+        )
+    k = keccak
+    queue = deque(leaf_hashes)
+    rest = deque(proof)
+    for flag in proof_flags:
+        if not queue or (flag and len(queue) < 2) or (not flag and not rest):
+            raise InvalidProof("multiproof flags ask for more hashes than there are")
+        a = queue.popleft()
+        b = queue.popleft() if flag else rest.popleft()
+        queue.append(k(a + b if a < b else b + a).digest())
+    # The length check above leaves exactly one hash: a computed one, or the lone proof element
+    # of a multiproof of no leaves.
+    return queue.pop() if queue else rest.popleft()
+
+
+def verify_multiproof(root: bytes, multiproof: MultiProof) -> bool:
+    """Returns whether `multiproof` shows that all its leaves are in the tree of `root`.
+
+    A multiproof of no leaves is the root itself (OpenZeppelin's convention) and proves nothing.
+
+    Raises:
+        InvalidProof: the multiproof is malformed (see `process_multiproof`).
+    """
+    _check_node(root, "root")
+    hashes = [leaf.hash for leaf in multiproof.leaves]
+    return process_multiproof(hashes, multiproof.proof, multiproof.proof_flags) == root

@@ -1,0 +1,73 @@
+"""An epoch's tree from records: revisions in force, epochs, withdrawals and authority."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol import EmptyTree, MissingRecord, NotAuthorized
+from protocol.epoch import leaves, tree
+from protocol.merkle import Leaf, verify
+from tests import factories as f
+
+
+def test_tree_of_an_epoch() -> None:
+    posting = f.project(reviewers=(f.pub("carol"),))
+    bob, dave, erin = (f.contribution(who) for who in ("bob", "dave", "erin"))
+    works = {w.id: w for w in (bob, dave, erin)}
+    acceptances = [
+        f.acceptance(bob, weight=30),
+        f.acceptance(dave, "carol", weight=10),
+        f.acceptance(erin, weight=5, epoch=1),  # another epoch
+    ]
+    merkle, summary = tree(posting, acceptances, works, 0)
+    assert summary.leaf_count == 2 and summary.total_weight == 40
+    assert summary.root == merkle.root
+    assert set(merkle.leaves) == {
+        Leaf(bob.id, f.address("bob"), 30),
+        Leaf(dave.id, f.address("dave"), 10),
+    }
+    for leaf in merkle.leaves:
+        assert verify(summary.root, leaf, merkle.proof(leaf.contribution_id))
+
+
+def test_revisions_move_and_withdraw() -> None:
+    posting = f.project()
+    bob, dave = f.contribution("bob"), f.contribution("dave")
+    works = {bob.id: bob, dave.id: dave}
+    acceptances = [
+        f.acceptance(bob, weight=30),
+        f.acceptance(bob, weight=40, revision=1, epoch=1),  # moved to epoch 1
+        f.acceptance(dave, weight=10),
+        f.acceptance(dave, weight=0, revision=1),  # withdrawn
+    ]
+    assert leaves(posting, acceptances, works, 0) == ()
+    assert leaves(posting, acceptances, works, 1) == (Leaf(bob.id, f.address("bob"), 40),)
+    with pytest.raises(EmptyTree):
+        tree(posting, acceptances, works, 0)
+
+
+def test_missing_contribution_and_stranger() -> None:
+    posting = f.project()
+    bob = f.contribution("bob")
+    with pytest.raises(MissingRecord):
+        leaves(posting, [f.acceptance(bob)], {}, 0)
+    with pytest.raises(NotAuthorized):
+        leaves(posting, [f.acceptance(bob, "mallory")], {bob.id: bob}, 0)
+
+
+WORKS = [f.contribution(f"c{i}") for i in range(6)]
+ACCEPTANCES = [
+    f.acceptance(w, weight=(i * 7 + r) % 5, revision=r, epoch=(i + r) % 2)
+    for i, w in enumerate(WORKS)
+    for r in range(3)
+]
+
+
+@settings(max_examples=50)
+@given(st.permutations(ACCEPTANCES))
+def test_root_does_not_depend_on_order(order: list[object]) -> None:
+    works = {w.id: w for w in WORKS}
+    expected = tree(f.project(), ACCEPTANCES, works, 0)[1]
+    assert tree(f.project(), order, works, 0)[1] == expected  # type: ignore[arg-type]
