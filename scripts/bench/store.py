@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""Benchmarks storage.Store: ingest against raw plyvel writes of the same bytes, query latency.
+
+The workload is a network's history: projects, each with CONTRIBUTIONS contributions from a
+pool of contributor keys, acceptances for half of them spread over EPOCHS epochs, one epoch
+root per epoch, and a profile per key. Records are signed once, in worker processes, into a
+temporary file; both timed phases then read that file batch by batch and time only the write:
+
+- baseline: for each batch, a plyvel write_batch putting (b"R" + id, envelope) per record, in
+  a fresh LevelDB with the store's options and sync setting;
+- ingest: for each batch, `Store.ingest` of the records, decoded beforehand (decoding and
+  signature checks are the protocol's cost, not the store's), with every rule and index.
+
+The ratio is baseline time / ingest time: 1.0 would mean indexing and validation are free.
+Query latency is then measured on the full store: the first page (100) of "contributions of
+project P" and of "acceptances of (P, epoch)", for random P and epochs.
+
+Run: .venv/bin/python scripts/bench/store.py [--records N] [--batch N] [--rounds N] [--sync]
+                                                [--samples N] [--json]
+     .venv/bin/python scripts/bench/store.py --quick      (about 20,000 records)
+
+Each phase runs in a fresh process, so that each has its own peak RSS; rounds alternate
+baseline and ingest on fresh databases, and the best of each is kept (the machines are shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import multiprocessing
+import os
+import random
+import resource
+import shutil
+import struct
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import plyvel
+from nacl.signing import SigningKey
+
+from protocol import (
+    Acceptance,
+    Contribution,
+    EpochRoot,
+    Profile,
+    Project,
+    Record,
+    decode,
+    project_id,
+    sign,
+)
+from storage import Page, Store
+from storage.store import LEVELDB_OPTIONS
+
+CONTRIBUTIONS = 1000
+EPOCHS = 10
+CONTRIBUTORS = 256
+OWNERS = 32
+T0 = 1_767_225_600
+PER_PROJECT = 1 + CONTRIBUTIONS + CONTRIBUTIONS // 2 + EPOCHS
+
+
+def _key(kind: str, i: int) -> SigningKey:
+    return SigningKey(f"bench {kind} {i}".encode().ljust(32, b".")[:32])
+
+
+def _address(i: int) -> bytes:
+    return (i + 1).to_bytes(20, "big")
+
+
+def _project(k: int) -> list[bytes]:
+    """Returns the records of project number k, in the order a node would first see them."""
+    owner = _key("owner", k % OWNERS)
+    start = T0 + k * 10_000
+    posting = Project(
+        created_at=start,
+        revision=0,
+        name=f"project-{k}",
+        title=f"Project {k}",
+        description="A project of the storage benchmark. " * 4,
+        skills=("python", "storage"),
+        payout=_address(k),
+        epoch_length=86_400,
+        status="open",
+        reviewers=(),
+    )
+    pid = project_id(bytes(owner.verify_key), posting.name)
+    out = [sign(posting, owner).raw]
+    works = []
+    for i in range(CONTRIBUTIONS):
+        body = Contribution(
+            created_at=start + 1 + i,
+            project_id=pid,
+            summary=f"Contribution {i} to project {k}: a paragraph describing the work done.",
+            evidence_uri=f"https://example.org/{k}/{i}",
+            evidence_hash=bytes(32),
+            effort=30 + i % 90,
+            payout=_address(1000 + i % CONTRIBUTORS),
+        )
+        record = sign(body, _key("contributor", (k + i) % CONTRIBUTORS))
+        works.append(record.id)
+        out.append(record.raw)
+    for i, work in enumerate(works[::2]):
+        verdict = Acceptance(
+            created_at=start + 2000 + i,
+            revision=0,
+            project_id=pid,
+            contribution_id=work,
+            epoch=i % EPOCHS,
+            weight=1 + i % 100,
+        )
+        out.append(sign(verdict, owner).raw)
+    for epoch in range(EPOCHS):
+        root = EpochRoot(
+            created_at=start + 3000 + epoch,
+            project_id=pid,
+            epoch=epoch,
+            root=bytes([epoch + 1]) * 32,
+            leaf_count=CONTRIBUTIONS // 2 // EPOCHS,
+            total_weight=1000,
+            chain_id=31337,
+            contract=_address(99),
+            tx_hash=bytes([epoch + 2]) * 32,
+        )
+        out.append(sign(root, owner).raw)
+    return out
+
+
+def _profile(i: int) -> bytes:
+    body = Profile(
+        created_at=T0,
+        revision=0,
+        name=f"Contributor {i}",
+        actor="agent" if i % 2 else "human",
+        skills=("python",),
+        interests=("storage",),
+        payout=_address(1000 + i),
+        rate="",
+    )
+    return sign(body, _key("contributor", i)).raw
+
+
+def generate(n: int, path: Path) -> int:
+    """Signs about n records into `path` (length-prefixed envelopes); returns how many."""
+    projects = max(1, (n - CONTRIBUTORS) // PER_PROJECT)
+    count = 0
+    with open(path, "wb") as out, multiprocessing.Pool() as pool:
+        for raw in pool.imap(_profile, range(CONTRIBUTORS), chunksize=64):
+            out.write(struct.pack(">I", len(raw)) + raw)
+            count += 1
+        for records in pool.imap(_project, range(projects)):
+            for raw in records:
+                out.write(struct.pack(">I", len(raw)) + raw)
+            count += len(records)
+    return count
+
+
+def batches(path: Path, size: int) -> Iterator[list[bytes]]:
+    with open(path, "rb") as source:
+        batch: list[bytes] = []
+        while header := source.read(4):
+            batch.append(source.read(struct.unpack(">I", header)[0]))
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def rss_mib() -> float:
+    """Returns the peak RSS of this process so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_now() -> dict[str, float]:
+    """Returns the current RSS split into anonymous memory and file pages, in MiB.
+
+    LevelDB maps its table files into memory, so pages of files it has read count in RSS; the
+    kernel can drop them at any time. Anonymous memory is what the process really holds.
+    """
+    out = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("RssAnon", "RssFile"):
+                out[name] = int(value.split()[0]) / 1024
+    return out
+
+
+def baseline(path: Path, db_dir: Path, size: int, sync: bool) -> dict[str, Any]:
+    """Writes (b"R" + id, envelope) of every record with raw plyvel; times the writes only."""
+    db = plyvel.DB(str(db_dir), create_if_missing=True, **LEVELDB_OPTIONS)
+    spent = 0.0
+    for batch in batches(path, size):
+        keyed = [(b"R" + hashlib.sha256(raw).digest(), raw) for raw in batch]
+        gc.disable()
+        start = time.perf_counter()
+        wb = db.write_batch(sync=sync)
+        for key, raw in keyed:
+            wb.put(key, raw)
+        wb.write()
+        spent += time.perf_counter() - start
+        gc.enable()
+    db.close()
+    return {"seconds": spent, "mib": du(db_dir), "peak_rss_mib": rss_mib()}
+
+
+def ingest(path: Path, db_dir: Path, size: int, sync: bool, samples: int) -> dict[str, Any]:
+    """Ingests every record into a new store, timing `Store.ingest` only; then times queries."""
+    spent = 0.0
+    added = 0
+    now = T0 + 10**9
+    with Store.open(db_dir, sync=sync) as store:
+        for batch in batches(path, size):
+            records = [decode(raw, verify=False) for raw in batch]
+            gc.disable()
+            start = time.perf_counter()
+            result = store.ingest(records, now=now)
+            spent += time.perf_counter() - start
+            gc.enable()
+            assert not result.rejected and not result.orphaned, result
+            added += len(result.added)
+        rss_ingest = rss_mib()
+        split_ingest = rss_now()
+        queries = latency(store, samples) if samples else {}
+        split_queries = rss_now()
+    return {
+        "seconds": spent,
+        "added": added,
+        "mib": du(db_dir),
+        "rss_after_ingest_mib": rss_ingest,
+        "anon_after_ingest_mib": split_ingest["RssAnon"],
+        "file_after_ingest_mib": split_ingest["RssFile"],
+        "anon_after_queries_mib": split_queries["RssAnon"],
+        "file_after_queries_mib": split_queries["RssFile"],
+        "peak_rss_mib": rss_mib(),
+        **queries,
+    }
+
+
+def latency(store: Store, samples: int) -> dict[str, Any]:
+    pids: list[bytes] = []
+    cursor = None
+    while True:
+        page = store.projects(cursor=cursor, limit=1000)
+        pids.extend(project_id(p.author, p.expect(Project).name) for p in page.items)
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    rng = random.Random(7)
+    out: dict[str, Any] = {"projects": len(pids)}
+    queries: list[tuple[str, Callable[[bytes], Page[Record]]]] = [
+        ("contributions", lambda pid: store.contributions(pid, limit=100)),
+        ("acceptances", lambda pid: store.acceptances(pid, rng.randrange(EPOCHS), limit=100)),
+    ]
+    for name, query in queries:
+        times = []
+        for _ in range(samples):
+            pid = rng.choice(pids)
+            start = time.perf_counter()
+            page = query(pid)
+            times.append(time.perf_counter() - start)
+            assert page.items
+        times.sort()
+        out[f"{name}_items"] = len(page.items)
+        out[f"{name}_p50_ms"] = round(times[len(times) // 2] * 1000, 3)
+        out[f"{name}_p99_ms"] = round(times[int(len(times) * 0.99)] * 1000, 3)
+    return out
+
+
+def du(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.iterdir()) / 2**20
+
+
+def in_child(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Runs fn in a fresh process, so that each phase has its own memory and peak RSS."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def bench(n: int, size: int, sync: bool, samples: int, rounds: int) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="workwork-bench-"))
+    try:
+        source = work / "records.bin"
+        start = time.perf_counter()
+        count = generate(n, source)
+        signing = time.perf_counter() - start
+        raws, stores = [], []
+        # Alternating rounds on fresh databases: the best of each is the run least disturbed by
+        # whatever else the machine was doing; every round's ratio is reported too.
+        for r in range(rounds):
+            raws.append(in_child(baseline, source, work / f"raw{r}", size, sync))
+            last = r == rounds - 1
+            stores.append(
+                in_child(ingest, source, work / f"store{r}", size, sync, samples if last else 0)
+            )
+            assert stores[-1]["added"] == count, (stores[-1]["added"], count)
+            shutil.rmtree(work / f"raw{r}")
+            shutil.rmtree(work / f"store{r}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    raw_s = min(r["seconds"] for r in raws)
+    ingest_s = min(s["seconds"] for s in stores)
+    final = stores[-1]
+    return {
+        "records": count,
+        "projects": final["projects"],
+        "batch": size,
+        "sync": sync,
+        "rounds": rounds,
+        "signing_s": round(signing, 1),
+        "baseline_s": round(raw_s, 3),
+        "ingest_s": round(ingest_s, 3),
+        "baseline_per_s": round(count / raw_s),
+        "ingest_per_s": round(count / ingest_s),
+        "ratio": round(raw_s / ingest_s, 3),
+        "round_ratios": [
+            round(r["seconds"] / s["seconds"], 3) for r, s in zip(raws, stores, strict=True)
+        ],
+        **{k: v for k, v in final.items() if k.endswith("_ms") or k.endswith("_items")},
+        "query_samples": samples,
+        "store_mib": round(final["mib"], 1),
+        "baseline_db_mib": round(raws[-1]["mib"], 1),
+        "store_rss_after_ingest_mib": round(final["rss_after_ingest_mib"], 1),
+        "store_anon_after_ingest_mib": round(final["anon_after_ingest_mib"], 1),
+        "store_file_after_ingest_mib": round(final["file_after_ingest_mib"], 1),
+        "store_anon_after_queries_mib": round(final["anon_after_queries_mib"], 1),
+        "store_file_after_queries_mib": round(final["file_after_queries_mib"], 1),
+        "store_peak_rss_mib": round(max(s["peak_rss_mib"] for s in stores), 1),
+        "baseline_peak_rss_mib": round(max(r["peak_rss_mib"] for r in raws), 1),
+        "cpus": os.cpu_count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000, help="records to store")
+    parser.add_argument("--batch", type=int, default=1000, help="records per ingest call")
+    parser.add_argument("--sync", action="store_true", help="fsync every write (both phases)")
+    parser.add_argument("--samples", type=int, default=2000, help="queries to time, per query")
+    parser.add_argument("--rounds", type=int, default=3, help="baseline/ingest pairs to run")
+    parser.add_argument("--quick", action="store_true", help="a smoke test: about 20,000 records")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    n = 20_000 if args.quick else args.records
+    result = bench(n, args.batch, args.sync, args.samples, args.rounds)
+    if args.json:
+        print(json.dumps(result))
+        return
+    width = max(map(len, result)) + 2
+    for name, value in result.items():
+        print(f"{name:<{width}}{value}")
+
+
+if __name__ == "__main__":
+    main()

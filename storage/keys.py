@@ -1,0 +1,172 @@
+"""The key schema of the store: every LevelDB key the store writes, and how it is built.
+
+A key is a one-byte table prefix followed by fixed-width fields, so that the byte order of keys
+is the order a query wants: integers are big-endian and unsigned (created_at 8 bytes, epoch 4,
+revision 8, sequence numbers 8), ids, keys and project ids are 32 bytes. Only the topic name,
+the node-state keys and the meta names are variable; a topic name is ASCII ended by a 0 byte,
+which sorts before any character, so "work/1" and "work/10" never share a prefix.
+
+    table  key                                            value
+    \\x00   \\x00 name                                       meta: "schema" -> u32 schema version,
+                                                          "config" -> u64 config version,
+                                                          "count:" + topic -> u64 records in topic,
+                                                          "seen" -> id filter saved by a clean
+                                                          close (storage.seen)
+    R      R id                                           the record's envelope bytes
+    T      T topic \\x00 created_at id                     empty: the topic's records, sync order
+    L      L slot subject                                 id + u64 revision of the record in force
+    C      C project_id created_at id                     empty: contributions by project
+    B      B author created_at id                         empty: contributions by contributor
+    E      E project_id epoch contribution_id             acceptance id: acceptances in force
+    X      X project_id epoch id                          empty: epoch roots
+    O      O id                                           envelope bytes of an orphan
+    Q      Q seq id                                       u32 size: orphans in arrival order
+    W      W ref key id                                   empty: orphan `id` waits for (ref, key)
+    S      S p peer_id | S i key                          node state: known peers, anchoring intents
+
+`slot` is one byte naming what a revisable record is about (`protocol.validate.slot`): f for a
+profile (subject = author key), p for a project (subject = project id), a for an acceptance
+(subject = contribution id). L therefore also lists the projects and profiles in force. E holds
+only the acceptance in force of each contribution, and only while its weight is above 0 (a
+weight of 0 withdraws an acceptance, and Merkle trees leave such leaves out). `ref` is one byte
+naming a dependency (`protocol.validate.Ref`): p for a project (key = project id), c for a
+contribution (key = record id). Records (R) and every index but the orphan tables are only ever
+added to, except E and L entries, which follow the record in force.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from protocol.validate import Ref
+
+# Bumped whenever the meaning of a stored key or value changes; a store of another version is
+# refused rather than read wrongly (there are no migrations yet).
+SCHEMA_VERSION = 1
+
+META = b"\x00"
+RECORD = b"R"
+TOPIC = b"T"
+LATEST = b"L"
+CONTRIBUTIONS = b"C"
+BY_AUTHOR = b"B"
+ACCEPTED = b"E"
+ROOTS = b"X"
+ORPHAN = b"O"
+ARRIVAL = b"Q"
+WAITING = b"W"
+STATE = b"S"
+
+SCHEMA_KEY = META + b"schema"
+CONFIG_KEY = META + b"config"
+SEEN_KEY = META + b"seen"
+COUNT_PREFIX = META + b"count:"
+
+SLOTS = {"profile": b"f", "project": b"p", "acceptance": b"a"}
+SLOT_NAMES = {code: name for name, code in SLOTS.items()}
+REFS = {"project": b"p", "contribution": b"c"}
+REF_NAMES = {code: name for name, code in REFS.items()}
+
+PEER = STATE + b"p"
+INTENT = STATE + b"i"
+
+ID_SIZE = 32
+
+_u64 = struct.Struct(">Q")
+_u32 = struct.Struct(">I")
+
+
+def u64(n: int) -> bytes:
+    return _u64.pack(n)
+
+
+def u32(n: int) -> bytes:
+    return _u32.pack(n)
+
+
+def read_u64(data: bytes, offset: int = 0) -> int:
+    value: int = _u64.unpack_from(data, offset)[0]
+    return value
+
+
+def read_u32(data: bytes, offset: int = 0) -> int:
+    value: int = _u32.unpack_from(data, offset)[0]
+    return value
+
+
+def record(rid: bytes) -> bytes:
+    return RECORD + rid
+
+
+def topic_prefix(name: str) -> bytes:
+    return TOPIC + name.encode("ascii") + b"\x00"
+
+
+def count(name: str) -> bytes:
+    return COUNT_PREFIX + name.encode("ascii")
+
+
+def latest(slot: str, subject: bytes) -> bytes:
+    return LATEST + SLOTS[slot] + subject
+
+
+def latest_value(rid: bytes, revision: int) -> bytes:
+    return rid + _u64.pack(revision)
+
+
+def read_latest(value: bytes) -> tuple[bytes, int]:
+    """Returns (record id, revision) of an L value."""
+    return value[:ID_SIZE], read_u64(value, ID_SIZE)
+
+
+def contribution(project_id: bytes, created_at: int, rid: bytes) -> bytes:
+    return CONTRIBUTIONS + project_id + _u64.pack(created_at) + rid
+
+
+def by_author(author: bytes, created_at: int, rid: bytes) -> bytes:
+    return BY_AUTHOR + author + _u64.pack(created_at) + rid
+
+
+def accepted_prefix(project_id: bytes, epoch: int) -> bytes:
+    return ACCEPTED + project_id + _u32.pack(epoch)
+
+
+def root(project_id: bytes, epoch: int, rid: bytes) -> bytes:
+    return ROOTS + project_id + _u32.pack(epoch) + rid
+
+
+def orphan(rid: bytes) -> bytes:
+    return ORPHAN + rid
+
+
+def arrival(seq: int, rid: bytes) -> bytes:
+    return ARRIVAL + _u64.pack(seq) + rid
+
+
+def waiting(ref: Ref, rid: bytes) -> bytes:
+    return WAITING + REFS[ref.kind] + ref.key + rid
+
+
+def ref_of(key: bytes) -> tuple[Ref, bytes]:
+    """Returns (ref, orphan id) of a W key."""
+    kind = REF_NAMES[key[1:2]]
+    return Ref(kind, key[2 : 2 + ID_SIZE]), key[2 + ID_SIZE :]
+
+
+def peer(peer_id: str) -> bytes:
+    return PEER + peer_id.encode()
+
+
+def intent(key: bytes) -> bytes:
+    return INTENT + key
+
+
+def upper_bound(prefix: bytes) -> bytes | None:
+    """Returns the smallest key greater than every key that starts with `prefix`.
+
+    None means there is none (a prefix of only 0xff bytes): iterate to the end.
+    """
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])

@@ -1,0 +1,484 @@
+"""The record store: one LevelDB directory, opened safely, and the queries the node needs.
+
+The key schema is documented in `storage.keys` (and docs/STORAGE.md); ingest, the only writer of
+records and indexes, in `storage.ingest`; node state in `storage.state`; the consistency checker
+in `storage.check`; the marker file and the checks of a directory in `storage.directory`.
+
+The schema version is kept in the marker file and under a meta key inside the database; a store
+of another version is refused, never rewritten. LevelDB allows one process per directory; a
+second open fails with `StoreInUse`.
+
+Durability: a write returns once LevelDB has handed it to the operating system, so it survives
+the process being killed. With `sync=True` every write is also flushed to the disk, so it
+survives a power cut too, at a cost of one fsync per ingest call. Anchoring intents are always
+written with sync.
+
+Ingest takes the store's lock, so calls from several threads run one at a time; queries take no
+lock and read what the last finished write left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import plyvel
+
+from protocol import Record
+from protocol import decode as decode_record
+from protocol.topics import ALL as TOPICS
+from protocol.topics import topic
+from storage import keys
+from storage.check import check as check_store
+from storage.directory import prepare
+from storage.errors import (
+    BadCursor,
+    NotAStore,
+    StorageError,
+    StoreClosed,
+    VersionMismatch,
+    translate,
+)
+from storage.ingest import Ingest, Orphans, Recent
+from storage.seen import MIN_CAPACITY, Seen
+from storage.state import State
+from storage.values import IngestResult, Page
+
+# LevelDB options of every store (the benchmark's raw baseline uses the same ones). Bloom
+# filters make the "is this id stored?" lookup of every ingested record cheap when it is not.
+LEVELDB_OPTIONS: dict[str, Any] = {
+    "bloom_filter_bits": 10,
+    "write_buffer_size": 16 * 1024 * 1024,
+    "lru_cache_size": 32 * 1024 * 1024,
+}
+
+MAX_ORPHANS = 10_000
+MAX_ORPHAN_BYTES = 64 * 1024 * 1024
+MAX_LIMIT = 1000
+_CACHE_SIZE = 8192
+
+
+class Store:
+    """A WorkWork record store; create it with `Store.open`."""
+
+    def __init__(
+        self,
+        db: Any,
+        path: Path,
+        *,
+        sync: bool,
+        max_orphans: int,
+        max_orphan_bytes: int,
+        seen: Seen,
+    ) -> None:
+        self._handle: Any = db
+        self.path = path
+        self.sync = sync
+        self.max_orphans = max_orphans
+        self.max_orphan_bytes = max_orphan_bytes
+        self.state = State(self)
+        self._lock = threading.Lock()
+        self._orphans: Orphans | None = None
+        self._counts: dict[str, int] = {}
+        # Projects in force and contributions stored lately, which the records that follow them
+        # need for validation.
+        self._projects: Recent[bytes, Record] = Recent(_CACHE_SIZE)
+        self._works: Recent[bytes, Record] = Recent(_CACHE_SIZE)
+        # Ids of contributions stored since opening that no acceptance has judged yet.
+        self._unjudged: Recent[bytes, bool] = Recent(4 * _CACHE_SIZE)
+        # Project id -> (topic, T prefix) of its records; small, and cleared when it grows.
+        self._topics: dict[bytes, tuple[str, bytes]] = {}
+        self._seen = seen
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        sync: bool = False,
+        max_orphans: int = MAX_ORPHANS,
+        max_orphan_bytes: int = MAX_ORPHAN_BYTES,
+    ) -> Store:
+        """Opens the store in directory `path`, creating it if allowed.
+
+        Args:
+            path: the store's directory; it may be missing or empty when `create` is true.
+            create: make a new store where there is none.
+            sync: flush every write to the disk before returning (survives power loss).
+            max_orphans, max_orphan_bytes: bounds of the orphan area.
+
+        Raises:
+            NotAStore: `path` is a file, or a directory with files that is not a store.
+            VersionMismatch: the store has another schema version.
+            StoreInUse: another process (or Store) has the store open.
+            StorageError: anything else: a missing store, permissions, a full disk, corruption.
+        """
+        path = Path(path).absolute()
+        with translate(path, "opening"):
+            prepare(path, create)
+            db = plyvel.DB(str(path), create_if_missing=create, **LEVELDB_OPTIONS)
+        try:
+            with translate(path, "opening"):
+                version = db.get(keys.SCHEMA_KEY)
+                if version is None:
+                    # A new store, or one whose creation stopped before this key was written.
+                    with db.iterator(include_value=False) as it:
+                        if next(it, None) is not None:
+                            raise NotAStore(
+                                f"{path} has a marker but its database has no schema version",
+                                path,
+                            )
+                    db.put(keys.SCHEMA_KEY, keys.u32(keys.SCHEMA_VERSION), sync=True)
+                elif keys.read_u32(version) != keys.SCHEMA_VERSION:
+                    found = keys.read_u32(version)
+                    raise VersionMismatch(
+                        f"store {path} has schema version {found}; this program reads version "
+                        f"{keys.SCHEMA_VERSION}",
+                        path,
+                        found,
+                        keys.SCHEMA_VERSION,
+                    )
+                seen = _take_seen(db)
+        except BaseException:
+            db.close()
+            raise
+        return cls(
+            db,
+            path,
+            sync=sync,
+            max_orphans=max_orphans,
+            max_orphan_bytes=max_orphan_bytes,
+            seen=seen,
+        )
+
+    def close(self) -> None:
+        """Closes the database; further use raises `StoreClosed`. Closing twice is harmless."""
+        with self._lock:
+            if self._handle is not None:
+                # Should this fail (a full disk, say), the next open rebuilds the filter.
+                with contextlib.suppress(plyvel.Error):
+                    self._handle.put(keys.SEEN_KEY, self._seen.dump(), sync=True)
+                self._handle.close()
+                self._handle = None
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Store {self.path}{' closed' if self.closed else ''}>"
+
+    @property
+    def _db(self) -> Any:
+        if self._handle is None:
+            raise StoreClosed(f"store {self.path} is closed", self.path)
+        return self._handle
+
+    # Ingest.
+
+    def ingest(self, records: Iterable[Record], *, now: float) -> IngestResult:
+        """Validates and stores records, with all their index entries, in one atomic write.
+
+        The records must have been decoded with signature verification (or signed here): their
+        signatures are not checked again. Everything else is: the clock, the rules that need
+        other records, and duplicates. Records may depend on each other in any order; one
+        whose parent is missing waits in the orphan area. Rejected records do not stop the
+        others. Ingesting what is already stored writes nothing.
+
+        Args:
+            records: the records, in any order.
+            now: the current time (seconds since 1970), for the clock-skew rule.
+
+        Raises:
+            StorageError: the write failed (nothing of this call is stored then).
+        """
+        return self._run(lambda work: work.run(records), now)
+
+    def ingest_raw(self, blobs: Iterable[bytes], *, now: float) -> IngestResult:
+        """Like `ingest`, for envelope bytes: decodes them and checks their signatures first.
+
+        A blob whose id is already stored is a duplicate without being decoded. A blob that
+        fails to decode is rejected, named by the sha256 of its bytes.
+        """
+        return self._run(lambda work: work.run_raw(blobs), now)
+
+    def _run(self, job: Callable[[Ingest], IngestResult], now: float) -> IngestResult:
+        with self._lock:
+            try:
+                return job(Ingest(self, now))
+            except BaseException:
+                # The in-memory orphan index may hold changes that were never written.
+                self._orphans = None
+                raise
+
+    def _orphan_index(self) -> Orphans:
+        if self._orphans is None:
+            with translate(self.path, "reading"):
+                self._orphans = Orphans.load(self._db)
+        return self._orphans
+
+    def _count(self, name: str) -> int:
+        if name not in self._counts:
+            value = self._db.get(keys.count(name))
+            self._counts[name] = 0 if value is None else keys.read_u64(value)
+        return self._counts[name]
+
+    def _topic_of(self, record: Record) -> tuple[str, bytes]:
+        """Returns the topic of `record` and its T prefix, as `protocol.topics.topic` would."""
+        pid = getattr(record.body, "project_id", None)
+        if pid is None:
+            name = topic(record)
+            return name, keys.topic_prefix(name)
+        found = self._topics.get(pid)
+        if found is None:
+            if len(self._topics) >= 4 * _CACHE_SIZE:
+                self._topics.clear()
+            name = topic(record)
+            found = self._topics[pid] = (name, keys.topic_prefix(name))
+        return found
+
+    def _project_in_force(self, pid: bytes) -> Record | None:
+        # Called under the lock only, so the cache never learns a value older than the last write.
+        posting = self._projects.get(pid)
+        if posting is None:
+            posting = self._in_force("project", pid)
+            if posting is not None:
+                self._projects.put(pid, posting)
+        return posting
+
+    # Single records.
+
+    def get(self, rid: bytes) -> Record | None:
+        """Returns the stored record with id `rid`, or None (orphans are not stored records)."""
+        with translate(self.path, "reading"):
+            raw = self._db.get(keys.RECORD + rid)
+        # Stored bytes were verified on the way in.
+        return None if raw is None else decode_record(raw, verify=False)
+
+    def has(self, rid: bytes) -> bool:
+        """Returns True if the record with id `rid` is stored."""
+        with translate(self.path, "reading"):
+            return self._db.get(keys.RECORD + rid) is not None
+
+    def project(self, pid: bytes) -> Record | None:
+        """Returns the revision in force of project `pid` (a `project_id`), or None."""
+        return self._in_force("project", pid)
+
+    def profile(self, author: bytes) -> Record | None:
+        """Returns the revision in force of the profile of `author`, or None."""
+        return self._in_force("profile", author)
+
+    def acceptance_of(self, contribution_id: bytes) -> Record | None:
+        """Returns the acceptance in force of a contribution (weight 0 included), or None."""
+        return self._in_force("acceptance", contribution_id)
+
+    def _in_force(self, slot: str, subject: bytes) -> Record | None:
+        with translate(self.path, "reading"):
+            value = self._db.get(keys.latest(slot, subject))
+        return None if value is None else self._load(keys.read_latest(value)[0])
+
+    def _load(self, rid: bytes) -> Record:
+        record = self.get(rid)
+        if record is None:
+            raise StorageError(
+                f"store {self.path} is inconsistent: an index names record {rid.hex()}, which "
+                "is not stored",
+                self.path,
+            )
+        return record
+
+    # Pages of records.
+
+    def projects(self, *, cursor: bytes | None = None, limit: int = 100) -> Page[Record]:
+        """Returns projects in force, in project id order."""
+        return self._records(keys.LATEST + keys.SLOTS["project"], cursor, limit, _latest_id)
+
+    def profiles(self, *, cursor: bytes | None = None, limit: int = 100) -> Page[Record]:
+        """Returns profiles in force, in author key order."""
+        return self._records(keys.LATEST + keys.SLOTS["profile"], cursor, limit, _latest_id)
+
+    def contributions(
+        self, project_id: bytes, *, cursor: bytes | None = None, limit: int = 100
+    ) -> Page[Record]:
+        """Returns the contributions to a project, oldest first (by created_at, then id)."""
+        return self._records(keys.CONTRIBUTIONS + project_id, cursor, limit, _key_id)
+
+    def contributions_by(
+        self, author: bytes, *, cursor: bytes | None = None, limit: int = 100
+    ) -> Page[Record]:
+        """Returns the contributions signed by `author`, oldest first."""
+        return self._records(keys.BY_AUTHOR + author, cursor, limit, _key_id)
+
+    def acceptances(
+        self, project_id: bytes, epoch: int, *, cursor: bytes | None = None, limit: int = 100
+    ) -> Page[Record]:
+        """Returns the acceptances in force of weight > 0 for (project, epoch), by contribution id.
+
+        These are exactly the leaves of the epoch's Merkle tree. An acceptance superseded by a
+        revision (that moves it to another epoch, changes its weight or withdraws it with
+        weight 0) leaves this list in the same write.
+        """
+        return self._records(keys.accepted_prefix(project_id, epoch), cursor, limit, _value_id)
+
+    def epoch_roots(
+        self,
+        project_id: bytes,
+        *,
+        epoch: int | None = None,
+        cursor: bytes | None = None,
+        limit: int = 100,
+    ) -> Page[Record]:
+        """Returns the epoch roots of a project (of one epoch if given), by epoch then id."""
+        prefix = keys.ROOTS + project_id
+        if epoch is not None:
+            prefix += keys.u32(epoch)
+        return self._records(prefix, cursor, limit, _key_id)
+
+    def _records(
+        self,
+        prefix: bytes,
+        cursor: bytes | None,
+        limit: int,
+        pick: Callable[[bytes, bytes], bytes],
+    ) -> Page[Record]:
+        entries, next_cursor = self._scan(prefix, cursor, limit)
+        return Page(tuple(self._load(pick(k, v)) for k, v in entries), next_cursor)
+
+    def _scan(
+        self,
+        prefix: bytes,
+        cursor: bytes | None,
+        limit: int,
+        *,
+        start: bytes = b"",
+        stop: bytes | None = None,
+    ) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+        """Returns up to `limit` (key, value) pairs under `prefix`, and the next cursor.
+
+        The cursor is the last key returned without the prefix; the next page starts right
+        after it (key + 0x00 is the least key greater than key). Only limit + 1 keys are read.
+        """
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit {limit} is outside [1, {MAX_LIMIT}]")
+        low = prefix + start
+        if cursor is not None:
+            if type(cursor) is not bytes or not cursor:
+                raise BadCursor(f"not a cursor of this query: {cursor!r}", self.path)
+            low = max(low, prefix + cursor + b"\x00")
+        high = keys.upper_bound(prefix) if stop is None else prefix + stop
+        entries: list[tuple[bytes, bytes]] = []
+        with translate(self.path, "reading"), self._db.iterator(start=low, stop=high) as it:
+            for key, value in it:
+                if len(entries) == limit:
+                    return entries, entries[-1][0][len(prefix) :]
+                entries.append((key, value))
+        return entries, None
+
+    # Topics, for sync.
+
+    def topic_ids(
+        self,
+        name: str,
+        *,
+        start: tuple[int, bytes] | None = None,
+        end: tuple[int, bytes] | None = None,
+        cursor: bytes | None = None,
+        limit: int = MAX_LIMIT,
+    ) -> Page[tuple[int, bytes]]:
+        """Returns (created_at, id) of the records of a topic in that order, within [start, end).
+
+        Every stored record is in its topic, revisions superseded or not; orphans are not.
+        A bound's id may be shorter than 32 bytes: (t, b"") is the first possible id at t.
+
+        Raises:
+            ValueError: `name` is not a topic of `protocol.topics`.
+        """
+        prefix = _topic(name)
+        low = b"" if start is None else keys.u64(start[0]) + start[1]
+        high = None if end is None else keys.u64(end[0]) + end[1]
+        entries, next_cursor = self._scan(prefix, cursor, limit, start=low, stop=high)
+        size = len(prefix)
+        items = tuple((keys.read_u64(k, size), k[size + 8 :]) for k, _ in entries)
+        return Page(items, next_cursor)
+
+    def topic_count(self, name: str) -> int:
+        """Returns how many records the topic `name` holds."""
+        _topic(name)
+        with translate(self.path, "reading"):
+            value = self._db.get(keys.count(name))
+        return 0 if value is None else keys.read_u64(value)
+
+    # Orphans and consistency.
+
+    def orphans(self) -> tuple[int, int]:
+        """Returns how many records wait in the orphan area, and their size in bytes."""
+        with self._lock:
+            index = self._orphan_index()
+            return len(index.entries), index.size
+
+    def is_orphan(self, rid: bytes) -> bool:
+        """Returns True if the record `rid` waits in the orphan area."""
+        with self._lock:
+            return rid in self._orphan_index().entries
+
+    def check(self) -> tuple[str, ...]:
+        """Checks the whole store; returns the problems found (none if it is consistent).
+
+        Reads every record and index entry once, so it takes time in proportion to the store.
+        """
+        with self._lock, translate(self.path, "checking"):
+            return check_store(self._db, self._seen)
+
+
+def _take_seen(db: Any) -> Seen:
+    """Returns the id filter a clean close saved, deleting it first; or one rebuilt from R.
+
+    The saved filter is deleted (with sync) before the store writes anything, so that a filter
+    that misses later writes is never loaded: see `storage.seen`.
+    """
+    saved = db.get(keys.SEEN_KEY)
+    if saved is not None:
+        db.delete(keys.SEEN_KEY, sync=True)
+        seen = Seen.load(saved)
+        if seen is not None:
+            return seen
+    total = sum(keys.read_u64(v) for _, v in db.iterator(prefix=keys.COUNT_PREFIX))
+    seen = Seen(max(2 * total, MIN_CAPACITY))
+    for key in db.iterator(prefix=keys.RECORD, include_value=False):
+        seen.add(key[1:])
+    return seen
+
+
+def _topic(name: str) -> bytes:
+    if name not in TOPICS:
+        raise ValueError(f"unknown topic {name!r}")
+    return keys.topic_prefix(name)
+
+
+def _key_id(key: bytes, value: bytes) -> bytes:
+    return key[-keys.ID_SIZE :]
+
+
+def _value_id(key: bytes, value: bytes) -> bytes:
+    return value
+
+
+def _latest_id(key: bytes, value: bytes) -> bytes:
+    return keys.read_latest(value)[0]

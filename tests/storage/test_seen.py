@@ -1,0 +1,79 @@
+"""The filter of stored ids: never a false "no", saved only by a clean close."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from storage import Store, keys
+from storage.seen import Seen
+from tests import factories as f
+from tests.factories import T0
+
+CAPACITY = 1 << 16
+
+
+def digest(i: int) -> bytes:
+    return hashlib.sha256(i.to_bytes(8, "big")).digest()
+
+
+def test_no_false_negatives_as_it_grows() -> None:
+    seen = Seen(CAPACITY)
+    added = [digest(i) for i in range(4 * CAPACITY)]
+    seen.update(added)
+    assert len(seen) == len(added)
+    assert all(rid in seen for rid in added)
+    # Layers doubled twice: 1x, 2x, 4x the first capacity.
+    assert seen.size == 7 * CAPACITY * 16 // 8
+    others = [digest(10**9 + i) for i in range(20_000)]
+    false_positives = sum(rid in seen for rid in others)
+    # About 0.5% per full layer, and there are three.
+    assert false_positives < 0.02 * len(others)
+
+
+def test_dump_and_load() -> None:
+    seen = Seen(CAPACITY)
+    seen.update(digest(i) for i in range(CAPACITY + 5))
+    copy = Seen.load(seen.dump())
+    assert copy is not None and copy.dump() == seen.dump()
+    assert all(digest(i) in copy for i in range(CAPACITY + 5))
+    for broken in (b"", b"junk", seen.dump()[:-1], seen.dump() + b"\x00", seen.dump()[:20]):
+        assert Seen.load(broken) is None
+
+
+def test_saved_by_a_clean_close_only(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    posting, work_ = f.project(), f.contribution()
+    with Store.open(path) as store:
+        store.ingest([posting], now=T0)
+    with Store.open(path) as store:
+        # Loaded, and deleted from the database at once: it goes stale with the next write.
+        assert store._db.get(keys.SEEN_KEY) is None
+        assert posting.id in store._seen
+        store.ingest([work_], now=T0)
+        # A crash: the database is closed without the store saving its filter.
+        store._handle.close()
+        store._handle = None
+    with Store.open(path) as store:
+        # Rebuilt from the records.
+        assert work_.id in store._seen and posting.id in store._seen
+        assert store.ingest([work_, posting], now=T0).duplicates == (work_.id, posting.id)
+        assert store.check() == ()
+
+
+def test_a_filter_that_always_says_maybe_changes_nothing(store: Store) -> None:
+    class Maybe(Seen):
+        def __contains__(self, rid: object) -> bool:
+            return True
+
+    store._seen = Maybe()
+    work_ = f.contribution()
+    result = store.ingest([f.project(), work_, work_], now=T0)
+    assert result.added == (f.project().id, work_.id) and result.duplicates == (work_.id,)
+    assert store.ingest([work_], now=T0).duplicates == (work_.id,)
+
+
+def test_check_finds_a_filter_that_lost_an_id(store: Store) -> None:
+    store.ingest([f.project()], now=T0)
+    store._seen = Seen()
+    assert any("missing from the filter" in p for p in store.check())

@@ -1,0 +1,344 @@
+"""Ingest and queries: records, indexes, revisions in force, pages and topics."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import plyvel
+import pytest
+
+from protocol import (
+    BadSignature,
+    DecodeError,
+    FromTheFuture,
+    NotAuthorized,
+    ProjectClosed,
+    Record,
+)
+from protocol.topics import META, shard, work
+from protocol.validate import MAX_SKEW
+from storage import BadCursor, IngestResult, Page, StorageError, Store, StoreClosed
+from tests import factories as f
+from tests.factories import T0
+
+
+def ids(page: Page[Record]) -> list[bytes]:
+    return [record.id for record in page.items]
+
+
+def everything(store: Store) -> dict[bytes, bytes]:
+    """Every key and value of the store's database, for before/after comparisons."""
+    return dict(store._db.iterator())
+
+
+def test_ingest_then_query(store: Store) -> None:
+    posting, profile = f.project(), f.profile("bob")
+    first = f.contribution("bob", created_at=T0 + 10)
+    second = f.contribution("carol", created_at=T0 + 5)
+    verdict = f.acceptance(first, epoch=3, weight=7)
+    root = f.epoch_root(epoch=3)
+
+    result = store.ingest([posting, profile, first, second, verdict, root], now=T0)
+
+    assert result == IngestResult(
+        added=(posting.id, profile.id, first.id, second.id, verdict.id, root.id)
+    )
+    assert store.check() == ()
+    assert store.get(first.id) == first
+    assert store.has(first.id) and not store.has(b"\x00" * 32)
+    assert store.get(b"\x00" * 32) is None
+    assert store.project(f.pid()) == posting
+    assert store.profile(f.pub("bob")) == profile
+    assert ids(store.projects()) == [posting.id]
+    assert ids(store.profiles()) == [profile.id]
+    # Oldest first, whoever signed them.
+    assert ids(store.contributions(f.pid())) == [second.id, first.id]
+    assert ids(store.contributions_by(f.pub("bob"))) == [first.id]
+    assert ids(store.contributions_by(f.pub("carol"))) == [second.id]
+    assert ids(store.acceptances(f.pid(), 3)) == [verdict.id]
+    assert ids(store.acceptances(f.pid(), 0)) == []
+    assert store.acceptance_of(first.id) == verdict
+    assert store.acceptance_of(second.id) is None
+    assert ids(store.epoch_roots(f.pid())) == [root.id]
+    assert ids(store.epoch_roots(f.pid(), epoch=3)) == [root.id]
+    assert ids(store.epoch_roots(f.pid(), epoch=4)) == []
+    assert ids(store.contributions(f.pid("bob", "other"))) == []
+
+
+def test_values_are_frozen(store: Store) -> None:
+    store.ingest([f.project()], now=T0)
+    page = store.projects()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        page.cursor = b"x"  # type: ignore[misc]
+    assert isinstance(page.items, tuple)
+    result = store.ingest([f.project()], now=T0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.added = ()  # type: ignore[misc]
+
+
+def test_ingesting_again_changes_nothing(store: Store) -> None:
+    work_ = f.contribution()
+    batch = [f.project(), work_, f.acceptance(work_), f.epoch_root(), f.profile()]
+    store.ingest(batch, now=T0)
+    before = everything(store)
+
+    again = store.ingest(batch, now=T0)
+
+    assert again.added == () and again.duplicates == tuple(r.id for r in batch)
+    assert everything(store) == before
+    # Twice within one call: the second is a duplicate of the first.
+    posting = f.project(name="twice")
+    result = store.ingest([posting, posting], now=T0)
+    assert result.added == (posting.id,) and result.duplicates == (posting.id,)
+
+
+def test_acceptances_seen_again_are_duplicates(store: Store) -> None:
+    # Ingest skips the read for acceptances of contributions that have none yet; whatever the
+    # history, an acceptance seen again must still be a duplicate.
+    work_, other = f.contribution(summary="a"), f.contribution(summary="b")
+    first, second = f.acceptance(work_), f.acceptance(work_, revision=1)
+    late = f.acceptance(other, revision=3)
+    low = f.acceptance(other, revision=1)
+    store.ingest([f.project(), work_, other], now=T0)
+    assert store.ingest([first], now=T0).added == (first.id,)
+    assert store.ingest([first, second], now=T0).duplicates == (first.id,)
+    assert store.ingest([late, low, late], now=T0).duplicates == (late.id,)
+    assert store.ingest([low, second], now=T0).duplicates == (low.id, second.id)
+    assert store.check() == ()
+
+
+def test_one_write_per_call(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    writes = []
+    db = store._db
+    real = db.write_batch
+
+    def counting(**options: bool) -> object:
+        writes.append(options)
+        return real(**options)
+
+    # plyvel's DB type is a C extension; wrap the handle rather than patching the class.
+    class Handle:
+        def __getattr__(self, name: str) -> object:
+            return getattr(db, name)
+
+        write_batch = staticmethod(counting)
+
+    monkeypatch.setattr(store, "_handle", Handle())
+    works = [f.contribution(summary=f"work {i}") for i in range(50)]
+    result = store.ingest([f.project(), *works, *(f.acceptance(w) for w in works)], now=T0)
+    assert len(result.added) == 101
+    assert writes == [{"sync": False}]
+
+
+def test_a_failed_write_leaves_the_store_and_its_caches_as_they_were(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = store._db
+    posting, revised = f.project(), f.project(revision=1, status="closed", created_at=T0 + 5)
+    work_, orphan = f.contribution(), f.contribution(name="later")
+    store.ingest([posting], now=T0)
+    before = everything(store)
+
+    class Failing:
+        def __init__(self, batch: Any) -> None:
+            self.put, self.delete = batch.put, batch.delete
+
+        def write(self) -> None:
+            raise plyvel.IOError(b"IO error: No space left on device")
+
+    class Handle:
+        def __getattr__(self, name: str) -> object:
+            return getattr(db, name)
+
+        def write_batch(self, **options: bool) -> Failing:
+            return Failing(db.write_batch(**options))
+
+    monkeypatch.setattr(store, "_handle", Handle())
+    with pytest.raises(StorageError, match="No space left on device") as caught:
+        store.ingest([revised, work_, orphan], now=T0 + 10)
+    assert caught.value.path == store.path
+    monkeypatch.undo()
+
+    assert everything(store) == before
+    assert store.project(f.pid()) == posting and store.orphans() == (0, 0)
+    # What the failed call would have done is done again, against the store as it is.
+    result = store.ingest([work_, orphan, revised], now=T0 + 10)
+    assert result.added == (work_.id, revised.id) and result.orphaned == (orphan.id,)
+    assert store.project(f.pid()) == revised
+    assert store.check() == ()
+
+
+def test_rejected_records_are_not_stored_and_do_not_abort(store: Store) -> None:
+    posting = f.project(reviewers=(f.pub("carol"),))
+    work_ = f.contribution()
+    by_mallory = f.acceptance(work_, "mallory")
+    by_carol = f.acceptance(work_, "carol")
+    future = f.profile("dave", created_at=T0 + MAX_SKEW + 1)
+    root_by_bob = f.epoch_root("bob", project_id=f.pid())
+
+    result = store.ingest([posting, work_, by_mallory, future, root_by_bob, by_carol], now=T0)
+
+    assert result.added == (posting.id, work_.id, by_carol.id)
+    assert [(rid, type(exc)) for rid, exc in result.rejected] == [
+        (by_mallory.id, NotAuthorized),
+        (future.id, FromTheFuture),
+        (root_by_bob.id, NotAuthorized),
+    ]
+    assert not store.has(by_mallory.id) and not store.has(future.id)
+    assert store.acceptance_of(work_.id) == by_carol
+    assert store.check() == ()
+
+
+def test_contribution_to_a_closed_project_is_rejected(store: Store) -> None:
+    store.ingest([f.project(status="closed", revision=1, created_at=T0 + 100)], now=T0 + 100)
+    early = f.contribution(created_at=T0 + 50)
+    late = f.contribution(created_at=T0 + 150)
+    result = store.ingest([early, late], now=T0 + 200)
+    assert result.added == (early.id,)
+    assert [type(exc) for _, exc in result.rejected] == [ProjectClosed]
+
+
+def test_ingest_raw_verifies_and_names_bad_blobs_by_hash(store: Store) -> None:
+    posting = f.project()
+    # A well-formed profile, but not the one bob signed.
+    forged = f.profile("bob").raw.replace(b"Bob", b"Rob")
+    garbage = b"\x93not a record"
+
+    result = store.ingest_raw([posting.raw, bytes(forged), garbage, posting.raw], now=T0)
+
+    assert result.added == (posting.id,)
+    assert result.duplicates == (posting.id,)
+    assert [(rid, type(exc)) for rid, exc in result.rejected] == [
+        (hashlib.sha256(forged).digest(), BadSignature),
+        (hashlib.sha256(garbage).digest(), DecodeError),
+    ]
+    # Stored blobs are duplicates before being decoded again.
+    assert store.ingest_raw([posting.raw], now=T0).duplicates == (posting.id,)
+
+
+def test_revisions_in_force(store: Store) -> None:
+    v0, v1, v2 = (f.project(revision=r, title=f"Docs v{r}") for r in range(3))
+    bob0, bob1 = f.profile("bob"), f.profile("bob", revision=1, name="Robert")
+
+    result = store.ingest([v1, bob1, v2, v0, bob0], now=T0)
+
+    # Every revision is stored and synced; the highest is in force, whatever the order.
+    assert set(result.added) == {v0.id, v1.id, v2.id, bob0.id, bob1.id}
+    assert store.project(f.pid()) == v2
+    assert store.profile(f.pub("bob")) == bob1
+    assert ids(store.projects()) == [v2.id]
+    assert store.topic_count(META) == 5
+    # A tie on revision goes to the higher id (protocol.validate.supersedes).
+    a, b = f.profile("carol", rate="a"), f.profile("carol", rate="b")
+    store.ingest([a, b], now=T0)
+    assert store.profile(f.pub("carol")) == max(a, b, key=lambda r: r.id)
+    assert store.check() == ()
+
+
+def test_acceptance_index_follows_the_revision_in_force(store: Store) -> None:
+    work_ = f.contribution()
+    first = f.acceptance(work_, epoch=1, weight=5)
+    moved = f.acceptance(work_, epoch=2, weight=5, revision=1)
+    withdrawn = f.acceptance(work_, epoch=2, weight=0, revision=2)
+    stale = f.acceptance(work_, epoch=7, weight=9, revision=0, created_at=T0 + 30)
+    store.ingest([f.project(), work_, first], now=T0)
+    assert ids(store.acceptances(f.pid(), 1)) == [first.id]
+
+    store.ingest([moved], now=T0)
+    assert ids(store.acceptances(f.pid(), 1)) == []
+    assert ids(store.acceptances(f.pid(), 2)) == [moved.id]
+
+    # A lower revision arriving late is stored but changes nothing in force.
+    store.ingest([stale], now=T0)
+    assert store.has(stale.id)
+    assert store.acceptance_of(work_.id) == moved
+    assert ids(store.acceptances(f.pid(), 7)) == []
+
+    store.ingest([withdrawn], now=T0)
+    assert ids(store.acceptances(f.pid(), 2)) == []
+    assert store.acceptance_of(work_.id) == withdrawn
+    assert store.check() == ()
+
+
+def test_acceptance_revisions_within_one_call(store: Store) -> None:
+    work_ = f.contribution()
+    revisions = [f.acceptance(work_, epoch=e, weight=1, revision=e) for e in range(4)]
+    store.ingest(
+        [f.project(), work_, revisions[2], revisions[0], revisions[3], revisions[1]], now=T0
+    )
+    assert [ids(store.acceptances(f.pid(), e)) for e in range(4)] == [[], [], [], [revisions[3].id]]
+    assert store.check() == ()
+
+
+def test_pages_walk_an_index_without_gaps(store: Store) -> None:
+    works = [f.contribution(summary=f"work {i}", created_at=T0 + i % 7) for i in range(25)]
+    store.ingest([f.project(), *works], now=T0)
+    expected = [w.id for w in sorted(works, key=lambda w: (w.body.created_at, w.id))]
+
+    seen: list[bytes] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = store.contributions(f.pid(), cursor=cursor, limit=10)
+        seen += ids(page)
+        pages += 1
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert seen == expected and pages == 3
+    # A page that ends exactly at the end has no cursor.
+    assert store.contributions(f.pid(), limit=25).cursor is None
+    assert store.contributions(f.pid(), limit=24).cursor is not None
+
+
+def test_page_arguments_are_checked(store: Store) -> None:
+    for limit in (0, 1001):
+        with pytest.raises(ValueError, match="limit"):
+            store.projects(limit=limit)
+    with pytest.raises(BadCursor):
+        store.projects(cursor=b"")
+    with pytest.raises(ValueError, match="unknown topic"):
+        store.topic_ids("work/99")
+
+
+def test_topic_sets_in_sync_order(store: Store) -> None:
+    posting = f.project()
+    works = [f.contribution(summary=f"w{i}", created_at=T0 + 100 - i) for i in range(5)]
+    root = f.epoch_root()
+    store.ingest([posting, *works, root, f.profile()], now=T0 + 100)
+    shard_ = work(shard(f.pid()))
+    expected = sorted((r.body.created_at, r.id) for r in [*works, root])
+
+    assert store.topic_ids(shard_).items == tuple(expected)
+    assert store.topic_count(shard_) == 6
+    assert store.topic_count(META) == 2
+    assert store.topic_count("work/0" if shard_ != "work/0" else "work/1") == 0
+    # Ranges: [start, end), a bound's id may be a prefix.
+    t, rid = expected[2]
+    assert store.topic_ids(shard_, start=(t, rid)).items == tuple(expected[2:])
+    assert store.topic_ids(shard_, end=(t, rid)).items == tuple(expected[:2])
+    assert store.topic_ids(shard_, start=(T0 + 97, b""), end=(T0 + 99, b"")).items == tuple(
+        e for e in expected if T0 + 97 <= e[0] < T0 + 99
+    )
+    page = store.topic_ids(shard_, start=(T0 + 97, b""), limit=2)
+    rest = store.topic_ids(shard_, start=(T0 + 97, b""), cursor=page.cursor, limit=10)
+    assert page.items + rest.items == tuple(e for e in expected if e[0] >= T0 + 97)
+
+
+def test_closed_store(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s")
+    store.close()
+    store.close()
+    assert store.closed
+    with pytest.raises(StoreClosed, match="closed"):
+        store.get(b"\x00" * 32)
+    with pytest.raises(StoreClosed):
+        store.ingest([f.project()], now=T0)
+    # Everything written before closing is there after reopening.
+    with Store.open(tmp_path / "t") as first:
+        first.ingest([f.project()], now=T0)
+    with Store.open(tmp_path / "t") as second:
+        assert second.project(f.pid()) == f.project()
