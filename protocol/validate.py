@@ -14,8 +14,9 @@ Theory of operation. A record passes three gates, and every gate is a pure funct
 Revisions. Profiles, projects and acceptances are revisable: `slot` names what a record is about,
 and among records of one slot the one that `supersedes` all others is in force. The order is
 (revision, record id), so every node picks the same winner whatever order records arrived in.
-Projects are always judged against the project revision in force: who may accept (owner and
-reviewers) and whether the project is closed follow the latest revision a node has.
+Acceptances are judged against the project revision in force: who may accept (owner and
+reviewers) follows the latest revision a node has. Whether a project is still open is not a
+storage rule (`check_open`), because it would depend on arrival order.
 """
 
 from __future__ import annotations
@@ -140,7 +141,22 @@ def _project_of(record: Record, project: Record, project_ref: bytes) -> Project:
 
 
 def check_contribution(contribution: Record, project: Record) -> None:
-    """Checks a contribution against the project revision in force.
+    """Checks that a contribution belongs to the project given.
+
+    Raises:
+        ReferenceMismatch: `project` is not the project the contribution names.
+    """
+    body = contribution.expect(Contribution)
+    _project_of(contribution, project, body.project_id)
+
+
+def check_open(contribution: Record, project: Record) -> None:
+    """Checks that a project (revision in force) takes contributions made when this one was.
+
+    Not a condition for storing: whether the closing revision arrived before or after the
+    contribution depends on each node's arrival order, and nodes must agree on what they store
+    (sync offers every stored record to every peer). A node applies it to what its own user
+    submits; the project's owner simply does not accept work that came after closing.
 
     Raises:
         ReferenceMismatch: `project` is not the project the contribution names.

@@ -14,6 +14,7 @@ from protocol.validate import (
     check_acceptance,
     check_contribution,
     check_epoch_root,
+    check_open,
     dependencies,
     latest,
     slot,
@@ -77,12 +78,16 @@ def test_acceptance_references() -> None:
 
 def test_contribution_to_closed_project() -> None:
     work = f.contribution(created_at=T0 + 100)
-    check_contribution(work, f.project(status="open"))
-    check_contribution(work, f.project(status="closed", revision=1, created_at=T0 + 101))
+    closed = f.project(status="closed", revision=1, created_at=T0 + 100)
+    check_open(work, f.project(status="open"))
+    check_open(work, f.project(status="closed", revision=1, created_at=T0 + 101))
     with pytest.raises(ProjectClosed):
-        check_contribution(work, f.project(status="closed", revision=1, created_at=T0 + 100))
-    with pytest.raises(ReferenceMismatch):
-        check_contribution(work, f.project(name="other"))
+        check_open(work, closed)
+    # Closing is not a storage rule: it would depend on arrival order.
+    check_contribution(work, closed)
+    for check_fn in (check_open, check_contribution):
+        with pytest.raises(ReferenceMismatch):
+            check_fn(work, f.project(name="other"))
 
 
 def test_epoch_root_only_from_owner() -> None:

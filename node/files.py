@@ -1,0 +1,49 @@
+"""Files that hold secrets: written atomically with mode 0600, refused when others can read them."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from node.errors import KeyFileError
+
+
+def write_secret(path: Path, data: bytes) -> None:
+    """Writes `data` to `path` atomically; the file is readable by its owner only.
+
+    The data goes to a temporary file created with mode 0600 (never wider, even for an instant),
+    is flushed to disk, then renamed over `path`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise KeyFileError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def read_secret(path: Path) -> bytes:
+    """Returns the contents of a secret file.
+
+    Raises:
+        KeyFileError: the file cannot be read, or its mode lets the group or others read it
+            (as ssh does, a key others could have copied is refused rather than used).
+    """
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyFileError(
+                f"{path} is accessible by other users (mode {stat.filemode(mode)}); "
+                f"run 'chmod 600 {path}'"
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {path}: {exc.strerror}") from exc

@@ -1,0 +1,110 @@
+"""The libp2p host of a node, with every py-libp2p default that matters set on purpose.
+
+- Security: Noise only. py-libp2p's default also offers TLS, SECIO and plaintext.
+- Muxers: yamux, with mplex as a fallback for peers that have nothing else.
+- GossipSub 1.2 and 1.1 with message signing on (py-libp2p's unsigned mode does not
+  interoperate). Its spam protection, which silently drops above 10 messages/s per (peer,
+  topic), is off: our messages are batches, and our topic validator penalizes peers that send
+  invalid ones. Peer exchange is ours (see `node.peers`), not GossipSub's.
+- Message ids are `from || seqno`, go-libp2p's and py-libp2p's default, set explicitly because
+  it is part of the wire contract: js-libp2p peers must set the same `msgIdFn` (its default is
+  the author's key || seqno) for IHAVE/IWANT/IDONTWANT to work across implementations.
+- The seqno counter starts from the clock in nanoseconds, as go-libp2p's does. py-libp2p starts
+  it from seconds, so a node restarted within minutes would reuse message ids that peers still
+  remember as seen and drop.
+- Identify and ping are on in every py-libp2p host.
+- py-libp2p's auto-connector, which dials whatever its peerstore holds whenever the connection
+  count is below a watermark, is turned off: dialing is `node.peers`'s job, with backoff and
+  bans.
+- A pubsub stream whose bytes are not a protobuf RPC is reset and the peer dropped; py-libp2p
+  0.8.1 lets that DecodeError escape and take the whole swarm down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import multiaddr
+from google.protobuf.message import DecodeError
+from libp2p import new_host
+from libp2p.abc import IHost, INetStream
+from libp2p.crypto.keys import KeyPair
+from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
+from libp2p.network.config import ConnectionConfig
+from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+from libp2p.pubsub.pubsub import Pubsub, get_peer_and_seqno_msg_id
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
+from libp2p.security.noise.transport import Transport as NoiseTransport
+
+from node.config import NetworkConfig
+
+log = logging.getLogger(__name__)
+
+# Mesh degree as in go-libp2p's defaults; a heartbeat every second keeps meshes repaired quickly
+# in small networks.
+DEGREE, DEGREE_LOW, DEGREE_HIGH = 6, 4, 12
+HEARTBEAT = 1
+
+
+class _Pubsub(Pubsub):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.counter = time.time_ns()
+
+    async def stream_handler(self, stream: INetStream) -> None:
+        peer = stream.muxed_conn.peer_id
+        try:
+            await super().stream_handler(stream)
+        except DecodeError as exc:
+            log.info("pubsub peer %s sent a malformed RPC: %s", peer, exc)
+            await stream.reset()
+            self._handle_dead_peer(peer)
+
+
+async def _no_auto_dial() -> None:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """A host and its pubsub, not yet running (see `node.service` for the run order)."""
+
+    host: IHost
+    pubsub: Pubsub
+    gossipsub: GossipSub
+
+
+def build(key: KeyPair, config: NetworkConfig) -> Stack:
+    """Returns a host, pubsub and router for `key`, configured for our network."""
+    host = new_host(
+        key_pair=key,
+        sec_opt={NOISE: NoiseTransport(key, noise_privkey=x25519_key_pair().private_key)},
+        muxer_preference="YAMUX",
+        listen_addrs=[multiaddr.Multiaddr(a) for a in config.listen],
+        announce_addrs=[multiaddr.Multiaddr(a) for a in config.announce] or None,
+        enable_quic=config.quic,
+        # Dialing is ours (node.peers): libp2p's manager only enforces the ceiling.
+        connection_config=ConnectionConfig(
+            max_connections=config.max_connections,
+            min_connections=0,
+            low_watermark=0,
+            high_watermark=config.max_connections,
+        ),
+    )
+    gossipsub = GossipSub(
+        protocols=[PROTOCOL_ID_V12, PROTOCOL_ID_V11],
+        degree=DEGREE,
+        degree_low=DEGREE_LOW,
+        degree_high=DEGREE_HIGH,
+        heartbeat_interval=HEARTBEAT,
+        spam_protection_enabled=False,
+        do_px=False,
+    )
+    host.get_network().auto_connector.maybe_connect = _no_auto_dial  # type: ignore[attr-defined]
+    pubsub = _Pubsub(
+        host, gossipsub, strict_signing=True, msg_id_constructor=get_peer_and_seqno_msg_id
+    )
+    return Stack(host, pubsub, gossipsub)

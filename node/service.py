@@ -1,0 +1,164 @@
+"""The node: one store, one libp2p host, gossip, sync and peer management, run together.
+
+Run order (trio nesting gives the reverse for shutdown): open the store; start the host
+listening; start pubsub and its router; start gossip, sync and the peer manager; follow topics;
+dial bootstrap and known peers. `Node.run` reports the node ready with `task_status.started`.
+
+Local writes take the same path as remote ones: a record signed here is checked and ingested
+into the store, and only then published.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import multiaddr
+import trio
+from libp2p.peer.id import ID
+from libp2p.tools.anyio_service import background_trio_service
+
+from node import hostkey
+from node.config import NetworkConfig
+from node.gossip import Gossip
+from node.host import Stack, build
+from node.peers import Peers
+from node.sync import Sync
+from protocol import Contribution, Record
+from protocol.topics import ALL as ALL_TOPICS
+from protocol.topics import META, shard, work
+from protocol.validate import check, check_open
+from storage import IngestResult, Store
+
+if TYPE_CHECKING:
+    # trio-typing's stubs (a py-libp2p dependency) shadow trio's own annotations for mypy.
+    from trio_typing import TaskStatus
+
+log = logging.getLogger(__name__)
+
+
+class Node:
+    """A WorkWork node over one data directory."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        config: NetworkConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.config = config
+        self.clock = clock
+        self._stack: Stack | None = None
+        self._store: Store | None = None
+        self._gossip: Gossip | None = None
+        self._sync: Sync | None = None
+        self._peers: Peers | None = None
+
+    # What a running node offers.
+
+    @property
+    def store(self) -> Store:
+        assert self._store is not None, "the node is not running"
+        return self._store
+
+    @property
+    def gossip(self) -> Gossip:
+        assert self._gossip is not None, "the node is not running"
+        return self._gossip
+
+    @property
+    def sync(self) -> Sync:
+        assert self._sync is not None, "the node is not running"
+        return self._sync
+
+    @property
+    def peers(self) -> Peers:
+        assert self._peers is not None, "the node is not running"
+        return self._peers
+
+    @property
+    def peer_id(self) -> ID:
+        assert self._stack is not None, "the node is not running"
+        return self._stack.host.get_id()
+
+    def addrs(self) -> list[str]:
+        """Returns the node's dialable addresses, each with its /p2p/ peer id."""
+        assert self._stack is not None, "the node is not running"
+        return [str(a) for a in self._stack.host.get_addrs()]
+
+    def topics(self) -> tuple[str, ...]:
+        """Returns the topics this node follows by its role and configuration."""
+        if self.config.role == "bootstrap":
+            return ALL_TOPICS
+        shards = sorted({shard(pid) for pid in self.config.follow})
+        return (META, *(work(i) for i in shards))
+
+    async def submit(self, records: Sequence[Record]) -> IngestResult:
+        """Checks, stores and publishes records made locally; rejected ones are not published.
+
+        Raises:
+            ProtocolError: a record is dated in the future, or is a contribution to a project
+                that is closed (`validate.check_open`): refused here, for the user to see.
+        """
+        now = self.clock()
+        for record in records:
+            check(record, now=now)
+            if isinstance(record.body, Contribution):
+                project = self.store.project(record.body.project_id)
+                if project is not None:
+                    check_open(record, project)
+        result = self.store.ingest(records, now=now)
+        added = set(result.added) | set(result.orphaned)
+        await self.gossip.publish([r for r in records if r.id in added])
+        return result
+
+    async def follow_project(self, project_id: bytes) -> None:
+        """Joins the work shard of a project (a bootstrap node follows all of them already)."""
+        await self.gossip.follow(work(shard(project_id)))
+
+    async def connect(self, addr: str) -> None:
+        """Dials a peer by multiaddr (with /p2p/) and remembers it."""
+        await self.peers.dial(multiaddr.Multiaddr(addr))
+
+    async def run(self, *, task_status: TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = hostkey.load_or_create(self.data_dir / hostkey.FILENAME)
+        with Store.open(self.data_dir / "store") as store:
+            self._store = store
+            stack = self._stack = build(key, self.config)
+            listen = [multiaddr.Multiaddr(a) for a in self.config.listen]
+            async with (
+                stack.host.run(listen_addrs=listen),
+                background_trio_service(stack.pubsub),
+                background_trio_service(stack.gossipsub),
+            ):
+                await stack.pubsub.wait_until_ready()
+                async with trio.open_nursery() as nursery:
+                    self._peers = Peers(stack, store, self.config, clock=self.clock)
+                    self._gossip = Gossip(
+                        stack,
+                        store,
+                        self._peers.penalize,
+                        clock=self.clock,
+                        drop=self.config.gossip_drop,
+                    )
+                    self._sync = Sync(
+                        stack,
+                        store,
+                        lambda: self.gossip.followed,
+                        self._peers,
+                        clock=self.clock,
+                        interval=self.config.sync_interval,
+                    )
+                    await nursery.start(self._gossip.run)
+                    for topic in self.topics():
+                        await self._gossip.follow(topic)
+                    await nursery.start(self._sync.run)
+                    await nursery.start(self._peers.run, self._sync.on_connected)
+                    log.info("node %s listening on %s", self.peer_id, ", ".join(self.addrs()))
+                    task_status.started(self)

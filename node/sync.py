@@ -1,0 +1,396 @@
+"""Sync: what makes "nothing lost" true when gossip drops or a node was offline.
+
+A request/response protocol on its own protocol id (`PROTOCOL`), one stream per request, over
+py-libp2p's RequestResponse helper (varint-framed, size-capped, timed out). Requests are
+`protocol.wire` messages:
+
+- `reconcile(topic, payload)`: one round of range-based set reconciliation
+  (`protocol.reconcile`) of the record ids both sides hold on a topic. The responder keeps no
+  state between rounds, so serving many peers costs no memory.
+- `fetch(ids)`: up to MAX_FETCH_IDS records by id, answered with at most MAX_RESPONSE_BYTES.
+- `peers`: peer exchange.
+
+The initiator, on every new connection and every `sync_interval` with each connected peer,
+reconciles each topic it follows, then fetches what it lacks in bounded batches and puts the
+records through the same decode, signature, clock and store checks as gossip. Pull only: the
+other side pulls from us when it syncs in turn, which it does on the same connection.
+
+Limits, against a peer that would make us work without end: per peer a token bucket of
+REQUEST_RATE requests per second (burst REQUEST_BURST), at most MAX_INBOUND requests served at
+once, every request and response size-capped by `protocol.wire`, rounds per topic bounded by
+MAX_ROUNDS. A peer whose answers do not decode gets a strike (`node.peers`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import trio
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.request_response import (
+    BytesCodec,
+    ProtocolNotSupportedError,
+    RequestContext,
+    RequestResponse,
+    RequestResponseConfig,
+    RequestResponseError,
+)
+
+from node.errors import SyncError
+from node.host import Stack
+from node.peers import Peers
+from protocol import ProtocolError, Record
+from protocol import decode as decode_record
+from protocol.reconcile import INFINITY, MIN_BOUND, Bound, Item, Reconciler, fingerprint_of_sum
+from protocol.validate import check
+from protocol.wire import (
+    MAX_FETCH_IDS,
+    MAX_PAYLOAD_BYTES,
+    MAX_RESPONSE_BYTES,
+    Fetch,
+    PeerList,
+    PeersRequest,
+    Reconcile,
+    Records,
+    Refused,
+    Request,
+    Response,
+    decode_request,
+    decode_response,
+    encode_request,
+    encode_response,
+)
+from storage import Store
+
+if TYPE_CHECKING:
+    # trio-typing's stubs (a py-libp2p dependency) shadow trio's own annotations for mypy.
+    from trio_typing import TaskStatus
+
+log = logging.getLogger(__name__)
+
+PROTOCOL = TProtocol("/workwork/sync/1.0.0")
+REQUEST_RATE = 50.0
+REQUEST_BURST = 100.0
+MAX_INBOUND = 32
+MAX_ROUNDS = 64
+TIMEOUT = 30.0
+CONFIG = RequestResponseConfig(
+    timeout=TIMEOUT,
+    max_request_size=MAX_PAYLOAD_BYTES + 1024,
+    max_response_size=MAX_RESPONSE_BYTES,
+    max_concurrent_inbound=MAX_INBOUND,
+)
+_CODEC = BytesCodec()
+
+
+class StoreItems:
+    """The (created_at, id) items of one topic of a store, as `protocol.reconcile` reads them.
+
+    Every call is one forward scan of the topic's index from `lower`, in pages.
+    """
+
+    def __init__(self, store: Store, topic: str) -> None:
+        self._store = store
+        self._topic = topic
+
+    def _scan(self, lower: Bound, upper: Bound, limit: int | None = None) -> Iterator[Item]:
+        cursor = None
+        end = None if upper.created_at == INFINITY else upper.key
+        left = limit
+        while left is None or left > 0:
+            page = self._store.topic_ids(
+                self._topic,
+                start=lower.key,
+                end=end,
+                cursor=cursor,
+                limit=1000 if left is None else min(1000, left),
+            )
+            yield from page.items
+            if left is not None:
+                left -= len(page.items)
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    def count(self, lower: Bound, upper: Bound) -> int:
+        if lower == MIN_BOUND and upper.created_at == INFINITY:
+            return self._store.topic_count(self._topic)
+        return sum(1 for _ in self._scan(lower, upper))
+
+    def fingerprint(self, lower: Bound, upper: Bound) -> bytes:
+        total = count = 0
+        for _, rid in self._scan(lower, upper):
+            total += int.from_bytes(rid, "little")
+            count += 1
+        return fingerprint_of_sum(total, count)
+
+    def items(self, lower: Bound, upper: Bound, limit: int | None = None) -> Iterator[Item]:
+        return self._scan(lower, upper, limit)
+
+    def bounds(self, lower: Bound, upper: Bound, offsets: Sequence[int]) -> list[Bound]:
+        wanted = iter(offsets)
+        target = next(wanted, None)
+        out: list[Bound] = []
+        previous: Item | None = None
+        for index, item in enumerate(self._scan(lower, upper)):
+            if index == target:
+                assert previous is not None
+                out.append(Bound.between(previous, item))
+                target = next(wanted, None)
+                if target is None:
+                    break
+            previous = item
+        if target is not None:
+            raise ValueError(f"offset {target} is outside the range")
+        return out
+
+
+@dataclass
+class Report:
+    """What one sync with one peer did."""
+
+    peer: str
+    rounds: int = 0
+    needed: int = 0
+    fetched: int = 0
+    stored: int = 0
+    rejected: int = 0
+    error: str | None = None
+
+
+class _Bucket:
+    def __init__(self, now: float) -> None:
+        self.tokens = REQUEST_BURST
+        self.at = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(REQUEST_BURST, self.tokens + (now - self.at) * REQUEST_RATE)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Sync:
+    """Serves and runs sync with peers."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        store: Store,
+        topics: Callable[[], Iterable[str]],
+        peers: Peers,
+        *,
+        clock: Callable[[], float] = time.time,
+        interval: float = 30.0,
+    ) -> None:
+        self._stack = stack
+        self._store = store
+        self._topics = topics
+        self._peers = peers
+        self._clock = clock
+        self._interval = interval
+        self._rr = RequestResponse(stack.host)
+        self._buckets: dict[ID, _Bucket] = {}
+        self._running: set[ID] = set()
+        # Peers that answered that they do not speak our sync protocol.
+        self._foreign: set[ID] = set()
+        self._verify = trio.CapacityLimiter(1)
+        self.reports: list[Report] = []
+
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self._rr.set_handler(PROTOCOL, self._serve, _CODEC, CONFIG)
+        task_status.started()
+        while True:
+            await trio.sleep(self._interval)
+            for peer in self._peers.connected():
+                if peer in self._foreign:
+                    continue
+                await self.exchange_peers(peer)
+                await self._sync_quietly(peer)
+
+    async def on_connected(self, peer: ID) -> None:
+        """Exchanges peers with and syncs from a newly connected peer."""
+        await self.exchange_peers(peer)
+        # By now identify has told us where the peer listens (an inbound connection's own
+        # address is an ephemeral port), so peer exchange can hand its address on.
+        self._peers.learn_addrs(peer)
+        await self._sync_quietly(peer)
+
+    async def _sync_quietly(self, peer: ID) -> None:
+        try:
+            await self.sync_with(peer)
+        except SyncError as exc:
+            log.info("sync with %s failed: %s", peer, exc)
+
+    # Serving.
+
+    async def _serve(self, data: bytes, context: RequestContext) -> bytes:
+        peer = context.peer_id
+        now = trio.current_time()
+        bucket = self._buckets.setdefault(peer, _Bucket(now))
+        if self._peers.is_banned(peer):
+            return encode_response(Refused("banned"))
+        if not bucket.take(now):
+            return encode_response(Refused("rate limited"))
+        try:
+            request = decode_request(data)
+        except ProtocolError as exc:
+            self._peers.penalize(peer, f"bad sync request: {exc}")
+            return encode_response(Refused(f"bad request: {exc}"))
+        return encode_response(self._answer(request))
+
+    def _answer(self, request: Request) -> Response:
+        if isinstance(request, Reconcile):
+            reconciler = Reconciler(StoreItems(self._store, request.topic))
+            try:
+                return Reconcile(reconciler.respond(request.payload))
+            except ProtocolError as exc:
+                return Refused(f"bad reconcile message: {exc}")
+        if isinstance(request, Fetch):
+            out: list[bytes] = []
+            size = 64
+            for rid in request.ids:
+                record = self._store.get(rid)
+                if record is None:
+                    continue
+                size += len(record.raw) + 8
+                if size > MAX_RESPONSE_BYTES:
+                    break
+                out.append(record.raw)
+            return Records(tuple(out))
+        return PeerList(self._peers.share())
+
+    # Initiating.
+
+    async def _request(self, peer: ID, request: Request) -> Response:
+        try:
+            data = await self._rr.send_request(
+                peer, [PROTOCOL], encode_request(request), _CODEC, CONFIG
+            )
+        except ProtocolNotSupportedError as exc:
+            # A libp2p peer that is not a WorkWork node (or an older one): gossip only.
+            self._foreign.add(peer)
+            raise SyncError(f"{peer} does not speak {PROTOCOL}") from exc
+        except RequestResponseError as exc:
+            raise SyncError(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            response = decode_response(data)
+        except ProtocolError as exc:
+            self._peers.penalize(peer, f"bad sync response: {exc}")
+            raise SyncError(f"bad response from {peer}: {exc}") from exc
+        if isinstance(response, Refused):
+            raise SyncError(f"{peer} refused: {response.reason}")
+        return response
+
+    async def exchange_peers(self, peer: ID) -> None:
+        """Asks `peer` for the peers it knows and remembers them."""
+        try:
+            response = await self._request(peer, PeersRequest())
+        except SyncError as exc:
+            log.debug("peer exchange with %s failed: %s", peer, exc)
+            return
+        if isinstance(response, PeerList):
+            for peer_id, addrs in response.peers:
+                try:
+                    ID.from_base58(peer_id)
+                except Exception:  # not a peer id; the rest of the list may still be good
+                    continue
+                self._peers.remember(peer_id, addrs)
+
+    async def sync_with(self, peer: ID) -> Report:
+        """Reconciles every followed topic with `peer` and fetches what we lack.
+
+        Raises:
+            SyncError: the peer could not be reached or answered out of protocol.
+        """
+        report = Report(str(peer))
+        if peer in self._running:
+            return report
+        self._running.add(peer)
+        try:
+            # Sorted, so "meta" (projects) comes before the work shards that depend on it.
+            for topic in sorted(self._topics()):
+                need = await self._reconcile(peer, topic, report)
+                await self._fetch(peer, need, report)
+        except SyncError as exc:
+            report.error = str(exc)
+            raise
+        finally:
+            self._running.discard(peer)
+            self.reports.append(report)
+            del self.reports[:-100]
+        return report
+
+    async def _reconcile(self, peer: ID, topic: str, report: Report) -> list[bytes]:
+        reconciler = Reconciler(StoreItems(self._store, topic))
+        message: bytes | None = reconciler.initiate()
+        need: list[bytes] = []
+        rounds = 0
+        while message is not None:
+            rounds += 1
+            if rounds > MAX_ROUNDS:
+                raise SyncError(f"reconciling {topic} with {peer} took over {MAX_ROUNDS} rounds")
+            response = await self._request(peer, Reconcile(message, topic))
+            if not isinstance(response, Reconcile):
+                raise SyncError(f"{peer} answered a reconcile with {type(response).__name__}")
+            try:
+                step = reconciler.reconcile(response.payload)
+            except ProtocolError as exc:
+                self._peers.penalize(peer, f"bad reconcile answer: {exc}")
+                raise SyncError(f"bad reconcile answer from {peer}: {exc}") from exc
+            need.extend(step.need)
+            message = step.next
+        report.rounds += rounds
+        report.needed += len(need)
+        return need
+
+    async def _fetch(self, peer: ID, need: list[bytes], report: Report) -> None:
+        pending = [rid for rid in dict.fromkeys(need) if not self._store.has(rid)]
+        while pending:
+            chunk, pending = pending[:MAX_FETCH_IDS], pending[MAX_FETCH_IDS:]
+            response = await self._request(peer, Fetch(tuple(chunk)))
+            if not isinstance(response, Records):
+                raise SyncError(f"{peer} answered a fetch with {type(response).__name__}")
+            blobs = response.records
+            if not blobs:
+                return  # the peer no longer has them; another peer or round will
+            records, bad = await trio.to_thread.run_sync(_decode, blobs, limiter=self._verify)
+            now = self._clock()
+            valid = []
+            for record in records:
+                try:
+                    check(record, now=now)
+                    valid.append(record)
+                except ProtocolError:
+                    bad += 1
+            asked = set(chunk)
+            unasked = [r for r in valid if r.id not in asked]
+            if bad or unasked:
+                self._peers.penalize(peer, f"{bad} invalid or {len(unasked)} unasked records")
+            result = self._store.ingest([r for r in valid if r.id in asked], now=now)
+            report.fetched += len(blobs)
+            report.stored += len(result.added) + len(result.released)
+            report.rejected += bad + len(result.rejected)
+            got = {r.id for r in valid}
+            missing = [rid for rid in chunk if rid not in got]
+            if len(missing) == len(chunk):
+                return  # nothing usable came back: stop rather than ask again
+            # What the response size cap left out is asked for again.
+            pending = missing + pending
+
+
+def _decode(blobs: Iterable[bytes]) -> tuple[list[Record], int]:
+    records, bad = [], 0
+    for blob in blobs:
+        try:
+            records.append(decode_record(blob))
+        except ProtocolError:
+            bad += 1
+    return records, bad

@@ -1,0 +1,136 @@
+"""A hostile peer: a bare py-libp2p host that publishes garbage on our topics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+
+import msgpack
+import multiaddr
+import trio
+from libp2p import new_host
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.tools.anyio_service import background_trio_service
+
+from node.gossip import topic_name
+from protocol import SIGNING_DOMAIN, encode_body
+from protocol.wire import encode_batch
+from tests import factories as f
+from tests.node.conftest import has_all, running, wait_for
+
+META = topic_name("meta")
+
+
+@asynccontextmanager
+async def bare_peer() -> AsyncIterator[tuple[object, Pubsub]]:
+    key = create_new_key_pair()
+    host = new_host(
+        key_pair=key,
+        sec_opt={NOISE: NoiseTransport(key, noise_privkey=x25519_key_pair().private_key)},
+    )
+    router = GossipSub(
+        protocols=[PROTOCOL_ID_V11],
+        degree=6,
+        degree_low=4,
+        degree_high=12,
+        heartbeat_interval=1,
+        spam_protection_enabled=False,
+    )
+    pubsub = Pubsub(host, router)
+    listen = [multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]
+    async with (
+        host.run(listen_addrs=listen),
+        background_trio_service(pubsub),
+        background_trio_service(router),
+    ):
+        await pubsub.wait_until_ready()
+        yield host, pubsub
+
+
+def forged_signature() -> bytes:
+    record = f.profile("alice")
+    body = encode_body(record.body)
+    wrong = f.key("mallory").sign(SIGNING_DOMAIN + body).signature
+    return msgpack.packb([record.author, wrong, body], use_bin_type=True)
+
+
+async def test_hostile_peer_is_contained(dirs: Callable[[str], Path]) -> None:
+    honest = [f.profile("bob"), f.project("alice")]
+    with trio.fail_after(60):
+        async with (
+            running(dirs("victim"), role="bootstrap") as victim,
+            running(
+                dirs("bystander"), role="bootstrap", bootstrap=(victim.addrs()[0],)
+            ) as bystander,
+            bare_peer() as (host, pubsub),
+        ):
+            await wait_for(lambda: len(bystander.peers.connected()) == 1, timeout=10)
+            await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(victim.addrs()[0])))
+            await pubsub.subscribe(META)
+            await pubsub.wait_for_subscription(victim.peer_id, META)
+            await trio.sleep(1.5)  # meshes
+            valid = f.profile("carol")
+            attacks = [
+                b"not msgpack at all \xff\xfe",
+                encode_batch([b"\x93\xc4\x01x"]),  # a truncated envelope
+                encode_batch([forged_signature()]),  # a signature by someone else
+                encode_batch([valid.raw, forged_signature()]),  # one bad record spoils a batch
+                msgpack.packb([1, [b"\x00" * 70_000]], use_bin_type=True),  # over the record limit
+            ]
+            for data in attacks:
+                await pubsub.publish(META, data)
+                await trio.sleep(0.2)
+            # The victim judged and refused them all, and banned the peer on the third strike.
+            await wait_for(lambda: victim.peers.is_banned(host.get_id()), timeout=10)
+            await wait_for(lambda: host.get_id() not in victim.peers.connected(), timeout=10)
+            assert victim.gossip.counters.invalid_messages >= 3
+            # Nothing of it was stored, and nothing was forwarded to the bystander.
+            assert not victim.store.has(valid.id)
+            assert victim.store.topic_count("meta") == 0
+            assert bystander.gossip.counters.invalid_messages == 0
+            assert bystander.store.topic_count("meta") == 0
+            # Honest traffic still flows both ways.
+            await bystander.submit(honest)
+            await wait_for(has_all(victim, [r.id for r in honest]), timeout=15)
+            # A banned peer that dials again is hung up on.
+            with suppress(Exception):
+                await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(victim.addrs()[0])))
+            await trio.sleep(0.5)
+            assert host.get_id() not in victim.peers.connected()
+
+
+async def test_replayed_records_are_not_forwarded(dirs: Callable[[str], Path]) -> None:
+    records = [f.profile("bob"), f.project("alice")]
+    with trio.fail_after(60):
+        async with (
+            running(dirs("victim"), role="bootstrap") as victim,
+            running(
+                dirs("bystander"), role="bootstrap", bootstrap=(victim.addrs()[0],)
+            ) as bystander,
+            bare_peer() as (host, pubsub),
+        ):
+            await wait_for(lambda: len(bystander.peers.connected()) == 1, timeout=10)
+            await trio.sleep(1.5)
+            await victim.submit(records)
+            await wait_for(has_all(bystander, [r.id for r in records]), timeout=10)
+            seen = bystander.gossip.counters.received
+            await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(victim.addrs()[0])))
+            await pubsub.subscribe(META)
+            await pubsub.wait_for_subscription(victim.peer_id, META)
+            await trio.sleep(1.5)
+            for _ in range(5):
+                await pubsub.publish(META, encode_batch([r.raw for r in records]))
+                await trio.sleep(0.1)
+            await trio.sleep(1.0)
+            # Replays are neither stored twice nor passed on, and are not held against the
+            # peer: an honest node can forward a batch we already got through sync.
+            assert victim.gossip.counters.duplicates >= 2
+            assert bystander.gossip.counters.received == seen
+            assert not victim.peers.is_banned(host.get_id())
