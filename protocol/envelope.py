@@ -18,11 +18,11 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import msgpack
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey
 
+from protocol.codec import pack, unpack
 from protocol.errors import (
     BadSignature,
     DecodeError,
@@ -37,17 +37,6 @@ from protocol.records import FORMAT_VERSION, KINDS, Body
 MAX_RECORD_SIZE = 64 * 1024
 SIGNATURE_SIZE = 64
 SIGNING_DOMAIN = b"workwork/record/v1\x00"
-
-_UNPACK_LIMITS: dict[str, Any] = {
-    "raw": False,
-    "use_list": False,
-    "strict_map_key": True,
-    "max_bin_len": MAX_RECORD_SIZE,
-    "max_str_len": MAX_RECORD_SIZE,
-    "max_array_len": 4096,
-    "max_map_len": 0,
-    "max_ext_len": 0,
-}
 
 B = TypeVar("B", bound=Body)
 
@@ -73,21 +62,15 @@ class Record:
         return self.body
 
 
-def _pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
-
-
 def _unpack(data: bytes, what: str) -> Any:
-    try:
-        return msgpack.unpackb(data, **_UNPACK_LIMITS)
-    except (ValueError, TypeError, msgpack.UnpackException) as exc:
-        # ValueError covers ExtraData, FormatError, StackError, bad UTF-8 and limit breaches.
-        raise DecodeError(f"{what}: {exc}") from None
+    return unpack(
+        data, DecodeError, what, max_bin=MAX_RECORD_SIZE, max_str=MAX_RECORD_SIZE, max_array=4096
+    )
 
 
 def encode_body(body: Body) -> bytes:
     """Returns the canonical bytes of a body (what the author signs)."""
-    return _pack((FORMAT_VERSION, body.KIND, *body.values()))
+    return pack((FORMAT_VERSION, body.KIND, *body.values()))
 
 
 def decode_body(data: bytes) -> Body:
@@ -111,7 +94,7 @@ def decode_body(data: bytes) -> Body:
     if len(value) != 2 + len(names):
         raise InvalidField(kind, "*", f"expected {len(names)} fields, got {len(value) - 2}")
     body = cls(*value[2:])
-    if _pack(value) != data:
+    if pack(value) != data:
         raise NonCanonical("body: not in canonical encoding")
     return body
 
@@ -121,7 +104,7 @@ def sign(body: Body, key: SigningKey) -> Record:
     body_bytes = encode_body(body)
     author = bytes(key.verify_key)
     signature = key.sign(SIGNING_DOMAIN + body_bytes).signature
-    raw = _pack((author, signature, body_bytes))
+    raw = pack((author, signature, body_bytes))
     if len(raw) > MAX_RECORD_SIZE:
         raise RecordTooLarge(f"record is {len(raw)} bytes, the limit is {MAX_RECORD_SIZE}")
     return Record(body, author, signature, raw, hashlib.sha256(raw).digest())
@@ -153,7 +136,7 @@ def decode(data: bytes, *, verify: bool = True) -> Record:
         raise DecodeError("envelope: signature must be 64 bytes")
     if type(body_bytes) is not bytes:
         raise DecodeError("envelope: body must be bytes")
-    if _pack(value) != data:
+    if pack(value) != data:
         raise NonCanonical("envelope: not in canonical encoding")
     body = decode_body(body_bytes)
     if verify:

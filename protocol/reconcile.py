@@ -94,8 +94,7 @@ from dataclasses import dataclass
 from itertools import pairwise, repeat
 from typing import Any, Literal, Protocol
 
-import msgpack
-
+from protocol.codec import pack, unpack
 from protocol.errors import ProtocolError
 
 VERSION = 1
@@ -367,26 +366,22 @@ class Message:
     frame_limit: int = DEFAULT_FRAME_LIMIT
 
 
-def _pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
-
-
 def _pack_range(last: int, r: Range) -> bytes:
     # `last` is the created_at of the previous range's upper bound.
     upper = r.upper
     delta = None if upper.created_at == INFINITY else upper.created_at - last
     if isinstance(r, Skip):
-        return _pack((delta, upper.prefix, _SKIP))
+        return pack((delta, upper.prefix, _SKIP))
     if isinstance(r, Fingerprint):
-        return _pack((delta, upper.prefix, _FINGERPRINT, r.value))
-    return _pack((delta, upper.prefix, _ID_LIST, b"".join(r.ids)))
+        return pack((delta, upper.prefix, _FINGERPRINT, r.value))
+    return pack((delta, upper.prefix, _ID_LIST, b"".join(r.ids)))
 
 
 def _header(frame_limit: int, ranges: int) -> bytes:
     # msgpack-python's own array headers, so that a message built range by range is byte for
     # byte what packing the whole value at once gives.
     count = bytes([0x90 | ranges]) if ranges <= 15 else b"\xdc" + ranges.to_bytes(2, "big")
-    return b"\x93" + _pack(VERSION) + _pack(frame_limit) + count
+    return b"\x93" + pack(VERSION) + pack(frame_limit) + count
 
 
 def encode(message: Message) -> bytes:
@@ -419,21 +414,9 @@ def decode(data: bytes, *, max_size: int = MAX_FRAME_LIMIT) -> Message:
         data = bytes(data)
     if len(data) > max_size:
         raise SyncMessageTooLarge(f"sync message is {len(data)} bytes, the limit is {max_size}")
-    try:
-        value = msgpack.unpackb(
-            data,
-            raw=False,
-            use_list=False,
-            strict_map_key=True,
-            max_bin_len=max_size,
-            max_str_len=0,
-            max_array_len=MAX_RANGES,
-            max_map_len=0,
-            max_ext_len=0,
-        )
-    except (ValueError, TypeError, msgpack.UnpackException) as exc:
-        # ValueError covers ExtraData, FormatError, StackError and limit breaches.
-        raise InvalidSyncMessage(f"sync message: {exc}") from None
+    value = unpack(
+        data, InvalidSyncMessage, "sync message", max_bin=max_size, max_str=0, max_array=MAX_RANGES
+    )
     if type(value) is not tuple or not value or type(value[0]) is not int:
         raise InvalidSyncMessage("sync message: expected [version, frame limit, ranges]")
     if value[0] != VERSION:
@@ -448,7 +431,7 @@ def decode(data: bytes, *, max_size: int = MAX_FRAME_LIMIT) -> Message:
     ranges = tuple(_decode_ranges(raw))
     if ranges[-1].upper != MAX_BOUND:
         raise InvalidSyncMessage("sync message: the last range must end at infinity")
-    if _pack(value) != data:
+    if pack(value) != data:
         raise InvalidSyncMessage("sync message: not in canonical encoding")
     return Message(ranges, frame_limit)
 

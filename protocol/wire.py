@@ -22,8 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
-
+from protocol.codec import pack, unpack
 from protocol.envelope import MAX_RECORD_SIZE
 from protocol.errors import DecodeError, NonCanonical
 from protocol.topics import ALL as TOPICS
@@ -45,30 +44,20 @@ class WireError(DecodeError):
     """Raised when a gossip batch or sync message is malformed, non-canonical or too large."""
 
 
-def _pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
-
-
 def _unpack(data: bytes, what: str, max_bytes: int, max_items: int) -> Any:
     if type(data) is not bytes:
         data = bytes(data)
     if len(data) > max_bytes:
         raise WireError(f"{what}: {len(data)} bytes, the limit is {max_bytes}")
-    try:
-        value = msgpack.unpackb(
-            data,
-            raw=False,
-            use_list=False,
-            strict_map_key=True,
-            max_bin_len=max(MAX_RECORD_SIZE, MAX_PAYLOAD_BYTES),
-            max_str_len=MAX_REASON_BYTES,
-            max_array_len=max_items,
-            max_map_len=0,
-            max_ext_len=0,
-        )
-    except (ValueError, TypeError, msgpack.UnpackException) as exc:
-        raise WireError(f"{what}: {exc}") from None
-    if _pack(value) != data:
+    value = unpack(
+        data,
+        WireError,
+        what,
+        max_bin=max(MAX_RECORD_SIZE, MAX_PAYLOAD_BYTES),
+        max_str=MAX_REASON_BYTES,
+        max_array=max_items,
+    )
+    if pack(value) != data:
         raise NonCanonical(f"{what}: not in canonical encoding")
     return value
 
@@ -86,7 +75,7 @@ def _blobs(value: Any, what: str, *, size: int | None = None) -> tuple[bytes, ..
 
 def encode_batch(records: Sequence[bytes]) -> bytes:
     """Returns the gossip message carrying `records` (envelope bytes)."""
-    return _pack((BATCH_VERSION, tuple(records)))
+    return pack((BATCH_VERSION, tuple(records)))
 
 
 def decode_batch(data: bytes) -> tuple[bytes, ...]:
@@ -148,12 +137,12 @@ Response = Reconcile | Records | PeerList | Refused
 
 def encode_request(request: Request) -> bytes:
     if isinstance(request, Reconcile):
-        return _pack(("reconcile", request.topic, request.payload))
+        return pack(("reconcile", request.topic, request.payload))
     if isinstance(request, PeersRequest):
-        return _pack(("peers",))
+        return pack(("peers",))
     if len(request.ids) > MAX_FETCH_IDS:
         raise WireError(f"fetch: {len(request.ids)} ids, at most {MAX_FETCH_IDS} per request")
-    return _pack(("fetch", request.ids))
+    return pack(("fetch", request.ids))
 
 
 def decode_request(data: bytes) -> Request:
@@ -179,12 +168,12 @@ def decode_request(data: bytes) -> Request:
 
 def encode_response(response: Response) -> bytes:
     if isinstance(response, Reconcile):
-        return _pack(("reconcile", response.payload))
+        return pack(("reconcile", response.payload))
     if isinstance(response, Records):
-        return _pack(("records", response.records))
+        return pack(("records", response.records))
     if isinstance(response, PeerList):
-        return _pack(("peers", response.peers[:MAX_PEERS]))
-    return _pack(("error", response.reason.encode()[:MAX_REASON_BYTES].decode(errors="ignore")))
+        return pack(("peers", response.peers[:MAX_PEERS]))
+    return pack(("error", response.reason.encode()[:MAX_REASON_BYTES].decode(errors="ignore")))
 
 
 def decode_response(data: bytes) -> Response:
