@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""Network benchmarks: gossip throughput, propagation latency, sync catch-up, memory.
+
+Every figure that depends on the machine is also given as a ratio to the raw Ed25519 verify rate
+(libsodium's crypto_sign_open on the same records), measured in the same process that receives.
+
+    throughput  two node processes; one publishes N records, the other verifies and stores
+                them from gossip alone (periodic sync off, so a loss would show).
+    latency     ten nodes in one process, records published from random nodes at a steady
+                rate; the time from submit to stored, for every (record, other node) pair.
+    catchup     a node process holding N records and a fresh one that syncs them all; the
+                fresh node's records/s, and its peak RSS once it holds them.
+
+Run: .venv/bin/python scripts/bench/network.py [throughput|latency|catchup|all]
+     [--records N] [--json]. Only 127.0.0.1 is used; child processes end by themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing import Pool
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import trio
+from nacl.bindings import crypto_sign_open
+from nacl.signing import SigningKey
+
+from node.config import NetworkConfig
+from node.service import Node
+from protocol import (
+    SIGNING_DOMAIN,
+    Contribution,
+    Project,
+    decode,
+    encode_body,
+    project_id,
+    sign,
+)
+
+NOW = int(time.time()) - 3600
+CHILD_TIMEOUT = 600
+
+
+def _key(i: int) -> SigningKey:
+    return SigningKey(hashlib.sha256(b"bench key %d" % i).digest())
+
+
+def _sign_range(args: tuple[int, int]) -> list[bytes]:
+    start, stop = args
+    owner = _key(0)
+    pid = project_id(bytes(owner.verify_key), "bench")
+    out = []
+    for i in range(start, stop):
+        body = Contribution(
+            NOW + i // 1000,
+            pid,
+            f"Contribution {i}: fixed the flaky test in module {i % 97}.",
+            f"https://example.org/pr/{i}",
+            hashlib.sha256(b"%d" % i).digest(),
+            30 + i % 90,
+            hashlib.sha256(b"payout %d" % (i % 50)).digest()[:20],
+        )
+        out.append(sign(body, _key(1 + i % 16)).raw)
+    return out
+
+
+def make_records(count: int) -> list[bytes]:
+    """Returns a project and `count` - 1 contributions to it, signed on every core."""
+    owner = _key(0)
+    project = sign(
+        Project(NOW, 0, "bench", "Benchmark", "", ("python",), b"\x01" * 20, 0, "open", ()), owner
+    )
+    step = 5000
+    with Pool() as pool:
+        chunks = pool.map(
+            _sign_range, [(i, min(i + step, count - 1)) for i in range(0, count - 1, step)]
+        )
+    return [project.raw, *(raw for chunk in chunks for raw in chunk)]
+
+
+def raw_verify_rate(raws: list[bytes], sample: int = 20_000) -> float:
+    """Returns crypto_sign_open calls per second over the signed bytes of these records."""
+    records = [decode(raw) for raw in raws[:sample]]
+    signed = [(r.signature + SIGNING_DOMAIN + encode_body(r.body), r.author) for r in records]
+    best = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        for message, author in signed:
+            crypto_sign_open(message, author)
+        best = max(best, len(signed) / (time.perf_counter() - start))
+    return best
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def emit(**event: Any) -> None:
+    print(json.dumps(event), flush=True)
+
+
+async def start(nursery: trio.Nursery, data: Path, **config: Any) -> Node:
+    node = Node(data, NetworkConfig(**config))
+    await nursery.start(node.run)
+    return node
+
+
+# Child processes.
+
+
+async def child_receiver(data: Path, expect: int, raws_file: Path) -> None:
+    raws = msgpack.unpackb(raws_file.read_bytes())
+    baseline = raw_verify_rate(raws)
+    del raws
+    arrivals: list[float] = []
+    async with trio.open_nursery() as nursery:
+        node = await start(nursery, data, role="bootstrap", sync_interval=1e9)
+        node.gossip.on_stored.append(lambda ids: arrivals.extend([time.time()] * len(ids)))
+        emit(event="ready", addr=node.addrs()[0], baseline=baseline)
+        with trio.move_on_after(CHILD_TIMEOUT):
+            while len(arrivals) < expect:
+                await trio.sleep(0.05)
+            # A little longer, to see anything arriving late or twice.
+        await trio.sleep(0.5)
+        emit(
+            event="done",
+            stored=len(arrivals),
+            first=arrivals[0] if arrivals else 0,
+            last=arrivals[-1] if arrivals else 0,
+            counters=vars(node.gossip.counters),
+            baseline=baseline,
+            rss_mib=peak_rss_mib(),
+        )
+        nursery.cancel_scope.cancel()
+
+
+async def child_publisher(data: Path, addr: str, raws_file: Path) -> None:
+    records = [decode(raw, verify=False) for raw in msgpack.unpackb(raws_file.read_bytes())]
+    async with trio.open_nursery() as nursery:
+        node = await start(nursery, data, role="bootstrap", bootstrap=(addr,), sync_interval=1e9)
+        with trio.fail_after(30):
+            while not node.peers.connected():
+                await trio.sleep(0.05)
+        await trio.sleep(2.0)  # two heartbeats: the mesh forms
+        began = time.time()
+        emit(event="publishing", at=began)
+        for i in range(0, len(records), 2000):
+            await node.submit(records[i : i + 2000])
+        # Wait until the publisher has handed every batch to py-libp2p.
+        with trio.move_on_after(CHILD_TIMEOUT):
+            while node.gossip.counters.published_records < len(records):
+                await trio.sleep(0.01)
+        emit(event="published", at=time.time(), counters=vars(node.gossip.counters))
+        await trio.sleep(3.0)
+        nursery.cancel_scope.cancel()
+
+
+async def child_seed(data: Path, raws_file: Path) -> None:
+    raws = msgpack.unpackb(raws_file.read_bytes())
+    async with trio.open_nursery() as nursery:
+        node = await start(nursery, data, role="bootstrap", sync_interval=1e9)
+        for i in range(0, len(raws), 5000):
+            node.store.ingest(
+                [decode(r, verify=False) for r in raws[i : i + 5000]], now=time.time()
+            )
+        del raws
+        emit(
+            event="ready",
+            addr=node.addrs()[0],
+            held=sum(node.store.topic_count(t) for t in node.topics()),
+        )
+        await trio.sleep(CHILD_TIMEOUT)
+
+
+async def child_fresh(data: Path, addr: str, expect: int, raws_file: Path) -> None:
+    baseline = raw_verify_rate(msgpack.unpackb(raws_file.read_bytes()))
+    async with trio.open_nursery() as nursery:
+        began = time.time()
+        node = await start(nursery, data, role="bootstrap", bootstrap=(addr,), sync_interval=1e9)
+        with trio.move_on_after(CHILD_TIMEOUT):
+            while not any(r.error is None for r in node.sync.reports):
+                await trio.sleep(0.05)
+        took = time.time() - began
+        held = sum(node.store.topic_count(t) for t in node.topics())
+        emit(
+            event="done",
+            held=held,
+            seconds=took,
+            reports=[vars(r) for r in node.sync.reports],
+            baseline=baseline,
+            rss_mib=peak_rss_mib(),
+        )
+        nursery.cancel_scope.cancel()
+
+
+# The parent.
+
+
+class Child:
+    """A child process of this script, read line by line; stopped by its pid only."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", __file__, "--child", *args],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def read(self, event: str, timeout: float = CHILD_TIMEOUT) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"child exited before {event!r}")
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if message.get("event") == event:
+                return message  # type: ignore[no-any-return]
+        raise TimeoutError(event)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def throughput(count: int, tmp: Path) -> dict[str, Any]:
+    raws_file = tmp / "records.msgpack"
+    raws_file.write_bytes(msgpack.packb(make_records(count)))
+    receiver = Child("receiver", str(tmp / "rx"), str(count), str(raws_file))
+    publisher = None
+    try:
+        ready = receiver.read("ready", 120)
+        publisher = Child("publisher", str(tmp / "tx"), ready["addr"], str(raws_file))
+        began = publisher.read("publishing", 60)["at"]
+        published = publisher.read("published")
+        done = receiver.read("done")
+        rate = done["stored"] / max(done["last"] - began, 1e-9)
+        return {
+            "records": count,
+            "stored_from_gossip": done["stored"],
+            "lossless": done["stored"] == count,
+            "records_per_s": rate,
+            "raw_verify_per_s": done["baseline"],
+            "ratio": rate / done["baseline"],
+            "publisher_seconds": published["at"] - began,
+            "publisher": published["counters"],
+            "receiver": done["counters"],
+        }
+    finally:
+        receiver.stop()
+        if publisher:
+            publisher.stop()
+
+
+def catchup(count: int, tmp: Path) -> dict[str, Any]:
+    raws_file = tmp / "records.msgpack"
+    raws_file.write_bytes(msgpack.packb(make_records(count)))
+    seed = Child("seed", str(tmp / "seed"), str(raws_file))
+    fresh = None
+    try:
+        ready = seed.read("ready", 300)
+        fresh = Child("fresh", str(tmp / "fresh"), ready["addr"], str(count), str(raws_file))
+        done = fresh.read("done")
+        rate = done["held"] / done["seconds"]
+        return {
+            "records": count,
+            "held": done["held"],
+            "seconds": done["seconds"],
+            "records_per_s": rate,
+            "raw_verify_per_s": done["baseline"],
+            "ratio": rate / done["baseline"],
+            "rounds": sum(r["rounds"] for r in done["reports"]),
+            "peak_rss_mib": done["rss_mib"],
+        }
+    finally:
+        seed.stop()
+        if fresh:
+            fresh.stop()
+
+
+async def _latency(nodes_count: int, rate: float, seconds: float, tmp: Path) -> dict[str, Any]:
+    raws = make_records(int(rate * seconds) + 1)
+    records = [decode(raw, verify=False) for raw in raws]
+    sent: dict[bytes, float] = {}
+    delays: list[float] = []
+
+    def listener(ids: Any) -> None:
+        now = time.perf_counter()
+        delays.extend(now - sent[i] for i in ids if i in sent)
+
+    # Personal nodes that follow the benchmark's project: two topics each, as real users run.
+    follow = (project_id(bytes(_key(0).verify_key), "bench"),)
+    async with trio.open_nursery() as nursery:
+        boot = await start(nursery, tmp / "n0", follow=follow, sync_interval=1e9)
+        nodes = [boot]
+        for i in range(1, nodes_count):
+            nodes.append(
+                await start(
+                    nursery,
+                    tmp / f"n{i}",
+                    follow=follow,
+                    bootstrap=(boot.addrs()[0],),
+                    sync_interval=1e9,
+                )
+            )
+        for node in nodes:
+            node.gossip.on_stored.append(listener)
+        with trio.fail_after(60):
+            while any(len(n.peers.connected()) < min(4, nodes_count - 1) for n in nodes):
+                await trio.sleep(0.1)
+        await trio.sleep(3.0)  # meshes
+        await nodes[0].submit(records[:1])  # the project, everywhere first
+        await trio.sleep(1.0)
+        delays.clear()
+        rng = random.Random(1)
+        interval = 1 / rate
+        began = time.perf_counter()
+        for i, record in enumerate(records[1:]):
+            await trio.sleep_until(
+                trio.current_time() + max(0, began + i * interval - time.perf_counter())
+            )
+            sent[record.id] = time.perf_counter()
+            await rng.choice(nodes).submit([record])
+        await trio.sleep(3.0)
+        nursery.cancel_scope.cancel()
+    expected = (len(records) - 1) * (nodes_count - 1)
+    delays.sort()
+    return {
+        "nodes": nodes_count,
+        "rate_per_s": rate,
+        "records": len(records) - 1,
+        "deliveries": len(delays),
+        "expected_deliveries": expected,
+        "p50_ms": 1000 * statistics.median(delays),
+        "p99_ms": 1000 * delays[int(0.99 * (len(delays) - 1))],
+        "max_ms": 1000 * delays[-1],
+    }
+
+
+def latency(tmp: Path) -> dict[str, Any]:
+    return trio.run(_latency, 10, 10.0, 10.0, tmp)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "which", nargs="?", default="all", choices=["throughput", "latency", "catchup", "all"]
+    )
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        role, *rest = args.child
+        match role:
+            case "receiver":
+                trio.run(child_receiver, Path(rest[0]), int(rest[1]), Path(rest[2]))
+            case "publisher":
+                trio.run(child_publisher, Path(rest[0]), rest[1], Path(rest[2]))
+            case "seed":
+                trio.run(child_seed, Path(rest[0]), Path(rest[1]))
+            case "fresh":
+                trio.run(child_fresh, Path(rest[0]), rest[1], int(rest[2]), Path(rest[3]))
+        return
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="workwork-bench-") as tmp:
+        base = Path(tmp)
+        for name in ("throughput", "catchup", "latency"):
+            if args.which in (name, "all"):
+                (base / name).mkdir()
+                if name == "latency":
+                    results[name] = latency(base / name)
+                else:
+                    results[name] = {"throughput": throughput, "catchup": catchup}[name](
+                        args.records, base / name
+                    )
+                if not args.json:
+                    print(name, json.dumps(results[name], indent=1), flush=True)
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
