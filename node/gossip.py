@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -38,9 +37,10 @@ import trio
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
+from node import verify
 from node.host import Stack
+from node.verify import decode_all
 from protocol import ProtocolError, Record
-from protocol import decode as decode_record
 from protocol.topics import topic as topic_of
 from protocol.validate import check
 from protocol.wire import MAX_BATCH_BYTES, decode_batch, encode_batch
@@ -63,9 +63,6 @@ QUEUE_HIGH = 8
 QUEUE_WAIT = 2.0
 # Submissions (each a list of records of one topic) waiting for the publisher.
 OUTBOX = 64
-# Signature checks of a batch are spread over this many threads, in parts of at least SPLIT_FROM.
-VERIFY_THREADS = max(1, min(4, os.cpu_count() or 1))
-SPLIT_FROM = 32
 
 Penalize = Callable[[ID, str], None]
 
@@ -117,7 +114,7 @@ class Gossip:
         self._drop = drop
         self._rng = random.Random(seed)
         self._outbox_send, self._outbox = trio.open_memory_channel[tuple[str, list[bytes]]](OUTBOX)
-        self._verify = trio.CapacityLimiter(VERIFY_THREADS)
+        self._verify = verify.limiter()
         self._write = trio.CapacityLimiter(1)
         self._nursery: trio.Nursery | None = None
         self._followed: set[str] = set()
@@ -165,7 +162,9 @@ class Gossip:
             return True  # fault injection: as if this node never received the message
         try:
             blobs = decode_batch(message.data)
-            records = await self._decode(blobs)
+            records, errors = await decode_all(blobs, self._verify)
+            if errors:
+                raise errors[0]
             now = self._clock()
             for record in records:
                 check(record, now=now)
@@ -195,26 +194,6 @@ class Gossip:
         # sync; py-libp2p has no "ignore" verdict, and "reject" costs nothing in its default
         # scoring.
         return bool(result.added or result.orphaned)
-
-    async def _decode(self, blobs: Sequence[bytes]) -> list[Record]:
-        """Decodes and verifies records on VERIFY_THREADS worker threads.
-
-        libsodium releases the GIL, so the signature checks, the cost of a batch, run on every
-        core while the event loop keeps reading the network.
-        """
-        if len(blobs) < 2 * SPLIT_FROM:
-            return await trio.to_thread.run_sync(_decode_all, blobs, limiter=self._verify)
-        step = -(-len(blobs) // VERIFY_THREADS)
-        parts: list[list[Record]] = [[] for _ in range(0, len(blobs), step)]
-
-        async def work(index: int) -> None:
-            chunk = blobs[index * step : (index + 1) * step]
-            parts[index] = await trio.to_thread.run_sync(_decode_all, chunk, limiter=self._verify)
-
-        async with trio.open_nursery() as nursery:
-            for index in range(len(parts)):
-                nursery.start_soon(work, index)
-        return [record for part in parts for record in part]
 
     def _reject(self, forwarder: ID, reason: str) -> None:
         self.counters.invalid_messages += 1
@@ -270,7 +249,3 @@ class Gossip:
                     return
                 self.counters.queue_waits += 1
                 await trio.sleep(0.001)
-
-
-def _decode_all(blobs: Sequence[bytes]) -> list[Record]:
-    return [decode_record(blob) for blob in blobs]

@@ -23,10 +23,12 @@ MAX_ROUNDS. A peer whose answers do not decode gets a strike (`node.peers`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
@@ -41,11 +43,12 @@ from libp2p.request_response import (
     RequestResponseError,
 )
 
+from node import verify
 from node.errors import SyncError
 from node.host import Stack
 from node.peers import Peers
-from protocol import ProtocolError, Record
-from protocol import decode as decode_record
+from node.verify import decode_all
+from protocol import ProtocolError
 from protocol.reconcile import INFINITY, MIN_BOUND, Bound, Item, Reconciler, fingerprint_of_sum
 from protocol.validate import check
 from protocol.wire import (
@@ -201,7 +204,8 @@ class Sync:
         self._running: set[ID] = set()
         # Peers that answered that they do not speak our sync protocol.
         self._foreign: set[ID] = set()
-        self._verify = trio.CapacityLimiter(1)
+        self._verify = verify.limiter()
+        self._write = trio.CapacityLimiter(1)
         self.reports: list[Report] = []
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -352,45 +356,54 @@ class Sync:
         return need
 
     async def _fetch(self, peer: ID, need: list[bytes], report: Report) -> None:
+        """Fetches `need` from `peer` and stores it; the next request overlaps this one's checks."""
         pending = [rid for rid in dict.fromkeys(need) if not self._store.has(rid)]
-        while pending:
-            chunk, pending = pending[:MAX_FETCH_IDS], pending[MAX_FETCH_IDS:]
-            response = await self._request(peer, Fetch(tuple(chunk)))
-            if not isinstance(response, Records):
-                raise SyncError(f"{peer} answered a fetch with {type(response).__name__}")
-            blobs = response.records
-            if not blobs:
-                return  # the peer no longer has them; another peer or round will
-            records, bad = await trio.to_thread.run_sync(_decode, blobs, limiter=self._verify)
-            now = self._clock()
-            valid = []
-            for record in records:
-                try:
-                    check(record, now=now)
-                    valid.append(record)
-                except ProtocolError:
-                    bad += 1
-            asked = set(chunk)
-            unasked = [r for r in valid if r.id not in asked]
-            if bad or unasked:
-                self._peers.penalize(peer, f"{bad} invalid or {len(unasked)} unasked records")
-            result = self._store.ingest([r for r in valid if r.id in asked], now=now)
-            report.fetched += len(blobs)
-            report.stored += len(result.added) + len(result.released)
-            report.rejected += bad + len(result.rejected)
-            got = {r.id for r in valid}
-            missing = [rid for rid in chunk if rid not in got]
-            if len(missing) == len(chunk):
-                return  # nothing usable came back: stop rather than ask again
-            # What the response size cap left out is asked for again.
-            pending = missing + pending
+        send, receive = trio.open_memory_channel[tuple[set[bytes], tuple[bytes, ...]]](1)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._download, peer, pending, send)
+            async for asked, blobs in receive:
+                await self._apply(peer, asked, blobs, report)
 
+    async def _download(
+        self,
+        peer: ID,
+        pending: list[bytes],
+        send: trio.MemorySendChannel[tuple[set[bytes], tuple[bytes, ...]]],
+    ) -> None:
+        async with send:
+            while pending:
+                chunk, pending = pending[:MAX_FETCH_IDS], pending[MAX_FETCH_IDS:]
+                response = await self._request(peer, Fetch(tuple(chunk)))
+                if not isinstance(response, Records):
+                    raise SyncError(f"{peer} answered a fetch with {type(response).__name__}")
+                got = {hashlib.sha256(blob).digest() for blob in response.records}
+                missing = [rid for rid in chunk if rid not in got]
+                if len(missing) == len(chunk):
+                    return  # nothing usable came back: stop rather than ask again
+                # What the response size cap left out is asked for again.
+                pending = missing + pending
+                await send.send((set(chunk), response.records))
 
-def _decode(blobs: Iterable[bytes]) -> tuple[list[Record], int]:
-    records, bad = [], 0
-    for blob in blobs:
-        try:
-            records.append(decode_record(blob))
-        except ProtocolError:
-            bad += 1
-    return records, bad
+    async def _apply(
+        self, peer: ID, asked: set[bytes], blobs: tuple[bytes, ...], report: Report
+    ) -> None:
+        records, errors = await decode_all(blobs, self._verify)
+        now = self._clock()
+        valid = []
+        bad = len(errors)
+        for record in records:
+            try:
+                check(record, now=now)
+                valid.append(record)
+            except ProtocolError:
+                bad += 1
+        unasked = [r for r in valid if r.id not in asked]
+        if bad or unasked:
+            self._peers.penalize(peer, f"{bad} invalid or {len(unasked)} unasked records")
+        wanted = [r for r in valid if r.id in asked]
+        result = await trio.to_thread.run_sync(
+            partial(self._store.ingest, wanted, now=now), limiter=self._write
+        )
+        report.fetched += len(blobs)
+        report.stored += len(result.added) + len(result.released)
+        report.rejected += bad + len(result.rejected)
