@@ -56,13 +56,7 @@ def prepare(path: Path, create: bool) -> None:
         if (path / MARKER).exists():
             found = _read_marker(path)
             if found != keys.SCHEMA_VERSION:
-                raise VersionMismatch(
-                    f"store {path} has schema version {found}; this program reads version "
-                    f"{keys.SCHEMA_VERSION}",
-                    path,
-                    found,
-                    keys.SCHEMA_VERSION,
-                )
+                raise VersionMismatch(path, found, keys.SCHEMA_VERSION)
             return
         if any(entry.name != _MARKER_TMP for entry in path.iterdir()):
             raise NotAStore(

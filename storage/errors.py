@@ -29,8 +29,11 @@ class NotAStore(StorageError):
 class VersionMismatch(StorageError):
     """Raised when a store was written with another schema version than this code reads."""
 
-    def __init__(self, message: str, path: Path | str, found: int, expected: int) -> None:
-        super().__init__(message, path)
+    def __init__(self, path: Path | str, found: int, expected: int) -> None:
+        super().__init__(
+            f"store {path} has schema version {found}; this program reads version {expected}",
+            path,
+        )
         self.found = found
         self.expected = expected
 

@@ -137,13 +137,7 @@ class Store:
                     db.put(keys.SCHEMA_KEY, keys.u32(keys.SCHEMA_VERSION), sync=True)
                 elif keys.read_u32(version) != keys.SCHEMA_VERSION:
                     found = keys.read_u32(version)
-                    raise VersionMismatch(
-                        f"store {path} has schema version {found}; this program reads version "
-                        f"{keys.SCHEMA_VERSION}",
-                        path,
-                        found,
-                        keys.SCHEMA_VERSION,
-                    )
+                    raise VersionMismatch(path, found, keys.SCHEMA_VERSION)
                 seen = _take_seen(db)
         except BaseException:
             db.close()

@@ -10,6 +10,7 @@ import msgpack
 import multiaddr
 import trio
 from libp2p import new_host
+from libp2p.abc import IHost
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
 from libp2p.peer.peerinfo import info_from_p2p_addr
@@ -20,6 +21,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.tools.anyio_service import background_trio_service
 
 from node.gossip import topic_name
+from node.service import Node
 from protocol import SIGNING_DOMAIN, encode_body
 from protocol.wire import encode_batch
 from tests import factories as f
@@ -29,7 +31,7 @@ META = topic_name("meta")
 
 
 @asynccontextmanager
-async def bare_peer() -> AsyncIterator[tuple[object, Pubsub]]:
+async def bare_peer() -> AsyncIterator[tuple[IHost, Pubsub]]:
     key = create_new_key_pair()
     host = new_host(
         key_pair=key,
@@ -54,6 +56,25 @@ async def bare_peer() -> AsyncIterator[tuple[object, Pubsub]]:
         yield host, pubsub
 
 
+@asynccontextmanager
+async def scene(dirs: Callable[[str], Path]) -> AsyncIterator[tuple[Node, Node, IHost, Pubsub]]:
+    """A victim node, an honest bystander connected only to it, and a bare peer not yet joined."""
+    async with (
+        running(dirs("victim"), role="bootstrap") as victim,
+        running(dirs("bystander"), role="bootstrap", bootstrap=(victim.addrs()[0],)) as bystander,
+        bare_peer() as (host, pubsub),
+    ):
+        await wait_for(lambda: len(bystander.peers.connected()) == 1, timeout=10)
+        yield victim, bystander, host, pubsub
+
+
+async def join(host: IHost, pubsub: Pubsub, victim: Node) -> None:
+    """Connects the bare peer to the victim and subscribes it to the meta topic."""
+    await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(victim.addrs()[0])))
+    await pubsub.subscribe(META)
+    await pubsub.wait_for_subscription(victim.peer_id, META)
+
+
 def forged_signature() -> bytes:
     record = f.profile("alice")
     body = encode_body(record.body)
@@ -64,17 +85,8 @@ def forged_signature() -> bytes:
 async def test_hostile_peer_is_contained(dirs: Callable[[str], Path]) -> None:
     honest = [f.profile("bob"), f.project("alice")]
     with trio.fail_after(60):
-        async with (
-            running(dirs("victim"), role="bootstrap") as victim,
-            running(
-                dirs("bystander"), role="bootstrap", bootstrap=(victim.addrs()[0],)
-            ) as bystander,
-            bare_peer() as (host, pubsub),
-        ):
-            await wait_for(lambda: len(bystander.peers.connected()) == 1, timeout=10)
-            await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(victim.addrs()[0])))
-            await pubsub.subscribe(META)
-            await pubsub.wait_for_subscription(victim.peer_id, META)
+        async with scene(dirs) as (victim, bystander, host, pubsub):
+            await join(host, pubsub, victim)
             await trio.sleep(1.5)  # meshes
             valid = f.profile("carol")
             attacks = [
@@ -109,21 +121,12 @@ async def test_hostile_peer_is_contained(dirs: Callable[[str], Path]) -> None:
 async def test_replayed_records_are_not_forwarded(dirs: Callable[[str], Path]) -> None:
     records = [f.profile("bob"), f.project("alice")]
     with trio.fail_after(60):
-        async with (
-            running(dirs("victim"), role="bootstrap") as victim,
-            running(
-                dirs("bystander"), role="bootstrap", bootstrap=(victim.addrs()[0],)
-            ) as bystander,
-            bare_peer() as (host, pubsub),
-        ):
-            await wait_for(lambda: len(bystander.peers.connected()) == 1, timeout=10)
+        async with scene(dirs) as (victim, bystander, host, pubsub):
             await trio.sleep(1.5)
             await victim.submit(records)
             await wait_for(has_all(bystander, [r.id for r in records]), timeout=10)
             seen = bystander.gossip.counters.received
-            await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(victim.addrs()[0])))
-            await pubsub.subscribe(META)
-            await pubsub.wait_for_subscription(victim.peer_id, META)
+            await join(host, pubsub, victim)
             await trio.sleep(1.5)
             for _ in range(5):
                 await pubsub.publish(META, encode_batch([r.raw for r in records]))
