@@ -93,3 +93,22 @@ class MissingRecord(ProtocolError):
 
 class SettlementError(ProtocolError):
     """Raised when settlement amounts are out of uint256 range or inconsistent with each other."""
+
+
+# Network messages.
+
+
+class WireError(DecodeError):
+    """Raised when a gossip batch or sync message is malformed, non-canonical or too large."""
+
+
+class InvalidSyncMessage(ProtocolError):
+    """Raised when a reconciliation message is malformed, non-canonical or over its limits."""
+
+
+class SyncMessageTooLarge(InvalidSyncMessage):
+    """Raised when a reconciliation message is longer than the receiver's frame limit."""
+
+
+class UnsupportedSyncVersion(InvalidSyncMessage):
+    """Raised when a reconciliation message is of a protocol version this code does not speak."""

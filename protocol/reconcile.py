@@ -95,7 +95,7 @@ from itertools import pairwise, repeat
 from typing import Any, Literal, Protocol
 
 from protocol.codec import pack, unpack
-from protocol.errors import ProtocolError
+from protocol.errors import InvalidSyncMessage, SyncMessageTooLarge, UnsupportedSyncVersion
 
 VERSION = 1
 ID_SIZE = 32
@@ -123,18 +123,6 @@ _RANGE_OVERHEAD = 1 + 9 + 34 + 1 + 5
 _RESERVE = 10 + 2 * _RANGE_OVERHEAD + FINGERPRINT_SIZE
 
 Item = tuple[int, bytes]
-
-
-class InvalidSyncMessage(ProtocolError):
-    """Raised when a reconciliation message is malformed, non-canonical or over its limits."""
-
-
-class SyncMessageTooLarge(InvalidSyncMessage):
-    """Raised when a reconciliation message is longer than the receiver's frame limit."""
-
-
-class UnsupportedSyncVersion(InvalidSyncMessage):
-    """Raised when a reconciliation message is of a protocol version this code does not speak."""
 
 
 # Bounds and fingerprints.

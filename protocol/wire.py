@@ -24,7 +24,7 @@ from typing import Any
 
 from protocol.codec import pack, unpack
 from protocol.envelope import MAX_RECORD_SIZE
-from protocol.errors import DecodeError, NonCanonical
+from protocol.errors import NonCanonical, WireError
 from protocol.topics import ALL as TOPICS
 
 BATCH_VERSION = 1
@@ -38,10 +38,6 @@ MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_REASON_BYTES = 512
 MAX_PEERS = 32
 MAX_PEER_ADDRS = 8
-
-
-class WireError(DecodeError):
-    """Raised when a gossip batch or sync message is malformed, non-canonical or too large."""
 
 
 def _unpack(data: bytes, what: str, max_bytes: int, max_items: int) -> Any:
