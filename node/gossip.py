@@ -169,10 +169,13 @@ class Gossip:
             for record in records:
                 check(record, now=now)
             # The store's write also runs in a thread (LevelDB releases the GIL), so that this
-            # thread goes on reading the network meanwhile.
-            result = await trio.to_thread.run_sync(
-                partial(self._store.ingest, records, now=now), limiter=self._write
-            )
+            # thread goes on reading the network meanwhile. Shielded: py-libp2p cancels a
+            # validator that runs past its timeout, and records that were written must still be
+            # counted and announced.
+            with trio.CancelScope(shield=True):
+                result = await trio.to_thread.run_sync(
+                    partial(self._store.ingest, records, now=now), limiter=self._write
+                )
         except ProtocolError as exc:
             self._reject(forwarder, str(exc))
             return False

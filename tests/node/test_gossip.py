@@ -31,4 +31,6 @@ async def test_two_nodes_gossip(dirs: Callable[[str], Path]) -> None:
             result = await a.submit(records)
             assert len(result.added) == len(records)
             await wait_for(has_all(b, [r.id for r in records]), timeout=15)
-            assert b.gossip.counters.stored == len(records)
+            # The validator counts after its worker thread's write returns, a moment after the
+            # records become visible in the store.
+            await wait_for(lambda: b.gossip.counters.stored == len(records), timeout=5)

@@ -34,8 +34,13 @@ async def test_offline_node_catches_up(dirs: Callable[[str], Path]) -> None:
                 # its last few seconds (IHAVE/IWANT). A sync can be cut short when both nodes
                 # dial each other at once and one connection closes; the next one finishes.
                 await wait_for(lambda: any(r.error is None for r in b.sync.reports), timeout=10)
-                by_sync = sum(r.stored for r in b.sync.reports)
-                assert by_sync + b.gossip.counters.stored == len(records)
+                await wait_for(
+                    lambda: (
+                        sum(r.stored for r in b.sync.reports) + b.gossip.counters.stored
+                        == len(records)
+                    ),
+                    timeout=5,
+                )
 
 
 async def test_sync_alone_transfers_a_store(dirs: Callable[[str], Path]) -> None:
