@@ -42,7 +42,6 @@ from node.host import Stack
 from node.verify import decode_all
 from protocol import ProtocolError, Record
 from protocol.topics import topic as topic_of
-from protocol.validate import check
 from protocol.wire import MAX_BATCH_BYTES, decode_batch, encode_batch
 from storage import Store
 
@@ -162,12 +161,10 @@ class Gossip:
             return True  # fault injection: as if this node never received the message
         try:
             blobs = decode_batch(message.data)
-            records, errors = await decode_all(blobs, self._verify)
+            now = self._clock()
+            records, errors = await decode_all(blobs, self._verify, now=now)
             if errors:
                 raise errors[0]
-            now = self._clock()
-            for record in records:
-                check(record, now=now)
             # The store's write also runs in a thread (LevelDB releases the GIL), so that this
             # thread goes on reading the network meanwhile. Shielded: py-libp2p cancels a
             # validator that runs past its timeout, and records that were written must still be

@@ -50,7 +50,6 @@ from node.peers import Peers
 from node.verify import decode_all
 from protocol import ProtocolError
 from protocol.reconcile import INFINITY, MIN_BOUND, Bound, Item, Reconciler, fingerprint_of_sum
-from protocol.validate import check
 from protocol.wire import (
     MAX_FETCH_IDS,
     MAX_PAYLOAD_BYTES,
@@ -387,16 +386,9 @@ class Sync:
     async def _apply(
         self, peer: ID, asked: set[bytes], blobs: tuple[bytes, ...], report: Report
     ) -> None:
-        records, errors = await decode_all(blobs, self._verify)
         now = self._clock()
-        valid = []
+        valid, errors = await decode_all(blobs, self._verify, now=now)
         bad = len(errors)
-        for record in records:
-            try:
-                check(record, now=now)
-                valid.append(record)
-            except ProtocolError:
-                bad += 1
         unasked = [r for r in valid if r.id not in asked]
         if bad or unasked:
             self._peers.penalize(peer, f"{bad} invalid or {len(unasked)} unasked records")

@@ -1,4 +1,4 @@
-"""Decoding and signature checks of record batches, spread over worker threads.
+"""Decoding, signature and clock checks of record batches, spread over worker threads.
 
 libsodium releases the GIL while it verifies a signature, so a batch split over a few threads
 uses every core while the event loop goes on with the network. Gossip and sync both use this.
@@ -13,6 +13,7 @@ import trio
 
 from protocol import ProtocolError, Record
 from protocol import decode as decode_record
+from protocol.validate import check
 
 THREADS = max(1, min(4, os.cpu_count() or 1))
 # Below this many records per thread, splitting costs more than it saves.
@@ -25,15 +26,19 @@ def limiter() -> trio.CapacityLimiter:
 
 
 async def decode_all(
-    blobs: Sequence[bytes], limit: trio.CapacityLimiter
+    blobs: Sequence[bytes], limit: trio.CapacityLimiter, *, now: float
 ) -> tuple[list[Record], list[ProtocolError]]:
-    """Decodes and verifies `blobs`; returns the records that passed, in order, and the errors."""
+    """Decodes, verifies and clock-checks `blobs` (`validate.check` against `now`).
+
+    Returns:
+        The records that passed, in order, and the errors of those that did not.
+    """
     step = max(SPLIT_FROM, -(-len(blobs) // THREADS))
     chunks = [blobs[i : i + step] for i in range(0, len(blobs), step)]
     results: list[tuple[list[Record], list[ProtocolError]]] = [([], [])] * len(chunks)
 
     async def work(index: int) -> None:
-        results[index] = await trio.to_thread.run_sync(_decode, chunks[index], limiter=limit)
+        results[index] = await trio.to_thread.run_sync(_decode, chunks[index], now, limiter=limit)
 
     async with trio.open_nursery() as nursery:
         for index in range(len(chunks)):
@@ -41,12 +46,14 @@ async def decode_all(
     return [r for ok, _ in results for r in ok], [e for _, bad in results for e in bad]
 
 
-def _decode(blobs: Sequence[bytes]) -> tuple[list[Record], list[ProtocolError]]:
+def _decode(blobs: Sequence[bytes], now: float) -> tuple[list[Record], list[ProtocolError]]:
     records: list[Record] = []
     errors: list[ProtocolError] = []
     for blob in blobs:
         try:
-            records.append(decode_record(blob))
+            record = decode_record(blob)
+            check(record, now=now)
+            records.append(record)
         except ProtocolError as exc:
             errors.append(exc)
     return records, errors
