@@ -78,6 +78,8 @@ log = logging.getLogger(__name__)
 PROTOCOL = TProtocol("/workwork/sync/1.0.0")
 REQUEST_RATE = 50.0
 REQUEST_BURST = 100.0
+# Rate-limit buckets kept before idle ones are forgotten.
+MAX_BUCKETS = 1024
 MAX_INBOUND = 32
 MAX_ROUNDS = 64
 TIMEOUT = 30.0
@@ -237,6 +239,11 @@ class Sync:
     async def _serve(self, data: bytes, context: RequestContext) -> bytes:
         peer = context.peer_id
         now = trio.current_time()
+        if peer not in self._buckets and len(self._buckets) >= MAX_BUCKETS:
+            # A bucket that has refilled is the same as none: forget those, so that peers coming
+            # and going (or one peer under many ids) cannot grow this map without end.
+            full = REQUEST_BURST / REQUEST_RATE
+            self._buckets = {p: b for p, b in self._buckets.items() if now - b.at < full}
         bucket = self._buckets.setdefault(peer, _Bucket(now))
         if self._peers.is_banned(peer):
             return encode_response(Refused("banned"))
