@@ -1,7 +1,8 @@
-"""Configuration of a running node: one immutable object, built once.
+"""Configuration of a running node: immutable objects, built once.
 
-The config file and command-line flags that fill it arrive with the CLI; the network layer and
-tests build `NetworkConfig` directly.
+`NetworkConfig` says how the node joins the network, `ChainConfig` which chain it settles on,
+`ApiConfig` where its local API listens. The config file and the command-line flags fill them;
+tests build them directly.
 """
 
 from __future__ import annotations
@@ -64,3 +65,76 @@ class NetworkConfig:
                 raise ConfigError("follow takes 32-byte project ids")
         if self.max_connections < 1 or self.target_peers < 0 or self.sync_interval <= 0:
             raise ConfigError("max_connections, target_peers and sync_interval must be positive")
+
+
+ChainBackend = Literal["embedded", "anvil", "rpc"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainConfig:
+    """Which chain the node anchors on and pays from.
+
+    Attributes:
+        backend: "embedded" runs an EVM in process (state lost on exit; tests, trying things
+            out), "anvil" starts anvil from the npm package with a state file in the data dir,
+            "rpc" talks to `url` with the key of the encrypted wallet.
+        url: the JSON-RPC URL of an "rpc" backend (http or https).
+        contract: the settlement contract's address (0x...). Empty on a dev chain (embedded or
+            anvil) means deploy it at start; an "rpc" backend needs it.
+        confirmations: blocks after the one including an anchor before it counts as final.
+        poll_interval: seconds between looks at the chain while waiting.
+        timeout: seconds one JSON-RPC request may take.
+        retries: attempts of a request before the chain is reported unavailable.
+    """
+
+    backend: ChainBackend = "embedded"
+    url: str = ""
+    contract: str = ""
+    confirmations: int = 0
+    poll_interval: float = 1.0
+    timeout: float = 10.0
+    retries: int = 5
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("embedded", "anvil", "rpc"):
+            raise ConfigError(f"chain backend must be embedded, anvil or rpc, not {self.backend!r}")
+        if self.backend == "rpc" and not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"an rpc chain needs an http(s) URL, not {self.url!r}")
+        if self.contract and not (
+            len(self.contract) == 42
+            and self.contract.startswith("0x")
+            and all(c in "0123456789abcdefABCDEF" for c in self.contract[2:])
+        ):
+            raise ConfigError(f"contract {self.contract!r} is not a 0x-prefixed 20-byte address")
+        if self.confirmations < 0 or self.retries < 1:
+            raise ConfigError("confirmations must be >= 0 and retries >= 1")
+        if self.poll_interval <= 0 or self.timeout <= 0:
+            raise ConfigError("poll_interval and timeout must be positive")
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """Where the local HTTP API listens.
+
+    Attributes:
+        host: the address to bind; loopback unless `allow_remote` says otherwise, since the
+            API moves money for whoever holds the cookie.
+        port: the TCP port; 0 picks a free one (written to the data dir for clients).
+        allow_remote: allows binding a non-loopback address.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    allow_remote: bool = False
+
+    def __post_init__(self) -> None:
+        if self.host not in LOOPBACK and not self.allow_remote:
+            raise ConfigError(
+                f"the API would listen on {self.host}, which is not loopback; "
+                "pass --api-allow-remote (and protect the port) if you mean it"
+            )
+        if not 0 <= self.port < 65536:
+            raise ConfigError(f"API port {self.port} is outside 0-65535")
