@@ -200,6 +200,22 @@ contract WorkWorkSettlement is ReentrancyGuardTransient {
         return (e.root, e.leafCount, e.totalWeight, e.funded, e.paid);
     }
 
+    /// @notice Returns whether `proof` proves the leaf against the epoch's anchored root, as
+    /// `claim` checks it. False when the epoch is not anchored. For auditors and proof files.
+    function verify(
+        address owner,
+        bytes32 projectId,
+        uint64 epoch,
+        bytes32 contributionId,
+        address payout,
+        uint256 weight,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        bytes32 root = _epochs[_key(owner, projectId, epoch)].root;
+        if (root == 0) return false;
+        return MerkleProof.verifyCalldata(proof, root, leafHash(contributionId, payout, weight));
+    }
+
     /// @notice Returns what a leaf of an epoch has been paid so far.
     function claimed(
         address owner,

@@ -30,6 +30,7 @@ INTERFACE = {
     "function getEpoch(address,bytes32,uint64)",
     "function claimed(address,bytes32,uint64,bytes32,address,uint256)",
     "function claimable(address,bytes32,uint64,bytes32,address,uint256)",
+    "function verify(address,bytes32,uint64,bytes32,address,uint256,bytes32[])",
     "function leafHash(bytes32,address,uint256)",
     "event Anchored(address,bytes32,uint64,bytes32,uint32,uint256)",
     "event Funded(address,bytes32,uint64,address,uint256,uint256)",

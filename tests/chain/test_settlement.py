@@ -387,6 +387,9 @@ def test_claims_with_a_wrong_proof_or_leaf_fail(
         "leaf of another epoch": (epoch, other.leaves[0], proof_of(other.tree, other.leaves[0])),
     }
     target, claimed_leaf, used = attempts[case]
+    # The auditors' view agrees with claim, both ways.
+    assert settlement.functions.verify(*epoch.ref(), *leaf_args(leaf), proof).call() is True
+    assert not settlement.functions.verify(*target.ref(), *leaf_args(claimed_leaf), used).call()
     with reverts(settlement, "InvalidProof"):
         claim_call(settlement, *target.ref(), claimed_leaf, used).transact(
             {"from": chain.accounts[2]}
@@ -404,6 +407,7 @@ def test_claims_from_an_unanchored_epoch_fail(chain: Chain, settlement: Contract
         with reverts(settlement, "NotAnchored", *ref):
             claim_call(settlement, *ref, leaf, proof).transact({"from": chain.accounts[2]})
         assert settlement.functions.claimable(*ref, *leaf_args(leaf)).call() == 0
+        assert settlement.functions.verify(*ref, *leaf_args(leaf), proof).call() is False
 
 
 def test_a_share_that_overflows_reverts_as_settlement_raises(
