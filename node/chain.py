@@ -1,0 +1,508 @@
+"""The chain client: the settlement contract on one EVM chain, through web3's sync client.
+
+web3's async client does not run under trio, so every method here is synchronous and blocking;
+trio code calls them with `trio.to_thread.run_sync`. Each JSON-RPC request is retried with
+backoff while the endpoint does not answer, then fails with `ChainUnavailable`; a call the
+contract refuses fails at once with `TransactionReverted` naming the contract's custom error.
+
+Transactions are signed here with the node's own key and sent raw, on every backend alike (the
+embedded EVM, anvil, or any JSON-RPC endpoint), never through an unlocked account of the
+endpoint. Building and sending are separate steps, so that the anchoring service can record the
+signed bytes before sending them, and send the very same bytes again after a reorg: a second
+copy can never be mined twice, since its nonce is used once.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from eth_abi.abi import decode
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_tester.exceptions import TransactionFailed
+from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
+from web3 import EthereumTesterProvider, Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.types import TxReceipt, Wei
+
+from node.config import ChainConfig
+from node.errors import ChainError, ChainUnavailable, TransactionReverted
+from protocol.contract import artifact
+from protocol.epoch import Summary
+from protocol.merkle import Leaf
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ZERO_ROOT = bytes(32)
+# A dev chain gives the node's wallet this much, so that it can pay for gas (embedded, anvil).
+DEV_BALANCE = 10_000 * 10**18
+# What the embedded chain's accounts hold: enough to fund wallets many times over.
+_EMBEDDED_BALANCE = 2**100
+_DEFAULT = ChainConfig()
+# Errors that mean "the endpoint did not answer" rather than "it answered no".
+_UNAVAILABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class EpochState:
+    """An epoch as the contract stores it; all zero when it was never anchored."""
+
+    root: bytes
+    leaf_count: int
+    total_weight: int
+    funded: int
+    paid: int
+
+    @property
+    def anchored(self) -> bool:
+        return self.root != ZERO_ROOT
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """An `Anchored` event: who anchored what, in which transaction and block."""
+
+    owner: bytes
+    project_id: bytes
+    epoch: int
+    root: bytes
+    leaf_count: int
+    total_weight: int
+    tx_hash: bytes
+    block_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTx:
+    """A signed transaction, ready to send (again, if a reorg dropped it)."""
+
+    raw: bytes
+    hash: bytes
+    nonce: int
+
+
+def checksum(address: bytes | str) -> ChecksumAddress:
+    """Returns an address in EIP-55 checksummed form."""
+    return Web3.to_checksum_address(address)
+
+
+def revert_data(exc: BaseException) -> bytes | None:
+    """Returns the revert data carried by a failed call, from either kind of backend, or None.
+
+    Through JSON-RPC (anvil, any endpoint) web3 raises `ContractLogicError` with the data as hex;
+    eth-tester's in-process provider raises `TransactionFailed` whose message holds the data as a
+    Python bytes literal.
+    """
+    if isinstance(exc, ContractLogicError) and isinstance(exc.data, str):
+        return bytes.fromhex(exc.data.removeprefix("0x"))
+    message = str(exc.args[0]) if exc.args else ""
+    prefix = "execution reverted: "
+    if isinstance(exc, TransactionFailed) and message.startswith(prefix):
+        raw = message.removeprefix(prefix)
+        if raw.startswith(("b'", 'b"')):
+            data = ast.literal_eval(raw)
+            if isinstance(data, bytes):
+                return data
+    return None
+
+
+def describe_revert(abi: Sequence[dict[str, Any]], data: bytes) -> tuple[str, tuple[Any, ...]]:
+    """Returns the name and decoded arguments of a custom error (or Panic) in revert data."""
+    if data[:4] == bytes(Web3.keccak(text="Panic(uint256)"))[:4]:
+        return "Panic", tuple(decode(["uint256"], data[4:]))
+    for entry in abi:
+        if entry["type"] != "error":
+            continue
+        types = [i["type"] for i in entry["inputs"]]
+        selector = bytes(Web3.keccak(text=f"{entry['name']}({','.join(types)})"))[:4]
+        if selector == data[:4]:
+            values = decode(types, data[4:])
+            # eth_abi returns addresses in lower case; everything else here checksums them.
+            return entry["name"], tuple(
+                checksum(v) if t == "address" else v for t, v in zip(types, values, strict=True)
+            )
+    return f"unknown error 0x{data.hex()}", ()
+
+
+class ChainClient:
+    """The settlement contract at one address, and the key that signs the node's transactions.
+
+    Args:
+        w3: a connected sync Web3.
+        contract: the settlement contract's address.
+        account: the key that signs transactions; reading needs none.
+        config: timeouts, retries, confirmations and polling.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        contract: str | bytes,
+        account: LocalAccount | None = None,
+        *,
+        config: ChainConfig = _DEFAULT,
+    ) -> None:
+        self.w3 = w3
+        self.config = config
+        self.account = account
+        self.abi = artifact().abi
+        self.address = bytes.fromhex(checksum(contract)[2:])
+        self.contract: Contract = w3.eth.contract(address=checksum(contract), abi=list(self.abi))
+        self.chain_id: int = self._rpc("reading the chain id", lambda: w3.eth.chain_id)
+
+    # Construction.
+
+    @classmethod
+    def connect(
+        cls, url: str, contract: str | bytes, account: LocalAccount | None = None, **kw: Any
+    ) -> ChainClient:
+        """Returns a client of the contract at `contract` on the JSON-RPC endpoint `url`.
+
+        Raises:
+            ChainUnavailable: the endpoint does not answer.
+            ChainError: there is no contract at that address.
+        """
+        config: ChainConfig = kw.pop("config", ChainConfig(backend="rpc", url=url))
+        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": config.timeout}))
+        client = cls(w3, contract, account, config=config, **kw)
+        client.check_deployed()
+        return client
+
+    @classmethod
+    def deploy(
+        cls, w3: Web3, account: LocalAccount, *, config: ChainConfig = _DEFAULT
+    ) -> ChainClient:
+        """Deploys a new settlement contract from `account` and returns its client."""
+        built = artifact()
+        factory = w3.eth.contract(abi=list(built.abi), bytecode=built.bytecode)
+        tx = _Signer(w3, account, config).sign(factory.constructor(), "deploying the contract")
+        _send(w3, config, tx)
+        deadline = time.monotonic() + 60
+        receipt = None
+        while receipt is None and time.monotonic() < deadline:
+            receipt = _receipt(w3, config, tx.hash)
+            if receipt is None:
+                time.sleep(0.05)
+        if receipt is None:
+            raise ChainError(f"the deployment tx 0x{tx.hash.hex()} was not mined in 60 s")
+        address = receipt["contractAddress"]
+        if receipt["status"] != 1 or address is None:
+            raise ChainError(f"deploying the contract failed in tx 0x{tx.hash.hex()}")
+        return cls(w3, address, account, config=config)
+
+    @classmethod
+    def embedded(
+        cls, account: LocalAccount | None = None, *, config: ChainConfig = _DEFAULT
+    ) -> ChainClient:
+        """Returns a fresh in-process chain (eth-tester) with the contract deployed.
+
+        `account` (a new key if None) is given `DEV_BALANCE` and deploys the contract. Nothing of
+        this chain outlives the process.
+        """
+        from eth_tester import EthereumTester, PyEVMBackend
+
+        state = PyEVMBackend.generate_genesis_state(
+            overrides={"balance": _EMBEDDED_BALANCE}, num_accounts=1
+        )
+        w3 = Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend(genesis_state=state))))
+        account = account or Account.create()
+        dev_fund(w3, account.address)
+        return cls.deploy(w3, account, config=config)
+
+    def check_deployed(self) -> None:
+        """Raises ChainError unless the settlement contract's code is at our address."""
+        code = self._rpc("reading contract code", lambda: self.w3.eth.get_code(self._checksum))
+        if bytes(code) != artifact().deployed_bytecode:
+            what = "no contract" if not code else "a different contract"
+            raise ChainError(
+                f"{what} at {self._checksum} on chain {self.chain_id}: "
+                "check chain.contract, or deploy one with `workwork chain deploy`"
+            )
+
+    @property
+    def _checksum(self) -> ChecksumAddress:
+        return checksum(self.address)
+
+    @property
+    def sender(self) -> bytes:
+        """The address that signs this client's transactions."""
+        return bytes.fromhex(self._account().address[2:])
+
+    # Reading.
+
+    def block_number(self) -> int:
+        return int(self._rpc("reading the block number", lambda: self.w3.eth.block_number))
+
+    def balance(self, address: bytes | str) -> int:
+        return int(
+            self._rpc("reading a balance", lambda: self.w3.eth.get_balance(checksum(address)))
+        )
+
+    def epoch(self, owner: bytes, project_id: bytes, epoch: int) -> EpochState:
+        """Returns an epoch as stored under `owner` (all zero if never anchored)."""
+        call = self.contract.functions.getEpoch(checksum(owner), project_id, epoch)
+        root, count, total, funded, paid = self._rpc("reading an epoch", call.call)
+        return EpochState(bytes(root), int(count), int(total), int(funded), int(paid))
+
+    def find_anchor(self, owner: bytes, project_id: bytes, epoch: int) -> Anchor | None:
+        """Returns the `Anchored` event of an epoch, or None if it was never anchored.
+
+        The owner, project and epoch are indexed topics of the event, so the node answers from
+        its log index; there is at most one such event, since the contract refuses a second.
+        """
+        event = self.contract.events.Anchored()
+        topics = [
+            event.topic,
+            "0x" + bytes(12).hex() + owner.hex(),
+            "0x" + project_id.hex(),
+            "0x" + epoch.to_bytes(32, "big").hex(),
+        ]
+        address = self._checksum
+        logs = self._rpc(
+            "reading Anchored events",
+            lambda: self.w3.eth.get_logs(
+                {"address": address, "fromBlock": 0, "toBlock": "latest", "topics": topics}
+            ),
+        )
+        if not logs:
+            return None
+        entry = event.process_log(logs[0])
+        args = entry["args"]
+        return Anchor(
+            owner=bytes.fromhex(args["owner"][2:]),
+            project_id=bytes(args["projectId"]),
+            epoch=int(args["epoch"]),
+            root=bytes(args["root"]),
+            leaf_count=int(args["leafCount"]),
+            total_weight=int(args["totalWeight"]),
+            tx_hash=bytes(entry["transactionHash"]),
+            block_number=int(entry["blockNumber"]),
+        )
+
+    def verify(
+        self, owner: bytes, project_id: bytes, epoch: int, leaf: Leaf, proof: Sequence[bytes]
+    ) -> bool:
+        """Returns whether the contract's `verify` accepts the leaf's proof (as `claim` would)."""
+        call = self.contract.functions.verify(
+            checksum(owner), project_id, epoch, *_leaf_args(leaf), list(proof)
+        )
+        return bool(self._rpc("verifying a proof", call.call))
+
+    def claimable(self, owner: bytes, project_id: bytes, epoch: int, leaf: Leaf) -> int:
+        """Returns what a claim of `leaf` would pay now (0 if not anchored)."""
+        call = self.contract.functions.claimable(
+            checksum(owner), project_id, epoch, *_leaf_args(leaf)
+        )
+        return int(self._rpc("reading what is claimable", call.call))
+
+    def claimed(self, owner: bytes, project_id: bytes, epoch: int, leaf: Leaf) -> int:
+        """Returns what `leaf` has been paid so far."""
+        call = self.contract.functions.claimed(
+            checksum(owner), project_id, epoch, *_leaf_args(leaf)
+        )
+        return int(self._rpc("reading what was claimed", call.call))
+
+    def receipt(self, tx_hash: bytes) -> TxReceipt | None:
+        """Returns the receipt of a mined transaction, or None while (or if no longer) mined."""
+        return _receipt(self.w3, self.config, tx_hash)
+
+    # Transactions.
+
+    def sign_anchor(self, project_id: bytes, epoch: int, summary: Summary) -> SignedTx:
+        """Signs (without sending) the anchoring of an epoch's root under this client's key."""
+        call = self.contract.functions.anchor(
+            project_id, epoch, summary.root, summary.leaf_count, summary.total_weight
+        )
+        return self._sign(call, "anchoring")
+
+    def sign_fund(self, owner: bytes, project_id: bytes, epoch: int, amount: int) -> SignedTx:
+        """Signs adding `amount` wei to an epoch's pool."""
+        call = self.contract.functions.fund(checksum(owner), project_id, epoch)
+        return self._sign(call, "funding", value=amount)
+
+    def sign_claim(
+        self, owner: bytes, project_id: bytes, epoch: int, leaf: Leaf, proof: Sequence[bytes]
+    ) -> SignedTx:
+        """Signs a claim of `leaf`'s share; the money goes to the leaf's payout address."""
+        call = self.contract.functions.claim(
+            checksum(owner), project_id, epoch, *_leaf_args(leaf), list(proof)
+        )
+        return self._sign(call, "claiming")
+
+    def send(self, tx: SignedTx) -> bytes:
+        """Broadcasts a signed transaction; sending one the chain already has is not an error."""
+        return _send(self.w3, self.config, tx)
+
+    def transact(self, tx: SignedTx, *, timeout: float = 60.0) -> TxReceipt:
+        """Sends a signed transaction and returns its receipt once it has its confirmations.
+
+        Raises:
+            TransactionReverted: it was mined but failed.
+        """
+        self.send(tx)
+        receipt = self.wait(tx.hash, timeout=timeout)
+        if receipt["status"] != 1:
+            raise TransactionReverted("the transaction", f"tx 0x{tx.hash.hex()} failed when mined")
+        return receipt
+
+    def wait(self, tx_hash: bytes, *, timeout: float = 60.0) -> TxReceipt:
+        """Waits until a transaction is mined and has `config.confirmations` blocks on top.
+
+        Raises:
+            ChainError: it is still not confirmed after `timeout` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            receipt = self.receipt(tx_hash)
+            if receipt is not None:
+                depth = self.block_number() - int(receipt["blockNumber"])
+                if depth >= self.config.confirmations:
+                    return receipt
+            if time.monotonic() >= deadline:
+                state = "not mined" if receipt is None else "not confirmed"
+                raise ChainError(f"tx 0x{tx_hash.hex()} {state} after {timeout:.0f} s")
+            time.sleep(min(self.config.poll_interval, max(0.0, deadline - time.monotonic())))
+
+    def _account(self) -> LocalAccount:
+        if self.account is None:
+            raise ChainError("this chain client has no key: it can read but not send")
+        return self.account
+
+    def _sign(self, call: ContractFunction, action: str, *, value: int = 0) -> SignedTx:
+        return _Signer(self.w3, self._account(), self.config, self.abi).sign(
+            call, action, value=value
+        )
+
+    def _rpc(self, what: str, fn: Callable[[], T]) -> T:
+        return _retrying(self.config, what, fn)
+
+
+class _Signer:
+    """Prices and signs transactions of one account: the client's, and deployment's."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount,
+        config: ChainConfig,
+        abi: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        self.w3, self.account, self.config, self.abi = w3, account, config, abi
+
+    def sign(self, call: Any, action: str, *, value: int = 0) -> SignedTx:
+        """Estimates gas (which refuses a call that would revert), prices and signs a call.
+
+        Raises:
+            TransactionReverted: the contract would refuse the call.
+        """
+        w3, sender = self.w3, self.account.address
+        base: dict[str, Any] = {"from": sender, "value": Wei(value)}
+        try:
+            gas = _retrying(
+                self.config, f"estimating gas for {action}", lambda: call.estimate_gas(base)
+            )
+        except (ContractLogicError, TransactionFailed) as exc:
+            data = revert_data(exc)
+            if data is None:
+                raise TransactionReverted(action, str(exc)) from exc
+            name, args = describe_revert(self.abi, data)
+            shown = ("0x" + a.hex() if isinstance(a, bytes) else str(a) for a in args)
+            detail = f"{name}({', '.join(shown)})" if args else name
+            raise TransactionReverted(action, detail) from exc
+        nonce = _retrying(
+            self.config,
+            "reading the nonce",
+            lambda: w3.eth.get_transaction_count(sender, "pending"),
+        )
+        block = _retrying(
+            self.config, "reading the latest block", lambda: w3.eth.get_block("latest")
+        )
+        base_fee = int(block.get("baseFeePerGas") or 0)
+        tip = 10**9
+        tx = call.build_transaction(
+            {
+                **base,
+                "nonce": nonce,
+                # A margin over the estimate: state can change between estimate and inclusion.
+                "gas": gas * 5 // 4 + 10_000,
+                "maxPriorityFeePerGas": tip,
+                "maxFeePerGas": 2 * base_fee + tip,
+                "chainId": _retrying(self.config, "reading the chain id", lambda: w3.eth.chain_id),
+            }
+        )
+        signed = self.account.sign_transaction(tx)
+        return SignedTx(bytes(signed.raw_transaction), bytes(signed.hash), nonce)
+
+
+def dev_fund(w3: Web3, address: str | bytes, amount: int = DEV_BALANCE) -> None:
+    """Gives `address` `amount` wei on a development chain (embedded or anvil), for gas.
+
+    Anvil sets balances directly (`anvil_setBalance`); the embedded chain pays from its funded
+    genesis account. Other chains have no faucet: fund the wallet there as you would any other.
+    """
+    target = checksum(address)
+    if isinstance(w3.provider, EthereumTesterProvider):
+        rich = w3.eth.accounts[0]
+        tx_hash = w3.eth.send_transaction({"from": rich, "to": target, "value": Wei(amount)})
+        w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)
+        return
+    response = w3.provider.make_request("anvil_setBalance", [target, hex(amount)])  # type: ignore[arg-type]
+    if "error" in response:
+        raise ChainError(
+            f"this chain has no dev faucet (anvil_setBalance failed): {response['error']}"
+        )
+
+
+def _send(w3: Web3, config: ChainConfig, tx: SignedTx) -> bytes:
+    def send() -> bytes:
+        try:
+            return bytes(w3.eth.send_raw_transaction(tx.raw))
+        except (Web3RPCError, ValueError) as exc:
+            text = str(exc).lower()
+            if "already" in text or "known" in text:
+                return tx.hash
+            raise ChainError(f"the chain refused tx 0x{tx.hash.hex()}: {exc}") from exc
+
+    return _retrying(config, "sending a transaction", send)
+
+
+def _receipt(w3: Web3, config: ChainConfig, tx_hash: bytes) -> TxReceipt | None:
+    def get() -> TxReceipt | None:
+        try:
+            return w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+
+    return _retrying(config, "reading a receipt", get)
+
+
+def _leaf_args(leaf: Leaf) -> tuple[bytes, str, int]:
+    return leaf.contribution_id, checksum(leaf.payout), leaf.weight
+
+
+def _retrying(config: ChainConfig, what: str, fn: Callable[[], T]) -> T:
+    """Calls `fn`, retrying with exponential backoff while the endpoint does not answer."""
+    delay = 0.2
+    for attempt in range(1, config.retries + 1):
+        try:
+            return fn()
+        except _UNAVAILABLE as exc:
+            if attempt == config.retries:
+                raise ChainUnavailable(
+                    f"the chain did not answer while {what} ({attempt} attempts): {exc}"
+                ) from exc
+            log.warning("chain: %s failed (%s); retrying in %.1f s", what, exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
