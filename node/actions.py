@@ -1,0 +1,322 @@
+"""Records built from what a user asks for, against what the store knows.
+
+Each function reads the records in force that the new one follows (the current profile, the
+project revision, the acceptance of a contribution), builds the body (its constructor checks
+every field) and signs it. Nothing is stored here: the caller hands the record to `submit`,
+which takes the path of every local write (check, store, publish) and turns a refusal into an
+exception.
+
+Epochs of an acceptance, when the caller does not choose one:
+- a project with `epoch_length` L > 0 has epochs aligned to the clock, epoch n covering the
+  seconds [n * L, (n + 1) * L) since 1970: every node computes the same current epoch from the
+  time alone, with no record to look up (a revision that changes L renumbers the epochs);
+- a project with `epoch_length` 0 closes epochs on its owner's command, so the current epoch is
+  the first one without an epoch root in the store (0 before the first anchor): acceptances
+  never land in an epoch that is already anchored, which could not change any more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from node.errors import NodeError
+from node.keys import Identity
+from protocol import (
+    Acceptance,
+    Contribution,
+    EpochRoot,
+    NotAuthorized,
+    Profile,
+    Project,
+    ProtocolError,
+    Record,
+    project_id,
+    tagset,
+)
+from protocol.fields import keyset
+from storage import Store
+
+if TYPE_CHECKING:
+    from node.service import Node
+
+
+class NotFound(NodeError):
+    """Raised when a record the action needs (a project, a contribution) is not in the store."""
+
+
+class Conflict(NodeError):
+    """Raised when an action contradicts the state of a record (closing a closed project)."""
+
+
+def set_profile(
+    store: Store,
+    identity: Identity,
+    *,
+    now: int,
+    name: str | None = None,
+    actor: str | None = None,
+    skills: Iterable[str] | None = None,
+    interests: Iterable[str] | None = None,
+    payout: bytes | None = None,
+    rate: str | None = None,
+) -> Record:
+    """Returns the next revision of the identity's profile; fields not given are kept.
+
+    A first profile needs a `name`; its payout defaults to the wallet address.
+
+    Raises:
+        NodeError: there is no profile yet and no name is given.
+        InvalidField: a field is out of bounds.
+    """
+    current = store.profile(identity.public_key)
+    if current is None:
+        if name is None:
+            raise NodeError("a first profile needs a name")
+        base = Profile(
+            created_at=now,
+            revision=0,
+            name=name,
+            actor=actor or "human",
+            skills=tagset(skills or ()),
+            interests=tagset(interests or ()),
+            payout=payout or identity.address,
+            rate=rate or "",
+        )
+        return identity.sign(base)
+    old = current.expect(Profile)
+    return identity.sign(
+        Profile(
+            created_at=max(now, old.created_at),
+            revision=old.revision + 1,
+            name=old.name if name is None else name,
+            actor=old.actor if actor is None else actor,
+            skills=old.skills if skills is None else tagset(skills),
+            interests=old.interests if interests is None else tagset(interests),
+            payout=old.payout if payout is None else payout,
+            rate=old.rate if rate is None else rate,
+        )
+    )
+
+
+def post_project(
+    store: Store,
+    identity: Identity,
+    *,
+    now: int,
+    name: str,
+    title: str | None = None,
+    description: str | None = None,
+    skills: Iterable[str] | None = None,
+    epoch_length: int | None = None,
+    reviewers: Iterable[bytes] | None = None,
+) -> Record:
+    """Returns a new project posting, or the next revision of the identity's project `name`.
+
+    The payout (anchoring) address is always the wallet's: the contract stores an epoch's root
+    under the address that sends `anchor`, and the node anchors with its wallet. A revision
+    keeps the fields not given and the status (closing is `close_project`).
+
+    Raises:
+        NodeError: a new project without a title.
+        InvalidField: a field is out of bounds.
+    """
+    pid = project_id(identity.public_key, name)
+    current = store.project(pid)
+    if current is None:
+        if not title:
+            raise NodeError(f"a new project needs a title (project {name!r} does not exist yet)")
+        return identity.sign(
+            Project(
+                created_at=now,
+                revision=0,
+                name=name,
+                title=title,
+                description=description or "",
+                skills=tagset(skills or ()),
+                payout=identity.address,
+                epoch_length=epoch_length or 0,
+                status="open",
+                reviewers=keyset(reviewers or ()),
+            )
+        )
+    old = current.expect(Project)
+    return identity.sign(
+        Project(
+            created_at=max(now, old.created_at),
+            revision=old.revision + 1,
+            name=name,
+            title=old.title if title is None else title,
+            description=old.description if description is None else description,
+            skills=old.skills if skills is None else tagset(skills),
+            payout=identity.address,
+            epoch_length=old.epoch_length if epoch_length is None else epoch_length,
+            status=old.status,
+            reviewers=old.reviewers if reviewers is None else keyset(reviewers),
+        )
+    )
+
+
+def close_project(store: Store, identity: Identity, *, now: int, project: bytes) -> Record:
+    """Returns the revision of a project that closes it to new contributions.
+
+    Raises:
+        NotFound: the project is not in the store.
+        NotAuthorized: the project is not the identity's.
+        Conflict: the project is closed already.
+    """
+    current = _project(store, project)
+    old = current.expect(Project)
+    if current.author != identity.public_key:
+        raise NotAuthorized(f"project {old.name!r} belongs to {current.author.hex()[:16]}")
+    if old.status == "closed":
+        raise Conflict(f"project {old.name!r} is closed already")
+    return identity.sign(
+        Project(
+            created_at=max(now, old.created_at),
+            revision=old.revision + 1,
+            name=old.name,
+            title=old.title,
+            description=old.description,
+            skills=old.skills,
+            payout=old.payout,
+            epoch_length=old.epoch_length,
+            status="closed",
+            reviewers=old.reviewers,
+        )
+    )
+
+
+def contribute(
+    store: Store,
+    identity: Identity,
+    *,
+    now: int,
+    project: bytes,
+    summary: str,
+    evidence_uri: str = "",
+    evidence_hash: bytes = b"",
+    effort: int = 0,
+    payout: bytes | None = None,
+) -> Record:
+    """Returns a contribution to a project; its payout defaults to the wallet address.
+
+    Raises:
+        NotFound: the project is not in the store (the node may not have synced it yet).
+        InvalidField: a field is out of bounds, or there is neither evidence URI nor hash.
+    """
+    _project(store, project)
+    return identity.sign(
+        Contribution(
+            created_at=now,
+            project_id=project,
+            summary=summary,
+            evidence_uri=evidence_uri,
+            evidence_hash=evidence_hash,
+            effort=effort,
+            payout=payout or identity.address,
+        )
+    )
+
+
+def accept(
+    store: Store,
+    identity: Identity,
+    *,
+    now: int,
+    contribution: bytes,
+    weight: int,
+    epoch: int | None = None,
+) -> Record:
+    """Returns an acceptance of a contribution, revising the acceptance in force if any.
+
+    Weight 0 withdraws an earlier acceptance. The epoch defaults to `current_epoch`.
+
+    Raises:
+        NotFound: the contribution or its project is not in the store.
+        NotAuthorized: the identity is neither the project's owner nor one of its reviewers.
+        InvalidField: the weight or epoch is out of bounds.
+    """
+    work = store.get(contribution)
+    if work is None or not isinstance(work.body, Contribution):
+        raise NotFound(f"no contribution {contribution.hex()} in the store")
+    pid = work.body.project_id
+    posting = _project(store, pid)
+    if identity.public_key != posting.author and identity.public_key not in (
+        posting.expect(Project).reviewers
+    ):
+        raise NotAuthorized(
+            f"only the owner or a reviewer of project {posting.expect(Project).name!r} may "
+            "accept its contributions"
+        )
+    current = store.acceptance_of(contribution)
+    revision = 0
+    created_at = now
+    if current is not None:
+        old = current.expect(Acceptance)
+        revision = old.revision + 1
+        created_at = max(now, old.created_at)
+    return identity.sign(
+        Acceptance(
+            created_at=created_at,
+            revision=revision,
+            project_id=pid,
+            contribution_id=contribution,
+            epoch=current_epoch(store, posting, now=now) if epoch is None else epoch,
+            weight=weight,
+        )
+    )
+
+
+def current_epoch(store: Store, project: Record, *, now: int) -> int:
+    """Returns the epoch that acceptances made at `now` belong to (see the module docstring)."""
+    body = project.expect(Project)
+    if body.epoch_length > 0:
+        return now // body.epoch_length
+    pid = project_id(project.author, body.name)
+    last = -1
+    cursor = None
+    while True:
+        page = store.epoch_roots(pid, cursor=cursor, limit=1000)
+        for root in page.items:
+            last = max(last, root.expect(EpochRoot).epoch)
+        if page.cursor is None:
+            return last + 1
+        cursor = page.cursor
+
+
+class OrphanRecord(ProtocolError):
+    """Raised when a record made here waits for a record the store does not hold yet."""
+
+    def __init__(self, record: Record) -> None:
+        super().__init__(
+            f"{record.kind} {record.id.hex()[:16]} waits for a record this node has not seen "
+            "yet (a project or contribution); it will be stored when that arrives"
+        )
+        self.record = record
+
+
+async def submit(node: Node, records: Sequence[Record]) -> None:
+    """Stores and publishes records made here; raises the first refusal.
+
+    `Node.submit` checks the clock and (for contributions) that the project is open, and
+    raises; the store's rules refuse others silently, reporting them in the result: those
+    are raised here, so that a user never believes a refused record was posted.
+
+    Raises:
+        ProtocolError: a record was refused.
+    """
+    result = await node.submit(records)
+    for _, error in result.rejected:
+        raise error
+    waiting = set(result.orphaned)
+    for record in records:
+        if record.id in waiting:
+            raise OrphanRecord(record)
+
+
+def _project(store: Store, pid: bytes) -> Record:
+    posting = store.project(pid)
+    if posting is None:
+        raise NotFound(f"no project {pid.hex()} in the store")
+    return posting

@@ -1,0 +1,267 @@
+"""The two keys of a participant, encrypted at rest with one passphrase.
+
+- The identity key (`identity.key`) is the Ed25519 key that signs records: who you are on the
+  network. Its 32-byte seed is encrypted with NaCl's SecretBox (XSalsa20-Poly1305) under a key
+  derived from the passphrase by argon2id. The file is JSON:
+
+      {"format": "workwork-identity/1", "public_key": hex,
+       "kdf": {"name": "argon2id", "opslimit": int, "memlimit": int, "salt": hex},
+       "cipher": "xsalsa20-poly1305", "ciphertext": hex (24-byte nonce + box)}
+
+  The public key is kept in clear so that `workwork keys` works without the passphrase, and it
+  is compared with the decrypted seed's key, so editing it is detected. The KDF parameters are
+  in the file so that stronger ones can be chosen later without breaking old files; new files
+  use argon2id's INTERACTIVE limits (2 passes, 64 MiB: ~0.1 s), as libsodium recommends for
+  keys unlocked once per start.
+
+- The wallet key (`wallet.json`) is the secp256k1 key that anchors epochs and pays gas: a
+  standard Ethereum v3 keystore (`eth_account.Account.encrypt`), so geth, foundry's `cast` or
+  MetaMask import it. It uses scrypt with n = 2**14, r = 8, p = 1 (16 MiB, ~50 ms) instead of
+  the default n = 2**18: the file never leaves the data dir, whose mode already keeps others
+  out, and a lighter KDF keeps `node start` and the tests quick.
+
+Both files are written with mode 0600 (`node.files`); both use the same passphrase.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nacl.exceptions
+import nacl.pwhash
+import nacl.secret
+import nacl.utils
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from nacl.signing import SigningKey
+
+from node.errors import KeyFileError
+from node.files import read_secret, write_secret
+from protocol import Body, Record, sign
+
+IDENTITY_FORMAT = "workwork-identity/1"
+IDENTITY_FILE = "identity.key"
+WALLET_FILE = "wallet.json"
+PASSPHRASE_ENV = "WORKWORK_PASSPHRASE"
+
+OPSLIMIT = nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE
+MEMLIMIT = nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
+SCRYPT_N = 2**14
+
+# Bounds on the KDF parameters read from a file, so that a tampered file cannot make unlocking
+# take hours or all the memory.
+_MAX_OPSLIMIT = nacl.pwhash.argon2id.OPSLIMIT_SENSITIVE
+_MAX_MEMLIMIT = nacl.pwhash.argon2id.MEMLIMIT_SENSITIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The unlocked keys of a participant: the record signer and the EVM wallet."""
+
+    signing_key: SigningKey
+    wallet: LocalAccount
+
+    @property
+    def public_key(self) -> bytes:
+        """The Ed25519 public key: the author of every record this identity signs."""
+        return bytes(self.signing_key.verify_key)
+
+    @property
+    def address(self) -> bytes:
+        """The wallet's 20-byte EVM address."""
+        return bytes.fromhex(self.wallet.address[2:])
+
+    def sign(self, body: Body) -> Record:
+        """Signs a record body with the identity key."""
+        return sign(body, self.signing_key)
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKeys:
+    """What the key files say in clear: readable without the passphrase."""
+
+    public_key: bytes
+    address: bytes
+
+
+def create(identity_path: Path, wallet_path: Path, passphrase: str) -> Identity:
+    """Makes a new identity key and wallet key and writes them encrypted.
+
+    Raises:
+        KeyFileError: either file exists already (keys are never overwritten), the passphrase
+            is empty, or a file cannot be written.
+    """
+    for path in (identity_path, wallet_path):
+        if path.exists():
+            raise KeyFileError(f"{path} exists already; refusing to overwrite a key")
+    if not passphrase:
+        raise KeyFileError("the passphrase must not be empty")
+    identity = Identity(SigningKey.generate(), Account.create())
+    write_secret(identity_path, _seal_identity(identity.signing_key, passphrase))
+    keystore = Account.encrypt(identity.wallet.key, passphrase, kdf="scrypt", iterations=SCRYPT_N)
+    write_secret(wallet_path, json.dumps(keystore, indent=2).encode())
+    return identity
+
+
+def load(identity_path: Path, wallet_path: Path, passphrase: str) -> Identity:
+    """Decrypts both keys.
+
+    Raises:
+        KeyFileError: a file is missing, readable by others, malformed or tampered with, or the
+            passphrase is wrong; the message names the file.
+    """
+    signing_key = _open_identity(identity_path, passphrase)
+    keystore = _read_json(wallet_path)
+    try:
+        secret = Account.decrypt(keystore, passphrase)
+    except ValueError as exc:
+        if "MAC mismatch" in str(exc):
+            raise KeyFileError(f"wrong passphrase for {wallet_path}") from None
+        raise KeyFileError(f"{wallet_path} is not a valid keystore: {exc}") from None
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise KeyFileError(f"{wallet_path} is not a valid keystore (bad {exc})") from None
+    wallet: LocalAccount = Account.from_key(secret)
+    if wallet.address.lower() != "0x" + str(keystore.get("address", "")).lower().removeprefix("0x"):
+        raise KeyFileError(f"{wallet_path} was tampered with: its address is not its key's")
+    return Identity(signing_key, wallet)
+
+
+def public(identity_path: Path, wallet_path: Path) -> PublicKeys:
+    """Returns the public key and wallet address written in clear in the key files.
+
+    Raises:
+        KeyFileError: a file is missing, readable by others or malformed.
+    """
+    data = _read_json(identity_path)
+    public_key = _hex(data, "public_key", identity_path, 32)
+    keystore = _read_json(wallet_path)
+    address = str(keystore.get("address", "")).removeprefix("0x")
+    try:
+        raw = bytes.fromhex(address)
+    except ValueError:
+        raw = b""
+    if len(raw) != 20:
+        raise KeyFileError(f"{wallet_path} has no valid address")
+    return PublicKeys(public_key, raw)
+
+
+def passphrase(file: Path | None = None, *, confirm: bool = False) -> str:
+    """Returns the passphrase: from `file`, else from $WORKWORK_PASSPHRASE, else from the tty.
+
+    A file holds the passphrase on its first line (a trailing newline is not part of it). On
+    the tty the passphrase is asked twice when `confirm` is set (a new key), so a typo does
+    not lock the keys away.
+
+    Raises:
+        KeyFileError: the file cannot be read, or there is no source (no tty to ask on), or
+            the two entries differ.
+    """
+    if file is not None:
+        try:
+            text = file.read_text()
+        except OSError as exc:
+            raise KeyFileError(f"cannot read passphrase file {file}: {exc.strerror}") from None
+        lines = text.splitlines()
+        return lines[0] if lines else ""
+    env = os.environ.get(PASSPHRASE_ENV)
+    if env is not None:
+        return env
+    if not sys.stdin.isatty():
+        raise KeyFileError(
+            f"no passphrase: pass --passphrase-file or set {PASSPHRASE_ENV} (there is no "
+            "terminal to ask on)"
+        )
+    first = getpass.getpass("passphrase: ")
+    if confirm and getpass.getpass("passphrase (again): ") != first:
+        raise KeyFileError("the two passphrases differ")
+    return first
+
+
+def _seal_identity(key: SigningKey, passphrase: str) -> bytes:
+    salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
+    box = nacl.secret.SecretBox(_derive(passphrase, salt, OPSLIMIT, MEMLIMIT))
+    document = {
+        "format": IDENTITY_FORMAT,
+        "public_key": bytes(key.verify_key).hex(),
+        "kdf": {"name": "argon2id", "opslimit": OPSLIMIT, "memlimit": MEMLIMIT, "salt": salt.hex()},
+        "cipher": "xsalsa20-poly1305",
+        "ciphertext": bytes(box.encrypt(bytes(key))).hex(),
+    }
+    return (json.dumps(document, indent=2) + "\n").encode()
+
+
+def _open_identity(path: Path, passphrase: str) -> SigningKey:
+    data = _read_json(path)
+    if data.get("format") != IDENTITY_FORMAT:
+        raise KeyFileError(f"{path} is not a {IDENTITY_FORMAT} file")
+    kdf = data.get("kdf")
+    if (
+        not isinstance(kdf, dict)
+        or kdf.get("name") != "argon2id"
+        or data.get("cipher") != "xsalsa20-poly1305"
+    ):
+        raise KeyFileError(f"{path} names an unknown key derivation or cipher")
+    opslimit, memlimit = kdf.get("opslimit"), kdf.get("memlimit")
+    if not (
+        type(opslimit) is int
+        and type(memlimit) is int
+        and OPSLIMIT <= opslimit <= _MAX_OPSLIMIT
+        and MEMLIMIT <= memlimit <= _MAX_MEMLIMIT
+    ):
+        raise KeyFileError(f"{path} has key derivation parameters out of bounds")
+    salt = _hex(kdf, "salt", path, nacl.pwhash.argon2id.SALTBYTES)
+    ciphertext = _hex(data, "ciphertext", path, None)
+    public_key = _hex(data, "public_key", path, 32)
+    box = nacl.secret.SecretBox(_derive(passphrase, salt, opslimit, memlimit))
+    try:
+        seed = box.decrypt(ciphertext)
+    except nacl.exceptions.CryptoError:
+        # Poly1305 cannot tell a wrong key from a changed ciphertext; the passphrase is by
+        # far the likelier cause.
+        raise KeyFileError(f"wrong passphrase for {path} (or the file was tampered with)") from None
+    if len(seed) != 32:
+        raise KeyFileError(f"{path} holds a key of the wrong size")
+    key = SigningKey(seed)
+    if bytes(key.verify_key) != public_key:
+        raise KeyFileError(f"{path} was tampered with: its public key is not its key's")
+    return key
+
+
+def _derive(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> bytes:
+    key: bytes = nacl.pwhash.argon2id.kdf(
+        nacl.secret.SecretBox.KEY_SIZE,
+        passphrase.encode(),
+        salt,
+        opslimit=opslimit,
+        memlimit=memlimit,
+    )
+    return key
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise KeyFileError(f"{path} does not exist; run 'workwork init' first")
+    try:
+        data = json.loads(read_secret(path))
+    except (ValueError, UnicodeDecodeError):
+        raise KeyFileError(f"{path} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise KeyFileError(f"{path} is not a key file (not a JSON object)")
+    return data
+
+
+def _hex(data: dict[str, Any], name: str, path: Path, size: int | None) -> bytes:
+    value = data.get(name)
+    try:
+        raw = bytes.fromhex(value) if isinstance(value, str) else None
+    except ValueError:
+        raw = None
+    if raw is None or (size is not None and len(raw) != size):
+        raise KeyFileError(f"{path}: field {name!r} is missing or malformed")
+    return raw
