@@ -331,6 +331,29 @@ class Store:
         """
         return self._records(keys.accepted_prefix(project_id, epoch), cursor, limit, _value_id)
 
+    def accepted_epochs(self, project_id: bytes, *, start: int = 0, limit: int = 100) -> list[int]:
+        """Returns the epochs of a project, from `start` up, that have accepted contributions.
+
+        A skip scan: one seek per epoch found, however many acceptances each epoch holds.
+        """
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit {limit} is outside [1, {MAX_LIMIT}]")
+        prefix = keys.ACCEPTED + project_id
+        high = keys.upper_bound(prefix)
+        found: list[int] = []
+        epoch = start
+        with translate(self.path, "reading"):
+            while len(found) < limit and epoch <= 0xFFFFFFFF:
+                low = keys.accepted_prefix(project_id, epoch)
+                with self._db.iterator(start=low, stop=high, include_value=False) as it:
+                    key = next(it, None)
+                if key is None:
+                    break
+                epoch = keys.read_u32(key[len(prefix) : len(prefix) + 4])
+                found.append(epoch)
+                epoch += 1
+        return found
+
     def epoch_roots(
         self,
         project_id: bytes,

@@ -342,3 +342,17 @@ def test_closed_store(tmp_path: Path) -> None:
         first.ingest([f.project()], now=T0)
     with Store.open(tmp_path / "t") as second:
         assert second.project(f.pid()) == f.project()
+
+
+def test_accepted_epochs_skip_to_each_epoch_with_leaves(store: Store) -> None:
+    works = [f.contribution(summary=f"work {i}") for i in range(6)]
+    epochs = [0, 0, 3, 3, 2**32 - 1, 9]
+    verdicts = [f.acceptance(w, epoch=e) for w, e in zip(works, epochs, strict=True)]
+    withdrawn = f.acceptance(works[5], epoch=9, weight=0, revision=1)
+    store.ingest([f.project(), *works, *verdicts, withdrawn], now=T0)
+    assert store.accepted_epochs(f.pid()) == [0, 3, 2**32 - 1]
+    assert store.accepted_epochs(f.pid(), start=1) == [3, 2**32 - 1]
+    assert store.accepted_epochs(f.pid(), limit=2) == [0, 3]
+    assert store.accepted_epochs(f.pid("alice", "other")) == []
+    with pytest.raises(ValueError, match="limit"):
+        store.accepted_epochs(f.pid(), limit=0)
