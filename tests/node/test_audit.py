@@ -1,0 +1,390 @@
+"""Audits of anchored epochs: a real LevelDB store, a real EVM (eth-tester, and anvil if installed).
+
+Each test works on a project of its own, so that the epochs it anchors never meet another
+test's on the shared chain. `Epoch` (also used by test_proof.py) ingests a project's records,
+builds the tree from the store as the anchoring node would, anchors it from the project's payout
+address and stores the owner's signed epoch root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from node.audit import AuditError, AuditReport, Kind, audit_epoch
+from node.chain import Anchor, ChainClient, dev_fund
+from protocol import Acceptance, Record, encode_body
+from protocol.codec import pack
+from protocol.epoch import Summary
+from protocol.epoch import tree as epoch_tree
+from protocol.merkle import Leaf, MerkleTree
+from storage import Store
+from tests import factories as f
+from tests.chain.conftest import anvil_url  # noqa: F401  (a fixture)
+from tests.chain.evm import TIMEOUT
+
+# The anchoring key: every test project names its address as payout, so its anchors count.
+ACCOUNT = Account.from_key(hashlib.sha256(b"workwork audit tests").digest())
+OWNER = bytes.fromhex(ACCOUNT.address[2:])
+NOW = f.T0 + 3600
+
+
+@pytest.fixture(scope="module", params=["embedded", "anvil"])
+def chain(request: pytest.FixtureRequest) -> ChainClient:
+    """A chain with a fresh settlement contract deployed by ACCOUNT."""
+    if request.param == "embedded":
+        return ChainClient.embedded(ACCOUNT)
+    url = request.getfixturevalue("anvil_url")
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": TIMEOUT}))
+    dev_fund(w3, ACCOUNT.address)
+    return ChainClient.deploy(w3, ACCOUNT)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path / "store") as opened:
+        yield opened
+
+
+@pytest.fixture
+def name(request: pytest.FixtureRequest) -> str:
+    """A project name of this test alone."""
+    return "p-" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:16]
+
+
+def forged(record: Record) -> Record:
+    """Returns `record` with a signature that does not verify, as a buggy writer could store it.
+
+    `Store.ingest` takes record objects on trust (their signatures were checked when decoded), so
+    this is how a bad signature gets into a real store.
+    """
+    signature = bytes(64)
+    body = encode_body(record.body)
+    raw = pack((record.author, signature, body))
+    return Record(record.body, record.author, signature, raw, hashlib.sha256(raw).digest())
+
+
+@dataclass
+class Epoch:
+    """One project's records in a store, and what was anchored for an epoch of it."""
+
+    store: Store
+    chain: ChainClient
+    name: str
+    epoch: int = 0
+    project: Record = field(init=False)
+    works: list[Record] = field(default_factory=list)
+    acceptances: list[Record] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.project = f.project("alice", self.name, payout=OWNER, reviewers=(f.pub("carol"),))
+        self.ingest([self.project])
+
+    @property
+    def pid(self) -> bytes:
+        return f.pid("alice", self.name)
+
+    def ingest(self, records: Sequence[Record]) -> None:
+        result = self.store.ingest(records, now=NOW)
+        assert not result.rejected and not result.orphaned, result
+
+    def contribute(self, count: int, *, epoch: int | None = None, signer: str = "alice") -> None:
+        """Adds `count` contributions by bob, accepted with weights 1, 2, ... into `epoch`."""
+        start = len(self.works)
+        for i in range(start, start + count):
+            work = f.contribution("bob", "alice", self.name, summary=f"work {i}")
+            accepted = f.acceptance(
+                work, signer, weight=i + 1, epoch=self.epoch if epoch is None else epoch
+            )
+            self.ingest([work, accepted])
+            self.works.append(work)
+            self.acceptances.append(accepted)
+
+    def tree(self) -> MerkleTree:
+        """The epoch's tree built from the store, as the anchoring node builds it."""
+        accepted = self.store.acceptances(self.pid, self.epoch, limit=1000).items
+        works = {
+            w.id: w
+            for w in (self.store.get(a.expect(Acceptance).contribution_id) for a in accepted)
+            if w
+        }
+        project = self.store.project(self.pid)
+        assert project is not None
+        built, _ = epoch_tree(project, accepted, works, self.epoch)
+        return built
+
+    def anchor(self, summary: Summary | None = None) -> Anchor:
+        """Anchors `summary` (the stored tree's by default) from the project's payout address."""
+        if summary is None:
+            built = self.tree()
+            summary = Summary(built.root, len(built), sum(leaf.weight for leaf in built.leaves))
+        self.chain.transact(self.chain.sign_anchor(self.pid, self.epoch, summary), timeout=TIMEOUT)
+        found = self.chain.find_anchor(OWNER, self.pid, self.epoch)
+        assert found is not None
+        return found
+
+    def publish(self, anchor: Anchor, **changes: Any) -> Record:
+        """Stores the owner's epoch root of `anchor` (with `changes`, to make it lie)."""
+        fields: dict[str, Any] = {
+            "epoch": self.epoch,
+            "root": anchor.root,
+            "leaf_count": anchor.leaf_count,
+            "total_weight": anchor.total_weight,
+            "chain_id": self.chain.chain_id,
+            "contract": self.chain.address,
+            "tx_hash": anchor.tx_hash,
+        }
+        record = f.epoch_root("alice", self.name, **{**fields, **changes})
+        self.ingest([record])
+        return record
+
+    def audit(self, dump: dict[str, Any] | None = None, *, chain: bool = True) -> AuditReport:
+        return audit_epoch(
+            self.store, self.chain if chain else None, self.pid, self.epoch, dump, now=NOW
+        )
+
+
+def kinds(report: AuditReport) -> list[Kind]:
+    return sorted(finding.kind for finding in report.findings)
+
+
+def anchored(store: Store, chain: ChainClient, name: str, count: int = 5) -> Epoch:
+    epoch = Epoch(store, chain, name)
+    epoch.contribute(count)
+    epoch.publish(epoch.anchor())
+    return epoch
+
+
+REPORT_KEYS = {
+    "ok",
+    "project_id",
+    "epoch",
+    "owner",
+    "leaves",
+    "total_weight",
+    "root",
+    "records_checked",
+    "chain",
+    "epoch_roots",
+    "dump_root",
+    "findings",
+}
+FINDING_KEYS = {"kind", "message", "record", "contribution", "source", "field", "expected", "found"}
+
+
+def test_clean_epoch(store: Store, chain: ChainClient, name: str) -> None:
+    epoch = anchored(store, chain, name)
+    built = epoch.tree()
+    report = epoch.audit(built.dump())
+    assert report.ok, report.summary()
+    assert report.local == Summary(built.root, 5, 15)
+    assert report.anchor is not None and report.anchor.root == built.root
+    assert report.dump_root == built.root
+    # The project, five contributions, five acceptances and the epoch root.
+    assert report.records == 12
+    data = json.loads(json.dumps(report.to_json()))
+    assert set(data) == REPORT_KEYS
+    assert data["ok"] is True and data["leaves"] == 5 and data["total_weight"] == 15
+    assert data["root"] == "0x" + built.root.hex()
+    assert data["chain"]["chain_id"] == chain.chain_id
+    assert data["chain"]["anchor"]["tx_hash"] == "0x" + report.anchor.tx_hash.hex()
+    assert report.summary().splitlines()[0].endswith(": OK")
+
+
+def test_offline_audit_reads_no_chain(store: Store, chain: ChainClient, name: str) -> None:
+    epoch = anchored(store, chain, name)
+    report = epoch.audit(chain=False)
+    assert report.ok, report.summary()
+    assert report.to_json()["chain"] is None
+    assert "chain: not checked" in report.summary()
+
+
+def test_epoch_not_anchored(store: Store, chain: ChainClient, name: str) -> None:
+    epoch = Epoch(store, chain, name)
+    epoch.contribute(3)
+    report = epoch.audit()
+    assert kinds(report) == [Kind.NO_EPOCH_ROOT, Kind.NOT_ANCHORED]
+    assert not report.ok
+    assert report.anchor is None and report.local is not None
+    assert report.to_json()["chain"]["anchor"] is None
+    assert "not anchored by" in report.summary()
+
+
+def test_bad_signature_is_left_out_of_the_local_tree(
+    store: Store, chain: ChainClient, name: str
+) -> None:
+    epoch = Epoch(store, chain, name)
+    epoch.contribute(3)
+    work = f.contribution("carol", "alice", name, summary="forged")
+    bad = forged(f.acceptance(work, weight=100))
+    epoch.ingest([work, bad])
+    # The anchoring node trusted its store, so the forged acceptance is in the anchored tree.
+    epoch.publish(epoch.anchor())
+    report = epoch.audit()
+    bad_signatures = [x for x in report.findings if x.kind is Kind.BAD_SIGNATURE]
+    assert [x.record for x in bad_signatures] == [bad.id]
+    assert "signature does not verify" in bad_signatures[0].message
+    assert report.local is not None and report.local.leaf_count == 3
+    for kind in (Kind.ROOT_MISMATCH, Kind.LEAF_COUNT_MISMATCH, Kind.TOTAL_WEIGHT_MISMATCH):
+        assert sorted(x.source or "" for x in report.findings if x.kind is kind) == [
+            "chain",
+            "epoch_root",
+        ]
+    count = next(x for x in report.findings if x.kind is Kind.LEAF_COUNT_MISMATCH)
+    assert (count.expected, count.found) == ("3", "4")
+
+
+def test_acceptance_by_a_removed_reviewer_breaks_a_rule(
+    store: Store, chain: ChainClient, name: str
+) -> None:
+    epoch = Epoch(store, chain, name)
+    epoch.contribute(2)
+    epoch.contribute(1, signer="carol")
+    epoch.publish(epoch.anchor())
+    # The owner then removes carol from the reviewers: her acceptance no longer counts.
+    revised = f.project("alice", name, payout=OWNER, revision=1, reviewers=())
+    epoch.ingest([revised])
+    report = epoch.audit()
+    rules = [x for x in report.findings if x.kind is Kind.RULE_VIOLATION]
+    assert [x.record for x in rules] == [epoch.acceptances[2].id]
+    assert rules[0].contribution == epoch.works[2].id
+    assert "neither the owner nor a reviewer" in rules[0].message
+    assert Kind.ROOT_MISMATCH in kinds(report)
+
+
+def test_records_from_the_future_break_a_rule(store: Store, chain: ChainClient, name: str) -> None:
+    epoch = anchored(store, chain, name, count=2)
+    report = audit_epoch(store, None, epoch.pid, 0, now=f.T0 - 3600)
+    rules = {x.record for x in report.findings if x.kind is Kind.RULE_VIOLATION}
+    every = {epoch.project.id, *(w.id for w in epoch.works), *(a.id for a in epoch.acceptances)}
+    assert every <= rules
+    assert all("in the future" in x.message for x in report.findings if x.record in every)
+
+
+def test_leaves_differ_from_the_published_tree(store: Store, chain: ChainClient, name: str) -> None:
+    epoch = Epoch(store, chain, name)
+    epoch.contribute(4)
+    epoch.contribute(1, epoch=1)  # accepted into another epoch
+    local = {leaf.contribution_id: leaf for leaf in epoch.tree().leaves}
+    w = [work.id for work in epoch.works]
+    stranger = hashlib.sha256(b"never stored").digest()
+    # The owner published and anchored a tree that differs from the records in every way.
+    published = [
+        replace(local[w[1]], weight=99),
+        replace(local[w[2]], payout=f.address("mallory")),
+        local[w[3]],
+        Leaf(w[4], f.address("bob"), 7),
+        Leaf(stranger, f.address("mallory"), 8),
+    ]
+    tree = MerkleTree.build(published)
+    epoch.publish(epoch.anchor(Summary(tree.root, 5, 99 + 3 + 4 + 7 + 8)))
+    report = epoch.audit(tree.dump())
+    by_kind: dict[Kind, list[Any]] = {}
+    for x in report.findings:
+        by_kind.setdefault(x.kind, []).append(x)
+    assert [x.contribution for x in by_kind[Kind.EXTRA_LEAF]] == [w[0]]
+    assert sorted(x.contribution for x in by_kind[Kind.MISSING_LEAF]) == sorted([w[4], stranger])
+    why = {x.contribution: x.message for x in by_kind[Kind.MISSING_LEAF]}
+    assert why[w[4]].endswith("is for epoch 1")
+    assert why[stranger].endswith("the contribution is not in the store")
+    [weight] = by_kind[Kind.WEIGHT_MISMATCH]
+    assert (weight.contribution, weight.expected, weight.found) == (w[1], "2", "99")
+    [payout] = by_kind[Kind.PAYOUT_MISMATCH]
+    assert payout.contribution == w[2]
+    assert payout.found == Web3.to_checksum_address(f.address("mallory"))
+    roots = sorted(x.source or "" for x in by_kind[Kind.ROOT_MISMATCH])
+    assert roots == ["chain", "dump", "epoch_root"]
+    assert report.dump_root == tree.root
+
+
+def test_epoch_roots_that_disagree_with_the_chain(
+    store: Store, chain: ChainClient, name: str
+) -> None:
+    epoch = Epoch(store, chain, name)
+    epoch.contribute(2)
+    anchor = epoch.anchor()
+    elsewhere = epoch.publish(
+        anchor, chain_id=chain.chain_id + 1, contract=f.address("other"), tx_hash=b"\x07" * 32
+    )
+    wrong_root = epoch.publish(anchor, root=b"\x09" * 32)
+    report = epoch.audit()
+    placed = {x.field: x for x in report.findings if x.kind is Kind.EPOCH_ROOT_MISMATCH}
+    assert set(placed) == {"chain_id", "contract", "tx_hash"}
+    assert all(x.record == elsewhere.id for x in placed.values())
+    assert placed["tx_hash"].expected == "0x" + anchor.tx_hash.hex()
+    assert placed["tx_hash"].found == "0x" + "07" * 32
+    assert placed["chain_id"].found == str(chain.chain_id + 1)
+    [root] = [x for x in report.findings if x.kind is Kind.ROOT_MISMATCH]
+    assert (root.record, root.source, root.found) == (wrong_root.id, "epoch_root", "0x" + "09" * 32)
+    assert len(report.findings) == 4
+    assert set(report.epoch_roots) == {elsewhere.id, wrong_root.id}
+
+
+def test_anchored_total_weight_differs(store: Store, chain: ChainClient, name: str) -> None:
+    epoch = Epoch(store, chain, name)
+    epoch.contribute(3)
+    built = epoch.tree()
+    anchor = epoch.anchor(Summary(built.root, 3, 6 + 1))
+    epoch.publish(anchor, total_weight=6)
+    report = epoch.audit()
+    [finding] = report.findings
+    assert (finding.kind, finding.source, finding.field) == (
+        Kind.TOTAL_WEIGHT_MISMATCH,
+        "chain",
+        "total_weight",
+    )
+    assert (finding.expected, finding.found) == ("6", "7")
+    assert set(finding.to_json()) == FINDING_KEYS
+
+
+def test_forged_epoch_root_is_not_believed(store: Store, chain: ChainClient, name: str) -> None:
+    epoch = Epoch(store, chain, name)
+    epoch.contribute(2)
+    anchor = epoch.anchor()
+    fake = forged(
+        f.epoch_root(
+            "alice",
+            name,
+            root=anchor.root,
+            leaf_count=2,
+            total_weight=3,
+            chain_id=chain.chain_id,
+            contract=chain.address,
+            tx_hash=anchor.tx_hash,
+        )
+    )
+    epoch.ingest([fake])
+    report = epoch.audit()
+    assert kinds(report) == [Kind.BAD_SIGNATURE, Kind.NO_EPOCH_ROOT]
+    assert report.findings[0].record == fake.id
+
+
+def test_unknown_project_and_bad_dump(store: Store, chain: ChainClient, name: str) -> None:
+    epoch = anchored(store, chain, name, count=2)
+    with pytest.raises(AuditError, match="not in the store"):
+        audit_epoch(store, chain, f.pid("alice", "nothing"), 0)
+    dump = epoch.tree().dump()
+    dump["tree"][0] = "0x" + "00" * 32
+    with pytest.raises(AuditError, match="tree dump is not valid"):
+        epoch.audit(dump)
+
+
+def test_project_is_looked_up_by_payout_address(
+    store: Store, chain: ChainClient, name: str
+) -> None:
+    epoch = anchored(store, chain, name, count=2)
+    # A revision that moves the payout address elsewhere: anchors by the old address no longer
+    # count for the project.
+    moved = f.project("alice", name, payout=f.address("elsewhere"), revision=1)
+    epoch.ingest([moved])
+    report = epoch.audit()
+    assert Kind.NOT_ANCHORED in kinds(report)
+    assert report.owner == f.address("elsewhere")
