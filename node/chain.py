@@ -317,6 +317,18 @@ class ChainClient:
         """Returns the receipt of a mined transaction, or None while (or if no longer) mined."""
         return _receipt(self.w3, self.config, tx_hash)
 
+    def tx_sender(self, tx_hash: bytes) -> bytes | None:
+        """Returns the address that sent a transaction, or None if the chain does not know it."""
+
+        def get() -> bytes | None:
+            try:
+                tx = self.w3.eth.get_transaction(HexBytes(tx_hash))
+            except TransactionNotFound:
+                return None
+            return bytes.fromhex(str(tx["from"])[2:])
+
+        return self._rpc("reading a transaction", get)
+
     # Transactions.
 
     def sign_anchor(self, project_id: bytes, epoch: int, summary: Summary) -> SignedTx:

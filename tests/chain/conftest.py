@@ -8,98 +8,23 @@ loopback port and skipped, with the reason, when it is not installed.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import socket
-import subprocess
-import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
 
+from tests.anvil import running_anvil
 from tests.chain.evm import RICH, TIMEOUT, Chain
 
-ROOT = Path(__file__).resolve().parents[2]
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
-# The fork the contract is compiled for (scripts/contract/build.mjs), so that both backends run
-# the same rules whatever anvil's default becomes.
-HARDFORK = "prague"
-START_TIMEOUT = 20.0
-
 _chains: list[Chain] = []
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers(url: str) -> bool:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=1) as response:
-            return "result" in json.load(response)
-    except OSError:
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    # node_modules/.bin/anvil is a Node wrapper that runs the real binary as its child and
-    # forwards SIGTERM to it. Whatever is left of the process group the wrapper leads (it was
-    # started in a session of its own) is then killed, so no anvil outlives the tests.
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
 def anvil_url() -> Iterator[str]:
     """Starts anvil on a free loopback port and returns its JSON-RPC URL."""
-    if not ANVIL.exists():
-        pytest.skip(f"anvil is not installed ({ANVIL.relative_to(ROOT)}): run scripts/setup")
-    command = [str(ANVIL), "--host", "127.0.0.1", "--silent", "--hardfork", HARDFORK]
-    with tempfile.TemporaryFile() as log:
-        # The port is free when chosen but could be taken before anvil binds it: retry then.
-        for _attempt in range(3):
-            port = _free_port()
-            url = f"http://127.0.0.1:{port}"
-            process = subprocess.Popen(
-                [*command, "--port", str(port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            deadline = time.monotonic() + START_TIMEOUT
-            while process.poll() is None and time.monotonic() < deadline:
-                if _answers(url):
-                    break
-                time.sleep(0.05)
-            if process.poll() is None and _answers(url):
-                break
-            _stop(process)
-        else:
-            log.seek(0)
-            pytest.fail(f"anvil did not answer on {url}:\n{log.read().decode(errors='replace')}")
-        try:
-            yield url
-        finally:
-            _stop(process)
+    with running_anvil() as url:
+        yield url
 
 
 def _embedded() -> Chain:

@@ -1,14 +1,11 @@
 """A thin test harness over web3 that runs the same contract tests on eth-tester and on anvil.
 
-The two backends report a revert differently: through JSON-RPC (anvil) web3 raises
-`ContractCustomError` with the revert data as hex, while eth-tester's in-process provider raises
-`TransactionFailed` whose message holds the data as a Python bytes literal. `revert_data` reads
-both, so that a test names the custom error it expects and checks its arguments.
+The two backends report a revert differently (see `node.chain.revert_data`, which reads both), so
+that a test names the custom error it expects and checks its arguments.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_abi import decode
 from eth_tester.exceptions import TransactionFailed
 from web3 import Web3
 from web3.contract import Contract
@@ -25,6 +21,8 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
+from node.chain import describe_revert
+from node.chain import revert_data as chain_revert_data
 from protocol.contract import artifact
 from protocol.merkle import Leaf, MerkleTree
 
@@ -99,43 +97,15 @@ class Chain:
 
 def revert_data(exc: BaseException) -> bytes:
     """Returns the revert data carried by a failed call or transaction, from either backend."""
-    if isinstance(exc, ContractLogicError) and isinstance(exc.data, str):
-        return bytes.fromhex(exc.data.removeprefix("0x"))
-    message = str(exc.args[0]) if exc.args else ""
-    prefix = "execution reverted: "
-    if isinstance(exc, TransactionFailed) and message.startswith(prefix):
-        raw = message.removeprefix(prefix)
-        if raw.startswith(("b'", 'b"')):
-            data = ast.literal_eval(raw)
-            assert isinstance(data, bytes)
-            return data
-    raise AssertionError(f"no revert data in {exc!r}")
-
-
-def error_abis(contract: Contract) -> dict[bytes, dict[str, Any]]:
-    """Returns the contract's custom errors by 4-byte selector."""
-    out = {}
-    for entry in contract.abi:
-        if entry["type"] == "error":
-            types = ",".join(i["type"] for i in entry["inputs"])
-            out[bytes(Web3.keccak(text=f"{entry['name']}({types})"))[:4]] = entry
-    return out
+    data = chain_revert_data(exc)
+    if data is None:
+        raise AssertionError(f"no revert data in {exc!r}")
+    return data
 
 
 def describe(contract: Contract, data: bytes) -> tuple[str, tuple[Any, ...]]:
     """Returns the name and decoded arguments of a custom error, or Panic(code)."""
-    if data[:4] == bytes(Web3.keccak(text="Panic(uint256)"))[:4]:
-        return "Panic", tuple(decode(["uint256"], data[4:]))
-    entry = error_abis(contract).get(data[:4])
-    if entry is None:
-        return f"unknown error 0x{data.hex()}", ()
-    types = [i["type"] for i in entry["inputs"]]
-    values = decode(types, data[4:])
-    # eth_abi returns addresses in lower case; web3 and the tests use the checksummed form.
-    return entry["name"], tuple(
-        Web3.to_checksum_address(v) if t == "address" else v
-        for t, v in zip(types, values, strict=True)
-    )
+    return describe_revert(contract.abi, data)
 
 
 @contextmanager

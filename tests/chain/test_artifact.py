@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from protocol.contract import NAME, artifact
-from tests.chain.conftest import HARDFORK, ROOT
+from tests.anvil import HARDFORK, ROOT
 from tests.chain.evm import CONTRACTS, Chain
 
 ARTIFACTS = [
