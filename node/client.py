@@ -1,0 +1,241 @@
+"""A small synchronous client of the local API, for the CLI, scripts and AI agents.
+
+    from node.client import Client
+
+    with Client.connect() as api:               # finds the daemon of ~/.workwork
+        print(api.status()["peer_id"])
+        for project in api.projects()["items"]:
+            print(project["fields"]["title"])
+
+`Client.connect(data_dir)` reads where the daemon listens (api.json) and its token
+(api.cookie) from the data dir. Every method returns the decoded JSON of the answer (see
+node/api.py for its conventions, or GET /openapi.json); every failure raises `DaemonError`,
+whose `type`, `message` and `hint` are the API's structured error, or say that the daemon is
+not running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from node.errors import ApiError, KeyFileError
+from node.files import read_secret
+from node.home import Home
+
+NOT_RUNNING_HINT = "is `workwork node start` running (with the same --data-dir)?"
+
+
+class DaemonError(ApiError):
+    """Raised when the daemon answers with an error, or cannot be reached at all."""
+
+    def __init__(self, kind: str, message: str, hint: str = "", status: int = 0) -> None:
+        super().__init__(message)
+        self.type = kind
+        self.message = message
+        self.hint = hint
+        self.status = status
+
+
+class Client:
+    """A connection to one daemon's API."""
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+
+    @classmethod
+    def connect(cls, data_dir: str | os.PathLike[str] | None = None, **options: Any) -> Client:
+        """Returns a client of the daemon running over `data_dir` (default: as `Home.locate`).
+
+        Raises:
+            DaemonError: no daemon runs there (no api.json), or its files are unreadable.
+        """
+        home = Home.locate(data_dir)
+        try:
+            where = json.loads(home.api_file.read_text())
+            host, port = str(where["host"]), int(where["port"])
+        except FileNotFoundError:
+            raise DaemonError(
+                "NotRunning", f"no node is running over {home.root}", NOT_RUNNING_HINT
+            ) from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DaemonError(
+                "NotRunning", f"cannot read {home.api_file}: {exc}", NOT_RUNNING_HINT
+            ) from None
+        try:
+            token = read_secret(home.cookie).decode().strip()
+        except KeyFileError as exc:
+            raise DaemonError("NoToken", str(exc), NOT_RUNNING_HINT) from None
+        host = f"[{host}]" if ":" in host else host
+        return cls(f"http://{host}:{port}", token, **options)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # The transport.
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        """Sends one request and returns the decoded JSON answer.
+
+        Parameters whose value is None are left out, so the daemon applies its defaults.
+
+        Raises:
+            DaemonError: the daemon answered with an error, or could not be reached.
+        """
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        payload = None if body is None else {k: v for k, v in body.items() if v is not None}
+        try:
+            response = self._http.request(method, path, params=query, json=payload)
+        except httpx.TransportError as exc:
+            raise DaemonError(
+                "NotRunning", f"cannot reach the node at {self.base_url}: {exc}", NOT_RUNNING_HINT
+            ) from None
+        return _decode(response)
+
+    # The API, one method per route.
+
+    def status(self) -> Any:
+        return self.request("GET", "/v1/status")
+
+    def peers(self) -> Any:
+        return self.request("GET", "/v1/peers")
+
+    def connect_peer(self, addr: str) -> Any:
+        return self.request("POST", "/v1/peers/connect", body={"addr": addr})
+
+    def profile(self, author: str | None = None) -> Any:
+        return self.request("GET", "/v1/profile", params={"author": author})
+
+    def set_profile(self, **fields: Any) -> Any:
+        """Fields: name, actor ("human"/"agent"), skills, interests, payout, rate."""
+        return self.request("POST", "/v1/profile", body=fields)
+
+    def projects(self, *, cursor: str | None = None, limit: int | None = None) -> Any:
+        return self.request("GET", "/v1/projects", params={"cursor": cursor, "limit": limit})
+
+    def all_projects(self) -> Iterator[Any]:
+        """Yields every project in force, page after page."""
+        cursor = None
+        while True:
+            page = self.projects(cursor=cursor, limit=1000)
+            yield from page["items"]
+            cursor = page["cursor"]
+            if cursor is None:
+                return
+
+    def project(self, project_id: str) -> Any:
+        return self.request("GET", f"/v1/projects/{project_id}")
+
+    def post_project(self, **fields: Any) -> Any:
+        """Fields: name (required), title, description, skills, epoch_length, reviewers."""
+        return self.request("POST", "/v1/projects", body=fields)
+
+    def close_project(self, project_id: str) -> Any:
+        return self.request("POST", f"/v1/projects/{project_id}/close")
+
+    def follow_project(self, project_id: str) -> Any:
+        return self.request("POST", f"/v1/projects/{project_id}/follow")
+
+    def contributions(
+        self,
+        *,
+        project_id: str | None = None,
+        author: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Any:
+        """Contributions to a project if `project_id` is given, else of `author` (default: us)."""
+        params = {"cursor": cursor, "limit": limit}
+        if project_id is not None:
+            return self.request("GET", f"/v1/projects/{project_id}/contributions", params=params)
+        return self.request("GET", "/v1/contributions", params={**params, "author": author})
+
+    def contribution(self, contribution_id: str) -> Any:
+        return self.request("GET", f"/v1/contributions/{contribution_id}")
+
+    def contribute(self, **fields: Any) -> Any:
+        """Fields: project_id, summary (required), evidence_uri, evidence_hash, effort, payout."""
+        return self.request("POST", "/v1/contributions", body=fields)
+
+    def acceptances(self, project_id: str, *, epoch: int | None = None) -> Any:
+        return self.request(
+            "GET", f"/v1/projects/{project_id}/acceptances", params={"epoch": epoch}
+        )
+
+    def accept(self, contribution_id: str, weight: int, *, epoch: int | None = None) -> Any:
+        return self.request(
+            "POST",
+            "/v1/acceptances",
+            body={"contribution_id": contribution_id, "weight": weight, "epoch": epoch},
+        )
+
+    def export(self) -> Iterator[str]:
+        """Yields every stored record as one JSON line ({id, kind, raw}), streamed."""
+        try:
+            with self._http.stream("GET", "/v1/records/export") as response:
+                if response.status_code != 200:
+                    response.read()
+                    _decode(response)
+                yield from response.iter_lines()
+        except httpx.TransportError as exc:
+            raise DaemonError(
+                "NotRunning", f"cannot reach the node at {self.base_url}: {exc}", NOT_RUNNING_HINT
+            ) from None
+
+    def import_records(self, lines: Iterable[str]) -> Any:
+        """Sends JSON lines of an export (or of bare hex envelopes) to be validated and stored."""
+        return self.request("POST", "/v1/records/import", body={"lines": list(lines)})
+
+    def openapi(self) -> Any:
+        return self.request("GET", "/openapi.json")
+
+
+def _decode(response: httpx.Response) -> Any:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if response.is_success:
+        return data
+    problem = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(problem, dict):
+        raise DaemonError(
+            "HTTPError",
+            f"HTTP {response.status_code}: {response.text[:200]}",
+            "",
+            response.status_code,
+        )
+    raise DaemonError(
+        str(problem.get("type", "Error")),
+        str(problem.get("message", "")),
+        str(problem.get("hint", "")),
+        response.status_code,
+    )

@@ -1,0 +1,179 @@
+"""The daemon: one node and its local API in one trio nursery, until it is told to stop.
+
+Start order: the node (store, host, gossip, sync, peers), the shards of the projects this
+identity owns or contributed to, a fresh API token in api.cookie, the API server, then
+api.json (where clients find it). Stop order is the reverse: `stop()` (SIGINT or SIGTERM in
+`workwork node start`) lets the server finish the requests in flight, api.json goes, and the
+node is cancelled last, closing the store cleanly. api.json exists exactly while the API
+answers, so a client that finds none knows that no daemon runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from node.api import Api
+from node.files import write_secret
+from node.home import Home, Settings
+from node.keys import Identity
+from node.service import Node
+from protocol import Contribution, Project, project_id
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    """A running node with its API, over one data dir."""
+
+    def __init__(
+        self,
+        home: Home,
+        identity: Identity,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.home = home
+        self.identity = identity
+        self.settings = settings
+        self.clock = clock
+        self.node: Node | None = None
+        self.api: Api | None = None
+        # Where the API listens once it runs: (host, port).
+        self.address: tuple[str, str | int] | None = None
+        # The chain and settlement service (anchoring, funding, claims) starts in `run`, where
+        # marked, and is handed to the API through `Api.settlement`. None until it exists.
+        self.settlement: Any = None
+        self._stop = trio.Event()
+
+    def stop(self) -> None:
+        """Asks the daemon to shut down: the API drains, then the node stops."""
+        self._stop.set()
+
+    async def run(self, *, task_status: TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
+        node = Node(self.home.root, self.settings.network, clock=self.clock)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(node.run)
+            self.node = node
+            await self._follow_own(node)
+            # The chain and settlement service starts here, with the node running, before the
+            # API that serves it: self.settlement = await nursery.start(...).
+            token = secrets.token_hex(32)
+            write_secret(self.home.cookie, token.encode())
+            api = self.api = Api(node, self.identity, nursery, settlement=self.settlement)
+            try:
+                async with trio.open_nursery() as web:
+                    binds = await web.start(
+                        partial(
+                            serve,
+                            api.app(token),  # type: ignore[arg-type]
+                            self._server_config(),
+                            shutdown_trigger=self._stop.wait,
+                        )
+                    )
+                    host, _, port = binds[0].removeprefix("http://").rpartition(":")
+                    self.address = (host.strip("[]"), int(port))
+                    self._write_api_file()
+                    log.info("API listening on %s", binds[0])
+                    task_status.started(self)
+            finally:
+                self.home.api_file.unlink(missing_ok=True)
+                self.address = None
+            nursery.cancel_scope.cancel()
+
+    async def run_until_signal(self) -> None:
+        """Runs until SIGINT or SIGTERM, then shuts down cleanly (what `node start` does)."""
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.run)
+
+                async def watch() -> None:
+                    async for signum in signals:
+                        log.info("%s: shutting down", signal.Signals(signum).name)
+                        self.stop()
+                        return
+
+                nursery.start_soon(watch)
+                await self._stop.wait()
+
+    def _server_config(self) -> HypercornConfig:
+        config = HypercornConfig()
+        api = self.settings.api
+        host = f"[{api.host}]" if ":" in api.host else api.host
+        config.bind = [f"{host}:{api.port}"]
+        config.errorlog = logging.getLogger("node.api.server")
+        config.accesslog = None
+        config.graceful_timeout = 2.0
+        return config
+
+    def _write_api_file(self) -> None:
+        assert self.address is not None
+        host, port = self.address
+        document = {"host": host, "port": port, "pid": os.getpid()}
+        path = self.home.api_file
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(document) + "\n")
+        tmp.replace(path)
+
+    async def _follow_own(self, node: Node) -> None:
+        """Joins the shards of the projects this identity owns or contributed to.
+
+        A personal node follows only the shards it is told to; without this, a restarted node
+        would stop receiving the contributions to its own projects.
+        """
+        store = node.store
+        me = self.identity.public_key
+        wanted: set[bytes] = set()
+        cursor = None
+        while True:
+            page = await trio.to_thread.run_sync(partial(store.projects, cursor=cursor, limit=1000))
+            for posting in page.items:
+                if posting.author == me:
+                    wanted.add(project_id(me, posting.expect(Project).name))
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        cursor = None
+        while True:
+            page = await trio.to_thread.run_sync(
+                partial(store.contributions_by, me, cursor=cursor, limit=1000)
+            )
+            wanted.update(c.expect(Contribution).project_id for c in page.items)
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        for pid in sorted(wanted):
+            await node.follow_project(pid)
+
+
+def setup_logging(home: Home, *, verbose: bool = False) -> None:
+    """Sends the log to stderr and to logs/node.log in the data dir."""
+    home.log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [
+        logging.StreamHandler(sys.stderr),
+        logging.FileHandler(home.log),
+    ]
+    root = logging.getLogger()
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # py-libp2p logs every stream at INFO; its warnings are what an operator needs.
+    logging.getLogger("libp2p").setLevel(logging.WARNING)
