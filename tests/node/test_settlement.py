@@ -1,0 +1,260 @@
+"""The settlement service on a real node, a real store and a real EVM (eth-tester, anvil)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import trio
+from eth_account import Account
+from web3 import Web3
+
+from node.chain import ChainClient
+from node.config import ChainConfig
+from node.errors import TransactionReverted
+from node.keys import Identity
+from node.settlement import Anchored, Settlement, SettlementError, _intent_key
+from protocol import EpochRoot, Record
+from protocol.merkle import MerkleTree
+from tests import factories as f
+from tests.anvil import rpc, running_anvil
+from tests.node.conftest import running
+
+TIMEOUT = 30
+ETHER = 10**18
+
+
+def identity() -> Identity:
+    return Identity(f.key("alice"), Account.create())
+
+
+def records(owner: Identity, *, epochs: tuple[int, ...] = (0,), per_epoch: int = 3) -> list[Record]:
+    """A project of `owner` anchoring from its wallet, and accepted contributions."""
+    project = f.project(payout=owner.address, epoch_length=0)
+    out = [project]
+    for epoch in epochs:
+        for i in range(per_epoch):
+            work = f.contribution("bob" if i % 2 else "carol", summary=f"work {epoch}.{i}")
+            out += [work, f.acceptance(work, epoch=epoch, weight=i + 1)]
+    return out
+
+
+@asynccontextmanager
+async def service(data_dir: Path, owner: Identity, chain: ChainClient) -> AsyncIterator[Settlement]:
+    async with running(data_dir) as node:
+        yield Settlement(node, owner, chain, data_dir, auto_close=False, clock=lambda: f.T0 + 60)
+
+
+def anchors(chain: ChainClient, owner: Identity, epoch: int = 0) -> int:
+    """Counts the Anchored events of an epoch (the contract allows one, but a test checks)."""
+    event = chain.contract.events.Anchored()
+    logs = chain.w3.eth.get_logs(
+        {"address": chain.contract.address, "fromBlock": 0, "topics": [event.topic]}
+    )
+    return sum(1 for log in logs if event.process_log(log)["args"]["epoch"] == epoch)
+
+
+def fast(**changes: object) -> ChainConfig:
+    return ChainConfig(poll_interval=0.05, **changes)  # type: ignore[arg-type]
+
+
+async def test_anchor_publishes_the_root_once(tmp_path: Path) -> None:
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as settle:
+            settle.store.ingest(records(owner), now=f.T0 + 60)
+            done = await settle.anchor(f.pid(), 0)
+            merkle, summary = settle.tree(f.pid(), 0)
+            assert done.summary == summary and summary.leaf_count == 3
+            on_chain = chain.epoch(owner.address, f.pid(), 0)
+            assert on_chain.root == summary.root and on_chain.total_weight == 6
+            # The epoch root is signed, stored and names the transaction.
+            (root,) = settle.store.epoch_roots(f.pid(), epoch=0).items
+            assert root == done.record and root.author == owner.public_key
+            body = root.expect(EpochRoot)
+            assert (body.tx_hash, body.chain_id, body.contract) == (
+                done.tx_hash,
+                chain.chain_id,
+                chain.address,
+            )
+            assert settle.store.state.intent(_intent_key(f.pid(), 0)) is None
+            dump = json.loads(settle.dump_path(f.pid(), 0).read_text())
+            assert MerkleTree.load(dump).root == summary.root
+            # Asking again changes nothing and sends nothing.
+            nonce = chain.w3.eth.get_transaction_count(owner.wallet.address)
+            again = await settle.anchor(f.pid(), 0)
+            assert again.tx_hash == done.tx_hash
+            assert chain.w3.eth.get_transaction_count(owner.wallet.address) == nonce
+            assert anchors(chain, owner) == 1
+
+
+async def test_anchor_refuses_what_is_not_ours_or_empty(tmp_path: Path) -> None:
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as settle:
+            with pytest.raises(SettlementError, match="not in the store"):
+                await settle.anchor(f.pid(), 0)
+            settle.store.ingest(records(owner), now=f.T0 + 60)
+            with pytest.raises(SettlementError, match="no accepted contribution"):
+                await settle.anchor(f.pid(), 5)
+            # Bob's project: only its owner anchors it.
+            theirs = f.project("bob", payout=owner.address)
+            settle.store.ingest([theirs], now=f.T0 + 60)
+            with pytest.raises(SettlementError, match="another key"):
+                await settle.anchor(f.pid("bob"), 0)
+            # A project whose anchoring address is not this node's wallet.
+            moved = f.project(revision=1, payout=f.address("elsewhere"), epoch_length=0)
+            settle.store.ingest([moved], now=f.T0 + 60)
+            with pytest.raises(SettlementError, match="revise the project's payout"):
+                await settle.anchor(f.pid(), 0)
+            assert anchors(chain, owner) == 0
+
+
+async def test_a_crash_after_the_intent_is_resumed_without_a_second_anchor(
+    tmp_path: Path,
+) -> None:
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as first:
+            first.store.ingest(records(owner), now=f.T0 + 60)
+            _, summary = first.tree(f.pid(), 0)
+            # The first run signs and records the transaction, then dies before sending it.
+            project = first.store.project(f.pid())
+            assert project is not None
+            intent = await first._prepare(project, 0, summary)
+        assert not chain.epoch(owner.address, f.pid(), 0).anchored
+        async with service(tmp_path / "n", owner, chain) as second:
+            (done,) = await second.resume()
+            assert done.tx_hash == intent.tx.hash
+            assert chain.epoch(owner.address, f.pid(), 0).root == summary.root
+            assert len(second.store.epoch_roots(f.pid()).items) == 1
+        assert chain.w3.eth.get_transaction_count(owner.wallet.address) == intent.tx.nonce + 1
+
+
+async def test_a_crash_after_mining_publishes_without_sending_again(tmp_path: Path) -> None:
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as first:
+            first.store.ingest(records(owner), now=f.T0 + 60)
+            _, summary = first.tree(f.pid(), 0)
+            project = first.store.project(f.pid())
+            assert project is not None
+            intent = await first._prepare(project, 0, summary)
+            # Sent and mined, then the process dies before publishing the epoch root.
+            chain.transact(intent.tx)
+        nonce = chain.w3.eth.get_transaction_count(owner.wallet.address)
+        async with service(tmp_path / "n", owner, chain) as second:
+            (done,) = await second.resume()
+            assert done.tx_hash == intent.tx.hash
+            assert second.store.epoch_roots(f.pid()).items == (done.record,)
+            assert await second.resume() == []
+        assert chain.w3.eth.get_transaction_count(owner.wallet.address) == nonce
+        assert anchors(chain, owner) == 1
+
+
+async def test_fund_and_claim_pay_each_contributor_their_share(tmp_path: Path) -> None:
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as settle:
+            posted = records(owner)
+            settle.store.ingest(posted, now=f.T0 + 60)
+            works = [r for r in posted if r.body.KIND == "contribution"]
+            with pytest.raises(SettlementError, match="not anchored"):
+                await settle.claim(works[0].id)
+            await settle.anchor(f.pid(), 0)
+            with pytest.raises(SettlementError, match="nothing to claim"):
+                await settle.claim(works[0].id)
+            await settle.fund(f.pid(), 0, 6 * ETHER)
+            paid = 0
+            for i, work in enumerate(works):
+                share = await settle.share(work.id)
+                assert share.claimable == (i + 1) * ETHER and share.claimed == 0
+                before = chain.balance(share.payout)
+                claim = await settle.claim(work.id)
+                paid += claim.amount
+                assert chain.balance(share.payout) - before == claim.amount == (i + 1) * ETHER
+                assert (await settle.share(work.id)).claimed == claim.amount
+            assert paid == 6 * ETHER
+            # More funding: claims again pay exactly the difference.
+            await settle.fund(f.pid(), 0, 3 * ETHER)
+            assert (await settle.claim(works[2].id)).amount == 3 * ETHER // 2
+            status = await settle.epochs(f.pid())
+            assert [(s.epoch, s.anchored, s.funded, s.leaves) for s in status] == [
+                (0, True, 9 * ETHER, 3)
+            ]
+            with pytest.raises(SettlementError, match="positive"):
+                await settle.fund(f.pid(), 0, 0)
+            with pytest.raises(TransactionReverted, match="NotAnchored"):
+                await settle.fund(f.pid(), 7, ETHER)
+
+
+async def test_ended_epochs_close_by_themselves(tmp_path: Path) -> None:
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    length = 3600
+    first = f.T0 // length
+    with trio.fail_after(TIMEOUT):
+        async with running(tmp_path / "n") as node:
+            project = f.project(payout=owner.address, epoch_length=length)
+            works = [f.contribution(summary=f"w{i}") for i in range(3)]
+            node.store.ingest(
+                [project, *works, *(f.acceptance(w, epoch=first + i) for i, w in enumerate(works))],
+                now=f.T0 + 60,
+            )
+            # At the end of the second epoch plus the grace period: the first two close.
+            now = (first + 2) * length + 300
+            settle = Settlement(node, owner, chain, tmp_path / "n", clock=lambda: now)
+            closed = await settle.close_due()
+            assert [a.epoch for a in closed] == [first, first + 1]
+            assert await settle.close_due() == []
+            assert not chain.epoch(owner.address, f.pid(), first + 2).anchored
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[str]:
+    with running_anvil() as url:
+        yield url
+
+
+async def test_a_reorg_that_drops_the_anchor_is_repaired(tmp_path: Path, anvil: str) -> None:
+    owner = identity()
+    w3 = Web3(Web3.HTTPProvider(anvil))
+    rpc(anvil, "anvil_setBalance", [owner.wallet.address, hex(100 * ETHER)])
+    config = fast(backend="rpc", url=anvil, confirmations=3)
+    chain = ChainClient.deploy(w3, owner.wallet, config=config)
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as settle:
+            settle.store.ingest(records(owner), now=f.T0 + 60)
+            snapshot = rpc(anvil, "evm_snapshot")
+            result: list[object] = []
+
+            async def anchor() -> None:
+                result.append(await settle.anchor(f.pid(), 0))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(anchor)
+                # Mined (anvil mines at once), waiting for three confirmations...
+                while not chain.epoch(owner.address, f.pid(), 0).anchored:
+                    await trio.sleep(0.02)
+                # ...when a reorg takes the block away.
+                rpc(anvil, "evm_revert", [snapshot])
+                assert not chain.epoch(owner.address, f.pid(), 0).anchored
+                # The service sends the same transaction again; blocks then confirm it.
+                while not result:
+                    rpc(anvil, "evm_mine")
+                    await trio.sleep(0.05)
+            (done,) = result
+            assert isinstance(done, Anchored)
+            assert chain.epoch(owner.address, f.pid(), 0).anchored
+            assert anchors(chain, owner) == 1
+            assert settle.store.state.intent(_intent_key(f.pid(), 0)) is None
+            assert chain.w3.eth.get_transaction_count(owner.wallet.address) == 2  # deploy, anchor
+            assert chain.receipt(done.tx_hash) is not None
