@@ -68,7 +68,7 @@ async def test_anchor_publishes_the_root_once(tmp_path: Path) -> None:
         async with service(tmp_path / "n", owner, chain) as settle:
             settle.store.ingest(records(owner), now=f.T0 + 60)
             done = await settle.anchor(f.pid(), 0)
-            merkle, summary = settle.tree(f.pid(), 0)
+            _, summary = settle.tree(f.pid(), 0)
             assert done.summary == summary and summary.leaf_count == 3
             on_chain = chain.epoch(owner.address, f.pid(), 0)
             assert on_chain.root == summary.root and on_chain.total_weight == 6
