@@ -28,13 +28,15 @@ from protocol.epoch import tree as epoch_tree
 from protocol.merkle import Leaf, MerkleTree
 from storage import Store
 from tests import factories as f
-from tests.chain.conftest import anvil_url  # noqa: F401  (a fixture)
+from tests.chain import conftest as chain_conftest
 from tests.chain.evm import TIMEOUT
 
 # The anchoring key: every test project names its address as payout, so its anchors count.
 ACCOUNT = Account.from_key(hashlib.sha256(b"workwork audit tests").digest())
 OWNER = bytes.fromhex(ACCOUNT.address[2:])
 NOW = f.T0 + 3600
+
+anvil_url = chain_conftest.anvil_url
 
 
 @pytest.fixture(scope="module", params=["embedded", "anvil"])

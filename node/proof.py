@@ -1,0 +1,575 @@
+"""Proof files: one contribution's proof of payment, for an auditor who has nothing else.
+
+A proof file (format "workwork-proof/1", see docs/AUDIT.md) carries the leaf, its Merkle proof,
+where the root was anchored, and the signed records that justify the leaf: the contribution, the
+acceptance that weighs it, and (our additions to the design's list) the project revision in force,
+whose owner and reviewers are the ones who may accept and whose payout address is the anchoring
+address, and the owner's signed `epoch_root`, which ties the root to its chain, contract and
+transaction. So the file can be checked in two steps:
+
+- offline (`verify_proof(data)`): the JSON's shape and types, every signature, that the records
+  and the file's fields say the same thing, that the acceptance is by the owner or a reviewer, and
+  that the proof leads from the leaf to the root;
+- against a chain (`verify_proof(data, chain)`): the chain id, the settlement contract's code at
+  `contract`, the `Anchored` event with that root in `tx_hash` at `block_number`, the epoch's
+  stored root, and the contract's own `verify`, which runs OpenZeppelin's `MerkleProof` as `claim`
+  does.
+
+Every failure raises a subclass of `ProofError` whose `field` names the part of the file at fault
+and whose `expected` and `found` give the values that disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from web3.logs import DISCARD
+
+from node.chain import ChainClient
+from node.errors import ChainError, NodeError
+from protocol import (
+    Acceptance,
+    Contribution,
+    EpochRoot,
+    NotAuthorized,
+    Project,
+    ProtocolError,
+    Record,
+    decode,
+    project_id,
+)
+from protocol.epoch import tree as epoch_tree
+from protocol.merkle import LEAF_ENCODING, Leaf, MerkleTree, checksum, verify
+from protocol.records import MAX_EPOCH, Body
+from protocol.validate import check_acceptance, check_epoch_root
+from storage import Store
+from storage.store import MAX_LIMIT
+
+__all__ = [
+    "FORMAT",
+    "AnchorNotFound",
+    "BadRecord",
+    "ChainRejects",
+    "ExportError",
+    "InvalidMerkleProof",
+    "MalformedProof",
+    "NoContract",
+    "ProofError",
+    "ProofMismatch",
+    "Unauthorized",
+    "VerifiedProof",
+    "WrongChain",
+    "export_proof",
+    "verify_proof",
+]
+
+FORMAT = "workwork-proof/1"
+_KEYS = (
+    "format",
+    "chain_id",
+    "contract",
+    "tx_hash",
+    "block_number",
+    "owner",
+    "project_id",
+    "epoch",
+    "root",
+    "leaf_encoding",
+    "leaf",
+    "proof",
+    "contribution",
+    "acceptance",
+    "project",
+    "epoch_root",
+)
+_LEAF_KEYS = ("contribution_id", "payout", "weight")
+# A tree holds at most 2**20 leaves (protocol.records.MAX_LEAVES), so its proofs are shorter.
+_MAX_PROOF = 64
+# JSON integers that every JSON reader (JavaScript's included) keeps exactly.
+_MAX_JSON_INT = 2**53 - 1
+
+_HEX32 = re.compile(r"0x[0-9a-f]{64}")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_RECORD_HEX = re.compile(r"0x(?:[0-9a-f]{2})+")
+
+
+class ProofError(NodeError):
+    """Raised when a proof file cannot be made, or does not prove what it claims.
+
+    Attributes:
+        field: the part of the file at fault ("leaf.weight", "acceptance", "tx_hash", ...).
+        expected: the value that the signed records, or the chain, hold.
+        found: the value the file holds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        expected: str | None = None,
+        found: str | None = None,
+    ) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.expected = expected
+        self.found = found
+
+
+class MalformedProof(ProofError):
+    """Raised when a proof file is not JSON of the expected shape, keys and types."""
+
+
+class BadRecord(ProofError):
+    """Raised when a record in a proof file does not decode, is badly signed, or is another kind."""
+
+
+class ProofMismatch(ProofError):
+    """Raised when a field of a proof file disagrees with its signed records or with the chain."""
+
+
+class Unauthorized(ProofError):
+    """Raised when the acceptance or epoch root of a proof file is signed by someone not allowed."""
+
+
+class InvalidMerkleProof(ProofError):
+    """Raised when a proof file's Merkle proof does not lead from its leaf to its root."""
+
+
+class WrongChain(ProofError):
+    """Raised when a proof file is verified against a chain with another chain id."""
+
+
+class NoContract(ProofError):
+    """Raised when the settlement contract's code is not at a proof file's `contract` address."""
+
+
+class AnchorNotFound(ProofError):
+    """Raised when the chain has no `Anchored` event of a proof file's root where the file says."""
+
+
+class ChainRejects(ProofError):
+    """Raised when the contract's `verify` does not accept a proof file's leaf and proof."""
+
+
+class ExportError(ProofError):
+    """Raised when no proof can be exported: the contribution is not accepted or not anchored."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedProof:
+    """A proof file that passed verification, as values.
+
+    `on_chain` says whether it was also checked against a chain, not only offline.
+    """
+
+    chain_id: int
+    contract: bytes
+    tx_hash: bytes
+    block_number: int
+    owner: bytes
+    project_id: bytes
+    epoch: int
+    root: bytes
+    leaf: Leaf
+    proof: tuple[bytes, ...]
+    contribution: Record
+    acceptance: Record
+    project: Record
+    epoch_root: Record
+    on_chain: bool
+
+
+def export_proof(store: Store, chain: ChainClient, contribution_id: bytes) -> dict[str, Any]:
+    """Returns the proof file of one contribution, as JSON-ready values.
+
+    The epoch's tree is rebuilt from the store and must have the root anchored on `chain` under
+    the project's payout address, and the store must hold the owner's `epoch_root` record of
+    that anchor.
+
+    Raises:
+        ExportError: the contribution is not stored, not accepted (or withdrawn), its epoch is
+            not anchored, the anchored root is not the local tree's, or no epoch root names it.
+        ChainError: the chain could not be read.
+        StorageError: the store could not be read.
+    """
+    work = store.get(contribution_id)
+    if work is None:
+        raise ExportError(f"contribution {_hex(contribution_id)} is not in the store")
+    acceptance = store.acceptance_of(contribution_id)
+    if acceptance is None or acceptance.expect(Acceptance).weight == 0:
+        raise ExportError(f"contribution {_hex(contribution_id)} is not accepted")
+    judged = acceptance.expect(Acceptance)
+    pid, epoch = judged.project_id, judged.epoch
+    project = store.project(pid)
+    if project is None:
+        raise ExportError(f"project {_hex(pid)} is not in the store")
+    owner = project.expect(Project).payout
+    tree = _stored_tree(store, project, epoch)
+    anchor = chain.find_anchor(owner, pid, epoch)
+    if anchor is None:
+        raise ExportError(
+            f"epoch {epoch} of project {_hex(pid)} is not anchored by {checksum(owner)} on chain "
+            f"{chain.chain_id} at {checksum(chain.address)}"
+        )
+    if anchor.root != tree.root:
+        raise ExportError(
+            f"the anchored root {_hex(anchor.root)} is not the root {_hex(tree.root)} of the "
+            f"stored records of epoch {epoch}: run an audit of the epoch"
+        )
+    root_record = _epoch_root_of(store, pid, epoch, anchor.root, anchor.tx_hash, chain)
+    leaf = tree.leaves[tree.index_of(contribution_id)]
+    return {
+        "format": FORMAT,
+        "chain_id": chain.chain_id,
+        "contract": checksum(chain.address),
+        "tx_hash": _hex(anchor.tx_hash),
+        "block_number": anchor.block_number,
+        "owner": checksum(owner),
+        "project_id": _hex(pid),
+        "epoch": epoch,
+        "root": _hex(anchor.root),
+        "leaf_encoding": list(LEAF_ENCODING),
+        "leaf": {
+            "contribution_id": _hex(leaf.contribution_id),
+            "payout": checksum(leaf.payout),
+            "weight": str(leaf.weight),
+        },
+        "proof": [_hex(node) for node in tree.proof(contribution_id)],
+        "contribution": _hex(work.raw),
+        "acceptance": _hex(acceptance.raw),
+        "project": _hex(project.raw),
+        "epoch_root": _hex(root_record.raw),
+    }
+
+
+def verify_proof(data: object, chain: ChainClient | None = None) -> VerifiedProof:
+    """Verifies a proof file offline, and against `chain` if one is given.
+
+    Args:
+        data: the proof file: its JSON text (str or bytes) or the parsed object.
+        chain: a client of the chain the file names; its contract may be another one, the file's
+            `contract` is what is checked. None verifies offline only.
+
+    Raises:
+        ProofError: a subclass naming the field at fault (see the module's docstring).
+        ChainError: the chain could not be read.
+    """
+    proof = _offline(_parse(data))
+    if chain is not None:
+        _on_chain(proof, chain)
+        return replace(proof, on_chain=True)
+    return proof
+
+
+# Parsing: shape and types.
+
+
+def _parse(data: object) -> dict[str, Any]:
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except ValueError as exc:
+            raise MalformedProof(f"not JSON: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise MalformedProof(f"a proof file is a JSON object, got {type(data).__name__}")
+    _keys(data, _KEYS, "")
+    if data["format"] != FORMAT:
+        raise MalformedProof(
+            f"unknown format {data['format']!r}",
+            field="format",
+            expected=FORMAT,
+            found=repr(data["format"]),
+        )
+    if data["leaf_encoding"] != list(LEAF_ENCODING):
+        raise MalformedProof(
+            f"must be {list(LEAF_ENCODING)}, got {data['leaf_encoding']!r}",
+            field="leaf_encoding",
+            expected=repr(list(LEAF_ENCODING)),
+            found=repr(data["leaf_encoding"]),
+        )
+    leaf = data["leaf"]
+    if not isinstance(leaf, Mapping):
+        raise MalformedProof(f"must be an object, got {leaf!r}", field="leaf")
+    _keys(leaf, _LEAF_KEYS, "leaf.")
+    proof = data["proof"]
+    if not isinstance(proof, list) or len(proof) > _MAX_PROOF:
+        raise MalformedProof(
+            f"must be a list of at most {_MAX_PROOF} hashes, got {proof!r}", field="proof"
+        )
+    return {
+        "chain_id": _int(data, "chain_id", 1, _MAX_JSON_INT),
+        "contract": _address(data["contract"], "contract"),
+        "tx_hash": _hash(data["tx_hash"], "tx_hash"),
+        "block_number": _int(data, "block_number", 0, _MAX_JSON_INT),
+        "owner": _address(data["owner"], "owner"),
+        "project_id": _hash(data["project_id"], "project_id"),
+        "epoch": _int(data, "epoch", 0, MAX_EPOCH),
+        "root": _hash(data["root"], "root"),
+        "leaf": Leaf(
+            _hash(leaf["contribution_id"], "leaf.contribution_id"),
+            _address(leaf["payout"], "leaf.payout"),
+            _weight(leaf["weight"]),
+        ),
+        "proof": tuple(_hash(node, f"proof[{i}]") for i, node in enumerate(proof)),
+        "contribution": _record(data, "contribution", Contribution),
+        "acceptance": _record(data, "acceptance", Acceptance),
+        "project": _record(data, "project", Project),
+        "epoch_root": _record(data, "epoch_root", EpochRoot),
+    }
+
+
+def _keys(data: Mapping[str, Any], keys: tuple[str, ...], prefix: str) -> None:
+    for key in keys:
+        if key not in data:
+            raise MalformedProof("missing", field=prefix + key)
+    for key in data:
+        if key not in keys:
+            raise MalformedProof("unknown key", field=prefix + str(key))
+
+
+def _int(data: Mapping[str, Any], name: str, low: int, high: int) -> int:
+    value = data[name]
+    if type(value) is not int or not low <= value <= high:
+        raise MalformedProof(f"must be an integer in [{low}, {high}], got {value!r}", field=name)
+    return value
+
+
+def _hash(value: object, name: str) -> bytes:
+    if not isinstance(value, str) or not _HEX32.fullmatch(value):
+        raise MalformedProof(f"must be 0x and 64 lowercase hex digits, got {value!r}", field=name)
+    return bytes.fromhex(value[2:])
+
+
+def _address(value: object, name: str) -> bytes:
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
+        raise MalformedProof(f"must be 0x and 40 hex digits, got {value!r}", field=name)
+    address = bytes.fromhex(value[2:])
+    digits = value[2:]
+    # EIP-55: a mixed-case address carries a checksum, which must then be right.
+    if digits not in (digits.lower(), digits.upper()) and value != checksum(address):
+        raise MalformedProof(
+            f"{value} has a wrong EIP-55 checksum",
+            field=name,
+            expected=checksum(address),
+            found=value,
+        )
+    return address
+
+
+def _weight(value: object) -> int:
+    if not isinstance(value, str) or not _DECIMAL.fullmatch(value) or len(value) > 78:
+        raise MalformedProof(f"must be a decimal string, got {value!r}", field="leaf.weight")
+    return int(value)
+
+
+def _record(data: Mapping[str, Any], name: str, kind: type[Body]) -> Record:
+    value = data[name]
+    if not isinstance(value, str) or not _RECORD_HEX.fullmatch(value):
+        raise MalformedProof("must be a signed record as 0x and lowercase hex", field=name)
+    try:
+        record = decode(bytes.fromhex(value[2:]))
+    except ProtocolError as exc:
+        raise BadRecord(str(exc), field=name) from exc
+    if not isinstance(record.body, kind):
+        raise BadRecord(
+            f"holds a {record.kind} record, not a {kind.KIND}",
+            field=name,
+            expected=kind.KIND,
+            found=record.kind,
+        )
+    return record
+
+
+# Offline: the records against each other and against the file's fields.
+
+
+def _offline(parsed: dict[str, Any]) -> VerifiedProof:
+    proof = VerifiedProof(**parsed, on_chain=False)
+    project, work, acceptance, root = (
+        proof.project,
+        proof.contribution,
+        proof.acceptance,
+        proof.epoch_root,
+    )
+    posting = project.expect(Project)
+    _same("project_id", project_id(project.author, posting.name), proof.project_id, "project")
+    _same("owner", posting.payout, proof.owner, "project", address=True)
+    _same("leaf.contribution_id", work.id, proof.leaf.contribution_id, "contribution")
+    body = work.expect(Contribution)
+    _same("project_id", body.project_id, proof.project_id, "contribution")
+    _same("leaf.payout", body.payout, proof.leaf.payout, "contribution", address=True)
+    judged = acceptance.expect(Acceptance)
+    _same("leaf.contribution_id", judged.contribution_id, proof.leaf.contribution_id, "acceptance")
+    _same("project_id", judged.project_id, proof.project_id, "acceptance")
+    _same("epoch", judged.epoch, proof.epoch, "acceptance")
+    _same("leaf.weight", judged.weight, proof.leaf.weight, "acceptance")
+    try:
+        check_acceptance(acceptance, project, work)
+    except NotAuthorized as exc:
+        raise Unauthorized(str(exc), field="acceptance") from exc
+    except ProtocolError as exc:
+        raise ProofMismatch(str(exc), field="acceptance") from exc
+    try:
+        check_epoch_root(root, project)
+    except NotAuthorized as exc:
+        raise Unauthorized(str(exc), field="epoch_root") from exc
+    except ProtocolError as exc:
+        raise ProofMismatch(str(exc), field="epoch_root") from exc
+    anchored = root.expect(EpochRoot)
+    _same("epoch", anchored.epoch, proof.epoch, "epoch_root")
+    _same("root", anchored.root, proof.root, "epoch_root")
+    _same("chain_id", anchored.chain_id, proof.chain_id, "epoch_root")
+    _same("contract", anchored.contract, proof.contract, "epoch_root", address=True)
+    _same("tx_hash", anchored.tx_hash, proof.tx_hash, "epoch_root")
+    if not verify(proof.root, proof.leaf, proof.proof):
+        raise InvalidMerkleProof(
+            f"the proof does not lead from the leaf to root {_hex(proof.root)}", field="proof"
+        )
+    return proof
+
+
+def _same(name: str, signed: object, stated: object, record: str, *, address: bool = False) -> None:
+    """Raises ProofMismatch unless the file's field `name` states what the record signed."""
+    if signed == stated:
+        return
+    expected, found = _show(signed, address), _show(stated, address)
+    raise ProofMismatch(
+        f"the file says {found}, the signed {record} record says {expected}",
+        field=name,
+        expected=expected,
+        found=found,
+    )
+
+
+# Against a chain.
+
+
+def _on_chain(proof: VerifiedProof, chain: ChainClient) -> None:
+    if chain.chain_id != proof.chain_id:
+        raise WrongChain(
+            f"the file is for chain {proof.chain_id}, the chain given is {chain.chain_id}",
+            field="chain_id",
+            expected=str(chain.chain_id),
+            found=str(proof.chain_id),
+        )
+    client = chain
+    if chain.address != proof.contract:
+        client = ChainClient(chain.w3, proof.contract, config=chain.config)
+    try:
+        client.check_deployed()
+    except ChainError as exc:
+        raise NoContract(str(exc), field="contract") from exc
+    receipt = client.receipt(proof.tx_hash)
+    if receipt is None:
+        raise AnchorNotFound(
+            f"transaction {_hex(proof.tx_hash)} is not on chain {chain.chain_id}", field="tx_hash"
+        )
+    mined_in = int(receipt["blockNumber"])
+    if mined_in != proof.block_number:
+        raise ProofMismatch(
+            f"transaction {_hex(proof.tx_hash)} is in block {mined_in}, the file says "
+            f"{proof.block_number}",
+            field="block_number",
+            expected=str(mined_in),
+            found=str(proof.block_number),
+        )
+    events = client.contract.events.Anchored().process_receipt(receipt, errors=DISCARD)
+    mine = [
+        event
+        for event in events
+        if bytes.fromhex(event["address"][2:]) == proof.contract
+        and bytes.fromhex(event["args"]["owner"][2:]) == proof.owner
+        and bytes(event["args"]["projectId"]) == proof.project_id
+        and int(event["args"]["epoch"]) == proof.epoch
+    ]
+    if not mine:
+        raise AnchorNotFound(
+            f"transaction {_hex(proof.tx_hash)} anchored no epoch {proof.epoch} of project "
+            f"{_hex(proof.project_id)} by {checksum(proof.owner)} at {checksum(proof.contract)}",
+            field="tx_hash",
+        )
+    anchored = bytes(mine[0]["args"]["root"])
+    if anchored != proof.root:
+        raise ProofMismatch(
+            f"transaction {_hex(proof.tx_hash)} anchored root {_hex(anchored)}",
+            field="root",
+            expected=_hex(anchored),
+            found=_hex(proof.root),
+        )
+    stored = client.epoch(proof.owner, proof.project_id, proof.epoch).root
+    if stored != proof.root:
+        raise AnchorNotFound(
+            f"the contract holds root {_hex(stored)} for the epoch, not {_hex(proof.root)}",
+            field="root",
+            expected=_hex(stored),
+            found=_hex(proof.root),
+        )
+    if not client.verify(proof.owner, proof.project_id, proof.epoch, proof.leaf, proof.proof):
+        raise ChainRejects(
+            "the contract's verify does not accept the leaf and proof", field="proof"
+        )
+
+
+# Export helpers.
+
+
+def _stored_tree(store: Store, project: Record, epoch: int) -> MerkleTree:
+    """Returns the tree of an epoch from the stored acceptances in force and their contributions."""
+    pid = project_id(project.author, project.expect(Project).name)
+    acceptances: list[Record] = []
+    works: dict[bytes, Record] = {}
+    cursor = None
+    while True:
+        page = store.acceptances(pid, epoch, cursor=cursor, limit=MAX_LIMIT)
+        for acceptance in page.items:
+            work = store.get(acceptance.expect(Acceptance).contribution_id)
+            if work is not None:
+                works[work.id] = work
+            acceptances.append(acceptance)
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    try:
+        tree, _ = epoch_tree(project, acceptances, works, epoch)
+    except ProtocolError as exc:
+        raise ExportError(f"the stored records of epoch {epoch} give no tree: {exc}") from exc
+    return tree
+
+
+def _epoch_root_of(
+    store: Store, pid: bytes, epoch: int, root: bytes, tx_hash: bytes, chain: ChainClient
+) -> Record:
+    cursor = None
+    while True:
+        page = store.epoch_roots(pid, epoch=epoch, cursor=cursor, limit=MAX_LIMIT)
+        for record in page.items:
+            body = record.expect(EpochRoot)
+            if (body.root, body.tx_hash, body.chain_id, body.contract) == (
+                root,
+                tx_hash,
+                chain.chain_id,
+                chain.address,
+            ):
+                return record
+        if page.cursor is None:
+            raise ExportError(
+                f"the store has no epoch_root record of epoch {epoch} of project {_hex(pid)} "
+                f"naming root {_hex(root)} in tx {_hex(tx_hash)}"
+            )
+        cursor = page.cursor
+
+
+def _show(value: object, address: bool) -> str:
+    if isinstance(value, bytes):
+        return checksum(value) if address else _hex(value)
+    return str(value)
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
