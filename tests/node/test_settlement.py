@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,6 +15,7 @@ from pathlib import Path
 import pytest
 import trio
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from node.chain import ChainClient
@@ -19,6 +25,7 @@ from node.keys import Identity
 from node.settlement import Anchored, Settlement, SettlementError, _intent_key
 from protocol import EpochRoot, Record
 from protocol.merkle import MerkleTree
+from storage import Store
 from tests import factories as f
 from tests.anvil import rpc, running_anvil
 from tests.node.conftest import running
@@ -258,3 +265,63 @@ async def test_a_reorg_that_drops_the_anchor_is_repaired(tmp_path: Path, anvil: 
             assert settle.store.state.intent(_intent_key(f.pid(), 0)) is None
             assert chain.w3.eth.get_transaction_count(owner.wallet.address) == 2  # deploy, anchor
             assert chain.receipt(done.tx_hash) is not None
+
+
+CHILD = Path(__file__).with_name("settlement_child.py")
+EPOCHS = 5
+
+
+def test_killed_at_any_point_it_neither_loses_nor_repeats_an_anchor(
+    tmp_path: Path, anvil: str
+) -> None:
+    """SIGKILLs a child anchoring five epochs at spread-out moments, then lets one finish.
+
+    Whatever step each kill interrupted (building, recording the intent, sending, waiting,
+    publishing), the end state is every epoch anchored once, one epoch root each, no intent
+    left, and exactly one transaction per epoch from the wallet: nothing lost, nothing repeated.
+    """
+    wallet = Account.create()
+    w3 = Web3(Web3.HTTPProvider(anvil))
+    rpc(anvil, "anvil_setBalance", [wallet.address, hex(100 * ETHER)])
+    deployer = Account.create()
+    rpc(anvil, "anvil_setBalance", [deployer.address, hex(100 * ETHER)])
+    contract = ChainClient.deploy(w3, deployer, config=fast()).address
+    args = [sys.executable, str(CHILD), str(tmp_path / "n"), anvil, "0x" + contract.hex()]
+    args += [wallet.key.hex(), str(EPOCHS)]
+    outputs = []
+    for delay in (0.0, 0.02, 0.04, 0.07, 0.1, 0.15, None):
+        child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout is not None
+            ready = child.stdout.readline()
+            assert ready == "ready\n", child.stderr.read() if child.stderr else ""
+            if delay is None:
+                out, err = child.communicate(timeout=TIMEOUT)
+                assert child.returncode == 0, err
+                outputs.append(out)
+            else:
+                time.sleep(delay)
+                os.kill(child.pid, signal.SIGKILL)
+                child.wait(timeout=TIMEOUT)
+                print("killed after", child.stdout.read().count("anchored"), "anchors")
+        finally:
+            if child.poll() is None:
+                os.kill(child.pid, signal.SIGKILL)
+                child.wait(timeout=TIMEOUT)
+    # The last run reports every epoch anchored.
+    assert [line.split()[1] for line in outputs[-1].splitlines()] == [str(e) for e in range(EPOCHS)]
+    chain = ChainClient(w3, contract)
+    owner = Identity(f.key("alice"), wallet)
+    assert w3.eth.get_transaction_count(wallet.address) == EPOCHS
+    with Store.open(tmp_path / "n" / "store") as store:
+        assert store.state.intents().items == ()
+        for epoch in range(EPOCHS):
+            assert anchors(chain, owner, epoch) == 1
+            (root,) = store.epoch_roots(f.pid(), epoch=epoch).items
+            assert chain.epoch(wallet_address(wallet), f.pid(), epoch).root == (
+                root.expect(EpochRoot).root
+            )
+
+
+def wallet_address(account: LocalAccount) -> bytes:
+    return bytes.fromhex(account.address[2:])
