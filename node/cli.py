@@ -1,23 +1,695 @@
-"""The `workwork` command.
+"""The `workwork` command: set up a node, run it, and drive it.
 
-For now it only reports its version; the commands of the node (init, node start, project post,
-contribute, accept, ...) arrive with the product work.
+`init` and `keys` work on the data dir alone, and `node start` runs the daemon in the
+foreground; every other command is a client of the running daemon's local API
+(`node.client`), so it works while the daemon holds the store.
+
+Output is for people by default (tables), and JSON with `--json` (before or after the command
+name): the API's own JSON, with stable keys, for scripts and agents. A failure prints
+`error: <message>` and `hint: <what to try>` on stderr (and the error object on stdout with
+--json) and exits with 2 for a usage error, 1 for anything else.
+
+Adding a command: a function under the right group with `@output` (for --json) that calls the
+client and hands the answer to `emit` with a renderer for people.
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
 
 from node import __version__
+from node.client import Client, DaemonError
+from node.errors import ConfigError, KeyFileError, NodeError
+from node.home import Home, Settings, write
+
+# The commands that need keys, libp2p or the daemon import them when they run: they take a
+# second to import, and the client commands, which agents call in loops, need none of them.
+from protocol import ProtocolError
+from storage import StorageError, StoreInUse
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_HINTS: tuple[tuple[type[Exception], str], ...] = (
+    (StoreInUse, "a node already runs over this data dir; use the other commands, or stop it"),
+    (KeyFileError, "check the passphrase (--passphrase-file or WORKWORK_PASSPHRASE) and the data dir"),
+    (ConfigError, "check config.toml in the data dir and the flags; see `workwork node start --help`"),
+    (StorageError, "see the message: the store's directory is in the data dir"),
+    (ProtocolError, "the record was refused; nothing was stored"),
+)  # fmt: skip
+
+
+@dataclass
+class State:
+    """What every command knows: the data dir and the output mode."""
+
+    home: Home
+    json: bool = False
+    console: Console = field(default_factory=Console)
+
+    def client(self) -> Client:
+        return Client.connect(self.home.root)
+
+
+def _state() -> State:
+    return click.get_current_context().find_object(State) or State(Home.locate())
+
+
+def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _state().json = True
+
+
+def output(fn: F) -> F:
+    """Adds `--json` to a command, so it is accepted after the command name too."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_json,
+        help="Print the result as JSON.",
+    )(fn)
+
+
+def emit(data: Any, human: Callable[[Console, Any], None]) -> None:
+    """Prints a result: as JSON with --json, else with `human`."""
+    state = _state()
+    if state.json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        human(state.console, data)
+
+
+def _pairs(console: Console, rows: Iterable[tuple[str, Any]]) -> None:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in rows:
+        if isinstance(value, list):
+            value = ", ".join(map(str, value)) or "-"
+        table.add_row(key, "-" if value in ("", None) else str(value))
+    console.print(table)
+
+
+def _table(*headers: str) -> Table:
+    """Returns a table whose cells fold instead of being cut: ids must stay copyable."""
+    table = Table()
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
+def _record(console: Console, data: dict[str, Any]) -> None:
+    rows: list[tuple[str, Any]] = [("kind", data["kind"]), ("id", data["id"])]
+    if "project_id" in data:
+        rows.append(("project id", data["project_id"]))
+    rows.append(("author", data["author"]))
+    rows.extend((k.replace("_", " "), v) for k, v in data["fields"].items())
+    for extra in ("current_epoch", "followed"):
+        if extra in data:
+            rows.append((extra.replace("_", " "), data[extra]))
+    if data.get("acceptance") is not None:
+        verdict = data["acceptance"]["fields"]
+        rows.append(("accepted", f"weight {verdict['weight']} in epoch {verdict['epoch']}"))
+    elif "acceptance" in data:
+        rows.append(("accepted", "not yet"))
+    _pairs(console, rows)
+
+
+EXAMPLES = "\b\nExamples:\n"
+
+
+def _examples(*lines: str) -> str:
+    return EXAMPLES + "\n".join(f"  {line}" for line in lines)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=_examples(
+        "workwork init",
+        "workwork node start",
+        "workwork --json status",
+        "workwork project post docs --title 'Write the docs' --skill writing",
+    ),
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The node's data dir (default: $WORKWORK_HOME, else ~/.workwork).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.version_option(__version__, prog_name="workwork")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, as_json: bool) -> None:
+    """WorkWork: a peer-to-peer node for decentralized work.
+
+    Post projects, contribute, accept contributions; records are signed and gossiped over
+    libp2p. Run `workwork init` once, then `workwork node start`; the other commands talk to
+    the running node.
+    """
+    ctx.obj = State(Home.locate(data_dir), as_json)
+
+
+# Set-up, without a daemon.
+
+
+@cli.command(
+    epilog=_examples(
+        "workwork init",
+        "workwork --data-dir ./boot init --role bootstrap --listen /ip4/0.0.0.0/tcp/4001",
+    )
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the passphrase from this file (else $WORKWORK_PASSPHRASE, else ask).",
+)
+@click.option(
+    "--role",
+    type=click.Choice(["personal", "bootstrap"]),
+    default="personal",
+    show_default=True,
+    help="A bootstrap node follows every topic and keeps all.",
+)
+@click.option("--listen", multiple=True, help="Multiaddr to listen on (repeatable).")
+@click.option("--bootstrap", multiple=True, help="Multiaddr of a bootstrap node (repeatable).")
+@output
+def init(
+    passphrase_file: Path | None, role: str, listen: tuple[str, ...], bootstrap: tuple[str, ...]
+) -> None:  # fmt: skip
+    """Create the data dir: keys (encrypted with a passphrase) and config.toml.
+
+    Refuses to touch a data dir that has keys or a config file already.
+    """
+    from node import hostkey, keys
+
+    home = _state().home
+    for path in (home.config, home.identity, home.wallet):
+        if path.exists():
+            raise ConfigError(f"{path} exists already; {home.root} is initialized")
+    network: dict[str, Any] = {"role": role}
+    if listen:
+        network["listen"] = listen
+    if bootstrap:
+        network["bootstrap"] = bootstrap
+    settings = Settings().replace(network=network)
+    passphrase = keys.passphrase(passphrase_file, confirm=True)
+    home.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    identity = keys.create(home.identity, home.wallet, passphrase)
+    peer = hostkey.peer_id(hostkey.load_or_create(home.host_key))
+    write(home.config, settings)
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        console.print(f"Initialized {data['data_dir']}")
+        _pairs(console, [(k.replace("_", " "), v) for k, v in data.items() if k != "data_dir"])
+        console.print("Next: workwork node start")
+
+    emit(
+        {
+            "data_dir": str(home.root),
+            "public_key": identity.public_key.hex(),
+            "peer_id": str(peer),
+            "wallet": identity.wallet.address,
+        },
+        human,
+    )
+
+
+@cli.command("keys", epilog=_examples("workwork keys", "workwork --json keys"))
+@output
+def show_keys() -> None:
+    """Show the public key, peer id and wallet address (no passphrase, no daemon)."""
+    from eth_utils.address import to_checksum_address
+
+    from node import hostkey, keys
+
+    home = _state().home
+    public = keys.public(home.identity, home.wallet)
+    peer = str(hostkey.peer_id(hostkey.load_or_create(home.host_key)))
+    emit(
+        {
+            "public_key": public.public_key.hex(),
+            "peer_id": peer,
+            "wallet": to_checksum_address(public.address),
+        },
+        lambda console, data: _pairs(console, [(k.replace("_", " "), v) for k, v in data.items()]),
+    )
+
+
+# The daemon.
+
+
+@cli.group()
+def node() -> None:
+    """Run the node."""
+
+
+@node.command(
+    epilog=_examples(
+        "workwork node start",
+        "workwork node start --role bootstrap --listen /ip4/0.0.0.0/tcp/4001",
+        "workwork node start --bootstrap /ip4/10.0.0.5/tcp/4001/p2p/12D3KooW...",
+    )
+)
+@click.option("--role", type=click.Choice(["personal", "bootstrap"]), help="Override the role.")
+@click.option("--chain", help="embedded, anvil, or a JSON-RPC URL (http[s]://...).")
+@click.option("--listen", multiple=True, help="Multiaddr to listen on (repeatable).")
+@click.option("--announce", multiple=True, help="Multiaddr to announce instead (repeatable).")
+@click.option("--bootstrap", multiple=True, help="Bootstrap multiaddr with /p2p/ (repeatable).")
+@click.option("--api-host", help="Address the API binds (loopback unless --api-allow-remote).")
+@click.option("--api-port", type=int, help="API port (0: any free port).")
+@click.option(
+    "--api-allow-remote",
+    is_flag=True,
+    default=None,
+    help="Allow the API on a non-loopback address (protect it!).",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the passphrase from this file (else $WORKWORK_PASSPHRASE, else ask).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
+def start(
+    role: str | None,
+    chain: str | None,
+    listen: tuple[str, ...],
+    announce: tuple[str, ...],
+    bootstrap: tuple[str, ...],
+    api_host: str | None,
+    api_port: int | None,
+    api_allow_remote: bool | None,
+    passphrase_file: Path | None,
+    verbose: bool,
+) -> None:
+    """Run the node in the foreground until Ctrl-C (or SIGTERM).
+
+    Flags override config.toml. Logs go to stderr and to logs/node.log in the data dir; the
+    API's address goes to api.json and its token to api.cookie, for the other commands.
+    """
+    import trio
+
+    from node import keys
+    from node.daemon import Daemon, setup_logging
+
+    home = _state().home
+    if not home.identity.exists():
+        raise KeyFileError(f"{home.identity} does not exist; run 'workwork init' first")
+    network: dict[str, Any] = {}
+    if role:
+        network["role"] = role
+    for name, value in (("listen", listen), ("announce", announce), ("bootstrap", bootstrap)):
+        if value:
+            network[name] = value
+    api: dict[str, Any] = {}
+    for name, setting in (("host", api_host), ("port", api_port),
+                          ("allow_remote", api_allow_remote)):  # fmt: skip
+        if setting is not None:
+            api[name] = setting
+    settings = home.settings().replace(network=network, api=api, chain=_chain(chain))
+    identity = keys.load(home.identity, home.wallet, keys.passphrase(passphrase_file))
+    setup_logging(home, verbose=verbose)
+    trio.run(Daemon(home, identity, settings).run_until_signal)
+
+
+def _chain(value: str | None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if value in ("embedded", "anvil"):
+        return {"backend": value}
+    if value.startswith(("http://", "https://")):
+        return {"backend": "rpc", "url": value}
+    raise click.BadParameter("expected embedded, anvil or an http(s) URL", param_hint="--chain")
+
+
+# Clients of the running daemon.
+
+
+@cli.command(epilog=_examples("workwork status", "workwork --json status"))
+@output
+def status() -> None:
+    """Show the node: peer id, addresses, keys, peers, record counts."""
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        _pairs(
+            console,
+            [
+                ("peer id", data["peer_id"]),
+                ("addresses", data["addrs"]),
+                ("role", data["role"]),
+                ("public key", data["public_key"]),
+                ("wallet", data["wallet"]),
+                ("peers", data["peers"]),
+                ("records", data["records"]),
+                ("orphans", data["orphans"]),
+                ("topics", [f"{t} ({n})" for t, n in data["topics"].items()]),
+                ("version", data["version"]),
+            ],
+        )
+
+    emit(_state().client().status(), human)
+
+
+@cli.command(epilog=_examples("workwork peers"))
+@output
+def peers() -> None:
+    """List connected and known peers."""
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        table = _table("peer id", "connected", "addresses", "failures")
+        for peer in data["known"]:
+            table.add_row(
+                peer["peer_id"],
+                "yes" if peer["connected"] else "",
+                "\n".join(peer["addrs"]),
+                str(peer["failures"]),
+            )
+        console.print(table)
+        console.print(f"{len(data['connected'])} connected, {len(data['known'])} known")
+
+    emit(_state().client().peers(), human)
+
+
+@cli.command(epilog=_examples("workwork connect /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW..."))
+@click.argument("addr")
+@output
+def connect(addr: str) -> None:
+    """Connect to a peer by multiaddr (with /p2p/<peer id>)."""
+    emit(
+        _state().client().connect_peer(addr),
+        lambda console, data: console.print(f"connected to {data['connected']}"),
+    )
+
+
+@cli.group()
+def profile() -> None:
+    """Your profile: who you are, your skills, where you are paid."""
+
+
+@profile.command(
+    "set",
+    epilog=_examples(
+        "workwork profile set --name Alice --skill python --skill rust",
+        "workwork profile set --actor agent --rate '20 USDC/h'",
+    ),
+)
+@click.option("--name", help="Display name (required the first time).")
+@click.option("--actor", type=click.Choice(["human", "agent"]))
+@click.option("--skill", "skills", multiple=True, help="A skill tag (repeatable).")
+@click.option("--interest", "interests", multiple=True, help="An interest tag (repeatable).")
+@click.option("--payout", help="Payout address 0x... (default: your wallet).")
+@click.option("--rate", help="Rate or pay expectation, free text.")
+@output
+def profile_set(
+    name: str | None,
+    actor: str | None,
+    skills: tuple[str, ...],
+    interests: tuple[str, ...],
+    payout: str | None,
+    rate: str | None,
+) -> None:
+    """Publish a new revision of your profile; what is not given is kept."""
+    fields = {
+        "name": name,
+        "actor": actor,
+        "skills": list(skills) or None,
+        "interests": list(interests) or None,
+        "payout": payout,
+        "rate": rate,
+    }
+    emit(_state().client().set_profile(**fields), _record)
+
+
+@profile.command("show", epilog=_examples("workwork profile show", "workwork profile show <key>"))
+@click.argument("author", required=False)
+@output
+def profile_show(author: str | None) -> None:
+    """Show a profile (yours by default, or of the public key AUTHOR)."""
+    emit(_state().client().profile(author), _record)
+
+
+@cli.group()
+def project() -> None:
+    """Post, list, show and close projects."""
+
+
+@project.command(
+    "post",
+    epilog=_examples(
+        "workwork project post docs --title 'Write the docs' --skill writing",
+        "workwork project post docs --description 'Now with examples'   # a revision",
+    ),
+)
+@click.argument("name")
+@click.option("--title", help="Title (required for a new project).")
+@click.option("--description", help="Description.")
+@click.option("--skill", "skills", multiple=True, help="A skill wanted (repeatable).")
+@click.option("--epoch-length", type=click.IntRange(0), help="Seconds per epoch; 0: on command.")
+@click.option(
+    "--reviewer", "reviewers", multiple=True, help="A reviewer's public key (repeatable)."
+)
+@output
+def project_post(
+    name: str,
+    title: str | None,
+    description: str | None,
+    skills: tuple[str, ...],
+    epoch_length: int | None,
+    reviewers: tuple[str, ...],
+) -> None:
+    """Post project NAME, or revise your project NAME (fields not given are kept)."""
+    emit(
+        _state()
+        .client()
+        .post_project(
+            name=name,
+            title=title,
+            description=description,
+            skills=list(skills) or None,
+            epoch_length=epoch_length,
+            reviewers=list(reviewers) or None,
+        ),
+        _record,
+    )
+
+
+@project.command("list", epilog=_examples("workwork project list", "workwork --json project list"))
+@click.option("--open", "only_open", is_flag=True, help="Only projects open to contributions.")
+@click.option("--skill", help="Only projects that want this skill.")
+@output
+def project_list(only_open: bool, skill: str | None) -> None:
+    """List the projects this node knows."""
+    with _state().client() as client:
+        items = [
+            p
+            for p in client.all_projects()
+            if (not only_open or p["fields"]["status"] == "open")
+            and (skill is None or skill.lower() in p["fields"]["skills"])
+        ]
+
+    def human(console: Console, data: list[dict[str, Any]]) -> None:
+        table = _table("project id", "name", "title", "status", "skills")
+        for p in data:
+            f = p["fields"]
+            table.add_row(
+                p["project_id"], f["name"], f["title"], f["status"], ", ".join(f["skills"])
+            )
+        console.print(table)
+
+    emit(items, human)
+
+
+@project.command("show", epilog=_examples("workwork project show <project id>"))
+@click.argument("project_id")
+@output
+def project_show(project_id: str) -> None:
+    """Show a project."""
+    emit(_state().client().project(project_id), _record)
+
+
+@project.command("close", epilog=_examples("workwork project close <project id>"))
+@click.argument("project_id")
+@output
+def project_close(project_id: str) -> None:
+    """Close one of your projects to new contributions."""
+    emit(_state().client().close_project(project_id), _record)
+
+
+@cli.command(
+    epilog=_examples(
+        "workwork contribute <project id> --summary 'Wrote the guide' "
+        "--evidence-uri https://example.org/guide --evidence-file guide.md --effort 90",
+    )
+)
+@click.argument("project_id")
+@click.option("--summary", required=True, help="What you did.")
+@click.option("--evidence-uri", default="", help="Where the work is.")
+@click.option(
+    "--evidence-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file of the work: its sha256 becomes the evidence hash.",
+)
+@click.option("--evidence-hash", help="The sha256 of the work (hex), if not --evidence-file.")
+@click.option("--effort", type=click.IntRange(0), default=0, help="Effort in minutes.")
+@click.option("--payout", help="Payout address 0x... (default: your wallet).")
+@output
+def contribute(
+    project_id: str,
+    summary: str,
+    evidence_uri: str,
+    evidence_file: Path | None,
+    evidence_hash: str | None,
+    effort: int,
+    payout: str | None,
+) -> None:  # fmt: skip
+    """Contribute to a project (needs evidence: a URI, a file or a hash)."""
+    if evidence_file is not None:
+        evidence_hash = hashlib.sha256(evidence_file.read_bytes()).hexdigest()
+    emit(
+        _state()
+        .client()
+        .contribute(
+            project_id=project_id,
+            summary=summary,
+            evidence_uri=evidence_uri,
+            evidence_hash=evidence_hash,
+            effort=effort,
+            payout=payout,
+        ),
+        _record,
+    )
+
+
+@cli.command(
+    epilog=_examples("workwork contributions", "workwork contributions --project <project id>")
+)
+@click.option("--project", "project_id", help="Contributions to this project.")
+@click.option("--author", help="Contributions of this public key (default: yours).")
+@output
+def contributions(project_id: str | None, author: str | None) -> None:
+    """List contributions, each with its acceptance."""
+    items: list[Any] = []
+    cursor = None
+    with _state().client() as client:
+        while True:
+            page = client.contributions(
+                project_id=project_id, author=author, cursor=cursor, limit=1000
+            )
+            items.extend(page["items"])
+            cursor = page["cursor"]
+            if cursor is None:
+                break
+
+    def human(console: Console, data: list[dict[str, Any]]) -> None:
+        table = _table("contribution id", "summary", "effort", "weight", "epoch")
+        for c in data:
+            verdict = (c.get("acceptance") or {}).get("fields", {})
+            table.add_row(
+                c["id"],
+                c["fields"]["summary"],
+                str(c["fields"]["effort"]),
+                verdict.get("weight", "-"),
+                str(verdict.get("epoch", "-")),
+            )
+        console.print(table)
+
+    emit(items, human)
+
+
+@cli.command(
+    epilog=_examples(
+        "workwork accept <contribution id> --weight 10",
+        "workwork accept <contribution id> --weight 0   # withdraw",
+    )
+)
+@click.argument("contribution_id")
+@click.option("--weight", type=click.IntRange(0), required=True, help="Weight (0 withdraws).")
+@click.option("--epoch", type=click.IntRange(0), help="Epoch (default: the current one).")
+@output
+def accept(contribution_id: str, weight: int, epoch: int | None) -> None:
+    """Accept a contribution to one of your projects, with a weight."""
+    emit(_state().client().accept(contribution_id, weight, epoch=epoch), _record)
+
+
+@cli.command(
+    "export", epilog=_examples("workwork export records.jsonl", "workwork export - | wc -l")
+)
+@click.argument("file", type=click.File("w"), default="-")
+def export_(file: Any) -> None:
+    """Write every stored record to FILE as JSON lines {id, kind, raw}."""
+    count = 0
+    with _state().client() as client:
+        for line in client.export():
+            file.write(line + "\n")
+            count += 1
+    if getattr(file, "name", "") != "<stdout>":
+        click.echo(f"exported {count} records", err=True)
+
+
+@cli.command(
+    "import",
+    epilog=_examples("workwork import records.jsonl", "cat records.jsonl | workwork import"),
+)
+@click.argument("file", type=click.File("r"), default="-")
+@output
+def import_(file: Any) -> None:
+    """Validate and store records from JSON lines (as `export` writes them)."""
+    result = _state().client().import_records(file.read().splitlines())
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        console.print(
+            f"added {data['added']}, already had {data['duplicates']}, waiting for a parent "
+            f"{data['orphaned']}, refused {len(data['rejected'])}"
+        )
+        for item in data["rejected"]:
+            console.print(f"  refused {item['id'][:16]}: {item['error']}")
+
+    emit(result, human)
+
+
+# Errors.
+
+
+def _fail(args: Sequence[str], message: str, hint: str, kind: str, code: int) -> int:
+    if "--json" in args:
+        click.echo(json.dumps({"error": {"type": kind, "message": message, "hint": hint}}))
+    click.echo(f"error: {message}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="workwork",
-        description="A peer-to-peer node for decentralized work.",
-    )
-    parser.add_argument("--version", action="version", version=f"workwork {__version__}")
-    parser.parse_args(argv)
-    print(f"workwork {__version__}: no commands yet; see README.md")
-    return 0
+    """Runs the command line; returns the exit status (the console script's entry point)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = cli.main(args=args, prog_name="workwork", standalone_mode=False)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "workwork"
+        return _fail(args, exc.format_message(), f"see `{command} --help`", "UsageError", 2)
+    except click.Abort:
+        return _fail(args, "aborted", "", "Aborted", 1)
+    except click.ClickException as exc:
+        return _fail(args, exc.format_message(), "", type(exc).__name__, 1)
+    except DaemonError as exc:
+        return _fail(args, exc.message, exc.hint, exc.type, 1)
+    except (NodeError, StorageError, ProtocolError) as exc:
+        hint = next((h for cls, h in _HINTS if isinstance(exc, cls)), "")
+        return _fail(args, str(exc), hint, type(exc).__name__, 1)
+    except KeyboardInterrupt:
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

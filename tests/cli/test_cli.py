@@ -1,0 +1,97 @@
+"""End to end: `workwork` daemons in subprocesses, driven by the CLI as a person would."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+from pathlib import Path
+
+from tests.cli.conftest import daemon, ok, run, wait_until
+
+
+def test_init_keys_and_refusals_without_a_daemon(tmp_path: Path) -> None:
+    home = tmp_path / "a"
+    made = ok(home, "init")
+    for name in ("identity.key", "wallet.json", "host.key"):
+        assert stat.S_IMODE((home / name).stat().st_mode) == 0o600
+    assert (home / "config.toml").exists()
+    # --json is accepted after the command name too.
+    shown = json.loads(run(home, "keys", "--json").stdout)
+    assert shown == {k: made[k] for k in ("public_key", "peer_id", "wallet")}
+
+    again = run(home, "init")
+    assert again.returncode == 1
+    assert again.stderr.startswith("error: ") and "exists already" in again.stderr
+    assert "hint: " in again.stderr
+
+    down = run(home, "status")
+    assert down.returncode == 1
+    assert "hint: is `workwork node start` running" in down.stderr
+    as_json = run(home, "--json", "status")
+    assert json.loads(as_json.stdout)["error"]["type"] == "NotRunning"
+
+    usage = run(home, "project", "post")
+    assert usage.returncode == 2 and usage.stderr.startswith("error: Missing argument")
+    help_text = run(home, "contribute", "--help")
+    assert help_text.returncode == 0 and "Examples:" in help_text.stdout
+
+    (home / "config.toml").write_text("[network]\nlisten_adrs = []\n")
+    bad = run(home, "node", "start")
+    assert bad.returncode == 1
+    assert "unknown key network.listen_adrs" in bad.stderr
+
+
+def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:
+    owner, worker = tmp_path / "owner", tmp_path / "worker"
+    ok(owner, "init")
+    ok(worker, "init")
+    with daemon(owner):
+        addr = ok(owner, "status")["addrs"][0]
+        with daemon(worker, "--bootstrap", addr):
+            wait_until(lambda: ok(worker, "peers")["connected"], timeout=15)
+            me = ok(owner, "profile", "set", "--name", "Olivia", "--skill", "Writing")
+            assert me["fields"]["skills"] == ["writing"]
+            assert ok(owner, "profile", "show")["id"] == me["id"]
+            posted = ok(
+                owner, "project", "post", "docs", "--title", "Write the docs", "--skill", "writing"
+            )
+            pid = posted["project_id"]
+            wait_until(lambda: ok(worker, "project", "list", "--open"), timeout=15)
+            assert ok(worker, "project", "show", pid)["fields"]["title"] == "Write the docs"
+
+            evidence = tmp_path / "guide.md"
+            evidence.write_text("# Guide\n")
+            work = ok(
+                worker, "contribute", pid, "--summary", "Wrote the guide",
+                "--evidence-file", str(evidence), "--effort", "45",
+            )  # fmt: skip
+            assert work["fields"]["evidence_hash"] == hashlib.sha256(b"# Guide\n").hexdigest()
+            seen = wait_until(lambda: ok(owner, "contributions", "--project", pid), timeout=15)
+            assert [c["id"] for c in seen] == [work["id"]]
+            assert seen[0]["acceptance"] is None
+
+            refused = run(worker, "accept", work["id"], "--weight", "5")
+            assert refused.returncode == 1 and "owner or a reviewer" in refused.stderr
+
+            verdict = ok(owner, "accept", work["id"], "--weight", "10")
+            assert verdict["fields"]["weight"] == "10"
+            mine = wait_until(
+                lambda: [c for c in ok(worker, "contributions") if c["acceptance"]], timeout=15
+            )
+            assert mine[0]["acceptance"]["id"] == verdict["id"]
+
+            ok(owner, "project", "close", pid)
+            wait_until(
+                lambda: ok(worker, "project", "show", pid)["fields"]["status"] == "closed",
+                timeout=15,
+            )
+            late = run(worker, "contribute", pid, "--summary", "late", "--evidence-uri", "u")
+            assert late.returncode == 1 and "closed" in late.stderr
+
+            exported = tmp_path / "records.jsonl"
+            assert run(owner, "export", str(exported)).returncode == 0
+            lines = exported.read_text().splitlines()
+            assert {json.loads(line)["id"] for line in lines} >= {me["id"], work["id"]}
+            imported = ok(worker, "import", str(exported))
+            assert imported["added"] == 0 and not imported["rejected"]
