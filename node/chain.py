@@ -15,10 +15,12 @@ copy can never be mined twice, since its nonce is used once.
 from __future__ import annotations
 
 import ast
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
@@ -35,7 +37,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCErro
 from web3.types import TxReceipt, Wei
 
 from node.config import ChainConfig
-from node.errors import ChainError, ChainUnavailable, TransactionReverted
+from node.errors import ChainError, ChainUnavailable, ConfigError, TransactionReverted
 from protocol.contract import artifact
 from protocol.epoch import Summary
 from protocol.merkle import Leaf
@@ -518,3 +520,55 @@ def _retrying(config: ChainConfig, what: str, fn: Callable[[], T]) -> T:
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def open_chain(config: ChainConfig, account: LocalAccount, data_dir: Path) -> Iterator[ChainClient]:
+    """Yields the chain client a node's config asks for, running what it needs until exit.
+
+    - embedded: a fresh in-process EVM with the contract deployed (nothing survives a restart);
+    - anvil: anvil from the npm package, its state in `<data dir>/chain/anvil-state.json`, the
+      wallet funded by the dev faucet and the contract deployed once (its address is kept in
+      `<data dir>/chain/contract` unless the config names one);
+    - rpc: the endpoint at `config.url`, with the contract the config must name.
+
+    Raises:
+        ConfigError: an rpc chain without a contract address.
+        ChainUnavailable, ChainError: the chain cannot be reached or holds no such contract.
+    """
+    if config.backend == "embedded":
+        log.warning("chain: embedded EVM; its state (anchors, funds) is lost when the node stops")
+        yield ChainClient.embedded(account, config=config)
+        return
+    if config.backend == "rpc":
+        if not config.contract:
+            raise ConfigError(
+                "an rpc chain needs the settlement contract's address: set chain.contract "
+                "(or deploy one with `workwork chain deploy`)"
+            )
+        yield ChainClient.connect(config.url, config.contract, account, config=config)
+        return
+    from node import anvil
+
+    folder = data_dir / "chain"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    block_time = 1.0 if config.confirmations else None
+    with anvil.running(
+        state=folder / "anvil-state.json", block_time=block_time, log=folder / "anvil.log"
+    ) as url:
+        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": config.timeout}))
+        if (
+            _retrying(config, "reading a balance", lambda: w3.eth.get_balance(account.address))
+            < 10**18
+        ):
+            dev_fund(w3, account.address)
+        saved = folder / "contract"
+        address = config.contract or (saved.read_text().strip() if saved.exists() else "")
+        if address:
+            client = ChainClient(w3, address, account, config=config)
+            client.check_deployed()
+        else:
+            client = ChainClient.deploy(w3, account, config=config)
+            saved.write_text(checksum(client.address) + "\n")
+            log.info("chain: deployed the settlement contract at %s", checksum(client.address))
+        yield client

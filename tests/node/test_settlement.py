@@ -296,9 +296,10 @@ def test_killed_at_any_point_it_neither_loses_nor_repeats_an_anchor(
             ready = child.stdout.readline()
             assert ready == "ready\n", child.stderr.read() if child.stderr else ""
             if delay is None:
-                out, err = child.communicate(timeout=TIMEOUT)
-                assert child.returncode == 0, err
-                outputs.append(out)
+                # Not communicate(): it reads the pipe beneath what readline() buffered.
+                child.wait(timeout=TIMEOUT)
+                assert child.returncode == 0, child.stderr.read() if child.stderr else ""
+                outputs.append(child.stdout.read())
             else:
                 time.sleep(delay)
                 os.kill(child.pid, signal.SIGKILL)
