@@ -5,9 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.cli.conftest import daemon, ok, run, wait_until
+from tests.cli.conftest import daemon, env, ok, run, wait_until
+
+AGENT = Path(__file__).resolve().parents[2] / "scripts" / "agent.py"
 
 
 def test_init_keys_and_refusals_without_a_daemon(tmp_path: Path) -> None:
@@ -80,6 +84,34 @@ def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:
                 lambda: [c for c in ok(worker, "contributions") if c["acceptance"]], timeout=15
             )
             assert mine[0]["acceptance"]["id"] == verdict["id"]
+
+            # The example agent takes the open project that wants its skill, contributes,
+            # and waits for the acceptance that the owner gives it.
+            agent = subprocess.Popen(
+                [sys.executable, str(AGENT), "--data-dir", str(worker), "--skill", "writing",
+                 "--out", str(tmp_path / "agent-work"), "--timeout", "30"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
+            )  # fmt: skip
+            try:
+                theirs = wait_until(
+                    lambda: [
+                        c
+                        for c in ok(owner, "contributions", "--project", pid)
+                        if c["id"] != work["id"]
+                    ],
+                    timeout=20,
+                )
+                ok(owner, "accept", theirs[0]["id"], "--weight", "3")
+                out, err = agent.communicate(timeout=30)
+            finally:
+                if agent.poll() is None:
+                    agent.kill()
+                    agent.wait(timeout=10)
+            assert agent.returncode == 0, err
+            outcome = json.loads(out)
+            assert outcome["contribution_id"] == theirs[0]["id"]
+            assert (outcome["accepted"], outcome["weight"]) == (True, "3")
+            assert ok(worker, "profile", "show")["fields"]["actor"] == "agent"
 
             ok(owner, "project", "close", pid)
             wait_until(

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""An example AI agent that takes part in WorkWork through the local API, as a person would.
+
+It needs a running node (`workwork node start`) and uses only `node.client`:
+
+1. makes sure it has a profile that says it is an agent (and its skills);
+2. picks an open project, not its own, whose wanted skills overlap its own;
+3. produces a piece of work: here a small Markdown file about the project (a real agent would
+   write code, docs or data), and computes its sha256;
+4. contributes it, with the file's URI and hash as evidence;
+5. follows the contribution until the project's owner accepts it, or the wait runs out,
+   and prints the outcome as JSON.
+
+    scripts/agent.py --data-dir ~/.workwork-agent --skill writing --timeout 600
+
+Exit status: 0 accepted, 1 an error (no daemon, no fitting project), 3 not accepted in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from node.client import Client, DaemonError
+
+
+def pick(client: Client, skills: set[str], me: str) -> Any | None:
+    """Returns the open project of someone else that shares the most skills with ours."""
+    best, overlap = None, 0
+    for project in client.all_projects():
+        fields = project["fields"]
+        shared = len(skills & set(fields["skills"]))
+        if fields["status"] == "open" and project["author"] != me and shared > overlap:
+            best, overlap = project, shared
+    return best
+
+
+def produce(project: Any, out_dir: Path) -> Path:
+    """Does the work: a stand-in for what a real agent would make for the project."""
+    fields = project["fields"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{fields['name']}-{int(time.time())}.md"
+    path.write_text(
+        f"# Notes for {fields['title']}\n\n"
+        f"Skills applied: {', '.join(fields['skills']) or 'none listed'}.\n\n"
+        f"{fields['description'] or 'No description was given; here is a first outline.'}\n"
+    )
+    return path
+
+
+def follow(client: Client, contribution_id: str, timeout: float) -> Any | None:
+    """Polls the contribution until it has an acceptance; None after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = client.contribution(contribution_id)
+        if found["acceptance"] is not None:
+            return found["acceptance"]
+        time.sleep(1.0)
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", help="the node's data dir (default: $WORKWORK_HOME)")
+    parser.add_argument("--skill", action="append", default=[], help="a skill (repeatable)")
+    parser.add_argument("--name", default="Example agent", help="profile name if none exists")
+    parser.add_argument("--out", default="agent-work", help="where produced files go")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait")
+    args = parser.parse_args()
+
+    try:
+        with Client.connect(args.data_dir) as client:
+            me = client.status()["public_key"]
+            skills = {s.lower() for s in args.skill}
+            try:
+                profile = client.profile()
+                skills |= set(profile["fields"]["skills"])
+            except DaemonError as exc:
+                if exc.type != "NotFound":
+                    raise
+                client.set_profile(name=args.name, actor="agent", skills=sorted(skills))
+            project = pick(client, skills, me)
+            if project is None:
+                print(f"error: no open project wants any of {sorted(skills)}", file=sys.stderr)
+                return 1
+            work = produce(project, Path(args.out))
+            contribution = client.contribute(
+                project_id=project["project_id"],
+                summary=f"Agent notes for {project['fields']['title']}",
+                evidence_uri=work.resolve().as_uri(),
+                evidence_hash=hashlib.sha256(work.read_bytes()).hexdigest(),
+                effort=1,
+            )
+            print(
+                f"contributed {contribution['id']} to {project['fields']['name']}; "
+                f"waiting up to {args.timeout:.0f} s for acceptance",
+                file=sys.stderr,
+            )
+            verdict = follow(client, contribution["id"], args.timeout)
+    except DaemonError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 1
+    outcome = {
+        "project_id": project["project_id"],
+        "contribution_id": contribution["id"],
+        "evidence": str(work),
+        "accepted": verdict is not None,
+        "weight": None if verdict is None else verdict["fields"]["weight"],
+        "epoch": None if verdict is None else verdict["fields"]["epoch"],
+    }
+    print(json.dumps(outcome, indent=2))
+    return 0 if verdict is not None else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
