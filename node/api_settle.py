@@ -1,0 +1,225 @@
+"""The API's settlement routes: epochs, anchors, funding, claims, audits and proof files.
+
+They act on the daemon's `Settlement` service (node/settlement.py) and chain client, and join
+the table of node/api.py (`ROUTES + SETTLEMENT_ROUTES`), with its conventions: ids hex, addresses
+checksummed, wei and weights as decimal strings.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+import trio
+
+from node.actions import NotFound
+from node.api import Api, BadRequest, Param, Route, address, record
+from node.audit import audit_epoch
+from node.errors import NodeError
+from node.proof import export_proof, verify_proof
+from node.settlement import Anchored, EpochStatus, Settlement, Share
+
+_PID = Param("project_id", "id", "the project (hex id)", "path", required=True)
+_EPOCH = Param("epoch", "uint", "the epoch number", "path", required=True)
+_CID = Param("contribution_id", "id", "the contribution (hex id)", "path", required=True)
+
+
+class NoChain(NodeError):
+    """Raised when a settlement route is called on a daemon that runs no chain."""
+
+
+def _settlement(api: Api) -> Settlement:
+    if not isinstance(api.settlement, Settlement):
+        raise NoChain("this node runs without a chain; start it with --chain")
+    return api.settlement
+
+
+def _epoch(status: EpochStatus) -> dict[str, Any]:
+    return {
+        "epoch": status.epoch,
+        "leaves": status.leaves,
+        "total_weight": str(status.total_weight),
+        "root": status.root.hex(),
+        "anchored": status.anchored,
+        "pending": status.pending,
+        "tx_hash": None if status.tx_hash is None else status.tx_hash.hex(),
+        "funded": str(status.funded),
+        "paid": str(status.paid),
+    }
+
+
+def _anchored(done: Anchored) -> dict[str, Any]:
+    return {
+        "project_id": done.project_id.hex(),
+        "epoch": done.epoch,
+        "root": done.summary.root.hex(),
+        "leaf_count": done.summary.leaf_count,
+        "total_weight": str(done.summary.total_weight),
+        "tx_hash": done.tx_hash.hex(),
+        "record": record(done.record),
+    }
+
+
+def _share(share: Share) -> dict[str, Any]:
+    return {
+        "contribution_id": share.contribution_id.hex(),
+        "project_id": share.project_id.hex(),
+        "epoch": share.epoch,
+        "weight": str(share.weight),
+        "payout": address(share.payout),
+        "anchored": share.anchored,
+        "claimable": str(share.claimable),
+        "claimed": str(share.claimed),
+    }
+
+
+async def chain_info(api: Api, args: dict[str, Any]) -> Any:
+    chain = _settlement(api).chain
+    balance = await trio.to_thread.run_sync(chain.balance, chain.sender)
+    block = await trio.to_thread.run_sync(chain.block_number)
+    return {
+        "backend": chain.config.backend,
+        "chain_id": chain.chain_id,
+        "contract": address(chain.address),
+        "wallet": address(chain.sender),
+        "balance": str(balance),
+        "block": block,
+        "confirmations": chain.config.confirmations,
+    }
+
+
+async def epochs(api: Api, args: dict[str, Any]) -> Any:
+    found = await _settlement(api).epochs(args["project_id"])
+    return {"items": [_epoch(s) for s in found]}
+
+
+async def close_epoch(api: Api, args: dict[str, Any]) -> Any:
+    settle = _settlement(api)
+    merkle, summary = await trio.to_thread.run_sync(settle.tree, args["project_id"], args["epoch"])
+    return {
+        "project_id": args["project_id"].hex(),
+        "epoch": args["epoch"],
+        "root": summary.root.hex(),
+        "leaf_count": summary.leaf_count,
+        "total_weight": str(summary.total_weight),
+        "leaves": [
+            {
+                "contribution_id": leaf.contribution_id.hex(),
+                "payout": address(leaf.payout),
+                "weight": str(leaf.weight),
+            }
+            for leaf in merkle.leaves
+        ],
+    }
+
+
+async def anchor(api: Api, args: dict[str, Any]) -> Any:
+    return _anchored(await _settlement(api).anchor(args["project_id"], args["epoch"]))
+
+
+async def tree(api: Api, args: dict[str, Any]) -> Any:
+    settle = _settlement(api)
+    path = settle.dump_path(args["project_id"], args["epoch"])
+    if path.exists():
+        return json.loads(path.read_text())
+    merkle, _ = await trio.to_thread.run_sync(settle.tree, args["project_id"], args["epoch"])
+    return merkle.dump()
+
+
+async def fund(api: Api, args: dict[str, Any]) -> Any:
+    tx = await _settlement(api).fund(args["project_id"], args["epoch"], args["amount"])
+    return {"tx_hash": tx.hex(), "amount": str(args["amount"])}
+
+
+async def share(api: Api, args: dict[str, Any]) -> Any:
+    return _share(await _settlement(api).share(args["contribution_id"]))
+
+
+async def claim(api: Api, args: dict[str, Any]) -> Any:
+    paid = await _settlement(api).claim(args["contribution_id"])
+    return {
+        "contribution_id": paid.contribution_id.hex(),
+        "payout": address(paid.payout),
+        "amount": str(paid.amount),
+        "tx_hash": paid.tx_hash.hex(),
+    }
+
+
+async def audit(api: Api, args: dict[str, Any]) -> Any:
+    settle = _settlement(api)
+    path = settle.dump_path(args["project_id"], args["epoch"])
+    dump = json.loads(path.read_text()) if path.exists() else None
+    report = await trio.to_thread.run_sync(
+        partial(audit_epoch, api.node.store, settle.chain, args["project_id"], args["epoch"], dump)
+    )
+    return report.to_json()
+
+
+async def proof(api: Api, args: dict[str, Any]) -> Any:
+    settle = _settlement(api)
+    cid = args["contribution_id"]
+    if api.node.store.get(cid) is None:
+        raise NotFound(f"no contribution {cid.hex()} in the store")
+    return await trio.to_thread.run_sync(export_proof, api.node.store, settle.chain, cid)
+
+
+async def verify(api: Api, args: dict[str, Any]) -> Any:
+    try:
+        data = json.loads(args["proof"])
+    except ValueError:
+        raise BadRequest("proof: not a JSON document") from None
+    chain = _settlement(api).chain if api.settlement is not None else None
+    checked = await trio.to_thread.run_sync(verify_proof, data, chain)
+    return {
+        "valid": True,
+        "on_chain": checked.on_chain,
+        "chain_id": checked.chain_id,
+        "contract": address(checked.contract),
+        "tx_hash": checked.tx_hash.hex(),
+        "block_number": checked.block_number,
+        "project_id": checked.project_id.hex(),
+        "epoch": checked.epoch,
+        "root": checked.root.hex(),
+        "contribution_id": checked.leaf.contribution_id.hex(),
+        "payout": address(checked.leaf.payout),
+        "weight": str(checked.leaf.weight),
+    }
+
+
+SETTLEMENT_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/v1/chain", chain_info, "The chain: id, contract, wallet, balance, block.",
+          errors=(400, 503)),
+    Route("GET", "/v1/projects/{project_id}/epochs", epochs,
+          "Epochs of a project: leaves, root, anchored, funded, paid.", (_PID,),
+          errors=(400, 404, 503)),
+    Route("POST", "/v1/projects/{project_id}/epochs/{epoch}/close", close_epoch,
+          "The tree an epoch would anchor now (nothing is sent).", (_PID, _EPOCH),
+          errors=(400, 404)),
+    Route("POST", "/v1/projects/{project_id}/epochs/{epoch}/anchor", anchor,
+          "Anchor an epoch of a project of ours; returns once confirmed and published.",
+          (_PID, _EPOCH), errors=(400, 409, 503)),
+    Route("GET", "/v1/projects/{project_id}/epochs/{epoch}/tree", tree,
+          "The epoch's tree as an OpenZeppelin standard-v1 dump.", (_PID, _EPOCH),
+          errors=(400, 404)),
+    Route("POST", "/v1/projects/{project_id}/epochs/{epoch}/fund", fund,
+          "Add wei from this node's wallet to an anchored epoch's pool.",
+          (_PID, _EPOCH, Param("amount", "uint", "wei to add", required=True)),
+          errors=(400, 409, 503)),
+    Route("GET", "/v1/projects/{project_id}/epochs/{epoch}/audit", audit,
+          "Audit an epoch: local records against the chain and the published tree.",
+          (_PID, _EPOCH), errors=(400, 404, 503)),
+    Route("GET", "/v1/contributions/{contribution_id}/share", share,
+          "An accepted contribution's weight, epoch, claimable and claimed wei.", (_CID,),
+          errors=(400, 404, 503)),
+    Route("POST", "/v1/contributions/{contribution_id}/claim", claim,
+          "Claim what a contribution is owed now; the money goes to its payout address.",
+          (_CID,), errors=(400, 409, 503)),
+    Route("GET", "/v1/contributions/{contribution_id}/proof", proof,
+          "A self-contained proof file (workwork-proof/1) of an anchored contribution.",
+          (_CID,), errors=(400, 404, 503)),
+    Route("POST", "/v1/proofs/verify", verify,
+          "Verify a proof file offline and against this node's chain.",
+          (Param("proof", "string", "the proof file's JSON text", required=True),),
+          errors=(400, 503)),
+)  # fmt: skip
