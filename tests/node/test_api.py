@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from node.client import Client, DaemonError
 from node.config import NetworkConfig
 from node.daemon import Daemon
 from node.home import Home, Settings
+from tests import factories as f
 from tests.node.conftest import wait_for
 
 T = TypeVar("T")
@@ -179,6 +181,18 @@ async def test_project_contribute_accept_between_two_daemons(tmp_path: Path) -> 
                 assert exported >= {me["id"], posted["id"], work["id"], verdict["id"]}
                 raw = bytearray(bytes.fromhex(json.loads(lines[-1])["raw"]))
                 raw[-1] ^= 1
-                result = await call(b.import_records, [*lines, json.dumps({"raw": raw.hex()})])
+                forged = json.dumps({"raw": raw.hex()})
+                result = await call(b.import_records, [*lines, forged, '"00"'])
                 assert result["added"] == 0 and result["duplicates"] == len(lines)
-                assert len(result["rejected"]) == 1
+                assert len(result["rejected"]) == 2
+                assert "signature" in result["rejected"][0]["error"]
+                # A new foreign record is stored, and published to the other node.
+                carol = f.profile("carol")
+                result = await call(a.import_records, [carol.raw.hex()])
+                assert (result["added"], result["rejected"]) == (1, [])
+                with trio.fail_after(15):
+                    while True:
+                        with contextlib.suppress(DaemonError):
+                            await call(b.profile, carol.author.hex())
+                            break
+                        await trio.sleep(0.1)
