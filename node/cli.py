@@ -684,11 +684,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DaemonError as exc:
         return _fail(args, exc.message, exc.hint, exc.type, 1)
     except (NodeError, StorageError, ProtocolError) as exc:
-        hint = next((h for cls, h in _HINTS if isinstance(exc, cls)), "")
-        return _fail(args, str(exc), hint, type(exc).__name__, 1)
+        return _known(args, exc)
+    except BaseExceptionGroup as group:
+        # The daemon's nursery wraps what failed at start (a store in use, a port taken).
+        leaf = _leaf(group)
+        if isinstance(leaf, NodeError | StorageError | ProtocolError):
+            return _known(args, leaf)
+        if isinstance(leaf, OSError):
+            return _fail(args, str(leaf), "is the address or port in use?", "OSError", 1)
+        raise
     except KeyboardInterrupt:
         return 130
     return result if isinstance(result, int) else 0
+
+
+def _known(args: Sequence[str], exc: Exception) -> int:
+    hint = next((h for cls, h in _HINTS if isinstance(exc, cls)), "")
+    return _fail(args, str(exc), hint, type(exc).__name__, 1)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """Returns the one exception inside nested single-member exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:
     ok(worker, "init")
     with daemon(owner):
         addr = ok(owner, "status")["addrs"][0]
+        second = run(owner, "node", "start")
+        assert second.returncode == 1
+        assert "in use by another process" in second.stderr and "hint: " in second.stderr
         with daemon(worker, "--bootstrap", addr):
             wait_until(lambda: ok(worker, "peers")["connected"], timeout=15)
             me = ok(owner, "profile", "set", "--name", "Olivia", "--skill", "Writing")
