@@ -249,7 +249,7 @@ def show_keys() -> None:
 # The daemon.
 
 
-@cli.group()
+@cli.group(epilog=_examples("workwork node start", "workwork node start --help"))
 def node() -> None:
     """Run the node."""
 
@@ -391,7 +391,9 @@ def connect(addr: str) -> None:
     )
 
 
-@cli.group()
+@cli.group(
+    epilog=_examples("workwork profile set --name Alice --skill python", "workwork profile show")
+)
 def profile() -> None:
     """Your profile: who you are, your skills, where you are paid."""
 
@@ -438,7 +440,11 @@ def profile_show(author: str | None) -> None:
     emit(_state().client().profile(author), _record)
 
 
-@cli.group()
+@cli.group(
+    epilog=_examples(
+        "workwork project post docs --title 'Write the docs'", "workwork project list --open"
+    )
+)
 def project() -> None:
     """Post, list, show and close projects."""
 

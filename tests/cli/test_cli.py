@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
+from click.testing import CliRunner
+
+from node.cli import cli
 from tests.cli.conftest import daemon, env, ok, run, wait_until
 
 AGENT = Path(__file__).resolve().parents[2] / "scripts" / "agent.py"
@@ -130,3 +134,20 @@ def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:
             assert {json.loads(line)["id"] for line in lines} >= {me["id"], work["id"]}
             imported = ok(worker, "import", str(exported))
             assert imported["added"] == 0 and not imported["rejected"]
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    def walk(command: click.Command, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+        found = [path]
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                found += walk(sub, (*path, name))
+        return found
+
+    paths = walk(cli, ())
+    assert len(paths) > 15
+    for path in paths:
+        result = CliRunner().invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, path
+        assert "Examples:" in result.output, path
+        assert "workwork" in result.output.split("Examples:")[1], path
