@@ -137,6 +137,8 @@ class Daemon:
         A personal node follows only the shards it is told to; without this, a restarted node
         would stop receiving the contributions to its own projects.
         """
+        if node.config.role == "bootstrap":
+            return  # it follows every shard already
         store = node.store
         me = self.identity.public_key
         wanted: set[bytes] = set()

@@ -127,7 +127,8 @@ def load(identity_path: Path, wallet_path: Path, passphrase: str) -> Identity:
     except (KeyError, TypeError, AttributeError) as exc:
         raise KeyFileError(f"{wallet_path} is not a valid keystore (bad {exc})") from None
     wallet: LocalAccount = Account.from_key(secret)
-    if wallet.address.lower() != "0x" + str(keystore.get("address", "")).lower().removeprefix("0x"):
+    claimed = str(keystore.get("address", "")).lower().removeprefix("0x")
+    if wallet.address[2:].lower() != claimed:
         raise KeyFileError(f"{wallet_path} was tampered with: its address is not its key's")
     return Identity(signing_key, wallet)
 

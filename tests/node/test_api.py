@@ -30,7 +30,10 @@ T = TypeVar("T")
 async def daemon(root: Path, **network: Any) -> AsyncIterator[tuple[Daemon, Client]]:
     """Runs a daemon over a fresh data dir; stops it gracefully when the block exits."""
     home = Home(root)
-    identity = keys.create(home.identity, home.wallet, "pw")
+    if home.identity.exists():
+        identity = keys.load(home.identity, home.wallet, "pw")
+    else:
+        identity = keys.create(home.identity, home.wallet, "pw")
     network.setdefault("sync_interval", 3600.0)
     running = Daemon(home, identity, Settings(network=NetworkConfig(**network)))
     async with trio.open_nursery() as nursery:
@@ -196,3 +199,16 @@ async def test_project_contribute_accept_between_two_daemons(tmp_path: Path) -> 
                             await call(b.profile, carol.author.hex())
                             break
                         await trio.sleep(0.1)
+
+
+async def test_restarted_daemon_follows_its_own_projects(tmp_path: Path) -> None:
+    # A personal node joins a project's shard when it posts it; after a restart it must join
+    # again by itself, or it would stop receiving contributions to its own project.
+    with trio.fail_after(30):
+        async with daemon(tmp_path / "a") as (_, client):
+            pid = (await call(client.post_project, name="docs", title="Docs"))["project_id"]
+            shard = f"work/{int(pid[:4], 16) % 32}"
+            assert shard in (await call(client.status))["topics"]
+        async with daemon(tmp_path / "a") as (_, client):
+            assert shard in (await call(client.status))["topics"]
+            assert (await call(client.project, pid))["followed"] is True
