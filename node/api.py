@@ -13,8 +13,9 @@ Conventions of the JSON:
   signed envelope, so a client can verify it without trusting this node.
 - errors are `{"error": {"type", "message", "hint"}}` with status 400 (bad input, a record the
   protocol refuses), 401 (no or wrong token), 403 (not the owner or a reviewer), 404, 409
-  (conflict: a closed project), 502 (a peer could not be reached) or 500 (a bug: the message
-  says so and the traceback goes to the node's log, never to the client).
+  (conflict: a closed project, a transaction the contract refuses), 502 (a peer could not be
+  reached), 503 (the chain does not answer) or 500 (a bug: the message says so and the
+  traceback goes to the node's log, never to the client).
 
 Authentication: every request, /openapi.json included, carries the token of the data dir's
 `api.cookie`, as `Authorization: Bearer <token>` or as a cookie `workwork_token=<token>`.
@@ -43,9 +44,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from node import actions
 from node.actions import Conflict, NotFound
-from node.errors import ConfigError, NetworkError, NodeError, SyncError
+from node.errors import (
+    ChainError,
+    ChainUnavailable,
+    ConfigError,
+    NetworkError,
+    NodeError,
+    SyncError,
+    TransactionReverted,
+)
 from node.keys import Identity
+from node.proof import ProofError
 from node.service import Node
+from node.settlement import SettlementError
 from protocol import (
     Body,
     NotAuthorized,
@@ -279,6 +290,11 @@ _HINTS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotFound, 404, "the node may not have it yet: check `workwork peers` and wait for sync"),
     (Conflict, 409, ""),
     (NetworkError, 502, "check the address and that the peer is running"),
+    (ChainUnavailable, 503, "the chain's endpoint does not answer; check it, then retry"),
+    (TransactionReverted, 409, "the contract refused it; nothing was changed on chain"),
+    (ProofError, 400, "the proof file is not valid: the message names what failed"),
+    (SettlementError, 409, ""),
+    (ChainError, 502, "see the node's log"),
     (ConfigError, 400, ""),
     (BadCursor, 400, "pass back the cursor that the previous page returned"),
     (NodeError, 400, ""),
@@ -730,9 +746,11 @@ _ERROR_TEXT = {
     401: "Missing or wrong API token",
     403: "Not the project's owner or a reviewer",
     404: "Not in this node's store",
-    409: "Conflicts with a record's state (a closed project)",
+    409: "Conflicts with the state of a record or of the chain (a closed project, a refused "
+    "transaction)",
     500: "A bug in the node (details in its log)",
-    502: "A peer could not be reached",
+    502: "A peer could not be reached, or the chain answered out of turn",
+    503: "The chain's endpoint does not answer",
 }
 
 _SCHEMAS: dict[str, Any] = {

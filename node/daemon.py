@@ -19,17 +19,20 @@ import sys
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
-from node.api import Api
+from node.api import ROUTES, Api
+from node.api_settle import SETTLEMENT_ROUTES
+from node.chain import ChainClient, checksum, open_chain
 from node.files import write_secret
 from node.home import Home, Settings
 from node.keys import Identity
 from node.service import Node
+from node.settlement import Settlement
 from protocol import Contribution, Project, project_id
 
 if TYPE_CHECKING:
@@ -57,9 +60,9 @@ class Daemon:
         self.api: Api | None = None
         # Where the API listens once it runs: (host, port).
         self.address: tuple[str, str | int] | None = None
-        # The chain and settlement service (anchoring, funding, claims) starts in `run`, where
-        # marked, and is handed to the API through `Api.settlement`. None until it exists.
-        self.settlement: Any = None
+        # The settlement service (anchoring, funding, claims) on the configured chain, once
+        # `run` has started it.
+        self.settlement: Settlement | None = None
         self._stop = trio.Event()
 
     def stop(self) -> None:
@@ -72,12 +75,42 @@ class Daemon:
             await nursery.start(node.run)
             self.node = node
             await self._follow_own(node)
-            # The chain and settlement service starts here, with the node running, before the
-            # API that serves it: self.settlement = await nursery.start(...).
-            token = secrets.token_hex(32)
-            write_secret(self.home.cookie, token.encode())
-            api = self.api = Api(node, self.identity, nursery, settlement=self.settlement)
+            chain_cm = open_chain(self.settings.chain, self.identity.wallet, self.home.root)
+            chain = await trio.to_thread.run_sync(chain_cm.__enter__)
             try:
+                await self._serve(node, chain, nursery, task_status)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(chain_cm.__exit__, None, None, None)
+            nursery.cancel_scope.cancel()
+
+    async def _serve(
+        self,
+        node: Node,
+        chain: ChainClient,
+        nursery: trio.Nursery,
+        task_status: TaskStatus[Daemon],
+    ) -> None:
+        """Runs the settlement service and the API until `stop()`, then stops both."""
+        log.info(
+            "chain %d (%s), settlement contract %s, wallet %s",
+            chain.chain_id,
+            chain.config.backend,
+            checksum(chain.address),
+            checksum(chain.sender),
+        )
+        settlement = Settlement(node, self.identity, chain, self.home.root, clock=self.clock)
+        token = secrets.token_hex(32)
+        write_secret(self.home.cookie, token.encode())
+        api = self.api = Api(
+            node, self.identity, nursery, settlement=settlement, routes=ROUTES + SETTLEMENT_ROUTES
+        )
+        async with trio.open_nursery() as services:
+            await services.start(settlement.run)
+            self.settlement = settlement
+            try:
+                # The server returns once `stop()` fires its shutdown trigger and the requests
+                # in flight are answered.
                 async with trio.open_nursery() as web:
                     binds = await web.start(
                         partial(
@@ -95,7 +128,7 @@ class Daemon:
             finally:
                 self.home.api_file.unlink(missing_ok=True)
                 self.address = None
-            nursery.cancel_scope.cancel()
+                services.cancel_scope.cancel()
 
     async def run_until_signal(self) -> None:
         """Runs until SIGINT or SIGTERM, then shuts down cleanly (what `node start` does)."""

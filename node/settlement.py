@@ -196,16 +196,19 @@ class Settlement:
         return self.node.store
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Resumes the anchors a previous run left unfinished, then closes epochs as they end."""
-        await self.resume()
+        """Resumes the anchors a previous run left unfinished, then closes epochs as they end.
+
+        A chain that is down only delays this: the next round tries again.
+        """
         task_status.started()
-        while self.auto_close:
+        while True:
             try:
-                await self.close_due()
+                await self.resume()
+                if self.auto_close:
+                    await self.close_due()
             except (ChainError, SettlementError) as exc:
-                log.warning("settlement: closing ended epochs failed: %s", exc)
+                log.warning("settlement: %s; trying again in %.0f s", exc, CLOSE_INTERVAL)
             await trio.sleep(CLOSE_INTERVAL)
-        await trio.sleep_forever()
 
     # Anchoring.
 

@@ -16,6 +16,7 @@ import trio
 
 from node import keys
 from node.api import ROUTES
+from node.api_settle import SETTLEMENT_ROUTES
 from node.client import Client, DaemonError
 from node.config import NetworkConfig
 from node.daemon import Daemon
@@ -111,8 +112,9 @@ async def test_openapi_describes_every_route(tmp_path: Path) -> None:
             document = await call(client.openapi)
     assert document["openapi"].startswith("3.1")
     listed = {(path, method) for path, ops in document["paths"].items() for method in ops}
-    assert listed == {(r.path, r.method.lower()) for r in ROUTES}
-    for route in ROUTES:
+    routes = ROUTES + SETTLEMENT_ROUTES
+    assert listed == {(r.path, r.method.lower()) for r in routes}
+    for route in routes:
         operation = document["paths"][route.path][route.method.lower()]
         assert {"200", "401", "500"} <= set(operation["responses"])
         assert {str(code) for code in route.errors} <= set(operation["responses"])
