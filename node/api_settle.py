@@ -153,7 +153,7 @@ async def audit(api: Api, args: dict[str, Any]) -> Any:
     report = await trio.to_thread.run_sync(
         partial(audit_epoch, api.node.store, settle.chain, args["project_id"], args["epoch"], dump)
     )
-    return report.to_json()
+    return {**report.to_json(), "summary": report.summary()}
 
 
 async def proof(api: Api, args: dict[str, Any]) -> Any:

@@ -29,7 +29,14 @@ from rich.table import Table
 
 from node import __version__
 from node.client import Client, DaemonError
-from node.errors import ConfigError, KeyFileError, NodeError
+from node.errors import (
+    ChainError,
+    ChainUnavailable,
+    ConfigError,
+    KeyFileError,
+    NodeError,
+    TransactionReverted,
+)
 from node.home import Home, Settings, write
 
 # The commands that need keys, libp2p or the daemon import them when they run: they take a
@@ -45,6 +52,9 @@ _HINTS: tuple[tuple[type[Exception], str], ...] = (
     (ConfigError, "check config.toml in the data dir and the flags; see `workwork node start --help`"),
     (StorageError, "see the message: the store's directory is in the data dir"),
     (ProtocolError, "the record was refused; nothing was stored"),
+    (ChainUnavailable, "is the chain's endpoint up? check --chain (or [chain] in config.toml)"),
+    (TransactionReverted, "the contract refused it; nothing changed on chain"),
+    (ChainError, "check --chain and --contract (or [chain] in config.toml)"),
 )  # fmt: skip
 
 
@@ -259,10 +269,14 @@ def node() -> None:
         "workwork node start",
         "workwork node start --role bootstrap --listen /ip4/0.0.0.0/tcp/4001",
         "workwork node start --bootstrap /ip4/10.0.0.5/tcp/4001/p2p/12D3KooW...",
+        "workwork node start --chain anvil",
+        "workwork node start --chain http://127.0.0.1:8545 --contract 0x5FbD...",
     )
 )
 @click.option("--role", type=click.Choice(["personal", "bootstrap"]), help="Override the role.")
 @click.option("--chain", help="embedded, anvil, or a JSON-RPC URL (http[s]://...).")
+@click.option("--contract", help="The settlement contract's address (needed with a URL).")
+@click.option("--confirmations", type=click.IntRange(0), help="Blocks to wait after an anchor.")
 @click.option("--listen", multiple=True, help="Multiaddr to listen on (repeatable).")
 @click.option("--announce", multiple=True, help="Multiaddr to announce instead (repeatable).")
 @click.option("--bootstrap", multiple=True, help="Bootstrap multiaddr with /p2p/ (repeatable).")
@@ -283,6 +297,8 @@ def node() -> None:
 def start(
     role: str | None,
     chain: str | None,
+    contract: str | None,
+    confirmations: int | None,
     listen: tuple[str, ...],
     announce: tuple[str, ...],
     bootstrap: tuple[str, ...],
@@ -316,7 +332,12 @@ def start(
                           ("allow_remote", api_allow_remote)):  # fmt: skip
         if setting is not None:
             api[name] = setting
-    settings = home.settings().replace(network=network, api=api, chain=_chain(chain))
+    chain_settings = _chain(chain)
+    if contract is not None:
+        chain_settings["contract"] = contract
+    if confirmations is not None:
+        chain_settings["confirmations"] = confirmations
+    settings = home.settings().replace(network=network, api=api, chain=chain_settings)
     identity = keys.load(home.identity, home.wallet, keys.passphrase(passphrase_file))
     setup_logging(home, verbose=verbose)
     trio.run(Daemon(home, identity, settings).run_until_signal)
@@ -716,5 +737,8 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+# The settlement commands (chain, epoch, fund, share, claim, audit, proof) live in their own
+# module and join `cli` when it is imported; it needs the helpers above, hence the late import.
+# Run the command as `workwork` or `python -m node` (not `python -m node.cli`, which would
+# load this module twice).
+from node import cli_settle  # noqa: E402, F401

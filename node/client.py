@@ -102,6 +102,7 @@ class Client:
         *,
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> Any:
         """Sends one request and returns the decoded JSON answer.
 
@@ -113,7 +114,8 @@ class Client:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         payload = None if body is None else {k: v for k, v in body.items() if v is not None}
         try:
-            response = self._http.request(method, path, params=query, json=payload)
+            extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+            response = self._http.request(method, path, params=query, json=payload, **extra)
         except httpx.TransportError as exc:
             raise DaemonError(
                 "NotRunning", f"cannot reach the node at {self.base_url}: {exc}", NOT_RUNNING_HINT
@@ -213,6 +215,50 @@ class Client:
     def import_records(self, lines: Iterable[str]) -> Any:
         """Sends JSON lines of an export (or of bare hex envelopes) to be validated and stored."""
         return self.request("POST", "/v1/records/import", body={"lines": list(lines)})
+
+    # Settlement: the chain, epochs, funding, claims, audits and proofs.
+
+    def chain(self) -> Any:
+        return self.request("GET", "/v1/chain")
+
+    def epochs(self, project_id: str) -> Any:
+        return self.request("GET", f"/v1/projects/{project_id}/epochs")
+
+    def close_epoch(self, project_id: str, epoch: int) -> Any:
+        """Returns the tree the epoch would anchor now; nothing is sent."""
+        return self.request("POST", f"/v1/projects/{project_id}/epochs/{epoch}/close")
+
+    def anchor(self, project_id: str, epoch: int, *, timeout: float = 600.0) -> Any:
+        """Anchors an epoch; returns once it is confirmed on chain and its root published."""
+        path = f"/v1/projects/{project_id}/epochs/{epoch}/anchor"
+        return self.request("POST", path, timeout=timeout)
+
+    def tree(self, project_id: str, epoch: int) -> Any:
+        return self.request("GET", f"/v1/projects/{project_id}/epochs/{epoch}/tree")
+
+    def fund(self, project_id: str, epoch: int, amount: int, *, timeout: float = 600.0) -> Any:
+        """Adds `amount` wei from the node's wallet to an anchored epoch's pool."""
+        path = f"/v1/projects/{project_id}/epochs/{epoch}/fund"
+        return self.request("POST", path, body={"amount": str(amount)}, timeout=timeout)
+
+    def audit(self, project_id: str, epoch: int, *, timeout: float = 3600.0) -> Any:
+        path = f"/v1/projects/{project_id}/epochs/{epoch}/audit"
+        return self.request("GET", path, timeout=timeout)
+
+    def share(self, contribution_id: str) -> Any:
+        return self.request("GET", f"/v1/contributions/{contribution_id}/share")
+
+    def claim(self, contribution_id: str, *, timeout: float = 600.0) -> Any:
+        path = f"/v1/contributions/{contribution_id}/claim"
+        return self.request("POST", path, timeout=timeout)
+
+    def proof(self, contribution_id: str) -> Any:
+        """Returns the proof file (workwork-proof/1) of an anchored contribution."""
+        return self.request("GET", f"/v1/contributions/{contribution_id}/proof", timeout=600.0)
+
+    def verify_proof(self, proof: str) -> Any:
+        """Verifies a proof file's JSON text offline and against the node's chain."""
+        return self.request("POST", "/v1/proofs/verify", body={"proof": proof})
 
     def openapi(self) -> Any:
         return self.request("GET", "/openapi.json")

@@ -107,6 +107,12 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """Returns the CPU time this process used so far, every thread's, user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def emit(**event: Any) -> None:
     print(json.dumps(event), flush=True)
 
@@ -121,6 +127,8 @@ async def start(nursery: trio.Nursery, data: Path, **config: Any) -> Node:
 
 
 async def child_receiver(data: Path, expect: int, raws_file: Path) -> None:
+    if os.environ.get("SWITCH"):
+        sys.setswitchinterval(float(os.environ["SWITCH"]))
     raws = msgpack.unpackb(raws_file.read_bytes())
     baseline = raw_verify_rate(raws)
     del raws
@@ -129,6 +137,7 @@ async def child_receiver(data: Path, expect: int, raws_file: Path) -> None:
         node = await start(nursery, data, role="bootstrap", sync_interval=1e9)
         node.gossip.on_stored.append(lambda ids: arrivals.extend([time.time()] * len(ids)))
         emit(event="ready", addr=node.addrs()[0], baseline=baseline)
+        cpu_ready = cpu_seconds()
         with trio.move_on_after(CHILD_TIMEOUT):
             while len(arrivals) < expect:
                 await trio.sleep(0.05)
@@ -142,6 +151,7 @@ async def child_receiver(data: Path, expect: int, raws_file: Path) -> None:
             counters=vars(node.gossip.counters),
             baseline=baseline,
             rss_mib=peak_rss_mib(),
+            cpu_s=cpu_seconds() - cpu_ready,
         )
         nursery.cancel_scope.cancel()
 
@@ -155,6 +165,7 @@ async def child_publisher(data: Path, addr: str, raws_file: Path) -> None:
                 await trio.sleep(0.05)
         await trio.sleep(2.0)  # two heartbeats: the mesh forms
         began = time.time()
+        cpu_began = cpu_seconds()
         emit(event="publishing", at=began)
         for i in range(0, len(records), 2000):
             await node.submit(records[i : i + 2000])
@@ -162,7 +173,12 @@ async def child_publisher(data: Path, addr: str, raws_file: Path) -> None:
         with trio.move_on_after(CHILD_TIMEOUT):
             while node.gossip.counters.published_records < len(records):
                 await trio.sleep(0.01)
-        emit(event="published", at=time.time(), counters=vars(node.gossip.counters))
+        emit(
+            event="published",
+            at=time.time(),
+            counters=vars(node.gossip.counters),
+            cpu_s=cpu_seconds() - cpu_began,
+        )
         await trio.sleep(3.0)
         nursery.cancel_scope.cancel()
 
@@ -261,7 +277,11 @@ def throughput(count: int, tmp: Path) -> dict[str, Any]:
             "records_per_s": rate,
             "raw_verify_per_s": done["baseline"],
             "ratio": rate / done["baseline"],
+            "first_stored_after_s": done["first"] - began,
+            "last_stored_after_s": done["last"] - began,
             "publisher_seconds": published["at"] - began,
+            "publisher_cpu_s": published["cpu_s"],
+            "receiver_cpu_s": done["cpu_s"],
             "publisher": published["counters"],
             "receiver": done["counters"],
         }

@@ -18,7 +18,7 @@ import pytest
 PASSPHRASE = "correct horse battery staple"
 _SCRIPT = Path(sys.executable).parent / "workwork"
 # The installed console script when there is one; the module otherwise (same code).
-WORKWORK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "node.cli"]
+WORKWORK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "node"]
 
 
 def env() -> dict[str, str]:

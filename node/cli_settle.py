@@ -1,0 +1,380 @@
+"""The settlement commands of `workwork`: the chain, epochs, funding, claims, audits and proofs.
+
+They join the `cli` group of node/cli.py (which imports this module last) and follow its rules:
+`@output` for --json, `emit` with a renderer for people. Amounts take a unit: `1ether`,
+`0.5eth`, `20gwei`, `1000wei`, or a bare number of wei. `chain deploy` and `proof verify` work
+without a daemon; the others ask the running node.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from node.cli import _examples, _pairs, _state, _table, cli, emit, output
+
+ETHER = 10**18
+_UNITS = {"ether": 10**18, "eth": 10**18, "gwei": 10**9, "wei": 1}
+# `workwork audit` exits with this when the audit ran and found differences (1 is an error).
+AUDIT_FAILED = 3
+
+
+def parse_amount(text: str) -> int:
+    """Returns the wei in an amount such as `1ether`, `0.5 eth`, `20gwei` or `1000`."""
+    value = text.strip().lower().replace(" ", "").replace("_", "")
+    unit = next((u for u in _UNITS if value.endswith(u)), "wei")
+    number = value.removesuffix(unit) if value.endswith(unit) else value
+    try:
+        wei = Decimal(number) * _UNITS[unit]
+    except InvalidOperation:
+        raise click.BadParameter(f"{text!r} is not an amount such as 1ether or 1000wei") from None
+    if wei != wei.to_integral_value() or wei <= 0:
+        raise click.BadParameter(f"{text!r} is not a positive whole number of wei")
+    return int(wei)
+
+
+def ether(wei: int | str) -> str:
+    """Shows wei as ether, exactly."""
+    amount = Decimal(int(wei)) / ETHER
+    return f"{amount.normalize():f} ETH"
+
+
+# The chain.
+
+
+@cli.group(
+    epilog=_examples("workwork chain deploy --chain http://127.0.0.1:8545", "workwork chain status")
+)
+def chain() -> None:
+    """The chain: deploy the settlement contract, show what the node uses."""
+
+
+@chain.command(
+    "deploy",
+    epilog=_examples(
+        "workwork chain deploy --chain http://127.0.0.1:8545",
+        "workwork chain deploy --chain https://rpc.example.org --save",
+    ),
+)
+@click.option("--chain", "url", required=True, help="JSON-RPC URL of the chain.")
+@click.option("--save", is_flag=True, help="Write the chain and contract into config.toml.")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the passphrase from this file (else $WORKWORK_PASSPHRASE, else ask).",
+)
+@output
+def chain_deploy(url: str, save: bool, passphrase_file: Path | None) -> None:
+    """Deploy a settlement contract from this node's wallet (no daemon needed).
+
+    One contract serves every project on a chain: deploy once, then give its address to every
+    node with `node start --chain URL --contract 0x...` (or --save it in config.toml).
+    """
+    from web3 import Web3
+
+    from node import keys
+    from node.chain import ChainClient, checksum
+    from node.config import ChainConfig
+    from node.home import write
+
+    home = _state().home
+    identity = keys.load(home.identity, home.wallet, keys.passphrase(passphrase_file))
+    config = ChainConfig(backend="rpc", url=url)
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": config.timeout}))
+    client = ChainClient.deploy(w3, identity.wallet, config=config)
+    address = checksum(client.address)
+    if save:
+        settings = home.settings().replace(
+            chain={"backend": "rpc", "url": url, "contract": address}
+        )
+        write(home.config, settings)
+    emit(
+        {
+            "contract": address,
+            "chain_id": client.chain_id,
+            "deployer": checksum(client.sender),
+            "saved": save,
+        },
+        lambda console, data: _pairs(console, [(k.replace("_", " "), v) for k, v in data.items()]),
+    )
+
+
+@chain.command("status", epilog=_examples("workwork chain status"))
+@output
+def chain_status() -> None:
+    """Show the node's chain: id, contract, wallet and its balance, latest block."""
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        rows = [(k.replace("_", " "), v) for k, v in data.items()]
+        _pairs(console, [(k, ether(v) if k == "balance" else v) for k, v in rows])
+
+    emit(_state().client().chain(), human)
+
+
+# Epochs.
+
+
+@cli.group(
+    epilog=_examples("workwork epoch status <project id>", "workwork epoch anchor <project id> 0")
+)
+def epoch() -> None:
+    """Epochs of your projects: see them, close them (dry run), anchor them."""
+
+
+def _default_epoch(client: Any, project_id: str) -> int:
+    """The first epoch with accepted work that is not anchored yet."""
+    for item in client.epochs(project_id)["items"]:
+        if not item["anchored"]:
+            return int(item["epoch"])
+    raise click.UsageError("every epoch with accepted work is anchored; name one to show it")
+
+
+@epoch.command("status", epilog=_examples("workwork epoch status <project id>"))
+@click.argument("project_id")
+@output
+def epoch_status(project_id: str) -> None:
+    """Show a project's epochs: leaves, weight, root, anchored, funded, paid."""
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        table = _table("epoch", "leaves", "weight", "root", "anchored", "funded", "paid")
+        for e in data["items"]:
+            state = "yes" if e["anchored"] else ("sending" if e["pending"] else "no")
+            table.add_row(
+                str(e["epoch"]),
+                str(e["leaves"]),
+                e["total_weight"],
+                e["root"][:16] + "…",
+                state,
+                ether(e["funded"]),
+                ether(e["paid"]),
+            )
+        console.print(table)
+
+    emit(_state().client().epochs(project_id), human)
+
+
+@epoch.command(
+    "close",
+    epilog=_examples("workwork epoch close <project id>", "workwork epoch close <project id> 3"),
+)
+@click.argument("project_id")
+@click.argument("number", required=False, type=click.IntRange(0))
+@output
+def epoch_close(project_id: str, number: int | None) -> None:
+    """Show the tree an epoch would anchor now: leaves, weights, root (nothing is sent).
+
+    NUMBER defaults to the first epoch with accepted work that is not anchored yet.
+    """
+    with _state().client() as client:
+        chosen = _default_epoch(client, project_id) if number is None else number
+        data = client.close_epoch(project_id, chosen)
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        console.print(
+            f"epoch {data['epoch']}: {data['leaf_count']} leaves, total weight "
+            f"{data['total_weight']}, root {data['root']}"
+        )
+        table = _table("contribution id", "payout", "weight")
+        for leaf in data["leaves"]:
+            table.add_row(leaf["contribution_id"], leaf["payout"], leaf["weight"])
+        console.print(table)
+        console.print(f"Anchor it: workwork epoch anchor {data['project_id']} {data['epoch']}")
+
+    emit(data, human)
+
+
+@epoch.command(
+    "anchor",
+    epilog=_examples("workwork epoch anchor <project id>", "workwork epoch anchor <project id> 0"),
+)
+@click.argument("project_id")
+@click.argument("number", required=False, type=click.IntRange(0))
+@output
+def epoch_anchor(project_id: str, number: int | None) -> None:
+    """Anchor an epoch of your project on chain and publish its root.
+
+    Waits for the configured confirmations. Safe to repeat: an anchored epoch is not sent
+    again. NUMBER defaults to the first epoch with accepted work that is not anchored yet.
+    """
+    with _state().client() as client:
+        chosen = _default_epoch(client, project_id) if number is None else number
+        with _state().console.status(f"anchoring epoch {chosen}…"):
+            data = client.anchor(project_id, chosen)
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        console.print(f"Epoch {data['epoch']} anchored in tx {data['tx_hash']}")
+        _pairs(
+            console,
+            [
+                ("root", data["root"]),
+                ("leaves", data["leaf_count"]),
+                ("total weight", data["total_weight"]),
+                ("epoch root record", data["record"]["id"]),
+            ],
+        )
+
+    emit(data, human)
+
+
+# Money.
+
+
+@cli.command(
+    epilog=_examples(
+        "workwork fund <project id> 0 1ether", "workwork fund <project id> 3 250000gwei"
+    )
+)
+@click.argument("project_id")
+@click.argument("number", metavar="EPOCH", type=click.IntRange(0))
+@click.argument("amount")
+@output
+def fund(project_id: str, number: int, amount: str) -> None:
+    """Pay AMOUNT from your wallet into an anchored epoch's pool (anyone may fund)."""
+    wei = parse_amount(amount)
+    with _state().console.status("funding…"):
+        data = _state().client().fund(project_id, number, wei)
+    emit(data, lambda c, d: c.print(f"Funded {ether(d['amount'])} in tx {d['tx_hash']}"))
+
+
+def _share_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        ("contribution", data["contribution_id"]),
+        ("epoch", data["epoch"]),
+        ("weight", data["weight"]),
+        ("payout", data["payout"]),
+        ("anchored", "yes" if data["anchored"] else "not yet"),
+        ("claimable", ether(data["claimable"])),
+        ("claimed", ether(data["claimed"])),
+    ]
+
+
+@cli.command(epilog=_examples("workwork share <contribution id>"))
+@click.argument("contribution_id")
+@output
+def share(contribution_id: str) -> None:
+    """Show an accepted contribution's share: epoch, weight, claimable and claimed."""
+    emit(_state().client().share(contribution_id), lambda c, d: _pairs(c, _share_rows(d)))
+
+
+@cli.command(epilog=_examples("workwork claim <contribution id>"))
+@click.argument("contribution_id")
+@output
+def claim(contribution_id: str) -> None:
+    """Claim what a contribution is owed now; the money goes to its payout address.
+
+    Claim again after more funding arrives to receive the difference.
+    """
+    with _state().console.status("claiming…"):
+        data = _state().client().claim(contribution_id)
+    emit(
+        data,
+        lambda c, d: c.print(f"Paid {ether(d['amount'])} to {d['payout']} in tx {d['tx_hash']}"),
+    )
+
+
+# Audit and proofs.
+
+
+@cli.command(
+    epilog=_examples("workwork audit <project id> 0", "workwork --json audit <project id> 0")
+)
+@click.argument("project_id")
+@click.argument("number", metavar="EPOCH", type=click.IntRange(0))
+@output
+def audit(project_id: str, number: int) -> int:
+    """Audit an epoch: re-check every record and compare the root with the chain.
+
+    Exits 0 when everything agrees, 3 when the audit found differences (listed), 1 on error.
+    """
+    with _state().console.status(f"auditing epoch {number}…"):
+        data = _state().client().audit(project_id, number)
+    emit(data, lambda c, d: c.print(d["summary"]))
+    return 0 if data["ok"] else AUDIT_FAILED
+
+
+@cli.group(
+    epilog=_examples(
+        "workwork proof export <contribution id> -o proof.json", "workwork proof verify proof.json"
+    )
+)
+def proof() -> None:
+    """Proof files: one contribution's Merkle proof with its signed records."""
+
+
+@proof.command(
+    "export",
+    epilog=_examples("workwork proof export <contribution id> --output proof.json"),
+)
+@click.argument("contribution_id")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write."
+)
+@output
+def proof_export(contribution_id: str, output: Path | None) -> None:
+    """Export the proof file of an anchored contribution (workwork-proof/1)."""
+    data = _state().client().proof(contribution_id)
+    if output is None:
+        output = Path(f"proof-{contribution_id[:16]}.json")
+    output.write_text(json.dumps(data, indent=2) + "\n")
+    emit(
+        {"file": str(output), "contribution_id": contribution_id, "root": data["root"]},
+        lambda c, d: c.print(f"Wrote {d['file']}"),
+    )
+
+
+@proof.command(
+    "verify",
+    epilog=_examples(
+        "workwork proof verify proof.json",
+        "workwork proof verify proof.json --rpc http://127.0.0.1:8545",
+    ),
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rpc", help="Also check against this chain's JSON-RPC endpoint.")
+@click.option("--offline", is_flag=True, help="Check the file alone (the default without --rpc).")
+@output
+def proof_verify(file: Path, rpc: str | None, offline: bool) -> None:
+    """Verify a proof file: signatures, authority, leaf, Merkle proof; with --rpc, the anchor.
+
+    Needs no daemon and no keys. A failure names exactly what failed.
+    """
+    from web3 import Web3
+
+    from node.chain import ChainClient, checksum
+    from node.config import ChainConfig
+    from node.proof import MalformedProof, verify_proof
+
+    try:
+        data = json.loads(file.read_text())
+    except ValueError as exc:
+        raise MalformedProof(f"{file} is not JSON: {exc}") from None
+    checked = verify_proof(data)
+    if rpc and not offline:
+        config = ChainConfig(backend="rpc", url=rpc)
+        w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": config.timeout}))
+        checked = verify_proof(data, ChainClient(w3, checked.contract, config=config))
+    result = {
+        "valid": True,
+        "on_chain": checked.on_chain,
+        "chain_id": checked.chain_id,
+        "contract": checksum(checked.contract),
+        "tx_hash": checked.tx_hash.hex(),
+        "project_id": checked.project_id.hex(),
+        "epoch": checked.epoch,
+        "root": checked.root.hex(),
+        "contribution_id": checked.leaf.contribution_id.hex(),
+        "payout": checksum(checked.leaf.payout),
+        "weight": str(checked.leaf.weight),
+    }
+
+    def human(console: Console, d: dict[str, Any]) -> None:
+        where = "and against the chain" if d["on_chain"] else "offline (pass --rpc for the chain)"
+        console.print(f"Valid {where}: contribution {d['contribution_id']}")
+        _pairs(console, [(k.replace("_", " "), v) for k, v in d.items() if k != "valid"])
+
+    emit(result, human)

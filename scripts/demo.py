@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""The demo: a local WorkWork network of three node processes sharing one local chain.
+
+Everything goes through the `workwork` command and the example agent, as a user would do it:
+
+    boot   a community bootstrap node (role bootstrap); its operator, Dana, also contributes
+    alice  a personal node: Alice posts a project, accepts work, anchors, funds
+    agent  a personal node driven by an AI agent (scripts/agent.py) through the local API
+
+They share anvil (from the npm package) on 127.0.0.1. The run: keys and configs, anvil and the
+settlement contract, three daemons (the two personal nodes bootstrap from `boot`), profiles, a
+project, a human's and an agent's contributions, acceptances, the epoch anchored on chain,
+funding, both claims, an audit from the bootstrap node and a proof file verified offline and
+against the chain. It prints a summary, stops everything it started (by pid) and leaves the
+data dirs for inspection.
+
+    scripts/demo.py [--dir demo-data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from node import anvil  # noqa: E402
+
+WORKWORK = [sys.executable, "-m", "node"]
+ETHER = 10**18
+# Every wait of the demo is bounded: a stuck step fails the demo instead of hanging it.
+STEP_TIMEOUT = 90.0
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def say(step: str) -> None:
+    print(f"\n== {step}", flush=True)
+
+
+def info(line: str) -> None:
+    print(f"   {line}", flush=True)
+
+
+def run(home: Path, *args: str, check: bool = True) -> Any:
+    """Runs `workwork --data-dir home --json args...` and returns its parsed JSON output."""
+    command = [*WORKWORK, "--data-dir", str(home), "--json", *args]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=STEP_TIMEOUT, cwd=ROOT, env=ENV
+    )
+    if check and done.returncode != 0:
+        raise DemoFailed(f"`workwork {' '.join(args)}` failed:\n{done.stderr.strip()}")
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def wait(what: str, probe: Any, timeout: float = STEP_TIMEOUT) -> Any:
+    """Polls `probe()` until it returns something truthy; fails the demo after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise DemoFailed(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def eth(wei: int | str) -> str:
+    return f"{int(wei) / ETHER:.6f} ETH"
+
+
+@contextmanager
+def daemon(home: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Runs `workwork node start` for `home` until the block exits, then stops it by pid."""
+    log = open(home / "demo-daemon.log", "ab")  # noqa: SIM115
+    process = subprocess.Popen(
+        [*WORKWORK, "--data-dir", str(home), "node", "start", *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=ENV,
+    )
+    try:
+        wait(
+            f"the {home.name} node to start (see {home / 'demo-daemon.log'})",
+            lambda: process.poll() is not None or (home / "api.json").exists(),
+        )
+        if process.poll() is not None:
+            raise DemoFailed(f"the {home.name} node exited; see {home / 'demo-daemon.log'}")
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        log.close()
+
+
+ENV = dict(os.environ)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", type=Path, default=ROOT / "demo-data", help="where data goes")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    base: Path = args.dir.resolve()
+    if base.exists():
+        shutil.rmtree(base)
+    base.mkdir(parents=True)
+    secret = base / "passphrase"
+    secret.write_text("demo passphrase, not for real money\n")
+    secret.chmod(0o600)
+    ENV["WORKWORK_PASSPHRASE"] = ""
+    ENV.pop("WORKWORK_HOME", None)
+    homes = {name: base / name for name in ("boot", "alice", "agent")}
+    pp = ("--passphrase-file", str(secret))
+
+    try:
+        with ExitStack() as stack:
+            say("1. Keys and config for three nodes (identity and wallet keys encrypted)")
+            keys = {}
+            for name, home in homes.items():
+                role = ("--role", "bootstrap") if name == "boot" else ()
+                keys[name] = run(home, "init", *pp, *role)
+                info(
+                    f"{name:6} key {keys[name]['public_key'][:16]}…  wallet {keys[name]['wallet']}"
+                )
+
+            say("2. A local chain (anvil) and the settlement contract")
+            url = stack.enter_context(
+                anvil.running(state=base / "anvil-state.json", block_time=1, log=base / "anvil.log")
+            )
+            for name in homes:
+                anvil.rpc(url, "anvil_setBalance", [keys[name]["wallet"], hex(100 * ETHER)])
+            info(f"anvil at {url}; dev faucet gave each wallet 100 ETH for gas and funding")
+            deployed = run(homes["alice"], "chain", "deploy", "--chain", url, *pp)
+            contract = deployed["contract"]
+            info(f"WorkWorkSettlement deployed at {contract} by Alice's wallet")
+            chain = ("--chain", url, "--contract", contract, "--confirmations", "1")
+
+            say("3. Three daemons: the bootstrap node first, the others bootstrap from it")
+            stack.enter_context(daemon(homes["boot"], *chain, *pp))
+            boot_addr = run(homes["boot"], "status")["addrs"][0]
+            info(f"boot   {boot_addr}")
+            for name in ("alice", "agent"):
+                stack.enter_context(daemon(homes[name], *chain, *pp, "--bootstrap", boot_addr))
+                info(f"{name:6} started, bootstrapping from boot")
+            for name in ("alice", "agent"):
+                wait(f"{name} to connect", lambda n=name: run(homes[n], "status")["peers"] >= 1)
+
+            say("4. Profiles and a project")
+            run(homes["boot"], "profile", "set", "--name", "Dana", "--actor", "human",
+                "--skill", "writing", "--skill", "python")  # fmt: skip
+            run(homes["alice"], "profile", "set", "--name", "Alice", "--actor", "human",
+                "--skill", "management")  # fmt: skip
+            project = run(homes["alice"], "project", "post", "guide",
+                          "--title", "Write the WorkWork user guide",
+                          "--description", "A guide for participants, operators and auditors.",
+                          "--skill", "writing", "--skill", "docs", "--epoch-length", "0")  # fmt: skip
+            pid = project["project_id"]
+            info(f"Alice posted 'guide' ({pid[:16]}…)")
+            for name in ("boot", "agent"):
+                wait(f"the project to reach {name}", lambda n=name: _has_project(homes[n], pid))
+            info("the project reached both other nodes over gossip")
+
+            say("5. Two contributions: Dana by hand, an AI agent through the API")
+            work_file = base / "dana-chapter1.md"
+            work_file.write_text("# Chapter 1\n\nGetting started with WorkWork.\n")
+            dana = run(homes["boot"], "contribute", pid, "--summary", "Chapter 1: getting started",
+                       "--evidence-uri", "https://example.org/guide/ch1",
+                       "--evidence-file", str(work_file), "--effort", "120")  # fmt: skip
+            info(f"Dana contributed {dana['id'][:16]}…")
+            agent = subprocess.Popen(
+                [sys.executable, str(ROOT / "scripts" / "agent.py"), "--data-dir",
+                 str(homes["agent"]), "--skill", "writing", "--name", "Scribe (agent)",
+                 "--out", str(base / "agent-work"), "--timeout", str(STEP_TIMEOUT)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV,
+            )  # fmt: skip
+            contributions = wait(
+                "both contributions to reach Alice",
+                lambda: _two(run(homes["alice"], "contributions", "--project", pid)),
+            )
+            ids = {c["author"]: c["id"] for c in contributions}
+            agent_cid = ids[keys["agent"]["public_key"]]
+            info(f"the agent contributed {agent_cid[:16]}…; Alice's node has both")
+
+            say("6. Alice accepts both (weights 3 and 2)")
+            run(homes["alice"], "accept", dana["id"], "--weight", "3", "--epoch", "0")
+            run(homes["alice"], "accept", agent_cid, "--weight", "2", "--epoch", "0")
+            out, err = agent.communicate(timeout=STEP_TIMEOUT)
+            if agent.returncode != 0:
+                raise DemoFailed(f"the agent failed:\n{err}")
+            verdict = json.loads(out)
+            info(
+                f"the agent saw its acceptance: weight {verdict['weight']}, epoch {verdict['epoch']}"
+            )
+
+            say("7. Epoch 0 closed and anchored on chain; its root published")
+            anchored = run(homes["alice"], "epoch", "anchor", pid, "0")
+            info(f"root {anchored['root'][:18]}…  {anchored['leaf_count']} leaves, total weight "
+                 f"{anchored['total_weight']}, tx {anchored['tx_hash'][:18]}…")  # fmt: skip
+
+            say("8. Funding: Alice's project earned 1 ETH and pays it into epoch 0")
+            funded = run(homes["alice"], "fund", pid, "0", "1ether")
+            info(f"funded 1 ETH in tx {funded['tx_hash'][:18]}…")
+
+            say("9. Claims: each contributor claims a pro-rata share")
+            claims = {}
+            for name, cid in (("boot", dana["id"]), ("agent", agent_cid)):
+                wait(f"the epoch root to reach {name}",
+                     lambda n=name, c=cid: run(homes[n], "share", c)["anchored"])  # fmt: skip
+                claims[name] = run(homes[name], "claim", cid)
+                info(f"{name:6} claimed {eth(claims[name]['amount'])} in tx "
+                     f"{claims[name]['tx_hash'][:18]}…")  # fmt: skip
+
+            say("10. Audit from the bootstrap node, and a proof file checked two ways")
+            report = run(homes["boot"], "audit", pid, "0", check=False)
+            if not report or not report.get("ok"):
+                raise DemoFailed(f"the audit failed: {json.dumps(report, indent=1)}")
+            info(
+                f"audit: OK ({report['leaves']} leaves, root matches the chain and the epoch root)"
+            )
+            proof_file = base / "agent-proof.json"
+            run(homes["agent"], "proof", "export", agent_cid, "--output", str(proof_file))
+            offline = run(homes["boot"], "proof", "verify", str(proof_file), "--offline")
+            online = run(homes["boot"], "proof", "verify", str(proof_file), "--rpc", url)
+            if not (offline["valid"] and online["valid"] and online["on_chain"]):
+                raise DemoFailed("the proof file did not verify")
+            info(f"{proof_file.name}: valid offline, and against the chain")
+
+            say("Summary")
+            rows = [
+                ("Dana (human, bootstrap node)", 3, claims["boot"]),
+                ("Scribe (AI agent)", 2, claims["agent"]),
+            ]
+            for who, weight, claim in rows:
+                info(f"{who:30} weight {weight}  paid {eth(claim['amount'])}  "
+                     f"tx {claim['tx_hash']}")  # fmt: skip
+            info(f"anchor tx {anchored['tx_hash']}")
+            info(f"fund tx   {funded['tx_hash']}")
+            info("audit     OK; proof file valid offline and on chain")
+            info(f"data dirs left in {base} (logs in each dir's logs/ and demo-daemon.log)")
+            info(f"took {time.monotonic() - started:.0f} s")
+    except DemoFailed as exc:
+        print(f"\ndemo failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _has_project(home: Path, pid: str) -> bool:
+    found = run(home, "project", "show", pid, check=False)
+    return bool(found) and "error" not in found
+
+
+def _two(contributions: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    return contributions if len(contributions) >= 2 else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
