@@ -261,7 +261,19 @@ class Settlement:
         async with lock:
             published = self._published(project_id, epoch)
             if published is not None:
-                return published
+                found = await self._call(
+                    self.chain.find_anchor, self.chain.sender, project_id, epoch
+                )
+                if found is not None and found.tx_hash == published.tx_hash:
+                    return published
+                # Published, but the chain does not hold that anchor: a reorg deeper than the
+                # confirmations waited for, or a dev chain started afresh. Anchor again.
+                log.warning(
+                    "settlement: epoch %d was published in tx 0x%s, which the chain does not "
+                    "hold; anchoring it again",
+                    epoch,
+                    published.tx_hash.hex(),
+                )
             project = self._own_project(project_id)
             raw = self.store.state.intent(_intent_key(project_id, epoch))
             if raw is not None:
@@ -318,11 +330,19 @@ class Settlement:
             )
         return project
 
-    def _published(self, project_id: bytes, epoch: int) -> Anchored | None:
-        """Returns the epoch root this identity published for an epoch, if any."""
+    def _published(
+        self, project_id: bytes, epoch: int, tx_hash: bytes | None = None
+    ) -> Anchored | None:
+        """Returns the epoch root this identity published for an epoch on this chain, if any
+        (the one naming `tx_hash`, if given)."""
         for record in self.store.epoch_roots(project_id, epoch=epoch).items:
             body = record.expect(EpochRoot)
-            if record.author == self.identity.public_key and body.chain_id == self.chain.chain_id:
+            if (
+                record.author == self.identity.public_key
+                and body.chain_id == self.chain.chain_id
+                and body.contract == self.chain.address
+                and tx_hash in (None, body.tx_hash)
+            ):
                 summary = Summary(body.root, body.leaf_count, body.total_weight)
                 return Anchored(project_id, epoch, summary, body.tx_hash, -1, record)
         return None
@@ -427,7 +447,7 @@ class Settlement:
             await self._call(self.chain.send, tx)
 
     async def _publish(self, intent: _Intent, tx_hash: bytes, block: int) -> Anchored:
-        published = self._published(intent.project_id, intent.epoch)
+        published = self._published(intent.project_id, intent.epoch, tx_hash)
         if published is None:
             body = EpochRoot(
                 created_at=int(self.clock()),

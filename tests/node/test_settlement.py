@@ -267,6 +267,33 @@ async def test_a_reorg_that_drops_the_anchor_is_repaired(tmp_path: Path, anvil: 
             assert chain.receipt(done.tx_hash) is not None
 
 
+async def test_a_published_anchor_that_a_deep_reorg_removed_is_anchored_again(
+    tmp_path: Path, anvil: str
+) -> None:
+    owner = identity()
+    rpc(anvil, "anvil_setBalance", [owner.wallet.address, hex(100 * ETHER)])
+    config = fast(backend="rpc", url=anvil)
+    chain = ChainClient.deploy(Web3(Web3.HTTPProvider(anvil)), owner.wallet, config=config)
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as settle:
+            settle.store.ingest(records(owner), now=f.T0 + 60)
+            snapshot = rpc(anvil, "evm_snapshot")
+            first = await settle.anchor(f.pid(), 0)
+            # Confirmed and published; then a reorg deeper than the confirmations removes it.
+            rpc(anvil, "evm_revert", [snapshot])
+            assert not chain.epoch(owner.address, f.pid(), 0).anchored
+            again = await settle.anchor(f.pid(), 0)
+            found = chain.find_anchor(owner.address, f.pid(), 0)
+            assert found is not None and found.tx_hash == again.tx_hash
+            assert found.root == first.summary.root
+            # (The same nonce, fees and call sign to the same bytes: the tx hash may repeat.)
+            named = {r.expect(EpochRoot).tx_hash for r in settle.store.epoch_roots(f.pid()).items}
+            assert named == {first.tx_hash, again.tx_hash}
+            # Held by the chain now: asking again sends nothing.
+            assert (await settle.anchor(f.pid(), 0)).tx_hash == again.tx_hash
+            assert anchors(chain, owner) == 1
+
+
 CHILD = Path(__file__).with_name("settlement_child.py")
 EPOCHS = 5
 
