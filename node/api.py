@@ -412,6 +412,16 @@ async def status(api: Api, args: dict[str, Any]) -> Any:
         "records": sum(counts.values()),
         "orphans": orphans,
         "topics": counts,
+        "syncing": [
+            {
+                "peer": r.peer,
+                "needed": r.needed,
+                "fetched": r.fetched,
+                "stored": r.stored,
+                "rejected": r.rejected,
+            }
+            for r in node.sync.active()
+        ],
     }
 
 

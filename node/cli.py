@@ -381,6 +381,50 @@ def status() -> None:
     emit(_state().client().status(), human)
 
 
+@cli.command("sync", epilog=_examples("workwork sync", "workwork sync --timeout 3600"))
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0),
+    default=600.0,
+    show_default=True,
+    help="Give up after this many seconds.",
+)
+@output
+def sync_progress(timeout: float) -> int:
+    """Watch catch-up sync with peers, with a progress bar, until it is done.
+
+    Done means connected to a peer and no sync under way for two looks in a row. Exits 1 on
+    timeout.
+    """
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    state = _state()
+    deadline = time.monotonic() + timeout
+    idle = 0
+    with state.client() as client, Progress(
+        TextColumn("catching up"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
+        console=state.console, disable=state.json,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("sync", total=None)
+        while idle < 2:
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"sync still under way after {timeout:.0f} s")
+            now = client.status()
+            active = now["syncing"]
+            # Not done before a first peer is connected (and so synced with).
+            idle = 0 if active or not now["peers"] else idle + 1
+            needed = sum(s["needed"] for s in active)
+            bar.update(task, total=needed or None, completed=sum(s["fetched"] for s in active))
+            time.sleep(0.5)
+    emit(
+        {"records": now["records"], "peers": now["peers"]},
+        lambda c, d: c.print(f"In sync: {d['records']} records, {d['peers']} peer(s)"),
+    )
+    return 0
+
+
 @cli.command(epilog=_examples("workwork peers"))
 @output
 def peers() -> None:

@@ -202,12 +202,17 @@ class Sync:
         self._interval = interval
         self._rr = RequestResponse(stack.host)
         self._buckets: dict[ID, _Bucket] = {}
-        self._running: set[ID] = set()
+        # The syncs under way, by peer: what catch-up progress shows.
+        self._running: dict[ID, Report] = {}
         # Peers that answered that they do not speak our sync protocol.
         self._foreign: set[ID] = set()
         self._verify = verify.limiter()
         self._write = trio.CapacityLimiter(1)
         self.reports: list[Report] = []
+
+    def active(self) -> list[Report]:
+        """Returns the syncs under way, as they stand (records needed, fetched, stored)."""
+        return list(self._running.values())
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._rr.set_handler(PROTOCOL, self._serve, _CODEC, CONFIG)
@@ -323,7 +328,7 @@ class Sync:
         report = Report(str(peer))
         if peer in self._running:
             return report
-        self._running.add(peer)
+        self._running[peer] = report
         try:
             # Sorted, so "meta" (projects) comes before the work shards that depend on it.
             for topic in sorted(self._topics()):
@@ -333,7 +338,7 @@ class Sync:
             report.error = str(exc)
             raise
         finally:
-            self._running.discard(peer)
+            self._running.pop(peer, None)
             self.reports.append(report)
             del self.reports[:-100]
         return report

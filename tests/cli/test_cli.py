@@ -135,6 +135,15 @@ def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:
             imported = ok(worker, "import", str(exported))
             assert imported["added"] == 0 and not imported["rejected"]
 
+            # A node that joins late catches up by sync; `workwork sync` waits for it.
+            late = tmp_path / "late"
+            ok(late, "init")
+            with daemon(late, "--bootstrap", addr):
+                synced = ok(late, "sync", "--timeout", "60")
+                assert synced["peers"] >= 1
+                assert ok(late, "project", "show", pid)["fields"]["status"] == "closed"
+                assert ok(late, "profile", "show", me["author"])["id"] == me["id"]
+
 
 def test_every_command_has_help_with_an_example() -> None:
     def walk(command: click.Command, path: tuple[str, ...]) -> list[tuple[str, ...]]:
