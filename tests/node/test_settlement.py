@@ -22,8 +22,9 @@ from node.chain import ChainClient
 from node.config import ChainConfig
 from node.errors import TransactionReverted
 from node.keys import Identity
-from node.settlement import Anchored, Settlement, SettlementError, _intent_key
+from node.settlement import Anchored, Settlement, SettlementError, _Intent, _intent_key
 from protocol import EpochRoot, Record
+from protocol.epoch import Summary
 from protocol.merkle import MerkleTree
 from storage import Store
 from tests import factories as f
@@ -122,6 +123,15 @@ async def test_anchor_refuses_what_is_not_ours_or_empty(tmp_path: Path) -> None:
             assert anchors(chain, owner) == 0
 
 
+async def signed_but_not_sent(settle: Settlement, owner: Identity) -> tuple[_Intent, Summary]:
+    """Stores the records and takes the anchor of epoch 0 up to its recorded intent."""
+    settle.store.ingest(records(owner), now=f.T0 + 60)
+    _, summary = settle.tree(f.pid(), 0)
+    project = settle.store.project(f.pid())
+    assert project is not None
+    return await settle._prepare(project, 0, summary), summary
+
+
 async def test_a_crash_after_the_intent_is_resumed_without_a_second_anchor(
     tmp_path: Path,
 ) -> None:
@@ -129,12 +139,8 @@ async def test_a_crash_after_the_intent_is_resumed_without_a_second_anchor(
     chain = ChainClient.embedded(owner.wallet, config=fast())
     with trio.fail_after(TIMEOUT):
         async with service(tmp_path / "n", owner, chain) as first:
-            first.store.ingest(records(owner), now=f.T0 + 60)
-            _, summary = first.tree(f.pid(), 0)
             # The first run signs and records the transaction, then dies before sending it.
-            project = first.store.project(f.pid())
-            assert project is not None
-            intent = await first._prepare(project, 0, summary)
+            intent, summary = await signed_but_not_sent(first, owner)
         assert not chain.epoch(owner.address, f.pid(), 0).anchored
         async with service(tmp_path / "n", owner, chain) as second:
             (done,) = await second.resume()
@@ -149,11 +155,7 @@ async def test_a_crash_after_mining_publishes_without_sending_again(tmp_path: Pa
     chain = ChainClient.embedded(owner.wallet, config=fast())
     with trio.fail_after(TIMEOUT):
         async with service(tmp_path / "n", owner, chain) as first:
-            first.store.ingest(records(owner), now=f.T0 + 60)
-            _, summary = first.tree(f.pid(), 0)
-            project = first.store.project(f.pid())
-            assert project is not None
-            intent = await first._prepare(project, 0, summary)
+            intent, _ = await signed_but_not_sent(first, owner)
             # Sent and mined, then the process dies before publishing the epoch root.
             chain.transact(intent.tx)
         nonce = chain.w3.eth.get_transaction_count(owner.wallet.address)
