@@ -588,6 +588,29 @@ def project_show(project_id: str) -> None:
     emit(_state().client().project(project_id), _record)
 
 
+@project.command(
+    "follow",
+    epilog=_examples("workwork project follow <project id>", "workwork project follow <id> --save"),
+)
+@click.argument("project_id")
+@click.option("--save", is_flag=True, help="Also follow it after restarts (config.toml).")
+@output
+def project_follow(project_id: str, save: bool) -> None:
+    """Receive a project's contributions, acceptances and epoch roots (and sync them now).
+
+    A personal node follows its own projects and those it contributed to by itself; an
+    auditor or a reviewer follows others' with this.
+    """
+    state = _state()
+    data = state.client().follow_project(project_id)
+    if save:
+        settings = state.home.settings()
+        wanted = {*settings.network.follow, bytes.fromhex(project_id)}
+        follow = tuple(sorted(wanted))
+        write(state.home.config, settings.replace(network={"follow": follow}), replace=True)
+    emit({**data, "saved": save}, lambda c, d: c.print(f"Following {project_id} ({d['followed']})"))
+
+
 @project.command("close", epilog=_examples("workwork project close <project id>"))
 @click.argument("project_id")
 @output

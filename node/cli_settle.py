@@ -83,16 +83,16 @@ def chain_deploy(url: str, save: bool, passphrase_file: Path | None) -> None:
     from node.home import write
 
     home = _state().home
+    # Read before deploying, so that a config that cannot be updated costs no gas.
+    settings = home.settings() if save else None
     identity = keys.load(home.identity, home.wallet, keys.passphrase(passphrase_file))
     config = ChainConfig(backend="rpc", url=url)
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": config.timeout}))
     client = ChainClient.deploy(w3, identity.wallet, config=config)
     address = checksum(client.address)
-    if save:
-        settings = home.settings().replace(
-            chain={"backend": "rpc", "url": url, "contract": address}
-        )
-        write(home.config, settings)
+    if settings is not None:
+        chain_settings = {"backend": "rpc", "url": url, "contract": address}
+        write(home.config, settings.replace(chain=chain_settings), replace=True)
     emit(
         {
             "contract": address,

@@ -209,16 +209,24 @@ def dump(settings: Settings) -> str:
     return header + tomli_w.dumps(document)
 
 
-def write(path: Path, settings: Settings) -> None:
-    """Writes a new config file; an existing one is never overwritten.
+def write(path: Path, settings: Settings, *, replace: bool = False) -> None:
+    """Writes a config file: a new one, or with `replace` in place of the existing one.
+
+    A replacement is written to a temporary file and renamed over the old one, so a crash never
+    leaves half a config.
 
     Raises:
-        ConfigError: the file exists or cannot be written.
+        ConfigError: the file exists (without `replace`) or cannot be written.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with path.open("x") as file:
-            file.write(dump(settings))
+        if not replace:
+            with path.open("x") as file:
+                file.write(dump(settings))
+            return
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(dump(settings))
+        tmp.replace(path)
     except FileExistsError:
         raise ConfigError(f"{path} exists already; refusing to overwrite it") from None
     except OSError as exc:

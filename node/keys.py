@@ -171,7 +171,7 @@ def passphrase(file: Path | None = None, *, confirm: bool = False) -> str:
         lines = text.splitlines()
         return lines[0] if lines else ""
     env = os.environ.get(PASSPHRASE_ENV)
-    if env is not None:
+    if env:  # set but empty counts as unset: an empty passphrase is never valid
         return env
     if not sys.stdin.isatty():
         raise KeyFileError(

@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     secret = base / "passphrase"
     secret.write_text("demo passphrase, not for real money\n")
     secret.chmod(0o600)
-    ENV["WORKWORK_PASSPHRASE"] = ""
+    ENV.pop("WORKWORK_PASSPHRASE", None)
     ENV.pop("WORKWORK_HOME", None)
     homes = {name: base / name for name in ("boot", "alice", "agent")}
     pp = ("--passphrase-file", str(secret))

@@ -13,6 +13,8 @@ import click
 from click.testing import CliRunner
 
 from node.cli import cli
+from node.home import Home
+from tests.anvil import rpc, running_anvil
 from tests.cli.conftest import daemon, env, ok, run, wait_until
 
 AGENT = Path(__file__).resolve().parents[2] / "scripts" / "agent.py"
@@ -139,6 +141,8 @@ def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:
             late = tmp_path / "late"
             ok(late, "init")
             with daemon(late, "--bootstrap", addr):
+                followed = ok(late, "project", "follow", pid, "--save")
+                assert followed["saved"] and pid in (late / "config.toml").read_text()
                 synced = ok(late, "sync", "--timeout", "60")
                 assert synced["peers"] >= 1
                 assert ok(late, "project", "show", pid)["fields"]["status"] == "closed"
@@ -160,3 +164,18 @@ def test_every_command_has_help_with_an_example() -> None:
         assert result.exit_code == 0, path
         assert "Examples:" in result.output, path
         assert "workwork" in result.output.split("Examples:")[1], path
+
+
+def test_chain_deploy_saves_the_contract_into_the_config(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    wallet = ok(home, "init")["wallet"]
+    with running_anvil() as url:
+        rpc(url, "anvil_setBalance", [wallet, hex(10**20)])
+        deployed = ok(home, "chain", "deploy", "--chain", url, "--save")
+        assert deployed["saved"] and deployed["deployer"] == wallet
+        saved = Home(home).settings().chain
+        assert (saved.backend, saved.url, saved.contract) == ("rpc", url, deployed["contract"])
+    # Without a chain that answers: one clear line, and nothing changed.
+    down = run(home, "chain", "deploy", "--chain", url, "--save")
+    assert down.returncode == 1 and "did not answer" in down.stderr
+    assert Home(home).settings().chain.contract == deployed["contract"]

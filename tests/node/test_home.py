@@ -44,7 +44,12 @@ def test_written_file_reads_back_the_same(tmp_path: Path) -> None:
     assert home.settings() == settings
     with pytest.raises(ConfigError, match="refusing to overwrite"):
         write(home.config, Settings())
+    assert home.settings() == settings
     assert "gossip_drop" not in dump(settings)
+    updated = settings.replace(chain={"contract": "0x" + "ab" * 20})
+    write(home.config, updated, replace=True)
+    assert home.settings() == updated
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_parse_reads_sections() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -113,3 +114,9 @@ def test_passphrase_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv(keys.PASSPHRASE_ENV)
     with pytest.raises(KeyFileError, match="cannot read passphrase file"):
         keys.passphrase(tmp_path / "missing")
+    # Set but empty is no passphrase (an empty one is never valid): with no terminal to ask
+    # on, that is an error rather than an empty passphrase.
+    monkeypatch.setenv(keys.PASSPHRASE_ENV, "")
+    monkeypatch.setattr("sys.stdin", open(os.devnull))  # noqa: SIM115
+    with pytest.raises(KeyFileError, match="no passphrase"):
+        keys.passphrase()
