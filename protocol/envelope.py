@@ -144,6 +144,33 @@ def decode(data: bytes, *, verify: bool = True) -> Record:
     return Record(body, author, signature, data, hashlib.sha256(data).digest())
 
 
+def signature_valid(data: bytes) -> bool:
+    """Returns whether `data` is an envelope whose signature verifies, without decoding its body.
+
+    For checking signatures apart from decoding (`node.verify` does it in other processes): the
+    verdict holds for these exact bytes, which `decode` must still accept. False for anything
+    `decode` would refuse before it got to the signature.
+    """
+    try:
+        value = _unpack(data, "envelope")
+    except DecodeError:
+        return False
+    if type(value) is not tuple or len(value) != 3:
+        return False
+    author, signature, body_bytes = value
+    if type(author) is not bytes or len(author) != KEY_SIZE:
+        return False  # libsodium reads 32 bytes of key whatever the length: never pass less
+    if type(signature) is not bytes or len(signature) != SIGNATURE_SIZE:
+        return False
+    if type(body_bytes) is not bytes:
+        return False
+    try:
+        crypto_sign_open(signature + SIGNING_DOMAIN + body_bytes, author)
+    except (BadSignatureError, ValueError):
+        return False
+    return True
+
+
 def check_signature(author: bytes, signature: bytes, body_bytes: bytes) -> None:
     """Raises `BadSignature` unless `signature` is `author`'s over the domain and `body_bytes`."""
     try:
