@@ -14,7 +14,9 @@ the Python work of decoding a record, so it is what runs in parallel:
   Measured with `scripts/bench/network.py throughput` (docs/BENCHMARKS.md).
 
 The worker processes are started on first use and shared by every node of the process (like
-trio's thread cache); they end with it.
+trio's thread cache). Each ends when that process ends, however it ends: one killed by a signal
+runs no exit handlers, and its workers would otherwise wait for work forever. If a worker dies,
+the pool is replaced; the batch at hand is decoded on threads.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait
 
 import trio
 
@@ -58,7 +62,10 @@ async def decode_all(
         The records that passed, in order, and the errors of those that did not.
     """
     if len(blobs) >= POOL_FROM and THREADS > 1:
-        return await _decode_pooled(blobs, limit, now)
+        try:
+            return await _decode_pooled(blobs, limit, now)
+        except BrokenProcessPool:
+            _forget_pool()
     step = max(SPLIT_FROM, -(-len(blobs) // THREADS))
     chunks = [blobs[i : i + step] for i in range(0, len(blobs), step)]
     results: list[tuple[list[Record], list[ProtocolError]]] = [([], [])] * len(chunks)
@@ -146,5 +153,31 @@ def _worker_pool() -> ProcessPoolExecutor:
         if _pool is None:
             # Spawned, not forked: a fork of a process running trio and libp2p's threads may
             # inherit a lock some other thread held.
-            _pool = ProcessPoolExecutor(THREADS, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                THREADS,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_end_with_parent,
+            )
         return _pool
+
+
+def _forget_pool() -> None:
+    global _pool
+    with _pool_lock:
+        broken, _pool = _pool, None
+    if broken is not None:
+        broken.shutdown(wait=False, cancel_futures=True)
+
+
+def _end_with_parent() -> None:
+    """Runs first in each worker process: ends it as soon as the process that started it ends."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    sentinel = parent.sentinel
+
+    def watch() -> None:
+        wait([sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()

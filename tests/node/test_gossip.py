@@ -7,6 +7,10 @@ from pathlib import Path
 
 import trio
 
+from node import verify
+from protocol import ProtocolError, decode, encode_body
+from protocol.codec import pack
+from protocol.validate import check
 from tests import factories as f
 from tests.node.conftest import has_all, running, wait_for
 
@@ -34,3 +38,34 @@ async def test_two_nodes_gossip(dirs: Callable[[str], Path]) -> None:
             # The validator counts after its worker thread's write returns, a moment after the
             # records become visible in the store.
             await wait_for(lambda: b.gossip.counters.stored == len(records), timeout=5)
+
+
+async def test_large_batch_checked_in_worker_processes_as_decode_checks_it() -> None:
+    """A batch big enough for the worker processes gives what decoding every blob with
+    verification gives: the same records in the same order, and the same errors."""
+    records = work_records(verify.POOL_FROM + 40)
+    forged = records[5]
+    signature = bytes([forged.signature[0] ^ 1]) + forged.signature[1:]
+    future = f.contribution("carol", created_at=f.T0 + 10_000)
+    blobs = [r.raw for r in records]
+    blobs[5] = pack((forged.author, signature, encode_body(forged.body)))
+    blobs[9] = b"\x93garbage"
+    blobs[12] = future.raw
+    blobs[20] = blobs[21][:-1]
+    now = f.T0 + 100
+
+    expected: list[object] = []
+    for blob in blobs:
+        try:
+            record = decode(blob)
+            check(record, now=now)
+            expected.append(record.id)
+        except ProtocolError as exc:
+            expected.append((type(exc), str(exc)))
+    assert len([e for e in expected if isinstance(e, tuple)]) == 4
+
+    with trio.fail_after(60):
+        valid, errors = await verify.decode_all(blobs, verify.limiter(), now=now)
+    assert len(blobs) >= verify.POOL_FROM
+    assert [r.id for r in valid] == [e for e in expected if isinstance(e, bytes)]
+    assert [(type(e), str(e)) for e in errors] == [e for e in expected if isinstance(e, tuple)]
