@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
 """Network benchmarks: gossip throughput, propagation latency, sync catch-up, memory.
 
-Every figure that depends on the machine is also given as a ratio to the raw Ed25519 verify rate
-(libsodium's crypto_sign_open on the same records), measured in the same process that receives.
+Every figure that depends on the machine is also given as a ratio to a baseline measured in the
+same run. For throughput and catch-up it is the raw Ed25519 verify rate: libsodium's
+crypto_sign_open over the same records' signed bytes, one call after another on one thread, in
+the process that receives (which itself checks signatures on every core). For latency it is
+one hop between two node processes.
 
     throughput  two node processes; one publishes N records, the other verifies and stores
                 them from gossip alone (periodic sync off, so a loss would show).
-    latency     ten nodes in one process, records published from random nodes at a steady
-                rate; the time from submit to stored, for every (record, other node) pair.
+    latency     ten node processes on 127.0.0.1, a sparse network (each dials the bootstrap node
+                and keeps PEERS peers); two of them publish single records at a steady total
+                rate. The time from submit to stored, for every (record, other node) pair,
+                against the same figure for two node processes (one hop) in the same run.
     catchup     a node process holding N records and a fresh one that syncs them all; the
                 fresh node's records/s, and its peak RSS once it holds them.
 
 Run: .venv/bin/python scripts/bench/network.py [throughput|latency|catchup|all]
-     [--records N] [--json]. Only 127.0.0.1 is used; child processes end by themselves.
+     [--records N] [--rate R] [--seconds S] [--json]. Only 127.0.0.1 is used; child processes
+     end by themselves, and the parent stops them by pid when it leaves.
 """
 
 from __future__ import annotations
@@ -21,9 +27,7 @@ import argparse
 import hashlib
 import json
 import os
-import random
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,6 +55,12 @@ from protocol import (
 
 NOW = int(time.time()) - 3600
 CHILD_TIMEOUT = 600
+# Latency: peers each node dials for (a sparse network), and how long after the last publish
+# the nodes wait for deliveries.
+PEERS = 3
+DRAIN = 5.0
+# Records per `Node.submit` call of the throughput publisher.
+SUBMIT = 2000
 
 
 def _key(i: int) -> SigningKey:
@@ -127,8 +137,6 @@ async def start(nursery: trio.Nursery, data: Path, **config: Any) -> Node:
 
 
 async def child_receiver(data: Path, expect: int, raws_file: Path) -> None:
-    if os.environ.get("SWITCH"):
-        sys.setswitchinterval(float(os.environ["SWITCH"]))
     raws = msgpack.unpackb(raws_file.read_bytes())
     baseline = raw_verify_rate(raws)
     del raws
@@ -167,8 +175,8 @@ async def child_publisher(data: Path, addr: str, raws_file: Path) -> None:
         began = time.time()
         cpu_began = cpu_seconds()
         emit(event="publishing", at=began)
-        for i in range(0, len(records), 2000):
-            await node.submit(records[i : i + 2000])
+        for i in range(0, len(records), SUBMIT):
+            await node.submit(records[i : i + SUBMIT])
         # Wait until the publisher has handed every batch to py-libp2p.
         with trio.move_on_after(CHILD_TIMEOUT):
             while node.gossip.counters.published_records < len(records):
@@ -221,6 +229,67 @@ async def child_fresh(data: Path, addr: str, expect: int, raws_file: Path) -> No
         nursery.cancel_scope.cancel()
 
 
+async def child_peer(config: dict[str, Any]) -> None:
+    """One node of the latency network; prints when it stored which record, by id.
+
+    Every node holds the project first, so that contributions are never orphans. A publisher
+    submits records k = publisher, publisher + publishers, ... at start_at + k / rate.
+    """
+    raws = msgpack.unpackb(Path(config["records"]).read_bytes())
+    records = [decode(raw, verify=False) for raw in raws]
+    follow = (project_id(bytes(_key(0).verify_key), "bench"),)
+    stored: dict[str, float] = {}
+    sent: dict[str, float] = {}
+
+    def listener(ids: Any) -> None:
+        now = time.time()
+        for rid in ids:
+            stored.setdefault(rid.hex(), now)
+
+    async with trio.open_nursery() as nursery:
+        node = await start(
+            nursery,
+            Path(config["data"]),
+            follow=follow,
+            bootstrap=tuple(config.get("bootstrap", ())),
+            sync_interval=1e9,
+            target_peers=PEERS,
+        )
+        node.store.ingest(records[:1], now=time.time())
+        node.gossip.on_stored.append(listener)
+        emit(event="ready", addr=node.addrs()[0])
+        with trio.fail_after(60):
+            while not node.peers.connected():
+                await trio.sleep(0.05)
+        emit(event="connected")
+        with trio.fail_after(CHILD_TIMEOUT):
+            # trio-typing's stubs (see node.gossip) lack abandon_on_cancel.
+            line = await trio.to_thread.run_sync(
+                sys.stdin.readline,
+                abandon_on_cancel=True,  # type: ignore[call-arg]
+            )
+        go = json.loads(line)
+        cpu_began = cpu_seconds()
+        start_at, seconds = go["start_at"], go["seconds"]
+        publisher = config.get("publisher")
+        if publisher is not None:
+            step, rate = config["publishers"], config["rate"]
+            for k in range(publisher, len(records) - 1, step):
+                await trio.sleep(max(0.0, start_at + k / rate - time.time()))
+                record = records[1 + k]
+                sent[record.id.hex()] = time.time()
+                await node.submit([record])
+        await trio.sleep(max(0.0, start_at + seconds + DRAIN - time.time()))
+        emit(
+            event="done",
+            sent=sent,
+            stored=stored,
+            connected=len(node.peers.connected()),
+            cpu_s=cpu_seconds() - cpu_began,
+        )
+        nursery.cancel_scope.cancel()
+
+
 # The parent.
 
 
@@ -230,9 +299,15 @@ class Child:
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-P", __file__, "--child", *args],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
 
     def read(self, event: str, timeout: float = CHILD_TIMEOUT) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -317,67 +392,74 @@ def catchup(count: int, tmp: Path) -> dict[str, Any]:
             fresh.stop()
 
 
-async def _latency(nodes_count: int, rate: float, seconds: float, tmp: Path) -> dict[str, Any]:
-    raws = make_records(int(rate * seconds) + 1)
-    records = [decode(raw, verify=False) for raw in raws]
-    sent: dict[bytes, float] = {}
-    delays: list[float] = []
+def _percentile(values: list[float], q: float) -> float:
+    return values[int(q * (len(values) - 1))]
 
-    def listener(ids: Any) -> None:
-        now = time.perf_counter()
-        delays.extend(now - sent[i] for i in ids if i in sent)
 
-    # Personal nodes that follow the benchmark's project: two topics each, as real users run.
-    follow = (project_id(bytes(_key(0).verify_key), "bench"),)
-    async with trio.open_nursery() as nursery:
-        boot = await start(nursery, tmp / "n0", follow=follow, sync_interval=1e9)
-        nodes = [boot]
+def _network(nodes_count: int, rate: float, seconds: float, raws_file: Path, tmp: Path) -> Any:
+    """Runs `nodes_count` peer processes and returns the delays from submit to stored, in s.
+
+    Node 0 is the bootstrap node every other dials; nodes 1 and 2 (or 1 alone) publish.
+    """
+    publishers = [1, 2][: max(1, nodes_count - 2)]
+    peers: list[Child] = []
+    try:
+        boot = Child("peer", json.dumps({"data": str(tmp / "n0"), "records": str(raws_file)}))
+        peers.append(boot)
+        addr = boot.read("ready", 120)["addr"]
         for i in range(1, nodes_count):
-            nodes.append(
-                await start(
-                    nursery,
-                    tmp / f"n{i}",
-                    follow=follow,
-                    bootstrap=(boot.addrs()[0],),
-                    sync_interval=1e9,
-                )
-            )
-        for node in nodes:
-            node.gossip.on_stored.append(listener)
-        with trio.fail_after(60):
-            while any(len(n.peers.connected()) < min(4, nodes_count - 1) for n in nodes):
-                await trio.sleep(0.1)
-        await trio.sleep(3.0)  # meshes
-        await nodes[0].submit(records[:1])  # the project, everywhere first
-        await trio.sleep(1.0)
-        delays.clear()
-        rng = random.Random(1)
-        interval = 1 / rate
-        began = time.perf_counter()
-        for i, record in enumerate(records[1:]):
-            await trio.sleep_until(
-                trio.current_time() + max(0, began + i * interval - time.perf_counter())
-            )
-            sent[record.id] = time.perf_counter()
-            await rng.choice(nodes).submit([record])
-        await trio.sleep(3.0)
-        nursery.cancel_scope.cancel()
-    expected = (len(records) - 1) * (nodes_count - 1)
+            config = {
+                "data": str(tmp / f"n{i}"),
+                "records": str(raws_file),
+                "bootstrap": [addr],
+                "publisher": publishers.index(i) if i in publishers else None,
+                "publishers": len(publishers),
+                "rate": rate,
+            }
+            peers.append(Child("peer", json.dumps(config)))
+        for peer in peers:
+            peer.read("connected", 120)
+        time.sleep(3.0)  # heartbeats: meshes form
+        start_at = time.time() + 1.0
+        for peer in peers:
+            peer.send(json.dumps({"start_at": start_at, "seconds": seconds}))
+        done = [peer.read("done", seconds + 120) for peer in peers]
+    finally:
+        for peer in peers:
+            peer.stop()
+    sent = {rid: at for d in done for rid, at in d["sent"].items()}
+    delays = [at - sent[rid] for d in done for rid, at in d["stored"].items() if rid in sent]
+    expected = len(sent) * (nodes_count - 1)
     delays.sort()
     return {
         "nodes": nodes_count,
-        "rate_per_s": rate,
-        "records": len(records) - 1,
+        "records": len(sent),
         "deliveries": len(delays),
         "expected_deliveries": expected,
-        "p50_ms": 1000 * statistics.median(delays),
-        "p99_ms": 1000 * delays[int(0.99 * (len(delays) - 1))],
+        "p50_ms": 1000 * _percentile(delays, 0.5),
+        "p99_ms": 1000 * _percentile(delays, 0.99),
         "max_ms": 1000 * delays[-1],
+        "connections": [d["connected"] for d in done],
+        "cpu_s": [round(d["cpu_s"], 2) for d in done],
     }
 
 
-def latency(tmp: Path) -> dict[str, Any]:
-    return trio.run(_latency, 10, 10.0, 10.0, tmp)
+def latency(tmp: Path, *, rate: float, seconds: float, nodes_count: int = 10) -> dict[str, Any]:
+    """Ten node processes against the baseline, two node processes (one hop), at one load."""
+    raws_file = tmp / "records.msgpack"
+    raws_file.write_bytes(msgpack.packb(make_records(int(rate * seconds) + 1)))
+    (tmp / "one_hop").mkdir()
+    (tmp / "network").mkdir()
+    one_hop = _network(2, rate, seconds, raws_file, tmp / "one_hop")
+    network = _network(nodes_count, rate, seconds, raws_file, tmp / "network")
+    return {
+        "rate_per_s": rate,
+        "seconds": seconds,
+        "one_hop": one_hop,
+        "network": network,
+        "p50_ratio": network["p50_ms"] / one_hop["p50_ms"],
+        "p99_ratio": network["p99_ms"] / one_hop["p99_ms"],
+    }
 
 
 def main() -> None:
@@ -386,6 +468,8 @@ def main() -> None:
         "which", nargs="?", default="all", choices=["throughput", "latency", "catchup", "all"]
     )
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=10.0, help="latency: records/s in all")
+    parser.add_argument("--seconds", type=float, default=20.0, help="latency: publishing time")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -398,6 +482,8 @@ def main() -> None:
                 trio.run(child_publisher, Path(rest[0]), rest[1], Path(rest[2]))
             case "seed":
                 trio.run(child_seed, Path(rest[0]), Path(rest[1]))
+            case "peer":
+                trio.run(child_peer, json.loads(rest[0]))
             case "fresh":
                 trio.run(child_fresh, Path(rest[0]), rest[1], int(rest[2]), Path(rest[3]))
         return
@@ -408,7 +494,7 @@ def main() -> None:
             if args.which in (name, "all"):
                 (base / name).mkdir()
                 if name == "latency":
-                    results[name] = latency(base / name)
+                    results[name] = latency(base / name, rate=args.rate, seconds=args.seconds)
                 else:
                     results[name] = {"throughput": throughput, "catchup": catchup}[name](
                         args.records, base / name
