@@ -4,9 +4,10 @@ Theory of operation.
 
 Receiving. Every topic we follow has an async topic validator. py-libp2p runs it before it
 delivers or forwards a message, so it is where records are judged: the batch is decoded, every
-record decoded and its signature verified in a worker thread (libsodium releases the GIL, so
-verification runs on a second core while the event loop keeps reading), then checked against
-the clock and ingested into the store, which applies the rules that need other records. The
+record decoded and its signature verified off the event loop (`node.verify`: on threads, or for
+a large batch in worker processes, so verification uses the other core while the event loop
+keeps reading), then checked against the clock and ingested into the store, which applies the
+rules that need other records. The
 validator accepts the message, and so lets GossipSub forward it, only if every record in it was
 valid (orphans, whose parents we have not seen yet, are valid until shown otherwise) and at
 least one was new to us. An invalid message is neither stored nor forwarded, and counts against
