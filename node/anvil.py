@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # rules whatever its default becomes.
 HARDFORK = "prague"
 START_TIMEOUT = 30.0
+# Seconds anvil gets to write its state file and exit before it is killed.
+STOP_TIMEOUT = 20.0
 # Seconds between dumps of the state file while anvil runs (it also dumps at exit).
 STATE_INTERVAL = 5
 
@@ -78,21 +80,28 @@ def _answers(url: str) -> bool:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stops anvil: SIGTERM (it dumps its state), then SIGKILL to what is left of its group.
+    """Stops anvil: SIGTERM to its process group, a wait while it dumps its state, then SIGKILL
+    to whatever is left of the group.
 
-    node_modules/.bin/anvil is a Node wrapper that runs the real binary as its child and forwards
-    SIGTERM to it; the wrapper was started in a session of its own, so killing its process group
-    leaves no anvil behind.
+    node_modules/.bin/anvil is a Node wrapper that runs the real binary as its child; both are in
+    the process group the wrapper leads (it was started in a session of its own). The wrapper
+    can exit before the binary has finished writing the state file, so the whole group is
+    waited for, not only the wrapper: killing the binary mid-dump would corrupt the state.
     """
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=STOP_TIMEOUT)
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
 
 
 @contextlib.contextmanager

@@ -49,6 +49,13 @@ DEGREE, DEGREE_LOW, DEGREE_HIGH = 6, 4, 12
 HEARTBEAT = 1
 
 
+# py-libp2p drops a message whose validators run longer than this (default 5 s). A receiver
+# that falls behind a fast publisher queues batches for verification longer than that, and
+# dropped batches then wait for sync; a longer bound keeps them. A peer cannot use it to pile up
+# work: its inbound messages are bounded by py-libp2p's per-peer queues.
+VALIDATION_TIMEOUT = 30.0
+
+
 class _Pubsub(Pubsub):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -105,6 +112,10 @@ def build(key: KeyPair, config: NetworkConfig) -> Stack:
     )
     host.get_network().auto_connector.maybe_connect = _no_auto_dial  # type: ignore[attr-defined]
     pubsub = _Pubsub(
-        host, gossipsub, strict_signing=True, msg_id_constructor=get_peer_and_seqno_msg_id
+        host,
+        gossipsub,
+        strict_signing=True,
+        msg_id_constructor=get_peer_and_seqno_msg_id,
+        validation_timeout=VALIDATION_TIMEOUT,
     )
     return Stack(host, pubsub, gossipsub)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,7 +113,8 @@ class Node:
                 project = self.store.project(record.body.project_id)
                 if project is not None:
                     check_open(record, project)
-        result = self.store.ingest(records, now=now)
+        # In a thread, as gossip's writes are: a large local batch must not stall the network.
+        result = await trio.to_thread.run_sync(partial(self.store.ingest, records, now=now))
         added = set(result.added) | set(result.orphaned)
         await self.gossip.publish([r for r in records if r.id in added])
         return result
