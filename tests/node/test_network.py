@@ -87,3 +87,21 @@ async def test_personal_node_follows_only_its_shards(dirs: Callable[[str], Path]
                 # The other project's posting is on meta; its contribution is on a shard B
                 # does not follow.
                 assert b.store.has(theirs[0].id) and not b.store.has(theirs[1].id)
+
+
+async def test_quic_transport_carries_sync_and_gossip(dirs: Callable[[str], Path]) -> None:
+    """Two nodes that speak only QUIC (py-libp2p's is experimental, hence the flag)."""
+    quic = {"quic": True, "listen": ("/ip4/127.0.0.1/udp/0/quic-v1",)}
+    before = [f.profile("bob"), f.project("alice")]
+    after = [f.profile("carol")]
+    with trio.fail_after(40):
+        async with running(dirs("a"), **quic) as a:
+            assert all("/quic-v1/" in addr for addr in a.addrs())
+            await a.submit(before)
+            async with running(dirs("b"), **quic, bootstrap=(a.addrs()[0],)) as b:
+                # Published before b existed: it arrives by sync on connect.
+                await wait_for(has_all(b, [r.id for r in before]), timeout=15)
+                await trio.sleep(1.5)  # a heartbeat builds the meta mesh
+                await a.submit(after)
+                await wait_for(has_all(b, [r.id for r in after]), timeout=15)
+                assert b.gossip.counters.stored >= 1
