@@ -39,7 +39,13 @@ from protocol import EpochRoot, InvalidRecord, Project, ProtocolError, Record, d
 from protocol.epoch import Summary, leaves
 from protocol.merkle import Leaf, MerkleTree, checksum
 from protocol.records import Acceptance, project_id
-from protocol.validate import check, check_acceptance, check_contribution, check_epoch_root
+from protocol.validate import (
+    check,
+    check_acceptance,
+    check_authorized,
+    check_contribution,
+    check_epoch_root,
+)
 from storage import Store
 from storage.store import MAX_LIMIT
 
@@ -404,6 +410,7 @@ class _Audit:
             try:
                 check_contribution(work, self.project)
                 check_acceptance(acceptance, self.project, work)
+                check_authorized(acceptance, self.project)
             except ProtocolError as exc:
                 self.add(
                     Kind.RULE_VIOLATION,
@@ -576,7 +583,10 @@ def _why_not(store: Store, contribution_id: bytes, epoch: int) -> str:
         return "the contribution is not in the store"
     acceptance = store.acceptance_of(contribution_id)
     if acceptance is None:
-        return "the store has no acceptance of it"
+        return (
+            "the store has no acceptance of it in force (none by the owner or a reviewer of the "
+            "project revision in force)"
+        )
     body = acceptance.expect(Acceptance)
     if body.weight == 0:
         return f"its acceptance in force {_hex(acceptance.id)} withdraws it (weight 0)"

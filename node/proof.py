@@ -45,7 +45,7 @@ from protocol import (
 from protocol.epoch import tree as epoch_tree
 from protocol.merkle import LEAF_ENCODING, Leaf, MerkleTree, checksum, verify
 from protocol.records import MAX_EPOCH, Body
-from protocol.validate import check_acceptance, check_epoch_root
+from protocol.validate import check_acceptance, check_authorized, check_epoch_root
 from storage import Store
 from storage.store import MAX_LIMIT
 
@@ -411,6 +411,7 @@ def _offline(parsed: dict[str, Any]) -> VerifiedProof:
     _same("leaf.weight", judged.weight, proof.leaf.weight, "acceptance")
     try:
         check_acceptance(acceptance, project, work)
+        check_authorized(acceptance, project)
     except NotAuthorized as exc:
         raise Unauthorized(str(exc), field="acceptance") from exc
     except ProtocolError as exc:

@@ -14,14 +14,27 @@ Theory of operation. A record passes three gates, and every gate is a pure funct
 Revisions. Profiles, projects and acceptances are revisable: `slot` names what a record is about,
 and among records of one slot the one that `supersedes` all others is in force. The order is
 (revision, record id), so every node picks the same winner whatever order records arrived in.
-Acceptances are judged against the project revision in force: who may accept (owner and
-reviewers) follows the latest revision a node has. Whether a project is still open is not a
-storage rule (`check_open`), because it would depend on arrival order.
+
+Who may accept. An acceptance is signed by the project's owner or by a reviewer a project
+revision names, and revisions may add and remove reviewers. Two questions are kept apart so that
+neither depends on the order in which a node received the revisions:
+
+- Storing (`ever_authorized`): an acceptance is kept if its author is the owner or is named by
+  ANY revision of the project, superseded ones included. Every revision is stored, so the set
+  of stored acceptances does not depend on arrival order. (A node that holds no revision naming
+  the author yet refuses the acceptance for now; sync offers it again later.)
+- Counting (`authorized`): among the stored acceptances of a contribution, the one in force is
+  the highest (revision, id) among those whose author the project revision IN FORCE authorizes
+  (`latest_authorized`). When the revision in force changes its reviewers, the acceptance in
+  force may change with it; Merkle trees (`protocol.epoch`) follow.
+
+`check_acceptance` is left with what makes an acceptance invalid for good (references). Whether
+a project is still open is not a storage rule either (`check_open`), for the same reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from protocol.envelope import Record
@@ -172,15 +185,17 @@ def check_open(contribution: Record, project: Record) -> None:
 
 
 def check_acceptance(acceptance: Record, project: Record, contribution: Record) -> None:
-    """Checks an acceptance against its project (revision in force) and its contribution.
+    """Checks an acceptance against its project (any revision) and its contribution.
+
+    Only what can never change: who signed it is a separate question (`authorized`,
+    `ever_authorized`), since the answer changes with the project's revisions.
 
     Raises:
         ReferenceMismatch: the project or contribution given is not the one named, or the
             contribution belongs to another project.
-        NotAuthorized: the author is neither the project's owner nor one of its reviewers.
     """
     body = acceptance.expect(Acceptance)
-    posting = _project_of(acceptance, project, body.project_id)
+    _project_of(acceptance, project, body.project_id)
     work = contribution.expect(Contribution)
     if contribution.id != body.contribution_id:
         raise ReferenceMismatch(
@@ -191,11 +206,51 @@ def check_acceptance(acceptance: Record, project: Record, contribution: Record) 
         raise ReferenceMismatch(
             f"acceptance {acceptance.id.hex()[:16]} is for a project the contribution is not in"
         )
-    if acceptance.author != project.author and acceptance.author not in posting.reviewers:
+
+
+def authorized(author: bytes, project: Record) -> bool:
+    """Returns True if `author` may accept for the project revision `project`.
+
+    That is, the author is the project's owner or one of the reviewers this revision names.
+    Applied to the revision in force, it decides which stored acceptances count.
+    """
+    return author == project.author or author in project.expect(Project).reviewers
+
+
+def ever_authorized(author: bytes, revisions: Iterable[Record]) -> bool:
+    """Returns True if some revision among `revisions` (of one project) authorizes `author`.
+
+    The storage rule: an acceptance is stored if this holds for the revisions a node has.
+    """
+    return any(authorized(author, revision) for revision in revisions)
+
+
+def check_authorized(acceptance: Record, project: Record) -> None:
+    """Checks that the project revision given (the one in force) authorizes the acceptance.
+
+    For auditors and proofs, which judge an acceptance in force against the revision in force.
+
+    Raises:
+        ReferenceMismatch: `project` is not the project the acceptance names.
+        NotAuthorized: the author is neither the owner nor a reviewer of that revision.
+    """
+    posting = _project_of(acceptance, project, acceptance.expect(Acceptance).project_id)
+    if not authorized(acceptance.author, project):
         raise NotAuthorized(
             f"acceptance {acceptance.id.hex()[:16]} is signed by {acceptance.author.hex()[:16]}, "
-            f"who is neither the owner nor a reviewer of project {posting.name!r}"
+            f"who is neither the owner nor a reviewer of project {posting.name!r} "
+            f"(revision {posting.revision})"
         )
+
+
+def latest_authorized(project: Record, acceptances: Iterable[Record]) -> Mapping[bytes, Record]:
+    """Returns the acceptance in force of each contribution, by contribution id.
+
+    The counting rule: acceptances whose author `project` (the revision in force) does not
+    authorize are ignored, then the highest (revision, id) of each contribution wins.
+    """
+    counted = (a for a in acceptances if authorized(a.author, project))
+    return {key[1]: record for key, record in latest(counted).items()}
 
 
 def check_epoch_root(root: Record, project: Record) -> None:

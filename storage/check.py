@@ -2,8 +2,14 @@
 
 It recomputes, from each record alone, every index entry that record must have, and checks each
 index entry against the record it names, so it shares no code with ingest beyond the key
-builders: a bug in ingest shows up here as a difference. It streams every table once (the
-orphan tables, bounded, are the only ones it holds in memory).
+builders: a bug in ingest shows up here as a difference. It streams every table once; it holds
+in memory the orphan tables (bounded), the reviewers each project's revisions name and the
+project revisions in force (a few keys per project).
+
+Acceptances are checked against both rules of `protocol.validate`: each stored one is signed by
+its project's owner or by a key some stored revision names (the storage rule), and the one in
+force of each contribution is the highest (revision, id) among those the revision in force
+authorizes, or none (the counting rule), recomputed here from the A table.
 """
 
 from __future__ import annotations
@@ -12,10 +18,11 @@ import hashlib
 from collections import Counter
 from typing import Any
 
-from protocol import Acceptance, Contribution, EpochRoot, ProtocolError, Record
+from protocol import Acceptance, Contribution, EpochRoot, Project, ProtocolError, Record
 from protocol import decode as decode_record
+from protocol.records import project_id
 from protocol.topics import topic
-from protocol.validate import Ref, slot
+from protocol.validate import Ref, authorized, slot
 from storage import keys
 from storage.seen import Seen
 
@@ -30,6 +37,9 @@ _TABLES = {
     keys.CONTRIBUTIONS,
     keys.BY_AUTHOR,
     keys.ACCEPTED,
+    keys.ACCEPTANCES,
+    keys.REVIEWERS,
+    keys.REVIEWED,
     keys.ROOTS,
     keys.ORPHAN,
     keys.ARRIVAL,
@@ -43,6 +53,9 @@ class _Checker:
         self.db = db
         self.seen = seen
         self.problems: list[str] = []
+        # (project id, key) of the reviewers named by stored project revisions.
+        self.named: set[tuple[bytes, bytes]] = set()
+        self.projects: dict[bytes, Record | None] = {}
 
     def problem(self, text: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
@@ -69,6 +82,9 @@ class _Checker:
         self.topics(topics)
         self.latest()
         self.accepted()
+        self.reviewers()
+        self.acceptances()
+        self.reviewed()
         self.listed(keys.CONTRIBUTIONS, Contribution, "project_id")
         self.listed(keys.BY_AUTHOR, Contribution, "author")
         self.roots()
@@ -107,11 +123,23 @@ class _Checker:
                 needed.append(keys.by_author(record.author, body.created_at, rid))
             elif isinstance(body, EpochRoot):
                 needed.append(keys.root(body.project_id, body.epoch, rid))
+            elif isinstance(body, Project):
+                pid = project_id(record.author, body.name)
+                for reviewer in body.reviewers:
+                    self.named.add((pid, reviewer))
+                    needed.append(keys.reviewer(pid, reviewer))
+            elif isinstance(body, Acceptance):
+                entry = keys.acceptance(body.contribution_id, body.revision, rid)
+                needed.append(entry)
+                listed = self.db.get(entry)
+                if listed is not None and listed != record.author:
+                    self.problem(f"acceptance entry {entry.hex()} names another author")
             for entry in needed:
                 if self.db.get(entry) is None:
                     self.problem(f"{record.kind} {rid.hex()} lacks index entry {entry.hex()}")
             subject = slot(record)
-            if subject is not None:
+            # Acceptances in force follow another rule, checked by `acceptances`.
+            if subject is not None and not isinstance(body, Acceptance):
                 value = self.db.get(keys.latest(*subject))
                 rank = (getattr(body, "revision", 0), rid)
                 if value is None:
@@ -187,6 +215,93 @@ class _Checker:
             value = self.db.get(keys.latest("acceptance", body.contribution_id))
             if value is None or keys.read_latest(value)[0] != rid:
                 self.problem(f"acceptance entry {key.hex()} names a record not in force")
+
+    def project(self, pid: bytes) -> Record | None:
+        """Returns the project revision in force of `pid`, as the L table says."""
+        if pid not in self.projects:
+            value = self.db.get(keys.latest("project", pid))
+            where = keys.latest("project", pid)
+            found = None if value is None else self.fetch(keys.read_latest(value)[0], where)
+            self.projects[pid] = found if found is not None and found.kind == "project" else None
+        return self.projects[pid]
+
+    def reviewers(self) -> None:
+        for key in self.db.iterator(prefix=keys.REVIEWERS, include_value=False):
+            named = (key[1 : 1 + keys.ID_SIZE], key[1 + keys.ID_SIZE :])
+            if named not in self.named:
+                self.problem(f"reviewer entry {key.hex()} is named by no stored project revision")
+
+    def acceptances(self) -> None:
+        """Checks the A table, and the acceptance in force of each contribution it lists."""
+        group: bytes | None = None
+        best: tuple[int, bytes] | None = None
+        for key, author in self.prefixed(keys.ACCEPTANCES):
+            cid = key[1 : 1 + keys.ID_SIZE]
+            if cid != group:
+                if group is not None:
+                    self.in_force(group, best)
+                group, best = cid, None
+            revision, rid = keys.read_acceptance(key)
+            record = self.fetch(rid, key)
+            if record is None:
+                continue
+            body = record.body
+            if (
+                not isinstance(body, Acceptance)
+                or key != keys.acceptance(body.contribution_id, body.revision, rid)
+                or author != record.author
+            ):
+                self.problem(f"acceptance entry {key.hex()} does not match its record")
+                continue
+            project = self.project(body.project_id)
+            if project is None:
+                self.problem(f"acceptance {rid.hex()} is of a project that is not stored")
+                continue
+            if author != project.author:
+                if (body.project_id, author) not in self.named:
+                    self.problem(
+                        f"acceptance {rid.hex()} is signed by a key that no stored revision of "
+                        "its project names"
+                    )
+                if self.db.get(keys.reviewed(body.project_id, author, cid)) is None:
+                    self.problem(f"acceptance {rid.hex()} lacks its reviewer's entry")
+            if authorized(author, project):
+                # Keys come in (revision, id) order: the last one authorized wins.
+                best = (revision, rid)
+        if group is not None:
+            self.in_force(group, best)
+
+    def in_force(self, contribution_id: bytes, best: tuple[int, bytes] | None) -> None:
+        value = self.db.get(keys.latest("acceptance", contribution_id))
+        found = None if value is None else keys.read_latest(value)
+        expected = None if best is None else (best[1], best[0])
+        if found != expected:
+            self.problem(
+                f"contribution {contribution_id.hex()} has acceptance "
+                f"{'none' if found is None else found[0].hex()} in force, expected "
+                f"{'none' if expected is None else expected[0].hex()}"
+            )
+
+    def reviewed(self) -> None:
+        size = keys.ID_SIZE
+        for key in self.db.iterator(prefix=keys.REVIEWED, include_value=False):
+            pid, author, cid = key[1 : 1 + size], key[1 + size : 1 + 2 * size], key[1 + 2 * size :]
+            project = self.project(pid)
+            matched = project is not None and project.author != author
+            if matched:
+                matched = False
+                for entry, signer in self.prefixed(keys.ACCEPTANCES + cid):
+                    record = self.fetch(keys.read_acceptance(entry)[1], entry)
+                    if (
+                        signer == author
+                        and record is not None
+                        and isinstance(record.body, Acceptance)
+                        and record.body.project_id == pid
+                    ):
+                        matched = True
+                        break
+            if not matched:
+                self.problem(f"reviewer entry {key.hex()} names no acceptance by that reviewer")
 
     def listed(self, table: bytes, cls: type[Contribution], field: str) -> None:
         for key in self.db.iterator(prefix=table, include_value=False):

@@ -15,8 +15,11 @@ A record goes through these steps (`offer`):
 2. `validate.check`: the clock. A record from the future is rejected now, even as an orphan.
 3. Dependencies (`validate.dependencies`): if any is missing, the record is parked in the orphan
    area, with one "waiting" entry per missing dependency.
-4. The rules that need its dependencies (`check_contribution`, ...), against the project
-   revision in force. A record that breaks one is rejected and never stored.
+4. The rules that need its dependencies (`check_contribution`, ...). A record that breaks one
+   is rejected and never stored. An acceptance is stored only if its author is the project's
+   owner or a reviewer that some stored revision of the project names (the V index); one whose
+   author no revision names yet is held until the end of the call, in case a revision of this
+   call names them, and then rejected (see `Ingest.defer` for why not an orphan).
 5. Applied: the record, its topic entry and its kind's index entries; for a revisable record,
    the latest-revision entry and the acceptance index if it supersedes the record in force.
 6. Orphans waiting for what the record provides lose that wait; those that wait for nothing more
@@ -26,6 +29,10 @@ A record goes through these steps (`offer`):
 Every stored revision stays stored (and in its topic, so that sync converges on the same sets);
 only the L and E entries follow the record in force, chosen by (revision, id) exactly as
 `protocol.validate.supersedes` orders them, so the outcome does not depend on arrival order.
+For acceptances, only those whose author the project revision in force authorizes compete
+(`protocol.validate.latest_authorized`); when a project revision in force changes the
+reviewers, the contributions that the added or removed reviewers accepted (the G index) have
+their acceptance in force chosen again from all their stored acceptances (the A index).
 
 The orphan area is bounded (count and bytes); past a bound the oldest arrivals are evicted. Its
 index is small by construction, so the store mirrors it in memory (`Orphans`); if a call fails
@@ -39,11 +46,21 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from protocol import Acceptance, Contribution, EpochRoot, Profile, Project, ProtocolError, Record
+from protocol import (
+    Acceptance,
+    Contribution,
+    EpochRoot,
+    NotAuthorized,
+    Profile,
+    Project,
+    ProtocolError,
+    Record,
+)
 from protocol import decode as decode_record
 from protocol.records import project_id
 from protocol.validate import (
     Ref,
+    authorized,
     check,
     check_acceptance,
     check_contribution,
@@ -156,7 +173,16 @@ class Ingest:
         self.topic_of = store._topic_of
         # The overlay: what this call wrote that it may read back.
         self.stored: dict[bytes, Record] = {}
-        self.latest: dict[bytes, tuple[bytes, int]] = {}
+        # L entries written by this call; None for an acceptance slot it emptied.
+        self.latest: dict[bytes, tuple[bytes, int] | None] = {}
+        # The A, V and G entries of this call: acceptances by contribution, as (revision, id,
+        # author); (project id, key) of reviewers named; contributions by (project id, author).
+        self.acceptances: dict[bytes, list[tuple[int, bytes, bytes]]] = {}
+        self.named: set[tuple[bytes, bytes]] = set()
+        self.reviewed: dict[tuple[bytes, bytes], set[bytes]] = {}
+        # Acceptances whose author no stored revision names (yet), by id; see `defer`.
+        self.deferred: dict[bytes, Record] = {}
+        self.again: deque[Record] = deque()
         self.projects: dict[bytes, Record] = {}
         self.counts: dict[str, int] = {}
         self.parked: dict[bytes, Record] = {}
@@ -197,6 +223,8 @@ class Ingest:
         return self.finish()
 
     def finish(self) -> IngestResult:
+        for rid, record in self.deferred.items():
+            self.rejected.append((rid, _unnamed(record)))
         self.evict()
         store = self.store
         totals = {name: store._count(name) + more for name, more in self.counts.items()}
@@ -252,6 +280,10 @@ class Ingest:
             self.offered.add(rid)
             self.orphaned.append(rid)
             return True
+        if rid in self.deferred:
+            # Held until the end of the call, where it is stored or rejected once.
+            self.offered.add(rid)
+            return True
         if rid in self.stored or (rid in self.seen and self.db.get(keys.RECORD + rid) is not None):
             self.duplicates.append(rid)
             return True
@@ -265,8 +297,11 @@ class Ingest:
             self.rejected.append((record.id, exc))
             return
         self.admit(record)
-        while self.ready:
-            self.admit(self.unpark(self.ready.popleft()))
+        while self.ready or self.again:
+            if self.ready:
+                self.admit(self.unpark(self.ready.popleft()))
+            else:
+                self.admit(self.again.popleft())
 
     def admit(self, record: Record) -> None:
         found: dict[str, Record] = {}
@@ -286,6 +321,9 @@ class Ingest:
                 check_contribution(record, found["project"])
             elif isinstance(body, Acceptance):
                 check_acceptance(record, found["project"], found["contribution"])
+                if not self.vouched(record.author, found["project"], body.project_id):
+                    self.defer(record)
+                    return
             elif isinstance(body, EpochRoot):
                 check_epoch_root(record, found["project"])
         except ProtocolError as exc:
@@ -310,10 +348,7 @@ class Ingest:
         elif isinstance(body, EpochRoot):
             put(keys.root(body.project_id, body.epoch, rid), b"")
         elif isinstance(body, Project):
-            pid = project_id(record.author, body.name)
-            if self.revise("project", pid, record, body.revision)[0]:
-                self.projects[pid] = record
-            self.release(Ref("project", pid))
+            self.post(record, body)
         elif isinstance(body, Profile):
             self.revise("profile", record.author, record, body.revision)
         self.added.append(rid)
@@ -323,13 +358,13 @@ class Ingest:
     def revise(
         self, slot: str, subject: bytes, record: Record, revision: int
     ) -> tuple[bool, tuple[bytes, int] | None]:
-        """Puts `record` in force in its slot if it supersedes the record in force.
+        """Puts a profile or project in force in its slot if it supersedes the record in force.
 
         Returns whether it did, and the (id, revision) in force before, if any.
         """
         key = keys.latest(slot, subject)
         current = self.latest.get(key)
-        if current is None and not (slot == "acceptance" and self.unjudged(subject)):
+        if current is None:
             value = self.db.get(key)
             if value is not None:
                 current = keys.read_latest(value)
@@ -338,33 +373,146 @@ class Ingest:
             return False, current
         self.wb.put(key, keys.latest_value(record.id, revision))
         self.latest[key] = (record.id, revision)
-        if slot == "acceptance":
-            self.judged.add(subject)
         return True, current
 
+    def post(self, record: Record, body: Project) -> None:
+        """Applies a project revision: V entries, the revision in force, what depends on it."""
+        pid = project_id(record.author, body.name)
+        previous = self.project(pid)
+        for reviewer in body.reviewers:
+            if (pid, reviewer) not in self.named:
+                self.named.add((pid, reviewer))
+                self.wb.put(keys.reviewer(pid, reviewer), b"")
+        if self.revise("project", pid, record, body.revision)[0]:
+            self.projects[pid] = record
+            if previous is not None:
+                before = previous.expect(Project).reviewers
+                if before != body.reviewers:
+                    self.recount(pid, record, set(before) ^ set(body.reviewers))
+        if self.deferred:
+            # Acceptances of this call whose author this revision names: stored after all.
+            for rid, held in list(self.deferred.items()):
+                judged = held.expect(Acceptance)
+                if judged.project_id == pid and held.author in body.reviewers:
+                    del self.deferred[rid]
+                    self.again.append(held)
+        self.release(Ref("project", pid))
+
     def accept(self, record: Record, body: Acceptance) -> None:
-        in_force, replaced = self.revise("acceptance", body.contribution_id, record, body.revision)
-        if not in_force:
+        rid, author, cid = record.id, record.author, body.contribution_id
+        self.put(keys.acceptance(cid, body.revision, rid), author)
+        self.acceptances.setdefault(cid, []).append((body.revision, rid, author))
+        project = self.project(body.project_id)
+        assert project is not None, "an acceptance is applied before its project"
+        if author != project.author:
+            self.put(keys.reviewed(body.project_id, author, cid), b"")
+            self.reviewed.setdefault((body.project_id, author), set()).add(cid)
+        if not authorized(author, project):
+            # Stored, since a revision names its author, but not counted by the one in force.
             return
-        if replaced is not None:
-            previous = self.get(replaced[0])
+        current = self.in_force(cid)
+        # (revision, id): the order of `protocol.validate.supersedes`.
+        if current is not None and (body.revision, rid) <= (current[1], current[0]):
+            return
+        self.enforce(cid, current, (rid, body.revision), record)
+
+    def in_force(self, contribution_id: bytes) -> tuple[bytes, int] | None:
+        """Returns (id, revision) of the acceptance in force of a contribution, if any."""
+        key = keys.latest("acceptance", contribution_id)
+        if key in self.latest:
+            return self.latest[key]
+        if self.unjudged(contribution_id):
+            return None
+        value = self.db.get(key)
+        return None if value is None else keys.read_latest(value)
+
+    def enforce(
+        self,
+        contribution_id: bytes,
+        current: tuple[bytes, int] | None,
+        new: tuple[bytes, int] | None,
+        record: Record | None = None,
+    ) -> None:
+        """Replaces the acceptance in force `current` of a contribution by `new` (L and E)."""
+        if current == new:
+            return
+        wb = self.wb
+        if current is not None:
+            previous = self.get(current[0])
             assert previous is not None, "a revision in force is not stored"
             old = previous.expect(Acceptance)
             if old.weight > 0:
-                self.wb.delete(
-                    keys.accepted_prefix(old.project_id, old.epoch) + old.contribution_id
-                )
-        if body.weight > 0:
-            self.wb.put(
-                keys.accepted_prefix(body.project_id, body.epoch) + body.contribution_id, record.id
+                wb.delete(keys.accepted_prefix(old.project_id, old.epoch) + contribution_id)
+        key = keys.latest("acceptance", contribution_id)
+        if new is None:
+            wb.delete(key)
+        else:
+            if record is None:
+                record = self.get(new[0])
+                assert record is not None, "an acceptance to put in force is not stored"
+            body = record.expect(Acceptance)
+            if body.weight > 0:
+                wb.put(keys.accepted_prefix(body.project_id, body.epoch) + contribution_id, new[0])
+            wb.put(key, keys.latest_value(*new))
+        self.latest[key] = new
+        self.judged.add(contribution_id)
+
+    def recount(self, pid: bytes, project: Record, changed: set[bytes]) -> None:
+        """Chooses again the acceptance in force of contributions that `changed` accepted.
+
+        `project` is the new revision in force; `changed` the reviewers it adds or removes.
+        Only contributions that one of them accepted can see their acceptance in force change.
+        """
+        contributions: set[bytes] = set()
+        for author in changed:
+            if author == project.author:
+                continue
+            prefix = keys.REVIEWED + pid + author
+            for key in self.db.iterator(prefix=prefix, include_value=False):
+                contributions.add(key[len(prefix) :])
+            contributions.update(self.reviewed.get((pid, author), ()))
+        for cid in sorted(contributions):
+            ranked = [
+                (keys.read_acceptance(key), author)
+                for key, author in self.db.iterator(prefix=keys.ACCEPTANCES + cid)
+            ]
+            ranked += [((rev, rid), author) for rev, rid, author in self.acceptances.get(cid, ())]
+            best = max(
+                (rank for rank, author in ranked if authorized(author, project)), default=None
             )
+            self.enforce(cid, self.in_force(cid), None if best is None else (best[1], best[0]))
+
+    def vouched(self, author: bytes, project: Record, pid: bytes) -> bool:
+        """Returns True if the owner or a stored revision of the project names `author`.
+
+        `project` is the revision in force, which answers most cases without a read.
+        """
+        return (
+            authorized(author, project)
+            or (pid, author) in self.named
+            or self.db.get(keys.reviewer(pid, author)) is not None
+        )
+
+    def defer(self, record: Record) -> None:
+        """Holds an acceptance whose author no stored revision of its project names.
+
+        A revision later in this call may name the author (records of one call may come in any
+        order); otherwise `finish` rejects it. It is not parked in the orphan area, although a
+        revision may name its author some day, because anyone can sign such an acceptance for
+        any stored contribution at no cost: as an orphan it would wait with no end in sight
+        and push out of the bounded area the records whose parents are on their way, while a
+        rejection costs the peer that sent it (gossip counts it against them). Nothing is
+        lost: the honest node that sent it stored it (it had the revision naming its author)
+        and keeps it in its topic, so sync offers it again once this node has that revision.
+        """
+        self.deferred[record.id] = record
 
     def unjudged(self, contribution_id: bytes) -> bool:
-        """Returns True if the contribution is known to have no acceptance stored yet.
+        """Returns True if the contribution is known to have no acceptance in force yet.
 
         An acceptance is applied only after its contribution, so a contribution that this call
-        stored, or that the store stored and saw no acceptance for since, has none in the
-        database: its L entry need not be read.
+        stored, or that the store stored and put no acceptance in force for since, has no L
+        entry in the database: it need not be read.
         """
         return (
             contribution_id in self.stored or self.store._unjudged.get(contribution_id) is not None
@@ -447,3 +595,12 @@ class Ingest:
             # Stored bytes were verified on the way in.
             record = decode_record(raw, verify=False)
         return record
+
+
+def _unnamed(record: Record) -> NotAuthorized:
+    body = record.expect(Acceptance)
+    return NotAuthorized(
+        f"acceptance {record.id.hex()[:16]} is signed by {record.author.hex()[:16]}, who is "
+        f"neither the owner nor a reviewer named by any revision of project "
+        f"{body.project_id.hex()[:16]} held here"
+    )

@@ -18,6 +18,11 @@ which sorts before any character, so "work/1" and "work/10" never share a prefix
     C      C project_id created_at id                     empty: contributions by project
     B      B author created_at id                         empty: contributions by contributor
     E      E project_id epoch contribution_id             acceptance id: acceptances in force
+    A      A contribution_id revision id                  author key: every stored acceptance
+    V      V project_id key                               empty: keys some stored revision of
+                                                          the project names as reviewers
+    G      G project_id author contribution_id            empty: contributions that someone
+                                                          other than the owner has accepted
     X      X project_id epoch id                          empty: epoch roots
     O      O id                                           envelope bytes of an orphan
     Q      Q seq id                                       u32 size: orphans in arrival order
@@ -26,12 +31,19 @@ which sorts before any character, so "work/1" and "work/10" never share a prefix
 
 `slot` is one byte naming what a revisable record is about (`protocol.validate.slot`): f for a
 profile (subject = author key), p for a project (subject = project id), a for an acceptance
-(subject = contribution id). L therefore also lists the projects and profiles in force. E holds
-only the acceptance in force of each contribution, and only while its weight is above 0 (a
-weight of 0 withdraws an acceptance, and Merkle trees leave such leaves out). `ref` is one byte
+(subject = contribution id). L therefore also lists the projects and profiles in force. The
+acceptance in force of a contribution is the highest (revision, id) among its stored
+acceptances (A) whose author the project revision in force authorizes (owner or reviewer:
+`protocol.validate.latest_authorized`); a contribution none of whose acceptances is authorized
+has no L entry. E holds only the acceptance in force of each contribution, and only while its
+weight is above 0 (a weight of 0 withdraws an acceptance, and Merkle trees leave such leaves
+out). V is what the storage rule reads (an acceptance is stored if its author is the owner or
+named by any stored revision); G finds the contributions whose acceptance in force a change of
+reviewers may change (author = the acceptance's signer, never the owner). `ref` is one byte
 naming a dependency (`protocol.validate.Ref`): p for a project (key = project id), c for a
 contribution (key = record id). Records (R) and every index but the orphan tables are only ever
-added to, except E and L entries, which follow the record in force.
+added to, except E and L entries, which follow the record in force (and so also change when
+the project revision in force changes its reviewers).
 """
 
 from __future__ import annotations
@@ -42,7 +54,7 @@ from protocol.validate import Ref
 
 # Bumped whenever the meaning of a stored key or value changes; a store of another version is
 # refused rather than read wrongly (there are no migrations yet).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 META = b"\x00"
 RECORD = b"R"
@@ -51,6 +63,9 @@ LATEST = b"L"
 CONTRIBUTIONS = b"C"
 BY_AUTHOR = b"B"
 ACCEPTED = b"E"
+ACCEPTANCES = b"A"
+REVIEWERS = b"V"
+REVIEWED = b"G"
 ROOTS = b"X"
 ORPHAN = b"O"
 ARRIVAL = b"Q"
@@ -129,6 +144,23 @@ def by_author(author: bytes, created_at: int, rid: bytes) -> bytes:
 
 def accepted_prefix(project_id: bytes, epoch: int) -> bytes:
     return ACCEPTED + project_id + _u32.pack(epoch)
+
+
+def acceptance(contribution_id: bytes, revision: int, rid: bytes) -> bytes:
+    return ACCEPTANCES + contribution_id + _u64.pack(revision) + rid
+
+
+def read_acceptance(key: bytes) -> tuple[int, bytes]:
+    """Returns (revision, record id) of an A key."""
+    return read_u64(key, 1 + ID_SIZE), key[1 + ID_SIZE + 8 :]
+
+
+def reviewer(project_id: bytes, key: bytes) -> bytes:
+    return REVIEWERS + project_id + key
+
+
+def reviewed(project_id: bytes, author: bytes, contribution_id: bytes) -> bytes:
+    return REVIEWED + project_id + author + contribution_id
 
 
 def root(project_id: bytes, epoch: int, rid: bytes) -> bytes:

@@ -89,7 +89,7 @@ class Store:
         # need for validation.
         self._projects: Recent[bytes, Record] = Recent(_CACHE_SIZE)
         self._works: Recent[bytes, Record] = Recent(_CACHE_SIZE)
-        # Ids of contributions stored since opening that no acceptance has judged yet.
+        # Ids of contributions stored since opening that have had no acceptance in force since.
         self._unjudged: Recent[bytes, bool] = Recent(4 * _CACHE_SIZE)
         # Project id -> (topic, T prefix) of its records; small, and cleared when it grows.
         self._topics: dict[bytes, tuple[str, bytes]] = {}
@@ -280,7 +280,12 @@ class Store:
         return self._in_force("profile", author)
 
     def acceptance_of(self, contribution_id: bytes) -> Record | None:
-        """Returns the acceptance in force of a contribution (weight 0 included), or None."""
+        """Returns the acceptance in force of a contribution (weight 0 included), or None.
+
+        That is the highest (revision, id) among its stored acceptances whose author the project
+        revision in force authorizes (`protocol.validate.latest_authorized`): None if there is
+        no such acceptance, even if acceptances by reviewers it removed are stored.
+        """
         return self._in_force("acceptance", contribution_id)
 
     def _in_force(self, slot: str, subject: bytes) -> Record | None:
@@ -327,7 +332,8 @@ class Store:
 
         These are exactly the leaves of the epoch's Merkle tree. An acceptance superseded by a
         revision (that moves it to another epoch, changes its weight or withdraws it with
-        weight 0) leaves this list in the same write.
+        weight 0), or whose author a new project revision in force removes from its reviewers,
+        leaves this list in the same write.
         """
         return self._records(keys.accepted_prefix(project_id, epoch), cursor, limit, _value_id)
 

@@ -26,7 +26,7 @@ from protocol.codec import pack
 from protocol.epoch import Summary
 from protocol.epoch import tree as epoch_tree
 from protocol.merkle import Leaf, MerkleTree
-from storage import Store
+from storage import Store, keys
 from tests import factories as f
 from tests.chain import conftest as chain_conftest
 from tests.chain.evm import TIMEOUT
@@ -244,22 +244,43 @@ def test_bad_signature_is_left_out_of_the_local_tree(
     assert (count.expected, count.found) == ("3", "4")
 
 
-def test_acceptance_by_a_removed_reviewer_breaks_a_rule(
+def test_acceptance_by_a_removed_reviewer_no_longer_counts(
     store: Store, chain: ChainClient, name: str
 ) -> None:
     epoch = Epoch(store, chain, name)
     epoch.contribute(2)
     epoch.contribute(1, signer="carol")
     epoch.publish(epoch.anchor())
-    # The owner then removes carol from the reviewers: her acceptance no longer counts.
+    dump = epoch.tree().dump()
+    # The owner then removes carol from the reviewers: her acceptance stays stored, but no
+    # longer counts, so the anchored tree has a leaf that the records no longer give.
     revised = f.project("alice", name, payout=OWNER, revision=1, reviewers=())
     epoch.ingest([revised])
+    assert store.has(epoch.acceptances[2].id)
+    report = epoch.audit(dump)
+    assert not [x for x in report.findings if x.kind is Kind.RULE_VIOLATION]
+    missing = [x for x in report.findings if x.kind is Kind.MISSING_LEAF]
+    assert [x.contribution for x in missing] == [epoch.works[2].id]
+    assert "no acceptance of it in force" in missing[0].message
+    assert report.local is not None and report.local.leaf_count == 2
+    assert Kind.ROOT_MISMATCH in kinds(report)
+
+
+def test_an_acceptance_in_force_by_a_stranger_breaks_a_rule(
+    store: Store, chain: ChainClient, name: str
+) -> None:
+    epoch = anchored(store, chain, name, count=2)
+    # Only a damaged store can hold it: written here with raw LevelDB puts.
+    work = f.contribution("bob", "alice", name, summary="smuggled")
+    stranger = f.acceptance(work, "mallory", weight=9)
+    epoch.ingest([work])
+    store._db.put(keys.RECORD + stranger.id, stranger.raw)
+    store._db.put(keys.accepted_prefix(epoch.pid, epoch.epoch) + work.id, stranger.id)
     report = epoch.audit()
     rules = [x for x in report.findings if x.kind is Kind.RULE_VIOLATION]
-    assert [x.record for x in rules] == [epoch.acceptances[2].id]
-    assert rules[0].contribution == epoch.works[2].id
+    assert [x.record for x in rules] == [stranger.id]
     assert "neither the owner nor a reviewer" in rules[0].message
-    assert Kind.ROOT_MISMATCH in kinds(report)
+    assert report.local is not None and report.local.leaf_count == 2
 
 
 def test_records_from_the_future_break_a_rule(store: Store, chain: ChainClient, name: str) -> None:

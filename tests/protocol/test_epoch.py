@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import EmptyTree, MissingRecord, NotAuthorized
+from protocol import EmptyTree, MissingRecord, ReferenceMismatch
 from protocol.epoch import leaves, tree
 from protocol.merkle import Leaf, verify
 from tests import factories as f
@@ -53,8 +53,32 @@ def test_missing_contribution_and_stranger() -> None:
     bob = f.contribution("bob")
     with pytest.raises(MissingRecord):
         leaves(posting, [f.acceptance(bob)], {}, 0)
-    with pytest.raises(NotAuthorized):
-        leaves(posting, [f.acceptance(bob, "mallory")], {bob.id: bob}, 0)
+    # A stranger's acceptance is ignored, not refused: it counts for nothing.
+    stranger = f.acceptance(bob, "mallory", revision=5)
+    assert leaves(posting, [stranger], {bob.id: bob}, 0) == ()
+    assert leaves(posting, [stranger, f.acceptance(bob)], {bob.id: bob}, 0) == (
+        Leaf(bob.id, f.address("bob"), 10),
+    )
+    with pytest.raises(ReferenceMismatch):
+        leaves(posting, [f.acceptance(bob, project_id=f.pid("alice", "other"))], {bob.id: bob}, 0)
+
+
+def test_the_revision_in_force_decides_whose_acceptances_count() -> None:
+    carol = (f.pub("carol"),)
+    bob = f.contribution("bob")
+    works = {bob.id: bob}
+    by_alice = f.acceptance(bob, weight=10)
+    by_carol = f.acceptance(bob, "carol", revision=1, weight=20, epoch=1)
+    acceptances = [by_carol, by_alice]
+    named = f.project(reviewers=carol)
+    removed = f.project(revision=1)
+    assert leaves(named, acceptances, works, 1) == (Leaf(bob.id, f.address("bob"), 20),)
+    assert leaves(named, acceptances, works, 0) == ()
+    # Carol removed: her later revision no longer counts; alice's earlier one is in force.
+    assert leaves(removed, acceptances, works, 0) == (Leaf(bob.id, f.address("bob"), 10),)
+    assert leaves(removed, acceptances, works, 1) == ()
+    # Carol's alone: nothing in force once she is removed.
+    assert leaves(removed, [by_carol], works, 1) == ()
 
 
 WORKS = [f.contribution(f"c{i}") for i in range(6)]

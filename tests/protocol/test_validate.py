@@ -10,13 +10,17 @@ from protocol import FromTheFuture, NotAuthorized, ProjectClosed, ReferenceMisma
 from protocol.validate import (
     MAX_SKEW,
     Ref,
+    authorized,
     check,
     check_acceptance,
+    check_authorized,
     check_contribution,
     check_epoch_root,
     check_open,
     dependencies,
+    ever_authorized,
     latest,
+    latest_authorized,
     slot,
     subject_project,
     supersedes,
@@ -48,14 +52,39 @@ def test_dependencies_and_subject() -> None:
 
 def test_acceptance_by_owner_and_reviewer() -> None:
     posting = f.project(reviewers=(f.pub("carol"),))
+    dropped = f.project(revision=1)
     work = f.contribution()
-    check_acceptance(f.acceptance(work, "alice"), posting, work)
-    check_acceptance(f.acceptance(work, "carol"), posting, work)
+    for signer in ("alice", "carol", "mallory"):
+        # Who signed is not a question of references: the answer changes with revisions.
+        check_acceptance(f.acceptance(work, signer), posting, work)
+    assert authorized(f.pub("alice"), posting) and authorized(f.pub("alice"), dropped)
+    assert authorized(f.pub("carol"), posting)
+    assert not authorized(f.pub("mallory"), posting)
+    # A reviewer dropped in a later revision no longer counts...
+    assert not authorized(f.pub("carol"), dropped)
+    check_authorized(f.acceptance(work, "carol"), posting)
     with pytest.raises(NotAuthorized, match="neither the owner nor a reviewer"):
-        check_acceptance(f.acceptance(work, "mallory"), posting, work)
-    # A reviewer dropped in a later revision no longer counts.
-    with pytest.raises(NotAuthorized):
-        check_acceptance(f.acceptance(work, "carol"), f.project(revision=1), work)
+        check_authorized(f.acceptance(work, "carol"), dropped)
+    with pytest.raises(ReferenceMismatch):
+        check_authorized(f.acceptance(work, "alice"), f.project(name="other"))
+    # ... but was named once, so their acceptances are still stored.
+    assert ever_authorized(f.pub("carol"), [dropped, posting])
+    assert ever_authorized(f.pub("alice"), [dropped])
+    assert not ever_authorized(f.pub("mallory"), [dropped, posting])
+    assert not ever_authorized(f.pub("carol"), [])
+
+
+def test_latest_authorized_counts_only_what_the_revision_in_force_authorizes() -> None:
+    work, other = f.contribution(), f.contribution("dave")
+    by_alice = f.acceptance(work, weight=1)
+    by_carol = f.acceptance(work, "carol", revision=1, weight=2)
+    by_dave = f.acceptance(other, "dave", weight=3)
+    records = [by_carol, by_dave, by_alice]
+    with_carol = f.project(reviewers=(f.pub("carol"),))
+    assert latest_authorized(with_carol, records) == {work.id: by_carol}
+    assert latest_authorized(f.project(revision=1), records) == {work.id: by_alice}
+    both = f.project(revision=2, reviewers=tuple(sorted((f.pub("carol"), f.pub("dave")))))
+    assert latest_authorized(both, reversed(records)) == {work.id: by_carol, other.id: by_dave}
 
 
 def test_acceptance_references() -> None:

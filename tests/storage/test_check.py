@@ -16,10 +16,14 @@ from tests.factories import T0
 WORK = f.contribution()
 OLD = f.acceptance(WORK, epoch=1)
 NEW = f.acceptance(WORK, epoch=2, revision=1)
+BY_CAROL = f.acceptance(WORK, "carol", epoch=3)
+BY_MALLORY = f.acceptance(WORK, "mallory")
 ORPHAN = f.contribution(name="ghost")
+PROJECT = f.project(reviewers=(f.pub("carol"),))
+PROFILES = [f.profile(), f.profile(revision=1, name="Alice B.")]
 
 
-def damage(db: Any) -> dict[str, Callable[[], None]]:
+def damage(db: Any) -> dict[str, Callable[[], object]]:
     pid = f.pid()
     return {
         "lacks index entry": lambda: db.delete(
@@ -29,7 +33,24 @@ def damage(db: Any) -> dict[str, Callable[[], None]]:
         "not in force": lambda: db.put(keys.accepted_prefix(pid, 1) + WORK.id, OLD.id),
         "is not in its epoch's index": lambda: db.delete(keys.accepted_prefix(pid, 2) + WORK.id),
         "supersedes the revision in force": lambda: db.put(
+            keys.latest("profile", f.pub("alice")), keys.latest_value(PROFILES[0].id, 0)
+        ),
+        "in force, expected": lambda: db.put(
             keys.latest("acceptance", WORK.id), keys.latest_value(OLD.id, 0)
+        ),
+        "names another author": lambda: db.put(keys.acceptance(WORK.id, 0, OLD.id), b"\x07" * 32),
+        "named by no stored project revision": lambda: db.put(
+            keys.reviewer(pid, f.pub("mallory")), b""
+        ),
+        "lacks its reviewer's entry": lambda: db.delete(
+            keys.reviewed(pid, f.pub("carol"), WORK.id)
+        ),
+        "names no acceptance by that reviewer": lambda: db.put(
+            keys.reviewed(pid, f.pub("dave"), WORK.id), b""
+        ),
+        "no stored revision of its project names": lambda: (
+            db.put(keys.RECORD + BY_MALLORY.id, BY_MALLORY.raw),
+            db.put(keys.acceptance(WORK.id, 0, BY_MALLORY.id), BY_MALLORY.author),
         ),
         "count says": lambda: db.put(keys.count(work(shard(pid))), keys.u64(99)),
         "waits for nothing": lambda: db.delete(
@@ -43,7 +64,7 @@ def damage(db: Any) -> dict[str, Callable[[], None]]:
 
 @pytest.mark.parametrize("symptom", list(damage(None)))
 def test_check_finds_damage(store: Store, symptom: str) -> None:
-    store.ingest([f.project(), WORK, OLD, NEW, f.epoch_root(), f.profile(), ORPHAN], now=T0)
+    store.ingest([PROJECT, WORK, OLD, NEW, BY_CAROL, f.epoch_root(), *PROFILES, ORPHAN], now=T0)
     assert store.check() == ()
     damage(store._db)[symptom]()
     problems = store.check()
