@@ -30,6 +30,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
+from importlib import resources
 from typing import Any, Literal
 
 import multiaddr
@@ -38,7 +39,7 @@ from eth_utils.address import to_checksum_address
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -225,6 +226,7 @@ class Api:
             for r in self.routes
         ]
         routes.append(StarletteRoute("/openapi.json", self._openapi, methods=["GET"]))
+        routes.append(StarletteRoute(DASHBOARD_PATH, _dashboard, methods=["GET"]))
         app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
         return _Auth(app, token)
 
@@ -317,6 +319,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error(exc.status_code, "HTTPError", str(exc.detail), hint)
 
 
+DASHBOARD_PATH = "/"
+# The page may run its own inline script and talk to this origin, and nothing else.
+_DASHBOARD_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+async def _dashboard(request: Request) -> Response:
+    page = resources.files("node").joinpath("dashboard.html").read_text("utf-8")
+    headers = {"Content-Security-Policy": _DASHBOARD_CSP, "Referrer-Policy": "no-referrer"}
+    return HTMLResponse(page, headers=headers)
+
+
 class _Auth:
     """Refuses every request that does not carry the token (header or cookie)."""
 
@@ -325,7 +341,10 @@ class _Auth:
         self.token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self._holds_token(scope):
+        # The dashboard page is static and holds no data: it reads the API with the token it
+        # finds in its URL fragment, which browsers never send.
+        public = scope.get("method") == "GET" and scope.get("path") == DASHBOARD_PATH
+        if scope["type"] == "http" and not public and not self._holds_token(scope):
             response = error(
                 401,
                 "Unauthorized",

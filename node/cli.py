@@ -425,6 +425,25 @@ def sync_progress(timeout: float) -> int:
     return 0
 
 
+@cli.command(epilog=_examples("workwork dashboard", "workwork dashboard --open"))
+@click.option("--open", "launch", is_flag=True, help="Open it in the default browser.")
+@output
+def dashboard(launch: bool) -> None:
+    """Print the URL of the node's web dashboard (projects, contributions, epochs, peers).
+
+    The URL carries the API token after '#', which browsers never send to a server: treat
+    the URL as the token itself.
+    """
+    with _state().client() as client:
+        client.status()  # fails here, with a hint, if the node is not running
+        url = f"{client.base_url}/#token={client.token}"
+    if launch:
+        import webbrowser
+
+        webbrowser.open(url)
+    emit({"url": url}, lambda c, d: c.print(d["url"], soft_wrap=True))
+
+
 @cli.command(epilog=_examples("workwork peers"))
 @output
 def peers() -> None:
