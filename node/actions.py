@@ -249,13 +249,20 @@ def accept(
             f"only the owner or a reviewer of project {posting.expect(Project).name!r} may "
             "accept its contributions"
         )
-    current = store.acceptance_of(contribution)
+    # Above every stored revision, not only the one in force: an acceptance by a reviewer the
+    # project has since removed may hold a higher one, and would outrank this one if its
+    # author were named a reviewer again.
     revision = 0
     created_at = now
-    if current is not None:
-        old = current.expect(Acceptance)
-        revision = old.revision + 1
-        created_at = max(now, old.created_at)
+    cursor = None
+    while True:
+        page = store.acceptances_of(contribution, cursor=cursor, limit=1000)
+        for old in (r.expect(Acceptance) for r in page.items):
+            revision = max(revision, old.revision + 1)
+            created_at = max(created_at, old.created_at)
+        if page.cursor is None:
+            break
+        cursor = page.cursor
     return identity.sign(
         Acceptance(
             created_at=created_at,

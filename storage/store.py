@@ -337,6 +337,13 @@ class Store:
         """
         return self._records(keys.accepted_prefix(project_id, epoch), cursor, limit, _value_id)
 
+    def acceptances_of(
+        self, contribution_id: bytes, *, cursor: bytes | None = None, limit: int = 100
+    ) -> Page[Record]:
+        """Returns every stored acceptance of a contribution, in force or not, by any author,
+        by revision then id (the last one has the highest revision)."""
+        return self._records(keys.ACCEPTANCES + contribution_id, cursor, limit, _key_id)
+
     def accepted_epochs(self, project_id: bytes, *, start: int = 0, limit: int = 100) -> list[int]:
         """Returns the epochs of a project, from `start` up, that have accepted contributions.
 

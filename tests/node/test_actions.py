@@ -141,6 +141,18 @@ def test_reviewer_may_accept(store: Store) -> None:
     verdict = actions.accept(store, carol, now=NOW, contribution=work.id, weight=3)
     put(store, verdict)
     assert store.acceptance_of(work.id) == verdict
+    # Carol is removed: her acceptance stays stored but is no longer in force. The owner's
+    # acceptance numbers its revision above hers, so it still wins once Carol is named again.
+    removed = actions.post_project(store, alice, now=NOW + 1, name="docs", reviewers=[])
+    put(store, removed)
+    assert store.acceptance_of(work.id) is None
+    own = actions.accept(store, alice, now=NOW + 2, contribution=work.id, weight=5)
+    assert own.expect(Acceptance).revision == 1
+    again = actions.post_project(
+        store, alice, now=NOW + 3, name="docs", reviewers=[carol.public_key]
+    )
+    put(store, own, again)
+    assert store.acceptance_of(work.id) == own
 
 
 async def test_submit_refuses_contributions_to_a_closed_project(tmp_path: Path) -> None:
