@@ -176,7 +176,8 @@ def cli(ctx: click.Context, data_dir: Path | None, as_json: bool) -> None:
 @cli.command(
     epilog=_examples(
         "workwork init",
-        "workwork --data-dir ./boot init --role bootstrap --listen /ip4/0.0.0.0/tcp/4001",
+        "workwork --data-dir ./boot init --role bootstrap --listen /ip4/0.0.0.0/tcp/4001 \\\n"
+        "      --announce /dns4/boot.example.org/tcp/4001",
     )
 )
 @click.option(
@@ -192,11 +193,16 @@ def cli(ctx: click.Context, data_dir: Path | None, as_json: bool) -> None:
     help="A bootstrap node follows every topic and keeps all.",
 )
 @click.option("--listen", multiple=True, help="Multiaddr to listen on (repeatable).")
+@click.option("--announce", multiple=True, help="Multiaddr to tell peers instead (repeatable).")
 @click.option("--bootstrap", multiple=True, help="Multiaddr of a bootstrap node (repeatable).")
 @output
 def init(
-    passphrase_file: Path | None, role: str, listen: tuple[str, ...], bootstrap: tuple[str, ...]
-) -> None:  # fmt: skip
+    passphrase_file: Path | None,
+    role: str,
+    listen: tuple[str, ...],
+    announce: tuple[str, ...],
+    bootstrap: tuple[str, ...],
+) -> None:
     """Create the data dir: keys (encrypted with a passphrase) and config.toml.
 
     Refuses to touch a data dir that has keys or a config file already.
@@ -208,10 +214,9 @@ def init(
         if path.exists():
             raise ConfigError(f"{path} exists already; {home.root} is initialized")
     network: dict[str, Any] = {"role": role}
-    if listen:
-        network["listen"] = listen
-    if bootstrap:
-        network["bootstrap"] = bootstrap
+    for name, value in (("listen", listen), ("announce", announce), ("bootstrap", bootstrap)):
+        if value:
+            network[name] = value
     settings = Settings().replace(network=network)
     passphrase = keys.passphrase(passphrase_file, confirm=True)
     home.root.mkdir(parents=True, exist_ok=True, mode=0o700)
