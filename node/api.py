@@ -1,9 +1,10 @@
 """The local HTTP JSON API: what the CLI, scripts and AI agents use to drive a running node.
 
-Every route is one `Route` entry in `ROUTES`: method, path, handler, summary, parameters and
-the errors it may answer. The same table builds the Starlette app, checks and converts every
-parameter before the handler runs, and generates the OpenAPI 3.1 document (GET /openapi.json),
-so the description cannot drift from the code. Adding an endpoint is adding one entry.
+Every route is one `Route` entry (node/routes.py) in `ROUTES`: method, path, handler, summary,
+parameters and the errors it may answer. The same table builds the Starlette app, checks and
+converts every parameter before the handler runs, and generates the OpenAPI 3.1 document
+(node/openapi.py, GET /openapi.json), so the description cannot drift from the code. Adding an
+endpoint is adding one entry.
 
 Conventions of the JSON:
 - ids, keys, hashes and signatures are lowercase hex without 0x; EVM addresses are 0x-prefixed
@@ -27,11 +28,11 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import resources
-from typing import Any, Literal
+from typing import Any
 
 import multiaddr
 import trio
@@ -55,7 +56,9 @@ from node.errors import (
     TransactionReverted,
 )
 from node.keys import Identity
+from node.openapi import openapi
 from node.proof import ProofError
+from node.routes import TYPES, BadRequest, Param, Route
 from node.service import Node
 from node.settlement import SettlementError
 from protocol import (
@@ -82,107 +85,6 @@ _IMPORT_BATCH = 1000
 # Fields that hold EVM addresses, and integers that JSON carries as decimal strings.
 _ADDRESSES = frozenset({"payout", "contract"})
 _BIG = frozenset({"weight", "total_weight"})
-
-
-class BadRequest(NodeError):
-    """Raised when a request's parameters are missing, unknown or malformed."""
-
-
-# Parameter types: how a JSON or query value is checked and converted, and its JSON schema.
-
-_HEX32 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-
-
-def _hex(value: Any, sizes: tuple[int, ...]) -> bytes:
-    if not isinstance(value, str):
-        raise ValueError("expected a hex string")
-    raw = bytes.fromhex(value)
-    if len(raw) not in sizes:
-        raise ValueError(f"expected {' or '.join(str(2 * s) for s in sizes)} hex digits")
-    return raw
-
-
-def _address(value: Any) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise ValueError("expected a 0x-prefixed address")
-    return _hex(value[2:], (20,))
-
-
-def _uint(value: Any) -> int:
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    if type(value) is int and value >= 0:
-        return value
-    raise ValueError("expected a non-negative integer")
-
-
-def _limit(value: Any) -> int:
-    number = _uint(value)
-    if not 1 <= number <= 1000:
-        raise ValueError("must be between 1 and 1000")
-    return number
-
-
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("expected a string")
-    return value
-
-
-def _strings(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError("expected a list of strings")
-    return value
-
-
-TYPES: dict[str, tuple[Callable[[Any], Any], dict[str, Any]]] = {
-    "id": (partial(_hex, sizes=(32,)), _HEX32),
-    "hash": (
-        partial(_hex, sizes=(0, 32)),
-        {"type": "string", "pattern": "^([0-9a-f]{64})?$"},
-    ),
-    "keys": (
-        lambda v: [_hex(k, (32,)) for k in _strings(v)],
-        {"type": "array", "items": _HEX32},
-    ),
-    "address": (_address, {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}),
-    "uint": (_uint, {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]}),
-    "limit": (_limit, {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
-    "cursor": (
-        lambda v: bytes.fromhex(_string(v)),
-        {"type": "string", "pattern": "^([0-9a-f]{2})+$"},
-    ),
-    "string": (_string, {"type": "string"}),
-    "strings": (_strings, {"type": "array", "items": {"type": "string"}}),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    """One parameter of a route: where it comes from, its type (a key of TYPES), its doc."""
-
-    name: str
-    type: str
-    doc: str
-    where: Literal["path", "query", "body"] = "body"
-    required: bool = False
-
-
-Handler = Callable[["Api", dict[str, Any]], Awaitable[Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """One endpoint. The handler gets the checked parameters by name (absent ones left out)
-    and returns JSON-able data, or a Starlette `Response` for other content types."""
-
-    method: str
-    path: str
-    handler: Handler
-    summary: str
-    params: tuple[Param, ...] = ()
-    errors: tuple[int, ...] = ()
-    returns: str = "Object"
 
 
 @dataclass
@@ -231,7 +133,7 @@ class Api:
         return _Auth(app, token)
 
     async def _openapi(self, request: Request) -> Response:
-        return JSONResponse(openapi(self.routes))
+        return JSONResponse(openapi(self.routes, cookie=TOKEN_COOKIE))
 
     async def _endpoint(self, route: Route, request: Request) -> Response:
         try:
@@ -766,117 +668,3 @@ ROUTES: tuple[Route, ...] = (
           (Param("lines", "strings", "the JSON lines of an export", required=True),),
           errors=(400,), returns="ImportResult"),
 )  # fmt: skip
-
-
-# OpenAPI.
-
-_ERROR_TEXT = {
-    400: "Bad input, or a record the protocol refuses",
-    401: "Missing or wrong API token",
-    403: "Not the project's owner or a reviewer",
-    404: "Not in this node's store",
-    409: "Conflicts with the state of a record or of the chain (a closed project, a refused "
-    "transaction)",
-    500: "A bug in the node (details in its log)",
-    502: "A peer could not be reached, or the chain answered out of turn",
-    503: "The chain's endpoint does not answer",
-}
-
-_SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "properties": {
-            "error": {
-                "type": "object",
-                "properties": {
-                    "type": {"type": "string"},
-                    "message": {"type": "string"},
-                    "hint": {"type": "string"},
-                },
-                "required": ["type", "message", "hint"],
-            }
-        },
-        "required": ["error"],
-    },
-    "Record": {
-        "type": "object",
-        "properties": {
-            "id": _HEX32,
-            "author": _HEX32,
-            "kind": {"enum": ["profile", "project", "contribution", "acceptance", "epoch_root"]},
-            "fields": {"type": "object"},
-            "raw": {"type": "string", "description": "the signed envelope, hex"},
-        },
-        "required": ["id", "author", "kind", "fields", "raw"],
-    },
-    "Page": {
-        "type": "object",
-        "properties": {
-            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
-            "cursor": {"type": ["string", "null"]},
-        },
-    },
-    "Status": {"type": "object"},
-    "ImportResult": {"type": "object"},
-    "Object": {"type": "object"},
-}
-
-
-def openapi(routes: Iterable[Route]) -> dict[str, Any]:
-    """Returns the OpenAPI 3.1 description of `routes`."""
-    paths: dict[str, dict[str, Any]] = {}
-    for route in routes:
-        parameters = [
-            {
-                "name": p.name,
-                "in": p.where,
-                "required": p.required or p.where == "path",
-                "description": p.doc,
-                "schema": TYPES[p.type][1],
-            }
-            for p in route.params
-            if p.where != "body"
-        ]
-        body = [p for p in route.params if p.where == "body"]
-        if route.returns == "JSON lines":
-            ok = {"application/x-ndjson": {"schema": {"type": "string"}}}
-        else:
-            ok = {"application/json": {"schema": {"$ref": f"#/components/schemas/{route.returns}"}}}
-        responses: dict[str, Any] = {"200": {"description": route.summary, "content": ok}}
-        for code in sorted({*route.errors, 401, 500}):
-            responses[str(code)] = {
-                "description": _ERROR_TEXT[code],
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            }
-        operation: dict[str, Any] = {
-            "operationId": route.handler.__name__,
-            "summary": route.summary,
-            "parameters": parameters,
-            "responses": responses,
-        }
-        if body:
-            schema = {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {p.name: {**TYPES[p.type][1], "description": p.doc} for p in body},
-                "required": [p.name for p in body if p.required],
-            }
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": schema}},
-            }
-        paths.setdefault(route.path, {})[route.method.lower()] = operation
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "WorkWork node API", "version": __version__},
-        "servers": [{"url": "http://127.0.0.1"}],
-        "security": [{"bearer": []}, {"cookie": []}],
-        "paths": paths,
-        "components": {
-            "schemas": _SCHEMAS,
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "cookie": {"type": "apiKey", "in": "cookie", "name": TOKEN_COOKIE},
-            },
-        },
-    }

@@ -14,10 +14,11 @@ from typing import Any
 import trio
 
 from node.actions import NotFound
-from node.api import Api, BadRequest, Param, Route, address, record
+from node.api import Api, address, record
 from node.audit import audit_epoch
 from node.errors import NodeError
 from node.proof import export_proof, verify_proof
+from node.routes import BadRequest, Param, Route
 from node.settlement import Anchored, EpochStatus, Settlement, Share
 
 _PID = Param("project_id", "id", "the project (hex id)", "path", required=True)

@@ -1,0 +1,124 @@
+"""The OpenAPI 3.1 description of the API, generated from its route table.
+
+Generated rather than written, so that it cannot drift from the code: a test checks that every
+route, parameter and error code is described.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from node.routes import _HEX32, TYPES, Route
+from protocol import __version__
+
+_ERROR_TEXT = {
+    400: "Bad input, or a record the protocol refuses",
+    401: "Missing or wrong API token",
+    403: "Not the project's owner or a reviewer",
+    404: "Not in this node's store",
+    409: "Conflicts with the state of a record or of the chain (a closed project, a refused "
+    "transaction)",
+    500: "A bug in the node (details in its log)",
+    502: "A peer could not be reached, or the chain answered out of turn",
+    503: "The chain's endpoint does not answer",
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string"},
+                    "message": {"type": "string"},
+                    "hint": {"type": "string"},
+                },
+                "required": ["type", "message", "hint"],
+            }
+        },
+        "required": ["error"],
+    },
+    "Record": {
+        "type": "object",
+        "properties": {
+            "id": _HEX32,
+            "author": _HEX32,
+            "kind": {"enum": ["profile", "project", "contribution", "acceptance", "epoch_root"]},
+            "fields": {"type": "object"},
+            "raw": {"type": "string", "description": "the signed envelope, hex"},
+        },
+        "required": ["id", "author", "kind", "fields", "raw"],
+    },
+    "Page": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
+            "cursor": {"type": ["string", "null"]},
+        },
+    },
+    "Status": {"type": "object"},
+    "ImportResult": {"type": "object"},
+    "Object": {"type": "object"},
+}
+
+
+def openapi(routes: Iterable[Route], *, cookie: str) -> dict[str, Any]:
+    """Returns the OpenAPI 3.1 description of `routes` (the token may come in cookie `cookie`)."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        parameters = [
+            {
+                "name": p.name,
+                "in": p.where,
+                "required": p.required or p.where == "path",
+                "description": p.doc,
+                "schema": TYPES[p.type][1],
+            }
+            for p in route.params
+            if p.where != "body"
+        ]
+        body = [p for p in route.params if p.where == "body"]
+        if route.returns == "JSON lines":
+            ok = {"application/x-ndjson": {"schema": {"type": "string"}}}
+        else:
+            ok = {"application/json": {"schema": {"$ref": f"#/components/schemas/{route.returns}"}}}
+        responses: dict[str, Any] = {"200": {"description": route.summary, "content": ok}}
+        for code in sorted({*route.errors, 401, 500}):
+            responses[str(code)] = {
+                "description": _ERROR_TEXT[code],
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+        operation: dict[str, Any] = {
+            "operationId": route.handler.__name__,
+            "summary": route.summary,
+            "parameters": parameters,
+            "responses": responses,
+        }
+        if body:
+            schema = {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {p.name: {**TYPES[p.type][1], "description": p.doc} for p in body},
+                "required": [p.name for p in body if p.required],
+            }
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schema}},
+            }
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "WorkWork node API", "version": __version__},
+        "servers": [{"url": "http://127.0.0.1"}],
+        "security": [{"bearer": []}, {"cookie": []}],
+        "paths": paths,
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": cookie},
+            },
+        },
+    }
