@@ -284,7 +284,19 @@ class Sync:
 
     # Initiating.
 
+    def speaks_sync(self, peer: ID) -> bool | None:
+        """Whether identify says the peer speaks our sync protocol; None before it has said."""
+        try:
+            known = self._stack.host.get_peerstore().get_protocols(peer)
+        except Exception:  # py-libp2p raises PeerStoreError, or KeyError, for an unknown peer
+            return None
+        return (PROTOCOL in known) if known else None
+
     async def _request(self, peer: ID, request: Request) -> Response:
+        if self.speaks_sync(peer) is False:
+            # Identify already said so: asking would only make py-libp2p log an ERROR.
+            self._foreign.add(peer)
+            raise SyncError(f"{peer} does not speak {PROTOCOL}")
         try:
             data = await self._rr.send_request(
                 peer, [PROTOCOL], encode_request(request), _CODEC, CONFIG

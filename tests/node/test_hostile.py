@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import msgpack
 import multiaddr
+import pytest
 import trio
 from libp2p import new_host
 from libp2p.abc import IHost
@@ -20,6 +22,7 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.tools.anyio_service import background_trio_service
 
+from node.errors import SyncError
 from node.gossip import topic_name
 from node.service import Node
 from protocol import SIGNING_DOMAIN, encode_body
@@ -138,3 +141,19 @@ async def test_replayed_records_are_not_forwarded(dirs: Callable[[str], Path]) -
             assert victim.gossip.counters.duplicates >= 2
             assert bystander.gossip.counters.received == seen
             assert not victim.peers.is_banned(host.get_id())
+
+
+async def test_a_peer_without_our_sync_protocol_is_not_asked(
+    dirs: Callable[[str], Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once identify has said what a peer speaks, sync does not open a stream it would refuse
+    (py-libp2p logs an ERROR for every refused stream)."""
+    with trio.fail_after(30):
+        async with scene(dirs) as (victim, _, host, pubsub):
+            await join(host, pubsub, victim)
+            # Identify has answered: the victim knows the bare peer's protocols.
+            await wait_for(lambda: victim.sync.speaks_sync(host.get_id()) is False, timeout=10)
+            caplog.clear()
+            with caplog.at_level(logging.ERROR), pytest.raises(SyncError, match="does not speak"):
+                await victim.sync.sync_with(host.get_id())
+            assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
