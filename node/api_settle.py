@@ -172,20 +172,7 @@ async def verify(api: Api, args: dict[str, Any]) -> Any:
         raise BadRequest("proof: not a JSON document") from None
     chain = _settlement(api).chain if api.settlement is not None else None
     checked = await trio.to_thread.run_sync(verify_proof, data, chain)
-    return {
-        "valid": True,
-        "on_chain": checked.on_chain,
-        "chain_id": checked.chain_id,
-        "contract": address(checked.contract),
-        "tx_hash": checked.tx_hash.hex(),
-        "block_number": checked.block_number,
-        "project_id": checked.project_id.hex(),
-        "epoch": checked.epoch,
-        "root": checked.root.hex(),
-        "contribution_id": checked.leaf.contribution_id.hex(),
-        "payout": address(checked.leaf.payout),
-        "weight": str(checked.leaf.weight),
-    }
+    return checked.to_json()
 
 
 SETTLEMENT_ROUTES: tuple[Route, ...] = (

@@ -345,7 +345,7 @@ def proof_verify(file: Path, rpc: str | None, offline: bool) -> None:
     """
     from web3 import Web3
 
-    from node.chain import ChainClient, checksum
+    from node.chain import ChainClient
     from node.config import ChainConfig
     from node.proof import MalformedProof, verify_proof
 
@@ -358,23 +358,10 @@ def proof_verify(file: Path, rpc: str | None, offline: bool) -> None:
         config = ChainConfig(backend="rpc", url=rpc)
         w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": config.timeout}))
         checked = verify_proof(data, ChainClient(w3, checked.contract, config=config))
-    result = {
-        "valid": True,
-        "on_chain": checked.on_chain,
-        "chain_id": checked.chain_id,
-        "contract": checksum(checked.contract),
-        "tx_hash": checked.tx_hash.hex(),
-        "project_id": checked.project_id.hex(),
-        "epoch": checked.epoch,
-        "root": checked.root.hex(),
-        "contribution_id": checked.leaf.contribution_id.hex(),
-        "payout": checksum(checked.leaf.payout),
-        "weight": str(checked.leaf.weight),
-    }
 
     def human(console: Console, d: dict[str, Any]) -> None:
         where = "and against the chain" if d["on_chain"] else "offline (pass --rpc for the chain)"
         console.print(f"Valid {where}: contribution {d['contribution_id']}")
         _pairs(console, [(k.replace("_", " "), v) for k, v in d.items() if k != "valid"])
 
-    emit(result, human)
+    emit(checked.to_json(), human)

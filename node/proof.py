@@ -184,6 +184,23 @@ class VerifiedProof:
     epoch_root: Record
     on_chain: bool
 
+    def to_json(self) -> dict[str, Any]:
+        """Returns what was verified, as JSON-ready values (the API's and the CLI's answer)."""
+        return {
+            "valid": True,
+            "on_chain": self.on_chain,
+            "chain_id": self.chain_id,
+            "contract": checksum(self.contract),
+            "tx_hash": self.tx_hash.hex(),
+            "block_number": self.block_number,
+            "project_id": self.project_id.hex(),
+            "epoch": self.epoch,
+            "root": self.root.hex(),
+            "contribution_id": self.leaf.contribution_id.hex(),
+            "payout": checksum(self.leaf.payout),
+            "weight": str(self.leaf.weight),
+        }
+
 
 def export_proof(store: Store, chain: ChainClient, contribution_id: bytes) -> dict[str, Any]:
     """Returns the proof file of one contribution, as JSON-ready values.
