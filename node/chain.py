@@ -394,7 +394,7 @@ class ChainClient:
         return self.account
 
     def _sign(self, call: ContractFunction, action: str, *, value: int = 0) -> SignedTx:
-        return _Signer(self.w3, self._account(), self.config, self.abi).sign(
+        return _Signer(self.w3, self._account(), self.config, self.abi, self.chain_id).sign(
             call, action, value=value
         )
 
@@ -411,8 +411,11 @@ class _Signer:
         account: LocalAccount,
         config: ChainConfig,
         abi: Sequence[dict[str, Any]] = (),
+        chain_id: int | None = None,
     ) -> None:
         self.w3, self.account, self.config, self.abi = w3, account, config, abi
+        # The client knows its chain id; only a deployment, which has no client yet, asks.
+        self.chain_id = chain_id
 
     def sign(self, call: Any, action: str, *, value: int = 0) -> SignedTx:
         """Estimates gas (which refuses a call that would revert), prices and signs a call.
@@ -452,7 +455,9 @@ class _Signer:
                 "gas": gas * 5 // 4 + 10_000,
                 "maxPriorityFeePerGas": tip,
                 "maxFeePerGas": 2 * base_fee + tip,
-                "chainId": _retrying(self.config, "reading the chain id", lambda: w3.eth.chain_id),
+                "chainId": self.chain_id
+                if self.chain_id is not None
+                else _retrying(self.config, "reading the chain id", lambda: w3.eth.chain_id),
             }
         )
         signed = self.account.sign_transaction(tx)

@@ -291,9 +291,7 @@ class Settlement:
         Raises:
             SettlementError: the project is unknown or the epoch has no accepted contribution.
         """
-        project = self.store.project(project_id)
-        if project is None:
-            raise SettlementError(f"project {project_id.hex()} is not in the store")
+        project = self._project(project_id)
         acceptances: list[Record] = []
         cursor = None
         while True:
@@ -313,10 +311,15 @@ class Settlement:
             contributions[cid] = work
         return tree(project, acceptances, contributions, epoch)
 
-    def _own_project(self, project_id: bytes) -> Record:
+    def _project(self, project_id: bytes) -> Record:
+        """Returns the project revision in force; SettlementError if the store has none."""
         project = self.store.project(project_id)
         if project is None:
             raise SettlementError(f"project {project_id.hex()} is not in the store")
+        return project
+
+    def _own_project(self, project_id: bytes) -> Record:
+        project = self._project(project_id)
         if project.author != self.identity.public_key:
             raise SettlementError(
                 f"project {project.expect(Project).name!r} belongs to another key: only its owner "
@@ -477,9 +480,7 @@ class Settlement:
 
     async def epochs(self, project_id: bytes) -> list[EpochStatus]:
         """Returns every epoch of a project with accepted contributions, or an epoch root."""
-        project = self.store.project(project_id)
-        if project is None:
-            raise SettlementError(f"project {project_id.hex()} is not in the store")
+        project = self._project(project_id)
         owner = project.expect(Project).payout
         numbers = set(self.store.accepted_epochs(project_id, limit=1000))
         roots: dict[int, Record] = {}
@@ -591,9 +592,7 @@ class Settlement:
 
     async def _anchorer(self, project_id: bytes, epoch: int) -> bytes:
         """Returns the address that anchored an epoch (or would): the sender of the anchor."""
-        project = self.store.project(project_id)
-        if project is None:
-            raise SettlementError(f"project {project_id.hex()} is not in the store")
+        project = self._project(project_id)
         for record in self.store.epoch_roots(project_id, epoch=epoch).items:
             body = record.expect(EpochRoot)
             if record.author == project.author and body.chain_id == self.chain.chain_id:
