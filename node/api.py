@@ -36,7 +36,6 @@ from typing import Any
 
 import multiaddr
 import trio
-from eth_utils.address import to_checksum_address
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -72,6 +71,7 @@ from protocol import (
     decode,
     project_id,
 )
+from protocol.merkle import checksum
 from protocol.records import Acceptance, Contribution
 from protocol.topics import ALL as ALL_TOPICS
 from protocol.topics import shard, work
@@ -275,7 +275,7 @@ class _Auth:
 
 def address(raw: bytes) -> str:
     """Returns a 20-byte address as 0x-prefixed EIP-55 checksummed hex."""
-    return str(to_checksum_address(raw))
+    return checksum(raw)
 
 
 def _field(name: str, value: Any) -> Any:

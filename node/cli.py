@@ -244,9 +244,8 @@ def init(
 @output
 def show_keys() -> None:
     """Show the public key, peer id and wallet address (no passphrase, no daemon)."""
-    from eth_utils.address import to_checksum_address
-
     from node import hostkey, keys
+    from protocol.merkle import checksum
 
     home = _state().home
     public = keys.public(home.identity, home.wallet)
@@ -255,7 +254,7 @@ def show_keys() -> None:
         {
             "public_key": public.public_key.hex(),
             "peer_id": peer,
-            "wallet": to_checksum_address(public.address),
+            "wallet": checksum(public.address),
         },
         lambda console, data: _pairs(console, [(k.replace("_", " "), v) for k, v in data.items()]),
     )
