@@ -106,18 +106,26 @@ class Node:
             ProtocolError: a record is dated in the future, or is a contribution to a project
                 that is closed (`validate.check_open`): refused here, for the user to see.
         """
-        now = self.clock()
-        for record in records:
-            check(record, now=now)
-            if isinstance(record.body, Contribution):
-                project = self.store.project(record.body.project_id)
-                if project is not None:
-                    check_open(record, project)
         # In a thread, as gossip's writes are: a large local batch must not stall the network.
-        result = await trio.to_thread.run_sync(partial(self.store.ingest, records, now=now))
+        result = await trio.to_thread.run_sync(
+            partial(self._check_and_ingest, records, self.clock())
+        )
         added = set(result.added) | set(result.orphaned)
         await self.gossip.publish([r for r in records if r.id in added])
         return result
+
+    def _check_and_ingest(self, records: Sequence[Record], now: float) -> IngestResult:
+        projects: dict[bytes, Record | None] = {}  # each project read (and decoded) once
+        for record in records:
+            check(record, now=now)
+            if isinstance(record.body, Contribution):
+                pid = record.body.project_id
+                if pid not in projects:
+                    projects[pid] = self.store.project(pid)
+                project = projects[pid]
+                if project is not None:
+                    check_open(record, project)
+        return self.store.ingest(records, now=now)
 
     async def follow_project(self, project_id: bytes) -> None:
         """Joins the work shard of a project (a bootstrap node follows all of them already)."""
