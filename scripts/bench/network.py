@@ -24,6 +24,7 @@ Run: .venv/bin/python scripts/bench/network.py [throughput|latency|catchup|all]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -127,6 +128,21 @@ def emit(**event: Any) -> None:
     print(json.dumps(event), flush=True)
 
 
+async def read_line() -> str:
+    """Reads a line from the parent without blocking the event loop."""
+    # trio-typing's stubs (see node.gossip) lack abandon_on_cancel.
+    return await trio.to_thread.run_sync(
+        sys.stdin.readline,
+        abandon_on_cancel=True,  # type: ignore[call-arg]
+    )
+
+
+async def until_stopped() -> None:
+    """Returns when the parent says stop (or closes stdin), or after CHILD_TIMEOUT."""
+    with trio.move_on_after(CHILD_TIMEOUT):
+        await read_line()
+
+
 async def start(nursery: trio.Nursery, data: Path, **config: Any) -> Node:
     node = Node(data, NetworkConfig(**config))
     await nursery.start(node.run)
@@ -187,7 +203,7 @@ async def child_publisher(data: Path, addr: str, raws_file: Path) -> None:
             counters=vars(node.gossip.counters),
             cpu_s=cpu_seconds() - cpu_began,
         )
-        await trio.sleep(3.0)
+        await until_stopped()
         nursery.cancel_scope.cancel()
 
 
@@ -205,7 +221,8 @@ async def child_seed(data: Path, raws_file: Path) -> None:
             addr=node.addrs()[0],
             held=sum(node.store.topic_count(t) for t in node.topics()),
         )
-        await trio.sleep(CHILD_TIMEOUT)
+        await until_stopped()
+        nursery.cancel_scope.cancel()
 
 
 async def child_fresh(data: Path, addr: str, expect: int, raws_file: Path) -> None:
@@ -263,11 +280,7 @@ async def child_peer(config: dict[str, Any]) -> None:
                 await trio.sleep(0.05)
         emit(event="connected")
         with trio.fail_after(CHILD_TIMEOUT):
-            # trio-typing's stubs (see node.gossip) lack abandon_on_cancel.
-            line = await trio.to_thread.run_sync(
-                sys.stdin.readline,
-                abandon_on_cancel=True,  # type: ignore[call-arg]
-            )
+            line = await read_line()
         go = json.loads(line)
         cpu_began = cpu_seconds()
         start_at, seconds = go["start_at"], go["seconds"]
@@ -324,8 +337,17 @@ class Child:
                 return message  # type: ignore[no-any-return]
         raise TimeoutError(event)
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
+    def stop(self, grace: float = 5.0) -> None:
+        """Tells the child to stop and waits for it to end, then terminates it.
+
+        A child ended by a signal leaves its verify workers' semaphores to multiprocessing's
+        resource tracker, which warns about them ("leaked semaphore objects").
+        """
+        with contextlib.suppress(OSError):  # it has ended already
+            self.send("stop")
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
             self.proc.terminate()
             try:
                 self.proc.wait(10)
@@ -361,9 +383,9 @@ def throughput(count: int, tmp: Path) -> dict[str, Any]:
             "receiver": done["counters"],
         }
     finally:
-        receiver.stop()
         if publisher:
             publisher.stop()
+        receiver.stop()
 
 
 def catchup(count: int, tmp: Path) -> dict[str, Any]:
@@ -387,9 +409,9 @@ def catchup(count: int, tmp: Path) -> dict[str, Any]:
             "peak_rss_mib": done["rss_mib"],
         }
     finally:
-        seed.stop()
         if fresh:
             fresh.stop()
+        seed.stop()
 
 
 def _percentile(values: list[float], q: float) -> float:
