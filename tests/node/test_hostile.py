@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 
 import msgpack
@@ -18,6 +19,7 @@ from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.request_response import BytesCodec, RequestResponse, RequestResponseError
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.tools.anyio_service import background_trio_service
@@ -25,8 +27,18 @@ from libp2p.tools.anyio_service import background_trio_service
 from node.errors import SyncError
 from node.gossip import topic_name
 from node.service import Node
+from node.sync import CONFIG, PROTOCOL, REQUEST_BURST, REQUEST_RATE
 from protocol import SIGNING_DOMAIN, encode_body
-from protocol.wire import encode_batch
+from protocol.wire import (
+    MAX_PAYLOAD_BYTES,
+    PeerList,
+    PeersRequest,
+    Refused,
+    Response,
+    decode_response,
+    encode_batch,
+    encode_request,
+)
 from tests import factories as f
 from tests.node.conftest import has_all, running, wait_for
 
@@ -157,3 +169,69 @@ async def test_a_peer_without_our_sync_protocol_is_not_asked(
             with caplog.at_level(logging.ERROR), pytest.raises(SyncError, match="does not speak"):
                 await victim.sync.sync_with(host.get_id())
             assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def _ask(rr: RequestResponse, victim: Node, data: bytes, **config: int) -> Response | None:
+    """Sends one raw sync request; returns the decoded answer, or None if the stream failed."""
+    try:
+        answer = await rr.send_request(
+            victim.peer_id, [PROTOCOL], data, BytesCodec(), replace(CONFIG, **config)
+        )
+    except RequestResponseError:
+        return None
+    return decode_response(answer)
+
+
+async def test_sync_requests_are_bounded(dirs: Callable[[str], Path]) -> None:
+    """A peer that floods sync requests is refused past its rate; one that sends malformed
+    requests is banned; an oversized request is cut off unread. Honest sync goes on."""
+    records = [f.profile("bob"), f.project("alice")]
+    with trio.fail_after(60):
+        async with scene(dirs) as (victim, bystander, host, _):
+            await victim.submit(records)
+            await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(victim.addrs()[0])))
+            rr = RequestResponse(host)
+            peers = encode_request(PeersRequest())
+
+            # Flooding: 16 requests at a time until one is refused for its rate.
+            answers: list[Response | None] = []
+            began = trio.current_time()
+            while not any(isinstance(a, Refused) and a.reason == "rate limited" for a in answers):
+                assert len(answers) < 2000, "no request was ever refused"
+                batch: list[Response | None] = []
+                async with trio.open_nursery() as nursery:
+                    for _ in range(16):
+                        nursery.start_soon(_collect, batch, rr, victim, peers)
+                answers += batch
+            elapsed = trio.current_time() - began
+            served = sum(isinstance(a, PeerList) for a in answers)
+            # Never more than the burst plus what the rate refilled meanwhile.
+            assert served <= REQUEST_BURST + REQUEST_RATE * elapsed + 1
+            assert not victim.peers.is_banned(host.get_id())  # a fast peer is not a bad one
+
+            # Oversized: the length prefix alone gets the stream reset; nothing is read or held.
+            big = b"\x00" * (MAX_PAYLOAD_BYTES + 4096)
+            assert await _ask(rr, victim, big, max_request_size=len(big) + 16) is None
+
+            # Malformed: each is refused and is a strike; the third bans the peer.
+            await trio.sleep(REQUEST_BURST / REQUEST_RATE)  # the bucket refills
+            garbage = [b"\xff", b"\x93\x01\x02\x03", msgpack.packb(["fetch", [b"x"] * 3])]
+            answers = [await _ask(rr, victim, data) for data in garbage]
+            for answer in answers[:2]:
+                assert isinstance(answer, Refused) and answer.reason.startswith("bad request")
+            # The third answer races the hang-up that the ban starts.
+            assert answers[2] is None or isinstance(answers[2], Refused)
+            await wait_for(lambda: victim.peers.is_banned(host.get_id()), timeout=10)
+            await wait_for(lambda: host.get_id() not in victim.peers.connected(), timeout=10)
+
+            # The honest peer syncs as before.
+            before = bystander.store.topic_count("meta")
+            await bystander.sync.sync_with(victim.peer_id)
+            assert has_all(bystander, [r.id for r in records])()
+            assert bystander.store.topic_count("meta") >= before
+
+
+async def _collect(
+    out: list[Response | None], rr: RequestResponse, victim: Node, data: bytes
+) -> None:
+    out.append(await _ask(rr, victim, data))
