@@ -105,3 +105,46 @@ async def test_quic_transport_carries_sync_and_gossip(dirs: Callable[[str], Path
                 await a.submit(after)
                 await wait_for(has_all(b, [r.id for r in after]), timeout=15)
                 assert b.gossip.counters.stored >= 1
+
+
+async def test_connection_limit_holds_and_others_find_room_elsewhere(
+    dirs: Callable[[str], Path],
+) -> None:
+    # A bootstrap node that takes at most 2 connections, dialed by 4 nodes: it never holds more
+    # than 2, and the nodes it turned away still reach the network through the ones it took.
+    with trio.fail_after(60):
+        async with (
+            running(dirs("hub"), role="bootstrap", max_connections=2) as hub,
+            AsyncExitStack() as stack,
+        ):
+            addr = hub.addrs()[0]
+            nodes = [
+                await stack.enter_async_context(
+                    running(dirs(f"n{i}"), role="bootstrap", bootstrap=(addr,), sync_interval=1.0)
+                )
+                for i in range(2)
+            ]
+            await wait_for(lambda: len(hub.peers.connected()) == 2, timeout=20)
+            late = [
+                await stack.enter_async_context(
+                    running(
+                        dirs(f"late{i}"),
+                        role="bootstrap",
+                        bootstrap=(addr, nodes[i].addrs()[0]),
+                        sync_interval=1.0,
+                    )
+                )
+                for i in range(2)
+            ]
+            most = 0
+            with trio.move_on_after(3.0):
+                while True:
+                    most = max(most, len(hub.peers.connected()))
+                    await trio.sleep(0.02)
+            assert most <= 2
+            assert all(hub.peer_id not in n.peers.connected() for n in late)
+            # A record from a node the hub refused reaches everyone.
+            records = [f.profile("dave")]
+            await late[0].submit(records)
+            for node in (hub, *nodes, *late):
+                await wait_for(has_all(node, [r.id for r in records]), timeout=15)
