@@ -27,7 +27,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -48,7 +48,7 @@ from node.errors import SyncError
 from node.host import Stack
 from node.peers import Peers
 from node.verify import decode_all
-from protocol import ProtocolError
+from protocol import ProtocolError, Record
 from protocol.reconcile import INFINITY, MIN_BOUND, Bound, Item, Reconciler, fingerprint_of_sum
 from protocol.wire import (
     MAX_FETCH_IDS,
@@ -82,6 +82,8 @@ REQUEST_BURST = 100.0
 MAX_BUCKETS = 1024
 MAX_INBOUND = 32
 MAX_ROUNDS = 64
+# Fetched batches whose checks may run at once (two keep both verifying workers busy).
+CHECKS_AHEAD = 2
 TIMEOUT = 30.0
 CONFIG = RequestResponseConfig(
     timeout=TIMEOUT,
@@ -165,6 +167,17 @@ class Report:
     stored: int = 0
     rejected: int = 0
     error: str | None = None
+
+
+@dataclass
+class _Checked:
+    """A fetched batch on its way through the checks."""
+
+    asked: set[bytes]
+    blobs: tuple[bytes, ...]
+    valid: list[Record] = field(default_factory=list)
+    errors: list[ProtocolError] = field(default_factory=list)
+    done: trio.Event = field(default_factory=trio.Event)
 
 
 class _Bucket:
@@ -272,13 +285,13 @@ class Sync:
             out: list[bytes] = []
             size = 64
             for rid in request.ids:
-                record = self._store.get(rid)
-                if record is None:
+                raw = self._store.get_raw(rid)
+                if raw is None:
                     continue
-                size += len(record.raw) + 8
+                size += len(raw) + 8
                 if size > MAX_RESPONSE_BYTES:
                     break
-                out.append(record.raw)
+                out.append(raw)
             return Records(tuple(out))
         return PeerList(self._peers.share())
 
@@ -379,13 +392,41 @@ class Sync:
         return need
 
     async def _fetch(self, peer: ID, need: list[bytes], report: Report) -> None:
-        """Fetches `need` from `peer` and stores it; the next request overlaps this one's checks."""
+        """Fetches `need` from `peer` and stores it, in a pipeline of three stages.
+
+        Downloading runs ahead of checking, and the checks of two batches overlap each other
+        and the store's write of the batch before: so the worker processes that verify
+        signatures always have work queued, and nothing waits for a round trip.
+        """
         pending = [rid for rid in dict.fromkeys(need) if not self._store.has(rid)]
-        send, receive = trio.open_memory_channel[tuple[set[bytes], tuple[bytes, ...]]](1)
+        downloaded_send, downloaded = trio.open_memory_channel[
+            tuple[set[bytes], tuple[bytes, ...]]
+        ](1)
+        # In order of download; each is being checked while it waits here.
+        checking_send, checking = trio.open_memory_channel[_Checked](CHECKS_AHEAD - 1)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._download, peer, pending, send)
-            async for asked, blobs in receive:
-                await self._apply(peer, asked, blobs, report)
+            nursery.start_soon(self._download, peer, pending, downloaded_send)
+            nursery.start_soon(self._check_all, downloaded, checking_send, nursery)
+            async for batch in checking:
+                await batch.done.wait()
+                await self._apply(peer, batch, report)
+
+    async def _check_all(
+        self,
+        downloaded: trio.MemoryReceiveChannel[tuple[set[bytes], tuple[bytes, ...]]],
+        checking: trio.MemorySendChannel[_Checked],
+        nursery: trio.Nursery,
+    ) -> None:
+        async with checking:
+            async for asked, blobs in downloaded:
+                batch = _Checked(asked, blobs)
+                # Blocks while CHECKS_AHEAD batches are checked and not yet stored.
+                await checking.send(batch)
+                nursery.start_soon(self._check, batch)
+
+    async def _check(self, batch: _Checked) -> None:
+        batch.valid, batch.errors = await decode_all(batch.blobs, self._verify, now=self._clock())
+        batch.done.set()
 
     async def _download(
         self,
@@ -407,18 +448,14 @@ class Sync:
                 pending = missing + pending
                 await send.send((set(chunk), response.records))
 
-    async def _apply(
-        self, peer: ID, asked: set[bytes], blobs: tuple[bytes, ...], report: Report
-    ) -> None:
-        now = self._clock()
-        valid, errors = await decode_all(blobs, self._verify, now=now)
-        bad = len(errors)
-        unasked = [r for r in valid if r.id not in asked]
+    async def _apply(self, peer: ID, batch: _Checked, report: Report) -> None:
+        valid, blobs, bad = batch.valid, batch.blobs, len(batch.errors)
+        unasked = [r for r in valid if r.id not in batch.asked]
         if bad or unasked:
             self._peers.penalize(peer, f"{bad} invalid or {len(unasked)} unasked records")
-        wanted = [r for r in valid if r.id in asked]
+        wanted = [r for r in valid if r.id in batch.asked]
         result = await trio.to_thread.run_sync(
-            partial(self._store.ingest, wanted, now=now), limiter=self._write
+            partial(self._store.ingest, wanted, now=self._clock()), limiter=self._write
         )
         report.fetched += len(blobs)
         report.stored += len(result.added) + len(result.released)

@@ -266,6 +266,15 @@ class Store:
         # Stored bytes were verified on the way in.
         return None if raw is None else decode_record(raw, verify=False)
 
+    def get_raw(self, rid: bytes) -> bytes | None:
+        """Returns the stored bytes of record `rid` (what its author signed), or None.
+
+        For serving records as they are: nothing is decoded.
+        """
+        with translate(self.path, "reading"):
+            raw: bytes | None = self._db.get(keys.RECORD + rid)
+        return raw
+
     def has(self, rid: bytes) -> bool:
         """Returns True if the record with id `rid` is stored."""
         with translate(self.path, "reading"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -19,7 +20,12 @@ from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pubsub import Pubsub
-from libp2p.request_response import BytesCodec, RequestResponse, RequestResponseError
+from libp2p.request_response import (
+    BytesCodec,
+    RequestContext,
+    RequestResponse,
+    RequestResponseError,
+)
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.tools.anyio_service import background_trio_service
@@ -28,16 +34,22 @@ from node.errors import SyncError
 from node.gossip import topic_name
 from node.service import Node
 from node.sync import CONFIG, PROTOCOL, REQUEST_BURST, REQUEST_RATE
-from protocol import SIGNING_DOMAIN, encode_body
+from protocol import SIGNING_DOMAIN, decode, encode_body
+from protocol.reconcile import Reconciler, SortedItems
 from protocol.wire import (
     MAX_PAYLOAD_BYTES,
+    Fetch,
     PeerList,
     PeersRequest,
+    Reconcile,
+    Records,
     Refused,
     Response,
+    decode_request,
     decode_response,
     encode_batch,
     encode_request,
+    encode_response,
 )
 from tests import factories as f
 from tests.node.conftest import has_all, running, wait_for
@@ -235,3 +247,52 @@ async def _collect(
     out: list[Response | None], rr: RequestResponse, victim: Node, data: bytes
 ) -> None:
     out.append(await _ask(rr, victim, data))
+
+
+def serve_sync(host: IHost, records: dict[bytes, bytes], *, extra: tuple[bytes, ...] = ()) -> None:
+    """Makes a bare host answer our sync protocol as a lying node would: it reconciles as
+    holding `records` (id -> the bytes it will send for it) and answers every fetch with those
+    bytes plus `extra`."""
+    items = SortedItems(
+        (decode(raw, verify=False).body.created_at, rid) for rid, raw in records.items()
+    )
+    reconciler = Reconciler(items)
+
+    async def handler(data: bytes, context: RequestContext) -> bytes:
+        request = decode_request(data)
+        if isinstance(request, Reconcile):
+            return encode_response(Reconcile(reconciler.respond(request.payload)))
+        if isinstance(request, Fetch):
+            found = tuple(records[rid] for rid in request.ids if rid in records)
+            return encode_response(Records(found + extra))
+        return encode_response(PeerList(()))
+
+    RequestResponse(host).set_handler(PROTOCOL, handler, BytesCodec(), CONFIG)
+
+
+async def test_a_lying_sync_peer_is_contained(dirs: Callable[[str], Path]) -> None:
+    """Sync answers go through the same checks as gossip: records with forged signatures, and
+    records nobody asked for, are not stored; the peer that sent them is banned."""
+    forged = forged_signature()
+    unasked = f.profile("zed")
+    with trio.fail_after(60):
+        async with scene(dirs) as (victim, bystander, host, _):
+            # The forged record's id is that of its bytes, as a real id would be.
+            serve_sync(host, {hashlib.sha256(forged).digest(): forged}, extra=(unasked.raw,))
+            await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(victim.addrs()[0])))
+            await wait_for(lambda: victim.sync.speaks_sync(host.get_id()) is True, timeout=10)
+            for _ in range(3):
+                with suppress(SyncError):  # the third strike hangs up mid-sync
+                    await victim.sync.sync_with(host.get_id())
+                if victim.peers.is_banned(host.get_id()):
+                    break
+            assert victim.peers.is_banned(host.get_id())
+            rejected = [r for r in victim.sync.reports if r.peer == str(host.get_id())]
+            assert sum(r.rejected for r in rejected) >= 2 and sum(r.stored for r in rejected) == 0
+            assert not victim.store.has(unasked.id)
+            assert victim.store.topic_count("meta") == 0
+            # Honest sync is unaffected.
+            honest = [f.profile("bob")]
+            await bystander.submit(honest)
+            await victim.sync.sync_with(bystander.peer_id)
+            assert has_all(victim, [r.id for r in honest])()

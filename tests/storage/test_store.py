@@ -49,6 +49,7 @@ def test_ingest_then_query(store: Store) -> None:
     assert store.get(first.id) == first
     assert store.has(first.id) and not store.has(b"\x00" * 32)
     assert store.get(b"\x00" * 32) is None
+    assert store.get_raw(first.id) == first.raw and store.get_raw(b"\x00" * 32) is None
     assert store.project(f.pid()) == posting
     assert store.profile(f.pub("bob")) == profile
     assert ids(store.projects()) == [posting.id]
