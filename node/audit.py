@@ -8,8 +8,8 @@ not take that on trust), checks the rules that tie each record to the project re
 it. That local tree is the reference. Every other statement about the epoch is then compared with
 it and with each other:
 
-- the `Anchored` event on chain (found under the project's `payout` address, the only sender
-  whose anchor counts for the project);
+- the `Anchored` event on chain, found under the anchoring address (`node.anchors`: the sender
+  of the anchor transaction the owner's `epoch_root` names, else the project's payout address);
 - the owner's signed `epoch_root` records in the store, which also name the chain, contract and
   transaction of the anchor;
 - optionally, the tree dump (OpenZeppelin `standard-v1`) that the anchoring node published,
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from node.anchors import find_epoch_anchor
 from node.chain import Anchor, ChainClient
 from node.errors import NodeError
 from node.verify import THREADS
@@ -127,7 +128,8 @@ class AuditReport:
 
     Attributes:
         project_id, epoch: the epoch audited.
-        owner: the anchoring address: the payout address of the project revision in force.
+        owner: the anchoring address (`node.anchors`): the sender of the anchor, or if none was
+            found, the payout address of the project revision in force.
         local: root, leaf count and total weight of the tree of the valid local records, or None
             if no valid record puts a leaf in the epoch.
         records: how many records were decoded and checked (signature and rules).
@@ -260,15 +262,17 @@ def audit_epoch(
     owner = project.expect(Project).payout
     anchor = None
     if chain is not None:
-        anchor = chain.find_anchor(owner, project_id, epoch)
+        tried, anchor = find_epoch_anchor(chain, store, project, epoch)
         if anchor is None:
             audit.add(
                 Kind.NOT_ANCHORED,
                 f"no Anchored event of project {_hex(project_id)} epoch {epoch} by "
-                f"{checksum(owner)} on chain {chain.chain_id} at {checksum(chain.address)}",
+                f"{' or '.join(checksum(a) for a in tried)} on chain {chain.chain_id} at "
+                f"{checksum(chain.address)}",
                 source="chain",
             )
         else:
+            owner = anchor.owner
             audit.compare(
                 "chain", None, local, Summary(anchor.root, anchor.leaf_count, anchor.total_weight)
             )

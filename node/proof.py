@@ -5,7 +5,9 @@ where the root was anchored, and the signed records that justify the leaf: the c
 acceptance that weighs it, and (our additions to the design's list) the project revision in force,
 whose owner and reviewers are the ones who may accept and whose payout address is the anchoring
 address, and the owner's signed `epoch_root`, which ties the root to its chain, contract and
-transaction. So the file can be checked in two steps:
+transaction. (If the project changed its payout address after anchoring, the file's `owner` is
+the anchor's sender, `node.anchors`, and only the chain can confirm it.) So the file can be
+checked in two steps:
 
 - offline (`verify_proof(data)`): the JSON's shape and types, every signature, that the records
   and the file's fields say the same thing, that the acceptance is by the owner or a reviewer, and
@@ -29,6 +31,7 @@ from typing import Any
 
 from web3.logs import DISCARD
 
+from node.anchors import find_epoch_anchor
 from node.chain import ChainClient
 from node.errors import ChainError, NodeError
 from protocol import (
@@ -206,7 +209,7 @@ def export_proof(store: Store, chain: ChainClient, contribution_id: bytes) -> di
     """Returns the proof file of one contribution, as JSON-ready values.
 
     The epoch's tree is rebuilt from the store and must have the root anchored on `chain` under
-    the project's payout address, and the store must hold the owner's `epoch_root` record of
+    the epoch's anchoring address (`node.anchors`), and the store must hold the owner's `epoch_root` record of
     that anchor.
 
     Raises:
@@ -226,13 +229,13 @@ def export_proof(store: Store, chain: ChainClient, contribution_id: bytes) -> di
     project = store.project(pid)
     if project is None:
         raise ExportError(f"project {_hex(pid)} is not in the store")
-    owner = project.expect(Project).payout
     tree = _stored_tree(store, project, epoch)
-    anchor = chain.find_anchor(owner, pid, epoch)
+    tried, anchor = find_epoch_anchor(chain, store, project, epoch)
     if anchor is None:
         raise ExportError(
-            f"epoch {epoch} of project {_hex(pid)} is not anchored by {checksum(owner)} on chain "
-            f"{chain.chain_id} at {checksum(chain.address)}"
+            f"epoch {epoch} of project {_hex(pid)} is not anchored by "
+            f"{' or '.join(checksum(a) for a in tried)} on chain {chain.chain_id} at "
+            f"{checksum(chain.address)}"
         )
     if anchor.root != tree.root:
         raise ExportError(
@@ -247,7 +250,7 @@ def export_proof(store: Store, chain: ChainClient, contribution_id: bytes) -> di
         "contract": checksum(chain.address),
         "tx_hash": _hex(anchor.tx_hash),
         "block_number": anchor.block_number,
-        "owner": checksum(owner),
+        "owner": checksum(anchor.owner),
         "project_id": _hex(pid),
         "epoch": epoch,
         "root": _hex(anchor.root),
@@ -277,7 +280,7 @@ def verify_proof(data: object, chain: ChainClient | None = None) -> VerifiedProo
         ProofError: a subclass naming the field at fault (see the module's docstring).
         ChainError: the chain could not be read.
     """
-    proof = _offline(_parse(data))
+    proof = _offline(_parse(data), chain is not None)
     if chain is not None:
         _on_chain(proof, chain)
         return replace(proof, on_chain=True)
@@ -406,7 +409,7 @@ def _record(data: Mapping[str, Any], name: str, kind: type[Body]) -> Record:
 # Offline: the records against each other and against the file's fields.
 
 
-def _offline(parsed: dict[str, Any]) -> VerifiedProof:
+def _offline(parsed: dict[str, Any], online: bool) -> VerifiedProof:
     proof = VerifiedProof(**parsed, on_chain=False)
     project, work, acceptance, root = (
         proof.project,
@@ -416,7 +419,17 @@ def _offline(parsed: dict[str, Any]) -> VerifiedProof:
     )
     posting = project.expect(Project)
     _same("project_id", project_id(project.author, posting.name), proof.project_id, "project")
-    _same("owner", posting.payout, proof.owner, "project", address=True)
+    if proof.owner != posting.payout and not online:
+        # The project's payout changed after anchoring (`node.anchors`): only the chain can
+        # say that the anchor transaction the owner's epoch_root names was sent by `owner`.
+        raise ProofMismatch(
+            f"the anchoring address {checksum(proof.owner)} is not the project's payout address "
+            f"{checksum(posting.payout)}; if the project changed it after anchoring, verify "
+            "against the chain, which checks the sender of the anchor transaction",
+            field="owner",
+            expected=checksum(posting.payout),
+            found=checksum(proof.owner),
+        )
     _same("leaf.contribution_id", work.id, proof.leaf.contribution_id, "contribution")
     body = work.expect(Contribution)
     _same("project_id", body.project_id, proof.project_id, "contribution")

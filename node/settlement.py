@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
+from node.anchors import anchoring_addresses
 from node.chain import ChainClient, SignedTx
 from node.errors import ChainError, NodeError
 from protocol import Acceptance, Contribution, EpochRoot, Project, Record
@@ -591,15 +592,10 @@ class Settlement:
         return share, leaf, merkle, owner
 
     async def _anchorer(self, project_id: bytes, epoch: int) -> bytes:
-        """Returns the address that anchored an epoch (or would): the sender of the anchor."""
+        """Returns the address that anchored an epoch (or would): see `node.anchors`."""
         project = self._project(project_id)
-        for record in self.store.epoch_roots(project_id, epoch=epoch).items:
-            body = record.expect(EpochRoot)
-            if record.author == project.author and body.chain_id == self.chain.chain_id:
-                sender = await self._call(self.chain.tx_sender, body.tx_hash)
-                if sender is not None:
-                    return sender
-        return project.expect(Project).payout
+        addresses = await self._call(anchoring_addresses, self.chain, self.store, project, epoch)
+        return addresses[0]
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await trio.to_thread.run_sync(fn, *args)

@@ -400,14 +400,26 @@ def test_unknown_project_and_bad_dump(store: Store, chain: ChainClient, name: st
         epoch.audit(dump)
 
 
-def test_project_is_looked_up_by_payout_address(
+def test_anchor_is_found_after_the_payout_address_moves(
     store: Store, chain: ChainClient, name: str
 ) -> None:
     epoch = anchored(store, chain, name, count=2)
-    # A revision that moves the payout address elsewhere: anchors by the old address no longer
-    # count for the project.
-    moved = f.project("alice", name, payout=f.address("elsewhere"), revision=1)
-    epoch.ingest([moved])
+    # A revision after anchoring moves the payout address elsewhere: the anchor is found under
+    # the sender of the transaction that the owner's epoch_root names (node.anchors).
+    epoch.ingest([f.project("alice", name, payout=f.address("elsewhere"), revision=1)])
     report = epoch.audit()
-    assert Kind.NOT_ANCHORED in kinds(report)
+    assert report.ok, report.summary()
+    assert report.owner == OWNER and report.anchor is not None
+
+
+def test_without_an_epoch_root_only_the_payout_address_counts(
+    store: Store, chain: ChainClient, name: str
+) -> None:
+    epoch = Epoch(store, chain, name)
+    epoch.contribute(2)
+    epoch.anchor()  # by OWNER, and never published
+    epoch.ingest([f.project("alice", name, payout=f.address("elsewhere"), revision=1)])
+    report = epoch.audit()
+    # Nothing the owner signed ties OWNER's anchor to the project any more.
+    assert kinds(report) == [Kind.NO_EPOCH_ROOT, Kind.NOT_ANCHORED]
     assert report.owner == f.address("elsewhere")

@@ -408,3 +408,23 @@ def test_withdrawn_contribution_has_no_proof(epoch: Epoch) -> None:
     epoch.ingest([withdrawn])
     with pytest.raises(ExportError, match="is not accepted"):
         export_proof(epoch.store, epoch.chain, work.id)
+
+
+def test_payout_moved_after_anchoring(epoch: Epoch) -> None:
+    # The project names another payout address after its epoch was anchored: the proof names
+    # the anchor's sender, which only the chain can confirm (the anchor transaction's sender).
+    epoch.ingest([f.project("alice", epoch.name, payout=f.address("elsewhere"), revision=1)])
+    data = export_proof(epoch.store, epoch.chain, epoch.works[1].id)
+    assert data["owner"] == checksum(OWNER)
+    with pytest.raises(ProofMismatch) as info:
+        verify_proof(data)
+    assert info.value.field == "owner"
+    assert (info.value.expected, info.value.found) == (
+        checksum(f.address("elsewhere")),
+        checksum(OWNER),
+    )
+    assert verify_proof(data, epoch.chain).on_chain
+    # Claiming that someone else anchored it does not get past the chain.
+    lying = {**data, "owner": checksum(f.address("elsewhere"))}
+    with pytest.raises(AnchorNotFound):
+        verify_proof(lying, epoch.chain)
