@@ -82,6 +82,8 @@ REQUEST_BURST = 100.0
 MAX_BUCKETS = 1024
 MAX_INBOUND = 32
 MAX_ROUNDS = 64
+# How long a new connection's first sync waits for identify to say what the peer speaks.
+IDENTIFY_WAIT = 2.0
 # Fetched batches whose checks may run at once (two keep both verifying workers busy).
 CHECKS_AHEAD = 2
 TIMEOUT = 30.0
@@ -240,6 +242,16 @@ class Sync:
 
     async def on_connected(self, peer: ID) -> None:
         """Exchanges peers with and syncs from a newly connected peer."""
+        # Identify answers within a round trip or two; until it has, a foreign peer would be
+        # asked anyway and py-libp2p would log an ERROR when it refuses.
+        with trio.move_on_after(IDENTIFY_WAIT):
+            while self.speaks_sync(peer) is None:
+                await trio.sleep(0.01)
+        if self.speaks_sync(peer) is False:
+            # Not a WorkWork node (gossip may still reach it): nothing to sync, and its
+            # addresses are not handed on to others by peer exchange.
+            self._foreign.add(peer)
+            return
         await self.exchange_peers(peer)
         # By now identify has told us where the peer listens (an inbound connection's own
         # address is an ephemeral port), so peer exchange can hand its address on.
@@ -296,6 +308,10 @@ class Sync:
         return PeerList(self._peers.share())
 
     # Initiating.
+
+    def is_foreign(self, peer: ID) -> bool:
+        """Whether `peer` turned out not to speak our sync protocol (not a WorkWork node)."""
+        return peer in self._foreign
 
     def speaks_sync(self, peer: ID) -> bool | None:
         """Whether identify says the peer speaks our sync protocol; None before it has said."""
