@@ -13,6 +13,7 @@ contract refer to.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
@@ -52,6 +53,7 @@ MAX_TAGS = 32
 _PROJECT_DOMAIN = b"workwork/project/v1\x00"
 
 
+@functools.lru_cache(maxsize=4096)  # every contribution's check recomputes its project's id
 def project_id(owner: bytes, name: str) -> bytes:
     """Returns the stable id of the project `name` of `owner` (an Ed25519 public key).
 
