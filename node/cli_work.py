@@ -1,0 +1,312 @@
+"""The commands of `workwork` on records: profiles, projects, contributions and acceptances.
+
+They join the `cli` group of node/cli.py (which imports this module last) and follow its rules:
+`@output` for --json, `emit` with a renderer for people. All of them ask the running node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from node.cli import _examples, _record, _state, _table, cli, emit, output
+from node.home import write
+
+
+@cli.group(
+    epilog=_examples("workwork profile set --name Alice --skill python", "workwork profile show")
+)
+def profile() -> None:
+    """Your profile: who you are, your skills, where you are paid."""
+
+
+@profile.command(
+    "set",
+    epilog=_examples(
+        "workwork profile set --name Alice --skill python --skill rust",
+        "workwork profile set --actor agent --rate '20 USDC/h'",
+    ),
+)
+@click.option("--name", help="Display name (required the first time).")
+@click.option("--actor", type=click.Choice(["human", "agent"]))
+@click.option("--skill", "skills", multiple=True, help="A skill tag (repeatable).")
+@click.option("--interest", "interests", multiple=True, help="An interest tag (repeatable).")
+@click.option("--payout", help="Payout address 0x... (default: your wallet).")
+@click.option("--rate", help="Rate or pay expectation, free text.")
+@output
+def profile_set(
+    name: str | None,
+    actor: str | None,
+    skills: tuple[str, ...],
+    interests: tuple[str, ...],
+    payout: str | None,
+    rate: str | None,
+) -> None:
+    """Publish a new revision of your profile; what is not given is kept."""
+    fields = {
+        "name": name,
+        "actor": actor,
+        "skills": list(skills) or None,
+        "interests": list(interests) or None,
+        "payout": payout,
+        "rate": rate,
+    }
+    emit(_state().client().set_profile(**fields), _record)
+
+
+@profile.command("show", epilog=_examples("workwork profile show", "workwork profile show <key>"))
+@click.argument("author", required=False)
+@output
+def profile_show(author: str | None) -> None:
+    """Show a profile (yours by default, or of the public key AUTHOR)."""
+    emit(_state().client().profile(author), _record)
+
+
+@cli.group(
+    epilog=_examples(
+        "workwork project post docs --title 'Write the docs'", "workwork project list --open"
+    )
+)
+def project() -> None:
+    """Post, list, show and close projects."""
+
+
+@project.command(
+    "post",
+    epilog=_examples(
+        "workwork project post docs --title 'Write the docs' --skill writing",
+        "workwork project post docs --description 'Now with examples'   # a revision",
+    ),
+)
+@click.argument("name")
+@click.option("--title", help="Title (required for a new project).")
+@click.option("--description", help="Description.")
+@click.option("--skill", "skills", multiple=True, help="A skill wanted (repeatable).")
+@click.option("--epoch-length", type=click.IntRange(0), help="Seconds per epoch; 0: on command.")
+@click.option(
+    "--reviewer", "reviewers", multiple=True, help="A reviewer's public key (repeatable)."
+)
+@output
+def project_post(
+    name: str,
+    title: str | None,
+    description: str | None,
+    skills: tuple[str, ...],
+    epoch_length: int | None,
+    reviewers: tuple[str, ...],
+) -> None:
+    """Post project NAME, or revise your project NAME (fields not given are kept)."""
+    emit(
+        _state()
+        .client()
+        .post_project(
+            name=name,
+            title=title,
+            description=description,
+            skills=list(skills) or None,
+            epoch_length=epoch_length,
+            reviewers=list(reviewers) or None,
+        ),
+        _record,
+    )
+
+
+@project.command("list", epilog=_examples("workwork project list", "workwork --json project list"))
+@click.option("--open", "only_open", is_flag=True, help="Only projects open to contributions.")
+@click.option("--skill", help="Only projects that want this skill.")
+@output
+def project_list(only_open: bool, skill: str | None) -> None:
+    """List the projects this node knows."""
+    with _state().client() as client:
+        items = [
+            p
+            for p in client.all_projects()
+            if (not only_open or p["fields"]["status"] == "open")
+            and (skill is None or skill.lower() in p["fields"]["skills"])
+        ]
+
+    def human(console: Console, data: list[dict[str, Any]]) -> None:
+        table = _table("project id", "name", "title", "status", "skills")
+        for p in data:
+            f = p["fields"]
+            table.add_row(
+                p["project_id"], f["name"], f["title"], f["status"], ", ".join(f["skills"])
+            )
+        console.print(table)
+
+    emit(items, human)
+
+
+@project.command("show", epilog=_examples("workwork project show <project id>"))
+@click.argument("project_id")
+@output
+def project_show(project_id: str) -> None:
+    """Show a project."""
+    emit(_state().client().project(project_id), _record)
+
+
+@project.command(
+    "follow",
+    epilog=_examples("workwork project follow <project id>", "workwork project follow <id> --save"),
+)
+@click.argument("project_id")
+@click.option("--save", is_flag=True, help="Also follow it after restarts (config.toml).")
+@output
+def project_follow(project_id: str, save: bool) -> None:
+    """Receive a project's contributions, acceptances and epoch roots (and sync them now).
+
+    A personal node follows its own projects and those it contributed to by itself; an
+    auditor or a reviewer follows others' with this.
+    """
+    state = _state()
+    data = state.client().follow_project(project_id)
+    if save:
+        settings = state.home.settings()
+        wanted = {*settings.network.follow, bytes.fromhex(project_id)}
+        follow = tuple(sorted(wanted))
+        write(state.home.config, settings.replace(network={"follow": follow}), replace=True)
+    emit({**data, "saved": save}, lambda c, d: c.print(f"Following {project_id} ({d['followed']})"))
+
+
+@project.command("close", epilog=_examples("workwork project close <project id>"))
+@click.argument("project_id")
+@output
+def project_close(project_id: str) -> None:
+    """Close one of your projects to new contributions."""
+    emit(_state().client().close_project(project_id), _record)
+
+
+@cli.command(
+    epilog=_examples(
+        "workwork contribute <project id> --summary 'Wrote the guide' "
+        "--evidence-uri https://example.org/guide --evidence-file guide.md --effort 90",
+    )
+)
+@click.argument("project_id")
+@click.option("--summary", required=True, help="What you did.")
+@click.option("--evidence-uri", default="", help="Where the work is.")
+@click.option(
+    "--evidence-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file of the work: its sha256 becomes the evidence hash.",
+)
+@click.option("--evidence-hash", help="The sha256 of the work (hex), if not --evidence-file.")
+@click.option("--effort", type=click.IntRange(0), default=0, help="Effort in minutes.")
+@click.option("--payout", help="Payout address 0x... (default: your wallet).")
+@output
+def contribute(
+    project_id: str,
+    summary: str,
+    evidence_uri: str,
+    evidence_file: Path | None,
+    evidence_hash: str | None,
+    effort: int,
+    payout: str | None,
+) -> None:  # fmt: skip
+    """Contribute to a project (needs evidence: a URI, a file or a hash)."""
+    if evidence_file is not None:
+        evidence_hash = hashlib.sha256(evidence_file.read_bytes()).hexdigest()
+    emit(
+        _state()
+        .client()
+        .contribute(
+            project_id=project_id,
+            summary=summary,
+            evidence_uri=evidence_uri,
+            evidence_hash=evidence_hash,
+            effort=effort,
+            payout=payout,
+        ),
+        _record,
+    )
+
+
+@cli.command(
+    epilog=_examples("workwork contributions", "workwork contributions --project <project id>")
+)
+@click.option("--project", "project_id", help="Contributions to this project.")
+@click.option("--author", help="Contributions of this public key (default: yours).")
+@output
+def contributions(project_id: str | None, author: str | None) -> None:
+    """List contributions, each with its acceptance."""
+    items: list[Any] = []
+    cursor = None
+    with _state().client() as client:
+        while True:
+            page = client.contributions(
+                project_id=project_id, author=author, cursor=cursor, limit=1000
+            )
+            items.extend(page["items"])
+            cursor = page["cursor"]
+            if cursor is None:
+                break
+
+    def human(console: Console, data: list[dict[str, Any]]) -> None:
+        table = _table("contribution id", "summary", "effort", "weight", "epoch")
+        for c in data:
+            verdict = (c.get("acceptance") or {}).get("fields", {})
+            table.add_row(
+                c["id"],
+                c["fields"]["summary"],
+                str(c["fields"]["effort"]),
+                verdict.get("weight", "-"),
+                str(verdict.get("epoch", "-")),
+            )
+        console.print(table)
+
+    emit(items, human)
+
+
+@cli.command(
+    epilog=_examples(
+        "workwork accept <contribution id> --weight 10",
+        "workwork accept <contribution id> --weight 0   # withdraw",
+    )
+)
+@click.argument("contribution_id")
+@click.option("--weight", type=click.IntRange(0), required=True, help="Weight (0 withdraws).")
+@click.option("--epoch", type=click.IntRange(0), help="Epoch (default: the current one).")
+@output
+def accept(contribution_id: str, weight: int, epoch: int | None) -> None:
+    """Accept a contribution to one of your projects, with a weight."""
+    emit(_state().client().accept(contribution_id, weight, epoch=epoch), _record)
+
+
+@cli.command(
+    "export", epilog=_examples("workwork export records.jsonl", "workwork export - | wc -l")
+)
+@click.argument("file", type=click.File("w"), default="-")
+def export_(file: Any) -> None:
+    """Write every stored record to FILE as JSON lines {id, kind, raw}."""
+    count = 0
+    with _state().client() as client:
+        for line in client.export():
+            file.write(line + "\n")
+            count += 1
+    if getattr(file, "name", "") != "<stdout>":
+        click.echo(f"exported {count} records", err=True)
+
+
+@cli.command(
+    "import",
+    epilog=_examples("workwork import records.jsonl", "cat records.jsonl | workwork import"),
+)
+@click.argument("file", type=click.File("r"), default="-")
+@output
+def import_(file: Any) -> None:
+    """Validate and store records from JSON lines (as `export` writes them)."""
+    result = _state().client().import_records(file.read().splitlines())
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        console.print(
+            f"added {data['added']}, already had {data['duplicates']}, waiting for a parent "
+            f"{data['orphaned']}, refused {len(data['rejected'])}"
+        )
+        for item in data["rejected"]:
+            console.print(f"  refused {item['id'][:16]}: {item['error']}")
+
+    emit(result, human)
