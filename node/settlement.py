@@ -37,6 +37,7 @@ from protocol import Acceptance, Contribution, EpochRoot, Project, Record
 from protocol.epoch import Summary, tree
 from protocol.merkle import Leaf, MerkleTree
 from protocol.records import project_id
+from protocol.topics import META
 from protocol.validate import MAX_SKEW
 from storage import Store
 
@@ -191,6 +192,10 @@ class Settlement:
         self.clock = clock
         self.auto_close = auto_close
         self._locks: dict[tuple[bytes, int], trio.Lock] = {}
+        # The ids of this node's projects, and the meta topic's record count when they were
+        # listed: the list is made again only when a project or profile has arrived since.
+        self._own: tuple[bytes, ...] = ()
+        self._own_stamp = -1
 
     @property
     def store(self) -> Store:
@@ -228,21 +233,41 @@ class Settlement:
         """Anchors every ended epoch, not yet anchored, of the projects this node owns."""
         now = self.clock()
         done = []
+        for pid in await self._own_projects():
+            project = self.store.project(pid)
+            if project is None:
+                continue
+            body = project.expect(Project)
+            if body.epoch_length == 0:
+                continue
+            for epoch in self.store.accepted_epochs(pid, limit=1000):
+                if (epoch + 1) * body.epoch_length + GRACE > now:
+                    break
+                if self._published(pid, epoch) is None:
+                    done.append(await self.anchor(pid, epoch))
+        return done
+
+    async def _own_projects(self) -> tuple[bytes, ...]:
+        """Returns the ids of the projects this node's identity owns.
+
+        Projects are not indexed by owner, so finding them reads every project in force: on a
+        bootstrap node, thousands. That is done in a thread, and only when the meta topic (where
+        projects are) has changed since the last time.
+        """
+        stamp = self.store.topic_count(META)
+        if stamp != self._own_stamp:
+            self._own = await self._call(self._list_own)
+            self._own_stamp = stamp
+        return self._own
+
+    def _list_own(self) -> tuple[bytes, ...]:
+        own = []
         cursor = None
         while True:
             page = self.store.projects(cursor=cursor, limit=500)
-            for project in page.items:
-                body = project.expect(Project)
-                if project.author != self.identity.public_key or body.epoch_length == 0:
-                    continue
-                pid = project_id_of(project)
-                for epoch in self.store.accepted_epochs(pid, limit=1000):
-                    if (epoch + 1) * body.epoch_length + GRACE > now:
-                        break
-                    if self._published(pid, epoch) is None:
-                        done.append(await self.anchor(pid, epoch))
+            own += [project_id_of(p) for p in page.items if p.author == self.identity.public_key]
             if page.cursor is None:
-                return done
+                return tuple(own)
             cursor = page.cursor
 
     async def anchor(self, project_id: bytes, epoch: int) -> Anchored:
