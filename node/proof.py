@@ -34,6 +34,7 @@ from web3.logs import DISCARD
 from node.anchors import find_epoch_anchor
 from node.chain import ChainClient
 from node.errors import ChainError, NodeError
+from node.trees import stored_tree
 from protocol import (
     Acceptance,
     Contribution,
@@ -45,7 +46,6 @@ from protocol import (
     decode,
     project_id,
 )
-from protocol.epoch import tree as epoch_tree
 from protocol.merkle import LEAF_ENCODING, Leaf, MerkleTree, checksum, verify
 from protocol.records import MAX_EPOCH, Body
 from protocol.validate import check_acceptance, check_authorized, check_epoch_root
@@ -552,25 +552,10 @@ def _on_chain(proof: VerifiedProof, chain: ChainClient) -> None:
 
 def _stored_tree(store: Store, project: Record, epoch: int) -> MerkleTree:
     """Returns the tree of an epoch from the stored acceptances in force and their contributions."""
-    pid = project_id(project.author, project.expect(Project).name)
-    acceptances: list[Record] = []
-    works: dict[bytes, Record] = {}
-    cursor = None
-    while True:
-        page = store.acceptances(pid, epoch, cursor=cursor, limit=MAX_LIMIT)
-        for acceptance in page.items:
-            work = store.get(acceptance.expect(Acceptance).contribution_id)
-            if work is not None:
-                works[work.id] = work
-            acceptances.append(acceptance)
-        if page.cursor is None:
-            break
-        cursor = page.cursor
     try:
-        tree, _ = epoch_tree(project, acceptances, works, epoch)
+        return stored_tree(store, project, epoch)[0]
     except ProtocolError as exc:
         raise ExportError(f"the stored records of epoch {epoch} give no tree: {exc}") from exc
-    return tree
 
 
 def _epoch_root_of(

@@ -33,8 +33,9 @@ import trio
 from node.anchors import anchoring_addresses
 from node.chain import ChainClient, SignedTx
 from node.errors import ChainError, NodeError
+from node.trees import stored_tree
 from protocol import Acceptance, Contribution, EpochRoot, Project, Record
-from protocol.epoch import Summary, tree
+from protocol.epoch import Summary
 from protocol.merkle import Leaf, MerkleTree
 from protocol.records import project_id
 from protocol.topics import META
@@ -318,24 +319,9 @@ class Settlement:
             SettlementError: the project is unknown or the epoch has no accepted contribution.
         """
         project = self._project(project_id)
-        acceptances: list[Record] = []
-        cursor = None
-        while True:
-            page = self.store.acceptances(project_id, epoch, cursor=cursor, limit=1000)
-            acceptances.extend(page.items)
-            if page.cursor is None:
-                break
-            cursor = page.cursor
-        if not acceptances:
+        if not self.store.acceptances(project_id, epoch, limit=1).items:
             raise SettlementError(f"epoch {epoch} has no accepted contribution: nothing to anchor")
-        contributions = {}
-        for acceptance in acceptances:
-            cid = acceptance.expect(Acceptance).contribution_id
-            work = self.store.get(cid)
-            if work is None:  # the store holds no acceptance without its contribution
-                raise SettlementError(f"contribution {cid.hex()} is missing from the store")
-            contributions[cid] = work
-        return tree(project, acceptances, contributions, epoch)
+        return stored_tree(self.store, project, epoch)
 
     def _project(self, project_id: bytes) -> Record:
         """Returns the project revision in force; SettlementError if the store has none."""

@@ -1,0 +1,70 @@
+"""The cache of epoch trees: a tree is reused only while the records it was built from hold."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from node.trees import stored_tree
+from protocol import EmptyTree, Record
+from protocol.epoch import tree
+from storage import Store
+from tests import factories as f
+
+NOW = f.T0 + 3600
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path / "store") as opened:
+        yield opened
+
+
+def fresh(store: Store, project: Record, epoch: int = 0) -> bytes:
+    """The root built from the store without the cache."""
+    acceptances = store.acceptances(f.pid(), epoch, limit=1000).items
+    works = {w.id: w for w in (store.get(a.body.contribution_id) for a in acceptances) if w}
+    return tree(project, acceptances, works, epoch)[0].root
+
+
+def test_reused_while_nothing_changes_and_rebuilt_when_anything_does(store: Store) -> None:
+    project = f.project(reviewers=(f.pub("carol"),))
+    works = [f.contribution("bob", summary=f"work {i}") for i in range(3)]
+    store.ingest(
+        [project, *works, *(f.acceptance(w, weight=i + 1) for i, w in enumerate(works))], now=NOW
+    )
+    first = stored_tree(store, project, 0)
+    assert stored_tree(store, project, 0) is first
+    assert first[0].root == fresh(store, project)
+
+    # A reviewer's acceptance of another contribution: a new leaf.
+    late = f.contribution("dave", summary="late")
+    store.ingest([late, f.acceptance(late, "carol", weight=5)], now=NOW)
+    second = stored_tree(store, project, 0)
+    assert second is not first and len(second[0]) == 4
+    assert second[0].root == fresh(store, project)
+
+    # A revision that removes the reviewer takes that leaf out again, with no new work record.
+    revised = f.project(reviewers=(), revision=1)
+    store.ingest([revised], now=NOW)
+    third = stored_tree(store, revised, 0)
+    assert len(third[0]) == 3 and third[0].root == first[0].root
+    assert third[0].root == fresh(store, revised)
+
+    # A withdrawal (weight 0) empties a leaf; another epoch is another tree.
+    store.ingest([f.acceptance(works[0], weight=0, revision=1)], now=NOW)
+    assert len(stored_tree(store, revised, 0)[0]) == 2
+    with pytest.raises(EmptyTree):
+        stored_tree(store, revised, 7)
+
+
+def test_two_stores_do_not_share_trees(tmp_path: Path) -> None:
+    project = f.project()
+    work = f.contribution()
+    with Store.open(tmp_path / "a") as a, Store.open(tmp_path / "b") as b:
+        a.ingest([project, work, f.acceptance(work, weight=1)], now=NOW)
+        b.ingest([project, work, f.acceptance(work, weight=2)], now=NOW)
+        assert stored_tree(a, project, 0)[1].total_weight == 1
+        assert stored_tree(b, project, 0)[1].total_weight == 2
