@@ -6,7 +6,17 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import multiaddr
 import trio
+from libp2p import new_host
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
+from libp2p.host.ping import ID as PING
+from libp2p.host.ping import perform_ping_roundtrip
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
 
 from node.service import Node
 from protocol.topics import META, shard, work
@@ -148,3 +158,25 @@ async def test_connection_limit_holds_and_others_find_room_elsewhere(
             await late[0].submit(records)
             for node in (hub, *nodes, *late):
                 await wait_for(has_all(node, [r.id for r in records]), timeout=15)
+
+
+async def test_mplex_only_peer_connects_and_pings(dirs: Callable[[str], Path]) -> None:
+    # A libp2p peer that offers only mplex still gets a connection (yamux is preferred, mplex
+    # the fallback), and our node answers ping on it.
+    key = create_new_key_pair()
+    host = new_host(
+        key_pair=key,
+        sec_opt={NOISE: NoiseTransport(key, noise_privkey=x25519_key_pair().private_key)},
+        muxer_opt={MPLEX_PROTOCOL_ID: Mplex},
+    )
+    with trio.fail_after(30):
+        async with (
+            running(dirs("a")) as node,
+            host.run(listen_addrs=[multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]),
+        ):
+            await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(node.addrs()[0])))
+            connections = host.get_network().get_connections(node.peer_id)
+            assert connections and all(isinstance(c.muxed_conn, Mplex) for c in connections)
+            stream = await host.new_stream(node.peer_id, [PING])
+            assert await perform_ping_roundtrip(stream) >= 0
+            await stream.close()
