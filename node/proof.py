@@ -208,9 +208,9 @@ class VerifiedProof:
 def export_proof(store: Store, chain: ChainClient, contribution_id: bytes) -> dict[str, Any]:
     """Returns the proof file of one contribution, as JSON-ready values.
 
-    The epoch's tree is rebuilt from the store and must have the root anchored on `chain` under
-    the epoch's anchoring address (`node.anchors`), and the store must hold the owner's `epoch_root` record of
-    that anchor.
+    The epoch's tree, as the stored records make it, must have the root anchored on `chain`
+    under the epoch's anchoring address (`node.anchors`), and the store must hold the owner's
+    `epoch_root` record of that anchor.
 
     Raises:
         ExportError: the contribution is not stored, not accepted (or withdrawn), its epoch is
