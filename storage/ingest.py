@@ -43,8 +43,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from collections.abc import Iterable, Iterator
+from itertools import repeat
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from protocol import (
     Acceptance,
@@ -245,6 +246,8 @@ class Ingest:
         with translate(store.path, "writing to"):
             self.wb.write()
         store._counts.update(totals)
+        if store._sums:
+            self.add_sums()
         for pid, posting in self.projects.items():
             store._projects.put(pid, posting)
         for record in self.works:
@@ -271,6 +274,20 @@ class Ingest:
             discarded=discarded,
             evicted=tuple(self.evicted),
         )
+
+    def add_sums(self) -> None:
+        """Adds the ids this call stored to the sums of their topics (`Store.topic_summary`)."""
+        sums = self.store._sums
+        groups: dict[str, list[bytes]] = {}
+        if len(self.counts) == 1:  # the usual call: records of one topic
+            groups[next(iter(self.counts))] = list(self.stored)
+        else:
+            for rid, record in self.stored.items():
+                groups.setdefault(self.topic_of(record)[0], []).append(rid)
+        for name, ids in groups.items():
+            if name in sums:
+                little: Iterator[Literal["little"]] = repeat("little")
+                sums[name] = (sums[name] + sum(map(int.from_bytes, ids, little))) % 2**256
 
     # Steps 1 to 6.
 

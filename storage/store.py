@@ -85,6 +85,8 @@ class Store:
         self._lock = threading.Lock()
         self._orphans: Orphans | None = None
         self._counts: dict[str, int] = {}
+        # Topic -> the sum of its record ids (`topic_summary`), for the topics asked about.
+        self._sums: dict[str, int] = {}
         # Projects in force and contributions stored lately, which the records that follow them
         # need for validation.
         self._projects: Recent[bytes, Record] = Recent(_CACHE_SIZE)
@@ -463,6 +465,26 @@ class Store:
         with translate(self.path, "reading"):
             value = self._db.get(keys.count(name))
         return 0 if value is None else keys.read_u64(value)
+
+    def topic_summary(self, name: str) -> tuple[int, int]:
+        """Returns how many records the topic `name` holds and the sum of their ids.
+
+        The sum is of the ids as little-endian integers, modulo 2**256: with the count, what
+        the sync fingerprint of the whole topic is made of (`protocol.reconcile`). The first
+        call for a topic reads its index once; ingest keeps the sum up to date after that, so
+        comparing whole topics with a peer costs no scan.
+        """
+        _topic(name)
+        with self._lock:
+            if name not in self._sums:
+                total = 0
+                with translate(self.path, "reading"):
+                    for key in self._db.iterator(
+                        prefix=keys.topic_prefix(name), include_value=False
+                    ):
+                        total += int.from_bytes(key[-32:], "little")
+                self._sums[name] = total % 2**256
+            return self._count(name), self._sums[name]
 
     # Orphans and consistency.
 

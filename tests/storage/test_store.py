@@ -331,6 +331,52 @@ def test_topic_sets_in_sync_order(store: Store) -> None:
     assert page.items + rest.items == tuple(e for e in expected if e[0] >= T0 + 97)
 
 
+def summary_of(store: Store, name: str) -> tuple[int, int]:
+    """(count, sum of ids mod 2**256) of a topic, read from its index."""
+    ids = [rid for _, rid in store.topic_ids(name).items]  # a page holds all of these
+    return len(ids), sum(int.from_bytes(rid, "little") for rid in ids) % 2**256
+
+
+def test_topic_summary_follows_every_write(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    shard_, later = work(shard(f.pid())), work(shard(f.pid(name="later")))
+    posting = f.project()
+    store.ingest([posting, f.contribution(summary="first")], now=T0)
+    assert store.topic_summary(shard_) == summary_of(store, shard_)
+    assert store.topic_summary(shard_)[0] == 1
+    assert store.topic_summary(META) == summary_of(store, META)
+    assert store.topic_summary(later) == summary_of(store, later)
+    # Kept up to date from here on: new records, duplicates, an orphan and then its release.
+    orphan = f.contribution(name="later", summary="waits")
+    store.ingest([f.contribution(summary="second"), posting, orphan], now=T0)
+    store.ingest([f.project(name="later")], now=T0)
+    for name in (shard_, later, META):
+        assert store.topic_summary(name) == summary_of(store, name)
+    assert store.topic_summary(later)[0] == 1 and store.topic_summary(META)[0] == 2
+    # A write that fails changes nothing.
+    before = store.topic_summary(shard_)
+    db = store._db
+
+    class Failing:
+        def __init__(self, batch: Any) -> None:
+            self.put, self.delete = batch.put, batch.delete
+
+        def write(self) -> None:
+            raise plyvel.IOError(b"IO error: No space left on device")
+
+    class Handle:
+        def __getattr__(self, name: str) -> object:
+            return getattr(db, name)
+
+        def write_batch(self, **options: bool) -> Failing:
+            return Failing(db.write_batch(**options))
+
+    monkeypatch.setattr(store, "_handle", Handle())
+    with pytest.raises(StorageError):
+        store.ingest([f.contribution(summary="lost")], now=T0)
+    monkeypatch.undo()
+    assert store.topic_summary(shard_) == before == summary_of(store, shard_)
+
+
 def test_closed_store(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "s")
     store.close()
