@@ -133,14 +133,9 @@ def test_one_write_per_call(store: Store, monkeypatch: pytest.MonkeyPatch) -> No
     assert writes == [{"sync": False}]
 
 
-def test_a_failed_write_leaves_the_store_and_its_caches_as_they_were(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def fail_writes(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Makes every write of the store fail as a full disk would, until monkeypatch.undo()."""
     db = store._db
-    posting, revised = f.project(), f.project(revision=1, status="closed", created_at=T0 + 5)
-    work_, orphan = f.contribution(), f.contribution(name="later")
-    store.ingest([posting], now=T0)
-    before = everything(store)
 
     class Failing:
         def __init__(self, batch: Any) -> None:
@@ -157,6 +152,17 @@ def test_a_failed_write_leaves_the_store_and_its_caches_as_they_were(
             return Failing(db.write_batch(**options))
 
     monkeypatch.setattr(store, "_handle", Handle())
+
+
+def test_a_failed_write_leaves_the_store_and_its_caches_as_they_were(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    posting, revised = f.project(), f.project(revision=1, status="closed", created_at=T0 + 5)
+    work_, orphan = f.contribution(), f.contribution(name="later")
+    store.ingest([posting], now=T0)
+    before = everything(store)
+
+    fail_writes(store, monkeypatch)
     with pytest.raises(StorageError, match="No space left on device") as caught:
         store.ingest([revised, work_, orphan], now=T0 + 10)
     assert caught.value.path == store.path
@@ -354,23 +360,8 @@ def test_topic_summary_follows_every_write(store: Store, monkeypatch: pytest.Mon
     assert store.topic_summary(later)[0] == 1 and store.topic_summary(META)[0] == 2
     # A write that fails changes nothing.
     before = store.topic_summary(shard_)
-    db = store._db
 
-    class Failing:
-        def __init__(self, batch: Any) -> None:
-            self.put, self.delete = batch.put, batch.delete
-
-        def write(self) -> None:
-            raise plyvel.IOError(b"IO error: No space left on device")
-
-    class Handle:
-        def __getattr__(self, name: str) -> object:
-            return getattr(db, name)
-
-        def write_batch(self, **options: bool) -> Failing:
-            return Failing(db.write_batch(**options))
-
-    monkeypatch.setattr(store, "_handle", Handle())
+    fail_writes(store, monkeypatch)
     with pytest.raises(StorageError):
         store.ingest([f.contribution(summary="lost")], now=T0)
     monkeypatch.undo()
