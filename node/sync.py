@@ -23,6 +23,7 @@ MAX_ROUNDS. A peer whose answers do not decode gets a strike (`node.peers`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -376,7 +377,17 @@ class Sync:
         try:
             # Sorted, so "meta" (projects) comes before the work shards that depend on it.
             for topic in sorted(self._topics()):
-                need = await self._reconcile(peer, topic, report)
+                need: list[bytes] = []
+                try:
+                    await self._reconcile(peer, topic, report, need)
+                except SyncError:
+                    # What the rounds before the failure found is still fetched: a long
+                    # catch-up cut short (a dropped connection, MAX_ROUNDS) goes on from there
+                    # next time instead of starting over.
+                    if need:
+                        with contextlib.suppress(SyncError):
+                            await self._fetch(peer, need, report)
+                    raise
                 await self._fetch(peer, need, report)
         except SyncError as exc:
             report.error = str(exc)
@@ -387,15 +398,16 @@ class Sync:
             del self.reports[:-100]
         return report
 
-    async def _reconcile(self, peer: ID, topic: str, report: Report) -> list[bytes]:
+    async def _reconcile(self, peer: ID, topic: str, report: Report, need: list[bytes]) -> None:
+        """Reconciles one topic with `peer`, adding the ids it holds and we lack to `need`."""
         reconciler = Reconciler(StoreItems(self._store, topic))
         message: bytes | None = reconciler.initiate()
-        need: list[bytes] = []
         rounds = 0
         while message is not None:
             rounds += 1
             if rounds > MAX_ROUNDS:
                 raise SyncError(f"reconciling {topic} with {peer} took over {MAX_ROUNDS} rounds")
+            report.rounds += 1
             response = await self._request(peer, Reconcile(message, topic))
             if not isinstance(response, Reconcile):
                 raise SyncError(f"{peer} answered a reconcile with {type(response).__name__}")
@@ -405,10 +417,8 @@ class Sync:
                 self._peers.penalize(peer, f"bad reconcile answer: {exc}")
                 raise SyncError(f"bad reconcile answer from {peer}: {exc}") from exc
             need.extend(step.need)
+            report.needed += len(step.need)
             message = step.next
-        report.rounds += rounds
-        report.needed += len(need)
-        return need
 
     async def _fetch(self, peer: ID, need: list[bytes], report: Report) -> None:
         """Fetches `need` from `peer` and stores it, in a pipeline of three stages.

@@ -35,7 +35,7 @@ from node.gossip import topic_name
 from node.service import Node
 from node.sync import CONFIG, PROTOCOL, REQUEST_BURST, REQUEST_RATE
 from protocol import SIGNING_DOMAIN, decode, encode_body
-from protocol.reconcile import Reconciler, SortedItems
+from protocol.reconcile import DEFAULT_FRAME_LIMIT, MIN_FRAME_LIMIT, Reconciler, SortedItems
 from protocol.wire import (
     MAX_PAYLOAD_BYTES,
     Fetch,
@@ -260,18 +260,33 @@ async def _collect(
     out.append(await _ask(rr, victim, data))
 
 
-def serve_sync(host: IHost, records: dict[bytes, bytes], *, extra: tuple[bytes, ...] = ()) -> None:
-    """Makes a bare host answer our sync protocol as a lying node would: it reconciles as
-    holding `records` (id -> the bytes it will send for it) and answers every fetch with those
-    bytes plus `extra`."""
+def serve_sync(
+    host: IHost,
+    records: dict[bytes, bytes],
+    *,
+    extra: tuple[bytes, ...] = (),
+    frame_limit: int = DEFAULT_FRAME_LIMIT,
+    rounds: int | None = None,
+) -> None:
+    """Makes a bare host answer our sync protocol as a lying or failing node would.
+
+    It reconciles as holding `records` (id -> the bytes it will send for it), answers every
+    fetch with those bytes plus `extra`, and refuses reconcile requests after the first
+    `rounds` (if given).
+    """
     items = SortedItems(
         (decode(raw, verify=False).body.created_at, rid) for rid, raw in records.items()
     )
-    reconciler = Reconciler(items)
+    reconciler = Reconciler(items, frame_limit=frame_limit)
+    answered = 0
 
     async def handler(data: bytes, context: RequestContext) -> bytes:
+        nonlocal answered
         request = decode_request(data)
         if isinstance(request, Reconcile):
+            if rounds is not None and answered >= rounds:
+                return encode_response(Refused("busy"))
+            answered += 1
             return encode_response(Reconcile(reconciler.respond(request.payload)))
         if isinstance(request, Fetch):
             found = tuple(records[rid] for rid in request.ids if rid in records)
@@ -308,3 +323,28 @@ async def test_a_lying_sync_peer_is_contained(dirs: Callable[[str], Path]) -> No
             await bystander.submit(honest)
             await victim.sync.sync_with(bystander.peer_id)
             assert has_all(victim, [r.id for r in honest])()
+
+
+async def test_a_sync_cut_short_keeps_what_it_found(dirs: Callable[[str], Path]) -> None:
+    """A peer that stops answering in the middle of a long reconciliation (here: small frames,
+    then "busy" from the third round): the ids the first rounds found are fetched and stored,
+    so the next sync goes on from there instead of starting over."""
+    profiles = [f.profile(f"p{i}") for i in range(2000)]
+    with trio.fail_after(60):
+        async with scene(dirs) as (victim, _, host, _):
+            serve_sync(host, {r.id: r.raw for r in profiles}, frame_limit=MIN_FRAME_LIMIT, rounds=2)
+            await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(victim.addrs()[0])))
+            # The victim syncs with the new peer by itself (and fails on the third round).
+            await wait_for(
+                lambda: any(
+                    r.peer == str(host.get_id()) and r.error is not None
+                    for r in victim.sync.reports
+                ),
+                timeout=20,
+            )
+            report = next(r for r in victim.sync.reports if r.peer == str(host.get_id()))
+            assert "busy" in (report.error or "")
+            held = sum(victim.store.has(r.id) for r in profiles)
+            assert 0 < report.needed < len(profiles)
+            assert held == report.stored == report.needed
+            assert not victim.peers.is_banned(host.get_id())  # failing is not lying
