@@ -50,7 +50,7 @@ from node.host import Stack
 from node.peers import Peers
 from node.verify import decode_all
 from protocol import ProtocolError, Record
-from protocol.reconcile import INFINITY, MIN_BOUND, Bound, Item, Reconciler, fingerprint_of_sum
+from protocol.reconcile import INFINITY, Bound, Item, Reconciler, fingerprint_of_sum
 from protocol.wire import (
     MAX_FETCH_IDS,
     MAX_PAYLOAD_BYTES,
@@ -100,22 +100,27 @@ _CODEC = BytesCodec()
 class StoreItems:
     """The (created_at, id) items of one topic of a store, as `protocol.reconcile` reads them.
 
-    Every call is one forward scan of the topic's index from `lower`, in pages.
+    Counts and fingerprints of ranges come from the store's block summaries of the topic
+    (`Store.topic_range`), and the items at given offsets from `Store.topic_items_at`: each
+    reads at most two partial blocks of the index, whatever the range. Items are read in pages.
     """
 
     def __init__(self, store: Store, topic: str) -> None:
         self._store = store
         self._topic = topic
 
+    @staticmethod
+    def _end(upper: Bound) -> tuple[int, bytes] | None:
+        return None if upper.created_at == INFINITY else upper.key
+
     def _scan(self, lower: Bound, upper: Bound, limit: int | None = None) -> Iterator[Item]:
         cursor = None
-        end = None if upper.created_at == INFINITY else upper.key
         left = limit
         while left is None or left > 0:
             page = self._store.topic_ids(
                 self._topic,
                 start=lower.key,
-                end=end,
+                end=self._end(upper),
                 cursor=cursor,
                 limit=1000 if left is None else min(1000, left),
             )
@@ -127,39 +132,24 @@ class StoreItems:
             cursor = page.cursor
 
     def count(self, lower: Bound, upper: Bound) -> int:
-        if lower == MIN_BOUND and upper.created_at == INFINITY:
-            return self._store.topic_count(self._topic)
-        return sum(1 for _ in self._scan(lower, upper))
+        return self._store.topic_range(self._topic, lower.key, self._end(upper))[0]
 
     def fingerprint(self, lower: Bound, upper: Bound) -> bytes:
-        if lower == MIN_BOUND and upper.created_at == INFINITY:
-            count, total = self._store.topic_summary(self._topic)
-            return fingerprint_of_sum(total, count)
-        total = count = 0
-        for _, rid in self._scan(lower, upper):
-            total += int.from_bytes(rid, "little")
-            count += 1
+        count, total = self._store.topic_range(self._topic, lower.key, self._end(upper))
         return fingerprint_of_sum(total, count)
 
     def items(self, lower: Bound, upper: Bound, limit: int | None = None) -> Iterator[Item]:
         return self._scan(lower, upper, limit)
 
     def bounds(self, lower: Bound, upper: Bound, offsets: Sequence[int]) -> list[Bound]:
-        wanted = iter(offsets)
-        target = next(wanted, None)
-        out: list[Bound] = []
-        previous: Item | None = None
-        for index, item in enumerate(self._scan(lower, upper)):
-            if index == target:
-                assert previous is not None
-                out.append(Bound.between(previous, item))
-                target = next(wanted, None)
-                if target is None:
-                    break
-            previous = item
-        if target is not None:
-            raise ValueError(f"offset {target} is outside the range")
-        return out
+        # Each bound separates the item at an offset from the one before it (offsets are >= 1).
+        wanted = sorted({o for offset in offsets for o in (offset - 1, offset)})
+        try:
+            found = self._store.topic_items_at(self._topic, wanted, lower.key, self._end(upper))
+        except IndexError as exc:
+            raise ValueError(str(exc)) from None
+        at = dict(zip(wanted, found, strict=True))
+        return [Bound.between(at[offset - 1], at[offset]) for offset in offsets]
 
 
 @dataclass

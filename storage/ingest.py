@@ -43,9 +43,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterable, Iterator
-from itertools import repeat
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from protocol import (
     Acceptance,
@@ -246,8 +245,8 @@ class Ingest:
         with translate(store.path, "writing to"):
             self.wb.write()
         store._counts.update(totals)
-        if store._sums:
-            self.add_sums()
+        if store._blocks:
+            self.add_to_blocks()
         for pid, posting in self.projects.items():
             store._projects.put(pid, posting)
         for record in self.works:
@@ -275,19 +274,25 @@ class Ingest:
             evicted=tuple(self.evicted),
         )
 
-    def add_sums(self) -> None:
-        """Adds the ids this call stored to the sums of their topics (`Store.topic_summary`)."""
-        sums = self.store._sums
-        groups: dict[str, list[bytes]] = {}
+    def add_to_blocks(self) -> None:
+        """Counts what this call stored into the block summaries of its topics (`blocks`)."""
+        store = self.store
+        added: dict[str, list[bytes]] = {}
         if len(self.counts) == 1:  # the usual call: records of one topic
-            groups[next(iter(self.counts))] = list(self.stored)
+            name = next(iter(self.counts))
+            if name in store._blocks:
+                added[name] = [keys.u64(r.body.created_at) + i for i, r in self.stored.items()]
         else:
             for rid, record in self.stored.items():
-                groups.setdefault(self.topic_of(record)[0], []).append(rid)
-        for name, ids in groups.items():
-            if name in sums:
-                little: Iterator[Literal["little"]] = repeat("little")
-                sums[name] = (sums[name] + sum(map(int.from_bytes, ids, little))) % 2**256
+                name = self.topic_of(record)[0]
+                if name in store._blocks:
+                    key = keys.u64(record.body.created_at) + rid
+                    added.setdefault(name, []).append(key)
+        for name, new in added.items():
+            blocks = store._blocks[name]
+            prefix = keys.topic_prefix(name)
+            for block in blocks.add(new):  # from the last: the indexes below stay valid
+                blocks.split(block, store._keys(prefix, blocks.edges[block], blocks.end(block)))
 
     # Steps 1 to 6.
 

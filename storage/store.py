@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,6 +34,7 @@ from protocol import decode as decode_record
 from protocol.topics import ALL as TOPICS
 from protocol.topics import topic
 from storage import keys
+from storage.blocks import MODULUS, Blocks, id_value
 from storage.check import check as check_store
 from storage.directory import prepare
 from storage.errors import (
@@ -85,8 +86,8 @@ class Store:
         self._lock = threading.Lock()
         self._orphans: Orphans | None = None
         self._counts: dict[str, int] = {}
-        # Topic -> the sum of its record ids (`topic_summary`), for the topics asked about.
-        self._sums: dict[str, int] = {}
+        # Topic -> the block summaries of its index (`storage.blocks`), for the topics asked about.
+        self._blocks: dict[str, Blocks] = {}
         # Projects in force and contributions stored lately, which the records that follow them
         # need for validation.
         self._projects: Recent[bytes, Record] = Recent(_CACHE_SIZE)
@@ -470,21 +471,121 @@ class Store:
         """Returns how many records the topic `name` holds and the sum of their ids.
 
         The sum is of the ids as little-endian integers, modulo 2**256: with the count, what
-        the sync fingerprint of the whole topic is made of (`protocol.reconcile`). The first
-        call for a topic reads its index once; ingest keeps the sum up to date after that, so
-        comparing whole topics with a peer costs no scan.
+        the sync fingerprint of the whole topic is made of (`protocol.reconcile`). See
+        `topic_range` for how it is kept.
         """
-        _topic(name)
+        return self.topic_range(name)
+
+    def topic_range(
+        self,
+        name: str,
+        start: tuple[int, bytes] | None = None,
+        end: tuple[int, bytes] | None = None,
+    ) -> tuple[int, int]:
+        """Returns the count and the id sum (mod 2**256) of the topic's records in [start, end).
+
+        Bounds are as `topic_ids` takes them. The first call for a topic reads its index once
+        to cut it into blocks (`storage.blocks`); after that a range costs the scan of at most
+        two partial blocks, whatever its size, and ingest keeps the blocks up to date.
+        """
+        prefix = _topic(name)
+        low = b"" if start is None or start == (0, b"") else keys.u64(start[0]) + start[1]
+        high = None if end is None else keys.u64(end[0]) + end[1]
         with self._lock:
-            if name not in self._sums:
-                total = 0
-                with translate(self.path, "reading"):
-                    for key in self._db.iterator(
-                        prefix=keys.topic_prefix(name), include_value=False
-                    ):
-                        total += int.from_bytes(key[-32:], "little")
-                self._sums[name] = total % 2**256
-            return self._count(name), self._sums[name]
+            blocks = self._topic_blocks(name, prefix)
+            first = blocks.index(low)
+            last = len(blocks.edges) - 1 if high is None else blocks.index(high)
+            # Blocks the range covers whole are summed; the parts of others are read.
+            lo_whole = low <= blocks.edges[first]
+            hi_whole = high is None or high == blocks.end(last)
+            if first == last and not (lo_whole and hi_whole):
+                count, total = self._sum_keys(prefix, low, high)
+            else:
+                head = (
+                    blocks.whole(first, first + 1)
+                    if lo_whole
+                    else self._sum_keys(prefix, low, blocks.edges[first + 1])
+                )
+                tail = (
+                    (0, 0)
+                    if first == last
+                    else (
+                        blocks.whole(last, last + 1)
+                        if hi_whole
+                        else self._sum_keys(prefix, blocks.edges[last], high)
+                    )
+                )
+                middle = blocks.whole(first + 1, last)
+                count = head[0] + middle[0] + tail[0]
+                total = head[1] + middle[1] + tail[1]
+        return count, total % MODULUS
+
+    def topic_items_at(
+        self,
+        name: str,
+        offsets: Sequence[int],
+        start: tuple[int, bytes] | None = None,
+        end: tuple[int, bytes] | None = None,
+    ) -> list[tuple[int, bytes]]:
+        """Returns the (created_at, id) items at `offsets` (ascending) of the range [start, end).
+
+        Raises:
+            IndexError: an offset is outside the range.
+        """
+        prefix = _topic(name)
+        low = b"" if start is None else keys.u64(start[0]) + start[1]
+        high = None if end is None else keys.u64(end[0]) + end[1]
+        out: list[tuple[int, bytes]] = []
+        with self._lock:
+            blocks = self._topic_blocks(name, prefix)
+            block = blocks.index(low)
+            region_low, seen = low, 0  # the part of the range read or skipped so far
+            wanted = iter(offsets)
+            target = next(wanted, None)
+            while target is not None:
+                region_high = blocks.end(block)
+                if high is not None and (region_high is None or region_high >= high):
+                    region_high = high
+                if region_low == blocks.edges[block] and region_high == blocks.end(block):
+                    size = blocks.counts[block]  # a whole block: no need to read it
+                else:
+                    size = -1
+                if size >= 0 and target >= seen + size:
+                    seen += size
+                else:
+                    found = self._keys(prefix, region_low, region_high)
+                    while target is not None and target < seen + len(found):
+                        key = found[target - seen]
+                        out.append((keys.read_u64(key), key[8:]))
+                        target = next(wanted, None)
+                    seen += len(found)
+                if region_high is None or region_high == high:
+                    if target is not None:
+                        raise IndexError(f"offset {target} is outside the range")
+                    break
+                block += 1
+                region_low = blocks.edges[block]
+        return out
+
+    def _topic_blocks(self, name: str, prefix: bytes) -> Blocks:
+        blocks = self._blocks.get(name)
+        if blocks is None:
+            blocks = self._blocks[name] = Blocks.build(self._keys(prefix, b"", None))
+        return blocks
+
+    def _keys(self, prefix: bytes, low: bytes, high: bytes | None) -> list[bytes]:
+        """Returns the keys under `prefix` in [low, high), without the prefix."""
+        stop = keys.upper_bound(prefix) if high is None else prefix + high
+        size = len(prefix)
+        with translate(self.path, "reading"):
+            return [
+                key[size:]
+                for key in self._db.iterator(start=prefix + low, stop=stop, include_value=False)
+            ]
+
+    def _sum_keys(self, prefix: bytes, low: bytes, high: bytes | None) -> tuple[int, int]:
+        found = self._keys(prefix, low, high)
+        return len(found), sum(map(id_value, found))
 
     # Orphans and consistency.
 
