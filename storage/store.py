@@ -453,8 +453,7 @@ class Store:
             ValueError: `name` is not a topic of `protocol.topics`.
         """
         prefix = _topic(name)
-        low = b"" if start is None else keys.u64(start[0]) + start[1]
-        high = None if end is None else keys.u64(end[0]) + end[1]
+        low, high = _range_keys(start, end)
         entries, next_cursor = self._scan(prefix, cursor, limit, start=low, stop=high)
         size = len(prefix)
         items = tuple((keys.read_u64(k, size), k[size + 8 :]) for k, _ in entries)
@@ -489,35 +488,24 @@ class Store:
         two partial blocks, whatever its size, and ingest keeps the blocks up to date.
         """
         prefix = _topic(name)
-        low = b"" if start is None or start == (0, b"") else keys.u64(start[0]) + start[1]
-        high = None if end is None else keys.u64(end[0]) + end[1]
+        low, high = _range_keys(start, end)
         with self._lock:
             blocks = self._topic_blocks(name, prefix)
             first = blocks.index(low)
             last = len(blocks.edges) - 1 if high is None else blocks.index(high)
-            # Blocks the range covers whole are summed; the parts of others are read.
-            lo_whole = low <= blocks.edges[first]
-            hi_whole = high is None or high == blocks.end(last)
-            if first == last and not (lo_whole and hi_whole):
-                count, total = self._sum_keys(prefix, low, high)
+            # The range's parts in its first and last blocks, and the whole blocks between.
+            if first == last:
+                parts = [(first, low, high)]
             else:
-                head = (
-                    blocks.whole(first, first + 1)
-                    if lo_whole
-                    else self._sum_keys(prefix, low, blocks.edges[first + 1])
-                )
-                tail = (
-                    (0, 0)
-                    if first == last
-                    else (
-                        blocks.whole(last, last + 1)
-                        if hi_whole
-                        else self._sum_keys(prefix, blocks.edges[last], high)
-                    )
-                )
-                middle = blocks.whole(first + 1, last)
-                count = head[0] + middle[0] + tail[0]
-                total = head[1] + middle[1] + tail[1]
+                parts = [(first, low, blocks.edges[first + 1]), (last, blocks.edges[last], high)]
+            count, total = blocks.whole(first + 1, last)
+            for block, lo, hi in parts:
+                if lo <= blocks.edges[block] and hi == blocks.end(block):
+                    more = blocks.whole(block, block + 1)  # covered whole: nothing to read
+                else:
+                    more = self._sum_keys(prefix, lo, hi)
+                count += more[0]
+                total += more[1]
         return count, total % MODULUS
 
     def topic_items_at(
@@ -533,8 +521,7 @@ class Store:
             IndexError: an offset is outside the range.
         """
         prefix = _topic(name)
-        low = b"" if start is None else keys.u64(start[0]) + start[1]
-        high = None if end is None else keys.u64(end[0]) + end[1]
+        low, high = _range_keys(start, end)
         out: list[tuple[int, bytes]] = []
         with self._lock:
             blocks = self._topic_blocks(name, prefix)
@@ -632,6 +619,17 @@ def _topic(name: str) -> bytes:
     if name not in TOPICS:
         raise ValueError(f"unknown topic {name!r}")
     return keys.topic_prefix(name)
+
+
+def _range_keys(
+    start: tuple[int, bytes] | None, end: tuple[int, bytes] | None
+) -> tuple[bytes, bytes | None]:
+    """Returns a topic range's bounds as index keys without the topic prefix (None: no end).
+
+    (0, b"") is below every key, as no start is: both give b"", the first block's edge.
+    """
+    low = b"" if start is None or start == (0, b"") else keys.u64(start[0]) + start[1]
+    return low, None if end is None else keys.u64(end[0]) + end[1]
 
 
 def _key_id(key: bytes, value: bytes) -> bytes:
