@@ -9,7 +9,7 @@
 
 `Client.connect(data_dir)` reads where the daemon listens (api.json) and its token
 (api.cookie) from the data dir. Every method returns the decoded JSON of the answer (see
-node/api.py for its conventions, or GET /openapi.json); every failure raises `DaemonError`,
+node/api/app.py for its conventions, or GET /openapi.json); every failure raises `DaemonError`,
 whose `type`, `message` and `hint` are the API's structured error, or say that the daemon is
 not running.
 """

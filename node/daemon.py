@@ -25,14 +25,14 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
-from node.api import ROUTES, Api
-from node.api_settle import SETTLEMENT_ROUTES
-from node.chain import ChainClient, checksum, open_chain
+from node.api import ROUTES
+from node.api.app import Api
+from node.chain.client import ChainClient, checksum, open_chain
+from node.chain.settlement import Settlement
 from node.files import write_secret
 from node.home import Home, Settings
 from node.keys import Identity
-from node.service import Node
-from node.settlement import Settlement
+from node.net.node import Node
 from protocol import Contribution, Project, project_id
 
 if TYPE_CHECKING:
@@ -102,9 +102,7 @@ class Daemon:
         settlement = Settlement(node, self.identity, chain, self.home.root, clock=self.clock)
         token = secrets.token_hex(32)
         write_secret(self.home.cookie, token.encode())
-        api = self.api = Api(
-            node, self.identity, nursery, settlement=settlement, routes=ROUTES + SETTLEMENT_ROUTES
-        )
+        api = self.api = Api(node, self.identity, nursery, settlement=settlement, routes=ROUTES)
         async with trio.open_nursery() as services:
             await services.start(settlement.run)
             self.settlement = settlement

@@ -147,7 +147,7 @@ def decode(data: bytes, *, verify: bool = True) -> Record:
 def signature_valid(data: bytes) -> bool:
     """Returns whether `data` is an envelope whose signature verifies, without decoding its body.
 
-    For checking signatures apart from decoding (`node.verify` does it in other processes): the
+    For checking signatures apart from decoding (`node.net.verify` does it in other processes): the
     verdict holds for these exact bytes, which `decode` must still accept. False for anything
     `decode` would refuse before it got to the signature.
     """

@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from node import anvil  # noqa: E402
+from node.chain import anvil  # noqa: E402
 
 WORKWORK = [sys.executable, "-m", "node"]
 ETHER = 10**18

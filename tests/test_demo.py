@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from node import anvil
+from node.chain import anvil
 
 ROOT = Path(__file__).resolve().parents[1]
 

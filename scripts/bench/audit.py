@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmarks `node.audit.audit_epoch` on an epoch of 100,000 contributions against raw verify.
+"""Benchmarks `node.chain.audit.audit_epoch` on an epoch of 100,000 contributions against raw verify.
 
 The workload: one project, N contributions from a pool of contributor keys, each accepted by the
 owner into epoch 0 (N contributions + N acceptances in a real store), the epoch anchored on an
@@ -32,9 +32,9 @@ from eth_account import Account
 from nacl.bindings import crypto_sign_open
 from nacl.signing import SigningKey
 
-from node.audit import audit_epoch
-from node.chain import ChainClient
-from node.verify import THREADS
+from node.chain.audit import audit_epoch
+from node.chain.client import ChainClient
+from node.net.verify import THREADS
 from protocol import (
     SIGNING_DOMAIN,
     Acceptance,

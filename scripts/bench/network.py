@@ -43,7 +43,7 @@ from nacl.bindings import crypto_sign_open
 from nacl.signing import SigningKey
 
 from node.config import NetworkConfig
-from node.service import Node
+from node.net.node import Node
 from protocol import (
     SIGNING_DOMAIN,
     Contribution,
@@ -130,7 +130,7 @@ def emit(**event: Any) -> None:
 
 async def read_line() -> str:
     """Reads a line from the parent without blocking the event loop."""
-    # trio-typing's stubs (see node.gossip) lack abandon_on_cancel.
+    # trio-typing's stubs (see node.net.gossip) lack abandon_on_cancel.
     return await trio.to_thread.run_sync(
         sys.stdin.readline,
         abandon_on_cancel=True,  # type: ignore[call-arg]

@@ -17,7 +17,7 @@ Scenarios (sizes scale with --scale):
   one-differs  1,000,000 on each side, one item on one side only
 
 Then, over a real store (`--store N`, default 100,000 signed records on one topic; 0 skips it):
-the periodic sync of two nodes in sync, as `node.sync` runs it over `storage.Store`: the first
+the periodic sync of two nodes in sync, as `node.net.sync` runs it over `storage.Store`: the first
 reconciliation (which builds the topic's id sum) and the next ones, against the baseline of one
 raw plyvel scan of the topic's index keys, measured in the same run.
 
@@ -147,7 +147,7 @@ def store_in_sync(count: int) -> dict[str, float]:
     sys.path.insert(0, str(Path(__file__).parent))
     from network import make_records  # the throughput benchmark's records: signed, one topic
 
-    from node.sync import StoreItems
+    from node.net.sync import StoreItems
     from protocol import decode
     from protocol.topics import topic
     from storage import Store, keys

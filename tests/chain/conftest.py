@@ -8,23 +8,13 @@ loopback port and skipped, with the reason, when it is not installed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
 
-from tests.anvil import running_anvil
-from tests.chain.evm import RICH, TIMEOUT, Chain
+from tests.support.evm import RICH, TIMEOUT, Chain
 
 _chains: list[Chain] = []
-
-
-@pytest.fixture(scope="session")
-def anvil_url() -> Iterator[str]:
-    """Starts anvil on a free loopback port and returns its JSON-RPC URL."""
-    with running_anvil() as url:
-        yield url
 
 
 def _embedded() -> Chain:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from protocol.contract import NAME, artifact
-from tests.anvil import HARDFORK, ROOT
-from tests.chain.evm import CONTRACTS, Chain
+from tests.support.anvil import HARDFORK, ROOT
+from tests.support.evm import CONTRACTS, Chain
 
 ARTIFACTS = [
     ROOT / "protocol" / "contracts" / f"{NAME}.json",

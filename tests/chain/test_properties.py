@@ -20,8 +20,8 @@ from web3.contract import Contract
 
 from protocol.merkle import Leaf, MerkleTree
 from protocol.settlement import claimable, share
-from tests.chain.evm import Chain, claim_call, leaf_args, proof_of, reverts
-from tests.factories import address, pid
+from tests.support.evm import Chain, claim_call, leaf_args, proof_of, reverts
+from tests.support.factories import address, pid
 
 PROJECT = pid("alice", "property")
 

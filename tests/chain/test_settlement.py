@@ -17,7 +17,7 @@ from web3.contract import Contract
 
 from protocol.merkle import Leaf, MerkleTree
 from protocol.settlement import claimable, share
-from tests.chain.evm import (
+from tests.support.evm import (
     RICH,
     Chain,
     checksum,
@@ -27,7 +27,7 @@ from tests.chain.evm import (
     proof_of,
     reverts,
 )
-from tests.factories import address, pid
+from tests.support.factories import address, pid
 
 ETHER = 10**18
 PROJECT = pid("alice", "docs")

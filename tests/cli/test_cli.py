@@ -12,10 +12,10 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from node.cli import cli
+from node.cli.base import cli
 from node.home import Home
-from tests.anvil import rpc, running_anvil
-from tests.cli.conftest import daemon, env, ok, run, wait_until
+from tests.support.anvil import rpc, running_anvil
+from tests.support.cli import daemon, env, ok, run, wait_until
 
 AGENT = Path(__file__).resolve().parents[2] / "scripts" / "agent.py"
 

@@ -18,13 +18,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import trio
 from eth_account import Account
 
-from node.chain import ChainClient
+from node.chain.client import ChainClient
+from node.chain.settlement import Settlement
 from node.config import ChainConfig
 from node.keys import Identity
-from node.settlement import Settlement
-from tests import factories as f
-from tests.node.conftest import running
-from tests.node.test_settlement import records
+from tests.support import factories as f
+from tests.support.epochs import records
+from tests.support.nodes import running
 
 
 async def main(data_dir: Path, url: str, contract: str, wallet_key: str, epochs: int) -> None:

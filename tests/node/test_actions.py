@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from node import actions
-from node.actions import Conflict, NotFound
+from node.api import actions
+from node.api.actions import Conflict, NotFound
 from node.errors import NodeError
 from node.keys import Identity
 from protocol import Acceptance, NotAuthorized, Profile, Project, ProjectClosed, project_id
 from storage import Store
-from tests import factories as f
-from tests.node.conftest import running
+from tests.support import factories as f
+from tests.support.nodes import running
 
 NOW = f.T0 + 1000
 

@@ -17,13 +17,12 @@ import trio
 
 from node import keys
 from node.api import ROUTES
-from node.api_settle import SETTLEMENT_ROUTES
 from node.client import Client, DaemonError
 from node.config import NetworkConfig
 from node.daemon import Daemon
 from node.home import Home, Settings
-from tests import factories as f
-from tests.node.conftest import wait_for
+from tests.support import factories as f
+from tests.support.nodes import wait_for
 
 T = TypeVar("T")
 
@@ -113,7 +112,7 @@ async def test_openapi_describes_every_route(tmp_path: Path) -> None:
             document = await call(client.openapi)
     assert document["openapi"].startswith("3.1")
     listed = {(path, method) for path, ops in document["paths"].items() for method in ops}
-    routes = ROUTES + SETTLEMENT_ROUTES
+    routes = ROUTES
     assert listed == {(r.path, r.method.lower()) for r in routes}
     for route in routes:
         operation = document["paths"][route.path][route.method.lower()]
@@ -235,7 +234,7 @@ async def test_the_dashboard_page_is_public_static_and_reads_only_real_routes(
     # ...writes what it reads as text, never as HTML (records come from other people)...
     assert "innerHTML" not in html and "outerHTML" not in html
     # ...and every route it reads exists.
-    routes = {r.path for r in ROUTES + SETTLEMENT_ROUTES}
+    routes = {r.path for r in ROUTES}
     used = set(re.findall(r"[`\"](/v1/[^`\"?]*)", html))
     assert used, "the page reads no route"
     for path in used:

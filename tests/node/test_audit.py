@@ -10,159 +10,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from eth_account import Account
 from web3 import Web3
 
-from node.audit import AuditError, AuditReport, Kind, audit_epoch
-from node.chain import Anchor, ChainClient, dev_fund
-from protocol import Acceptance, Record, encode_body
-from protocol.codec import pack
+from node.chain.audit import AuditError, AuditReport, Kind, audit_epoch
+from node.chain.client import ChainClient
 from protocol.epoch import Summary
-from protocol.epoch import tree as epoch_tree
 from protocol.merkle import Leaf, MerkleTree
 from storage import Store, keys
-from tests import factories as f
-from tests.chain import conftest as chain_conftest
-from tests.chain.evm import TIMEOUT
+from tests.support import epochs
+from tests.support import factories as f
+from tests.support.epochs import OWNER, Epoch, anchored, forged
 
-# The anchoring key: every test project names its address as payout, so its anchors count.
-ACCOUNT = Account.from_key(hashlib.sha256(b"workwork audit tests").digest())
-OWNER = bytes.fromhex(ACCOUNT.address[2:])
-NOW = f.T0 + 3600
-
-anvil_url = chain_conftest.anvil_url
-
-
-@pytest.fixture(scope="module", params=["embedded", "anvil"])
-def chain(request: pytest.FixtureRequest) -> ChainClient:
-    """A chain with a fresh settlement contract deployed by ACCOUNT."""
-    if request.param == "embedded":
-        return ChainClient.embedded(ACCOUNT)
-    url = request.getfixturevalue("anvil_url")
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": TIMEOUT}))
-    dev_fund(w3, ACCOUNT.address)
-    return ChainClient.deploy(w3, ACCOUNT)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "store") as opened:
-        yield opened
-
-
-@pytest.fixture
-def name(request: pytest.FixtureRequest) -> str:
-    """A project name of this test alone."""
-    return "p-" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:16]
-
-
-def forged(record: Record) -> Record:
-    """Returns `record` with a signature that does not verify, as a buggy writer could store it.
-
-    `Store.ingest` takes record objects on trust (their signatures were checked when decoded), so
-    this is how a bad signature gets into a real store.
-    """
-    signature = bytes(64)
-    body = encode_body(record.body)
-    raw = pack((record.author, signature, body))
-    return Record(record.body, record.author, signature, raw, hashlib.sha256(raw).digest())
-
-
-@dataclass
-class Epoch:
-    """One project's records in a store, and what was anchored for an epoch of it."""
-
-    store: Store
-    chain: ChainClient
-    name: str
-    epoch: int = 0
-    project: Record = field(init=False)
-    works: list[Record] = field(default_factory=list)
-    acceptances: list[Record] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.project = f.project("alice", self.name, payout=OWNER, reviewers=(f.pub("carol"),))
-        self.ingest([self.project])
-
-    @property
-    def pid(self) -> bytes:
-        return f.pid("alice", self.name)
-
-    def ingest(self, records: Sequence[Record]) -> None:
-        result = self.store.ingest(records, now=NOW)
-        assert not result.rejected and not result.orphaned, result
-
-    def contribute(self, count: int, *, epoch: int | None = None, signer: str = "alice") -> None:
-        """Adds `count` contributions by bob, accepted with weights 1, 2, ... into `epoch`."""
-        start = len(self.works)
-        for i in range(start, start + count):
-            work = f.contribution("bob", "alice", self.name, summary=f"work {i}")
-            accepted = f.acceptance(
-                work, signer, weight=i + 1, epoch=self.epoch if epoch is None else epoch
-            )
-            self.ingest([work, accepted])
-            self.works.append(work)
-            self.acceptances.append(accepted)
-
-    def tree(self) -> MerkleTree:
-        """The epoch's tree built from the store, as the anchoring node builds it."""
-        accepted = self.store.acceptances(self.pid, self.epoch, limit=1000).items
-        works = {
-            w.id: w
-            for w in (self.store.get(a.expect(Acceptance).contribution_id) for a in accepted)
-            if w
-        }
-        project = self.store.project(self.pid)
-        assert project is not None
-        built, _ = epoch_tree(project, accepted, works, self.epoch)
-        return built
-
-    def anchor(self, summary: Summary | None = None) -> Anchor:
-        """Anchors `summary` (the stored tree's by default) from the project's payout address."""
-        if summary is None:
-            built = self.tree()
-            summary = Summary(built.root, len(built), sum(leaf.weight for leaf in built.leaves))
-        self.chain.transact(self.chain.sign_anchor(self.pid, self.epoch, summary), timeout=TIMEOUT)
-        found = self.chain.find_anchor(OWNER, self.pid, self.epoch)
-        assert found is not None
-        return found
-
-    def publish(self, anchor: Anchor, **changes: Any) -> Record:
-        """Stores the owner's epoch root of `anchor` (with `changes`, to make it lie)."""
-        fields: dict[str, Any] = {
-            "epoch": self.epoch,
-            "root": anchor.root,
-            "leaf_count": anchor.leaf_count,
-            "total_weight": anchor.total_weight,
-            "chain_id": self.chain.chain_id,
-            "contract": self.chain.address,
-            "tx_hash": anchor.tx_hash,
-        }
-        record = f.epoch_root("alice", self.name, **{**fields, **changes})
-        self.ingest([record])
-        return record
-
-    def audit(self, dump: dict[str, Any] | None = None, *, chain: bool = True) -> AuditReport:
-        return audit_epoch(
-            self.store, self.chain if chain else None, self.pid, self.epoch, dump, now=NOW
-        )
+# The fixtures of anchored epochs: a chain per backend, a fresh store, a project name per test.
+chain = epochs.chain
+store = epochs.store
+name = epochs.name
 
 
 def kinds(report: AuditReport) -> list[Kind]:
     return sorted(finding.kind for finding in report.findings)
-
-
-def anchored(store: Store, chain: ChainClient, name: str, count: int = 5) -> Epoch:
-    epoch = Epoch(store, chain, name)
-    epoch.contribute(count)
-    epoch.publish(epoch.anchor())
-    return epoch
 
 
 REPORT_KEYS = {

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from node import anvil
-from node.chain import ChainClient, open_chain
+from node.chain import anvil
+from node.chain.client import ChainClient, open_chain
 from node.config import ChainConfig
 from node.errors import ChainError, ChainUnavailable, ConfigError, TransactionReverted
 from protocol.epoch import Summary

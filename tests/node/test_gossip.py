@@ -7,12 +7,12 @@ from pathlib import Path
 
 import trio
 
-from node import verify
+from node.net import verify
 from protocol import ProtocolError, decode, encode_body
 from protocol.codec import pack
 from protocol.validate import check
-from tests import factories as f
-from tests.node.conftest import has_all, running, wait_for
+from tests.support import factories as f
+from tests.support.nodes import has_all, running, wait_for
 
 
 def work_records(count: int, owner: str = "alice") -> list:

@@ -31,9 +31,9 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.tools.anyio_service import background_trio_service
 
 from node.errors import SyncError
-from node.gossip import topic_name
-from node.service import Node
-from node.sync import CONFIG, PROTOCOL, REQUEST_BURST, REQUEST_RATE
+from node.net.gossip import topic_name
+from node.net.node import Node
+from node.net.sync import CONFIG, PROTOCOL, REQUEST_BURST, REQUEST_RATE
 from protocol import SIGNING_DOMAIN, decode, encode_body
 from protocol.reconcile import DEFAULT_FRAME_LIMIT, MIN_FRAME_LIMIT, Reconciler, SortedItems
 from protocol.wire import (
@@ -51,8 +51,8 @@ from protocol.wire import (
     encode_request,
     encode_response,
 )
-from tests import factories as f
-from tests.node.conftest import has_all, running, wait_for
+from tests.support import factories as f
+from tests.support.nodes import has_all, running, wait_for
 
 META = topic_name("meta")
 

@@ -20,12 +20,12 @@ import pytest
 import trio
 from libp2p.peer.id import ID
 
-from node.gossip import topic_name
+from node.net.gossip import topic_name
 from protocol import Record, decode
 from protocol.topics import META
 from protocol.wire import decode_batch, encode_batch
-from tests import factories as f
-from tests.node.conftest import has_all, running, wait_for
+from tests.support import factories as f
+from tests.support.nodes import has_all, running, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER = ROOT / "scripts" / "interop" / "peer.mjs"

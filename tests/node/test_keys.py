@@ -12,7 +12,7 @@ import pytest
 from node import keys
 from node.errors import KeyFileError
 from protocol import decode
-from tests import factories as f
+from tests.support import factories as f
 
 
 @pytest.fixture

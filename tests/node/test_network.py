@@ -18,10 +18,10 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
 
-from node.service import Node
+from node.net.node import Node
 from protocol.topics import META, shard, work
-from tests import factories as f
-from tests.node.conftest import has_all, running, wait_for
+from tests.support import factories as f
+from tests.support.nodes import has_all, running, wait_for
 
 
 async def test_five_node_network(dirs: Callable[[str], Path]) -> None:

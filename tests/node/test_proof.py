@@ -1,7 +1,7 @@
 """Proof files: export, offline and on-chain verification, and every kind of tampering.
 
 The chain is real (eth-tester, and anvil if installed) and the store is a real LevelDB; see
-test_audit.py for `Epoch`, which anchors a project's epoch the way the anchoring node does.
+tests/support/epochs.py for `Epoch`, which anchors a project's epoch the way the anchoring node does.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from node.chain import ChainClient
-from node.proof import (
+from node.chain.client import ChainClient
+from node.chain.proof import (
     FORMAT,
     AnchorNotFound,
     BadRecord,
@@ -38,18 +38,16 @@ from node.proof import (
 from protocol.epoch import Summary
 from protocol.merkle import Leaf, checksum
 from storage import Store
-from tests import factories as f
-from tests.chain import conftest as chain_conftest
-from tests.node import test_audit
-from tests.node.test_audit import ACCOUNT, OWNER, Epoch, anchored
+from tests.support import epochs
+from tests.support import factories as f
+from tests.support.epochs import ACCOUNT, OWNER, Epoch, anchored
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # The fixtures of the audit tests: a chain per backend, a fresh store, a project name per test.
-chain = test_audit.chain
-store = test_audit.store
-name = test_audit.name
-anvil_url = chain_conftest.anvil_url
+chain = epochs.chain
+store = epochs.store
+name = epochs.name
 
 Proof = dict[str, Any]
 
@@ -354,7 +352,7 @@ def _embedded_epoch(store: Store, name: str) -> tuple[Store, ChainClient, bytes]
 def test_wrong_chain_id(exported: Proof, anvil_url: str) -> None:
     from web3 import Web3
 
-    from node.chain import dev_fund
+    from node.chain.client import dev_fund
 
     embedded = ChainClient.embedded(ACCOUNT)
     w3 = Web3(Web3.HTTPProvider(anvil_url, request_kwargs={"timeout": 30}))

@@ -18,18 +18,19 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from node.chain import ChainClient
+from node.chain.client import ChainClient
+from node.chain.settlement import Anchored, Settlement, SettlementError, _Intent, _intent_key
 from node.config import ChainConfig
 from node.errors import TransactionReverted
 from node.keys import Identity
-from node.settlement import Anchored, Settlement, SettlementError, _Intent, _intent_key
-from protocol import EpochRoot, Record
+from protocol import EpochRoot
 from protocol.epoch import Summary
 from protocol.merkle import MerkleTree
 from storage import Store
-from tests import factories as f
-from tests.anvil import rpc, running_anvil
-from tests.node.conftest import running
+from tests.support import factories as f
+from tests.support.anvil import rpc, running_anvil
+from tests.support.epochs import records
+from tests.support.nodes import running
 
 TIMEOUT = 30
 ETHER = 10**18
@@ -37,17 +38,6 @@ ETHER = 10**18
 
 def identity() -> Identity:
     return Identity(f.key("alice"), Account.create())
-
-
-def records(owner: Identity, *, epochs: tuple[int, ...] = (0,), per_epoch: int = 3) -> list[Record]:
-    """A project of `owner` anchoring from its wallet, and accepted contributions."""
-    project = f.project(payout=owner.address, epoch_length=0)
-    out = [project]
-    for epoch in epochs:
-        for i in range(per_epoch):
-            work = f.contribution("bob" if i % 2 else "carol", summary=f"work {epoch}.{i}")
-            out += [work, f.acceptance(work, epoch=epoch, weight=i + 1)]
-    return out
 
 
 @asynccontextmanager

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import trio
 
-from node.service import Node
+from node.net.node import Node
 from protocol.topics import ALL as ALL_TOPICS
-from tests import factories as f
-from tests.node.conftest import has_all, running, wait_for
+from tests.support import factories as f
+from tests.support.nodes import has_all, running, wait_for
 
 
 def held(node: Node) -> set[bytes]:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from node.trees import stored_tree
+from node.chain.trees import stored_tree
 from protocol import EmptyTree, Record
 from protocol.epoch import tree
 from storage import Store
-from tests import factories as f
+from tests.support import factories as f
 
 NOW = f.T0 + 3600
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from protocol import EmptyTree, MissingRecord, ReferenceMismatch
 from protocol.epoch import leaves, tree
 from protocol.merkle import Leaf, verify
-from tests import factories as f
+from tests.support import factories as f
 
 
 def test_tree_of_an_epoch() -> None:

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocol import Body, ProtocolError, Record, decode, decode_body, sign
-from tests import factories as f
-from tests.protocol.strategies import bodies
+from tests.support import factories as f
+from tests.support.strategies import bodies
 
 ALICE = f.key("alice")
 

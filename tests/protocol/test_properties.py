@@ -15,8 +15,8 @@ from protocol import (
     encode_body,
     sign,
 )
-from tests import factories as f
-from tests.protocol.strategies import bodies
+from tests.support import factories as f
+from tests.support.strategies import bodies
 
 ALICE = f.key("alice")
 

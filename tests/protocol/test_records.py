@@ -34,7 +34,7 @@ from protocol import (
     sign,
     tagset,
 )
-from tests import factories as f
+from tests.support import factories as f
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((ROOT / "tests/vectors/records.json").read_text())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from protocol import topics
-from tests import factories as f
+from tests.support import factories as f
 
 
 def test_postings_on_meta_and_work_on_the_project_shard() -> None:

@@ -25,8 +25,8 @@ from protocol.validate import (
     subject_project,
     supersedes,
 )
-from tests import factories as f
-from tests.factories import T0
+from tests.support import factories as f
+from tests.support.factories import T0
 
 
 def test_clock_skew() -> None:

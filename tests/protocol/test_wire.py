@@ -27,7 +27,7 @@ from protocol.wire import (
     encode_request,
     encode_response,
 )
-from tests import factories as f
+from tests.support import factories as f
 
 
 def pack(value: object) -> bytes:

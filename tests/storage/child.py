@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from protocol import Record
 from storage import StorageError, Store
-from tests import factories as f
-from tests.factories import T0
+from tests.support import factories as f
+from tests.support.factories import T0
 
 PEOPLE = ("bob", "carol", "dave")
 

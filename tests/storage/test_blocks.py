@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.sync import StoreItems
+from node.net.sync import StoreItems
 from protocol import Record
 from protocol.reconcile import MAX_BOUND, MIN_BOUND, Reconciler, SortedItems
 from protocol.topics import META
 from storage import Store, blocks
-from tests import factories as f
+from tests.support import factories as f
 
 NOW = f.T0 + 10**6
 # Profiles of 200 keys, each at a few revisions: 600 records on META with spread-out times.

@@ -10,8 +10,8 @@ import pytest
 from protocol.topics import shard, work
 from protocol.validate import Ref
 from storage import Store, keys
-from tests import factories as f
-from tests.factories import T0
+from tests.support import factories as f
+from tests.support.factories import T0
 
 WORK = f.contribution()
 OLD = f.acceptance(WORK, epoch=1)

@@ -20,8 +20,8 @@ from storage import (
     keys,
 )
 from storage.directory import MARKER
-from tests import factories as f
-from tests.factories import T0
+from tests.support import factories as f
+from tests.support.factories import T0
 
 CHILD = Path(__file__).with_name("child.py")
 

@@ -8,8 +8,8 @@ from protocol import FromTheFuture, NotAuthorized
 from protocol.topics import shard, work
 from protocol.validate import MAX_SKEW
 from storage import Store
-from tests import factories as f
-from tests.factories import T0
+from tests.support import factories as f
+from tests.support.factories import T0
 
 
 def test_parents_later_in_the_same_call(store: Store) -> None:

@@ -22,8 +22,8 @@ from protocol.validate import (
     latest_authorized,
 )
 from storage import Store, keys
-from tests import factories as f
-from tests.factories import T0
+from tests.support import factories as f
+from tests.support.factories import T0
 
 
 def _keys(*names: str) -> tuple[bytes, ...]:

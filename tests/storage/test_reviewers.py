@@ -14,8 +14,8 @@ import pytest
 
 from protocol import Acceptance, NotAuthorized, Record
 from storage import Store
-from tests import factories as f
-from tests.factories import T0
+from tests.support import factories as f
+from tests.support.factories import T0
 
 
 def keys_of(*names: str) -> tuple[bytes, ...]:

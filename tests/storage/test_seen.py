@@ -7,8 +7,8 @@ from pathlib import Path
 
 from storage import Store, keys
 from storage.seen import Seen
-from tests import factories as f
-from tests.factories import T0
+from tests.support import factories as f
+from tests.support.factories import T0
 
 CAPACITY = 1 << 16
 

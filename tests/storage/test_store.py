@@ -20,8 +20,8 @@ from protocol import (
 from protocol.topics import META, shard, work
 from protocol.validate import MAX_SKEW
 from storage import BadCursor, IngestResult, Page, StorageError, Store, StoreClosed
-from tests import factories as f
-from tests.factories import T0
+from tests.support import factories as f
+from tests.support.factories import T0
 
 
 def ids(page: Page[Record]) -> list[bytes]:

@@ -8,7 +8,7 @@ not take that on trust), checks the rules that tie each record to the project re
 it. That local tree is the reference. Every other statement about the epoch is then compared with
 it and with each other:
 
-- the `Anchored` event on chain, found under the anchoring address (`node.anchors`: the sender
+- the `Anchored` event on chain, found under the anchoring address (`node.chain.anchors`: the sender
   of the anchor transaction the owner's `epoch_root` names, else the project's payout address);
 - the owner's signed `epoch_root` records in the store, which also name the chain, contract and
   transaction of the anchor;
@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from node.anchors import find_epoch_anchor
-from node.chain import Anchor, ChainClient
+from node.chain.anchors import find_epoch_anchor
+from node.chain.client import Anchor, ChainClient
 from node.errors import NodeError
-from node.verify import THREADS
+from node.net.verify import THREADS
 from protocol import EpochRoot, InvalidRecord, Project, ProtocolError, Record, decode
 from protocol.epoch import Summary, leaves
 from protocol.merkle import Leaf, MerkleTree, checksum
@@ -128,7 +128,7 @@ class AuditReport:
 
     Attributes:
         project_id, epoch: the epoch audited.
-        owner: the anchoring address (`node.anchors`): the sender of the anchor, or if none was
+        owner: the anchoring address (`node.chain.anchors`): the sender of the anchor, or if none was
             found, the payout address of the project revision in force.
         local: root, leaf count and total weight of the tree of the valid local records, or None
             if no valid record puts a leaf in the epoch.

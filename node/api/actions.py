@@ -38,7 +38,7 @@ from protocol.fields import keyset
 from storage import Store
 
 if TYPE_CHECKING:
-    from node.service import Node
+    from node.net.node import Node
 
 
 class NotFound(NodeError):

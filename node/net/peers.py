@@ -30,7 +30,7 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from node.config import NetworkConfig
-from node.host import Stack
+from node.net.host import Stack
 from storage import Store
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 A route is data: its method, path, handler, summary, parameters (each with a type from
 `TYPES`, which checks and converts a JSON or query value and gives its JSON schema) and the
-errors it may answer. node/api.py serves the table, node/openapi.py describes it.
+errors it may answer. node/api/app.py serves the table, node/api/openapi.py describes it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from node.errors import NodeError
 
 if TYPE_CHECKING:
-    from node.api import Api
+    from node.api.app import Api
 
 
 class BadRequest(NodeError):

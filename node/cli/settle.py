@@ -1,6 +1,6 @@
 """The settlement commands of `workwork`: the chain, epochs, funding, claims, audits and proofs.
 
-They join the `cli` group of node/cli.py (which imports this module last) and follow its rules:
+They join the `cli` group of node/cli/base.py and follow its rules:
 `@output` for --json, `emit` with a renderer for people. Amounts take a unit: `1ether`,
 `0.5eth`, `20gwei`, `1000wei`, or a bare number of wei. `chain deploy` and `proof verify` work
 without a daemon; the others ask the running node.
@@ -16,7 +16,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from node.cli import _examples, _pairs, _state, _table, cli, emit, output
+from node.cli.base import cli, current, emit, examples, new_table, output, show_pairs
 
 ETHER = 10**18
 _UNITS = {"ether": 10**18, "eth": 10**18, "gwei": 10**9, "wei": 1}
@@ -48,7 +48,7 @@ def ether(wei: int | str) -> str:
 
 
 @cli.group(
-    epilog=_examples("workwork chain deploy --chain http://127.0.0.1:8545", "workwork chain status")
+    epilog=examples("workwork chain deploy --chain http://127.0.0.1:8545", "workwork chain status")
 )
 def chain() -> None:
     """The chain: deploy the settlement contract, show what the node uses."""
@@ -56,7 +56,7 @@ def chain() -> None:
 
 @chain.command(
     "deploy",
-    epilog=_examples(
+    epilog=examples(
         "workwork chain deploy --chain http://127.0.0.1:8545",
         "workwork chain deploy --chain https://rpc.example.org --save",
     ),
@@ -78,11 +78,11 @@ def chain_deploy(url: str, save: bool, passphrase_file: Path | None) -> None:
     from web3 import Web3
 
     from node import keys
-    from node.chain import ChainClient, checksum
+    from node.chain.client import ChainClient, checksum
     from node.config import ChainConfig
     from node.home import write
 
-    home = _state().home
+    home = current().home
     # Read before deploying, so that a config that cannot be updated costs no gas.
     settings = home.settings() if save else None
     identity = keys.load(home.identity, home.wallet, keys.passphrase(passphrase_file))
@@ -100,27 +100,29 @@ def chain_deploy(url: str, save: bool, passphrase_file: Path | None) -> None:
             "deployer": checksum(client.sender),
             "saved": save,
         },
-        lambda console, data: _pairs(console, [(k.replace("_", " "), v) for k, v in data.items()]),
+        lambda console, data: show_pairs(
+            console, [(k.replace("_", " "), v) for k, v in data.items()]
+        ),
     )
 
 
-@chain.command("status", epilog=_examples("workwork chain status"))
+@chain.command("status", epilog=examples("workwork chain status"))
 @output
 def chain_status() -> None:
     """Show the node's chain: id, contract, wallet and its balance, latest block."""
 
     def human(console: Console, data: dict[str, Any]) -> None:
         rows = [(k.replace("_", " "), v) for k, v in data.items()]
-        _pairs(console, [(k, ether(v) if k == "balance" else v) for k, v in rows])
+        show_pairs(console, [(k, ether(v) if k == "balance" else v) for k, v in rows])
 
-    emit(_state().client().chain(), human)
+    emit(current().client().chain(), human)
 
 
 # Epochs.
 
 
 @cli.group(
-    epilog=_examples("workwork epoch status <project id>", "workwork epoch anchor <project id> 0")
+    epilog=examples("workwork epoch status <project id>", "workwork epoch anchor <project id> 0")
 )
 def epoch() -> None:
     """Epochs of your projects: see them, close them (dry run), anchor them."""
@@ -134,14 +136,14 @@ def _default_epoch(client: Any, project_id: str) -> int:
     raise click.UsageError("every epoch with accepted work is anchored; name one to show it")
 
 
-@epoch.command("status", epilog=_examples("workwork epoch status <project id>"))
+@epoch.command("status", epilog=examples("workwork epoch status <project id>"))
 @click.argument("project_id")
 @output
 def epoch_status(project_id: str) -> None:
     """Show a project's epochs: leaves, weight, root, anchored, funded, paid."""
 
     def human(console: Console, data: dict[str, Any]) -> None:
-        table = _table("epoch", "leaves", "weight", "root", "anchored", "funded", "paid")
+        table = new_table("epoch", "leaves", "weight", "root", "anchored", "funded", "paid")
         for e in data["items"]:
             state = "yes" if e["anchored"] else ("sending" if e["pending"] else "no")
             table.add_row(
@@ -155,12 +157,12 @@ def epoch_status(project_id: str) -> None:
             )
         console.print(table)
 
-    emit(_state().client().epochs(project_id), human)
+    emit(current().client().epochs(project_id), human)
 
 
 @epoch.command(
     "close",
-    epilog=_examples("workwork epoch close <project id>", "workwork epoch close <project id> 3"),
+    epilog=examples("workwork epoch close <project id>", "workwork epoch close <project id> 3"),
 )
 @click.argument("project_id")
 @click.argument("number", required=False, type=click.IntRange(0))
@@ -170,7 +172,7 @@ def epoch_close(project_id: str, number: int | None) -> None:
 
     NUMBER defaults to the first epoch with accepted work that is not anchored yet.
     """
-    with _state().client() as client:
+    with current().client() as client:
         chosen = _default_epoch(client, project_id) if number is None else number
         data = client.close_epoch(project_id, chosen)
 
@@ -179,7 +181,7 @@ def epoch_close(project_id: str, number: int | None) -> None:
             f"epoch {data['epoch']}: {data['leaf_count']} leaves, total weight "
             f"{data['total_weight']}, root {data['root']}"
         )
-        table = _table("contribution id", "payout", "weight")
+        table = new_table("contribution id", "payout", "weight")
         for leaf in data["leaves"]:
             table.add_row(leaf["contribution_id"], leaf["payout"], leaf["weight"])
         console.print(table)
@@ -190,7 +192,7 @@ def epoch_close(project_id: str, number: int | None) -> None:
 
 @epoch.command(
     "anchor",
-    epilog=_examples("workwork epoch anchor <project id>", "workwork epoch anchor <project id> 0"),
+    epilog=examples("workwork epoch anchor <project id>", "workwork epoch anchor <project id> 0"),
 )
 @click.argument("project_id")
 @click.argument("number", required=False, type=click.IntRange(0))
@@ -201,14 +203,14 @@ def epoch_anchor(project_id: str, number: int | None) -> None:
     Waits for the configured confirmations. Safe to repeat: an anchored epoch is not sent
     again. NUMBER defaults to the first epoch with accepted work that is not anchored yet.
     """
-    with _state().client() as client:
+    with current().client() as client:
         chosen = _default_epoch(client, project_id) if number is None else number
-        with _state().console.status(f"anchoring epoch {chosen}…"):
+        with current().console.status(f"anchoring epoch {chosen}…"):
             data = client.anchor(project_id, chosen)
 
     def human(console: Console, data: dict[str, Any]) -> None:
         console.print(f"Epoch {data['epoch']} anchored in tx {data['tx_hash']}")
-        _pairs(
+        show_pairs(
             console,
             [
                 ("root", data["root"]),
@@ -225,7 +227,7 @@ def epoch_anchor(project_id: str, number: int | None) -> None:
 
 
 @cli.command(
-    epilog=_examples(
+    epilog=examples(
         "workwork fund <project id> 0 1ether", "workwork fund <project id> 3 250000gwei"
     )
 )
@@ -236,8 +238,8 @@ def epoch_anchor(project_id: str, number: int | None) -> None:
 def fund(project_id: str, number: int, amount: str) -> None:
     """Pay AMOUNT from your wallet into an anchored epoch's pool (anyone may fund)."""
     wei = parse_amount(amount)
-    with _state().console.status("funding…"):
-        data = _state().client().fund(project_id, number, wei)
+    with current().console.status("funding…"):
+        data = current().client().fund(project_id, number, wei)
     emit(data, lambda c, d: c.print(f"Funded {ether(d['amount'])} in tx {d['tx_hash']}"))
 
 
@@ -253,15 +255,15 @@ def _share_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
 
 
-@cli.command(epilog=_examples("workwork share <contribution id>"))
+@cli.command(epilog=examples("workwork share <contribution id>"))
 @click.argument("contribution_id")
 @output
 def share(contribution_id: str) -> None:
     """Show an accepted contribution's share: epoch, weight, claimable and claimed."""
-    emit(_state().client().share(contribution_id), lambda c, d: _pairs(c, _share_rows(d)))
+    emit(current().client().share(contribution_id), lambda c, d: show_pairs(c, _share_rows(d)))
 
 
-@cli.command(epilog=_examples("workwork claim <contribution id>"))
+@cli.command(epilog=examples("workwork claim <contribution id>"))
 @click.argument("contribution_id")
 @output
 def claim(contribution_id: str) -> None:
@@ -269,8 +271,8 @@ def claim(contribution_id: str) -> None:
 
     Claim again after more funding arrives to receive the difference.
     """
-    with _state().console.status("claiming…"):
-        data = _state().client().claim(contribution_id)
+    with current().console.status("claiming…"):
+        data = current().client().claim(contribution_id)
     emit(
         data,
         lambda c, d: c.print(f"Paid {ether(d['amount'])} to {d['payout']} in tx {d['tx_hash']}"),
@@ -281,7 +283,7 @@ def claim(contribution_id: str) -> None:
 
 
 @cli.command(
-    epilog=_examples("workwork audit <project id> 0", "workwork --json audit <project id> 0")
+    epilog=examples("workwork audit <project id> 0", "workwork --json audit <project id> 0")
 )
 @click.argument("project_id")
 @click.argument("number", metavar="EPOCH", type=click.IntRange(0))
@@ -291,14 +293,14 @@ def audit(project_id: str, number: int) -> int:
 
     Exits 0 when everything agrees, 3 when the audit found differences (listed), 1 on error.
     """
-    with _state().console.status(f"auditing epoch {number}…"):
-        data = _state().client().audit(project_id, number)
+    with current().console.status(f"auditing epoch {number}…"):
+        data = current().client().audit(project_id, number)
     emit(data, lambda c, d: c.print(d["summary"]))
     return 0 if data["ok"] else AUDIT_FAILED
 
 
 @cli.group(
-    epilog=_examples(
+    epilog=examples(
         "workwork proof export <contribution id> -o proof.json", "workwork proof verify proof.json"
     )
 )
@@ -308,7 +310,7 @@ def proof() -> None:
 
 @proof.command(
     "export",
-    epilog=_examples("workwork proof export <contribution id> --output proof.json"),
+    epilog=examples("workwork proof export <contribution id> --output proof.json"),
 )
 @click.argument("contribution_id")
 @click.option(
@@ -317,7 +319,7 @@ def proof() -> None:
 @output
 def proof_export(contribution_id: str, output: Path | None) -> None:
     """Export the proof file of an anchored contribution (workwork-proof/1)."""
-    data = _state().client().proof(contribution_id)
+    data = current().client().proof(contribution_id)
     if output is None:
         output = Path(f"proof-{contribution_id[:16]}.json")
     output.write_text(json.dumps(data, indent=2) + "\n")
@@ -329,7 +331,7 @@ def proof_export(contribution_id: str, output: Path | None) -> None:
 
 @proof.command(
     "verify",
-    epilog=_examples(
+    epilog=examples(
         "workwork proof verify proof.json",
         "workwork proof verify proof.json --rpc http://127.0.0.1:8545",
     ),
@@ -345,9 +347,9 @@ def proof_verify(file: Path, rpc: str | None, offline: bool) -> None:
     """
     from web3 import Web3
 
-    from node.chain import ChainClient
+    from node.chain.client import ChainClient
+    from node.chain.proof import MalformedProof, verify_proof
     from node.config import ChainConfig
-    from node.proof import MalformedProof, verify_proof
 
     try:
         data = json.loads(file.read_text())
@@ -362,6 +364,6 @@ def proof_verify(file: Path, rpc: str | None, offline: bool) -> None:
     def human(console: Console, d: dict[str, Any]) -> None:
         where = "and against the chain" if d["on_chain"] else "offline (pass --rpc for the chain)"
         console.print(f"Valid {where}: contribution {d['contribution_id']}")
-        _pairs(console, [(k.replace("_", " "), v) for k, v in d.items() if k != "valid"])
+        show_pairs(console, [(k.replace("_", " "), v) for k, v in d.items() if k != "valid"])
 
     emit(checked.to_json(), human)

@@ -5,7 +5,7 @@
 - GossipSub 1.2 and 1.1 with message signing on (py-libp2p's unsigned mode does not
   interoperate). Its spam protection, which silently drops above 10 messages/s per (peer,
   topic), is off: our messages are batches, and our topic validator penalizes peers that send
-  invalid ones. Peer exchange is ours (see `node.peers`), not GossipSub's.
+  invalid ones. Peer exchange is ours (see `node.net.peers`), not GossipSub's.
 - Message ids are `from || seqno`, go-libp2p's and py-libp2p's default, set explicitly because
   it is part of the wire contract: js-libp2p peers must set the same `msgIdFn` (its default is
   the author's key || seqno) for IHAVE/IWANT/IDONTWANT to work across implementations.
@@ -14,7 +14,7 @@
   remember as seen and drop.
 - Identify and ping are on in every py-libp2p host.
 - py-libp2p's auto-connector, which dials whatever its peerstore holds whenever the connection
-  count is below a watermark, is turned off: dialing is `node.peers`'s job, with backoff and
+  count is below a watermark, is turned off: dialing is `node.net.peers`'s job, with backoff and
   bans.
 - A pubsub stream whose bytes are not a protobuf RPC is reset and the peer dropped; py-libp2p
   0.8.1 lets that DecodeError escape and take the whole swarm down with it.
@@ -77,7 +77,7 @@ async def _no_auto_dial() -> None:
 
 @dataclass(frozen=True, slots=True)
 class Stack:
-    """A host and its pubsub, not yet running (see `node.service` for the run order)."""
+    """A host and its pubsub, not yet running (see `node.net.node` for the run order)."""
 
     host: IHost
     pubsub: Pubsub
@@ -93,7 +93,7 @@ def build(key: KeyPair, config: NetworkConfig) -> Stack:
         listen_addrs=[multiaddr.Multiaddr(a) for a in config.listen],
         announce_addrs=[multiaddr.Multiaddr(a) for a in config.announce] or None,
         enable_quic=config.quic,
-        # Dialing is ours (node.peers): libp2p's manager only enforces the ceiling.
+        # Dialing is ours (node.net.peers): libp2p's manager only enforces the ceiling.
         connection_config=ConnectionConfig(
             max_connections=config.max_connections,
             min_connections=0,

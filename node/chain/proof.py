@@ -6,7 +6,7 @@ acceptance that weighs it, and (our additions to the design's list) the project 
 whose owner and reviewers are the ones who may accept and whose payout address is the anchoring
 address, and the owner's signed `epoch_root`, which ties the root to its chain, contract and
 transaction. (If the project changed its payout address after anchoring, the file's `owner` is
-the anchor's sender, `node.anchors`, and only the chain can confirm it.) So the file can be
+the anchor's sender, `node.chain.anchors`, and only the chain can confirm it.) So the file can be
 checked in two steps:
 
 - offline (`verify_proof(data)`): the JSON's shape and types, every signature, that the records
@@ -31,10 +31,10 @@ from typing import Any
 
 from web3.logs import DISCARD
 
-from node.anchors import find_epoch_anchor
-from node.chain import ChainClient
+from node.chain.anchors import find_epoch_anchor
+from node.chain.client import ChainClient
+from node.chain.trees import stored_tree
 from node.errors import ChainError, NodeError
-from node.trees import stored_tree
 from protocol import (
     Acceptance,
     Contribution,
@@ -209,7 +209,7 @@ def export_proof(store: Store, chain: ChainClient, contribution_id: bytes) -> di
     """Returns the proof file of one contribution, as JSON-ready values.
 
     The epoch's tree, as the stored records make it, must have the root anchored on `chain`
-    under the epoch's anchoring address (`node.anchors`), and the store must hold the owner's
+    under the epoch's anchoring address (`node.chain.anchors`), and the store must hold the owner's
     `epoch_root` record of that anchor.
 
     Raises:
@@ -420,7 +420,7 @@ def _offline(parsed: dict[str, Any], online: bool) -> VerifiedProof:
     posting = project.expect(Project)
     _same("project_id", project_id(project.author, posting.name), proof.project_id, "project")
     if proof.owner != posting.payout and not online:
-        # The project's payout changed after anchoring (`node.anchors`): only the chain can
+        # The project's payout changed after anchoring (`node.chain.anchors`): only the chain can
         # say that the anchor transaction the owner's epoch_root names was sent by `owner`.
         raise ProofMismatch(
             f"the anchoring address {checksum(proof.owner)} is not the project's payout address "

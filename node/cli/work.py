@@ -1,6 +1,6 @@
 """The commands of `workwork` on records: profiles, projects, contributions and acceptances.
 
-They join the `cli` group of node/cli.py (which imports this module last) and follow its rules:
+They join the `cli` group of node/cli/base.py and follow its rules:
 `@output` for --json, `emit` with a renderer for people. All of them ask the running node.
 """
 
@@ -13,12 +13,12 @@ from typing import Any
 import click
 from rich.console import Console
 
-from node.cli import _examples, _record, _state, _table, cli, emit, output
+from node.cli.base import cli, current, emit, examples, new_table, output, show_record
 from node.home import write
 
 
 @cli.group(
-    epilog=_examples("workwork profile set --name Alice --skill python", "workwork profile show")
+    epilog=examples("workwork profile set --name Alice --skill python", "workwork profile show")
 )
 def profile() -> None:
     """Your profile: who you are, your skills, where you are paid."""
@@ -26,7 +26,7 @@ def profile() -> None:
 
 @profile.command(
     "set",
-    epilog=_examples(
+    epilog=examples(
         "workwork profile set --name Alice --skill python --skill rust",
         "workwork profile set --actor agent --rate '20 USDC/h'",
     ),
@@ -55,19 +55,19 @@ def profile_set(
         "payout": payout,
         "rate": rate,
     }
-    emit(_state().client().set_profile(**fields), _record)
+    emit(current().client().set_profile(**fields), show_record)
 
 
-@profile.command("show", epilog=_examples("workwork profile show", "workwork profile show <key>"))
+@profile.command("show", epilog=examples("workwork profile show", "workwork profile show <key>"))
 @click.argument("author", required=False)
 @output
 def profile_show(author: str | None) -> None:
     """Show a profile (yours by default, or of the public key AUTHOR)."""
-    emit(_state().client().profile(author), _record)
+    emit(current().client().profile(author), show_record)
 
 
 @cli.group(
-    epilog=_examples(
+    epilog=examples(
         "workwork project post docs --title 'Write the docs'", "workwork project list --open"
     )
 )
@@ -77,7 +77,7 @@ def project() -> None:
 
 @project.command(
     "post",
-    epilog=_examples(
+    epilog=examples(
         "workwork project post docs --title 'Write the docs' --skill writing",
         "workwork project post docs --description 'Now with examples'   # a revision",
     ),
@@ -101,7 +101,7 @@ def project_post(
 ) -> None:
     """Post project NAME, or revise your project NAME (fields not given are kept)."""
     emit(
-        _state()
+        current()
         .client()
         .post_project(
             name=name,
@@ -111,17 +111,17 @@ def project_post(
             epoch_length=epoch_length,
             reviewers=list(reviewers) or None,
         ),
-        _record,
+        show_record,
     )
 
 
-@project.command("list", epilog=_examples("workwork project list", "workwork --json project list"))
+@project.command("list", epilog=examples("workwork project list", "workwork --json project list"))
 @click.option("--open", "only_open", is_flag=True, help="Only projects open to contributions.")
 @click.option("--skill", help="Only projects that want this skill.")
 @output
 def project_list(only_open: bool, skill: str | None) -> None:
     """List the projects this node knows."""
-    with _state().client() as client:
+    with current().client() as client:
         items = [
             p
             for p in client.all_projects()
@@ -130,7 +130,7 @@ def project_list(only_open: bool, skill: str | None) -> None:
         ]
 
     def human(console: Console, data: list[dict[str, Any]]) -> None:
-        table = _table("project id", "name", "title", "status", "skills")
+        table = new_table("project id", "name", "title", "status", "skills")
         for p in data:
             f = p["fields"]
             table.add_row(
@@ -141,17 +141,17 @@ def project_list(only_open: bool, skill: str | None) -> None:
     emit(items, human)
 
 
-@project.command("show", epilog=_examples("workwork project show <project id>"))
+@project.command("show", epilog=examples("workwork project show <project id>"))
 @click.argument("project_id")
 @output
 def project_show(project_id: str) -> None:
     """Show a project."""
-    emit(_state().client().project(project_id), _record)
+    emit(current().client().project(project_id), show_record)
 
 
 @project.command(
     "follow",
-    epilog=_examples("workwork project follow <project id>", "workwork project follow <id> --save"),
+    epilog=examples("workwork project follow <project id>", "workwork project follow <id> --save"),
 )
 @click.argument("project_id")
 @click.option("--save", is_flag=True, help="Also follow it after restarts (config.toml).")
@@ -162,7 +162,7 @@ def project_follow(project_id: str, save: bool) -> None:
     A personal node follows its own projects and those it contributed to by itself; an
     auditor or a reviewer follows others' with this.
     """
-    state = _state()
+    state = current()
     data = state.client().follow_project(project_id)
     if save:
         settings = state.home.settings()
@@ -172,16 +172,16 @@ def project_follow(project_id: str, save: bool) -> None:
     emit({**data, "saved": save}, lambda c, d: c.print(f"Following {project_id} ({d['followed']})"))
 
 
-@project.command("close", epilog=_examples("workwork project close <project id>"))
+@project.command("close", epilog=examples("workwork project close <project id>"))
 @click.argument("project_id")
 @output
 def project_close(project_id: str) -> None:
     """Close one of your projects to new contributions."""
-    emit(_state().client().close_project(project_id), _record)
+    emit(current().client().close_project(project_id), show_record)
 
 
 @cli.command(
-    epilog=_examples(
+    epilog=examples(
         "workwork contribute <project id> --summary 'Wrote the guide' "
         "--evidence-uri https://example.org/guide --evidence-file guide.md --effort 90",
     )
@@ -211,7 +211,7 @@ def contribute(
     if evidence_file is not None:
         evidence_hash = hashlib.sha256(evidence_file.read_bytes()).hexdigest()
     emit(
-        _state()
+        current()
         .client()
         .contribute(
             project_id=project_id,
@@ -221,12 +221,12 @@ def contribute(
             effort=effort,
             payout=payout,
         ),
-        _record,
+        show_record,
     )
 
 
 @cli.command(
-    epilog=_examples("workwork contributions", "workwork contributions --project <project id>")
+    epilog=examples("workwork contributions", "workwork contributions --project <project id>")
 )
 @click.option("--project", "project_id", help="Contributions to this project.")
 @click.option("--author", help="Contributions of this public key (default: yours).")
@@ -235,7 +235,7 @@ def contributions(project_id: str | None, author: str | None) -> None:
     """List contributions, each with its acceptance."""
     items: list[Any] = []
     cursor = None
-    with _state().client() as client:
+    with current().client() as client:
         while True:
             page = client.contributions(
                 project_id=project_id, author=author, cursor=cursor, limit=1000
@@ -246,7 +246,7 @@ def contributions(project_id: str | None, author: str | None) -> None:
                 break
 
     def human(console: Console, data: list[dict[str, Any]]) -> None:
-        table = _table("contribution id", "summary", "effort", "weight", "epoch")
+        table = new_table("contribution id", "summary", "effort", "weight", "epoch")
         for c in data:
             verdict = (c.get("acceptance") or {}).get("fields", {})
             table.add_row(
@@ -262,7 +262,7 @@ def contributions(project_id: str | None, author: str | None) -> None:
 
 
 @cli.command(
-    epilog=_examples(
+    epilog=examples(
         "workwork accept <contribution id> --weight 10",
         "workwork accept <contribution id> --weight 0   # withdraw",
     )
@@ -273,17 +273,17 @@ def contributions(project_id: str | None, author: str | None) -> None:
 @output
 def accept(contribution_id: str, weight: int, epoch: int | None) -> None:
     """Accept a contribution to one of your projects, with a weight."""
-    emit(_state().client().accept(contribution_id, weight, epoch=epoch), _record)
+    emit(current().client().accept(contribution_id, weight, epoch=epoch), show_record)
 
 
 @cli.command(
-    "export", epilog=_examples("workwork export records.jsonl", "workwork export - | wc -l")
+    "export", epilog=examples("workwork export records.jsonl", "workwork export - | wc -l")
 )
 @click.argument("file", type=click.File("w"), default="-")
 def export_(file: Any) -> None:
     """Write every stored record to FILE as JSON lines {id, kind, raw}."""
     count = 0
-    with _state().client() as client:
+    with current().client() as client:
         for line in client.export():
             file.write(line + "\n")
             count += 1
@@ -293,13 +293,13 @@ def export_(file: Any) -> None:
 
 @cli.command(
     "import",
-    epilog=_examples("workwork import records.jsonl", "cat records.jsonl | workwork import"),
+    epilog=examples("workwork import records.jsonl", "cat records.jsonl | workwork import"),
 )
 @click.argument("file", type=click.File("r"), default="-")
 @output
 def import_(file: Any) -> None:
     """Validate and store records from JSON lines (as `export` writes them)."""
-    result = _state().client().import_records(file.read().splitlines())
+    result = current().client().import_records(file.read().splitlines())
 
     def human(console: Console, data: dict[str, Any]) -> None:
         console.print(

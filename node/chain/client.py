@@ -553,7 +553,7 @@ def open_chain(config: ChainConfig, account: LocalAccount, data_dir: Path) -> It
             )
         yield ChainClient.connect(config.url, config.contract, account, config=config)
         return
-    from node import anvil
+    from node.chain import anvil
 
     folder = data_dir / "chain"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)

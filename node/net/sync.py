@@ -18,7 +18,7 @@ other side pulls from us when it syncs in turn, which it does on the same connec
 Limits, against a peer that would make us work without end: per peer a token bucket of
 REQUEST_RATE requests per second (burst REQUEST_BURST), at most MAX_INBOUND requests served at
 once, every request and response size-capped by `protocol.wire`, rounds per topic bounded by
-MAX_ROUNDS. A peer whose answers do not decode gets a strike (`node.peers`).
+MAX_ROUNDS. A peer whose answers do not decode gets a strike (`node.net.peers`).
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ from libp2p.request_response import (
     RequestResponseError,
 )
 
-from node import verify
 from node.errors import SyncError
-from node.host import Stack
-from node.peers import Peers
-from node.verify import decode_all
+from node.net import verify
+from node.net.host import Stack
+from node.net.peers import Peers
+from node.net.verify import decode_all
 from protocol import ProtocolError, Record
 from protocol.reconcile import INFINITY, Bound, Item, Reconciler, fingerprint_of_sum
 from protocol.wire import (

@@ -22,12 +22,12 @@ import trio
 from libp2p.peer.id import ID
 from libp2p.tools.anyio_service import background_trio_service
 
-from node import hostkey
 from node.config import NetworkConfig
-from node.gossip import Gossip
-from node.host import Stack, build
-from node.peers import Peers
-from node.sync import Sync
+from node.net import hostkey
+from node.net.gossip import Gossip
+from node.net.host import Stack, build
+from node.net.peers import Peers
+from node.net.sync import Sync
 from protocol import Contribution, Record
 from protocol.topics import ALL as ALL_TOPICS
 from protocol.topics import META, shard, work

@@ -4,7 +4,7 @@ Theory of operation.
 
 Receiving. Every topic we follow has an async topic validator. py-libp2p runs it before it
 delivers or forwards a message, so it is where records are judged: the batch is decoded, every
-record decoded and its signature verified off the event loop (`node.verify`: on threads, or for
+record decoded and its signature verified off the event loop (`node.net.verify`: on threads, or for
 a large batch in worker processes, so verification uses the other core while the event loop
 keeps reading), then checked against the clock and ingested into the store, which applies the
 rules that need other records. The
@@ -38,9 +38,9 @@ import trio
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
-from node import verify
-from node.host import Stack
-from node.verify import decode_all
+from node.net import verify
+from node.net.host import Stack
+from node.net.verify import decode_all
 from protocol import ProtocolError, Record
 from protocol.topics import topic as topic_of
 from protocol.wire import MAX_BATCH_BYTES, decode_batch, encode_batch

@@ -1,7 +1,7 @@
 """The API's settlement routes: epochs, anchors, funding, claims, audits and proof files.
 
-They act on the daemon's `Settlement` service (node/settlement.py) and chain client, and join
-the table of node/api.py (`ROUTES + SETTLEMENT_ROUTES`), with its conventions: ids hex, addresses
+They act on the daemon's `Settlement` service (node/chain/settlement.py) and chain client, and join
+`node.api.ROUTES`, with its conventions: ids hex, addresses
 checksummed, wei and weights as decimal strings.
 """
 
@@ -13,13 +13,14 @@ from typing import Any
 
 import trio
 
-from node.actions import NotFound
-from node.api import Api, address, record
-from node.audit import audit_epoch
+from node.api.actions import NotFound
+from node.api.app import Api
+from node.api.routes import BadRequest, Param, Route
+from node.api.views import address, record
+from node.chain.audit import audit_epoch
+from node.chain.proof import export_proof, verify_proof
+from node.chain.settlement import Anchored, EpochStatus, Settlement, Share
 from node.errors import NodeError
-from node.proof import export_proof, verify_proof
-from node.routes import BadRequest, Param, Route
-from node.settlement import Anchored, EpochStatus, Settlement, Share
 
 _PID = Param("project_id", "id", "the project (hex id)", "path", required=True)
 _EPOCH = Param("epoch", "uint", "the epoch number", "path", required=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from node.routes import _HEX32, TYPES, Route
+from node.api.routes import _HEX32, TYPES, Route
 from protocol import __version__
 
 _ERROR_TEXT = {

@@ -12,7 +12,7 @@ funding, audits and proof files all go by the same rule.
 
 from __future__ import annotations
 
-from node.chain import Anchor, ChainClient
+from node.chain.client import Anchor, ChainClient
 from protocol import EpochRoot, Project, Record
 from protocol.records import project_id as project_id_of
 from storage import Store

@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from node.anchors import anchoring_addresses
-from node.chain import ChainClient, SignedTx
+from node.chain.anchors import anchoring_addresses
+from node.chain.client import ChainClient, SignedTx
+from node.chain.trees import stored_tree
 from node.errors import ChainError, NodeError
-from node.trees import stored_tree
 from protocol import Acceptance, Contribution, EpochRoot, Project, Record
 from protocol.epoch import Summary
 from protocol.merkle import Leaf, MerkleTree
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from trio_typing import TaskStatus
 
     from node.keys import Identity
-    from node.service import Node
+    from node.net.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -603,7 +603,7 @@ class Settlement:
         return share, leaf, merkle, owner
 
     async def _anchorer(self, project_id: bytes, epoch: int) -> bytes:
-        """Returns the address that anchored an epoch (or would): see `node.anchors`."""
+        """Returns the address that anchored an epoch (or would): see `node.chain.anchors`."""
         project = self._project(project_id)
         addresses = await self._call(anchoring_addresses, self.chain, self.store, project, epoch)
         return addresses[0]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from node.errors import ChainUnavailable
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The fork the contract is compiled for (scripts/contract/build.mjs), so that anvil runs the same
 # rules whatever its default becomes.
 HARDFORK = "prague"

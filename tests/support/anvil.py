@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from node import anvil
-from node.anvil import HARDFORK, ROOT, rpc
+from node.chain import anvil
+from node.chain.anvil import HARDFORK, ROOT, rpc
 
 __all__ = ["HARDFORK", "ROOT", "rpc", "running_anvil"]
 

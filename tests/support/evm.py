@@ -21,12 +21,12 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
-from node.chain import describe_revert
-from node.chain import revert_data as chain_revert_data
+from node.chain.client import describe_revert
+from node.chain.client import revert_data as chain_revert_data
 from protocol.contract import artifact
 from protocol.merkle import Leaf, MerkleTree
 
-CONTRACTS = Path(__file__).parent / "contracts"
+CONTRACTS = Path(__file__).parents[1] / "chain" / "contracts"
 # Every wait on a chain is bounded: a hung backend fails a test instead of stalling the suite.
 TIMEOUT = 30
 # A balance above the 2**128 wei that one epoch's pool can hold.

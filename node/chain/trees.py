@@ -8,7 +8,7 @@ can change an epoch's tree changes one of those: acceptances and contributions a
 topic (and records are never removed), and which acceptances are in force depends only on them
 and on the project revision in force.
 
-The audit (node/audit.py) does not use this: it trusts nothing it has not checked itself.
+The audit (node/chain/audit.py) does not use this: it trusts nothing it has not checked itself.
 """
 
 from __future__ import annotations

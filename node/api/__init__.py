@@ -1,0 +1,20 @@
+"""The local HTTP JSON API that the CLI, scripts and AI agents use to drive a running node.
+
+| module | what |
+|---|---|
+| app.py | the ASGI app: auth, parameter checks, errors, the dashboard |
+| routes.py | route and parameter types (a route is data) |
+| openapi.py | the OpenAPI document generated from the routes |
+| views.py | records and values as JSON |
+| actions.py | records built from what a user asks, against what the store knows |
+| network.py, work.py, settle.py | the handlers and route tables, by resource |
+"""
+
+from node.api.network import NETWORK_ROUTES
+from node.api.routes import Route
+from node.api.settle import SETTLEMENT_ROUTES
+from node.api.work import WORK_ROUTES
+
+ROUTES: tuple[Route, ...] = NETWORK_ROUTES + WORK_ROUTES + SETTLEMENT_ROUTES
+
+__all__ = ["ROUTES"]

@@ -1,0 +1,316 @@
+"""The API's routes on records: profiles, projects, contributions, acceptances, export, import.
+
+Each handler builds a record with `node.api.actions` (signed by this node's identity), hands it
+to `actions.submit` (checked, stored, then published), and answers with its JSON
+(`node.api.views`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
+
+import trio
+from starlette.responses import StreamingResponse
+
+from node.api import actions
+from node.api.actions import NotFound
+from node.api.app import Api
+from node.api.routes import BadRequest, Param, Route
+from node.api.views import page as _page
+from node.api.views import record
+from protocol import Project, Record, decode, project_id
+from protocol.records import Acceptance, Contribution
+from protocol.topics import ALL as ALL_TOPICS
+from protocol.topics import shard, work
+
+MAX_IMPORT_LINES = 100_000
+_IMPORT_BATCH = 1000
+
+
+async def show_profile(api: Api, args: dict[str, Any]) -> Any:
+    author = args.get("author", api.identity.public_key)
+    found = api.node.store.profile(author)
+    if found is None:
+        raise NotFound(f"no profile of {author.hex()} in the store")
+    return record(found)
+
+
+async def set_profile(api: Api, args: dict[str, Any]) -> Any:
+    new = actions.set_profile(api.node.store, api.identity, now=api.now(), **args)
+    await actions.submit(api.node, [new])
+    return record(new)
+
+
+async def list_projects(api: Api, args: dict[str, Any]) -> Any:
+    page = await trio.to_thread.run_sync(
+        partial(api.node.store.projects, cursor=args.get("cursor"), limit=args.get("limit", 100))
+    )
+    return _page(map(record, page.items), page.cursor)
+
+
+def _project(api: Api, pid: bytes) -> Record:
+    found = api.node.store.project(pid)
+    if found is None:
+        raise NotFound(f"no project {pid.hex()} in the store")
+    return found
+
+
+async def show_project(api: Api, args: dict[str, Any]) -> Any:
+    posting = _project(api, args["project_id"])
+    out = record(posting)
+    out["current_epoch"] = actions.current_epoch(api.node.store, posting, now=api.now())
+    out["followed"] = work(shard(args["project_id"])) in api.node.gossip.followed
+    return out
+
+
+async def post_project(api: Api, args: dict[str, Any]) -> Any:
+    new = actions.post_project(api.node.store, api.identity, now=api.now(), **args)
+    pid = project_id(new.author, new.expect(Project).name)
+    await api.follow(pid)
+    await actions.submit(api.node, [new])
+    return record(new)
+
+
+async def close_project(api: Api, args: dict[str, Any]) -> Any:
+    new = actions.close_project(
+        api.node.store, api.identity, now=api.now(), project=args["project_id"]
+    )
+    await actions.submit(api.node, [new])
+    return record(new)
+
+
+async def follow_project(api: Api, args: dict[str, Any]) -> Any:
+    await api.follow(args["project_id"])
+    return {"followed": work(shard(args["project_id"]))}
+
+
+def _with_acceptance(api: Api, contribution: Record) -> dict[str, Any]:
+    out = record(contribution)
+    verdict = api.node.store.acceptance_of(contribution.id)
+    out["acceptance"] = None if verdict is None else record(verdict)
+    return out
+
+
+async def project_contributions(api: Api, args: dict[str, Any]) -> Any:
+    store = api.node.store
+    page = await trio.to_thread.run_sync(
+        partial(
+            store.contributions,
+            args["project_id"],
+            cursor=args.get("cursor"),
+            limit=args.get("limit", 100),
+        )
+    )
+    return _page((_with_acceptance(api, c) for c in page.items), page.cursor)
+
+
+async def author_contributions(api: Api, args: dict[str, Any]) -> Any:
+    store = api.node.store
+    page = await trio.to_thread.run_sync(
+        partial(
+            store.contributions_by,
+            args.get("author", api.identity.public_key),
+            cursor=args.get("cursor"),
+            limit=args.get("limit", 100),
+        )
+    )
+    return _page((_with_acceptance(api, c) for c in page.items), page.cursor)
+
+
+async def show_contribution(api: Api, args: dict[str, Any]) -> Any:
+    found = api.node.store.get(args["contribution_id"])
+    if found is None or not isinstance(found.body, Contribution):
+        raise NotFound(f"no contribution {args['contribution_id'].hex()} in the store")
+    return _with_acceptance(api, found)
+
+
+async def contribute(api: Api, args: dict[str, Any]) -> Any:
+    args["project"] = args.pop("project_id")
+    new = actions.contribute(api.node.store, api.identity, now=api.now(), **args)
+    await api.follow(args["project"])
+    await actions.submit(api.node, [new])
+    return record(new)
+
+
+async def acceptances(api: Api, args: dict[str, Any]) -> Any:
+    store = api.node.store
+    pid = args["project_id"]
+    epoch = args.get("epoch")
+    if epoch is None:
+        epoch = actions.current_epoch(store, _project(api, pid), now=api.now())
+    page = await trio.to_thread.run_sync(
+        partial(
+            store.acceptances, pid, epoch, cursor=args.get("cursor"), limit=args.get("limit", 100)
+        )
+    )
+    result = _page(map(record, page.items), page.cursor)
+    result["epoch"] = epoch
+    return result
+
+
+async def accept(api: Api, args: dict[str, Any]) -> Any:
+    args["contribution"] = args.pop("contribution_id")
+    new = actions.accept(api.node.store, api.identity, now=api.now(), **args)
+    await api.follow(new.expect(Acceptance).project_id)
+    await actions.submit(api.node, [new])
+    return record(new)
+
+
+async def export(api: Api, args: dict[str, Any]) -> Any:
+    """Streams every stored record, topic by topic ("meta" first, so parents come first)."""
+    store = api.node.store
+
+    async def lines() -> AsyncIterator[bytes]:
+        for name in ALL_TOPICS:
+            cursor = None
+            while True:
+                page = await trio.to_thread.run_sync(
+                    partial(store.topic_ids, name, cursor=cursor, limit=1000)
+                )
+                found = await trio.to_thread.run_sync(
+                    lambda ids=page.items: [store.get(rid) for _, rid in ids]
+                )
+                chunk = [
+                    json.dumps({"id": r.id.hex(), "kind": r.kind, "raw": r.raw.hex()}) + "\n"
+                    for r in found
+                    if r is not None
+                ]
+                yield "".join(chunk).encode()
+                if page.cursor is None:
+                    break
+                cursor = page.cursor
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+async def import_records(api: Api, args: dict[str, Any]) -> Any:
+    """Takes JSON lines of `{"raw": hex}` (or lines of bare hex) through full validation."""
+    blobs = _import_lines(args["lines"])
+    node = api.node
+    totals: dict[str, Any] = {"added": 0, "duplicates": 0, "orphaned": 0, "rejected": []}
+    for start in range(0, len(blobs), _IMPORT_BATCH):
+        batch = blobs[start : start + _IMPORT_BATCH]
+        # ingest_raw decodes and verifies every signature: imported records are not trusted.
+        result = await trio.to_thread.run_sync(
+            partial(node.store.ingest_raw, batch, now=node.clock())
+        )
+        # A record's id is the sha256 of its bytes: only what was stored is decoded again
+        # (without the signature check it just passed), to be published.
+        stored = set(result.added) | set(result.released)
+        fresh = [
+            decode(blob, verify=False) for blob in batch if hashlib.sha256(blob).digest() in stored
+        ]
+        await node.gossip.publish(fresh)
+        totals["added"] += len(result.added)
+        totals["duplicates"] += len(result.duplicates)
+        totals["orphaned"] += len(result.orphaned)
+        totals["rejected"] += [{"id": rid.hex(), "error": str(e)} for rid, e in result.rejected]
+    return totals
+
+
+def _import_lines(lines: list[str]) -> list[bytes]:
+    if len(lines) > MAX_IMPORT_LINES:
+        raise BadRequest(f"at most {MAX_IMPORT_LINES} records per import")
+    blobs = []
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            value = json.loads(text) if text[0] in '{"' else text
+            raw = value["raw"] if isinstance(value, dict) else value
+            blobs.append(bytes.fromhex(raw))
+        except (ValueError, KeyError, TypeError):
+            raise BadRequest(f'line {number}: expected {{"raw": "<hex>"}} or hex') from None
+    return blobs
+
+
+_PID = Param("project_id", "id", "a project id (hex)", "path", True)
+_PAGE = (
+    Param("cursor", "cursor", "the cursor a previous page returned", "query"),
+    Param("limit", "limit", "page size, 1-1000 (default 100)", "query"),
+)
+_PROFILE = (
+    Param("name", "string", "display name (required the first time)"),
+    Param("actor", "string", "'human' or 'agent'"),
+    Param("skills", "strings", "skill tags"),
+    Param("interests", "strings", "interest tags"),
+    Param("payout", "address", "payout address (default: the wallet's)"),
+    Param("rate", "string", "rate or pay expectation, free text"),
+)
+_POST = (
+    Param(
+        "name",
+        "string",
+        "short name (a-z, 0-9, -): with the owner key, the project id",
+        required=True,
+    ),
+    Param("title", "string", "title (required for a new project)"),
+    Param("description", "string", "description"),
+    Param("skills", "strings", "skills wanted"),
+    Param("epoch_length", "uint", "seconds per epoch; 0: epochs close on the owner's command"),
+    Param("reviewers", "keys", "public keys (hex) whose acceptances count too"),
+)
+_CONTRIBUTE = (
+    Param("project_id", "id", "the project (hex id)", required=True),
+    Param("summary", "string", "what was done", required=True),
+    Param("evidence_uri", "string", "where the work is"),
+    Param("evidence_hash", "hash", "sha256 of the work (hex)"),
+    Param("effort", "uint", "claimed effort in minutes"),
+    Param("payout", "address", "payout address (default: the wallet's)"),
+)
+_ACCEPT = (
+    Param("contribution_id", "id", "the contribution (hex id)", required=True),
+    Param("weight", "uint", "weight (0 withdraws an acceptance)", required=True),
+    Param("epoch", "uint", "epoch (default: the project's current epoch)"),
+)
+
+WORK_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/v1/profile", show_profile, "A profile in force (default: this node's).",
+          (Param("author", "id", "author public key (hex)", "query"),), errors=(400, 404),
+          returns="Record"),
+    Route("POST", "/v1/profile", set_profile, "Set this node's profile (a new revision).",
+          _PROFILE, errors=(400,), returns="Record"),
+    Route("GET", "/v1/projects", list_projects, "Projects in force, by project id.", _PAGE,
+          errors=(400,), returns="Page"),
+    Route("POST", "/v1/projects", post_project, "Post a project, or revise one of ours.", _POST,
+          errors=(400,), returns="Record"),
+    Route("GET", "/v1/projects/{project_id}", show_project, "A project in force.", (_PID,),
+          errors=(400, 404), returns="Record"),
+    Route("POST", "/v1/projects/{project_id}/close", close_project,
+          "Close a project of ours to new contributions.", (_PID,), errors=(400, 403, 404, 409),
+          returns="Record"),
+    Route("POST", "/v1/projects/{project_id}/follow", follow_project,
+          "Receive the project's contributions and acceptances from now on.", (_PID,),
+          errors=(400,)),
+    Route("GET", "/v1/projects/{project_id}/contributions", project_contributions,
+          "Contributions to a project, oldest first, each with its acceptance in force.",
+          (_PID, *_PAGE), errors=(400,), returns="Page"),
+    Route("GET", "/v1/projects/{project_id}/acceptances", acceptances,
+          "Acceptances in force of weight > 0 of one epoch (the leaves of its tree).",
+          (_PID, Param("epoch", "uint", "epoch (default: the current one)", "query"), *_PAGE),
+          errors=(400, 404), returns="Page"),
+    Route("GET", "/v1/contributions", author_contributions,
+          "Contributions of an author (default: this node's), each with its acceptance.",
+          (Param("author", "id", "author public key (hex)", "query"), *_PAGE), errors=(400,),
+          returns="Page"),
+    Route("GET", "/v1/contributions/{contribution_id}", show_contribution,
+          "A contribution with its acceptance in force.",
+          (Param("contribution_id", "id", "contribution id (hex)", "path", True),),
+          errors=(400, 404), returns="Record"),
+    Route("POST", "/v1/contributions", contribute, "Contribute to a project.", _CONTRIBUTE,
+          errors=(400, 404, 409), returns="Record"),
+    Route("POST", "/v1/acceptances", accept,
+          "Accept (or re-weigh, or withdraw with weight 0) a contribution.", _ACCEPT,
+          errors=(400, 403, 404), returns="Record"),
+    Route("GET", "/v1/records/export", export,
+          "Every stored record as JSON lines {id, kind, raw}.", returns="JSON lines"),
+    Route("POST", "/v1/records/import", import_records,
+          "Validate and store records ({raw: hex} JSON lines, as a list of lines).",
+          (Param("lines", "strings", "the JSON lines of an export", required=True),),
+          errors=(400,), returns="ImportResult"),
+)  # fmt: skip

@@ -1,0 +1,202 @@
+"""Commands that need no running daemon: `init`, `keys`, and `node start`, which runs it.
+
+The commands that need keys, libp2p or the daemon import them when they run: they take a
+second to import, and the client commands, which agents call in loops, need none of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from node.cli.base import cli, current, emit, examples, output, show_pairs
+from node.errors import ConfigError, KeyFileError
+from node.home import Settings, write
+
+
+@cli.command(
+    epilog=examples(
+        "workwork init",
+        "workwork --data-dir ./boot init --role bootstrap --listen /ip4/0.0.0.0/tcp/4001 \\\n"
+        "      --announce /dns4/boot.example.org/tcp/4001",
+    )
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the passphrase from this file (else $WORKWORK_PASSPHRASE, else ask).",
+)
+@click.option(
+    "--role",
+    type=click.Choice(["personal", "bootstrap"]),
+    default="personal",
+    show_default=True,
+    help="A bootstrap node follows every topic and keeps all.",
+)
+@click.option("--listen", multiple=True, help="Multiaddr to listen on (repeatable).")
+@click.option("--announce", multiple=True, help="Multiaddr to tell peers instead (repeatable).")
+@click.option("--bootstrap", multiple=True, help="Multiaddr of a bootstrap node (repeatable).")
+@output
+def init(
+    passphrase_file: Path | None,
+    role: str,
+    listen: tuple[str, ...],
+    announce: tuple[str, ...],
+    bootstrap: tuple[str, ...],
+) -> None:
+    """Create the data dir: keys (encrypted with a passphrase) and config.toml.
+
+    Refuses to touch a data dir that has keys or a config file already.
+    """
+    from node import keys
+    from node.net import hostkey
+
+    home = current().home
+    for path in (home.config, home.identity, home.wallet):
+        if path.exists():
+            raise ConfigError(f"{path} exists already; {home.root} is initialized")
+    network: dict[str, Any] = {"role": role}
+    for name, value in (("listen", listen), ("announce", announce), ("bootstrap", bootstrap)):
+        if value:
+            network[name] = value
+    settings = Settings().replace(network=network)
+    passphrase = keys.passphrase(passphrase_file, confirm=True)
+    home.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    identity = keys.create(home.identity, home.wallet, passphrase)
+    peer = hostkey.peer_id(hostkey.load_or_create(home.host_key))
+    write(home.config, settings)
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        console.print(f"Initialized {data['data_dir']}")
+        show_pairs(console, [(k.replace("_", " "), v) for k, v in data.items() if k != "data_dir"])
+        console.print("Next: workwork node start")
+
+    emit(
+        {
+            "data_dir": str(home.root),
+            "public_key": identity.public_key.hex(),
+            "peer_id": str(peer),
+            "wallet": identity.wallet.address,
+        },
+        human,
+    )
+
+
+@cli.command("keys", epilog=examples("workwork keys", "workwork --json keys"))
+@output
+def show_keys() -> None:
+    """Show the public key, peer id and wallet address (no passphrase, no daemon)."""
+    from node import keys
+    from node.net import hostkey
+    from protocol.merkle import checksum
+
+    home = current().home
+    public = keys.public(home.identity, home.wallet)
+    peer = str(hostkey.peer_id(hostkey.load_or_create(home.host_key)))
+    emit(
+        {
+            "public_key": public.public_key.hex(),
+            "peer_id": peer,
+            "wallet": checksum(public.address),
+        },
+        lambda console, data: show_pairs(
+            console, [(k.replace("_", " "), v) for k, v in data.items()]
+        ),
+    )
+
+
+@cli.group("node", epilog=examples("workwork node start", "workwork node start --help"))
+def node_group() -> None:
+    """Run the node."""
+
+
+@node_group.command(
+    epilog=examples(
+        "workwork node start",
+        "workwork node start --role bootstrap --listen /ip4/0.0.0.0/tcp/4001",
+        "workwork node start --bootstrap /ip4/10.0.0.5/tcp/4001/p2p/12D3KooW...",
+        "workwork node start --chain anvil",
+        "workwork node start --chain http://127.0.0.1:8545 --contract 0x5FbD...",
+    )
+)
+@click.option("--role", type=click.Choice(["personal", "bootstrap"]), help="Override the role.")
+@click.option("--chain", help="embedded, anvil, or a JSON-RPC URL (http[s]://...).")
+@click.option("--contract", help="The settlement contract's address (needed with a URL).")
+@click.option("--confirmations", type=click.IntRange(0), help="Blocks to wait after an anchor.")
+@click.option("--listen", multiple=True, help="Multiaddr to listen on (repeatable).")
+@click.option("--announce", multiple=True, help="Multiaddr to announce instead (repeatable).")
+@click.option("--bootstrap", multiple=True, help="Bootstrap multiaddr with /p2p/ (repeatable).")
+@click.option("--api-host", help="Address the API binds (loopback unless --api-allow-remote).")
+@click.option("--api-port", type=int, help="API port (0: any free port).")
+@click.option(
+    "--api-allow-remote",
+    is_flag=True,
+    default=None,
+    help="Allow the API on a non-loopback address (protect it!).",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the passphrase from this file (else $WORKWORK_PASSPHRASE, else ask).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
+def start(
+    role: str | None,
+    chain: str | None,
+    contract: str | None,
+    confirmations: int | None,
+    listen: tuple[str, ...],
+    announce: tuple[str, ...],
+    bootstrap: tuple[str, ...],
+    api_host: str | None,
+    api_port: int | None,
+    api_allow_remote: bool | None,
+    passphrase_file: Path | None,
+    verbose: bool,
+) -> None:
+    """Run the node in the foreground until Ctrl-C (or SIGTERM).
+
+    Flags override config.toml. Logs go to stderr and to logs/node.log in the data dir; the
+    API's address goes to api.json and its token to api.cookie, for the other commands.
+    """
+    import trio
+
+    from node import keys
+    from node.daemon import Daemon, setup_logging
+
+    home = current().home
+    if not home.identity.exists():
+        raise KeyFileError(f"{home.identity} does not exist; run 'workwork init' first")
+    network: dict[str, Any] = {}
+    if role:
+        network["role"] = role
+    for name, value in (("listen", listen), ("announce", announce), ("bootstrap", bootstrap)):
+        if value:
+            network[name] = value
+    api: dict[str, Any] = {}
+    for name, setting in (("host", api_host), ("port", api_port),
+                          ("allow_remote", api_allow_remote)):  # fmt: skip
+        if setting is not None:
+            api[name] = setting
+    chain_settings = _chain(chain)
+    if contract is not None:
+        chain_settings["contract"] = contract
+    if confirmations is not None:
+        chain_settings["confirmations"] = confirmations
+    settings = home.settings().replace(network=network, api=api, chain=chain_settings)
+    identity = keys.load(home.identity, home.wallet, keys.passphrase(passphrase_file))
+    setup_logging(home, verbose=verbose)
+    trio.run(Daemon(home, identity, settings).run_until_signal)
+
+
+def _chain(value: str | None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if value in ("embedded", "anvil"):
+        return {"backend": value}
+    if value.startswith(("http://", "https://")):
+        return {"backend": "rpc", "url": value}
+    raise click.BadParameter("expected embedded, anvil or an http(s) URL", param_hint="--chain")

@@ -1,0 +1,38 @@
+"""Real nodes on 127.0.0.1 for network tests, and bounded waits on conditions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from node.config import NetworkConfig
+from node.net.node import Node
+
+
+@asynccontextmanager
+async def running(data_dir: Path, **config: Any) -> AsyncIterator[Node]:
+    """Runs a node over `data_dir` until the block exits, then stops it."""
+    config.setdefault("sync_interval", 3600.0)  # tests that rely on periodic sync say so
+    node = Node(data_dir, NetworkConfig(**config))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.run)
+        try:
+            yield node
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def wait_for(condition: Callable[[], bool], *, timeout: float, step: float = 0.05) -> None:
+    """Waits until `condition()` holds; fails the test after `timeout` seconds."""
+    with trio.fail_after(timeout):
+        while not condition():
+            await trio.sleep(step)
+
+
+def has_all(node: Node, ids: Iterable[bytes]) -> Callable[[], bool]:
+    wanted = list(ids)
+    return lambda: all(node.store.has(rid) for rid in wanted)
