@@ -1,10 +1,26 @@
-"""The error family of the node: configuration, keys, network and chain.
+"""The error family of the node, and the one table that says what each error means to a user.
 
 Errors of the lower layers (`protocol.ProtocolError`, `storage.StorageError`) are translated into
-these where they cross into the node's own operations, `raise ... from` the original.
+these where they cross into the node's own operations, `raise ... from` the original, or pass
+through as they are where they already say what happened.
+
+`OUTCOMES` maps every error class a user can meet to what the API answers (HTTP status) and what
+the CLI exits with, and to a hint: the next thing to try. The API's error responses, the CLI's
+exit codes and the OpenAPI document's responses all come from it (`outcome`), so a route that
+declares the errors it raises (`node.api.routes.Route.raises`) documents its status codes too.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocol import NotAuthorized, ProjectClosed, ProtocolError
+from storage import BadCursor, StorageError, StoreInUse
+
+# Exit codes of the CLI: 0 success, 1 an error, 2 a usage error, 3 an audit with findings.
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_FINDINGS = 3
 
 
 class NodeError(Exception):
@@ -17,6 +33,22 @@ class ConfigError(NodeError):
 
 class KeyFileError(NodeError):
     """Raised when a key file is missing, unreadable, malformed or readable by others."""
+
+
+class BadRequest(NodeError):
+    """Raised when a request's parameters are missing, unknown or malformed."""
+
+
+class NotFound(NodeError):
+    """Raised when a record the action needs (a project, a contribution) is not in the store."""
+
+
+class Conflict(NodeError):
+    """Raised when an action contradicts the state of a record (closing a closed project)."""
+
+
+class OrphanRecord(NodeError):
+    """Raised when a record made here refers to one this node has not seen; nothing is stored."""
 
 
 class NetworkError(NodeError):
@@ -35,6 +67,10 @@ class ChainUnavailable(ChainError):
     """Raised when the chain's endpoint does not answer (after the retries it was given)."""
 
 
+class NoChain(ChainError):
+    """Raised when a settlement route is called on a daemon that runs no chain."""
+
+
 class TransactionReverted(ChainError):
     """Raised when the contract refuses a call; `reason` names the contract's custom error."""
 
@@ -44,5 +80,106 @@ class TransactionReverted(ChainError):
         self.reason = reason
 
 
+class InsufficientFunds(ChainError):
+    """Raised when the wallet cannot pay for a transaction (its value and gas)."""
+
+    def __init__(self, wallet: str, holds: int, needs: int) -> None:
+        super().__init__(
+            f"insufficient funds: wallet {wallet} holds {holds} wei, needs {needs} wei "
+            "(the amount and gas)"
+        )
+        self.wallet = wallet
+        self.holds = holds
+        self.needs = needs
+
+
+class SettlementError(NodeError):
+    """Raised when an epoch cannot be anchored, funded or claimed as asked."""
+
+
+class AuditError(NodeError):
+    """Raised when an audit cannot run: the project is not stored, or a tree dump is malformed."""
+
+
+class ProofError(NodeError):
+    """Raised when a proof file cannot be made, or does not prove what it claims.
+
+    Attributes:
+        field: the part of the file at fault ("leaf.weight", "acceptance", "tx_hash", ...).
+        expected: the value that the signed records, or the chain, hold.
+        found: the value the file holds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        expected: str | None = None,
+        found: str | None = None,
+    ) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.expected = expected
+        self.found = found
+
+
 class ApiError(NodeError):
     """Raised by the API client when the daemon answers with an error, or cannot be reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an error means to a user: the API's status, the CLI's exit code, and a hint."""
+
+    status: int
+    exit: int
+    hint: str
+
+
+# The most specific class first: `outcome` takes the first row the error is an instance of.
+OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
+    (BadRequest, Outcome(400, EXIT_USAGE, "see GET /openapi.json for the parameters of each route")),
+    (ProjectClosed, Outcome(409, EXIT_ERROR, "the project no longer takes contributions")),
+    (OrphanRecord, Outcome(409, EXIT_ERROR, "the node has not seen what this record refers to; wait for sync, then try again")),
+    (NotAuthorized, Outcome(403, EXIT_ERROR, "only a project's owner (or a reviewer it names) may do this")),
+    (ProtocolError, Outcome(400, EXIT_ERROR, "the record was refused by the protocol's rules; nothing was stored")),
+    (NotFound, Outcome(404, EXIT_ERROR, "the node may not have it yet: check `workwork peers` and wait for sync")),
+    (Conflict, Outcome(409, EXIT_ERROR, "")),
+    (SyncError, Outcome(502, EXIT_ERROR, "the peer failed or left; the node syncs again with it or others")),
+    (NetworkError, Outcome(502, EXIT_ERROR, "check the address and that the peer is running")),
+    (ChainUnavailable, Outcome(503, EXIT_ERROR, "is the chain's endpoint up? check --chain (or [chain] in config.toml), then retry")),
+    (NoChain, Outcome(409, EXIT_ERROR, "start the node with a chain (--chain)")),
+    (InsufficientFunds, Outcome(409, EXIT_ERROR, "send the wallet more (on a dev chain, the wallet is funded at start)")),
+    (TransactionReverted, Outcome(409, EXIT_ERROR, "the contract refused it; nothing changed on chain")),
+    (ProofError, Outcome(400, EXIT_ERROR, "the proof file is not valid: the message names what failed")),
+    (SettlementError, Outcome(409, EXIT_ERROR, "")),
+    (AuditError, Outcome(404, EXIT_ERROR, "follow the project and wait for sync, then audit again")),
+    (ChainError, Outcome(502, EXIT_ERROR, "check --chain and --contract (or [chain] in config.toml), and the node's log")),
+    (ConfigError, Outcome(400, EXIT_ERROR, "check config.toml in the data dir and the flags; see `workwork node start --help`")),
+    (KeyFileError, Outcome(400, EXIT_ERROR, "check the passphrase (--passphrase-file or WORKWORK_PASSPHRASE) and the data dir")),
+    (BadCursor, Outcome(400, EXIT_ERROR, "pass back the cursor that the previous page returned")),
+    (StoreInUse, Outcome(503, EXIT_ERROR, "a node already runs over this data dir; use the other commands, or stop it")),
+    (StorageError, Outcome(503, EXIT_ERROR, "the node's store cannot be read or written (a full disk?); free space: the node goes on by itself")),
+    (NodeError, Outcome(400, EXIT_ERROR, "")),
+)  # fmt: skip
+
+# What any other exception is: a bug in the node.
+BUG = Outcome(500, EXIT_ERROR, "a bug in the node: see the node's log")
+
+
+def outcome(exc: BaseException | type[BaseException]) -> Outcome:
+    """Returns what an error (or an error class) means to a user: status, exit code, hint."""
+    cls = exc if isinstance(exc, type) else type(exc)
+    for known, result in OUTCOMES:
+        if issubclass(cls, known):
+            return result
+    return BUG
+
+
+def single(exc: BaseException) -> BaseException:
+    """Returns the one exception inside nested single-member exception groups (trio's nurseries
+    wrap even a lone failure), or `exc` itself."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc

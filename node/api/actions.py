@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from node.errors import NodeError
+from node.errors import BadRequest, Conflict, NotFound, OrphanRecord
 from node.keys import Identity
 from protocol import (
     Acceptance,
@@ -29,7 +29,6 @@ from protocol import (
     NotAuthorized,
     Profile,
     Project,
-    ProtocolError,
     Record,
     project_id,
     tagset,
@@ -39,14 +38,6 @@ from storage import Store
 
 if TYPE_CHECKING:
     from node.net.node import Node
-
-
-class NotFound(NodeError):
-    """Raised when a record the action needs (a project, a contribution) is not in the store."""
-
-
-class Conflict(NodeError):
-    """Raised when an action contradicts the state of a record (closing a closed project)."""
 
 
 def set_profile(
@@ -66,13 +57,13 @@ def set_profile(
     A first profile needs a `name`; its payout defaults to the wallet address.
 
     Raises:
-        NodeError: there is no profile yet and no name is given.
+        BadRequest: there is no profile yet and no name is given.
         InvalidField: a field is out of bounds.
     """
     current = store.profile(identity.public_key)
     if current is None:
         if name is None:
-            raise NodeError("a first profile needs a name")
+            raise BadRequest("a first profile needs a name")
         base = Profile(
             created_at=now,
             revision=0,
@@ -118,14 +109,14 @@ def post_project(
     keeps the fields not given and the status (closing is `close_project`).
 
     Raises:
-        NodeError: a new project without a title.
+        BadRequest: a new project without a title.
         InvalidField: a field is out of bounds.
     """
     pid = project_id(identity.public_key, name)
     current = store.project(pid)
     if current is None:
         if not title:
-            raise NodeError(f"a new project needs a title (project {name!r} does not exist yet)")
+            raise BadRequest(f"a new project needs a title (project {name!r} does not exist yet)")
         return identity.sign(
             Project(
                 created_at=now,
@@ -290,17 +281,6 @@ def current_epoch(store: Store, project: Record, *, now: int) -> int:
         if page.cursor is None:
             return last + 1
         cursor = page.cursor
-
-
-class OrphanRecord(ProtocolError):
-    """Raised when a record made here waits for a record the store does not hold yet."""
-
-    def __init__(self, record: Record) -> None:
-        super().__init__(
-            f"{record.kind} {record.id.hex()[:16]} waits for a record this node has not seen "
-            "yet (a project or contribution); it will be stored when that arrives"
-        )
-        self.record = record
 
 
 async def submit(node: Node, records: Sequence[Record]) -> None:

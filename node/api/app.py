@@ -41,26 +41,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from node.api import actions
-from node.api.actions import Conflict, NotFound
 from node.api.openapi import openapi
-from node.api.routes import TYPES, BadRequest, Route
-from node.chain.proof import ProofError
-from node.chain.settlement import SettlementError
-from node.errors import (
-    ChainError,
-    ChainUnavailable,
-    ConfigError,
-    NetworkError,
-    NodeError,
-    SyncError,
-    TransactionReverted,
-)
+from node.api.routes import TYPES, Route
+from node.errors import BUG, BadRequest, SyncError, outcome
 from node.keys import Identity
 from node.net.node import Node
-from protocol import NotAuthorized, ProjectClosed, ProtocolError
 from protocol.topics import shard, work
-from storage import BadCursor, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -165,34 +151,15 @@ def error(status: int, kind: str, message: str, hint: str = "") -> JSONResponse:
     )
 
 
-_HINTS: tuple[tuple[type[Exception], int, str], ...] = (
-    (BadRequest, 400, "see GET /openapi.json for the parameters of each route"),
-    (ProjectClosed, 409, "the project no longer takes contributions"),
-    (actions.OrphanRecord, 409, "the node has not seen what this record refers to; wait for sync"),
-    (NotAuthorized, 403, "only a project's owner (or a reviewer it names) may do this"),
-    (ProtocolError, 400, "the record was refused by the protocol's rules; nothing was stored"),
-    (NotFound, 404, "the node may not have it yet: check `workwork peers` and wait for sync"),
-    (Conflict, 409, ""),
-    (NetworkError, 502, "check the address and that the peer is running"),
-    (ChainUnavailable, 503, "the chain's endpoint does not answer; check it, then retry"),
-    (TransactionReverted, 409, "the contract refused it; nothing was changed on chain"),
-    (ProofError, 400, "the proof file is not valid: the message names what failed"),
-    (SettlementError, 409, ""),
-    (ChainError, 502, "see the node's log"),
-    (ConfigError, 400, ""),
-    (BadCursor, 400, "pass back the cursor that the previous page returned"),
-    (NodeError, 400, ""),
-    (StorageError, 500, "the node's store failed; see the node's log"),
-)
-
-
 def problem(exc: Exception) -> JSONResponse:
-    """Returns the response for an exception raised by a handler."""
-    for cls, status, hint in _HINTS:
-        if isinstance(exc, cls):
-            return error(status, type(exc).__name__, str(exc), hint)
-    log.exception("internal error in the API")
-    return error(500, "InternalError", "internal error: a bug in the node", "see the node's log")
+    """Returns the response for an exception raised by a handler (`node.errors.OUTCOMES`)."""
+    result = outcome(exc)
+    if result is BUG:
+        log.exception("internal error in the API")
+        return error(
+            result.status, "InternalError", "internal error: a bug in the node", result.hint
+        )
+    return error(result.status, type(exc).__name__, str(exc), result.hint)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

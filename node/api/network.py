@@ -7,9 +7,9 @@ from typing import Any
 import multiaddr
 
 from node.api.app import Api
-from node.api.routes import BadRequest, Param, Route
+from node.api.routes import Param, Route
 from node.api.views import address
-from node.errors import NetworkError
+from node.errors import BadRequest, NetworkError
 from protocol import __version__
 
 
@@ -79,5 +79,5 @@ NETWORK_ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/peers", peers, "Connected and known peers."),
     Route("POST", "/v1/peers/connect", connect, "Dial a peer by multiaddr (with /p2p/).",
           (Param("addr", "string", "multiaddr with /p2p/<peer id>", required=True),),
-          errors=(400, 502)),
+          raises=(NetworkError,)),
 )  # fmt: skip

@@ -21,7 +21,7 @@ _ERROR_TEXT = {
     "transaction)",
     500: "A bug in the node (details in its log)",
     502: "A peer could not be reached, or the chain answered out of turn",
-    503: "The chain's endpoint does not answer",
+    503: "The chain's endpoint does not answer, or the node's store cannot be written",
 }
 
 _SCHEMAS: dict[str, Any] = {
@@ -85,9 +85,11 @@ def openapi(routes: Iterable[Route], *, cookie: str) -> dict[str, Any]:
         else:
             ok = {"application/json": {"schema": {"$ref": f"#/components/schemas/{route.returns}"}}}
         responses: dict[str, Any] = {"200": {"description": route.summary, "content": ok}}
-        for code in sorted({*route.errors, 401, 500}):
+        errors = route.errors()
+        for code in sorted({*errors, 401, 500}):
+            kinds = ", ".join(k.__name__ for k in errors.get(code, ()))
             responses[str(code)] = {
-                "description": _ERROR_TEXT[code],
+                "description": _ERROR_TEXT[code] + (f" ({kinds})" if kinds else ""),
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
             }
         operation: dict[str, Any] = {

@@ -2,7 +2,7 @@
 
 A route is data: its method, path, handler, summary, parameters (each with a type from
 `TYPES`, which checks and converts a JSON or query value and gives its JSON schema) and the
-errors it may answer. node/api/app.py serves the table, node/api/openapi.py describes it.
+errors its handler may raise, whose statuses `node.errors.OUTCOMES` gives. node/api/app.py serves the table, node/api/openapi.py describes it.
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
-from node.errors import NodeError
+from node.errors import OUTCOMES, BadRequest, outcome
+from storage import StorageError
 
 if TYPE_CHECKING:
     from node.api.app import Api
-
-
-class BadRequest(NodeError):
-    """Raised when a request's parameters are missing, unknown or malformed."""
 
 
 # Parameter types: how a JSON or query value is checked and converted, and its JSON schema.
@@ -115,5 +112,20 @@ class Route:
     handler: Handler
     summary: str
     params: tuple[Param, ...] = ()
-    errors: tuple[int, ...] = ()
+    raises: tuple[type[Exception], ...] = ()
     returns: str = "Object"
+
+    def errors(self) -> dict[int, tuple[type[BaseException], ...]]:
+        """Returns the error statuses the route may answer, each with the errors that give it.
+
+        Besides what the handler raises (and every subclass of it that `OUTCOMES` names): 400 for
+        a malformed parameter, and 503 when the store fails, which any route may meet. 401 (no
+        token) and 500 (a bug) are the app's, not the route's.
+        """
+        declared = (*self.raises, StorageError, *((BadRequest,) if self.params else ()))
+        found: dict[int, list[type[BaseException]]] = {}
+        for cls in declared:
+            kinds = [cls, *(k for k, _ in OUTCOMES if issubclass(k, cls) and k is not cls)]
+            for kind in kinds:
+                found.setdefault(outcome(kind).status, []).append(kind)
+        return {status: tuple(dict.fromkeys(found[status])) for status in sorted(found)}

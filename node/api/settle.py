@@ -13,22 +13,25 @@ from typing import Any
 
 import trio
 
-from node.api.actions import NotFound
 from node.api.app import Api
-from node.api.routes import BadRequest, Param, Route
+from node.api.routes import Param, Route
 from node.api.views import address, record
 from node.chain.audit import audit_epoch
 from node.chain.proof import export_proof, verify_proof
 from node.chain.settlement import Anchored, EpochStatus, Settlement, Share
-from node.errors import NodeError
+from node.errors import (
+    AuditError,
+    BadRequest,
+    ChainError,
+    NoChain,
+    NotFound,
+    ProofError,
+    SettlementError,
+)
 
 _PID = Param("project_id", "id", "the project (hex id)", "path", required=True)
 _EPOCH = Param("epoch", "uint", "the epoch number", "path", required=True)
 _CID = Param("contribution_id", "id", "the contribution (hex id)", "path", required=True)
-
-
-class NoChain(NodeError):
-    """Raised when a settlement route is called on a daemon that runs no chain."""
 
 
 def _settlement(api: Api) -> Settlement:
@@ -178,37 +181,37 @@ async def verify(api: Api, args: dict[str, Any]) -> Any:
 
 SETTLEMENT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/chain", chain_info, "The chain: id, contract, wallet, balance, block.",
-          errors=(400, 503)),
+          raises=(NoChain, ChainError)),
     Route("GET", "/v1/projects/{project_id}/epochs", epochs,
           "Epochs of a project: leaves, root, anchored, funded, paid.", (_PID,),
-          errors=(400, 404, 503)),
+          raises=(NoChain, NotFound, ChainError)),
     Route("POST", "/v1/projects/{project_id}/epochs/{epoch}/close", close_epoch,
           "The tree an epoch would anchor now (nothing is sent).", (_PID, _EPOCH),
-          errors=(400, 404)),
+          raises=(NoChain, NotFound, SettlementError)),
     Route("POST", "/v1/projects/{project_id}/epochs/{epoch}/anchor", anchor,
           "Anchor an epoch of a project of ours; returns once confirmed and published.",
-          (_PID, _EPOCH), errors=(400, 409, 503)),
+          (_PID, _EPOCH), raises=(NoChain, NotFound, SettlementError, ChainError)),
     Route("GET", "/v1/projects/{project_id}/epochs/{epoch}/tree", tree,
           "The epoch's tree as an OpenZeppelin standard-v1 dump.", (_PID, _EPOCH),
-          errors=(400, 404)),
+          raises=(NoChain, NotFound, SettlementError)),
     Route("POST", "/v1/projects/{project_id}/epochs/{epoch}/fund", fund,
           "Add wei from this node's wallet to an anchored epoch's pool.",
           (_PID, _EPOCH, Param("amount", "uint", "wei to add", required=True)),
-          errors=(400, 409, 503)),
+          raises=(NoChain, NotFound, SettlementError, ChainError)),
     Route("GET", "/v1/projects/{project_id}/epochs/{epoch}/audit", audit,
           "Audit an epoch: local records against the chain and the published tree.",
-          (_PID, _EPOCH), errors=(400, 404, 503)),
+          (_PID, _EPOCH), raises=(NoChain, AuditError, ChainError)),
     Route("GET", "/v1/contributions/{contribution_id}/share", share,
           "An accepted contribution's weight, epoch, claimable and claimed wei.", (_CID,),
-          errors=(400, 404, 503)),
+          raises=(NoChain, NotFound, SettlementError, ChainError)),
     Route("POST", "/v1/contributions/{contribution_id}/claim", claim,
           "Claim what a contribution is owed now; the money goes to its payout address.",
-          (_CID,), errors=(400, 409, 503)),
+          (_CID,), raises=(NoChain, NotFound, SettlementError, ChainError)),
     Route("GET", "/v1/contributions/{contribution_id}/proof", proof,
           "A self-contained proof file (workwork-proof/1) of an anchored contribution.",
-          (_CID,), errors=(400, 404, 503)),
+          (_CID,), raises=(NoChain, NotFound, ProofError, ChainError)),
     Route("POST", "/v1/proofs/verify", verify,
           "Verify a proof file offline and against this node's chain.",
           (Param("proof", "string", "the proof file's JSON text", required=True),),
-          errors=(400, 503)),
+          raises=(ProofError, ChainError)),
 )  # fmt: skip

@@ -17,15 +17,24 @@ import trio
 from starlette.responses import StreamingResponse
 
 from node.api import actions
-from node.api.actions import NotFound
 from node.api.app import Api
-from node.api.routes import BadRequest, Param, Route
+from node.api.routes import Param, Route
 from node.api.views import page as _page
 from node.api.views import record
-from protocol import Project, Record, decode, project_id
+from node.errors import BadRequest, Conflict, NotFound, OrphanRecord
+from protocol import (
+    NotAuthorized,
+    Project,
+    ProjectClosed,
+    ProtocolError,
+    Record,
+    decode,
+    project_id,
+)
 from protocol.records import Acceptance, Contribution
 from protocol.topics import ALL as ALL_TOPICS
 from protocol.topics import shard, work
+from storage import BadCursor
 
 MAX_IMPORT_LINES = 100_000
 _IMPORT_BATCH = 1000
@@ -271,46 +280,44 @@ _ACCEPT = (
 
 WORK_ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/profile", show_profile, "A profile in force (default: this node's).",
-          (Param("author", "id", "author public key (hex)", "query"),), errors=(400, 404),
+          (Param("author", "id", "author public key (hex)", "query"),), raises=(NotFound,),
           returns="Record"),
     Route("POST", "/v1/profile", set_profile, "Set this node's profile (a new revision).",
-          _PROFILE, errors=(400,), returns="Record"),
+          _PROFILE, raises=(ProtocolError,), returns="Record"),
     Route("GET", "/v1/projects", list_projects, "Projects in force, by project id.", _PAGE,
-          errors=(400,), returns="Page"),
+          raises=(BadCursor,), returns="Page"),
     Route("POST", "/v1/projects", post_project, "Post a project, or revise one of ours.", _POST,
-          errors=(400,), returns="Record"),
+          raises=(ProtocolError,), returns="Record"),
     Route("GET", "/v1/projects/{project_id}", show_project, "A project in force.", (_PID,),
-          errors=(400, 404), returns="Record"),
+          raises=(NotFound,), returns="Record"),
     Route("POST", "/v1/projects/{project_id}/close", close_project,
-          "Close a project of ours to new contributions.", (_PID,), errors=(400, 403, 404, 409),
+          "Close a project of ours to new contributions.", (_PID,), raises=(NotFound, NotAuthorized, Conflict, ProtocolError),
           returns="Record"),
     Route("POST", "/v1/projects/{project_id}/follow", follow_project,
-          "Receive the project's contributions and acceptances from now on.", (_PID,),
-          errors=(400,)),
+          "Receive the project's contributions and acceptances from now on.", (_PID,)),
     Route("GET", "/v1/projects/{project_id}/contributions", project_contributions,
           "Contributions to a project, oldest first, each with its acceptance in force.",
-          (_PID, *_PAGE), errors=(400,), returns="Page"),
+          (_PID, *_PAGE), raises=(BadCursor,), returns="Page"),
     Route("GET", "/v1/projects/{project_id}/acceptances", acceptances,
           "Acceptances in force of weight > 0 of one epoch (the leaves of its tree).",
           (_PID, Param("epoch", "uint", "epoch (default: the current one)", "query"), *_PAGE),
-          errors=(400, 404), returns="Page"),
+          raises=(NotFound, BadCursor), returns="Page"),
     Route("GET", "/v1/contributions", author_contributions,
           "Contributions of an author (default: this node's), each with its acceptance.",
-          (Param("author", "id", "author public key (hex)", "query"), *_PAGE), errors=(400,),
+          (Param("author", "id", "author public key (hex)", "query"), *_PAGE), raises=(BadCursor,),
           returns="Page"),
     Route("GET", "/v1/contributions/{contribution_id}", show_contribution,
           "A contribution with its acceptance in force.",
           (Param("contribution_id", "id", "contribution id (hex)", "path", True),),
-          errors=(400, 404), returns="Record"),
+          raises=(NotFound,), returns="Record"),
     Route("POST", "/v1/contributions", contribute, "Contribute to a project.", _CONTRIBUTE,
-          errors=(400, 404, 409), returns="Record"),
+          raises=(NotFound, ProjectClosed, OrphanRecord, ProtocolError), returns="Record"),
     Route("POST", "/v1/acceptances", accept,
           "Accept (or re-weigh, or withdraw with weight 0) a contribution.", _ACCEPT,
-          errors=(400, 403, 404), returns="Record"),
+          raises=(NotFound, NotAuthorized, OrphanRecord, ProtocolError), returns="Record"),
     Route("GET", "/v1/records/export", export,
           "Every stored record as JSON lines {id, kind, raw}.", returns="JSON lines"),
     Route("POST", "/v1/records/import", import_records,
           "Validate and store records ({raw: hex} JSON lines, as a list of lines).",
-          (Param("lines", "strings", "the JSON lines of an export", required=True),),
-          errors=(400,), returns="ImportResult"),
+          (Param("lines", "strings", "the JSON lines of an export", required=True),), returns="ImportResult"),
 )  # fmt: skip

@@ -34,7 +34,7 @@ from typing import Any
 
 from node.chain.anchors import find_epoch_anchor
 from node.chain.client import Anchor, ChainClient
-from node.errors import NodeError
+from node.errors import AuditError
 from node.net.verify import THREADS
 from protocol import EpochRoot, InvalidRecord, Project, ProtocolError, Record, decode
 from protocol.epoch import Summary, leaves
@@ -51,10 +51,6 @@ from storage import Store
 from storage.store import MAX_LIMIT
 
 __all__ = ["AuditError", "AuditReport", "Finding", "Kind", "audit_epoch"]
-
-
-class AuditError(NodeError):
-    """Raised when an audit cannot run: the project is not stored, or a tree dump is malformed."""
 
 
 class Kind(StrEnum):

@@ -34,7 +34,7 @@ from web3.logs import DISCARD
 from node.chain.anchors import find_epoch_anchor
 from node.chain.client import ChainClient
 from node.chain.trees import stored_tree
-from node.errors import ChainError, NodeError
+from node.errors import ChainError, ProofError
 from protocol import (
     Acceptance,
     Contribution,
@@ -99,29 +99,6 @@ _HEX32 = re.compile(r"0x[0-9a-f]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _RECORD_HEX = re.compile(r"0x(?:[0-9a-f]{2})+")
-
-
-class ProofError(NodeError):
-    """Raised when a proof file cannot be made, or does not prove what it claims.
-
-    Attributes:
-        field: the part of the file at fault ("leaf.weight", "acceptance", "tx_hash", ...).
-        expected: the value that the signed records, or the chain, hold.
-        found: the value the file holds.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        field: str | None = None,
-        expected: str | None = None,
-        found: str | None = None,
-    ) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-        self.expected = expected
-        self.found = found
 
 
 class MalformedProof(ProofError):

@@ -33,7 +33,7 @@ import trio
 from node.chain.anchors import anchoring_addresses
 from node.chain.client import ChainClient, SignedTx
 from node.chain.trees import stored_tree
-from node.errors import ChainError, NodeError
+from node.errors import ChainError, NotFound, SettlementError
 from protocol import Acceptance, Contribution, EpochRoot, Project, Record
 from protocol.epoch import Summary
 from protocol.merkle import Leaf, MerkleTree
@@ -61,10 +61,6 @@ CLOSE_INTERVAL = 30.0
 RESEND_AFTER = 20
 
 _INTENT = b"anchor"
-
-
-class SettlementError(NodeError):
-    """Raised when an epoch cannot be anchored, funded or claimed as asked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +209,7 @@ class Settlement:
                 await self.resume()
                 if self.auto_close:
                     await self.close_due()
-            except (ChainError, SettlementError) as exc:
+            except (ChainError, SettlementError, NotFound) as exc:
                 log.warning("settlement: %s; trying again in %.0f s", exc, CLOSE_INTERVAL)
             await trio.sleep(CLOSE_INTERVAL)
 
@@ -278,7 +274,8 @@ class Settlement:
         done by a crash is finished.
 
         Raises:
-            SettlementError: the project is unknown or not this node's, its anchoring address is
+            NotFound: the project is not in the store.
+            SettlementError: the project is not this node's, its anchoring address is
                 not this node's wallet, the epoch has no accepted contribution, or the chain holds
                 another root for it.
             ChainError: the chain refused or did not answer (the intent stays for a retry).
@@ -316,7 +313,8 @@ class Settlement:
         """Returns the tree of an epoch as the stored acceptances in force make it.
 
         Raises:
-            SettlementError: the project is unknown or the epoch has no accepted contribution.
+            NotFound: the project is not in the store.
+            SettlementError: the epoch has no accepted contribution.
         """
         project = self._project(project_id)
         if not self.store.acceptances(project_id, epoch, limit=1).items:
@@ -324,10 +322,10 @@ class Settlement:
         return stored_tree(self.store, project, epoch)
 
     def _project(self, project_id: bytes) -> Record:
-        """Returns the project revision in force; SettlementError if the store has none."""
+        """Returns the project revision in force; NotFound if the store has none."""
         project = self.store.project(project_id)
         if project is None:
-            raise SettlementError(f"project {project_id.hex()} is not in the store")
+            raise NotFound(f"project {project_id.hex()} is not in the store")
         return project
 
     def _own_project(self, project_id: bytes) -> Record:
@@ -532,7 +530,8 @@ class Settlement:
         """Adds `amount` wei from this node's wallet to an anchored epoch's pool.
 
         Raises:
-            SettlementError: the project is unknown or the amount is not positive.
+            NotFound: the project is not in the store.
+            SettlementError: the amount is not positive.
             TransactionReverted: the epoch is not anchored, or the pool would overflow.
         """
         if amount <= 0:
@@ -570,8 +569,10 @@ class Settlement:
 
     async def _share(self, contribution_id: bytes) -> tuple[Share, Leaf, MerkleTree, bytes]:
         work = self.store.get(contribution_id)
+        if work is None or not isinstance(work.body, Contribution):
+            raise NotFound(f"no contribution {contribution_id.hex()} in the store")
         acceptance = self.store.acceptance_of(contribution_id)
-        if work is None or acceptance is None:
+        if acceptance is None:
             raise SettlementError(f"contribution {contribution_id.hex()} has no acceptance here")
         body = acceptance.expect(Acceptance)
         if body.weight == 0:

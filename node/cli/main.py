@@ -16,27 +16,8 @@ import click
 from node.cli import network, settle, setup, work  # noqa: F401  (they add their commands)
 from node.cli.base import cli
 from node.client import DaemonError
-from node.errors import (
-    ChainError,
-    ChainUnavailable,
-    ConfigError,
-    KeyFileError,
-    NodeError,
-    TransactionReverted,
-)
-from protocol import ProtocolError
-from storage import StorageError, StoreInUse
-
-_HINTS: tuple[tuple[type[Exception], str], ...] = (
-    (StoreInUse, "a node already runs over this data dir; use the other commands, or stop it"),
-    (KeyFileError, "check the passphrase (--passphrase-file or WORKWORK_PASSPHRASE) and the data dir"),
-    (ConfigError, "check config.toml in the data dir and the flags; see `workwork node start --help`"),
-    (StorageError, "see the message: the store's directory is in the data dir"),
-    (ProtocolError, "the record was refused; nothing was stored"),
-    (ChainUnavailable, "is the chain's endpoint up? check --chain (or [chain] in config.toml)"),
-    (TransactionReverted, "the contract refused it; nothing changed on chain"),
-    (ChainError, "check --chain and --contract (or [chain] in config.toml)"),
-)  # fmt: skip
+from node.errors import BUG, outcome, single
+from storage import StorageError
 
 
 def _fail(args: Sequence[str], message: str, hint: str, kind: str, code: int) -> int:
@@ -62,28 +43,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, exc.format_message(), "", type(exc).__name__, 1)
     except DaemonError as exc:
         return _fail(args, exc.message, exc.hint, exc.type, 1)
-    except (NodeError, StorageError, ProtocolError) as exc:
-        return _known(args, exc)
-    except BaseExceptionGroup as group:
-        # The daemon's nursery wraps what failed at start (a store in use, a port taken).
-        leaf = _leaf(group)
-        if isinstance(leaf, NodeError | StorageError | ProtocolError):
-            return _known(args, leaf)
-        if isinstance(leaf, OSError):
-            return _fail(args, str(leaf), "is the address or port in use?", "OSError", 1)
-        raise
     except KeyboardInterrupt:
         return 130
+    except BaseException as exc:
+        # The daemon's nurseries wrap what failed at start (a store in use, a port taken).
+        leaf = single(exc)
+        if isinstance(leaf, KeyboardInterrupt):
+            return 130
+        if isinstance(leaf, OSError) and not isinstance(leaf, StorageError):
+            return _fail(args, str(leaf), "is the address or port in use?", "OSError", 1)
+        result = outcome(leaf)
+        if result is BUG or not isinstance(leaf, Exception):
+            raise
+        return _fail(args, str(leaf), result.hint, type(leaf).__name__, result.exit)
     return result if isinstance(result, int) else 0
-
-
-def _known(args: Sequence[str], exc: Exception) -> int:
-    hint = next((h for cls, h in _HINTS if isinstance(exc, cls)), "")
-    return _fail(args, str(exc), hint, type(exc).__name__, 1)
-
-
-def _leaf(exc: BaseException) -> BaseException:
-    """Returns the one exception inside nested single-member exception groups."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc

@@ -20,6 +20,7 @@ from node.api import ROUTES
 from node.client import Client, DaemonError
 from node.config import NetworkConfig
 from node.daemon import Daemon
+from node.errors import BUG, OUTCOMES, outcome
 from node.home import Home, Settings
 from tests.support import factories as f
 from tests.support.nodes import wait_for
@@ -88,7 +89,7 @@ async def test_errors_are_structured(tmp_path: Path) -> None:
             await fails(404, "NotFound", client.project, "00" * 32)
             await fails(404, "NotFound", client.profile)
             await fails(400, "BadRequest", client.post_project, name="docs", titel="typo")
-            await fails(400, "NodeError", client.post_project, name="docs")
+            await fails(400, "BadRequest", client.post_project, name="docs")
             await fails(400, "InvalidField", client.post_project, name="Bad Name", title="t")
             await fails(400, "BadRequest", client.accept, "00" * 32, -1)
             await fails(400, "BadRequest", client.connect_peer, "not an address")
@@ -103,7 +104,7 @@ async def test_errors_are_structured(tmp_path: Path) -> None:
                                  summary="late", evidence_uri="https://x")  # fmt: skip
             assert closed.hint
             await fails(400, "BadRequest", client.request, "POST", "/v1/profile", body={"name": 3})
-            await fails(400, "NodeError", client.request, "POST", "/v1/profile", body=None)
+            await fails(400, "BadRequest", client.request, "POST", "/v1/profile", body=None)
 
 
 async def test_openapi_describes_every_route(tmp_path: Path) -> None:
@@ -116,8 +117,8 @@ async def test_openapi_describes_every_route(tmp_path: Path) -> None:
     assert listed == {(r.path, r.method.lower()) for r in routes}
     for route in routes:
         operation = document["paths"][route.path][route.method.lower()]
-        assert {"200", "401", "500"} <= set(operation["responses"])
-        assert {str(code) for code in route.errors} <= set(operation["responses"])
+        documented = {"200", "401", "500"} | {str(code) for code in route.errors()}
+        assert set(operation["responses"]) == documented
         named = {p["name"] for p in operation["parameters"]}
         body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
         named |= set(body.get("schema", {}).get("properties", {}))
@@ -240,3 +241,15 @@ async def test_the_dashboard_page_is_public_static_and_reads_only_real_routes(
     for path in used:
         shape = re.sub(r"\$\{[^}]+\}", "{}", path)
         assert any(re.sub(r"\{[^}]+\}", "{}", r) == shape for r in routes), path
+
+
+def test_every_declared_error_has_an_outcome_and_a_documented_status() -> None:
+    for route in ROUTES:
+        for cls in route.raises:
+            assert outcome(cls) is not BUG, (route.path, cls)
+        for status, kinds in route.errors().items():
+            assert all(outcome(kind).status == status for kind in kinds)
+    # The table never shadows a row with an earlier, more general one.
+    rows = [cls for cls, _ in OUTCOMES]
+    for i, cls in enumerate(rows):
+        assert not any(issubclass(cls, earlier) for earlier in rows[:i]), cls

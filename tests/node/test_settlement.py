@@ -21,7 +21,7 @@ from web3 import Web3
 from node.chain.client import ChainClient
 from node.chain.settlement import Anchored, Settlement, SettlementError, _Intent, _intent_key
 from node.config import ChainConfig
-from node.errors import TransactionReverted
+from node.errors import NotFound, TransactionReverted
 from node.keys import Identity
 from protocol import EpochRoot
 from protocol.epoch import Summary
@@ -95,7 +95,7 @@ async def test_anchor_refuses_what_is_not_ours_or_empty(tmp_path: Path) -> None:
     chain = ChainClient.embedded(owner.wallet, config=fast())
     with trio.fail_after(TIMEOUT):
         async with service(tmp_path / "n", owner, chain) as settle:
-            with pytest.raises(SettlementError, match="not in the store"):
+            with pytest.raises(NotFound, match="not in the store"):
                 await settle.anchor(f.pid(), 0)
             settle.store.ingest(records(owner), now=f.T0 + 60)
             with pytest.raises(SettlementError, match="no accepted contribution"):
