@@ -97,6 +97,9 @@ class Store:
         # Project id -> (topic, T prefix) of its records; small, and cleared when it grows.
         self._topics: dict[bytes, tuple[str, bytes]] = {}
         self._seen = seen
+        # Called before every use of the database: a node sets it to refuse use from threads
+        # that must not block (its event loop), so that tests catch a call that would.
+        self.guard: Callable[[], None] | None = None
 
     @classmethod
     def open(
@@ -186,6 +189,8 @@ class Store:
     def _db(self) -> Any:
         if self._handle is None:
             raise StoreClosed(f"store {self.path} is closed", self.path)
+        if self.guard is not None:
+            self.guard()
         return self._handle
 
     # Ingest.

@@ -11,6 +11,7 @@ into the store, and only then published.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -19,10 +20,12 @@ from typing import TYPE_CHECKING
 
 import multiaddr
 import trio
+from libp2p.crypto.keys import KeyPair
 from libp2p.peer.id import ID
 from libp2p.tools.anyio_service import background_trio_service
 
 from node.config import NetworkConfig
+from node.gateway import Gateway
 from node.net import hostkey
 from node.net.gossip import Gossip
 from node.net.host import Stack, build
@@ -40,6 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Set to 1, the store refuses calls from the event loop (`Node.strict_io`).
+STRICT_IO_ENV = "WORKWORK_STRICT_IO"
+
 
 class Node:
     """A WorkWork node over one data directory."""
@@ -50,12 +56,16 @@ class Node:
         config: NetworkConfig,
         *,
         clock: Callable[[], float] = time.time,
+        strict_io: bool | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.config = config
         self.clock = clock
+        # Refuse store calls from the event loop (see node.gateway); on in the tests.
+        self.strict_io = os.environ.get(STRICT_IO_ENV) == "1" if strict_io is None else strict_io
         self._stack: Stack | None = None
         self._store: Store | None = None
+        self._gateway: Gateway | None = None
         self._gossip: Gossip | None = None
         self._sync: Sync | None = None
         self._peers: Peers | None = None
@@ -66,6 +76,12 @@ class Node:
     def store(self) -> Store:
         assert self._store is not None, "the node is not running"
         return self._store
+
+    @property
+    def gateway(self) -> Gateway:
+        """The one way from async code to the store (`node.gateway`)."""
+        assert self._gateway is not None, "the node is not running"
+        return self._gateway
 
     @property
     def gossip(self) -> Gossip:
@@ -138,37 +154,46 @@ class Node:
     async def run(self, *, task_status: TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = hostkey.load_or_create(self.data_dir / hostkey.FILENAME)
-        with Store.open(self.data_dir / "store") as store:
-            self._store = store
-            stack = self._stack = build(key, self.config)
-            listen = [multiaddr.Multiaddr(a) for a in self.config.listen]
-            async with (
-                stack.host.run(listen_addrs=listen),
-                background_trio_service(stack.pubsub),
-                background_trio_service(stack.gossipsub),
-            ):
-                await stack.pubsub.wait_until_ready()
-                async with trio.open_nursery() as nursery:
-                    self._peers = Peers(stack, store, self.config, clock=self.clock)
-                    self._gossip = Gossip(
-                        stack,
-                        store,
-                        self._peers.penalize,
-                        clock=self.clock,
-                        drop=self.config.gossip_drop,
-                    )
-                    self._sync = Sync(
-                        stack,
-                        store,
-                        lambda: self.gossip.followed,
-                        self._peers,
-                        clock=self.clock,
-                        interval=self.config.sync_interval,
-                    )
-                    await nursery.start(self._gossip.run)
-                    for topic in self.topics():
-                        await self._gossip.follow(topic)
-                    await nursery.start(self._sync.run)
-                    await nursery.start(self._peers.run, self._sync.on_connected)
-                    log.info("node %s listening on %s", self.peer_id, ", ".join(self.addrs()))
-                    task_status.started(self)
+        # Opening reads the store's id filter (or rebuilds it): seconds for a large store.
+        store = await trio.to_thread.run_sync(Store.open, self.data_dir / "store")
+        try:
+            await self._run(store, key, task_status)
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(store.close)
+
+    async def _run(self, store: Store, key: KeyPair, task_status: TaskStatus[Node]) -> None:
+        self._store = store
+        self._gateway = Gateway(store, strict=self.strict_io)
+        stack = self._stack = build(key, self.config)
+        listen = [multiaddr.Multiaddr(a) for a in self.config.listen]
+        async with (
+            stack.host.run(listen_addrs=listen),
+            background_trio_service(stack.pubsub),
+            background_trio_service(stack.gossipsub),
+        ):
+            await stack.pubsub.wait_until_ready()
+            async with trio.open_nursery() as nursery:
+                self._peers = Peers(stack, store, self.config, clock=self.clock)
+                self._gossip = Gossip(
+                    stack,
+                    store,
+                    self._peers.penalize,
+                    clock=self.clock,
+                    drop=self.config.gossip_drop,
+                )
+                self._sync = Sync(
+                    stack,
+                    store,
+                    lambda: self.gossip.followed,
+                    self._peers,
+                    clock=self.clock,
+                    interval=self.config.sync_interval,
+                )
+                await nursery.start(self._gossip.run)
+                for topic in self.topics():
+                    await self._gossip.follow(topic)
+                await nursery.start(self._sync.run)
+                await nursery.start(self._peers.run, self._sync.on_connected)
+                log.info("node %s listening on %s", self.peer_id, ", ".join(self.addrs()))
+                task_status.started(self)
