@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from node.errors import BadRequest, Conflict, NotFound, OrphanRecord
+from node.errors import BadRequest, Conflict, NotFound
 from node.keys import Identity
 from protocol import (
     Acceptance,
@@ -286,20 +286,19 @@ def current_epoch(store: Store, project: Record, *, now: int) -> int:
 async def submit(node: Node, records: Sequence[Record]) -> None:
     """Stores and publishes records made here; raises the first refusal.
 
-    `Node.submit` checks the clock and (for contributions) that the project is open, and
-    raises; the store's rules refuse others silently, reporting them in the result: those
-    are raised here, so that a user never believes a refused record was posted.
+    `Node.submit` checks the clock, that what a record refers to is stored, and (for
+    contributions) that the project is open, and raises; the store's rules refuse others
+    silently, reporting them in the result: those are raised here, so that a user never
+    believes a refused record was posted.
 
     Raises:
-        ProtocolError: a record was refused.
+        ProtocolError: a record was refused (nothing of it was stored or published).
+        OrphanRecord: a record refers to one this node has not seen (nothing was stored).
+        StorageError: the store could not be written.
     """
     result = await node.submit(records)
     for _, error in result.rejected:
         raise error
-    waiting = set(result.orphaned)
-    for record in records:
-        if record.id in waiting:
-            raise OrphanRecord(record)
 
 
 def _project(store: Store, pid: bytes) -> Record:

@@ -43,10 +43,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from node.api.openapi import openapi
 from node.api.routes import TYPES, Route
-from node.errors import BUG, BadRequest, SyncError, outcome
+from node.errors import BUG, BadRequest, outcome
 from node.keys import Identity
 from node.net.node import Node
-from protocol.topics import shard, work
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +74,7 @@ class Api:
 
     async def follow(self, pid: bytes) -> None:
         """Joins a project's work shard, and syncs it from connected peers if it is new."""
-        if work(shard(pid)) in self.node.gossip.followed:
-            return
         await self.node.follow_project(pid)
-        for peer in self.node.peers.connected():
-            self.nursery.start_soon(self._sync, peer)
-
-    async def _sync(self, peer: Any) -> None:
-        try:
-            await self.node.sync.sync_with(peer)
-        except SyncError as exc:
-            log.debug("sync with %s after a follow failed: %s", peer, exc)
 
     def app(self, token: str) -> ASGIApp:
         """Returns the ASGI app serving the routes to holders of `token`."""

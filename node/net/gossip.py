@@ -31,20 +31,20 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
+from node.gateway import Gateway
 from node.net import verify
 from node.net.host import Stack
 from node.net.verify import decode_all
 from protocol import ProtocolError, Record
 from protocol.topics import topic as topic_of
 from protocol.wire import MAX_BATCH_BYTES, decode_batch, encode_batch
-from storage import Store
+from storage import StorageError
 
 if TYPE_CHECKING:
     # trio-typing's stubs (a py-libp2p dependency) shadow trio's own annotations for mypy.
@@ -81,6 +81,8 @@ class Counters:
     stored: int = 0
     duplicates: int = 0
     invalid_messages: int = 0
+    # Batches not stored because the store failed (a full disk).
+    unstored: int = 0
     dropped: int = 0
     published_messages: int = 0
     published_records: int = 0
@@ -100,7 +102,7 @@ class Gossip:
     def __init__(
         self,
         stack: Stack,
-        store: Store,
+        gateway: Gateway,
         penalize: Penalize,
         *,
         clock: Callable[[], float] = time.time,
@@ -108,14 +110,13 @@ class Gossip:
         seed: int | None = None,
     ) -> None:
         self._stack = stack
-        self._store = store
+        self._gateway = gateway
         self._penalize = penalize
         self._clock = clock
         self._drop = drop
         self._rng = random.Random(seed)
         self._outbox_send, self._outbox = trio.open_memory_channel[tuple[str, list[bytes]]](OUTBOX)
         self._verify = verify.limiter()
-        self._write = trio.CapacityLimiter(1)
         self._nursery: trio.Nursery | None = None
         self._followed: set[str] = set()
         self.counters = Counters()
@@ -155,6 +156,21 @@ class Gossip:
     # Receiving.
 
     async def _validator(self, forwarder: ID, message: rpc_pb2.Message) -> bool:
+        # py-libp2p swallows whatever a validator raises (and drops the message quietly), so
+        # every outcome is decided here: nothing may escape.
+        try:
+            return await self._validate(forwarder, message)
+        except StorageError:
+            # Our store failed (a full disk): the batch is not stored, not passed on, and not
+            # held against the peer. The gateway logs the failure and status shows it; sync
+            # fetches these records again once the store takes writes.
+            self.counters.unstored += 1
+            return False
+        except Exception:
+            log.exception("gossip from %s could not be handled (a bug in the node)", forwarder)
+            return False
+
+    async def _validate(self, forwarder: ID, message: rpc_pb2.Message) -> bool:
         if forwarder == self._stack.host.get_id():
             return True  # our own batch: its records were ingested before they were published
         if self._drop and self._rng.random() < self._drop:
@@ -166,17 +182,15 @@ class Gossip:
             records, errors = await decode_all(blobs, self._verify, now=now)
             if errors:
                 raise errors[0]
-            # The store's write also runs in a thread (LevelDB releases the GIL), so that this
-            # thread goes on reading the network meanwhile. Shielded: py-libp2p cancels a
-            # validator that runs past its timeout, and records that were written must still be
-            # counted and announced.
-            with trio.CancelScope(shield=True):
-                result = await trio.to_thread.run_sync(
-                    partial(self._store.ingest, records, now=now), limiter=self._write
-                )
         except ProtocolError as exc:
             self._reject(forwarder, str(exc))
             return False
+        # The store's write runs in the gateway's writer thread (LevelDB releases the GIL), so
+        # that this thread goes on reading the network meanwhile. Shielded: py-libp2p cancels a
+        # validator that runs past its timeout, and records that were written must still be
+        # counted and announced.
+        with trio.CancelScope(shield=True):
+            result = await self._gateway.write(self._gateway.store.ingest, records, now=now)
         # Stored now: the records of this batch, and orphans of earlier ones whose parents this
         # batch brought.
         stored = result.added + result.released

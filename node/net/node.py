@@ -14,7 +14,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,16 +24,17 @@ from libp2p.peer.id import ID
 from libp2p.tools.anyio_service import background_trio_service
 
 from node.config import NetworkConfig
+from node.errors import OrphanRecord
 from node.gateway import Gateway
 from node.net import hostkey
 from node.net.gossip import Gossip
 from node.net.host import Stack, build
 from node.net.peers import Peers
 from node.net.sync import Sync
-from protocol import Contribution, Record
+from protocol import Contribution, Project, Record, project_id
 from protocol.topics import ALL as ALL_TOPICS
 from protocol.topics import META, shard, work
-from protocol.validate import check, check_open
+from protocol.validate import check, check_open, dependencies
 from storage import IngestResult, Store
 
 if TYPE_CHECKING:
@@ -115,37 +115,66 @@ class Node:
         shards = sorted({shard(pid) for pid in self.config.follow})
         return (META, *(work(i) for i in shards))
 
-    async def submit(self, records: Sequence[Record]) -> IngestResult:
+    async def submit(self, records: Sequence[Record], *, orphans: bool = False) -> IngestResult:
         """Checks, stores and publishes records made locally; rejected ones are not published.
+
+        A local record must be complete: one that refers to a project or contribution the
+        store does not hold (and the batch does not bring) is refused, and nothing of the
+        batch is stored, rather than left waiting in the orphan area unknown to its author.
+        With `orphans`, such records are stored as orphans and published all the same (for
+        records relayed from elsewhere: an import, a test or a benchmark that feeds the
+        network).
 
         Raises:
             ProtocolError: a record is dated in the future, or is a contribution to a project
                 that is closed (`validate.check_open`): refused here, for the user to see.
+            OrphanRecord: a record refers to one this node has not seen.
+            StorageError: the store could not be written.
         """
-        # In a thread, as gossip's writes are: a large local batch must not stall the network.
-        result = await trio.to_thread.run_sync(
-            partial(self._check_and_ingest, records, self.clock())
-        )
-        added = set(result.added) | set(result.orphaned)
-        await self.gossip.publish([r for r in records if r.id in added])
+        # In the gateway's writer thread, as gossip's writes are: a large local batch must not
+        # stall the network.
+        result = await self.gateway.write(self._check_and_ingest, records, self.clock(), orphans)
+        published = set(result.added) | set(result.orphaned)
+        await self.gossip.publish([r for r in records if r.id in published])
         return result
 
-    def _check_and_ingest(self, records: Sequence[Record], now: float) -> IngestResult:
+    def _check_and_ingest(
+        self, records: Sequence[Record], now: float, orphans: bool
+    ) -> IngestResult:
+        store = self.store
         projects: dict[bytes, Record | None] = {}  # each project read (and decoded) once
+        brought = {r.id for r in records}
+        for record in records:
+            if isinstance(record.body, Project):
+                projects[project_id(record.author, record.body.name)] = record
         for record in records:
             check(record, now=now)
+            for ref in dependencies(record):
+                if ref.kind == "project":
+                    if ref.key not in projects:
+                        projects[ref.key] = store.project(ref.key)
+                    found = projects[ref.key] is not None
+                else:
+                    found = ref.key in brought or store.has(ref.key)
+                if not found and not orphans:
+                    raise OrphanRecord(
+                        f"{record.kind} {record.id.hex()[:16]} refers to {ref.kind} "
+                        f"{ref.key.hex()}, which this node has not seen: nothing was stored"
+                    )
             if isinstance(record.body, Contribution):
-                pid = record.body.project_id
-                if pid not in projects:
-                    projects[pid] = self.store.project(pid)
-                project = projects[pid]
+                project = projects[record.body.project_id]
                 if project is not None:
                     check_open(record, project)
-        return self.store.ingest(records, now=now)
+        return store.ingest(records, now=now)
 
     async def follow_project(self, project_id: bytes) -> None:
-        """Joins the work shard of a project (a bootstrap node follows all of them already)."""
-        await self.gossip.follow(work(shard(project_id)))
+        """Joins the work shard of a project (a bootstrap node follows all of them already),
+        and syncs it from the connected peers if it is new."""
+        topic = work(shard(project_id))
+        if topic in self.gossip.followed:
+            return
+        await self.gossip.follow(topic)
+        self.sync.refresh()
 
     async def connect(self, addr: str) -> None:
         """Dials a peer by multiaddr (with /p2p/) and remembers it."""
@@ -174,17 +203,18 @@ class Node:
         ):
             await stack.pubsub.wait_until_ready()
             async with trio.open_nursery() as nursery:
-                self._peers = Peers(stack, store, self.config, clock=self.clock)
+                gateway = self._gateway
+                self._peers = Peers(stack, gateway, self.config, clock=self.clock)
                 self._gossip = Gossip(
                     stack,
-                    store,
+                    gateway,
                     self._peers.penalize,
                     clock=self.clock,
                     drop=self.config.gossip_drop,
                 )
                 self._sync = Sync(
                     stack,
-                    store,
+                    gateway,
                     lambda: self.gossip.followed,
                     self._peers,
                     clock=self.clock,
@@ -194,6 +224,6 @@ class Node:
                 for topic in self.topics():
                     await self._gossip.follow(topic)
                 await nursery.start(self._sync.run)
-                await nursery.start(self._peers.run, self._sync.on_connected)
+                await nursery.start(self._peers.run)
                 log.info("node %s listening on %s", self.peer_id, ", ".join(self.addrs()))
                 task_status.started(self)

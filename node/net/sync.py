@@ -10,10 +10,22 @@ py-libp2p's RequestResponse helper (varint-framed, size-capped, timed out). Requ
 - `fetch(ids)`: up to MAX_FETCH_IDS records by id, answered with at most MAX_RESPONSE_BYTES.
 - `peers`: peer exchange.
 
-The initiator, on every new connection and every `sync_interval` with each connected peer,
-reconciles each topic it follows, then fetches what it lacks in bounded batches and puts the
-records through the same decode, signature, clock and store checks as gossip. Pull only: the
-other side pulls from us when it syncs in turn, which it does on the same connection.
+When to sync with whom is the sync plan's decision (node/net/core/syncs.py): on every new
+connection once identify says the peer speaks sync, every `sync_interval` after, sooner from
+the other peers when one breaks a sync off (fail over), and with backoff. A sync session with a
+peer exchanges peers, then reconciles each topic the node follows and fetches what it lacks in
+bounded batches, through the same decode, signature, clock and store checks as gossip. Pull
+only: the other side pulls from us when it syncs in turn, on the same connection.
+
+Failure belongs to the peer. Whatever a peer does (hang up mid-answer, time out, answer
+garbage, vanish) ends that peer's session as a `SyncError`, and only that session; the store
+failing (a full disk) ends it as a `StorageError`, which blames nobody. `sync_with` is the
+boundary that turns the exception groups of its nurseries into exactly one of the two, and a
+session catches even a bug, logs it, and counts it against the session, never the node.
+
+Every store read (the responder's and the reconciler's range queries, what we have) goes
+through the node's gateway in a reader thread, and every write in its writer thread: the event
+loop never waits on LevelDB.
 
 Limits, against a peer that would make us work without end: per peer a token bucket of
 REQUEST_RATE requests per second (burst REQUEST_BURST), at most MAX_INBOUND requests served at
@@ -29,7 +41,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
@@ -45,7 +56,10 @@ from libp2p.request_response import (
 )
 
 from node.errors import SyncError
+from node.gateway import Gateway
 from node.net import verify
+from node.net.core.syncs import Outcome, SyncPlan
+from node.net.core.ticker import Ticker
 from node.net.host import Stack
 from node.net.peers import Peers
 from node.net.verify import decode_all
@@ -68,7 +82,7 @@ from protocol.wire import (
     encode_request,
     encode_response,
 )
-from storage import Store
+from storage import StorageError, Store
 
 if TYPE_CHECKING:
     # trio-typing's stubs (a py-libp2p dependency) shadow trio's own annotations for mypy.
@@ -83,8 +97,10 @@ REQUEST_BURST = 100.0
 MAX_BUCKETS = 1024
 MAX_INBOUND = 32
 MAX_ROUNDS = 64
-# How long a new connection's first sync waits for identify to say what the peer speaks.
+# How long a new connection's first sync waits for identify to say what the peer speaks
+# (the sync plan then syncs anyway), and how often it looks meanwhile.
 IDENTIFY_WAIT = 2.0
+IDENTIFY_POLL = 0.01
 # Fetched batches whose checks may run at once (two keep both verifying workers busy).
 CHECKS_AHEAD = 2
 TIMEOUT = 30.0
@@ -191,12 +207,12 @@ class _Bucket:
 
 
 class Sync:
-    """Serves and runs sync with peers."""
+    """Serves sync to peers, and runs the sessions the sync plan asks for."""
 
     def __init__(
         self,
         stack: Stack,
-        store: Store,
+        gateway: Gateway,
         topics: Callable[[], Iterable[str]],
         peers: Peers,
         *,
@@ -204,19 +220,20 @@ class Sync:
         interval: float = 30.0,
     ) -> None:
         self._stack = stack
-        self._store = store
+        self._gateway = gateway
+        self._store = gateway.store
         self._topics = topics
         self._peers = peers
         self._clock = clock
-        self._interval = interval
         self._rr = RequestResponse(stack.host)
         self._buckets: dict[ID, _Bucket] = {}
         # The syncs under way, by peer: what catch-up progress shows.
         self._running: dict[ID, Report] = {}
-        # Peers that answered that they do not speak our sync protocol.
-        self._foreign: set[ID] = set()
+        self._ended: dict[ID, trio.Event] = {}
         self._verify = verify.limiter()
-        self._write = trio.CapacityLimiter(1)
+        self._nursery: trio.Nursery | None = None
+        self.plan = SyncPlan(interval=interval)
+        self._ticker = Ticker(self.plan.due, self.plan.next_wakeup, self._start, trio.current_time)
         self.reports: list[Report] = []
 
     def active(self) -> list[Report]:
@@ -225,38 +242,70 @@ class Sync:
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._rr.set_handler(PROTOCOL, self._serve, _CODEC, CONFIG)
-        task_status.started()
-        while True:
-            await trio.sleep(self._interval)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            self._peers.on_connected.append(self._connected)
+            self._peers.on_disconnected.append(self._disconnected)
             for peer in self._peers.connected():
-                if peer in self._foreign:
-                    continue
-                await self.exchange_peers(peer)
-                await self._sync_quietly(peer)
+                self._connected(peer)
+            nursery.start_soon(self._ticker.run)
+            task_status.started()
 
-    async def on_connected(self, peer: ID) -> None:
-        """Exchanges peers with and syncs from a newly connected peer."""
-        # Identify answers within a round trip or two; until it has, a foreign peer would be
-        # asked anyway and py-libp2p would log an ERROR when it refuses.
+    def refresh(self) -> None:
+        """The followed topics changed: syncs every connected peer again, soon."""
+        self.plan.refresh(trio.current_time())
+        self._ticker.poke()
+
+    # The plan's inputs and actions.
+
+    def _connected(self, peer: ID) -> None:
+        self.plan.connected(str(peer), trio.current_time())
+        if self._nursery is not None:
+            self._nursery.start_soon(self._identify, peer)
+        self._ticker.poke()
+
+    def _disconnected(self, peer: ID) -> None:
+        self.plan.disconnected(str(peer))
+        self._buckets.pop(peer, None)
+
+    async def _identify(self, peer: ID) -> None:
+        """Tells the plan what identify says the peer speaks, once it has said (if in time)."""
         with trio.move_on_after(IDENTIFY_WAIT):
-            while self.speaks_sync(peer) is None:
-                await trio.sleep(0.01)
-        if self.speaks_sync(peer) is False:
-            # Not a WorkWork node (gossip may still reach it): nothing to sync, and its
-            # addresses are not handed on to others by peer exchange.
-            self._foreign.add(peer)
-            return
-        await self.exchange_peers(peer)
-        # By now identify has told us where the peer listens (an inbound connection's own
-        # address is an ephemeral port), so peer exchange can hand its address on.
-        self._peers.learn_addrs(peer)
-        await self._sync_quietly(peer)
+            while (speaks := self.speaks_sync(peer)) is None:
+                await trio.sleep(IDENTIFY_POLL)
+            if not speaks:
+                # Not a WorkWork node (gossip may still reach it): nothing to sync, and its
+                # addresses are not handed on to others by peer exchange.
+                log.debug("%s does not speak %s: gossip only", peer, PROTOCOL)
+            self.plan.identified(str(peer), speaks, trio.current_time())
+            self._ticker.poke()
 
-    async def _sync_quietly(self, peer: ID) -> None:
+    def _start(self, peers: Sequence[str]) -> None:
+        assert self._nursery is not None
+        for peer in peers:
+            self._nursery.start_soon(self._session, ID.from_base58(peer))
+
+    async def _session(self, peer: ID) -> None:
+        """One sync session with `peer`, as the plan asked: whatever happens ends here."""
+        outcome = Outcome.PEER_FAILED
         try:
+            await self.exchange_peers(peer)
+            # By now identify has told us where the peer listens (an inbound connection's own
+            # address is an ephemeral port), so peer exchange can hand its address on.
+            self._peers.learn_addrs(peer)
             await self.sync_with(peer)
+            outcome = Outcome.DONE
         except SyncError as exc:
             log.info("sync with %s failed: %s", peer, exc)
+        except StorageError as exc:
+            outcome = Outcome.STORE_FAILED
+            log.info("sync with %s stopped: the store failed: %s", peer, exc)
+        except Exception:
+            # A bug, met with this peer's data: this session ends, the node goes on.
+            log.exception("sync with %s failed unexpectedly (a bug in the node)", peer)
+        finally:
+            self.plan.finished(str(peer), outcome, trio.current_time())
+            self._ticker.poke()
 
     # Serving.
 
@@ -278,34 +327,40 @@ class Sync:
         except ProtocolError as exc:
             self._peers.penalize(peer, f"bad sync request: {exc}")
             return encode_response(Refused(f"bad request: {exc}"))
-        return encode_response(self._answer(request))
+        if isinstance(request, PeersRequest):
+            return encode_response(PeerList(self._peers.share()))
+        try:
+            response = await self._gateway.read(self._answer, request)
+        except StorageError as exc:
+            log.warning("cannot serve sync to %s: %s", peer, exc)
+            response = Refused("the store cannot be read")
+        return encode_response(response)
 
-    def _answer(self, request: Request) -> Response:
+    def _answer(self, request: Reconcile | Fetch) -> Response:
+        """Answers a reconcile round or a fetch from the store (in a reader thread)."""
         if isinstance(request, Reconcile):
             reconciler = Reconciler(StoreItems(self._store, request.topic))
             try:
                 return Reconcile(reconciler.respond(request.payload))
             except ProtocolError as exc:
                 return Refused(f"bad reconcile message: {exc}")
-        if isinstance(request, Fetch):
-            out: list[bytes] = []
-            size = 64
-            for rid in request.ids:
-                raw = self._store.get_raw(rid)
-                if raw is None:
-                    continue
-                size += len(raw) + 8
-                if size > MAX_RESPONSE_BYTES:
-                    break
-                out.append(raw)
-            return Records(tuple(out))
-        return PeerList(self._peers.share())
+        out: list[bytes] = []
+        size = 64
+        for rid in request.ids:
+            raw = self._store.get_raw(rid)
+            if raw is None:
+                continue
+            size += len(raw) + 8
+            if size > MAX_RESPONSE_BYTES:
+                break
+            out.append(raw)
+        return Records(tuple(out))
 
     # Initiating.
 
     def is_foreign(self, peer: ID) -> bool:
         """Whether `peer` turned out not to speak our sync protocol (not a WorkWork node)."""
-        return peer in self._foreign
+        return self.plan.is_foreign(str(peer))
 
     def speaks_sync(self, peer: ID) -> bool | None:
         """Whether identify says the peer speaks our sync protocol; None before it has said."""
@@ -318,7 +373,7 @@ class Sync:
     async def _request(self, peer: ID, request: Request) -> Response:
         if self.speaks_sync(peer) is False:
             # Identify already said so: asking would only make py-libp2p log an ERROR.
-            self._foreign.add(peer)
+            self.plan.identified(str(peer), False, trio.current_time())
             raise SyncError(f"{peer} does not speak {PROTOCOL}")
         try:
             data = await self._rr.send_request(
@@ -326,7 +381,7 @@ class Sync:
             )
         except ProtocolNotSupportedError as exc:
             # A libp2p peer that is not a WorkWork node (or an older one): gossip only.
-            self._foreign.add(peer)
+            self.plan.identified(str(peer), False, trio.current_time())
             raise SyncError(f"{peer} does not speak {PROTOCOL}") from exc
         except RequestResponseError as exc:
             raise SyncError(f"{type(exc).__name__}: {exc}") from exc
@@ -347,51 +402,60 @@ class Sync:
             log.debug("peer exchange with %s failed: %s", peer, exc)
             return
         if isinstance(response, PeerList):
-            for peer_id, addrs in response.peers:
-                try:
-                    ID.from_base58(peer_id)
-                except Exception:  # not a peer id; the rest of the list may still be good
-                    continue
-                self._peers.remember(peer_id, addrs)
+            self._peers.learned(response.peers)
 
     async def sync_with(self, peer: ID) -> Report:
         """Reconciles every followed topic with `peer` and fetches what we lack.
 
+        If a sync with `peer` is under way already, waits for it to end first: what this
+        returns is a sync that started after the call.
+
         Raises:
-            SyncError: the peer could not be reached or answered out of protocol.
+            SyncError: the peer could not be reached, hung up, timed out or answered out of
+                protocol: whatever the peer caused, as one error (never an exception group).
+            StorageError: our store failed (a full disk); the peer is not to blame.
         """
+        while (running := self._ended.get(peer)) is not None:
+            await running.wait()
         report = Report(str(peer))
-        if peer in self._running:
-            return report
         self._running[peer] = report
+        self._ended[peer] = ended = trio.Event()
         try:
-            # Sorted, so "meta" (projects) comes before the work shards that depend on it.
-            for topic in sorted(self._topics()):
-                need: list[bytes] = []
-                try:
-                    await self._reconcile(peer, topic, report, need)
-                except SyncError:
-                    # What the rounds before the failure found is still fetched: a long
-                    # catch-up cut short (a dropped connection, MAX_ROUNDS) goes on from there
-                    # next time instead of starting over.
-                    if need:
-                        with contextlib.suppress(SyncError):
-                            await self._fetch(peer, need, report)
-                    raise
-                await self._fetch(peer, need, report)
-        except SyncError as exc:
+            with _boundary(peer):
+                await self._sync_topics(peer, report)
+        except (SyncError, StorageError) as exc:
             report.error = str(exc)
             raise
         finally:
-            self._running.pop(peer, None)
+            del self._running[peer], self._ended[peer]
+            ended.set()
             self.reports.append(report)
             del self.reports[:-100]
         return report
 
+    async def _sync_topics(self, peer: ID, report: Report) -> None:
+        # Sorted, so "meta" (projects) comes before the work shards that depend on it.
+        for topic in sorted(self._topics()):
+            need: list[bytes] = []
+            try:
+                await self._reconcile(peer, topic, report, need)
+            except SyncError:
+                # What the rounds before the failure found is still fetched: a long catch-up
+                # cut short (a dropped connection, MAX_ROUNDS) goes on from there next time
+                # instead of starting over.
+                if need:
+                    try:
+                        with _boundary(peer):
+                            await self._fetch(peer, need, report)
+                    except SyncError:
+                        pass
+                raise
+            await self._fetch(peer, need, report)
+
     async def _reconcile(self, peer: ID, topic: str, report: Report, need: list[bytes]) -> None:
         """Reconciles one topic with `peer`, adding the ids it holds and we lack to `need`."""
         reconciler = Reconciler(StoreItems(self._store, topic))
-        message: bytes | None = reconciler.initiate()
+        message: bytes | None = await self._gateway.read(reconciler.initiate)
         rounds = 0
         while message is not None:
             rounds += 1
@@ -402,7 +466,7 @@ class Sync:
             if not isinstance(response, Reconcile):
                 raise SyncError(f"{peer} answered a reconcile with {type(response).__name__}")
             try:
-                step = reconciler.reconcile(response.payload)
+                step = await self._gateway.read(reconciler.reconcile, response.payload)
             except ProtocolError as exc:
                 self._peers.penalize(peer, f"bad reconcile answer: {exc}")
                 raise SyncError(f"bad reconcile answer from {peer}: {exc}") from exc
@@ -417,7 +481,7 @@ class Sync:
         and the store's write of the batch before: so the worker processes that verify
         signatures always have work queued, and nothing waits for a round trip.
         """
-        pending = [rid for rid in dict.fromkeys(need) if not self._store.has(rid)]
+        pending = await self._gateway.read(_missing, self._store, need)
         downloaded_send, downloaded = trio.open_memory_channel[
             tuple[set[bytes], tuple[bytes, ...]]
         ](1)
@@ -473,9 +537,53 @@ class Sync:
         if bad or unasked:
             self._peers.penalize(peer, f"{bad} invalid or {len(unasked)} unasked records")
         wanted = [r for r in valid if r.id in batch.asked]
-        result = await trio.to_thread.run_sync(
-            partial(self._store.ingest, wanted, now=self._clock()), limiter=self._write
-        )
+        result = await self._gateway.write(self._store.ingest, wanted, now=self._clock())
         report.fetched += len(blobs)
         report.stored += len(result.added) + len(result.released)
         report.rejected += bad + len(result.rejected)
+
+
+def _missing(store: Store, need: Sequence[bytes]) -> list[bytes]:
+    """The ids of `need` that the store does not hold, each once, in order (a reader thread)."""
+    return [rid for rid in dict.fromkeys(need) if not store.has(rid)]
+
+
+# What a peer can make a sync exchange fail with, besides our own SyncError.
+_PEER_FAULTS = (SyncError, RequestResponseError, ProtocolError)
+
+
+@contextlib.contextmanager
+def _boundary(peer: ID) -> Iterator[None]:
+    """Turns what escapes a sync exchange with `peer` into one plain error.
+
+    Nurseries wrap even a lone failure in an exception group, and a pipeline of several tasks
+    may fail in several of them at once. Out of the block comes: a `StorageError` if our store
+    failed (in any task), else one `SyncError` if every failure is one a peer can cause;
+    cancellation and anything else (a bug) pass through as they are.
+    """
+    try:
+        yield
+    except (SyncError, StorageError):
+        raise
+    except BaseException as exc:
+        leaves = list(_leaves(exc))
+        if any(not isinstance(e, Exception) for e in leaves):
+            raise  # cancelled, or the process is stopping
+        stored = next((e for e in leaves if isinstance(e, StorageError)), None)
+        if stored is not None:
+            raise stored from exc
+        if leaves and all(isinstance(e, _PEER_FAULTS) for e in leaves):
+            first = leaves[0]
+            message = (
+                str(first) if isinstance(first, SyncError) else f"{type(first).__name__}: {first}"
+            )
+            raise SyncError(message) from exc
+        raise
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc

@@ -13,74 +13,36 @@ import msgpack
 import multiaddr
 import pytest
 import trio
-from libp2p import new_host
 from libp2p.abc import IHost
-from libp2p.crypto.ed25519 import create_new_key_pair
-from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
 from libp2p.peer.peerinfo import info_from_p2p_addr
-from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.request_response import (
     BytesCodec,
-    RequestContext,
     RequestResponse,
     RequestResponseError,
 )
-from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
-from libp2p.security.noise.transport import Transport as NoiseTransport
-from libp2p.tools.anyio_service import background_trio_service
 
 from node.errors import SyncError
 from node.net.gossip import topic_name
 from node.net.node import Node
 from node.net.sync import CONFIG, PROTOCOL, REQUEST_BURST, REQUEST_RATE
-from protocol import SIGNING_DOMAIN, decode, encode_body
-from protocol.reconcile import DEFAULT_FRAME_LIMIT, MIN_FRAME_LIMIT, Reconciler, SortedItems
+from protocol import SIGNING_DOMAIN, encode_body
+from protocol.reconcile import MIN_FRAME_LIMIT
 from protocol.wire import (
     MAX_PAYLOAD_BYTES,
-    Fetch,
     PeerList,
     PeersRequest,
-    Reconcile,
-    Records,
     Refused,
     Response,
-    decode_request,
     decode_response,
     encode_batch,
     encode_request,
-    encode_response,
 )
 from tests.support import factories as f
+from tests.support.hostile import bare_peer, serve_sync
 from tests.support.nodes import has_all, running, wait_for
 
 META = topic_name("meta")
-
-
-@asynccontextmanager
-async def bare_peer() -> AsyncIterator[tuple[IHost, Pubsub]]:
-    key = create_new_key_pair()
-    host = new_host(
-        key_pair=key,
-        sec_opt={NOISE: NoiseTransport(key, noise_privkey=x25519_key_pair().private_key)},
-    )
-    router = GossipSub(
-        protocols=[PROTOCOL_ID_V11],
-        degree=6,
-        degree_low=4,
-        degree_high=12,
-        heartbeat_interval=1,
-        spam_protection_enabled=False,
-    )
-    pubsub = Pubsub(host, router)
-    listen = [multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]
-    async with (
-        host.run(listen_addrs=listen),
-        background_trio_service(pubsub),
-        background_trio_service(router),
-    ):
-        await pubsub.wait_until_ready()
-        yield host, pubsub
 
 
 @asynccontextmanager
@@ -260,42 +222,6 @@ async def _collect(
     out.append(await _ask(rr, victim, data))
 
 
-def serve_sync(
-    host: IHost,
-    records: dict[bytes, bytes],
-    *,
-    extra: tuple[bytes, ...] = (),
-    frame_limit: int = DEFAULT_FRAME_LIMIT,
-    rounds: int | None = None,
-) -> None:
-    """Makes a bare host answer our sync protocol as a lying or failing node would.
-
-    It reconciles as holding `records` (id -> the bytes it will send for it), answers every
-    fetch with those bytes plus `extra`, and refuses reconcile requests after the first
-    `rounds` (if given).
-    """
-    items = SortedItems(
-        (decode(raw, verify=False).body.created_at, rid) for rid, raw in records.items()
-    )
-    reconciler = Reconciler(items, frame_limit=frame_limit)
-    answered = 0
-
-    async def handler(data: bytes, context: RequestContext) -> bytes:
-        nonlocal answered
-        request = decode_request(data)
-        if isinstance(request, Reconcile):
-            if rounds is not None and answered >= rounds:
-                return encode_response(Refused("busy"))
-            answered += 1
-            return encode_response(Reconcile(reconciler.respond(request.payload)))
-        if isinstance(request, Fetch):
-            found = tuple(records[rid] for rid in request.ids if rid in records)
-            return encode_response(Records(found + extra))
-        return encode_response(PeerList(()))
-
-    RequestResponse(host).set_handler(PROTOCOL, handler, BytesCodec(), CONFIG)
-
-
 async def test_a_lying_sync_peer_is_contained(dirs: Callable[[str], Path]) -> None:
     """Sync answers go through the same checks as gossip: records with forged signatures, and
     records nobody asked for, are not stored; the peer that sent them is banned."""
@@ -307,8 +233,8 @@ async def test_a_lying_sync_peer_is_contained(dirs: Callable[[str], Path]) -> No
             serve_sync(host, {hashlib.sha256(forged).digest(): forged}, extra=(unasked.raw,))
             await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(victim.addrs()[0])))
             await wait_for(lambda: victim.sync.speaks_sync(host.get_id()) is True, timeout=10)
-            # The victim syncs on connect too (a sync_with that finds one running returns at
-            # once): sync until the strikes add up to a ban.
+            # The victim syncs on connect too (a sync_with that finds one running waits for it
+            # to end): sync until the strikes add up to a ban.
             with trio.fail_after(20):
                 while not victim.peers.is_banned(host.get_id()):
                     with suppress(SyncError):  # the third strike hangs up mid-sync
