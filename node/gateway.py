@@ -78,7 +78,7 @@ class Gateway:
             self.fault = exc
             raise
         if self.fault is not None:
-            log.warning("the store takes writes again")
+            log.info("the store takes writes again")
             self.fault = None
         return result
 

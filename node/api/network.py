@@ -11,13 +11,16 @@ from node.api.routes import Param, Route
 from node.api.views import address
 from node.errors import BadRequest, NetworkError
 from protocol import __version__
+from storage import Store
+
+
+def _counts(store: Store, topics: list[str]) -> tuple[dict[str, int], int]:
+    return {t: store.topic_count(t) for t in topics}, store.orphans()[0]
 
 
 async def status(api: Api, args: dict[str, Any]) -> Any:
     node = api.node
-    followed = sorted(node.gossip.followed)
-    counts = {t: node.store.topic_count(t) for t in followed}
-    orphans, _ = node.store.orphans()
+    counts, orphans = await node.gateway.read(_counts, node.store, sorted(node.gossip.followed))
     return {
         "version": __version__,
         "peer_id": str(node.peer_id),
@@ -29,6 +32,8 @@ async def status(api: Api, args: dict[str, Any]) -> Any:
         "records": sum(counts.values()),
         "orphans": orphans,
         "topics": counts,
+        # Whether the store takes writes: a full disk shows here (and records are refused).
+        "store": node.gateway.status(),
         "syncing": [
             {
                 "peer": r.peer,

@@ -27,12 +27,19 @@ def status() -> None:
                 ("peers", data["peers"]),
                 ("records", data["records"]),
                 ("orphans", data["orphans"]),
+                ("store", _store(data["store"])),
                 ("topics", [f"{t} ({n})" for t, n in data["topics"].items()]),
                 ("version", data["version"]),
             ],
         )
 
     emit(current().client().status(), human)
+
+
+def _store(health: dict[str, Any]) -> str:
+    if health["writable"]:
+        return "writable"
+    return f"NOT WRITABLE, records are refused: {health['error']} (free space: it resumes by itself)"
 
 
 @cli.command("sync", epilog=examples("workwork sync", "workwork sync --timeout 3600"))

@@ -299,7 +299,7 @@ class Sync:
             log.info("sync with %s failed: %s", peer, exc)
         except StorageError as exc:
             outcome = Outcome.STORE_FAILED
-            log.info("sync with %s stopped: the store failed: %s", peer, exc)
+            log.debug("sync with %s stopped: the store failed: %s", peer, exc)
         except Exception:
             # A bug, met with this peer's data: this session ends, the node goes on.
             log.exception("sync with %s failed unexpectedly (a bug in the node)", peer)

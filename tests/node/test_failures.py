@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import random
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import multiaddr
 import pytest
@@ -27,6 +29,7 @@ from libp2p.network.stream.exceptions import StreamError
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
+from node.client import Client, DaemonError
 from node.net.node import Node
 from node.net.sync import PROTOCOL
 from protocol import Record, decode
@@ -312,3 +315,86 @@ async def test_a_peer_that_fails_mid_answer_ends_only_its_own_sync(
             await victim.connect(honest.addrs()[0])
             await wait_for(lambda: all(victim.store.has(r.id) for r in records), timeout=20)
     assert no_bugs(caplog) == []
+
+
+# Our own disk failing: the node says so, refuses what it cannot store, blames no peer, and
+# takes everything in once space returns.
+
+FULL_DISK_CHILD = Path(__file__).with_name("full_disk_child.py")
+
+
+async def test_a_full_disk_is_visible_and_nothing_is_lost_once_space_returns(
+    dirs: Callable[[str], Path],
+) -> None:
+    before = [f.project(), *(f.contribution(summary=f"before {i}") for i in range(20))]
+    during = [f.contribution(summary=f"during {i}") for i in range(200)]
+    home = dirs("full")
+    home.mkdir()
+    with trio.fail_after(90):
+        async with running(dirs("source"), role="bootstrap") as source:
+            await source.submit(before)
+            log = (home.parent / "full.log").open("w")
+            process = subprocess.Popen(
+                [sys.executable, str(FULL_DISK_CHILD), str(home), source.addrs()[0]],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+            try:
+                assert process.stdout is not None
+                lines = process.stdout
+
+                async def said(word: str) -> None:
+                    line = await trio.to_thread.run_sync(lines.readline, abandon_on_cancel=True)
+                    assert line.strip() == word, (home.parent / "full.log").read_text()[-3000:]
+
+                await said("ready")
+                api = Client.connect(home)
+                status = await trio.to_thread.run_sync(api.status)
+                assert status["store"] == {"writable": True, "error": None}
+                await wait_for(lambda: _held(api) == len(before), timeout=30)
+
+                process.send_signal(signal.SIGUSR2)
+                await said("full")
+                await source.submit(during)
+                # Gossip (and sync, every second) cannot store them: the node says so.
+                await wait_for(lambda: not _status(api)["store"]["writable"], timeout=30)
+                shown = _status(api)["store"]["error"]
+                assert "File too large" in shown or "No space" in shown, shown
+                with pytest.raises(DaemonError) as refused:
+                    await trio.to_thread.run_sync(lambda: api.set_profile(name="carol"))
+                assert refused.value.status == 503 and refused.value.type == "StorageError"
+                assert "free space" in refused.value.hint
+                assert _held(api) == len(before)
+                # No peer was blamed for our disk.
+                assert not source.peers.is_banned(_peer(api)) and not _strikes(source)
+
+                process.send_signal(signal.SIGUSR1)
+                await said("space")
+                await wait_for(lambda: _held(api) == len(before) + len(during), timeout=30)
+                assert _status(api)["store"]["writable"]
+                api.close()
+                process.send_signal(signal.SIGTERM)
+                assert await trio.to_thread.run_sync(process.wait) == 0
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(timeout=10)
+                log.close()
+
+
+def _status(api: Client) -> dict[str, Any]:
+    return api.status()  # type: ignore[no-any-return]
+
+
+def _held(api: Client) -> int:
+    return int(_status(api)["records"])
+
+
+def _peer(api: Client) -> str:
+    return str(_status(api)["peer_id"])
+
+
+def _strikes(node: Node) -> list[float]:
+    return [t for strikes in node.peers.book._strikes.values() for t in strikes]
