@@ -34,6 +34,7 @@ from node.home import Home, Settings
 from node.keys import Identity
 from node.net.node import Node
 from protocol import Contribution, Project, project_id
+from storage import Store
 
 if TYPE_CHECKING:
     from trio_typing import TaskStatus
@@ -170,29 +171,30 @@ class Daemon:
         """
         if node.config.role == "bootstrap":
             return  # it follows every shard already
-        store = node.store
-        me = self.identity.public_key
-        wanted: set[bytes] = set()
-        cursor = None
-        while True:
-            page = await trio.to_thread.run_sync(partial(store.projects, cursor=cursor, limit=1000))
-            for posting in page.items:
-                if posting.author == me:
-                    wanted.add(project_id(me, posting.expect(Project).name))
-            if page.cursor is None:
-                break
-            cursor = page.cursor
-        cursor = None
-        while True:
-            page = await trio.to_thread.run_sync(
-                partial(store.contributions_by, me, cursor=cursor, limit=1000)
-            )
-            wanted.update(c.expect(Contribution).project_id for c in page.items)
-            if page.cursor is None:
-                break
-            cursor = page.cursor
+        wanted = await node.gateway.read(_own_projects, node.store, self.identity.public_key)
         for pid in sorted(wanted):
             await node.follow_project(pid)
+
+
+def _own_projects(store: Store, me: bytes) -> set[bytes]:
+    """The projects `me` owns or contributed to (in a reader thread: it reads every project)."""
+    wanted: set[bytes] = set()
+    cursor = None
+    while True:
+        page = store.projects(cursor=cursor, limit=1000)
+        for posting in page.items:
+            if posting.author == me:
+                wanted.add(project_id(me, posting.expect(Project).name))
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    cursor = None
+    while True:
+        page = store.contributions_by(me, cursor=cursor, limit=1000)
+        wanted.update(c.expect(Contribution).project_id for c in page.items)
+        if page.cursor is None:
+            return wanted
+        cursor = page.cursor
 
 
 def setup_logging(home: Home, *, verbose: bool = False) -> None:

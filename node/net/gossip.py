@@ -127,6 +127,14 @@ class Gossip:
     def followed(self) -> frozenset[str]:
         return frozenset(self._followed)
 
+    def mesh(self, topic: str) -> frozenset[ID]:
+        """The peers in this node's GossipSub mesh of one of our topics (whom it sends to)."""
+        return frozenset(self._stack.gossipsub.mesh.get(topic_name(topic), ()))
+
+    def subscribers(self, topic: str) -> frozenset[ID]:
+        """The connected peers that say they follow one of our topics."""
+        return frozenset(self._stack.pubsub.peer_topics.get(topic_name(topic), ()))
+
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery

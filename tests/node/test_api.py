@@ -23,7 +23,7 @@ from node.daemon import Daemon
 from node.errors import BUG, OUTCOMES, outcome
 from node.home import Home, Settings
 from tests.support import factories as f
-from tests.support.nodes import wait_for
+from tests.support.nodes import meshed, wait_for
 
 T = TypeVar("T")
 
@@ -130,9 +130,10 @@ async def test_project_contribute_accept_between_two_daemons(tmp_path: Path) -> 
     with trio.fail_after(60):
         async with daemon(tmp_path / "a") as (owner, a):
             addr = (await call(a.status))["addrs"][0]
-            async with daemon(tmp_path / "b", bootstrap=(addr,)) as (_, b):
+            async with daemon(tmp_path / "b", bootstrap=(addr,)) as (other, b):
+                assert owner.node is not None and other.node is not None
                 await wait_for(lambda: len(owner.node.peers.connected()) == 1, timeout=10)  # type: ignore[union-attr]
-                await trio.sleep(1.2)  # a gossip heartbeat builds the meta mesh
+                await wait_for(meshed(owner.node, other.node), timeout=10)
                 me = await call(a.set_profile, name="Alice", skills=["python"])
                 assert me["fields"]["payout"] == (await call(a.status))["wallet"]
                 posted = await call(a.post_project, name="docs", title="Docs", skills=["writing"])

@@ -10,9 +10,10 @@ import trio
 from node.net import verify
 from protocol import ProtocolError, decode, encode_body
 from protocol.codec import pack
+from protocol.topics import topic as topic_of
 from protocol.validate import check
 from tests.support import factories as f
-from tests.support.nodes import has_all, running, wait_for
+from tests.support.nodes import has_all, meshed, running, wait_for
 
 
 def work_records(count: int, owner: str = "alice") -> list:
@@ -30,8 +31,9 @@ async def test_two_nodes_gossip(dirs: Callable[[str], Path]) -> None:
             await wait_for(lambda: len(b.peers.connected()) == 1, timeout=10)
             await wait_for(lambda: len(a.peers.connected()) == 1, timeout=10)
             records = [f.profile("alice"), *work_records(50)]
-            # Give the meshes a heartbeat to form before publishing.
-            await trio.sleep(1.5)
+            # The meshes form at a heartbeat: before, a publish may reach nobody.
+            await wait_for(meshed(a, b), timeout=10)
+            await wait_for(meshed(a, b, topic=topic_of(records[-1])), timeout=10)
             result = await a.submit(records)
             assert len(result.added) == len(records)
             await wait_for(has_all(b, [r.id for r in records]), timeout=15)

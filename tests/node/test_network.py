@@ -20,8 +20,9 @@ from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
 
 from node.net.node import Node
 from protocol.topics import META, shard, work
+from protocol.topics import work as work_topic
 from tests.support import factories as f
-from tests.support.nodes import has_all, running, wait_for
+from tests.support.nodes import has_all, meshed, running, wait_for
 
 
 async def test_five_node_network(dirs: Callable[[str], Path]) -> None:
@@ -50,7 +51,9 @@ async def test_five_node_network(dirs: Callable[[str], Path]) -> None:
             await wait_for(
                 lambda: all(len(n.peers.connected()) >= 3 for n in nodes[1:]), timeout=20
             )
-            await trio.sleep(1.5)  # a heartbeat for the meshes
+            shard_topic = work_topic(shard(follow[0]))
+            await wait_for(meshed(*nodes), timeout=10)
+            await wait_for(meshed(*nodes, topic=shard_topic), timeout=10)
             work = f.contribution("bob")
             records = [f.profile("carol"), project, work, f.acceptance(work)]
             await nodes[-1].submit(records)
@@ -91,7 +94,8 @@ async def test_personal_node_follows_only_its_shards(dirs: Callable[[str], Path]
                 await wait_for(lambda: len(b.peers.connected()) == 1, timeout=10)
                 theirs = [f.project("alice", "other"), f.contribution("bob", name="other")]
                 ours = [f.project("alice", "docs"), f.contribution("bob")]
-                await trio.sleep(1.5)
+                await wait_for(meshed(a, b), timeout=10)
+                await wait_for(meshed(a, b, topic=work(shard(mine))), timeout=10)
                 await a.submit(theirs + ours)
                 await wait_for(has_all(b, [r.id for r in ours]), timeout=15)
                 # The other project's posting is on meta; its contribution is on a shard B
@@ -111,7 +115,7 @@ async def test_quic_transport_carries_sync_and_gossip(dirs: Callable[[str], Path
             async with running(dirs("b"), **quic, bootstrap=(a.addrs()[0],)) as b:
                 # Published before b existed: it arrives by sync on connect.
                 await wait_for(has_all(b, [r.id for r in before]), timeout=15)
-                await trio.sleep(1.5)  # a heartbeat builds the meta mesh
+                await wait_for(meshed(a, b), timeout=10)
                 await a.submit(after)
                 await wait_for(has_all(b, [r.id for r in after]), timeout=15)
                 assert b.gossip.counters.stored >= 1

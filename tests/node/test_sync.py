@@ -10,7 +10,7 @@ import trio
 from node.net.node import Node
 from protocol.topics import ALL as ALL_TOPICS
 from tests.support import factories as f
-from tests.support.nodes import has_all, running, wait_for
+from tests.support.nodes import has_all, meshed, running, wait_for
 
 
 def held(node: Node) -> set[bytes]:
@@ -95,7 +95,7 @@ async def test_lossy_gossip_converges_through_sync(dirs: Callable[[str], Path]) 
                 await wait_for(
                     lambda: all(len(n.peers.connected()) >= 1 for n in nodes), timeout=10
                 )
-                await trio.sleep(1.5)  # a heartbeat, for the meshes to form
+                await wait_for(meshed(*nodes), timeout=10)
                 # Publish in small slices from every node, so that gossip carries many messages.
                 for i in range(0, len(records), 50):
                     await nodes[i // 50 % 3].submit(records[i : i + 50], orphans=True)

@@ -11,6 +11,7 @@ import trio
 
 from node.config import NetworkConfig
 from node.net.node import Node
+from protocol.topics import META
 
 
 @asynccontextmanager
@@ -36,3 +37,17 @@ async def wait_for(condition: Callable[[], bool], *, timeout: float, step: float
 def has_all(node: Node, ids: Iterable[bytes]) -> Callable[[], bool]:
     wanted = list(ids)
     return lambda: all(node.store.has(rid) for rid in wanted)
+
+
+def meshed(*nodes: Node, topic: str = META) -> Callable[[], bool]:
+    """Whether each node's GossipSub mesh of `topic` holds every connected peer that follows
+    it (a heartbeat after they subscribed): until then, a publish may reach nobody."""
+
+    def check() -> bool:
+        for node in nodes:
+            followers = node.gossip.subscribers(topic)
+            if not followers or not followers <= node.gossip.mesh(topic):
+                return False
+        return True
+
+    return check
