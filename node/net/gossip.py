@@ -258,7 +258,13 @@ class Gossip:
         await self._wait_for_queues(name)
         data = encode_batch(batch.records)
         assert len(data) <= MAX_BATCH_BYTES
-        await self._stack.pubsub.publish(name, data)
+        try:
+            await self._stack.pubsub.publish(name, data)
+        except Exception:
+            # The publisher must outlive any one batch: this one is lost to gossip, and the
+            # records (stored already) reach peers through sync.
+            log.exception("publishing %d records on %s failed", len(batch.records), topic)
+            return
         self.counters.published_messages += 1
         self.counters.published_records += len(batch.records)
 
