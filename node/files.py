@@ -34,15 +34,19 @@ def write_secret(path: Path, data: bytes) -> None:
         raise KeyFileError(f"cannot write {path}: {exc.strerror}") from exc
 
 
-def read_secret(path: Path) -> bytes:
+def read_secret(path: Path, *, kind: str = "") -> bytes:
     """Returns the contents of a secret file.
+
+    Args:
+        path: the file.
+        kind: what the file is ("passphrase file"), put before its path in error messages.
 
     Raises:
         KeyFileError: the file cannot be read, is larger than `MAX_SIZE`, or its mode lets the
             group or others read it (as ssh does, a secret others could have copied is refused
             rather than used).
     """
-    name = str(path)
+    name = f"{kind} {path}" if kind else str(path)
     try:
         with path.open("rb") as file:
             # The mode of the file that was opened, not of whatever is at the path by now.

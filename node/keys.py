@@ -30,6 +30,9 @@ Rules of this module:
   (argon2id up to libsodium's SENSITIVE limits, 1 GiB; scrypt up to the cost of geth's
   standard keystore, n = 2**18 with r = 8, p = 1: 256 MiB, ~1 s). Only scrypt keystores are
   read: `create` never writes pbkdf2 ones, and nothing else would bound their cost.
+- A new key needs a passphrase of at least `MIN_PASSPHRASE` characters (`create`, and
+  `passphrase(new=True)`); unlocking takes any passphrase, so that keys made before the rule
+  still open.
 """
 
 from __future__ import annotations
@@ -58,6 +61,11 @@ IDENTITY_FORMAT = "workwork-identity/1"
 IDENTITY_FILE = "identity.key"
 WALLET_FILE = "wallet.json"
 PASSPHRASE_ENV = "WORKWORK_PASSPHRASE"
+
+# The shortest passphrase a new key accepts. Eight characters is the floor NIST SP 800-63B sets
+# for chosen secrets; it matters here because the wallet's scrypt is deliberately light, so the
+# passphrase is what holds against someone who copied the files (a backup, a lost disk).
+MIN_PASSPHRASE = 8
 
 OPSLIMIT = nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE
 MEMLIMIT = nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
@@ -135,13 +143,12 @@ def create(identity_path: Path, wallet_path: Path, passphrase: str) -> Identity:
 
     Raises:
         KeyFileError: either file exists already (keys are never overwritten), the passphrase
-            is empty, or a file cannot be written.
+            is shorter than `MIN_PASSPHRASE` characters, or a file cannot be written.
     """
     for path in (identity_path, wallet_path):
         if path.exists():
             raise KeyFileError(f"{path} exists already; refusing to overwrite a key")
-    if not passphrase:
-        raise KeyFileError("the passphrase must not be empty")
+    _check_new(passphrase)
     identity = Identity(SigningKey.generate(), Account.create())
     write_secret(identity_path, _seal_identity(identity.signing_key, passphrase))
     keystore = Account.encrypt(identity.wallet.key, passphrase, kdf="scrypt", iterations=SCRYPT_N)
@@ -194,36 +201,72 @@ def public(identity_path: Path, wallet_path: Path) -> PublicKeys:
     return PublicKeys(public_key, raw)
 
 
-def passphrase(file: Path | None = None, *, confirm: bool = False) -> str:
+def passphrase(file: Path | None = None, *, new: bool = False) -> str:
     """Returns the passphrase: from `file`, else from $WORKWORK_PASSPHRASE, else from the tty.
 
-    A file holds the passphrase on its first line (a trailing newline is not part of it). On
-    the tty the passphrase is asked twice when `confirm` is set (a new key), so a typo does
-    not lock the keys away.
+    A file holds the passphrase on its first line (a trailing newline is not part of it), and,
+    like a key file, must not be accessible by the group or others. For a new key (`new`), the
+    passphrase must have at least `MIN_PASSPHRASE` characters, and on the tty it is asked twice,
+    so that a typo does not lock the keys away.
 
     Raises:
-        KeyFileError: the file cannot be read, or there is no source (no tty to ask on), or
-            the two entries differ.
+        KeyFileError: the file cannot be read, is accessible by others or has an empty first
+            line; $WORKWORK_PASSPHRASE is set but empty; there is no source (no tty to ask on);
+            the two entries differ; or a new passphrase is too short.
     """
     if file is not None:
-        try:
-            text = file.read_text()
-        except OSError as exc:
-            raise KeyFileError(f"cannot read passphrase file {file}: {exc.strerror}") from None
-        lines = text.splitlines()
-        return lines[0] if lines else ""
-    env = os.environ.get(PASSPHRASE_ENV)
-    if env:  # set but empty counts as unset: an empty passphrase is never valid
-        return env
+        value = _read_passphrase(file)
+    elif (env := os.environ.get(PASSPHRASE_ENV)) is not None:
+        # Set to nothing is most likely a supervisor whose secret did not arrive. Asking on a
+        # terminal instead would hang an unattended start, or pass for a wrong passphrase.
+        if not env:
+            raise KeyFileError(
+                f"{PASSPHRASE_ENV} is set but empty; set it to the passphrase, or unset it to "
+                "be asked on the terminal"
+            )
+        value = env
+    else:
+        return _ask(new=new)
+    if new:
+        _check_new(value)
+    return value
+
+
+def _read_passphrase(file: Path) -> str:
+    raw = read_secret(file, kind="passphrase file")
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise KeyFileError(f"passphrase file {file} is not UTF-8 text") from None
+    lines = text.splitlines()
+    if not lines or not lines[0]:
+        raise KeyFileError(f"passphrase file {file} is empty (the passphrase is its first line)")
+    return lines[0]
+
+
+def _ask(*, new: bool) -> str:
     if not sys.stdin.isatty():
         raise KeyFileError(
             f"no passphrase: pass --passphrase-file or set {PASSPHRASE_ENV} (there is no "
             "terminal to ask on)"
         )
     first = getpass.getpass("passphrase: ")
-    if confirm and getpass.getpass("passphrase (again): ") != first:
-        raise KeyFileError("the two passphrases differ")
+    if new:
+        # Before it is asked again: typing a refused passphrase twice helps nobody.
+        _check_new(first)
+        if getpass.getpass("passphrase (again): ") != first:
+            raise KeyFileError("the two passphrases differ")
     return first
+
+
+def _check_new(passphrase: str) -> None:
+    # Characters, not bytes, as a person counts them; the reason for the floor is at
+    # MIN_PASSPHRASE.
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise KeyFileError(
+            f"a new passphrase needs at least {MIN_PASSPHRASE} characters: it is what protects "
+            "the keys in any copy of the data dir"
+        )
 
 
 def _seal_identity(key: SigningKey, passphrase: str) -> bytes:

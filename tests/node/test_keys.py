@@ -1,5 +1,5 @@
 """The encrypted identity and wallet keys: round trip, wrong passphrase, tampering, modes,
-bounded key derivation."""
+bounded key derivation, and where the passphrase comes from."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from nacl.signing import SigningKey
 
 from node import keys
 from node.errors import KeyFileError
+from node.files import write_secret
 from protocol import decode
 from tests.support import factories as f
 
@@ -243,26 +245,91 @@ def test_stronger_wallet_within_bounds_still_unlocks(paths: tuple[Path, Path]) -
     assert keys.load(*paths, PASSPHRASE).address == made.address
 
 
-def test_missing_files_and_empty_passphrase(paths: tuple[Path, Path]) -> None:
+def _made_before_the_minimum(paths: tuple[Path, Path], passphrase: str) -> keys.Identity:
+    """Writes keys as `keys.create` did before it required a minimum length: same formats, same
+    KDFs, any non-empty passphrase."""
+    identity = keys.Identity(SigningKey.generate(), Account.create())
+    write_secret(paths[0], keys._seal_identity(identity.signing_key, passphrase))
+    keystore = Account.encrypt(
+        identity.wallet.key, passphrase, kdf="scrypt", iterations=keys.SCRYPT_N
+    )
+    write_secret(paths[1], json.dumps(keystore).encode())
+    return identity
+
+
+def test_new_keys_need_a_passphrase_of_the_minimum_length(paths: tuple[Path, Path]) -> None:
+    # Characters, not bytes: six kanji are 18 bytes of UTF-8 and still too short.
+    for short in ("", "x", "7 chars", "秘密の合言葉"):
+        with pytest.raises(KeyFileError, match="at least 8 characters"):
+            keys.create(*paths, short)
+        assert not paths[0].exists() and not paths[1].exists()
+    made = keys.create(*paths, "秘密の合言葉です")
+    assert keys.load(*paths, "秘密の合言葉です").public_key == made.public_key
+
+
+def test_existing_keys_with_a_short_passphrase_still_unlock(
+    paths: tuple[Path, Path], tmp_path: Path
+) -> None:
+    made = _made_before_the_minimum(paths, "pw")
+    assert keys.load(*paths, "pw").public_key == made.public_key
+    file = tmp_path / "pass"
+    file.write_text("pw\n")
+    file.chmod(0o600)
+    assert keys.passphrase(file) == "pw"  # unlocking takes it; only a new key refuses it
+    with pytest.raises(KeyFileError, match="at least 8 characters"):
+        keys.passphrase(file, new=True)
+
+
+def test_missing_files(paths: tuple[Path, Path]) -> None:
     with pytest.raises(KeyFileError, match="run 'workwork init'"):
         keys.load(*paths, PASSPHRASE)
-    with pytest.raises(KeyFileError, match="must not be empty"):
-        keys.create(*paths, "")
-    assert not paths[0].exists() and not paths[1].exists()
+
+
+def _secret(path: Path, text: str, mode: int = 0o600) -> Path:
+    path.write_text(text)
+    path.chmod(mode)
+    return path
 
 
 def test_passphrase_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    file = tmp_path / "pass"
-    file.write_text("from file\nignored\n")
+    file = _secret(tmp_path / "pass", "from file\nignored\n")
     monkeypatch.setenv(keys.PASSPHRASE_ENV, "from env")
     assert keys.passphrase(file) == "from file"
     assert keys.passphrase() == "from env"
     monkeypatch.delenv(keys.PASSPHRASE_ENV)
     with pytest.raises(KeyFileError, match="cannot read passphrase file"):
         keys.passphrase(tmp_path / "missing")
-    # Set but empty is no passphrase (an empty one is never valid): with no terminal to ask
-    # on, that is an error rather than an empty passphrase.
-    monkeypatch.setenv(keys.PASSPHRASE_ENV, "")
+    with pytest.raises(KeyFileError, match=r"passphrase file .* is empty"):
+        keys.passphrase(_secret(tmp_path / "empty", "\nsecond line\n"))
+    binary = _secret(tmp_path / "binary", "")
+    binary.write_bytes(b"\xff\xfe\n")
+    with pytest.raises(KeyFileError, match=r"passphrase file .* is not UTF-8 text"):
+        keys.passphrase(binary)
     monkeypatch.setattr("sys.stdin", open(os.devnull))  # noqa: SIM115
     with pytest.raises(KeyFileError, match="no passphrase"):
         keys.passphrase()
+
+
+def test_empty_passphrase_variable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Set to nothing is most likely a supervisor that lost the value: it is an error, whether
+    # or not there is a terminal, never a fall-through to a prompt nobody answers.
+    monkeypatch.setenv(keys.PASSPHRASE_ENV, "")
+    for new in (False, True):
+        with pytest.raises(KeyFileError, match=f"{keys.PASSPHRASE_ENV} is set but empty"):
+            keys.passphrase(new=new)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o606])
+def test_passphrase_file_others_can_read_is_refused(tmp_path: Path, mode: int) -> None:
+    file = _secret(tmp_path / "pass", f"{PASSPHRASE}\n", mode)
+    with pytest.raises(KeyFileError) as refused:
+        keys.passphrase(file)
+    message = str(refused.value)
+    assert message.startswith(f"passphrase file {file} is accessible by other users")
+    assert f"run 'chmod 600 {file}'" in message
+    assert stat.S_IMODE(file.stat().st_mode) == mode  # refused, not repaired behind one's back
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400])
+def test_passphrase_file_of_its_owner_alone_is_read(tmp_path: Path, mode: int) -> None:
+    assert keys.passphrase(_secret(tmp_path / "pass", f"{PASSPHRASE}\n", mode)) == PASSPHRASE
