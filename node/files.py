@@ -8,6 +8,10 @@ from pathlib import Path
 
 from node.errors import KeyFileError
 
+# The largest secret file read. Ours are all below 2 KiB (a keystore is the largest); the bound
+# keeps a file replaced by something huge from being read into memory whole.
+MAX_SIZE = 64 * 1024
+
 
 def write_secret(path: Path, data: bytes) -> None:
     """Writes `data` to `path` atomically; the file is readable by its owner only.
@@ -30,20 +34,31 @@ def write_secret(path: Path, data: bytes) -> None:
         raise KeyFileError(f"cannot write {path}: {exc.strerror}") from exc
 
 
-def read_secret(path: Path) -> bytes:
+def read_secret(path: Path, *, kind: str = "") -> bytes:
     """Returns the contents of a secret file.
 
+    Args:
+        path: the file.
+        kind: what the file is ("passphrase file"), put before its path in error messages.
+
     Raises:
-        KeyFileError: the file cannot be read, or its mode lets the group or others read it
-            (as ssh does, a key others could have copied is refused rather than used).
+        KeyFileError: the file cannot be read, is larger than `MAX_SIZE`, or its mode lets the
+            group or others read it (as ssh does, a secret others could have copied is refused
+            rather than used).
     """
+    name = f"{kind} {path}" if kind else str(path)
     try:
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyFileError(
-                f"{path} is accessible by other users (mode {stat.filemode(mode)}); "
-                f"run 'chmod 600 {path}'"
-            )
-        return path.read_bytes()
+        with path.open("rb") as file:
+            # The mode of the file that was opened, not of whatever is at the path by now.
+            mode = os.fstat(file.fileno()).st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise KeyFileError(
+                    f"{name} is accessible by other users (mode {stat.filemode(mode)}); "
+                    f"run 'chmod 600 {path}'"
+                )
+            data = file.read(MAX_SIZE + 1)
     except OSError as exc:
-        raise KeyFileError(f"cannot read {path}: {exc.strerror}") from exc
+        raise KeyFileError(f"cannot read {name}: {exc.strerror}") from exc
+    if len(data) > MAX_SIZE:
+        raise KeyFileError(f"{name} is too large to be a secret file (over {MAX_SIZE} bytes)")
+    return data

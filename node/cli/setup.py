@@ -27,7 +27,7 @@ from node.home import Settings, write
 @click.option(
     "--passphrase-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Read the passphrase from this file (else $WORKWORK_PASSPHRASE, else ask).",
+    help="Read the passphrase from this file, mode 0600 (else $WORKWORK_PASSPHRASE, else ask).",
 )
 @click.option(
     "--role",
@@ -49,7 +49,8 @@ def init(
 ) -> None:
     """Create the data dir: keys (encrypted with a passphrase) and config.toml.
 
-    Refuses to touch a data dir that has keys or a config file already.
+    The passphrase needs at least 8 characters. Refuses to touch a data dir that has keys or a
+    config file already.
     """
     from node import keys
     from node.net import hostkey
@@ -63,7 +64,7 @@ def init(
         if value:
             network[name] = value
     settings = Settings().replace(network=network)
-    passphrase = keys.passphrase(passphrase_file, confirm=True)
+    passphrase = keys.passphrase(passphrase_file, new=True)
     home.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     identity = keys.create(home.identity, home.wallet, passphrase)
     peer = hostkey.peer_id(hostkey.load_or_create(home.host_key))
@@ -140,7 +141,7 @@ def node_group() -> None:
 @click.option(
     "--passphrase-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Read the passphrase from this file (else $WORKWORK_PASSPHRASE, else ask).",
+    help="Read the passphrase from this file, mode 0600 (else $WORKWORK_PASSPHRASE, else ask).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
 def start(

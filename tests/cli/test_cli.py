@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
+import pty
+import re
+import select
 import stat
 import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 
 import click
@@ -15,7 +22,7 @@ from click.testing import CliRunner
 from node.cli.base import cli
 from node.home import Home
 from tests.support.anvil import rpc, running_anvil
-from tests.support.cli import daemon, env, ok, run, wait_until
+from tests.support.cli import WORKWORK, daemon, env, ok, run, wait_until
 
 AGENT = Path(__file__).resolve().parents[2] / "scripts" / "agent.py"
 
@@ -50,6 +57,107 @@ def test_init_keys_and_refusals_without_a_daemon(tmp_path: Path) -> None:
     bad = run(home, "node", "start")
     assert bad.returncode == 1
     assert "unknown key network.listen_adrs" in bad.stderr
+
+
+def _init(home: Path, *args: str, **variables: str | None) -> subprocess.CompletedProcess[str]:
+    """Runs `workwork init` with the test environment changed by `variables` (None unsets)."""
+    changed = {**env(), **{k: v for k, v in variables.items() if v is not None}}
+    for name in [k for k, v in variables.items() if v is None]:
+        changed.pop(name, None)
+    return subprocess.run(
+        [*WORKWORK, "--data-dir", str(home), "init", *args],
+        capture_output=True, text=True, env=changed, timeout=30, check=False,
+    )  # fmt: skip
+
+
+def test_init_refuses_weak_passphrases_and_changes_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    short = _init(home, WORKWORK_PASSPHRASE="seven c")
+    assert short.returncode == 1, short.stderr
+    assert "at least 8 characters" in short.stderr and "hint: " in short.stderr
+    empty = _init(home, WORKWORK_PASSPHRASE="")
+    assert empty.returncode == 1 and "WORKWORK_PASSPHRASE is set but empty" in empty.stderr
+    secret = tmp_path / "pass"
+    secret.write_text("a long enough passphrase\n")
+    secret.chmod(0o644)
+    exposed = _init(home, "--passphrase-file", str(secret), WORKWORK_PASSPHRASE=None)
+    assert exposed.returncode == 1
+    assert f"passphrase file {secret} is accessible by other users" in exposed.stderr
+    assert not home.exists()
+
+    secret.chmod(0o600)
+    made = _init(home, "--json", "--passphrase-file", str(secret), WORKWORK_PASSPHRASE=None)
+    assert made.returncode == 0, made.stderr
+    # The daemon refuses the file too, before it opens anything.
+    secret.chmod(0o640)
+    start = run(home, "node", "start", "--passphrase-file", str(secret))
+    assert start.returncode == 1 and "accessible by other users" in start.stderr
+    assert not (home / "store").exists()
+
+
+_PROMPT = re.compile(rb"(?m)^passphrase(?: \(again\))?: ")
+
+
+def _on_a_terminal(home: Path, answers: list[str], **variables: str) -> tuple[int, str]:
+    """Runs `workwork init` with a pseudo-terminal as its controlling terminal and standard
+    streams, and answers each passphrase prompt with the next of `answers`.
+
+    Returns the exit code and everything written to the terminal. A prompt with no answer
+    left is the hang this guards against: the process is killed 3 s later (exit code -9).
+    """
+    changed = {k: v for k, v in env().items() if k != "WORKWORK_PASSPHRASE"} | variables
+    leader, follower = pty.openpty()
+
+    def take_the_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [*WORKWORK, "--data-dir", str(home), "init"],
+        stdin=follower, stdout=follower, stderr=follower, env=changed,
+        start_new_session=True, preexec_fn=take_the_terminal,
+    )  # fmt: skip
+    os.close(follower)
+    seen, pending = b"", list(answers)
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([leader], [], [], 0.1)[0]:
+                continue
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: every process holding the terminal has closed it
+                break
+            seen += chunk
+            if len(_PROMPT.findall(seen)) > len(answers) - len(pending):
+                if pending:
+                    os.write(leader, pending.pop(0).encode() + b"\n")
+                else:
+                    deadline = min(deadline, time.monotonic() + 3)
+        if process.poll() is None and time.monotonic() >= deadline:
+            process.kill()
+        return process.wait(timeout=30), seen.decode(errors="replace")
+    finally:
+        os.close(leader)
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_init_on_a_terminal(tmp_path: Path) -> None:
+    # A variable set to nothing is an error at once, not a prompt that would hang a
+    # supervisor's unattended start.
+    code, seen = _on_a_terminal(tmp_path / "a", [], WORKWORK_PASSPHRASE="")
+    assert code == 1, seen
+    assert "WORKWORK_PASSPHRASE is set but empty" in seen and "passphrase:" not in seen
+    # Typed, a short passphrase is refused at the first entry, before it is asked again.
+    code, seen = _on_a_terminal(tmp_path / "b", ["short"])
+    assert code == 1, seen
+    assert "at least 8 characters" in seen and "again" not in seen
+    assert not (tmp_path / "b").exists()
+    # And a good one, typed twice, makes the keys.
+    code, seen = _on_a_terminal(tmp_path / "c", ["a good passphrase", "a good passphrase"])
+    assert code == 0, seen
+    assert "Initialized" in seen and (tmp_path / "c" / "identity.key").exists()
 
 
 def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:

@@ -33,9 +33,9 @@ async def daemon(root: Path, **network: Any) -> AsyncIterator[tuple[Daemon, Clie
     """Runs a daemon over a fresh data dir; stops it gracefully when the block exits."""
     home = Home(root)
     if home.identity.exists():
-        identity = keys.load(home.identity, home.wallet, "pw")
+        identity = keys.load(home.identity, home.wallet, "correct horse")
     else:
-        identity = keys.create(home.identity, home.wallet, "pw")
+        identity = keys.create(home.identity, home.wallet, "correct horse")
     network.setdefault("sync_interval", 3600.0)
     running = Daemon(home, identity, Settings(network=NetworkConfig(**network)))
     async with trio.open_nursery() as nursery:
