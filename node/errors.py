@@ -157,7 +157,7 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (AuditError, Outcome(404, EXIT_ERROR, "follow the project and wait for sync, then audit again")),
     (ChainError, Outcome(502, EXIT_ERROR, "check --chain and --contract (or [chain] in config.toml), and the node's log")),
     (ConfigError, Outcome(400, EXIT_ERROR, "check config.toml in the data dir and the flags; see `workwork node start --help`")),
-    (KeyFileError, Outcome(400, EXIT_ERROR, "check the passphrase (--passphrase-file or WORKWORK_PASSPHRASE) and the data dir")),
+    (KeyFileError, Outcome(400, EXIT_ERROR, "the message names the file: check it, its mode (0600) and the passphrase (--passphrase-file or WORKWORK_PASSPHRASE)")),
     (BadCursor, Outcome(400, EXIT_ERROR, "pass back the cursor that the previous page returned")),
     (StoreInUse, Outcome(503, EXIT_ERROR, "a node already runs over this data dir; use the other commands, or stop it")),
     (StorageError, Outcome(503, EXIT_ERROR, "the node's store cannot be read or written (a full disk?); free space: the node goes on by itself")),

@@ -66,7 +66,7 @@ def chain() -> None:
 @click.option(
     "--passphrase-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Read the passphrase from this file (else $WORKWORK_PASSPHRASE, else ask).",
+    help="Read the passphrase from this file, mode 0600 (else $WORKWORK_PASSPHRASE, else ask).",
 )
 @output
 def chain_deploy(url: str, save: bool, passphrase_file: Path | None) -> None:
