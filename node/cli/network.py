@@ -39,7 +39,9 @@ def status() -> None:
 def _store(health: dict[str, Any]) -> str:
     if health["writable"]:
         return "writable"
-    return f"NOT WRITABLE, records are refused: {health['error']} (free space: it resumes by itself)"
+    return (
+        f"NOT WRITABLE, records are refused: {health['error']} (free space: it resumes by itself)"
+    )
 
 
 @cli.command("sync", epilog=examples("workwork sync", "workwork sync --timeout 3600"))
