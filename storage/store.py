@@ -82,7 +82,7 @@ class Store:
         self.sync = sync
         self.max_orphans = max_orphans
         self.max_orphan_bytes = max_orphan_bytes
-        self.state = State(self)
+        self.state = State(_StateTables(self))
         self._lock = threading.Lock()
         # What ingest keeps in memory (`storage.caches`): it reads the database through `_db`.
         self._caches = Caches(
@@ -580,6 +580,38 @@ class Store:
         """
         with self._lock, translate(self.path, "checking"):
             return check_store(self._db, self._seen)
+
+
+class _StateTables:
+    """How `State` reaches its store's database (`storage.state.Tables`).
+
+    Writes take the store's lock, as ingest does, and are flushed to the disk when the caller
+    asks for it or the store flushes every write. Errors are translated as the store's are.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def put(self, key: bytes, value: bytes, *, sync: bool = False) -> None:
+        store = self._store
+        with store._lock, translate(store.path, "writing to"):
+            store._db.put(key, value, sync=sync or store.sync)
+
+    def delete(self, key: bytes, *, sync: bool = False) -> None:
+        store = self._store
+        with store._lock, translate(store.path, "writing to"):
+            store._db.delete(key, sync=sync or store.sync)
+
+    def get(self, key: bytes) -> bytes | None:
+        store = self._store
+        with translate(store.path, "reading"):
+            value: bytes | None = store._db.get(key)
+        return value
+
+    def scan(
+        self, prefix: bytes, cursor: bytes | None, limit: int
+    ) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+        return self._store._scan(prefix, cursor, limit)
 
 
 def _take_seen(db: Any) -> Seen:
