@@ -35,8 +35,13 @@ reviewers, the contributions that the added or removed reviewers accepted (the G
 their acceptance in force chosen again from all their stored acceptances (the A index).
 
 The orphan area is bounded (count and bytes); past a bound the oldest arrivals are evicted. Its
-index is small by construction, so the store mirrors it in memory (`Orphans`); if a call fails
-before its write, the store reloads the mirror from the database.
+index is small by construction, so the store mirrors it in memory (`storage.caches.Orphans`).
+
+What the store keeps in memory between calls (the id filter, the orphan index, topic counts,
+recent projects and contributions, block summaries) is a `storage.caches.Caches`. A call reads
+it, changes the orphan index as it goes, and changes the rest only through `Caches.commit`,
+which writes the call's batch: the rule that keeps the caches from running ahead of the
+database lives there, with the code that keeps it.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Any
 
 from protocol import (
     Acceptance,
@@ -68,109 +73,38 @@ from protocol.validate import (
     dependencies,
 )
 from storage import keys
-from storage.errors import translate
+from storage.caches import Caches
 from storage.values import IngestResult
-
-if TYPE_CHECKING:
-    from storage.store import Store
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class Recent(Generic[K, V]):
-    """A bounded map that keeps what was put recently: two generations of at most `size` each.
-
-    Cheaper than an LRU on every call (plain dict operations), which matters on the path of
-    every ingested record; what was put more than `size` puts ago may be forgotten.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._new: dict[K, V] = {}
-        self._old: dict[K, V] = {}
-
-    def get(self, key: K) -> V | None:
-        value = self._new.get(key)
-        if value is None:
-            value = self._old.get(key)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        if len(self._new) >= self.size:
-            self._old = self._new
-            self._new = {}
-        self._new[key] = value
-
-    def pop(self, key: K) -> None:
-        self._new.pop(key, None)
-        self._old.pop(key, None)
-
-
-class Orphans:
-    """The orphan area's index, mirrored from the Q and W tables (it is bounded, so it fits)."""
-
-    def __init__(self) -> None:
-        # id -> (arrival sequence number, envelope size), oldest first.
-        self.entries: dict[bytes, tuple[int, int]] = {}
-        # id -> the dependencies it still waits for, and the reverse.
-        self.missing: dict[bytes, set[Ref]] = {}
-        self.waiting: dict[Ref, set[bytes]] = {}
-        self.next_seq = 0
-        self.size = 0
-
-    @classmethod
-    def load(cls, db: object) -> Orphans:
-        """Reads the orphan index of a plyvel database."""
-        self = cls()
-        for key, value in db.iterator(prefix=keys.ARRIVAL):  # type: ignore[attr-defined]
-            seq, rid = keys.read_u64(key, 1), key[9:]
-            self.entries[rid] = (seq, keys.read_u32(value))
-            self.missing[rid] = set()
-            self.next_seq = seq + 1
-            self.size += keys.read_u32(value)
-        for key in db.iterator(prefix=keys.WAITING, include_value=False):  # type: ignore[attr-defined]
-            ref, rid = keys.ref_of(key)
-            self.missing.setdefault(rid, set()).add(ref)
-            self.waiting.setdefault(ref, set()).add(rid)
-        return self
-
-    def add(self, rid: bytes, size: int, missing: list[Ref]) -> int:
-        seq = self.next_seq
-        self.next_seq += 1
-        self.entries[rid] = (seq, size)
-        self.size += size
-        self.missing[rid] = set(missing)
-        for ref in missing:
-            self.waiting.setdefault(ref, set()).add(rid)
-        return seq
-
-    def remove(self, rid: bytes) -> tuple[int, set[Ref]]:
-        """Forgets an orphan; returns its sequence number and the refs it still waited for."""
-        seq, size = self.entries.pop(rid)
-        self.size -= size
-        refs = self.missing.pop(rid)
-        for ref in refs:
-            ids = self.waiting.get(ref)
-            if ids is not None:
-                ids.discard(rid)
-                if not ids:
-                    del self.waiting[ref]
-        return seq, refs
 
 
 class Ingest:
     """The work of one `Store.ingest` call; see the module comment."""
 
-    def __init__(self, store: Store, now: float) -> None:
-        self.store = store
-        self.db = store._db
+    def __init__(
+        self,
+        caches: Caches,
+        db: Any,
+        now: float,
+        *,
+        sync: bool,
+        max_orphans: int,
+        max_orphan_bytes: int,
+    ) -> None:
+        """Starts a call on the store whose caches are `caches` and whose open handle is `db`.
+
+        `sync` is the store's setting for its writes; `max_orphans` and `max_orphan_bytes` are
+        the bounds of its orphan area.
+        """
+        self.caches = caches
+        self.db = db
         self.now = now
-        self.orphans = store._orphan_index()
-        self.seen = store._seen
-        self.wb = self.db.write_batch(sync=store.sync)
+        self.max_orphans = max_orphans
+        self.max_orphan_bytes = max_orphan_bytes
+        self.orphans = caches.orphans()
+        self.seen = caches.seen
+        self.wb = db.write_batch(sync=sync)
         self.put = self.wb.put
-        self.topic_of = store._topic_of
+        self.topic_of = caches.topic_of
         # The overlay: what this call wrote that it may read back.
         self.stored: dict[bytes, Record] = {}
         # L entries written by this call; None for an acceptance slot it emptied.
@@ -226,33 +160,14 @@ class Ingest:
         for rid, record in self.deferred.items():
             self.rejected.append((rid, _unnamed(record)))
         self.evict()
-        store = self.store
-        totals = {name: store._count(name) + more for name, more in self.counts.items()}
-        for name, total in totals.items():
-            self.wb.put(keys.count(name), keys.u64(total))
-        # The store's caches must never run ahead of the database, even if the write fails or
-        # this call is interrupted right after it (KeyboardInterrupt): before the write, each
-        # learns what can only err on the safe side (an id filter that holds more ids costs a
-        # read; a forgotten cache entry is read again), and what it may keep only once the
-        # records are stored comes after the write.
-        self.seen.update(self.stored)
-        for contribution_id in self.judged:
-            store._unjudged.pop(contribution_id)
-        for pid in self.projects:
-            store._projects.pop(pid)
-        for name in totals:
-            del store._counts[name]
-        with translate(store.path, "writing to"):
-            self.wb.write()
-        store._counts.update(totals)
-        if store._blocks:
-            self.add_to_blocks()
-        for pid, posting in self.projects.items():
-            store._projects.put(pid, posting)
-        for record in self.works:
-            store._works.put(record.id, record)
-            if record.id not in self.judged:
-                store._unjudged.put(record.id, True)
+        self.caches.commit(
+            self.wb,
+            stored=self.stored,
+            counts=self.counts,
+            projects=self.projects,
+            works=self.works,
+            judged=self.judged,
+        )
         waiting, offered = self.orphans.entries, self.offered
         released: tuple[bytes, ...] = ()
         discarded: tuple[tuple[bytes, ProtocolError], ...] = ()
@@ -273,26 +188,6 @@ class Ingest:
             discarded=discarded,
             evicted=tuple(self.evicted),
         )
-
-    def add_to_blocks(self) -> None:
-        """Counts what this call stored into the block summaries of its topics (`blocks`)."""
-        store = self.store
-        added: dict[str, list[bytes]] = {}
-        if len(self.counts) == 1:  # the usual call: records of one topic
-            name = next(iter(self.counts))
-            if name in store._blocks:
-                added[name] = [keys.u64(r.body.created_at) + i for i, r in self.stored.items()]
-        else:
-            for rid, record in self.stored.items():
-                name = self.topic_of(record)[0]
-                if name in store._blocks:
-                    key = keys.u64(record.body.created_at) + rid
-                    added.setdefault(name, []).append(key)
-        for name, new in added.items():
-            blocks = store._blocks[name]
-            prefix = keys.topic_prefix(name)
-            for block in blocks.add(new):  # from the last: the indexes below stay valid
-                blocks.split(block, store._keys(prefix, blocks.edges[block], blocks.end(block)))
 
     # Steps 1 to 6.
 
@@ -536,9 +431,7 @@ class Ingest:
         stored, or that the store stored and put no acceptance in force for since, has no L
         entry in the database: it need not be read.
         """
-        return (
-            contribution_id in self.stored or self.store._unjudged.get(contribution_id) is not None
-        )
+        return contribution_id in self.stored or self.caches.unjudged(contribution_id) is not None
 
     # Orphans.
 
@@ -584,9 +477,9 @@ class Ingest:
             self.wb.delete(keys.waiting(ref, rid))
 
     def evict(self) -> None:
-        orphans, store = self.orphans, self.store
+        orphans = self.orphans
         while orphans.entries and (
-            len(orphans.entries) > store.max_orphans or orphans.size > store.max_orphan_bytes
+            len(orphans.entries) > self.max_orphans or orphans.size > self.max_orphan_bytes
         ):
             rid = next(iter(orphans.entries))
             self.parked.pop(rid, None)
@@ -604,12 +497,12 @@ class Ingest:
     def project(self, pid: bytes) -> Record | None:
         posting = self.projects.get(pid)
         if posting is None:
-            posting = self.store._project_in_force(pid)
+            posting = self.caches.project(pid)
         return posting
 
     def get(self, rid: bytes) -> Record | None:
         """Returns a record stored by this call or before it, or None."""
-        record = self.stored.get(rid) or self.store._works.get(rid)
+        record = self.stored.get(rid) or self.caches.work(rid)
         if record is None:
             raw = self.db.get(keys.RECORD + rid)
             if raw is None:

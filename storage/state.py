@@ -5,20 +5,48 @@ anchoring service writes an intent before it sends a transaction and deletes it 
 is confirmed, so a crash between the two is found on restart; intents are therefore always
 written with sync, whatever the store's setting. Values are opaque bytes: their encoding
 belongs to the node code that owns them.
+
+State reaches the database only through `Tables`, which its store provides: writes under the
+store's lock, reads, and pages of a key range.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from storage import keys
-from storage.errors import translate
 from storage.values import Page
 
-if TYPE_CHECKING:
-    from storage.store import Store
-
 MAX_KEY = 512
+
+
+class Tables(Protocol):
+    """What `State` needs of the store it belongs to: keys and values of its database.
+
+    Every method raises `StorageError` for what LevelDB or the system refuses, and
+    `StoreClosed` once the store is closed.
+    """
+
+    def put(self, key: bytes, value: bytes, *, sync: bool = False) -> None:
+        """Writes one key, under the store's lock; flushed to the disk if `sync` is true or
+        the store flushes every write."""
+
+    def delete(self, key: bytes, *, sync: bool = False) -> None:
+        """Deletes one key (a missing key is no error), as `put` writes one."""
+
+    def get(self, key: bytes) -> bytes | None:
+        """Returns the value of a key, or None."""
+
+    def scan(
+        self, prefix: bytes, cursor: bytes | None, limit: int
+    ) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+        """Returns a page of up to `limit` (key, value) pairs under `prefix`, as the store's
+        queries page, and the cursor of the next page (None after the last).
+
+        Raises:
+            ValueError: `limit` is outside [1, 1000].
+            BadCursor: `cursor` is not one this scan returned.
+        """
 
 
 def _check_key(what: str, key: bytes) -> None:
@@ -29,24 +57,8 @@ def _check_key(what: str, key: bytes) -> None:
 class State:
     """The node-state tables of a store; reach it as `store.state`."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def _put(self, key: bytes, value: bytes, *, sync: bool) -> None:
-        store = self._store
-        with store._lock, translate(store.path, "writing to"):
-            store._db.put(key, value, sync=sync)
-
-    def _delete(self, key: bytes, *, sync: bool) -> None:
-        store = self._store
-        with store._lock, translate(store.path, "writing to"):
-            store._db.delete(key, sync=sync)
-
-    def _get(self, key: bytes) -> bytes | None:
-        store = self._store
-        with translate(store.path, "reading"):
-            value: bytes | None = store._db.get(key)
-        return value
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
 
     # Peers.
 
@@ -54,52 +66,52 @@ class State:
         """Remembers a peer (a libp2p peer id) and what the node knows of it."""
         key = keys.peer(peer_id)
         _check_key("a peer id", key[2:])
-        self._put(key, bytes(info), sync=self._store.sync)
+        self._tables.put(key, bytes(info))
 
     def peer(self, peer_id: str) -> bytes | None:
         """Returns what is known of a peer, or None."""
-        return self._get(keys.peer(peer_id))
+        return self._tables.get(keys.peer(peer_id))
 
     def peers(self, *, cursor: bytes | None = None, limit: int = 100) -> Page[tuple[str, bytes]]:
         """Returns known peers as (peer id, info), in peer id order."""
-        entries, next_cursor = self._store._scan(keys.PEER, cursor, limit)
+        entries, next_cursor = self._tables.scan(keys.PEER, cursor, limit)
         return Page(tuple((k[2:].decode(), v) for k, v in entries), next_cursor)
 
     def remove_peer(self, peer_id: str) -> None:
         """Forgets a peer; forgetting an unknown peer does nothing."""
-        self._delete(keys.peer(peer_id), sync=self._store.sync)
+        self._tables.delete(keys.peer(peer_id))
 
     # Anchoring intents.
 
     def put_intent(self, key: bytes, value: bytes) -> None:
         """Records an anchoring intent durably (synced to disk) before it is acted on."""
         _check_key("an intent key", key)
-        self._put(keys.intent(key), bytes(value), sync=True)
+        self._tables.put(keys.intent(key), bytes(value), sync=True)
 
     def intent(self, key: bytes) -> bytes | None:
         """Returns the intent stored under `key`, or None."""
-        return self._get(keys.intent(key))
+        return self._tables.get(keys.intent(key))
 
     def intents(
         self, *, cursor: bytes | None = None, limit: int = 100
     ) -> Page[tuple[bytes, bytes]]:
         """Returns the intents as (key, value), in key order."""
-        entries, next_cursor = self._store._scan(keys.INTENT, cursor, limit)
+        entries, next_cursor = self._tables.scan(keys.INTENT, cursor, limit)
         return Page(tuple((k[2:], v) for k, v in entries), next_cursor)
 
     def delete_intent(self, key: bytes) -> None:
         """Deletes an intent durably; deleting a missing one does nothing."""
-        self._delete(keys.intent(key), sync=True)
+        self._tables.delete(keys.intent(key), sync=True)
 
     # Config version.
 
     def config_version(self) -> int | None:
         """Returns the version of the config this store was last run with, or None."""
-        value = self._get(keys.CONFIG_KEY)
+        value = self._tables.get(keys.CONFIG_KEY)
         return None if value is None else keys.read_u64(value)
 
     def set_config_version(self, version: int) -> None:
         """Records the config version (a non-negative integer below 2**64)."""
         if not 0 <= version < 2**64:
             raise ValueError(f"config version {version} is outside [0, 2**64)")
-        self._put(keys.CONFIG_KEY, keys.u64(version), sync=True)
+        self._tables.put(keys.CONFIG_KEY, keys.u64(version), sync=True)

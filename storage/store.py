@@ -1,8 +1,9 @@
 """The record store: one LevelDB directory, opened safely, and the queries the node needs.
 
 The key schema is documented in `storage.keys` (and docs/STORAGE.md); ingest, the only writer of
-records and indexes, in `storage.ingest`; node state in `storage.state`; the consistency checker
-in `storage.check`; the marker file and the checks of a directory in `storage.directory`.
+records and indexes, in `storage.ingest`; what it keeps in memory between calls in
+`storage.caches`; node state in `storage.state`; the consistency checker in `storage.check`; the
+marker file and the checks of a directory in `storage.directory`.
 
 The schema version is kept in the marker file and under a meta key inside the database; a store
 of another version is refused, never rewritten. LevelDB allows one process per directory; a
@@ -32,9 +33,9 @@ import plyvel
 from protocol import Record
 from protocol import decode as decode_record
 from protocol.topics import ALL as TOPICS
-from protocol.topics import topic
 from storage import keys
 from storage.blocks import MODULUS, Blocks, id_value
+from storage.caches import Caches
 from storage.check import check as check_store
 from storage.directory import prepare
 from storage.errors import (
@@ -45,7 +46,7 @@ from storage.errors import (
     VersionMismatch,
     translate,
 )
-from storage.ingest import Ingest, Orphans, Recent
+from storage.ingest import Ingest
 from storage.seen import MIN_CAPACITY, Seen
 from storage.state import State
 from storage.values import IngestResult, Page
@@ -61,7 +62,6 @@ LEVELDB_OPTIONS: dict[str, Any] = {
 MAX_ORPHANS = 10_000
 MAX_ORPHAN_BYTES = 64 * 1024 * 1024
 MAX_LIMIT = 1000
-_CACHE_SIZE = 8192
 
 
 class Store:
@@ -82,21 +82,16 @@ class Store:
         self.sync = sync
         self.max_orphans = max_orphans
         self.max_orphan_bytes = max_orphan_bytes
-        self.state = State(self)
+        self.state = State(_StateTables(self))
         self._lock = threading.Lock()
-        self._orphans: Orphans | None = None
-        self._counts: dict[str, int] = {}
-        # Topic -> the block summaries of its index (`storage.blocks`), for the topics asked about.
-        self._blocks: dict[str, Blocks] = {}
-        # Projects in force and contributions stored lately, which the records that follow them
-        # need for validation.
-        self._projects: Recent[bytes, Record] = Recent(_CACHE_SIZE)
-        self._works: Recent[bytes, Record] = Recent(_CACHE_SIZE)
-        # Ids of contributions stored since opening that have had no acceptance in force since.
-        self._unjudged: Recent[bytes, bool] = Recent(4 * _CACHE_SIZE)
-        # Project id -> (topic, T prefix) of its records; small, and cleared when it grows.
-        self._topics: dict[bytes, tuple[str, bytes]] = {}
-        self._seen = seen
+        # What ingest keeps in memory (`storage.caches`): it reads the database through `_db`.
+        self._caches = Caches(
+            path,
+            seen,
+            db=lambda: self._db,
+            load_project=self.project,
+            topic_keys=self._keys,
+        )
         # Called before every use of the database: a node sets it to refuse use from threads
         # that must not block (its event loop), so that tests catch a call that would.
         self.guard: Callable[[], None] | None = None
@@ -224,46 +219,32 @@ class Store:
     def _run(self, job: Callable[[Ingest], IngestResult], now: float) -> IngestResult:
         with self._lock:
             try:
-                return job(Ingest(self, now))
+                work = Ingest(
+                    self._caches,
+                    self._db,
+                    now,
+                    sync=self.sync,
+                    max_orphans=self.max_orphans,
+                    max_orphan_bytes=self.max_orphan_bytes,
+                )
+                return job(work)
             except BaseException:
-                # The in-memory orphan index may hold changes that were never written.
-                self._orphans = None
+                self._caches.discard_unwritten()
                 raise
 
-    def _orphan_index(self) -> Orphans:
-        if self._orphans is None:
-            with translate(self.path, "reading"):
-                self._orphans = Orphans.load(self._db)
-        return self._orphans
+    @property
+    def _seen(self) -> Seen:
+        """The id filter, which the caches keep (and tests replace here)."""
+        return self._caches.seen
 
-    def _count(self, name: str) -> int:
-        if name not in self._counts:
-            value = self._db.get(keys.count(name))
-            self._counts[name] = 0 if value is None else keys.read_u64(value)
-        return self._counts[name]
+    @_seen.setter
+    def _seen(self, seen: Seen) -> None:
+        self._caches.seen = seen
 
-    def _topic_of(self, record: Record) -> tuple[str, bytes]:
-        """Returns the topic of `record` and its T prefix, as `protocol.topics.topic` would."""
-        pid = getattr(record.body, "project_id", None)
-        if pid is None:
-            name = topic(record)
-            return name, keys.topic_prefix(name)
-        found = self._topics.get(pid)
-        if found is None:
-            if len(self._topics) >= 4 * _CACHE_SIZE:
-                self._topics.clear()
-            name = topic(record)
-            found = self._topics[pid] = (name, keys.topic_prefix(name))
-        return found
-
-    def _project_in_force(self, pid: bytes) -> Record | None:
-        # Called under the lock only, so the cache never learns a value older than the last write.
-        posting = self._projects.get(pid)
-        if posting is None:
-            posting = self._in_force("project", pid)
-            if posting is not None:
-                self._projects.put(pid, posting)
-        return posting
+    @property
+    def _blocks(self) -> dict[str, Blocks]:
+        """Topic -> the block summaries of its index, for the topics asked about."""
+        return self._caches.blocks
 
     # Single records.
 
@@ -584,13 +565,13 @@ class Store:
     def orphans(self) -> tuple[int, int]:
         """Returns how many records wait in the orphan area, and their size in bytes."""
         with self._lock:
-            index = self._orphan_index()
+            index = self._caches.orphans()
             return len(index.entries), index.size
 
     def is_orphan(self, rid: bytes) -> bool:
         """Returns True if the record `rid` waits in the orphan area."""
         with self._lock:
-            return rid in self._orphan_index().entries
+            return rid in self._caches.orphans().entries
 
     def check(self) -> tuple[str, ...]:
         """Checks the whole store; returns the problems found (none if it is consistent).
@@ -599,6 +580,38 @@ class Store:
         """
         with self._lock, translate(self.path, "checking"):
             return check_store(self._db, self._seen)
+
+
+class _StateTables:
+    """How `State` reaches its store's database (`storage.state.Tables`).
+
+    Writes take the store's lock, as ingest does, and are flushed to the disk when the caller
+    asks for it or the store flushes every write. Errors are translated as the store's are.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def put(self, key: bytes, value: bytes, *, sync: bool = False) -> None:
+        store = self._store
+        with store._lock, translate(store.path, "writing to"):
+            store._db.put(key, value, sync=sync or store.sync)
+
+    def delete(self, key: bytes, *, sync: bool = False) -> None:
+        store = self._store
+        with store._lock, translate(store.path, "writing to"):
+            store._db.delete(key, sync=sync or store.sync)
+
+    def get(self, key: bytes) -> bytes | None:
+        store = self._store
+        with translate(store.path, "reading"):
+            value: bytes | None = store._db.get(key)
+        return value
+
+    def scan(
+        self, prefix: bytes, cursor: bytes | None, limit: int
+    ) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+        return self._store._scan(prefix, cursor, limit)
 
 
 def _take_seen(db: Any) -> Seen:
