@@ -217,7 +217,8 @@ class Store:
         return self._run(lambda work: work.run_raw(blobs), now)
 
     def _run(self, job: Callable[[Ingest], IngestResult], now: float) -> IngestResult:
-        with self._lock:
+        # Reads made while ingesting fail as StorageErrors too, like the write does.
+        with self._lock, translate(self.path, "ingesting into"):
             try:
                 work = Ingest(
                     self._caches,

@@ -396,3 +396,27 @@ def test_accepted_epochs_skip_to_each_epoch_with_leaves(store: Store) -> None:
     assert store.accepted_epochs(f.pid("alice", "other")) == []
     with pytest.raises(ValueError, match="limit"):
         store.accepted_epochs(f.pid(), limit=0)
+
+
+def test_a_read_that_fails_while_ingesting_is_a_storage_error(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An I/O error on a read in the middle of an ingest reaches the caller as a StorageError
+    naming the store, not as LevelDB's own error, and the store stays as it was."""
+    store.ingest([f.project()], now=T0)
+    before = everything(store)
+    db = store._db
+
+    class Handle:
+        def __getattr__(self, name: str) -> object:
+            return getattr(db, name)
+
+        def get(self, key: bytes, *args: Any, **kwargs: Any) -> object:
+            raise plyvel.IOError(b"IO error: read error")
+
+    monkeypatch.setattr(store, "_handle", Handle())
+    with pytest.raises(StorageError, match="read error") as caught:
+        store.ingest([f.contribution()], now=T0 + 10)
+    assert caught.value.path == store.path
+    monkeypatch.undo()
+    assert everything(store) == before
