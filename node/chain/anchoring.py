@@ -32,11 +32,12 @@ The path of a fresh anchor is intent -> sent -> confirmed -> published:
    transaction of its Anchored event. Not anchored: sign.
 3. Record the intent (the signed bytes) BEFORE sending, so that a crash at any later point
    resumes from it instead of signing a second anchor.
-4. Poll: read the epoch every `poll_interval`. Not anchored: send the same signed bytes at the
-   first poll and again every `resend_after` polls (the chain may have dropped them); a second
+4. Send the signed bytes, then poll: read the epoch every `poll_interval`. Not anchored: send
+   the same bytes again every `resend_after` polls (the chain may have dropped them); a second
    copy can never be mined twice, since its nonce is used once. Anchored with our root: find the
    Anchored event and the head; once the event's block has `confirmations` blocks on top, go on.
-   Anchored a moment ago and not any more: a reorg dropped it; send again at once.
+   Anchored a moment ago and not any more: a reorg dropped it; send again at once. An intent
+   resumed after a restart starts with a poll, and is sent at once if the chain lacks it.
 5. A transaction that can never be mined (the chain refused it because another transaction of
    the wallet used its nonce, or an adopted transaction that a reorg removed, of which there are
    no signed bytes) is replaced: if the epoch is still not anchored, sign again, record the new
@@ -73,6 +74,8 @@ RESEND_AFTER = 20
 
 @dataclass(frozen=True, slots=True)
 class Action:
+    """Something the service is to do."""
+
     reason: str = field(default="", kw_only=True)
 
 

@@ -210,22 +210,28 @@ class Settlement:
     async def round(self) -> float | None:
         """Runs one round of the service; returns when the next epoch closes (wall time), if
         known. Never raises for a failure of the chain, the store or an epoch: those are logged
-        and kept in `errors`."""
-        self.errors = []
+        and, once the round is over, kept in `errors`."""
+        failures: list[BaseException] = []
         wake = None
         failed: set[tuple[bytes, int]] = set()
-        unfinished = await self._guarded("reading the unfinished anchors", self._intent_epochs)
+        unfinished = await self._guarded(
+            failures, "reading the unfinished anchors", self._intent_epochs
+        )
         for pid, epoch in unfinished or ():
             log.info("settlement: resuming the anchor of epoch %d", epoch)
-            if not await self._guarded(f"anchoring epoch {epoch}", self.anchor, pid, epoch):
+            if not await self._guarded(
+                failures, f"anchoring epoch {epoch}", self.anchor, pid, epoch
+            ):
                 failed.add((pid, epoch))
         if self.auto_close:
-            plan = await self._guarded("looking for epochs to close", self._plan)
+            plan = await self._guarded(failures, "looking for epochs to close", self._plan)
             if plan is not None:
                 wake = plan.wake
                 for pid, epoch in plan.due:
                     if (pid, epoch) not in failed:
-                        await self._guarded(f"anchoring epoch {epoch}", self.anchor, pid, epoch)
+                        what = f"anchoring epoch {epoch}"
+                        await self._guarded(failures, what, self.anchor, pid, epoch)
+        self.errors = failures
         self._round_done.set()
         self._round_done = trio.Event()
         return wake
@@ -234,20 +240,27 @@ class Settlement:
         """Waits until the round of `run` under way (or the next one) is over."""
         await self._round_done.wait()
 
-    async def _guarded(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any) -> T | None:
+    async def _guarded(
+        self,
+        failures: list[BaseException],
+        what: str,
+        fn: Callable[..., Awaitable[T]],
+        *args: Any,
+    ) -> T | None:
         """Returns `await fn(*args)`, or None after logging what it raised (alone, or in
-        exception groups from nurseries). Cancellation passes through."""
+        exception groups from nurseries) and adding it to `failures`. Cancellation passes
+        through."""
         result: T | None = None
         try:
             result = await fn(*args)
         except* EXPECTED as group:
             for exc in _leaves(group):
                 log.warning("settlement: %s: %s; trying again next round", what, exc)
-                self.errors.append(exc)
+                failures.append(exc)
         except* Exception as group:
             # A bug: logged with its traceback, but it does not take the node down with it.
             log.error("settlement: %s failed unexpectedly", what, exc_info=group)
-            self.errors.extend(_leaves(group))
+            failures.extend(_leaves(group))
         return result
 
     # Anchoring.

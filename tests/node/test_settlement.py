@@ -33,7 +33,7 @@ from node.keys import Identity
 from protocol import EpochRoot, Record
 from protocol.epoch import Summary
 from protocol.merkle import MerkleTree
-from storage import Store
+from storage import StorageError, Store
 from tests.support import factories as f
 from tests.support.anvil import rpc, running_anvil
 from tests.support.epochs import ingest, records, strict_node
@@ -549,3 +549,36 @@ def test_killed_at_any_point_it_neither_loses_nor_repeats_an_anchor(
 
 def wallet_address(account: LocalAccount) -> bytes:
     return bytes.fromhex(account.address[2:])
+
+
+async def test_a_round_takes_exception_groups_apart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failures that arrive in an exception group (a nursery's) are logged one by one; a bug
+    among them is logged with its traceback; cancellation is not swallowed."""
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+
+    async def fails(*errors: Exception) -> None:
+        async def one(error: Exception) -> None:
+            raise error
+
+        async with trio.open_nursery() as nursery:
+            for error in errors:
+                nursery.start_soon(one, error)
+
+    with trio.fail_after(TIMEOUT):
+        async with strict_node(tmp_path / "n") as node:
+            settle = Settlement(node, owner, chain, tmp_path / "n")
+            down, full = ChainUnavailable("down"), StorageError("disk full")
+            failures: list[BaseException] = []
+            assert await settle._guarded(failures, "trying", fails, down, full) is None
+            # (A nursery's group holds its errors in no set order.)
+            assert len(failures) == 2 and {id(e) for e in failures} == {id(down), id(full)}
+            assert "trying: down; trying again next round" in caplog.text
+            bug = KeyError("a bug")
+            assert await settle._guarded(failures, "trying again", fails, bug) is None
+            assert failures[-1] is bug and "failed unexpectedly" in caplog.text
+            with trio.move_on_after(0.01) as scope:
+                await settle._guarded(failures, "waiting", trio.sleep_forever)
+            assert scope.cancelled_caught

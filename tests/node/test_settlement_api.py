@@ -1,4 +1,7 @@
-"""What the API answers when the chain says no: a daemon on eth-tester and on anvil, over HTTP."""
+"""What the API answers when the chain says no: a daemon on eth-tester and on anvil, over HTTP.
+
+The daemon's store refuses calls from the event loop (`WORKWORK_STRICT_IO`).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from node.daemon import Daemon
 from node.errors import InsufficientFunds, outcome
 from node.home import Home, Settings
 from node.keys import Identity
+from node.net.node import STRICT_IO_ENV
 from protocol import Contribution
 from tests.support import factories as f
 from tests.support.epochs import ingest, records
@@ -88,8 +92,9 @@ def amounts(error: DaemonError) -> tuple[str, int, int]:
 
 @pytest.mark.parametrize("backend", ["embedded", "anvil"])
 async def test_a_wallet_short_of_funds_gets_409_insufficient_funds(
-    tmp_path: Path, backend: str
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv(STRICT_IO_ENV, "1")
     if backend == "anvil" and anvil.binary() is None:
         pytest.skip("anvil is not installed (node_modules/.bin/anvil): run scripts/setup")
     owner = Identity(f.key("alice"), Account.create())

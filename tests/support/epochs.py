@@ -5,15 +5,14 @@ anchors it from the project's payout address and stores the owner's signed epoch
 fixtures `chain` (a fresh contract per module, on eth-tester and on anvil), `store` and `name`
 (a project name per test) come with it: a test module takes them with `chain = epochs.chain`.
 
-`strict_node` runs a node for the settlement service's tests whose store refuses calls made
-on the event loop's thread by the chain code (node.chain) or by the test itself, so that a store
-read or tree build that bypasses the gateway fails the test.
+`strict_node` runs a node for the settlement service's tests whose store refuses every call
+made on the event loop's thread, so that a store read or tree build that bypasses the gateway
+fails the test.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ from web3 import Web3
 from node.chain.audit import AuditReport, audit_epoch
 from node.chain.client import Anchor, ChainClient, dev_fund
 from node.config import NetworkConfig
-from node.gateway import OnEventLoop
 from node.keys import Identity
 from node.net.node import Node
 from protocol import Acceptance, Record, encode_body
@@ -181,38 +179,15 @@ def records(owner: Identity, *, epochs: tuple[int, ...] = (0,), per_epoch: int =
 
 @asynccontextmanager
 async def strict_node(data_dir: Path) -> AsyncIterator[Node]:
-    """Runs a node over `data_dir` until the block exits; its store refuses calls from the event
-    loop by the chain code and the tests.
-
-    `Node(strict_io=True)` refuses them from all code; the network code still reads the store on
-    the loop, so the rule is held here to the code under test.
-    """
-    node = Node(data_dir, NetworkConfig(sync_interval=3600.0))
+    """Runs a node over `data_dir` whose store refuses calls from the event loop
+    (`Node.strict_io`), until the block exits."""
+    node = Node(data_dir, NetworkConfig(sync_interval=3600.0), strict_io=True)
     async with trio.open_nursery() as nursery:
         await nursery.start(node.run)
-        node.store.guard = _not_from_settlement_on_the_loop
         try:
             yield node
         finally:
             nursery.cancel_scope.cancel()
-
-
-# The code held to the gateway rule by `strict_node`.
-_HELD = ("node.chain", "node.api.settle", "tests.")
-
-
-def _not_from_settlement_on_the_loop() -> None:
-    # trio-typing's stubs (a py-libp2p dependency) lack in_trio_task.
-    if not trio.lowlevel.in_trio_task():  # type: ignore[attr-defined]
-        return
-    frame = sys._getframe(1)
-    while frame is not None:
-        if str(frame.f_globals.get("__name__", "")).startswith(_HELD):
-            raise OnEventLoop(
-                f"a blocking store call on the event loop from {frame.f_code.co_qualname} "
-                f"({frame.f_code.co_filename}:{frame.f_lineno}): go through node.gateway"
-            )
-        frame = frame.f_back
 
 
 async def ingest(node: Node, records: Sequence[Record], now: float = f.T0 + 60) -> None:
