@@ -101,7 +101,7 @@ async def epochs(api: Api, args: dict[str, Any]) -> Any:
 
 async def close_epoch(api: Api, args: dict[str, Any]) -> Any:
     settle = _settlement(api)
-    merkle, summary = await trio.to_thread.run_sync(settle.tree, args["project_id"], args["epoch"])
+    merkle, summary = await settle.tree(args["project_id"], args["epoch"])
     return {
         "project_id": args["project_id"].hex(),
         "epoch": args["epoch"],
@@ -128,7 +128,7 @@ async def tree(api: Api, args: dict[str, Any]) -> Any:
     path = settle.dump_path(args["project_id"], args["epoch"])
     if path.exists():
         return json.loads(path.read_text())
-    merkle, _ = await trio.to_thread.run_sync(settle.tree, args["project_id"], args["epoch"])
+    merkle, _ = await settle.tree(args["project_id"], args["epoch"])
     return merkle.dump()
 
 

@@ -2,9 +2,13 @@
 
 | module | what |
 |---|---|
-| client.py | the settlement contract through web3's sync client, with typed errors |
+| client.py | the settlement contract through web3's sync client |
+| rpc.py | the boundary of the chain libraries: retries, typed errors, reverts |
 | anvil.py | a local anvil chain started and stopped by the node |
-| settlement.py | the settlement service: anchoring, funding, claiming |
+| anchoring.py | the decisions of anchoring an epoch: a sans-I/O state machine |
+| closing.py | the decisions of epoch closing: which ended epochs are due, and when |
+| intents.py | an anchor's intent (recorded before sending) and its result |
+| settlement.py | the settlement service: the I/O around anchoring and closing; funding, claims |
 | anchors.py | which address an epoch is anchored under |
 | trees.py | an epoch's Merkle tree from the stored records, kept while they stay the same |
 | audit.py | an epoch's audit: records, tree and chain compared |

@@ -28,6 +28,21 @@ def anchoring_addresses(
         ChainError: the chain could not be read.
         StorageError: the store could not be read.
     """
+    named = published_anchors(store, project, epoch, chain.chain_id, chain.address)
+    return senders(chain, named, project.expect(Project).payout)
+
+
+def published_anchors(
+    store: Store, project: Record, epoch: int, chain_id: int, contract: bytes
+) -> list[bytes]:
+    """Returns the anchor transactions that the owner's epoch roots name on a chain and contract.
+
+    The store's half of `anchoring_addresses`, for callers that keep store and chain calls
+    apart (the settlement service reads the store through the node's gateway).
+
+    Raises:
+        StorageError: the store could not be read.
+    """
     pid = project_id_of(project.author, project.expect(Project).name)
     found: list[bytes] = []
     cursor = None
@@ -37,16 +52,28 @@ def anchoring_addresses(
             body = record.expect(EpochRoot)
             if (
                 record.author == project.author
-                and body.chain_id == chain.chain_id
-                and body.contract == chain.address
+                and body.chain_id == chain_id
+                and body.contract == contract
+                and body.tx_hash not in found
             ):
-                sender = chain.tx_sender(body.tx_hash)
-                if sender is not None and sender not in found:
-                    found.append(sender)
+                found.append(body.tx_hash)
         if page.cursor is None:
-            break
+            return found
         cursor = page.cursor
-    payout = project.expect(Project).payout
+
+
+def senders(chain: ChainClient, tx_hashes: list[bytes], payout: bytes) -> list[bytes]:
+    """Returns the senders of the transactions the chain knows, then `payout`: the chain's half
+    of `anchoring_addresses`.
+
+    Raises:
+        ChainError: the chain could not be read.
+    """
+    found: list[bytes] = []
+    for tx_hash in tx_hashes:
+        sender = chain.tx_sender(tx_hash)
+        if sender is not None and sender not in found:
+            found.append(sender)
     if payout not in found:
         found.append(payout)
     return found

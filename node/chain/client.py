@@ -10,11 +10,15 @@ embedded EVM, anvil, or any JSON-RPC endpoint), never through an unlocked accoun
 endpoint. Building and sending are separate steps, so that the anchoring service can record the
 signed bytes before sending them, and send the very same bytes again after a reorg: a second
 copy can never be mined twice, since its nonce is used once.
+
+Errors: every request goes through `node.chain.rpc.retrying`, the boundary of the chain
+libraries, which retries what did not answer and types the rest (`ChainUnavailable`,
+`TransactionReverted`, `InsufficientFunds`, `NonceUsed`, `ChainError`). Signing checks that the
+wallet holds the value and the gas before anything is sent.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import logging
 import time
@@ -23,24 +27,52 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import requests
-from eth_abi.abi import decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.exceptions import TransactionNotFound
 from web3.types import TxReceipt, Wei
 
+from node.chain.rpc import (
+    KNOWN,
+    REFUSALS,
+    NonceUsed,
+    Unfunded,
+    checksum,
+    describe_revert,
+    nonce_used,
+    retrying,
+    revert_data,
+    tx_cost,
+    web3_at,
+)
 from node.config import ChainConfig
-from node.errors import ChainError, ChainUnavailable, ConfigError, TransactionReverted
+from node.errors import ChainError, ConfigError, InsufficientFunds, TransactionReverted
 from protocol.contract import artifact
 from protocol.epoch import Summary
 from protocol.merkle import Leaf
+
+# Re-exported: the rest of the node and the tests take them from the client.
+__all__ = [
+    "DEV_BALANCE",
+    "TIP",
+    "Anchor",
+    "ChainClient",
+    "EpochState",
+    "NonceUsed",
+    "SignedTx",
+    "checksum",
+    "describe_revert",
+    "dev_fund",
+    "open_chain",
+    "revert_data",
+    "tx_cost",
+    "web3_at",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +84,8 @@ DEV_BALANCE = 10_000 * 10**18
 # What the embedded chain's accounts hold: enough to fund wallets many times over.
 _EMBEDDED_BALANCE = 2**100
 _DEFAULT = ChainConfig()
-# Errors that mean "the endpoint did not answer" rather than "it answered no".
-_UNAVAILABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError)
+# What the node pays a block producer per unit of gas on top of the base fee.
+TIP = 10**9
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,49 +124,6 @@ class SignedTx:
     raw: bytes
     hash: bytes
     nonce: int
-
-
-def checksum(address: bytes | str) -> ChecksumAddress:
-    """Returns an address in EIP-55 checksummed form."""
-    return Web3.to_checksum_address(address)
-
-
-def revert_data(exc: BaseException) -> bytes | None:
-    """Returns the revert data carried by a failed call, from either kind of backend, or None.
-
-    Through JSON-RPC (anvil, any endpoint) web3 raises `ContractLogicError` with the data as hex;
-    eth-tester's in-process provider raises `TransactionFailed` whose message holds the data as a
-    Python bytes literal.
-    """
-    if isinstance(exc, ContractLogicError) and isinstance(exc.data, str):
-        return bytes.fromhex(exc.data.removeprefix("0x"))
-    message = str(exc.args[0]) if exc.args else ""
-    prefix = "execution reverted: "
-    if isinstance(exc, TransactionFailed) and message.startswith(prefix):
-        raw = message.removeprefix(prefix)
-        if raw.startswith(("b'", 'b"')):
-            data = ast.literal_eval(raw)
-            if isinstance(data, bytes):
-                return data
-    return None
-
-
-def describe_revert(abi: Sequence[dict[str, Any]], data: bytes) -> tuple[str, tuple[Any, ...]]:
-    """Returns the name and decoded arguments of a custom error (or Panic) in revert data."""
-    if data[:4] == bytes(Web3.keccak(text="Panic(uint256)"))[:4]:
-        return "Panic", tuple(decode(["uint256"], data[4:]))
-    for entry in abi:
-        if entry["type"] != "error":
-            continue
-        types = [i["type"] for i in entry["inputs"]]
-        selector = bytes(Web3.keccak(text=f"{entry['name']}({','.join(types)})"))[:4]
-        if selector == data[:4]:
-            values = decode(types, data[4:])
-            # eth_abi returns addresses in lower case; everything else here checksums them.
-            return entry["name"], tuple(
-                checksum(v) if t == "address" else v for t, v in zip(types, values, strict=True)
-            )
-    return f"unknown error 0x{data.hex()}", ()
 
 
 class ChainClient:
@@ -176,8 +165,7 @@ class ChainClient:
             ChainError: there is no contract at that address.
         """
         config: ChainConfig = kw.pop("config", ChainConfig(backend="rpc", url=url))
-        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": config.timeout}))
-        client = cls(w3, contract, account, config=config, **kw)
+        client = cls(web3_at(url, config), contract, account, config=config, **kw)
         client.check_deployed()
         return client
 
@@ -355,7 +343,13 @@ class ChainClient:
         return self._sign(call, "claiming")
 
     def send(self, tx: SignedTx) -> bytes:
-        """Broadcasts a signed transaction; sending one the chain already has is not an error."""
+        """Broadcasts a signed transaction; sending one the chain already has is not an error.
+
+        Raises:
+            NonceUsed: another transaction of the wallet used its nonce.
+            InsufficientFunds: the wallet no longer holds its value and gas.
+            ChainError: the chain refused it otherwise, or did not answer.
+        """
         return _send(self.w3, self.config, tx)
 
     def transact(self, tx: SignedTx, *, timeout: float = 60.0) -> TxReceipt:
@@ -399,7 +393,7 @@ class ChainClient:
         )
 
     def _rpc(self, what: str, fn: Callable[[], T]) -> T:
-        return _retrying(self.config, what, fn)
+        return retrying(self.config, what, fn, abi=self.abi)
 
 
 class _Signer:
@@ -421,47 +415,89 @@ class _Signer:
         """Estimates gas (which refuses a call that would revert), prices and signs a call.
 
         Raises:
+            InsufficientFunds: the wallet does not hold `value` and the gas at the fee offered.
             TransactionReverted: the contract would refuse the call.
         """
         w3, sender = self.w3, self.account.address
+        balance = self._balance()
+        block = retrying(
+            self.config, "reading the latest block", lambda: w3.eth.get_block("latest")
+        )
+        base_fee = int(block.get("baseFeePerGas") or 0)
+        max_fee = 2 * base_fee + TIP
+        if value > balance:
+            raise self._unfunded(call, value, balance, max_fee)
         base: dict[str, Any] = {"from": sender, "value": Wei(value)}
         try:
-            gas = _retrying(
-                self.config, f"estimating gas for {action}", lambda: call.estimate_gas(base)
+            gas = retrying(
+                self.config,
+                f"estimating gas for {action}",
+                lambda: call.estimate_gas(base),
+                abi=self.abi,
+                action=action,
             )
-        except (ContractLogicError, TransactionFailed) as exc:
-            data = revert_data(exc)
-            if data is None:
-                raise TransactionReverted(action, str(exc)) from exc
-            name, args = describe_revert(self.abi, data)
-            shown = ("0x" + a.hex() if isinstance(a, bytes) else str(a) for a in args)
-            detail = f"{name}({', '.join(shown)})" if args else name
-            raise TransactionReverted(action, detail) from exc
-        nonce = _retrying(
+        except Unfunded as exc:
+            raise self._unfunded(call, value, balance, max_fee) from exc
+        limit = _limit(gas)
+        # What the chain checks before it takes the transaction: the value, and the gas limit
+        # at the highest fee the transaction may pay.
+        needs = value + limit * max_fee
+        if balance < needs:
+            raise InsufficientFunds(sender, balance, needs)
+        nonce = retrying(
             self.config,
             "reading the nonce",
             lambda: w3.eth.get_transaction_count(sender, "pending"),
         )
-        block = _retrying(
-            self.config, "reading the latest block", lambda: w3.eth.get_block("latest")
-        )
-        base_fee = int(block.get("baseFeePerGas") or 0)
-        tip = 10**9
         tx = call.build_transaction(
             {
                 **base,
                 "nonce": nonce,
-                # A margin over the estimate: state can change between estimate and inclusion.
-                "gas": gas * 5 // 4 + 10_000,
-                "maxPriorityFeePerGas": tip,
-                "maxFeePerGas": 2 * base_fee + tip,
+                "gas": limit,
+                "maxPriorityFeePerGas": TIP,
+                "maxFeePerGas": max_fee,
                 "chainId": self.chain_id
                 if self.chain_id is not None
-                else _retrying(self.config, "reading the chain id", lambda: w3.eth.chain_id),
+                else retrying(self.config, "reading the chain id", lambda: w3.eth.chain_id),
             }
         )
         signed = self.account.sign_transaction(tx)
         return SignedTx(bytes(signed.raw_transaction), bytes(signed.hash), nonce)
+
+    def _balance(self) -> int:
+        address = self.account.address
+        return int(
+            retrying(
+                self.config,
+                "reading the wallet's balance",
+                lambda: self.w3.eth.get_balance(address),
+            )
+        )
+
+    def _unfunded(self, call: Any, value: int, balance: int, max_fee: int) -> InsufficientFunds:
+        """Returns the error of a wallet that cannot pay for `call` with `value`, with what it
+        would need.
+
+        The gas is estimated at a fee of 0 and at a value the wallet holds, which every backend
+        answers whatever the balance. When even that fails (a payable call that refuses the
+        little the wallet holds), the value alone is named: what is needed at the least.
+        """
+        free: dict[str, Any] = {
+            "from": self.account.address,
+            "value": Wei(min(value, balance)),
+            "maxFeePerGas": 0,
+            "maxPriorityFeePerGas": 0,
+        }
+        try:
+            gas = retrying(self.config, "estimating gas", lambda: call.estimate_gas(free))
+        except ChainError:
+            return InsufficientFunds(self.account.address, balance, value)
+        return InsufficientFunds(self.account.address, balance, value + _limit(gas) * max_fee)
+
+
+def _limit(estimate: int) -> int:
+    """Returns the gas limit for an estimate: a margin, since state can change before inclusion."""
+    return estimate * 5 // 4 + 10_000
 
 
 def dev_fund(w3: Web3, address: str | bytes, amount: int = DEV_BALANCE) -> None:
@@ -472,11 +508,19 @@ def dev_fund(w3: Web3, address: str | bytes, amount: int = DEV_BALANCE) -> None:
     """
     target = checksum(address)
     if isinstance(w3.provider, EthereumTesterProvider):
-        rich = w3.eth.accounts[0]
-        tx_hash = w3.eth.send_transaction({"from": rich, "to": target, "value": Wei(amount)})
-        w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)
+
+        def pay() -> None:
+            rich = w3.eth.accounts[0]
+            tx_hash = w3.eth.send_transaction({"from": rich, "to": target, "value": Wei(amount)})
+            w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)
+
+        retrying(_DEFAULT, "funding a dev wallet", pay)
         return
-    response = w3.provider.make_request("anvil_setBalance", [target, hex(amount)])  # type: ignore[arg-type]
+    response = retrying(
+        _DEFAULT,
+        "funding a dev wallet",
+        lambda: w3.provider.make_request("anvil_setBalance", [target, hex(amount)]),  # type: ignore[arg-type]
+    )
     if "error" in response:
         raise ChainError(
             f"this chain has no dev faucet (anvil_setBalance failed): {response['error']}"
@@ -487,13 +531,22 @@ def _send(w3: Web3, config: ChainConfig, tx: SignedTx) -> bytes:
     def send() -> bytes:
         try:
             return bytes(w3.eth.send_raw_transaction(tx.raw))
-        except (Web3RPCError, ValueError) as exc:
+        except REFUSALS as exc:
             text = str(exc).lower()
-            if "already" in text or "known" in text:
+            if any(s in text for s in KNOWN):
                 return tx.hash
-            raise ChainError(f"the chain refused tx 0x{tx.hash.hex()}: {exc}") from exc
+            if nonce_used(text):
+                raise NonceUsed(f"the chain refused tx 0x{tx.hash.hex()}: {exc}") from exc
+            raise
 
-    return _retrying(config, "sending a transaction", send)
+    try:
+        return retrying(config, "sending a transaction", send)
+    except Unfunded as exc:
+        sender, cost = tx_cost(tx.raw)
+        balance = int(
+            retrying(config, "reading a balance", lambda: w3.eth.get_balance(checksum(sender)))
+        )
+        raise InsufficientFunds(checksum(sender), balance, cost) from exc
 
 
 def _receipt(w3: Web3, config: ChainConfig, tx_hash: bytes) -> TxReceipt | None:
@@ -503,28 +556,11 @@ def _receipt(w3: Web3, config: ChainConfig, tx_hash: bytes) -> TxReceipt | None:
         except TransactionNotFound:
             return None
 
-    return _retrying(config, "reading a receipt", get)
+    return retrying(config, "reading a receipt", get)
 
 
 def _leaf_args(leaf: Leaf) -> tuple[bytes, str, int]:
     return leaf.contribution_id, checksum(leaf.payout), leaf.weight
-
-
-def _retrying(config: ChainConfig, what: str, fn: Callable[[], T]) -> T:
-    """Calls `fn`, retrying with exponential backoff while the endpoint does not answer."""
-    delay = 0.2
-    for attempt in range(1, config.retries + 1):
-        try:
-            return fn()
-        except _UNAVAILABLE as exc:
-            if attempt == config.retries:
-                raise ChainUnavailable(
-                    f"the chain did not answer while {what} ({attempt} attempts): {exc}"
-                ) from exc
-            log.warning("chain: %s failed (%s); retrying in %.1f s", what, exc, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
@@ -561,9 +597,9 @@ def open_chain(config: ChainConfig, account: LocalAccount, data_dir: Path) -> It
     with anvil.running(
         state=folder / "anvil-state.json", block_time=block_time, log=folder / "anvil.log"
     ) as url:
-        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": config.timeout}))
+        w3 = web3_at(url, config)
         if (
-            _retrying(config, "reading a balance", lambda: w3.eth.get_balance(account.address))
+            retrying(config, "reading a balance", lambda: w3.eth.get_balance(account.address))
             < 10**18
         ):
             dev_fund(w3, account.address)

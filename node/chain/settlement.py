@@ -1,21 +1,21 @@
 """The settlement service: closes and anchors epochs, funds them, claims shares.
 
-Anchoring an epoch of a project this node owns goes through four steps, each of which can be
-interrupted (the process killed) and resumed without losing or repeating the anchor:
+The decisions of anchoring and of epoch closing are in `node.chain.anchoring` and
+`node.chain.closing`, a sans-I/O core (the former's opening comment is the theory of
+operation). This module performs the actions the core asks for and feeds back what happened:
+store reads and Merkle trees through the node's gateway (reader threads), intent writes through
+its writer, chain calls in threads of their own, waits on trio's clock. No store call and no
+tree build runs on the event loop.
 
-1. build the epoch's tree from the stored acceptances in force, and keep its standard-v1 dump
-   in `<data dir>/epochs/` (what the owner gives auditors and contributors);
-2. sign the `anchor` transaction and record it in the store as an intent, synced to disk,
-   BEFORE sending it;
-3. send it and wait for its confirmations, sending the same signed bytes again if a reorg drops
-   it (the nonce makes a second inclusion impossible, and the contract refuses to anchor an
-   epoch twice anyway);
-4. sign the `epoch_root` record, ingest and publish it, and delete the intent.
+Anchoring never loses or repeats an anchor across a crash at any point, because the intent (the
+signed transaction) is synced to the store before it is sent, and deleted only after the epoch
+root naming the confirmed transaction is stored. On start, and every round after, the service
+resumes each intent a previous run left from what the chain says.
 
-On start, every intent left by a previous run is resumed from what the chain says: anchored with
-our root means step 4; not anchored means step 3 again. Epochs of projects with an epoch length
-close by themselves once they end (plus a grace period for clock skew); any epoch closes on the
-owner's command.
+`run` is the service: every round it resumes unfinished anchors, then anchors the ended epochs
+of the projects this node owns (after a grace period for clock skew). A failure (the chain down,
+the store failing, an epoch that cannot be anchored) is logged and tried again the next round;
+it never ends the service.
 """
 
 from __future__ import annotations
@@ -23,28 +23,61 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from node.chain.anchors import anchoring_addresses
-from node.chain.client import ChainClient, SignedTx
+from node.chain.anchoring import (
+    RESEND_AFTER,
+    Action,
+    Anchoring,
+    BuildTree,
+    Built,
+    Deleted,
+    DeleteIntent,
+    Done,
+    Event,
+    Fail,
+    FindAnchor,
+    Found,
+    Head,
+    Load,
+    Loaded,
+    Publish,
+    Published,
+    Read,
+    ReadEpoch,
+    ReadHead,
+    Recorded,
+    RecordIntent,
+    Send,
+    Sent,
+    Sign,
+    Signed,
+    Wait,
+    Woke,
+)
+from node.chain.anchors import published_anchors, senders
+from node.chain.client import ChainClient, NonceUsed
+from node.chain.closing import CLOSE_INTERVAL, GRACE, Owned, Plan, due, last_due
+from node.chain.intents import Anchored, ChainRef, Intent, intent_key, is_intent_key, published
 from node.chain.trees import stored_tree
-from node.errors import ChainError, NotFound, SettlementError
-from protocol import Acceptance, Contribution, EpochRoot, Project, Record
+from node.errors import NodeError, NotFound, SettlementError
+from protocol import Acceptance, Contribution, EpochRoot, Project, ProtocolError, Record
 from protocol.epoch import Summary
 from protocol.merkle import Leaf, MerkleTree
 from protocol.records import project_id
 from protocol.topics import META
-from protocol.validate import MAX_SKEW
-from storage import Store
+from storage import StorageError, Store
+from storage.store import MAX_LIMIT
 
 if TYPE_CHECKING:
     from trio_typing import TaskStatus
 
+    from node.gateway import Gateway
     from node.keys import Identity
     from node.net.node import Node
 
@@ -52,27 +85,20 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# An epoch of a project with an epoch length closes this long after it ends, so that
-# acceptances dated up to the clock-skew limit before its end have arrived.
-GRACE = MAX_SKEW
-# How often the service looks for epochs to close.
-CLOSE_INTERVAL = 30.0
-# A sent anchor not mined after this many polls is sent again (the chain may have dropped it).
-RESEND_AFTER = 20
+__all__ = [
+    "CLOSE_INTERVAL",
+    "GRACE",
+    "RESEND_AFTER",
+    "Anchored",
+    "Claim",
+    "EpochStatus",
+    "Settlement",
+    "Share",
+    "project_id_of",
+]
 
-_INTENT = b"anchor"
-
-
-@dataclass(frozen=True, slots=True)
-class Anchored:
-    """An anchored epoch, as this node published it."""
-
-    project_id: bytes
-    epoch: int
-    summary: Summary
-    tx_hash: bytes
-    block_number: int
-    record: Record
+# What a round of the service may meet and shrug off: the chain, the store, the records.
+EXPECTED = (NodeError, StorageError, ProtocolError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,62 +140,17 @@ class Share:
     claimed: int
 
 
-def _intent_key(project_id: bytes, epoch: int) -> bytes:
-    return _INTENT + project_id + epoch.to_bytes(4, "big")
-
-
-@dataclass(frozen=True, slots=True)
-class _Intent:
-    """A signed anchor transaction, recorded before it is sent."""
-
-    project_id: bytes
-    epoch: int
-    summary: Summary
-    chain_id: int
-    contract: bytes
-    tx: SignedTx
-
-    def encode(self) -> bytes:
-        return json.dumps(
-            {
-                "project_id": self.project_id.hex(),
-                "epoch": self.epoch,
-                "root": self.summary.root.hex(),
-                "leaf_count": self.summary.leaf_count,
-                "total_weight": self.summary.total_weight,
-                "chain_id": self.chain_id,
-                "contract": self.contract.hex(),
-                "raw": self.tx.raw.hex(),
-                "hash": self.tx.hash.hex(),
-                "nonce": self.tx.nonce,
-            },
-            sort_keys=True,
-        ).encode()
-
-    @classmethod
-    def decode(cls, data: bytes) -> _Intent:
-        d = json.loads(data)
-        summary = Summary(bytes.fromhex(d["root"]), d["leaf_count"], d["total_weight"])
-        tx = SignedTx(bytes.fromhex(d["raw"]), bytes.fromhex(d["hash"]), d["nonce"])
-        return cls(
-            bytes.fromhex(d["project_id"]),
-            d["epoch"],
-            summary,
-            d["chain_id"],
-            bytes.fromhex(d["contract"]),
-            tx,
-        )
-
-
 class Settlement:
     """Anchoring, funding and claiming for one node, on one chain.
 
     Args:
-        node: the running node (its store, and `submit` to publish epoch roots).
+        node: the running node (its store and gateway, and `submit` to publish epoch roots).
         identity: the keys that sign epoch roots (Ed25519) and transactions (the wallet).
         chain: the chain client; its account must be the identity's wallet.
         data_dir: where the tree dumps of anchored epochs are kept (`epochs/`).
+        clock: wall time, for epoch boundaries and the epoch roots' `created_at`.
         auto_close: close ended epochs of projects with an epoch length by themselves.
+        interval: the longest time between two rounds of `run`.
     """
 
     def __init__(
@@ -181,6 +162,7 @@ class Settlement:
         *,
         clock: Callable[[], float] = time.time,
         auto_close: bool = True,
+        interval: float = CLOSE_INTERVAL,
     ) -> None:
         self.node = node
         self.identity = identity
@@ -188,72 +170,340 @@ class Settlement:
         self.dumps = Path(data_dir) / "epochs"
         self.clock = clock
         self.auto_close = auto_close
+        self.interval = interval
         self._locks: dict[tuple[bytes, int], trio.Lock] = {}
         # The ids of this node's projects, and the meta topic's record count when they were
         # listed: the list is made again only when a project or profile has arrived since.
         self._own: tuple[bytes, ...] = ()
         self._own_stamp = -1
+        # Epochs known to be published by this node on this chain: records are never removed,
+        # so epoch closing need not read their roots again.
+        self._closed: set[tuple[bytes, int]] = set()
+        # What the last round of `run` failed on, and an event set when a round ends.
+        self.errors: list[BaseException] = []
+        self._round_done = trio.Event()
 
     @property
     def store(self) -> Store:
         return self.node.store
 
+    @property
+    def gateway(self) -> Gateway:
+        return self.node.gateway
+
+    # The service.
+
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Resumes the anchors a previous run left unfinished, then closes epochs as they end.
 
-        A chain that is down only delays this: the next round tries again.
+        Runs until cancelled. A round that fails (the chain down, the store failing) only
+        delays the work: the next round tries again.
         """
         task_status.started()
         while True:
-            try:
-                await self.resume()
-                if self.auto_close:
-                    await self.close_due()
-            except (ChainError, SettlementError, NotFound) as exc:
-                log.warning("settlement: %s; trying again in %.0f s", exc, CLOSE_INTERVAL)
-            await trio.sleep(CLOSE_INTERVAL)
+            wake = await self.round()
+            delay = self.interval
+            if wake is not None:
+                delay = min(delay, max(0.0, wake - self.clock()))
+            await trio.sleep(delay)
+
+    async def round(self) -> float | None:
+        """Runs one round of the service; returns when the next epoch closes (wall time), if
+        known. Never raises for a failure of the chain, the store or an epoch: those are logged
+        and, once the round is over, kept in `errors`."""
+        failures: list[BaseException] = []
+        wake = None
+        failed: set[tuple[bytes, int]] = set()
+        unfinished = await self._guarded(
+            failures, "reading the unfinished anchors", self._intent_epochs
+        )
+        for pid, epoch in unfinished or ():
+            log.info("settlement: resuming the anchor of epoch %d", epoch)
+            if not await self._guarded(
+                failures, f"anchoring epoch {epoch}", self.anchor, pid, epoch
+            ):
+                failed.add((pid, epoch))
+        if self.auto_close:
+            plan = await self._guarded(failures, "looking for epochs to close", self._plan)
+            if plan is not None:
+                wake = plan.wake
+                for pid, epoch in plan.due:
+                    if (pid, epoch) not in failed:
+                        what = f"anchoring epoch {epoch}"
+                        await self._guarded(failures, what, self.anchor, pid, epoch)
+        self.errors = failures
+        self._round_done.set()
+        self._round_done = trio.Event()
+        return wake
+
+    async def wait_round(self) -> None:
+        """Waits until the round of `run` under way (or the next one) is over."""
+        await self._round_done.wait()
+
+    async def _guarded(
+        self,
+        failures: list[BaseException],
+        what: str,
+        fn: Callable[..., Awaitable[T]],
+        *args: Any,
+    ) -> T | None:
+        """Returns `await fn(*args)`, or None after logging what it raised (alone, or in
+        exception groups from nurseries) and adding it to `failures`. Cancellation passes
+        through."""
+        result: T | None = None
+        try:
+            result = await fn(*args)
+        except* EXPECTED as group:
+            for exc in _leaves(group):
+                log.warning("settlement: %s: %s; trying again next round", what, exc)
+                failures.append(exc)
+        except* Exception as group:
+            # A bug: logged with its traceback, but it does not take the node down with it.
+            log.error("settlement: %s failed unexpectedly", what, exc_info=group)
+            failures.extend(_leaves(group))
+        return result
 
     # Anchoring.
 
     async def resume(self) -> list[Anchored]:
-        """Finishes every anchor whose intent a previous run recorded."""
-        done = []
-        page = self.store.state.intents(limit=1000)
-        for key, value in page.items:
-            if key.startswith(_INTENT):
-                intent = _Intent.decode(value)
-                log.info("settlement: resuming the anchor of epoch %d", intent.epoch)
-                done.append(await self.anchor(intent.project_id, intent.epoch))
-        return done
+        """Finishes every anchor whose intent a previous run recorded.
+
+        Raises:
+            the errors of `anchor`, at the first anchor that fails.
+        """
+        return [await self.anchor(pid, epoch) for pid, epoch in await self._intent_epochs()]
 
     async def close_due(self) -> list[Anchored]:
-        """Anchors every ended epoch, not yet anchored, of the projects this node owns."""
+        """Anchors every ended epoch, not yet anchored, of the projects this node owns.
+
+        Raises:
+            the errors of `anchor`, at the first anchor that fails.
+        """
+        plan = await self._plan()
+        return [await self.anchor(pid, epoch) for pid, epoch in plan.due]
+
+    async def anchor(self, project_id: bytes, epoch: int) -> Anchored:
+        """Closes an epoch and anchors it: returns once the root is confirmed and published.
+
+        Idempotent: an epoch already anchored and published is returned as it is; one left half
+        done by a crash is finished.
+
+        Raises:
+            NotFound: the project is not in the store.
+            SettlementError: the project is not this node's, its anchoring address is
+                not this node's wallet, the epoch has no accepted contribution, the chain holds
+                another root for it, or its unfinished anchor was made for another chain.
+            InsufficientFunds: the wallet cannot pay for the anchor's gas.
+            ChainError: the chain refused or did not answer (the intent stays for a retry).
+            StorageError: the store could not be read or written (likewise).
+        """
+        lock = self._locks.setdefault((project_id, epoch), trio.Lock())
+        async with lock:
+            machine = Anchoring(
+                project_id,
+                epoch,
+                author=self.identity.public_key,
+                chain=ChainRef(self.chain.chain_id, self.chain.address, self.chain.sender),
+                confirmations=self.chain.config.confirmations,
+                poll_interval=self.chain.config.poll_interval,
+            )
+            action = machine.start()
+            while True:
+                if action.reason:
+                    log.warning("settlement: %s", action.reason)
+                if isinstance(action, Done):
+                    return action.anchored
+                if isinstance(action, Fail):
+                    raise action.error
+                event = await self._perform(action, project_id, epoch)
+                action = machine.step(event, trio.current_time())
+
+    async def _perform(self, action: Action, pid: bytes, epoch: int) -> Event:
+        """Does what the anchoring core asked; returns what happened."""
+        chain, sender = self.chain, self.chain.sender
+        match action:
+            case Load():
+                return await self.gateway.read(self._load, pid, epoch)
+            case FindAnchor():
+                return Found(await _on_chain(chain.find_anchor, sender, pid, epoch))
+            case BuildTree():
+                merkle, summary = await self.tree(pid, epoch)
+                await trio.to_thread.run_sync(self._dump, pid, epoch, merkle)
+                return Built(summary)
+            case ReadEpoch():
+                return Read(await _on_chain(chain.epoch, sender, pid, epoch))
+            case ReadHead():
+                return Head(await _on_chain(chain.block_number))
+            case Sign(summary=summary):
+                return Signed(await _on_chain(chain.sign_anchor, pid, epoch, summary))
+            case RecordIntent(intent=intent):
+                key = intent_key(pid, epoch)
+                await self.gateway.write(self.store.state.put_intent, key, intent.encode())
+                return Recorded()
+            case Send(tx=tx):
+                try:
+                    await _on_chain(chain.send, tx)
+                except NonceUsed as exc:
+                    log.warning("settlement: %s", exc)
+                    return Sent(nonce_used=True)
+                return Sent()
+            case Wait(at=at):
+                await trio.sleep_until(at)
+                return Woke()
+            case Publish():
+                return Published(await self._publish(action))
+            case DeleteIntent():
+                await self.gateway.write(self.store.state.delete_intent, intent_key(pid, epoch))
+                return Deleted()
+        raise AssertionError(f"the anchoring core asked for {action!r}")
+
+    def _load(self, pid: bytes, epoch: int) -> Loaded:
+        """The store's view of an epoch (in a reader thread)."""
+        roots: list[Record] = []
+        cursor = None
+        while True:
+            page = self.store.epoch_roots(pid, epoch=epoch, cursor=cursor, limit=MAX_LIMIT)
+            roots += page.items
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        raw = self.store.state.intent(intent_key(pid, epoch))
+        intent = None if raw is None else Intent.decode(raw)
+        return Loaded(self.store.project(pid), tuple(roots), intent)
+
+    async def _publish(self, action: Publish) -> Record:
+        intent = action.intent
+        body = EpochRoot(
+            created_at=int(self.clock()),
+            project_id=intent.project_id,
+            epoch=intent.epoch,
+            root=intent.summary.root,
+            leaf_count=intent.summary.leaf_count,
+            total_weight=intent.summary.total_weight,
+            chain_id=self.chain.chain_id,
+            contract=self.chain.address,
+            tx_hash=action.tx_hash,
+        )
+        record = self.identity.sign(body)
+        result = await self.node.submit([record])
+        for rid, error in result.rejected:
+            if rid == record.id:
+                raise SettlementError(
+                    f"the epoch root of epoch {intent.epoch} was refused: {error}"
+                )
+        log.info(
+            "settlement: epoch %d anchored in tx 0x%s (block %d)",
+            intent.epoch,
+            action.tx_hash.hex(),
+            action.block_number,
+        )
+        return record
+
+    async def tree(self, project_id: bytes, epoch: int) -> tuple[MerkleTree, Summary]:
+        """Returns the tree of an epoch as the stored acceptances in force make it (built in a
+        reader thread: seconds for 100,000 leaves).
+
+        Raises:
+            NotFound: the project is not in the store.
+            SettlementError: the epoch has no accepted contribution.
+        """
+        return await self.gateway.read(self._tree, project_id, epoch)
+
+    def _tree(self, project_id: bytes, epoch: int) -> tuple[MerkleTree, Summary]:
+        project = self._project(project_id)
+        if not self.store.acceptances(project_id, epoch, limit=1).items:
+            raise SettlementError(f"epoch {epoch} has no accepted contribution: nothing to anchor")
+        return stored_tree(self.store, project, epoch)
+
+    def _project(self, project_id: bytes) -> Record:
+        """Returns the project revision in force; NotFound if the store has none."""
+        project = self.store.project(project_id)
+        if project is None:
+            raise NotFound(f"project {project_id.hex()} is not in the store")
+        return project
+
+    def _dump(self, project_id: bytes, epoch: int, merkle: MerkleTree) -> None:
+        path = self.dump_path(project_id, epoch)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(merkle.dump(), indent=1))
+        tmp.replace(path)
+
+    def dump_path(self, project_id: bytes, epoch: int) -> Path:
+        """Where the tree of an anchored epoch is kept (OpenZeppelin's standard-v1 dump)."""
+        return self.dumps / project_id.hex() / f"{epoch}.json"
+
+    # Epoch closing.
+
+    async def _intent_epochs(self) -> list[tuple[bytes, int]]:
+        """Returns the epochs whose anchor a previous run left unfinished."""
+        return await self.gateway.read(self._read_intents)
+
+    def _read_intents(self) -> list[tuple[bytes, int]]:
+        found = []
+        cursor = None
+        while True:
+            page = self.store.state.intents(cursor=cursor, limit=MAX_LIMIT)
+            for key, value in page.items:
+                if is_intent_key(key):
+                    intent = Intent.decode(value)
+                    found.append((intent.project_id, intent.epoch))
+            if page.cursor is None:
+                return found
+            cursor = page.cursor
+
+    async def _plan(self) -> Plan:
+        """Reads what epoch closing needs from the store, and asks the core what is due."""
         now = self.clock()
-        done = []
+        owned = []
         for pid in await self._own_projects():
-            project = self.store.project(pid)
-            if project is None:
-                continue
-            body = project.expect(Project)
-            if body.epoch_length == 0:
-                continue
-            for epoch in self.store.accepted_epochs(pid, limit=1000):
-                if (epoch + 1) * body.epoch_length + GRACE > now:
-                    break
-                if self._published(pid, epoch) is None:
-                    done.append(await self.anchor(pid, epoch))
-        return done
+            found = await self.gateway.read(self._owned, pid, now)
+            if found is not None:
+                owned.append(found)
+                self._closed.update((pid, epoch) for epoch in found.published)
+        return due(owned, now)
+
+    def _owned(self, pid: bytes, now: float) -> Owned | None:
+        """One owned project as epoch closing sees it at `now` (in a reader thread): its epochs
+        with acceptances up to the first that has not ended, and which of them are published."""
+        project = self.store.project(pid)
+        if project is None:
+            return None
+        length = project.expect(Project).epoch_length
+        if length == 0:
+            return Owned(pid, 0, ())
+        last = last_due(length, now)
+        accepted: list[int] = []
+        start = 0
+        while True:
+            page = self.store.accepted_epochs(pid, start=start, limit=MAX_LIMIT)
+            accepted += page
+            if len(page) < MAX_LIMIT or page[-1] > last:
+                break
+            start = page[-1] + 1
+        done = set()
+        for epoch in accepted:
+            if epoch > last:
+                break
+            if (pid, epoch) in self._closed or self._published(pid, epoch):
+                done.add(epoch)
+        return Owned(pid, length, tuple(accepted), frozenset(done))
+
+    def _published(self, pid: bytes, epoch: int) -> bool:
+        roots = self.store.epoch_roots(pid, epoch=epoch, limit=MAX_LIMIT).items
+        me, chain = self.identity.public_key, self.chain
+        return bool(published(roots, me, chain.chain_id, chain.address))
 
     async def _own_projects(self) -> tuple[bytes, ...]:
         """Returns the ids of the projects this node's identity owns.
 
         Projects are not indexed by owner, so finding them reads every project in force: on a
-        bootstrap node, thousands. That is done in a thread, and only when the meta topic (where
-        projects are) has changed since the last time.
+        bootstrap node, thousands. That is done only when the meta topic (where projects are)
+        has changed since the last time.
         """
-        stamp = self.store.topic_count(META)
+        stamp = await self.gateway.read(self.store.topic_count, META)
         if stamp != self._own_stamp:
-            self._own = await self._call(self._list_own)
+            self._own = await self.gateway.read(self._list_own)
             self._own_stamp = stamp
         return self._own
 
@@ -267,236 +517,12 @@ class Settlement:
                 return tuple(own)
             cursor = page.cursor
 
-    async def anchor(self, project_id: bytes, epoch: int) -> Anchored:
-        """Closes an epoch and anchors it: returns once the root is confirmed and published.
-
-        Idempotent: an epoch already anchored and published is returned as it is; one left half
-        done by a crash is finished.
-
-        Raises:
-            NotFound: the project is not in the store.
-            SettlementError: the project is not this node's, its anchoring address is
-                not this node's wallet, the epoch has no accepted contribution, or the chain holds
-                another root for it.
-            ChainError: the chain refused or did not answer (the intent stays for a retry).
-        """
-        key = (project_id, epoch)
-        lock = self._locks.setdefault(key, trio.Lock())
-        async with lock:
-            published = self._published(project_id, epoch)
-            if published is not None:
-                found = await self._call(
-                    self.chain.find_anchor, self.chain.sender, project_id, epoch
-                )
-                if found is not None and found.tx_hash == published.tx_hash:
-                    return published
-                # Published, but the chain does not hold that anchor: a reorg deeper than the
-                # confirmations waited for, or a dev chain started afresh. Anchor again.
-                log.warning(
-                    "settlement: epoch %d was published in tx 0x%s, which the chain does not "
-                    "hold; anchoring it again",
-                    epoch,
-                    published.tx_hash.hex(),
-                )
-            project = self._own_project(project_id)
-            raw = self.store.state.intent(_intent_key(project_id, epoch))
-            if raw is not None:
-                intent = _Intent.decode(raw)
-            else:
-                merkle, summary = self.tree(project_id, epoch)
-                self._dump(project_id, epoch, merkle)
-                intent = await self._prepare(project, epoch, summary)
-            tx_hash, block = await self._confirm(intent)
-            return await self._publish(intent, tx_hash, block)
-
-    def tree(self, project_id: bytes, epoch: int) -> tuple[MerkleTree, Summary]:
-        """Returns the tree of an epoch as the stored acceptances in force make it.
-
-        Raises:
-            NotFound: the project is not in the store.
-            SettlementError: the epoch has no accepted contribution.
-        """
-        project = self._project(project_id)
-        if not self.store.acceptances(project_id, epoch, limit=1).items:
-            raise SettlementError(f"epoch {epoch} has no accepted contribution: nothing to anchor")
-        return stored_tree(self.store, project, epoch)
-
-    def _project(self, project_id: bytes) -> Record:
-        """Returns the project revision in force; NotFound if the store has none."""
-        project = self.store.project(project_id)
-        if project is None:
-            raise NotFound(f"project {project_id.hex()} is not in the store")
-        return project
-
-    def _own_project(self, project_id: bytes) -> Record:
-        project = self._project(project_id)
-        if project.author != self.identity.public_key:
-            raise SettlementError(
-                f"project {project.expect(Project).name!r} belongs to another key: only its owner "
-                "anchors its epochs"
-            )
-        payout = project.expect(Project).payout
-        if payout != self.chain.sender:
-            raise SettlementError(
-                f"the project anchors from 0x{payout.hex()}, but this node's wallet is "
-                f"0x{self.chain.sender.hex()}: revise the project's payout address first"
-            )
-        return project
-
-    def _published(
-        self, project_id: bytes, epoch: int, tx_hash: bytes | None = None
-    ) -> Anchored | None:
-        """Returns the epoch root this identity published for an epoch on this chain, if any
-        (the one naming `tx_hash`, if given)."""
-        for record in self.store.epoch_roots(project_id, epoch=epoch).items:
-            body = record.expect(EpochRoot)
-            if (
-                record.author == self.identity.public_key
-                and body.chain_id == self.chain.chain_id
-                and body.contract == self.chain.address
-                and tx_hash in (None, body.tx_hash)
-            ):
-                summary = Summary(body.root, body.leaf_count, body.total_weight)
-                return Anchored(project_id, epoch, summary, body.tx_hash, -1, record)
-        return None
-
-    def _dump(self, project_id: bytes, epoch: int, merkle: MerkleTree) -> None:
-        path = self.dump_path(project_id, epoch)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(merkle.dump(), indent=1))
-        tmp.replace(path)
-
-    def dump_path(self, project_id: bytes, epoch: int) -> Path:
-        """Where the tree of an anchored epoch is kept (OpenZeppelin's standard-v1 dump)."""
-        return self.dumps / project_id.hex() / f"{epoch}.json"
-
-    async def _prepare(self, project: Record, epoch: int, summary: Summary) -> _Intent:
-        project_id = project_id_of(project)
-        on_chain = await self._call(self.chain.epoch, self.chain.sender, project_id, epoch)
-        if on_chain.anchored and on_chain.root != summary.root:
-            raise SettlementError(
-                f"epoch {epoch} is already anchored with root 0x{on_chain.root.hex()}, but the "
-                f"stored acceptances give 0x{summary.root.hex()}"
-            )
-        if on_chain.anchored:
-            # Anchored by an earlier run that lost its intent (a store restored from backup):
-            # find that transaction instead of sending another.
-            found = await self._call(self.chain.find_anchor, self.chain.sender, project_id, epoch)
-            if found is None:
-                raise ChainError(f"epoch {epoch} is anchored but its Anchored event is missing")
-            tx = SignedTx(b"", found.tx_hash, -1)
-        else:
-            tx = await self._call(self.chain.sign_anchor, project_id, epoch, summary)
-        intent = _Intent(project_id, epoch, summary, self.chain.chain_id, self.chain.address, tx)
-        self.store.state.put_intent(_intent_key(project_id, epoch), intent.encode())
-        return intent
-
-    async def _confirm(self, intent: _Intent) -> tuple[bytes, int]:
-        """Sends the intent's transaction until it is confirmed; returns its hash and block."""
-        if intent.chain_id != self.chain.chain_id or intent.contract != self.chain.address:
-            raise SettlementError(
-                f"an unfinished anchor of epoch {intent.epoch} was made for chain "
-                f"{intent.chain_id} contract 0x{intent.contract.hex()}, not this chain"
-            )
-        sender = self.chain.sender
-        confirmations = self.chain.config.confirmations
-        polls = 0
-        seen = False
-        while True:
-            state = await self._call(self.chain.epoch, sender, intent.project_id, intent.epoch)
-            if seen and not state.anchored:
-                # Anchored a moment ago, not any more: a reorg dropped the block. Send again now.
-                log.warning("settlement: a reorg dropped the anchor of epoch %d", intent.epoch)
-                polls = 0
-            seen = state.anchored
-            if state.anchored:
-                if state.root != intent.summary.root:
-                    raise SettlementError(
-                        f"epoch {intent.epoch} was anchored with another root "
-                        f"(0x{state.root.hex()}) than this node's intent"
-                    )
-                found = await self._call(
-                    self.chain.find_anchor, sender, intent.project_id, intent.epoch
-                )
-                if found is not None:
-                    head = await self._call(self.chain.block_number)
-                    if head - found.block_number >= confirmations:
-                        return found.tx_hash, found.block_number
-            elif intent.tx.raw and polls % RESEND_AFTER == 0:
-                # Not anchored: never sent, dropped by a reorg, or not mined yet. Sending the
-                # same signed bytes again is harmless in every case.
-                if polls:
-                    log.warning(
-                        "settlement: anchor of epoch %d not mined; sending again", intent.epoch
-                    )
-                await self._send(intent)
-            polls += 1
-            await trio.sleep(self.chain.config.poll_interval)
-
-    async def _send(self, intent: _Intent) -> None:
-        try:
-            await self._call(self.chain.send, intent.tx)
-        except ChainError as exc:
-            if "nonce" not in str(exc).lower():
-                raise
-            # The nonce was used by another transaction of this wallet, and the epoch is not
-            # anchored: this transaction can never be mined. Sign a new one, record it, send it.
-            log.warning("settlement: anchor tx replaced (%s); signing it again", exc)
-            tx = await self._call(
-                self.chain.sign_anchor, intent.project_id, intent.epoch, intent.summary
-            )
-            renewed = _Intent(
-                intent.project_id,
-                intent.epoch,
-                intent.summary,
-                intent.chain_id,
-                intent.contract,
-                tx,
-            )
-            self.store.state.put_intent(
-                _intent_key(intent.project_id, intent.epoch), renewed.encode()
-            )
-            await self._call(self.chain.send, tx)
-
-    async def _publish(self, intent: _Intent, tx_hash: bytes, block: int) -> Anchored:
-        published = self._published(intent.project_id, intent.epoch, tx_hash)
-        if published is None:
-            body = EpochRoot(
-                created_at=int(self.clock()),
-                project_id=intent.project_id,
-                epoch=intent.epoch,
-                root=intent.summary.root,
-                leaf_count=intent.summary.leaf_count,
-                total_weight=intent.summary.total_weight,
-                chain_id=self.chain.chain_id,
-                contract=self.chain.address,
-                tx_hash=tx_hash,
-            )
-            record = self.identity.sign(body)
-            await self.node.submit([record])
-        else:
-            record = published.record
-        self.store.state.delete_intent(_intent_key(intent.project_id, intent.epoch))
-        log.info(
-            "settlement: epoch %d anchored in tx 0x%s (block %d)",
-            intent.epoch,
-            tx_hash.hex(),
-            block,
-        )
-        return Anchored(intent.project_id, intent.epoch, intent.summary, tx_hash, block, record)
-
     # Status.
 
     async def epochs(self, project_id: bytes) -> list[EpochStatus]:
         """Returns every epoch of a project with accepted contributions, or an epoch root."""
-        project = self._project(project_id)
+        project, numbers, roots, pending = await self.gateway.read(self._epochs, project_id)
         owner = project.expect(Project).payout
-        numbers = set(self.store.accepted_epochs(project_id, limit=1000))
-        roots: dict[int, Record] = {}
-        for record in self.store.epoch_roots(project_id, limit=1000).items:
-            if record.author == project.author:
-                roots.setdefault(record.expect(EpochRoot).epoch, record)
         out = []
         for epoch in sorted(numbers | set(roots)):
             root_record = roots.get(epoch)
@@ -505,10 +531,9 @@ class Settlement:
                 summary = Summary(body.root, body.leaf_count, body.total_weight)
                 tx_hash: bytes | None = body.tx_hash
             else:
-                summary = self.tree(project_id, epoch)[1]
+                summary = (await self.tree(project_id, epoch))[1]
                 tx_hash = None
-            state = await self._call(self.chain.epoch, owner, project_id, epoch)
-            pending = self.store.state.intent(_intent_key(project_id, epoch)) is not None
+            state = await _on_chain(self.chain.epoch, owner, project_id, epoch)
             out.append(
                 EpochStatus(
                     epoch,
@@ -516,13 +541,29 @@ class Settlement:
                     summary.total_weight,
                     summary.root,
                     state.anchored,
-                    pending,
+                    epoch in pending,
                     tx_hash,
                     state.funded,
                     state.paid,
                 )
             )
         return out
+
+    def _epochs(self, project_id: bytes) -> tuple[Record, set[int], dict[int, Record], set[int]]:
+        """The store's half of `epochs` (in a reader thread): the project, the epochs with
+        acceptances, the owner's epoch roots by epoch, and the epochs with an intent."""
+        project = self._project(project_id)
+        numbers = set(self.store.accepted_epochs(project_id, limit=MAX_LIMIT))
+        roots: dict[int, Record] = {}
+        for record in self.store.epoch_roots(project_id, limit=MAX_LIMIT).items:
+            if record.author == project.author:
+                roots.setdefault(record.expect(EpochRoot).epoch, record)
+        pending = {
+            epoch
+            for epoch in numbers | set(roots)
+            if self.store.state.intent(intent_key(project_id, epoch)) is not None
+        }
+        return project, numbers, roots, pending
 
     # Funding and claims.
 
@@ -532,13 +573,14 @@ class Settlement:
         Raises:
             NotFound: the project is not in the store.
             SettlementError: the amount is not positive.
+            InsufficientFunds: the wallet does not hold the amount and the gas.
             TransactionReverted: the epoch is not anchored, or the pool would overflow.
         """
         if amount <= 0:
             raise SettlementError("the amount to fund must be a positive number of wei")
         owner = await self._anchorer(project_id, epoch)
-        tx = await self._call(self.chain.sign_fund, owner, project_id, epoch, amount)
-        await self._call(self.chain.transact, tx)
+        tx = await _on_chain(self.chain.sign_fund, owner, project_id, epoch, amount)
+        await _on_chain(self.chain.transact, tx)
         return tx.hash
 
     async def claim(self, contribution_id: bytes) -> Claim:
@@ -548,6 +590,7 @@ class Settlement:
             SettlementError: the contribution is not accepted, its epoch is not anchored (or
                 not known here yet), the local records do not give the anchored root, or there
                 is nothing to claim.
+            InsufficientFunds: this node's wallet cannot pay the claim's gas.
         """
         share, leaf, merkle, owner = await self._share(contribution_id)
         if not share.anchored:
@@ -557,10 +600,10 @@ class Settlement:
                 "nothing to claim: the epoch is not funded, or this share was already paid"
             )
         proof = merkle.proof(contribution_id)
-        tx = await self._call(
+        tx = await _on_chain(
             self.chain.sign_claim, owner, share.project_id, share.epoch, leaf, proof
         )
-        await self._call(self.chain.transact, tx)
+        await _on_chain(self.chain.transact, tx)
         return Claim(contribution_id, leaf.payout, share.claimable, tx.hash)
 
     async def share(self, contribution_id: bytes) -> Share:
@@ -568,20 +611,11 @@ class Settlement:
         return (await self._share(contribution_id))[0]
 
     async def _share(self, contribution_id: bytes) -> tuple[Share, Leaf, MerkleTree, bytes]:
-        work = self.store.get(contribution_id)
-        if work is None or not isinstance(work.body, Contribution):
-            raise NotFound(f"no contribution {contribution_id.hex()} in the store")
-        acceptance = self.store.acceptance_of(contribution_id)
-        if acceptance is None:
-            raise SettlementError(f"contribution {contribution_id.hex()} has no acceptance here")
-        body = acceptance.expect(Acceptance)
-        if body.weight == 0:
-            raise SettlementError("the acceptance of this contribution was withdrawn")
-        pid = work.expect(Contribution).project_id
-        merkle, summary = self.tree(pid, body.epoch)
+        body, pid = await self.gateway.read(self._accepted, contribution_id)
+        merkle, summary = await self.tree(pid, body.epoch)
         leaf = next(x for x in merkle.leaves if x.contribution_id == contribution_id)
         owner = await self._anchorer(pid, body.epoch)
-        state = await self._call(self.chain.epoch, owner, pid, body.epoch)
+        state = await _on_chain(self.chain.epoch, owner, pid, body.epoch)
         if state.anchored and state.root != summary.root:
             raise SettlementError(
                 f"the stored records give epoch {body.epoch} the root 0x{summary.root.hex()}, "
@@ -589,8 +623,8 @@ class Settlement:
             )
         claimable = claimed = 0
         if state.anchored:
-            claimable = await self._call(self.chain.claimable, owner, pid, body.epoch, leaf)
-            claimed = await self._call(self.chain.claimed, owner, pid, body.epoch, leaf)
+            claimable = await _on_chain(self.chain.claimable, owner, pid, body.epoch, leaf)
+            claimed = await _on_chain(self.chain.claimed, owner, pid, body.epoch, leaf)
         share = Share(
             contribution_id,
             pid,
@@ -603,14 +637,44 @@ class Settlement:
         )
         return share, leaf, merkle, owner
 
+    def _accepted(self, contribution_id: bytes) -> tuple[Acceptance, bytes]:
+        """Returns a contribution's acceptance in force and its project (in a reader thread)."""
+        work = self.store.get(contribution_id)
+        if work is None or not isinstance(work.body, Contribution):
+            raise NotFound(f"no contribution {contribution_id.hex()} in the store")
+        acceptance = self.store.acceptance_of(contribution_id)
+        if acceptance is None:
+            raise SettlementError(f"contribution {contribution_id.hex()} has no acceptance here")
+        body = acceptance.expect(Acceptance)
+        if body.weight == 0:
+            raise SettlementError("the acceptance of this contribution was withdrawn")
+        return body, work.expect(Contribution).project_id
+
     async def _anchorer(self, project_id: bytes, epoch: int) -> bytes:
         """Returns the address that anchored an epoch (or would): see `node.chain.anchors`."""
-        project = self._project(project_id)
-        addresses = await self._call(anchoring_addresses, self.chain, self.store, project, epoch)
-        return addresses[0]
+        project = await self.gateway.read(self._project, project_id)
+        chain = self.chain
+        named = await self.gateway.read(
+            published_anchors, self.store, project, epoch, chain.chain_id, chain.address
+        )
+        payout = project.expect(Project).payout
+        return (await _on_chain(senders, chain, named, payout))[0]
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await trio.to_thread.run_sync(fn, *args)
+
+async def _on_chain(fn: Callable[..., T], *args: Any) -> T:
+    """Runs a blocking chain call in a thread of its own (not the store's gateway)."""
+    return await trio.to_thread.run_sync(fn, *args)
+
+
+def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+    """Returns the exceptions in a (nested) exception group."""
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out += _leaves(exc)
+        else:
+            out.append(exc)
+    return out
 
 
 def project_id_of(project: Record) -> bytes:

@@ -23,16 +23,15 @@ from node.chain.settlement import Settlement
 from node.config import ChainConfig
 from node.keys import Identity
 from tests.support import factories as f
-from tests.support.epochs import records
-from tests.support.nodes import running
+from tests.support.epochs import ingest, records, strict_node
 
 
 async def main(data_dir: Path, url: str, contract: str, wallet_key: str, epochs: int) -> None:
     owner = Identity(f.key("alice"), Account.from_key(wallet_key))
     config = ChainConfig(backend="rpc", url=url, contract=contract, poll_interval=0.02)
     chain = ChainClient.connect(url, contract, owner.wallet, config=config)
-    async with running(data_dir) as node:
-        node.store.ingest(records(owner, epochs=tuple(range(epochs))), now=f.T0 + 60)
+    async with strict_node(data_dir) as node:
+        await ingest(node, records(owner, epochs=tuple(range(epochs))))
         settle = Settlement(node, owner, chain, data_dir, auto_close=False, clock=lambda: f.T0 + 60)
         await settle.resume()
         print("ready", flush=True)

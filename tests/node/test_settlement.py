@@ -1,8 +1,13 @@
-"""The settlement service on a real node, a real store and a real EVM (eth-tester, anvil)."""
+"""The settlement service on a real node, a real store and a real EVM (eth-tester, anvil).
+
+Every node here is a `strict_node`: a store call that the settlement service (or the test) makes
+on the event loop instead of through the gateway fails the test.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -18,19 +23,20 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from node.chain.client import ChainClient
-from node.chain.settlement import Anchored, Settlement, SettlementError, _Intent, _intent_key
+from node.chain import anvil as anvil_process
+from node.chain.client import ChainClient, SignedTx, dev_fund, web3_at
+from node.chain.intents import Anchored, Intent, intent_key
+from node.chain.settlement import Settlement
 from node.config import ChainConfig
-from node.errors import NotFound, TransactionReverted
+from node.errors import ChainUnavailable, NotFound, SettlementError, TransactionReverted
 from node.keys import Identity
-from protocol import EpochRoot
+from protocol import EpochRoot, Record
 from protocol.epoch import Summary
 from protocol.merkle import MerkleTree
-from storage import Store
+from storage import StorageError, Store
 from tests.support import factories as f
 from tests.support.anvil import rpc, running_anvil
-from tests.support.epochs import records
-from tests.support.nodes import running
+from tests.support.epochs import ingest, records, strict_node
 
 TIMEOUT = 30
 ETHER = 10**18
@@ -42,8 +48,17 @@ def identity() -> Identity:
 
 @asynccontextmanager
 async def service(data_dir: Path, owner: Identity, chain: ChainClient) -> AsyncIterator[Settlement]:
-    async with running(data_dir) as node:
+    async with strict_node(data_dir) as node:
         yield Settlement(node, owner, chain, data_dir, auto_close=False, clock=lambda: f.T0 + 60)
+
+
+async def roots(settle: Settlement, epoch: int | None = 0) -> tuple[Record, ...]:
+    page = await settle.gateway.read(settle.store.epoch_roots, f.pid(), epoch=epoch)
+    return page.items
+
+
+async def intents(settle: Settlement) -> tuple[tuple[bytes, bytes], ...]:
+    return (await settle.gateway.read(settle.store.state.intents)).items
 
 
 def anchors(chain: ChainClient, owner: Identity, epoch: int = 0) -> int:
@@ -55,6 +70,10 @@ def anchors(chain: ChainClient, owner: Identity, epoch: int = 0) -> int:
     return sum(1 for log in logs if event.process_log(log)["args"]["epoch"] == epoch)
 
 
+def sent(chain: ChainClient, owner: Identity) -> int:
+    return chain.w3.eth.get_transaction_count(owner.wallet.address)
+
+
 def fast(**changes: object) -> ChainConfig:
     return ChainConfig(poll_interval=0.05, **changes)  # type: ignore[arg-type]
 
@@ -64,14 +83,14 @@ async def test_anchor_publishes_the_root_once(tmp_path: Path) -> None:
     chain = ChainClient.embedded(owner.wallet, config=fast())
     with trio.fail_after(TIMEOUT):
         async with service(tmp_path / "n", owner, chain) as settle:
-            settle.store.ingest(records(owner), now=f.T0 + 60)
+            await ingest(settle.node, records(owner))
             done = await settle.anchor(f.pid(), 0)
-            _, summary = settle.tree(f.pid(), 0)
+            _, summary = await settle.tree(f.pid(), 0)
             assert done.summary == summary and summary.leaf_count == 3
             on_chain = chain.epoch(owner.address, f.pid(), 0)
             assert on_chain.root == summary.root and on_chain.total_weight == 6
             # The epoch root is signed, stored and names the transaction.
-            (root,) = settle.store.epoch_roots(f.pid(), epoch=0).items
+            (root,) = await roots(settle)
             assert root == done.record and root.author == owner.public_key
             body = root.expect(EpochRoot)
             assert (body.tx_hash, body.chain_id, body.contract) == (
@@ -79,14 +98,15 @@ async def test_anchor_publishes_the_root_once(tmp_path: Path) -> None:
                 chain.chain_id,
                 chain.address,
             )
-            assert settle.store.state.intent(_intent_key(f.pid(), 0)) is None
+            assert chain.receipt(done.tx_hash)["blockNumber"] == done.block_number  # type: ignore[index]
+            assert await intents(settle) == ()
             dump = json.loads(settle.dump_path(f.pid(), 0).read_text())
             assert MerkleTree.load(dump).root == summary.root
             # Asking again changes nothing and sends nothing.
-            nonce = chain.w3.eth.get_transaction_count(owner.wallet.address)
+            nonce = sent(chain, owner)
             again = await settle.anchor(f.pid(), 0)
-            assert again.tx_hash == done.tx_hash
-            assert chain.w3.eth.get_transaction_count(owner.wallet.address) == nonce
+            assert (again.tx_hash, again.record) == (done.tx_hash, done.record)
+            assert sent(chain, owner) == nonce
             assert anchors(chain, owner) == 1
 
 
@@ -97,29 +117,43 @@ async def test_anchor_refuses_what_is_not_ours_or_empty(tmp_path: Path) -> None:
         async with service(tmp_path / "n", owner, chain) as settle:
             with pytest.raises(NotFound, match="not in the store"):
                 await settle.anchor(f.pid(), 0)
-            settle.store.ingest(records(owner), now=f.T0 + 60)
+            await ingest(settle.node, records(owner))
             with pytest.raises(SettlementError, match="no accepted contribution"):
                 await settle.anchor(f.pid(), 5)
             # Bob's project: only its owner anchors it.
-            theirs = f.project("bob", payout=owner.address)
-            settle.store.ingest([theirs], now=f.T0 + 60)
+            await ingest(settle.node, [f.project("bob", payout=owner.address)])
             with pytest.raises(SettlementError, match="another key"):
                 await settle.anchor(f.pid("bob"), 0)
             # A project whose anchoring address is not this node's wallet.
             moved = f.project(revision=1, payout=f.address("elsewhere"), epoch_length=0)
-            settle.store.ingest([moved], now=f.T0 + 60)
+            await ingest(settle.node, [moved])
             with pytest.raises(SettlementError, match="revise the project's payout"):
                 await settle.anchor(f.pid(), 0)
             assert anchors(chain, owner) == 0
+            assert await intents(settle) == ()
 
 
-async def signed_but_not_sent(settle: Settlement, owner: Identity) -> tuple[_Intent, Summary]:
-    """Stores the records and takes the anchor of epoch 0 up to its recorded intent."""
-    settle.store.ingest(records(owner), now=f.T0 + 60)
-    _, summary = settle.tree(f.pid(), 0)
-    project = settle.store.project(f.pid())
-    assert project is not None
-    return await settle._prepare(project, 0, summary), summary
+async def record_intent(
+    settle: Settlement, chain: ChainClient, intent_of: Summary | None = None, **changes: object
+) -> Intent:
+    """Takes the anchor of epoch 0 up to its recorded intent, as a run killed before sending
+    it leaves it: the tree's summary, signed by the wallet, synced to the store."""
+    summary = intent_of or (await settle.tree(f.pid(), 0))[1]
+    tx = await trio.to_thread.run_sync(chain.sign_anchor, f.pid(), 0, summary)
+    fields: dict[str, object] = {
+        "project_id": f.pid(),
+        "epoch": 0,
+        "summary": summary,
+        "chain_id": chain.chain_id,
+        "contract": chain.address,
+        "tx": tx,
+        **changes,
+    }
+    intent = Intent(**fields)  # type: ignore[arg-type]
+    await settle.gateway.write(
+        settle.store.state.put_intent, intent_key(f.pid(), 0), intent.encode()
+    )
+    return intent
 
 
 async def test_a_crash_after_the_intent_is_resumed_without_a_second_anchor(
@@ -130,14 +164,16 @@ async def test_a_crash_after_the_intent_is_resumed_without_a_second_anchor(
     with trio.fail_after(TIMEOUT):
         async with service(tmp_path / "n", owner, chain) as first:
             # The first run signs and records the transaction, then dies before sending it.
-            intent, summary = await signed_but_not_sent(first, owner)
+            await ingest(first.node, records(owner))
+            intent = await record_intent(first, chain)
         assert not chain.epoch(owner.address, f.pid(), 0).anchored
         async with service(tmp_path / "n", owner, chain) as second:
             (done,) = await second.resume()
             assert done.tx_hash == intent.tx.hash
-            assert chain.epoch(owner.address, f.pid(), 0).root == summary.root
-            assert len(second.store.epoch_roots(f.pid()).items) == 1
-        assert chain.w3.eth.get_transaction_count(owner.wallet.address) == intent.tx.nonce + 1
+            assert chain.epoch(owner.address, f.pid(), 0).root == intent.summary.root
+            assert len(await roots(second)) == 1
+            assert await intents(second) == ()
+        assert sent(chain, owner) == intent.tx.nonce + 1
 
 
 async def test_a_crash_after_mining_publishes_without_sending_again(tmp_path: Path) -> None:
@@ -145,17 +181,104 @@ async def test_a_crash_after_mining_publishes_without_sending_again(tmp_path: Pa
     chain = ChainClient.embedded(owner.wallet, config=fast())
     with trio.fail_after(TIMEOUT):
         async with service(tmp_path / "n", owner, chain) as first:
-            intent, _ = await signed_but_not_sent(first, owner)
+            await ingest(first.node, records(owner))
+            intent = await record_intent(first, chain)
             # Sent and mined, then the process dies before publishing the epoch root.
             chain.transact(intent.tx)
-        nonce = chain.w3.eth.get_transaction_count(owner.wallet.address)
+        nonce = sent(chain, owner)
         async with service(tmp_path / "n", owner, chain) as second:
             (done,) = await second.resume()
             assert done.tx_hash == intent.tx.hash
-            assert second.store.epoch_roots(f.pid()).items == (done.record,)
+            assert await roots(second) == (done.record,)
             assert await second.resume() == []
-        assert chain.w3.eth.get_transaction_count(owner.wallet.address) == nonce
+        assert sent(chain, owner) == nonce
         assert anchors(chain, owner) == 1
+
+
+async def test_a_crash_after_publishing_deletes_the_intent_left(tmp_path: Path) -> None:
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as settle:
+            await ingest(settle.node, records(owner))
+            done = await settle.anchor(f.pid(), 0)
+            # As if the run died between storing the epoch root and deleting the intent.
+            intent = Intent(
+                f.pid(),
+                0,
+                done.summary,
+                chain.chain_id,
+                chain.address,
+                SignedTx(b"", done.tx_hash, -1),
+            )
+            key = intent_key(f.pid(), 0)
+            await settle.gateway.write(settle.store.state.put_intent, key, intent.encode())
+            nonce = sent(chain, owner)
+            (again,) = await settle.resume()
+            assert again.record == done.record and await intents(settle) == ()
+            assert sent(chain, owner) == nonce
+
+
+async def test_an_anchor_whose_intent_was_lost_is_adopted_not_sent_again(tmp_path: Path) -> None:
+    """The store lost the intent (restored from a backup) after the anchor was mined."""
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as settle:
+            await ingest(settle.node, records(owner))
+            _, summary = await settle.tree(f.pid(), 0)
+            mined = chain.transact(chain.sign_anchor(f.pid(), 0, summary))
+            nonce = sent(chain, owner)
+            done = await settle.anchor(f.pid(), 0)
+            assert done.tx_hash == bytes(mined["transactionHash"])
+            assert sent(chain, owner) == nonce and anchors(chain, owner) == 1
+            assert await roots(settle) == (done.record,)
+
+
+async def test_another_root_on_chain_is_refused(tmp_path: Path) -> None:
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as settle:
+            await ingest(settle.node, records(owner))
+            chain.transact(chain.sign_anchor(f.pid(), 0, Summary(b"\x07" * 32, 1, 1)))
+            with pytest.raises(SettlementError, match="already anchored with root 0x0707"):
+                await settle.anchor(f.pid(), 0)
+            assert await roots(settle) == () and await intents(settle) == ()
+
+
+async def test_an_intent_for_another_chain_is_not_sent(tmp_path: Path) -> None:
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as settle:
+            await ingest(settle.node, records(owner))
+            await record_intent(settle, chain, chain_id=chain.chain_id + 1)
+            nonce = sent(chain, owner)
+            with pytest.raises(SettlementError, match=f"for chain {chain.chain_id + 1}"):
+                await settle.anchor(f.pid(), 0)
+            assert sent(chain, owner) == nonce and len(await intents(settle)) == 1
+
+
+async def test_a_nonce_taken_by_another_transaction_is_signed_again(tmp_path: Path) -> None:
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as settle:
+            await ingest(settle.node, records(owner))
+            intent = await record_intent(settle, chain)
+            # Before the intent is sent, another transaction of the wallet takes its nonce.
+            other = chain.sign_anchor(f.pid(), 9, Summary(b"\x09" * 32, 1, 1))
+            assert other.nonce == intent.tx.nonce
+            chain.transact(other)
+            (done,) = await settle.resume()
+            assert done.tx_hash != intent.tx.hash
+            receipt = chain.receipt(done.tx_hash)
+            assert receipt is not None and receipt["status"] == 1
+            assert chain.epoch(owner.address, f.pid(), 0).root == intent.summary.root
+            assert anchors(chain, owner) == 1 and await intents(settle) == ()
+            (root,) = await roots(settle)
+            assert root.expect(EpochRoot).tx_hash == done.tx_hash
 
 
 async def test_fund_and_claim_pay_each_contributor_their_share(tmp_path: Path) -> None:
@@ -164,7 +287,7 @@ async def test_fund_and_claim_pay_each_contributor_their_share(tmp_path: Path) -
     with trio.fail_after(TIMEOUT):
         async with service(tmp_path / "n", owner, chain) as settle:
             posted = records(owner)
-            settle.store.ingest(posted, now=f.T0 + 60)
+            await ingest(settle.node, posted)
             works = [r for r in posted if r.body.KIND == "contribution"]
             with pytest.raises(SettlementError, match="not anchored"):
                 await settle.claim(works[0].id)
@@ -186,8 +309,8 @@ async def test_fund_and_claim_pay_each_contributor_their_share(tmp_path: Path) -
             await settle.fund(f.pid(), 0, 3 * ETHER)
             assert (await settle.claim(works[2].id)).amount == 3 * ETHER // 2
             status = await settle.epochs(f.pid())
-            assert [(s.epoch, s.anchored, s.funded, s.leaves) for s in status] == [
-                (0, True, 9 * ETHER, 3)
+            assert [(s.epoch, s.anchored, s.funded, s.leaves, s.pending) for s in status] == [
+                (0, True, 9 * ETHER, 3, False)
             ]
             with pytest.raises(SettlementError, match="positive"):
                 await settle.fund(f.pid(), 0, 0)
@@ -201,13 +324,11 @@ async def test_ended_epochs_close_by_themselves(tmp_path: Path) -> None:
     length = 3600
     first = f.T0 // length
     with trio.fail_after(TIMEOUT):
-        async with running(tmp_path / "n") as node:
+        async with strict_node(tmp_path / "n") as node:
             project = f.project(payout=owner.address, epoch_length=length)
             works = [f.contribution(summary=f"w{i}") for i in range(3)]
-            node.store.ingest(
-                [project, *works, *(f.acceptance(w, epoch=first + i) for i, w in enumerate(works))],
-                now=f.T0 + 60,
-            )
+            accepted = [f.acceptance(w, epoch=first + i) for i, w in enumerate(works)]
+            await ingest(node, [project, *works, *accepted])
             # At the end of the second epoch plus the grace period: the first two close.
             now = (first + 2) * length + 300
             settle = Settlement(node, owner, chain, tmp_path / "n", clock=lambda: now)
@@ -215,12 +336,93 @@ async def test_ended_epochs_close_by_themselves(tmp_path: Path) -> None:
             assert [a.epoch for a in closed] == [first, first + 1]
             assert await settle.close_due() == []
             assert not chain.epoch(owner.address, f.pid(), first + 2).anchored
+            # A round also says when the next epoch closes: the end of the third plus grace.
+            assert await settle.round() == (first + 3) * length + 300
+            assert settle.errors == []
+
+
+async def test_a_round_logs_what_fails_and_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unfinished anchor that cannot be finished (made for another chain) fails its round's
+    attempt, which is logged; the epochs due are anchored all the same, and `run` goes on."""
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    length = 3600
+    first = f.T0 // length
+    with trio.fail_after(TIMEOUT):
+        async with strict_node(tmp_path / "n") as node:
+            stale = f.project(name="stale", payout=owner.address, epoch_length=0)
+            project = f.project(payout=owner.address, epoch_length=length)
+            work = f.contribution(summary="w")
+            await ingest(node, [stale, project, work, f.acceptance(work, epoch=first)])
+            now = (first + 1) * length + 300
+            settle = Settlement(node, owner, chain, tmp_path / "n", clock=lambda: now)
+            intent = Intent(
+                f.pid(name="stale"), 0, Summary(b"\x01" * 32, 1, 1), 999, chain.address,
+                SignedTx(b"", b"\x02" * 32, -1),
+            )  # fmt: skip
+            key = intent_key(f.pid(name="stale"), 0)
+            await node.gateway.write(node.store.state.put_intent, key, intent.encode())
+            async with trio.open_nursery() as nursery:
+                await nursery.start(settle.run)
+                await settle.wait_round()
+                nursery.cancel_scope.cancel()
+            assert [type(e) for e in settle.errors] == [SettlementError]
+            assert "for chain 999" in caplog.text and "trying again next round" in caplog.text
+            assert chain.epoch(owner.address, f.pid(), first).anchored
 
 
 @pytest.fixture(scope="module")
 def anvil() -> Iterator[str]:
     with running_anvil() as url:
         yield url
+
+
+async def test_the_service_outlives_a_chain_that_goes_away_and_comes_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    if anvil_process.binary() is None:
+        pytest.skip("anvil is not installed (node_modules/.bin/anvil): run scripts/setup")
+    caplog.set_level(logging.WARNING)
+    owner = identity()
+    port = anvil_process.free_port()
+    state = tmp_path / "anvil-state.json"
+    config = fast(backend="rpc", url=f"http://127.0.0.1:{port}", retries=1, timeout=2.0)
+    with anvil_process.running(port=port, state=state) as url:
+        w3 = web3_at(url, config)
+        dev_fund(w3, owner.wallet.address)
+        chain = ChainClient.deploy(w3, owner.wallet, config=config)
+    length = 3600
+    first = f.T0 // length
+    with trio.fail_after(TIMEOUT * 2):
+        async with strict_node(tmp_path / "n") as node:
+            project = f.project(payout=owner.address, epoch_length=length)
+            work = f.contribution(summary="w")
+            await ingest(node, [project, work, f.acceptance(work, epoch=first)])
+            now = (first + 1) * length + 300
+            settle = Settlement(
+                node, owner, chain, tmp_path / "n", clock=lambda: now, interval=0.05
+            )
+            async with trio.open_nursery() as nursery:
+                await nursery.start(settle.run)
+                # The chain is down: rounds fail, are logged, and the service goes on.
+                await settle.wait_round()
+                await settle.wait_round()
+                assert settle.errors and all(isinstance(e, ChainUnavailable) for e in settle.errors)
+                assert "did not answer" in caplog.text
+                # The chain comes back (the same state, the same address): the epoch closes.
+                with anvil_process.running(port=port, state=state):
+                    while not (
+                        published := await node.gateway.read(
+                            node.store.epoch_roots, f.pid(), epoch=first
+                        )
+                    ).items:
+                        await settle.wait_round()
+                    assert chain.epoch(owner.address, f.pid(), first).anchored
+                    assert anchors(chain, owner, first) == 1
+                    nursery.cancel_scope.cancel()
+            assert len(published.items) == 1
 
 
 async def test_a_reorg_that_drops_the_anchor_is_repaired(tmp_path: Path, anvil: str) -> None:
@@ -231,7 +433,7 @@ async def test_a_reorg_that_drops_the_anchor_is_repaired(tmp_path: Path, anvil: 
     chain = ChainClient.deploy(w3, owner.wallet, config=config)
     with trio.fail_after(TIMEOUT):
         async with service(tmp_path / "n", owner, chain) as settle:
-            settle.store.ingest(records(owner), now=f.T0 + 60)
+            await ingest(settle.node, records(owner))
             snapshot = rpc(anvil, "evm_snapshot")
             result: list[object] = []
 
@@ -254,7 +456,7 @@ async def test_a_reorg_that_drops_the_anchor_is_repaired(tmp_path: Path, anvil: 
             assert isinstance(done, Anchored)
             assert chain.epoch(owner.address, f.pid(), 0).anchored
             assert anchors(chain, owner) == 1
-            assert settle.store.state.intent(_intent_key(f.pid(), 0)) is None
+            assert await intents(settle) == ()
             assert chain.w3.eth.get_transaction_count(owner.wallet.address) == 2  # deploy, anchor
             assert chain.receipt(done.tx_hash) is not None
 
@@ -268,7 +470,7 @@ async def test_a_published_anchor_that_a_deep_reorg_removed_is_anchored_again(
     chain = ChainClient.deploy(Web3(Web3.HTTPProvider(anvil)), owner.wallet, config=config)
     with trio.fail_after(TIMEOUT):
         async with service(tmp_path / "n", owner, chain) as settle:
-            settle.store.ingest(records(owner), now=f.T0 + 60)
+            await ingest(settle.node, records(owner))
             snapshot = rpc(anvil, "evm_snapshot")
             first = await settle.anchor(f.pid(), 0)
             # Confirmed and published; then a reorg deeper than the confirmations removes it.
@@ -279,10 +481,12 @@ async def test_a_published_anchor_that_a_deep_reorg_removed_is_anchored_again(
             assert found is not None and found.tx_hash == again.tx_hash
             assert found.root == first.summary.root
             # (The same nonce, fees and call sign to the same bytes: the tx hash may repeat.)
-            named = {r.expect(EpochRoot).tx_hash for r in settle.store.epoch_roots(f.pid()).items}
+            named = {r.expect(EpochRoot).tx_hash for r in await roots(settle)}
             assert named == {first.tx_hash, again.tx_hash}
             # Held by the chain now: asking again sends nothing.
+            nonce = sent(chain, owner)
             assert (await settle.anchor(f.pid(), 0)).tx_hash == again.tx_hash
+            assert sent(chain, owner) == nonce
             assert anchors(chain, owner) == 1
 
 
@@ -345,3 +549,36 @@ def test_killed_at_any_point_it_neither_loses_nor_repeats_an_anchor(
 
 def wallet_address(account: LocalAccount) -> bytes:
     return bytes.fromhex(account.address[2:])
+
+
+async def test_a_round_takes_exception_groups_apart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failures that arrive in an exception group (a nursery's) are logged one by one; a bug
+    among them is logged with its traceback; cancellation is not swallowed."""
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+
+    async def fails(*errors: Exception) -> None:
+        async def one(error: Exception) -> None:
+            raise error
+
+        async with trio.open_nursery() as nursery:
+            for error in errors:
+                nursery.start_soon(one, error)
+
+    with trio.fail_after(TIMEOUT):
+        async with strict_node(tmp_path / "n") as node:
+            settle = Settlement(node, owner, chain, tmp_path / "n")
+            down, full = ChainUnavailable("down"), StorageError("disk full")
+            failures: list[BaseException] = []
+            assert await settle._guarded(failures, "trying", fails, down, full) is None
+            # (A nursery's group holds its errors in no set order.)
+            assert len(failures) == 2 and {id(e) for e in failures} == {id(down), id(full)}
+            assert "trying: down; trying again next round" in caplog.text
+            bug = KeyError("a bug")
+            assert await settle._guarded(failures, "trying again", fails, bug) is None
+            assert failures[-1] is bug and "failed unexpectedly" in caplog.text
+            with trio.move_on_after(0.01) as scope:
+                await settle._guarded(failures, "waiting", trio.sleep_forever)
+            assert scope.cancelled_caught

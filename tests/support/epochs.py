@@ -4,23 +4,31 @@
 anchors it from the project's payout address and stores the owner's signed epoch root. The
 fixtures `chain` (a fresh contract per module, on eth-tester and on anvil), `store` and `name`
 (a project name per test) come with it: a test module takes them with `chain = epochs.chain`.
+
+`strict_node` runs a node for the settlement service's tests whose store refuses every call
+made on the event loop's thread, so that a store read or tree build that bypasses the gateway
+fails the test.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 from eth_account import Account
 from web3 import Web3
 
 from node.chain.audit import AuditReport, audit_epoch
 from node.chain.client import Anchor, ChainClient, dev_fund
+from node.config import NetworkConfig
 from node.keys import Identity
+from node.net.node import Node
 from protocol import Acceptance, Record, encode_body
 from protocol.codec import pack
 from protocol.epoch import Summary
@@ -167,3 +175,22 @@ def records(owner: Identity, *, epochs: tuple[int, ...] = (0,), per_epoch: int =
             work = f.contribution("bob" if i % 2 else "carol", summary=f"work {epoch}.{i}")
             out += [work, f.acceptance(work, epoch=epoch, weight=i + 1)]
     return out
+
+
+@asynccontextmanager
+async def strict_node(data_dir: Path) -> AsyncIterator[Node]:
+    """Runs a node over `data_dir` whose store refuses calls from the event loop
+    (`Node.strict_io`), until the block exits."""
+    node = Node(data_dir, NetworkConfig(sync_interval=3600.0), strict_io=True)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.run)
+        try:
+            yield node
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def ingest(node: Node, records: Sequence[Record], now: float = f.T0 + 60) -> None:
+    """Stores records in a running node through its gateway (the loop may not call the store)."""
+    result = await node.gateway.write(node.store.ingest, records, now=now)
+    assert not result.rejected and not result.orphaned, result
