@@ -174,6 +174,9 @@ TYPES: dict[str, ParamType] = {
         lambda v: bytes.fromhex(_string(v)), {"type": "string", "pattern": "^([0-9a-f]{2})+$"}
     ),
     "string": ParamType(_string, {"type": "string"}),
+    # A project's short name (`protocol.fields.Slug`), and a profile's kind of actor.
+    "slug": ParamType(_string, {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"}),
+    "actor": ParamType(_string, {"enum": ["human", "agent"]}),
     "strings": ParamType(_strings, {"type": "array", "items": {"type": "string"}}),
 }
 

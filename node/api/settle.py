@@ -23,6 +23,7 @@ from node.chain.settlement import Anchored, EpochStatus, Settlement, Share
 from node.errors import (
     AuditError,
     ChainError,
+    InsufficientFunds,
     NoChain,
     NotFound,
     ProofError,
@@ -130,17 +131,25 @@ def _kept_tree(path: Path) -> Any:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _tree(settle: Settlement, pid: bytes, epoch: int) -> Any:
-    kept = _kept_tree(settle.dump_path(pid, epoch))
-    return kept if kept is not None else settle.tree(pid, epoch)[0].dump()
-
-
 async def tree(api: Api, args: dict[str, Any]) -> Any:
-    return await api.read(_tree, _settlement(api), args["project_id"], args["epoch"])
+    settle = _settlement(api)
+    path = settle.dump_path(args["project_id"], args["epoch"])
+    kept = await trio.to_thread.run_sync(_kept_tree, path)
+    if kept is not None:
+        return kept
+    merkle, _ = await api.read(settle.tree, args["project_id"], args["epoch"])
+    return merkle.dump()
 
 
 async def fund(api: Api, args: dict[str, Any]) -> Any:
-    tx = await _settlement(api).fund(args["project_id"], args["epoch"], args["amount"])
+    settle = _settlement(api)
+    # An amount beyond the wallet is refused here, before anything is estimated or signed (the
+    # embedded chain's gas estimate fails on it with an error of its own).
+    chain = settle.chain
+    holds = await trio.to_thread.run_sync(chain.balance, chain.sender)
+    if args["amount"] > holds:
+        raise InsufficientFunds(address(chain.sender), holds, args["amount"])
+    tx = await settle.fund(args["project_id"], args["epoch"], args["amount"])
     return {"tx_hash": tx.hex(), "amount": str(args["amount"])}
 
 

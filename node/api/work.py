@@ -276,7 +276,7 @@ _PAGE = (
 )
 _PROFILE = (
     Param("name", "string", "display name (required the first time)"),
-    Param("actor", "string", "'human' or 'agent'"),
+    Param("actor", "actor", "'human' or 'agent'"),
     Param("skills", "strings", "skill tags"),
     Param("interests", "strings", "interest tags"),
     Param("payout", "address", "payout address (default: the wallet's)"),
@@ -285,7 +285,7 @@ _PROFILE = (
 _POST = (
     Param(
         "name",
-        "string",
+        "slug",
         "short name (a-z, 0-9, -): with the owner key, the project id",
         required=True,
     ),
