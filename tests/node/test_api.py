@@ -22,7 +22,7 @@ from node import keys
 from node.api import ROUTES
 from node.api.routes import Limits
 from node.client import Client, DaemonError
-from node.config import NetworkConfig
+from node.config import ApiConfig, NetworkConfig
 from node.daemon import Daemon
 from node.errors import BUG, OUTCOMES, outcome
 from node.gateway import OnEventLoop
@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 @asynccontextmanager
 async def daemon(
-    root: Path, *, limits: Limits | None = None, **network: Any
+    root: Path, *, limits: Limits | None = None, api: ApiConfig | None = None, **network: Any
 ) -> AsyncIterator[tuple[Daemon, Client]]:
     """Runs a daemon over a fresh data dir; stops it gracefully when the block exits.
 
@@ -48,7 +48,8 @@ async def daemon(
     else:
         identity = keys.create(home.identity, home.wallet, "correct horse")
     network.setdefault("sync_interval", 3600.0)
-    running = Daemon(home, identity, Settings(network=NetworkConfig(**network)), limits=limits)
+    settings = Settings(network=NetworkConfig(**network), api=api or ApiConfig())
+    running = Daemon(home, identity, settings, limits=limits)
     blocking: list[str] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(running.run)

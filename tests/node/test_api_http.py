@@ -17,6 +17,7 @@ import trio
 
 from node.api.routes import Limits
 from node.client import Client
+from node.config import ApiConfig
 from tests.node.test_api import call, daemon
 from tests.support.nodes import wait_for
 
@@ -96,6 +97,25 @@ async def test_the_host_must_name_the_bound_address(tmp_path: Path) -> None:
                 assert _answer(await _until_closed(stream))[0] == 421
 
 
+async def test_on_ipv6_loopback_the_host_is_bracketed(tmp_path: Path) -> None:
+    with trio.fail_after(30):
+        async with daemon(tmp_path / "a", api=ApiConfig(host="::1")) as (_, client):
+            assert client.base_url.startswith("http://[::1]:")
+            port = _port(client)
+            auth = {"Authorization": f"Bearer {client.token}"}
+            for host, status in (
+                (f"[::1]:{port}", 200),
+                (f"localhost:{port}", 200),
+                (f"127.0.0.1:{port}", 421),
+                (f"[::1]:{port + 1}", 421),
+                ("::1", 421),
+            ):
+                response = await call(
+                    httpx.get, client.base_url + "/v1/status", headers={**auth, "Host": host}
+                )
+                assert response.status_code == status, host
+
+
 async def test_browsers_may_call_only_from_the_dashboard_origin(tmp_path: Path) -> None:
     with trio.fail_after(30):
         async with daemon(tmp_path / "a") as (_, client):
@@ -153,10 +173,20 @@ async def test_bodies_must_be_declared_as_json(tmp_path: Path) -> None:
             json_utf8 = {**auth, "Content-Type": "application/json; charset=utf-8"}
             response = await call(httpx.post, url, headers=json_utf8, content=body)
             assert response.status_code == 200
-            # Arrays nested too deep for the parser are bad input, not a bug.
+            # JSON nested too deep for the parser is bad input, not a crash: the body, a proof
+            # file's text, a line of an import.
             deep = "[" * 100_000 + "]" * 100_000
             response = await call(httpx.post, url, headers=json_utf8, content=deep)
             assert response.status_code == 400
+            assert "nested" in response.json()["error"]["message"]
+            base = client.base_url
+            for path, body in (
+                ("/v1/proofs/verify", {"proof": deep}),
+                ("/v1/records/import", {"lines": ['{"raw": ' + deep]}),
+            ):
+                response = await call(httpx.post, base + path, headers=auth, json=body)
+                assert response.status_code == 400, path
+                assert "nested" in response.json()["error"]["message"]
 
 
 async def test_every_405_names_the_allowed_methods(tmp_path: Path) -> None:
