@@ -30,6 +30,12 @@ from node.home import Home
 
 NOT_RUNNING_HINT = "is `workwork node start` running (with the same --data-dir)?"
 
+# The daemon's bounds of one import request: `node.api.work.MAX_IMPORT_LINES` lines, and a body
+# of `node.api.routes.Limits.bulk_body` bytes, less room for the JSON around the lines. (Not
+# imported from there: this client stays free of the daemon's dependencies.)
+IMPORT_LINES = 10_000
+IMPORT_BYTES = 32 * 1024 * 1024 - 64 * 1024
+
 
 class DaemonError(ApiError):
     """Raised when the daemon answers with an error, or cannot be reached at all."""
@@ -214,8 +220,18 @@ class Client:
             ) from None
 
     def import_records(self, lines: Iterable[str]) -> Any:
-        """Sends JSON lines of an export (or of bare hex envelopes) to be validated and stored."""
-        return self.request("POST", "/v1/records/import", body={"lines": list(lines)})
+        """Sends JSON lines of an export (or of bare hex envelopes) to be validated and stored.
+
+        A large file goes in several requests, each within the daemon's bounds; the result
+        adds theirs up. An export lists parents first, and a record whose parent comes in a
+        later request waits in the store's orphans until it does.
+        """
+        totals: dict[str, Any] = {"added": 0, "duplicates": 0, "orphaned": 0, "rejected": []}
+        for part in _import_parts(list(lines)):
+            result = self.request("POST", "/v1/records/import", body={"lines": part})
+            for key in totals:
+                totals[key] += result[key]
+        return totals
 
     # Settlement: the chain, epochs, funding, claims, audits and proofs.
 
@@ -286,3 +302,18 @@ def _decode(response: httpx.Response) -> Any:
         str(problem.get("hint", "")),
         response.status_code,
     )
+
+
+def _import_parts(lines: list[str]) -> Iterator[list[str]]:
+    """Yields the lines in parts within the bounds of one import request (at least one part)."""
+    part: list[str] = []
+    size = 0
+    for line in lines:
+        # As the line travels: a JSON string, and a comma.
+        cost = len(json.dumps(line)) + 2
+        if part and (len(part) == IMPORT_LINES or size + cost > IMPORT_BYTES):
+            yield part
+            part, size = [], 0
+        part.append(line)
+        size += cost
+    yield part

@@ -27,6 +27,7 @@ from hypercorn.trio import serve
 
 from node.api import ROUTES
 from node.api.app import Api
+from node.api.routes import Limits
 from node.chain.client import ChainClient, checksum, open_chain
 from node.chain.settlement import Settlement
 from node.files import write_secret
@@ -52,11 +53,14 @@ class Daemon:
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
+        limits: Limits | None = None,
     ) -> None:
         self.home = home
         self.identity = identity
         self.settings = settings
         self.clock = clock
+        # The bounds of the API's request bodies (size, time).
+        self.limits = limits or Limits()
         self.node: Node | None = None
         self.api: Api | None = None
         # Where the API listens once it runs: (host, port).
@@ -103,7 +107,9 @@ class Daemon:
         settlement = Settlement(node, self.identity, chain, self.home.root, clock=self.clock)
         token = secrets.token_hex(32)
         write_secret(self.home.cookie, token.encode())
-        api = self.api = Api(node, self.identity, nursery, settlement=settlement, routes=ROUTES)
+        api = self.api = Api(
+            node, self.identity, nursery, settlement=settlement, routes=ROUTES, limits=self.limits
+        )
         async with trio.open_nursery() as services:
             await services.start(settlement.run)
             self.settlement = settlement
@@ -152,6 +158,18 @@ class Daemon:
         config.errorlog = logging.getLogger("node.api.server")
         config.accesslog = None
         config.graceful_timeout = 2.0
+        # A connection that sends no complete request head within this time is closed: an
+        # idle keep-alive connection, or headers trickled in (the clock runs until the head is
+        # whole). Bodies are bounded by the app (`Limits`): Hypercorn's read_timeout would bound
+        # each read, also while a long request (anchor, fund) waits for its answer, and a
+        # client sending a byte now and then would never meet it.
+        config.keep_alive_timeout = self.limits.head_seconds
+        config.read_timeout = None
+        # The request line and headers together.
+        config.h11_max_incomplete_size = 16 * 1024
+        # Connections the kernel holds until the server accepts them: past Hypercorn's 100, a
+        # burst of clients (an agent's workers, a dashboard) is reset.
+        config.backlog = 1024
         return config
 
     def _write_api_file(self) -> None:

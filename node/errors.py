@@ -128,6 +128,36 @@ class ApiError(NodeError):
     """Raised by the API client when the daemon answers with an error, or cannot be reached."""
 
 
+class Refused(NodeError):
+    """Raised when the API refuses a request as a whole, before or while reading it: its
+    host, origin, token, body size, body type or pace, whatever the route."""
+
+
+class WrongHost(Refused):
+    """Raised when a request names another host than the address the API is bound to (a DNS
+    rebinding attempt, or a proxy that forwards the outside name)."""
+
+
+class ForeignOrigin(Refused):
+    """Raised when a browser sends a request from another page's origin than the dashboard's."""
+
+
+class Unauthorized(Refused):
+    """Raised when a request carries no API token, or a wrong one."""
+
+
+class BodyTooLarge(Refused):
+    """Raised when a request body is larger than its route takes."""
+
+
+class UnsupportedMediaType(Refused):
+    """Raised when a request body is not declared as JSON (Content-Type: application/json)."""
+
+
+class BodyTimeout(Refused):
+    """Raised when a request body does not arrive whole within the time the API gives it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What an error means to a user: the API's status, the CLI's exit code, and a hint."""
@@ -161,6 +191,12 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (BadCursor, Outcome(400, EXIT_ERROR, "pass back the cursor that the previous page returned")),
     (StoreInUse, Outcome(503, EXIT_ERROR, "a node already runs over this data dir; use the other commands, or stop it")),
     (StorageError, Outcome(503, EXIT_ERROR, "the node's store cannot be read or written (a full disk?); free space: the node goes on by itself")),
+    (WrongHost, Outcome(421, EXIT_ERROR, "call the API at the address of the data dir's api.json (127.0.0.1 or localhost and its port)")),
+    (ForeignOrigin, Outcome(403, EXIT_ERROR, "the API serves only its own dashboard to a browser; call it from a program, which sends no Origin")),
+    (Unauthorized, Outcome(401, EXIT_ERROR, "send 'Authorization: Bearer <token>' with the token in the data dir's api.cookie")),
+    (BodyTooLarge, Outcome(413, EXIT_ERROR, "send a smaller body (see docs/API.md for each route's bound); split a large import into several")),
+    (UnsupportedMediaType, Outcome(415, EXIT_ERROR, "send the body as JSON, with 'Content-Type: application/json'")),
+    (BodyTimeout, Outcome(408, EXIT_ERROR, "send the whole body at once; the API closed the connection")),
     (NodeError, Outcome(400, EXIT_ERROR, "")),
 )  # fmt: skip
 

@@ -13,41 +13,60 @@ Conventions of the JSON:
   weights, total weights) are decimal strings; times are seconds since 1970.
 - a record is `{"id", "author", "kind", "fields": {...}, "raw"}`, `raw` being the hex of the
   signed envelope, so a client can verify it without trusting this node.
-- errors are `{"error": {"type", "message", "hint"}}` with status 400 (bad input, a record the
-  protocol refuses), 401 (no or wrong token), 403 (not the owner or a reviewer), 404, 409
-  (conflict: a closed project, a transaction the contract refuses), 502 (a peer could not be
-  reached), 503 (the chain does not answer) or 500 (a bug: the message says so and the
-  traceback goes to the node's log, never to the client).
+- errors are `{"error": {"type", "message", "hint"}}`, with the status that `node.errors.OUTCOMES`
+  gives the error's class (docs/API.md lists them); 500 is a bug: the message says so and the
+  traceback goes to the node's log, never to the client.
 
-Authentication: every request, /openapi.json included, carries the token of the data dir's
-`api.cookie`, as `Authorization: Bearer <token>` or as a cookie `workwork_token=<token>`.
+What every request passes before a route sees it (`_Guard`), in this order: its Host names the
+address the API is bound to (421 otherwise: a DNS rebinding page names its own host); a
+browser's Origin, if any, is the dashboard's own (403); it carries the token of the data dir's
+`api.cookie`, as `Authorization: Bearer <token>` or as a cookie `workwork_token=<token>` (401),
+/openapi.json included and the dashboard page excepted. A route that takes a body then reads it
+under `Limits`: declared as JSON (415), within a size (413, answered from Content-Length before
+reading any of it) and within a time (408); both close the connection.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
-from dataclasses import dataclass
-from functools import partial
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from node.api.openapi import openapi
-from node.api.routes import TYPES, Route
-from node.errors import BUG, BadRequest, outcome
+from node.api.routes import TYPES, Limits, Route
+from node.errors import (
+    BUG,
+    BadRequest,
+    BodyTimeout,
+    BodyTooLarge,
+    ForeignOrigin,
+    Refused,
+    Unauthorized,
+    UnsupportedMediaType,
+    WrongHost,
+    outcome,
+)
 from node.keys import Identity
 from node.net.node import Node
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TOKEN_COOKIE = "workwork_token"
 
@@ -61,6 +80,8 @@ class Api:
         identity: the keys records are signed with.
         nursery: where background work (syncing a newly followed shard) runs.
         settlement: the chain and settlement service, once the daemon runs one.
+        routes: the route table served.
+        limits: the bounds of request bodies.
     """
 
     node: Node
@@ -68,9 +89,16 @@ class Api:
     nursery: trio.Nursery
     settlement: Any = None
     routes: tuple[Route, ...] = ()
+    limits: Limits = field(default_factory=Limits)
 
     def now(self) -> int:
         return int(self.node.clock())
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Returns `fn(*args, **kwargs)` run by the node's gateway in a reader thread: every
+        call that touches the store (a query, an `actions` builder, a tree) goes this way,
+        never on the event loop, which it would stall for every other request and peer."""
+        return await self.node.gateway.read(fn, *args, **kwargs)
 
     async def follow(self, pid: bytes) -> None:
         """Joins a project's work shard, and syncs it from connected peers if it is new."""
@@ -78,56 +106,167 @@ class Api:
 
     def app(self, token: str) -> ASGIApp:
         """Returns the ASGI app serving the routes to holders of `token`."""
+        # One Starlette route per path, with every method of that path, so that a 405 names
+        # them all in its Allow header.
+        by_path: dict[str, dict[str, Route]] = {}
+        for r in self.routes:
+            by_path.setdefault(r.path, {})[r.method] = r
         routes = [
-            StarletteRoute(r.path, partial(self._endpoint, r), methods=[r.method])
-            for r in self.routes
+            StarletteRoute(path, partial(self._endpoint, methods), methods=list(methods))
+            for path, methods in by_path.items()
         ]
         routes.append(StarletteRoute("/openapi.json", self._openapi, methods=["GET"]))
         routes.append(StarletteRoute(DASHBOARD_PATH, _dashboard, methods=["GET"]))
         app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
-        return _Auth(app, token)
+        return _Guard(app, token)
 
     async def _openapi(self, request: Request) -> Response:
-        return JSONResponse(openapi(self.routes, cookie=TOKEN_COOKIE))
+        return JSONResponse(openapi(self.routes, cookie=TOKEN_COOKIE, limits=self.limits))
 
-    async def _endpoint(self, route: Route, request: Request) -> Response:
+    async def _endpoint(self, methods: dict[str, Route], request: Request) -> Response:
+        # Starlette routes HEAD to a GET route's endpoint.
+        route = methods[request.method if request.method != "HEAD" else "GET"]
         try:
-            args = await _arguments(route, request)
+            args = await self._arguments(route, request)
             result = await route.handler(self, args)
+        except ClientDisconnect:
+            # Not a failure of the node: nobody is left to answer.
+            log.debug("client left during %s %s", request.method, request.url.path)
+            return _Gone()
         except Exception as exc:
             return problem(exc)
         return result if isinstance(result, Response) else JSONResponse(result)
 
+    async def _arguments(self, route: Route, request: Request) -> dict[str, Any]:
+        """Checks and converts a request's parameters as the route declares them."""
+        body: dict[str, Any] = {}
+        if route.body:
+            raw = await self._body(route, request)
+            # In a thread: an import's 32 MiB take a while to parse.
+            body = await trio.to_thread.run_sync(loads, raw, "the request body") if raw else {}
+            if not isinstance(body, dict):
+                raise BadRequest("the request body must be a JSON object")
+            known = {p.name for p in route.params if p.where == "body"}
+            unknown = sorted(set(body) - known)
+            if unknown:
+                raise BadRequest(f"unknown field(s) {', '.join(unknown)}; known: {sorted(known)}")
+        sources = {"path": request.path_params, "query": request.query_params, "body": body}
+        args: dict[str, Any] = {}
+        for param in route.params:
+            source = sources[param.where]
+            if param.name not in source or source[param.name] is None:
+                if param.required:
+                    raise BadRequest(f"{param.name} is required")
+                continue
+            try:
+                args[param.name] = TYPES[param.type].convert(source[param.name])
+            except ValueError as exc:
+                raise BadRequest(f"{param.name}: {exc}") from None
+        return args
 
-async def _arguments(route: Route, request: Request) -> dict[str, Any]:
-    """Checks and converts a request's parameters as the route declares them."""
-    body: dict[str, Any] = {}
-    if any(p.where == "body" for p in route.params):
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw else {}
-        except ValueError:
-            raise BadRequest("the request body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        known = {p.name for p in route.params if p.where == "body"}
-        unknown = sorted(set(body) - known)
-        if unknown:
-            raise BadRequest(f"unknown field(s) {', '.join(unknown)}; known: {sorted(known)}")
-    sources = {"path": request.path_params, "query": request.query_params, "body": body}
-    args: dict[str, Any] = {}
-    for param in route.params:
-        source = sources[param.where]
-        if param.name not in source or source[param.name] is None:
-            if param.required:
-                raise BadRequest(f"{param.name} is required")
-            continue
-        convert = TYPES[param.type][0]
-        try:
-            args[param.name] = convert(source[param.name])
-        except ValueError as exc:
-            raise BadRequest(f"{param.name}: {exc}") from None
-    return args
+    async def _body(self, route: Route, request: Request) -> bytes:
+        """Returns a request's body, read within the route's bounds of size and time.
+
+        Raises:
+            UnsupportedMediaType: a body that is not declared as JSON.
+            BodyTooLarge: a body larger than the route takes; a declared length says so before
+                anything is read.
+            BodyTimeout: the body did not arrive whole in time.
+            ClientDisconnect: the client left.
+        """
+        size, seconds = self.limits.of(route)
+        length = request.headers.get("content-length")
+        declared = (length is not None and length != "0") or "transfer-encoding" in request.headers
+        if declared:
+            _check_json(request)
+        if length is not None and length.isdigit() and int(length) > size:
+            raise BodyTooLarge(f"the body has {length} bytes; this route takes at most {size}")
+        chunks: list[bytes] = []
+        received = 0
+        more = True
+        with trio.move_on_after(seconds):
+            while more:
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if received > size:
+                    raise BodyTooLarge(f"the body has more than {size} bytes, the most it takes")
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+        if more:
+            raise BodyTimeout(
+                f"the body did not arrive whole within {seconds:g} s ({received} bytes came)"
+            )
+        if received and not declared:
+            _check_json(request)  # a body without a declared length (HTTP/2)
+        return b"".join(chunks)
+
+
+# How deep arrays and objects may nest in JSON the API parses. Ours nest 2 deep (a proof file
+# 4); the bound keeps the parser from recursing deeper than the C stack holds, since py-evm and
+# py_ecc raise the interpreter's recursion limit to 100,000 on import: a body of 100,000 "["
+# would crash the daemon instead of raising RecursionError.
+MAX_NESTING = 32
+
+# Escapes, then strings without them: what is left of valid JSON holds its structure only.
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+
+def nesting_within(text: bytes, limit: int) -> bool:
+    """Returns whether a JSON parser reading `text` nests its arrays and objects at most
+    `limit` deep. (A text that may nest deeper but does not balance is not JSON: False.)
+
+    Each pass takes away the innermost pairs of brackets, in C: a text of depth d is empty
+    after d passes. Two regular expressions remove strings first, each in one pass (no
+    backtracking: an escape is two bytes, a string runs to the next quote).
+    """
+    brackets = _STRING.sub(b"", _ESCAPE.sub(b"", text)).translate(None, _NOT_BRACKETS)
+    if brackets.count(b"[") + brackets.count(b"{") <= limit:
+        return True  # it cannot nest deeper than it opens
+    brackets = brackets.replace(b"{", b"[").replace(b"}", b"]")
+    for _ in range(limit):
+        inner = brackets.replace(b"[]", b"")
+        if len(inner) == len(brackets):  # no pair left: empty, or unbalanced
+            break
+        brackets = inner
+    return not brackets
+
+
+def loads(text: str | bytes, what: str) -> Any:
+    """Returns the value of a JSON text from a client, which nests at most MAX_NESTING deep.
+
+    Raises:
+        BadRequest: the text is not JSON, or nests deeper.
+    """
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if not nesting_within(raw, MAX_NESTING):
+        raise BadRequest(f"{what} is not JSON nested at most {MAX_NESTING} deep")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise BadRequest(f"{what} is not valid JSON") from None
+
+
+def _check_json(request: Request) -> None:
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind != "application/json":
+        raise UnsupportedMediaType(
+            f"the body is declared as {kind or 'nothing'}; send it as application/json"
+        )
+
+
+class _Gone(Response):
+    """The answer to a client that left: nothing is sent, since nobody would read it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return
 
 
 # Errors.
@@ -148,13 +287,20 @@ def problem(exc: Exception) -> JSONResponse:
         return error(
             result.status, "InternalError", "internal error: a bug in the node", result.hint
         )
-    return error(result.status, type(exc).__name__, str(exc), result.hint)
+    response = error(result.status, type(exc).__name__, str(exc), result.hint)
+    if isinstance(exc, (BodyTooLarge, BodyTimeout)):
+        # The rest of the body is not read: the connection cannot carry another request.
+        response.headers["Connection"] = "close"
+    return response
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     hint = "see GET /openapi.json for the routes" if exc.status_code in (404, 405) else ""
-    return error(exc.status_code, "HTTPError", str(exc.detail), hint)
+    response = error(exc.status_code, "HTTPError", str(exc.detail), hint)
+    # A 405 names the methods the path takes (Allow).
+    response.headers.update(exc.headers or {})
+    return response
 
 
 DASHBOARD_PATH = "/"
@@ -171,36 +317,106 @@ async def _dashboard(request: Request) -> Response:
     return HTMLResponse(page, headers=headers)
 
 
-class _Auth:
-    """Refuses every request that does not carry the token (header or cookie)."""
+class _Guard:
+    """Refuses a request before any route sees it: a Host other than the address the API is
+    bound to, a browser page of another origin than the dashboard's, no or a wrong token."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
         self.token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The dashboard page is static and holds no data: it reads the API with the token it
-        # finds in its URL fragment, which browsers never send.
-        public = scope.get("method") == "GET" and scope.get("path") == DASHBOARD_PATH
-        if scope["type"] == "http" and not public and not self._holds_token(scope):
-            response = error(
-                401,
-                "Unauthorized",
-                "missing or wrong API token",
-                "send 'Authorization: Bearer <token>' with the token in the data dir's api.cookie",
-            )
-            await response(scope, receive, send)
+        if scope["type"] == "websocket":
+            # No route takes one; refused before the handshake (the server answers 403).
+            await send({"type": "websocket.close", "code": 1008})
             return
+        if scope["type"] == "http":
+            try:
+                self._check(scope)
+            except Refused as exc:
+                await problem(exc)(scope, receive, send)
+                return
+            send = _until_gone(send, scope)
         await self.app(scope, receive, send)
 
-    def _holds_token(self, scope: Scope) -> bool:
-        offered: list[bytes] = []
+    def _check(self, scope: Scope) -> None:
+        headers: dict[bytes, list[bytes]] = {}
         for name, value in scope.get("headers", ()):
-            if name == b"authorization" and value[:7].lower() == b"bearer ":
+            headers.setdefault(name.lower(), []).append(value)
+        # A page that an attacker's DNS name made resolve to 127.0.0.1 sends its own name as
+        # Host: only the bound address (and localhost, on loopback) is this API.
+        hosts = headers.get(b"host", [])
+        host = hosts[0].decode("latin-1").lower() if len(hosts) == 1 else ""
+        if host not in _names(_server(scope)):
+            raise WrongHost(
+                f"Host {host!r} is not this API's address" if host else "no single Host header"
+            )
+        # Browsers name the page behind a request in Origin; only the dashboard's own page,
+        # served from this very host, may call the API from a browser.
+        origins = headers.get(b"origin", [])
+        if origins and origins != [f"http://{host}".encode()]:
+            shown = b", ".join(origins).decode("latin-1")
+            raise ForeignOrigin(f"requests from pages of {shown} are refused")
+        # The dashboard page is static and holds no data: it reads the API with the token it
+        # finds in its URL fragment, which browsers never send.
+        public = scope.get("method") in ("GET", "HEAD") and scope.get("path") == DASHBOARD_PATH
+        if not public and not self._holds_token(headers):
+            raise Unauthorized("missing or wrong API token")
+
+    def _holds_token(self, headers: dict[bytes, list[bytes]]) -> bool:
+        offered: list[bytes] = []
+        for value in headers.get(b"authorization", []):
+            if value[:7].lower() == b"bearer ":
                 offered.append(value[7:].strip())
-            elif name == b"cookie":
-                for part in value.split(b";"):
-                    key, _, token = part.strip().partition(b"=")
-                    if key == TOKEN_COOKIE.encode():
-                        offered.append(token)
+        for value in headers.get(b"cookie", []):
+            for part in value.split(b";"):
+                key, _, token = part.strip().partition(b"=")
+                if key == TOKEN_COOKIE.encode():
+                    offered.append(token)
         return any(hmac.compare_digest(token, self.token) for token in offered)
+
+
+def _until_gone(send: Send, scope: Scope) -> Send:
+    """Returns `send` that drops what it cannot send because the client left, and logs that at
+    debug level: not a failure of the node.
+
+    Hypercorn closes the connection when it reads the client's end, possibly while the app is
+    sending (and then the send meets a socket that is busy closing, or closed).
+    """
+    gone = False
+
+    async def send_until_gone(message: Message) -> None:
+        nonlocal gone
+        if gone:
+            return
+        try:
+            await send(message)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
+            gone = True
+            log.debug("client left before the answer to %s %s", scope["method"], scope["path"])
+
+    return send_until_gone
+
+
+def _server(scope: Scope) -> tuple[str, int] | None:
+    server = scope.get("server")
+    return None if server is None else (str(server[0]), int(server[1]))
+
+
+@lru_cache(maxsize=16)
+def _names(server: tuple[str, int] | None) -> frozenset[str]:
+    """Returns the Host values that name the address a request came in on: the address itself
+    (IPv6 in brackets) and, on loopback, localhost; each with the port, and also without it on
+    port 80, where clients leave it out."""
+    if server is None:
+        return frozenset()
+    address, port = server
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return frozenset()
+    names = {f"[{ip}]" if ip.version == 6 else str(ip)}
+    if ip.is_loopback:
+        names.add("localhost")
+    with_port = {f"{name}:{port}" for name in names}
+    return frozenset(with_port | names if port == 80 else with_port)

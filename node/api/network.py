@@ -1,4 +1,7 @@
-"""The API's routes about the node itself and its network: status, peers, connecting."""
+"""The API's routes about the node itself and its network: status, peers, connecting.
+
+What reads the store (the counts of the status) runs in the gateway's reader threads (`Api.read`).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ def _counts(store: Store, topics: list[str]) -> tuple[dict[str, int], int]:
 
 async def status(api: Api, args: dict[str, Any]) -> Any:
     node = api.node
-    counts, orphans = await node.gateway.read(_counts, node.store, sorted(node.gossip.followed))
+    counts, orphans = await api.read(_counts, node.store, sorted(node.gossip.followed))
     return {
         "version": __version__,
         "peer_id": str(node.peer_id),

@@ -9,16 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from node.api.routes import _HEX32, TYPES, Route
+from node.api.routes import _HEX32, TYPES, Limits, Route
 from protocol import __version__
 
 _ERROR_TEXT = {
     400: "Bad input, or a record the protocol refuses",
     401: "Missing or wrong API token",
-    403: "Not the project's owner or a reviewer",
+    403: "Refused: not the project's owner or a reviewer, or a browser page of another origin "
+    "than the dashboard's",
     404: "Not in this node's store",
+    408: "The body did not arrive whole in time; the connection is closed",
     409: "Conflicts with the state of a record or of the chain (a closed project, a refused "
     "transaction)",
+    413: "The body is larger than the route takes; the connection is closed",
+    415: "The body is not declared as application/json",
+    421: "The Host header names another host than the address the API is bound to",
     500: "A bug in the node (details in its log)",
     502: "A peer could not be reached, or the chain answered out of turn",
     503: "The chain's endpoint does not answer, or the node's store cannot be written",
@@ -64,8 +69,9 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
-def openapi(routes: Iterable[Route], *, cookie: str) -> dict[str, Any]:
-    """Returns the OpenAPI 3.1 description of `routes` (the token may come in cookie `cookie`)."""
+def openapi(routes: Iterable[Route], *, cookie: str, limits: Limits) -> dict[str, Any]:
+    """Returns the OpenAPI 3.1 description of `routes` (the token may come in cookie `cookie`,
+    bodies are read within `limits`)."""
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         parameters = [
@@ -74,7 +80,7 @@ def openapi(routes: Iterable[Route], *, cookie: str) -> dict[str, Any]:
                 "in": p.where,
                 "required": p.required or p.where == "path",
                 "description": p.doc,
-                "schema": TYPES[p.type][1],
+                "schema": TYPES[p.type].schema_in(p.where),
             }
             for p in route.params
             if p.where != "body"
@@ -86,7 +92,7 @@ def openapi(routes: Iterable[Route], *, cookie: str) -> dict[str, Any]:
             ok = {"application/json": {"schema": {"$ref": f"#/components/schemas/{route.returns}"}}}
         responses: dict[str, Any] = {"200": {"description": route.summary, "content": ok}}
         errors = route.errors()
-        for code in sorted({*errors, 401, 500}):
+        for code in sorted({*errors, 500}):
             kinds = ", ".join(k.__name__ for k in errors.get(code, ()))
             responses[str(code)] = {
                 "description": _ERROR_TEXT[code] + (f" ({kinds})" if kinds else ""),
@@ -102,11 +108,16 @@ def openapi(routes: Iterable[Route], *, cookie: str) -> dict[str, Any]:
             schema = {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {p.name: {**TYPES[p.type][1], "description": p.doc} for p in body},
+                "properties": {
+                    p.name: {**TYPES[p.type].schema, "description": p.doc} for p in body
+                },
                 "required": [p.name for p in body if p.required],
             }
+            size, seconds = limits.of(route)
             operation["requestBody"] = {
-                "required": True,
+                "description": f"JSON of at most {size} bytes, sent whole within {seconds:g} s",
+                # A body of optional fields only may be left out: it reads as {}.
+                "required": any(p.required for p in body),
                 "content": {"application/json": {"schema": schema}},
             }
         paths.setdefault(route.path, {})[route.method.lower()] = operation

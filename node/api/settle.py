@@ -8,29 +8,30 @@ checksummed, wei and weights as decimal strings.
 from __future__ import annotations
 
 import json
-from functools import partial
+from pathlib import Path
 from typing import Any
 
 import trio
 
-from node.api.app import Api
+from node.api.app import Api, loads
 from node.api.routes import Param, Route
 from node.api.views import address, record
 from node.chain.audit import audit_epoch
+from node.chain.client import ChainClient
 from node.chain.proof import export_proof, verify_proof
 from node.chain.settlement import Anchored, EpochStatus, Settlement, Share
 from node.errors import (
     AuditError,
-    BadRequest,
     ChainError,
     NoChain,
     NotFound,
     ProofError,
     SettlementError,
 )
+from storage import Store
 
 _PID = Param("project_id", "id", "the project (hex id)", "path", required=True)
-_EPOCH = Param("epoch", "uint", "the epoch number", "path", required=True)
+_EPOCH = Param("epoch", "epoch", "the epoch number", "path", required=True)
 _CID = Param("contribution_id", "id", "the contribution (hex id)", "path", required=True)
 
 
@@ -123,16 +124,24 @@ async def anchor(api: Api, args: dict[str, Any]) -> Any:
     return _anchored(await _settlement(api).anchor(args["project_id"], args["epoch"]))
 
 
+def _kept_tree(path: Path) -> Any:
+    """Returns the tree dump kept for an anchored epoch, or None (a file of up to megabytes:
+    read in a thread)."""
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 async def tree(api: Api, args: dict[str, Any]) -> Any:
     settle = _settlement(api)
     path = settle.dump_path(args["project_id"], args["epoch"])
-    if path.exists():
-        return json.loads(path.read_text())
+    kept = await trio.to_thread.run_sync(_kept_tree, path)
+    if kept is not None:
+        return kept
     merkle, _ = await settle.tree(args["project_id"], args["epoch"])
     return merkle.dump()
 
 
 async def fund(api: Api, args: dict[str, Any]) -> Any:
+    # The chain client refuses an amount beyond the wallet (InsufficientFunds) before sending.
     tx = await _settlement(api).fund(args["project_id"], args["epoch"], args["amount"])
     return {"tx_hash": tx.hex(), "amount": str(args["amount"])}
 
@@ -153,27 +162,25 @@ async def claim(api: Api, args: dict[str, Any]) -> Any:
 
 async def audit(api: Api, args: dict[str, Any]) -> Any:
     settle = _settlement(api)
-    path = settle.dump_path(args["project_id"], args["epoch"])
-    dump = json.loads(path.read_text()) if path.exists() else None
-    report = await trio.to_thread.run_sync(
-        partial(audit_epoch, api.node.store, settle.chain, args["project_id"], args["epoch"], dump)
-    )
+    pid, epoch = args["project_id"], args["epoch"]
+    dump = await trio.to_thread.run_sync(_kept_tree, settle.dump_path(pid, epoch))
+    report = await api.read(audit_epoch, api.node.store, settle.chain, pid, epoch, dump)
     return {**report.to_json(), "summary": report.summary()}
+
+
+def _proof(store: Store, chain: ChainClient, cid: bytes) -> Any:
+    if store.get(cid) is None:
+        raise NotFound(f"no contribution {cid.hex()} in the store")
+    return export_proof(store, chain, cid)
 
 
 async def proof(api: Api, args: dict[str, Any]) -> Any:
     settle = _settlement(api)
-    cid = args["contribution_id"]
-    if api.node.store.get(cid) is None:
-        raise NotFound(f"no contribution {cid.hex()} in the store")
-    return await trio.to_thread.run_sync(export_proof, api.node.store, settle.chain, cid)
+    return await api.read(_proof, api.node.store, settle.chain, args["contribution_id"])
 
 
 async def verify(api: Api, args: dict[str, Any]) -> Any:
-    try:
-        data = json.loads(args["proof"])
-    except ValueError:
-        raise BadRequest("proof: not a JSON document") from None
+    data = loads(args["proof"], "proof")
     chain = _settlement(api).chain if api.settlement is not None else None
     checked = await trio.to_thread.run_sync(verify_proof, data, chain)
     return checked.to_json()
@@ -196,7 +203,7 @@ SETTLEMENT_ROUTES: tuple[Route, ...] = (
           raises=(NoChain, NotFound, SettlementError)),
     Route("POST", "/v1/projects/{project_id}/epochs/{epoch}/fund", fund,
           "Add wei from this node's wallet to an anchored epoch's pool.",
-          (_PID, _EPOCH, Param("amount", "uint", "wei to add", required=True)),
+          (_PID, _EPOCH, Param("amount", "amount", "wei to add, at least 1", required=True)),
           raises=(NoChain, NotFound, SettlementError, ChainError)),
     Route("GET", "/v1/projects/{project_id}/epochs/{epoch}/audit", audit,
           "Audit an epoch: local records against the chain and the published tree.",

@@ -2,7 +2,8 @@
 
 Each handler builds a record with `node.api.actions` (signed by this node's identity), hands it
 to `actions.submit` (checked, stored, then published), and answers with its JSON
-(`node.api.views`).
+(`node.api.views`). Whatever reads the store (queries, the builders) runs in the gateway's
+reader threads (`Api.read`), never on the event loop.
 """
 
 from __future__ import annotations
@@ -10,14 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from functools import partial
 from typing import Any
 
-import trio
 from starlette.responses import StreamingResponse
 
 from node.api import actions
-from node.api.app import Api
+from node.api.app import Api, loads
 from node.api.routes import Param, Route
 from node.api.views import page as _page
 from node.api.views import record
@@ -34,50 +33,58 @@ from protocol import (
 from protocol.records import Acceptance, Contribution
 from protocol.topics import ALL as ALL_TOPICS
 from protocol.topics import shard, work
-from storage import BadCursor
+from storage import BadCursor, Page, Store
 
-MAX_IMPORT_LINES = 100_000
+# Lines of one import request; with `Limits.bulk_body` (32 MiB) that leaves ~3 KB a line, twice
+# the hex of a typical record. `node.client.Client.import_records` splits larger files.
+MAX_IMPORT_LINES = 10_000
 _IMPORT_BATCH = 1000
 
 
 async def show_profile(api: Api, args: dict[str, Any]) -> Any:
     author = args.get("author", api.identity.public_key)
-    found = api.node.store.profile(author)
+    found = await api.read(api.node.store.profile, author)
     if found is None:
         raise NotFound(f"no profile of {author.hex()} in the store")
     return record(found)
 
 
 async def set_profile(api: Api, args: dict[str, Any]) -> Any:
-    new = actions.set_profile(api.node.store, api.identity, now=api.now(), **args)
+    new = await api.read(actions.set_profile, api.node.store, api.identity, now=api.now(), **args)
     await actions.submit(api.node, [new])
     return record(new)
 
 
 async def list_projects(api: Api, args: dict[str, Any]) -> Any:
-    page = await trio.to_thread.run_sync(
-        partial(api.node.store.projects, cursor=args.get("cursor"), limit=args.get("limit", 100))
+    page = await api.read(
+        api.node.store.projects, cursor=args.get("cursor"), limit=args.get("limit", 100)
     )
     return _page(map(record, page.items), page.cursor)
 
 
-def _project(api: Api, pid: bytes) -> Record:
-    found = api.node.store.project(pid)
+def _project(store: Store, pid: bytes) -> Record:
+    found = store.project(pid)
     if found is None:
         raise NotFound(f"no project {pid.hex()} in the store")
     return found
 
 
+def _project_and_epoch(store: Store, pid: bytes, now: int) -> tuple[Record, int]:
+    posting = _project(store, pid)
+    return posting, actions.current_epoch(store, posting, now=now)
+
+
 async def show_project(api: Api, args: dict[str, Any]) -> Any:
-    posting = _project(api, args["project_id"])
+    pid = args["project_id"]
+    posting, epoch = await api.read(_project_and_epoch, api.node.store, pid, api.now())
     out = record(posting)
-    out["current_epoch"] = actions.current_epoch(api.node.store, posting, now=api.now())
-    out["followed"] = work(shard(args["project_id"])) in api.node.gossip.followed
+    out["current_epoch"] = epoch
+    out["followed"] = work(shard(pid)) in api.node.gossip.followed
     return out
 
 
 async def post_project(api: Api, args: dict[str, Any]) -> Any:
-    new = actions.post_project(api.node.store, api.identity, now=api.now(), **args)
+    new = await api.read(actions.post_project, api.node.store, api.identity, now=api.now(), **args)
     pid = project_id(new.author, new.expect(Project).name)
     await api.follow(pid)
     await actions.submit(api.node, [new])
@@ -85,8 +92,12 @@ async def post_project(api: Api, args: dict[str, Any]) -> Any:
 
 
 async def close_project(api: Api, args: dict[str, Any]) -> Any:
-    new = actions.close_project(
-        api.node.store, api.identity, now=api.now(), project=args["project_id"]
+    new = await api.read(
+        actions.close_project,
+        api.node.store,
+        api.identity,
+        now=api.now(),
+        project=args["project_id"],
     )
     await actions.submit(api.node, [new])
     return record(new)
@@ -97,73 +108,95 @@ async def follow_project(api: Api, args: dict[str, Any]) -> Any:
     return {"followed": work(shard(args["project_id"]))}
 
 
-def _with_acceptance(api: Api, contribution: Record) -> dict[str, Any]:
+def _with_acceptance(store: Store, contribution: Record) -> dict[str, Any]:
+    """Returns a contribution as JSON with its acceptance in force (or None)."""
     out = record(contribution)
-    verdict = api.node.store.acceptance_of(contribution.id)
+    verdict = store.acceptance_of(contribution.id)
     out["acceptance"] = None if verdict is None else record(verdict)
     return out
 
 
+def _with_acceptances(store: Store, page: Page[Record]) -> dict[str, Any]:
+    return _page((_with_acceptance(store, c) for c in page.items), page.cursor)
+
+
+def _project_contributions(store: Store, pid: bytes, **paging: Any) -> dict[str, Any]:
+    # An unknown project is a 404, as for every route that names one: its contributions could
+    # only be orphans, which no index lists, so an empty page would hide a wrong id.
+    _project(store, pid)
+    return _with_acceptances(store, store.contributions(pid, **paging))
+
+
 async def project_contributions(api: Api, args: dict[str, Any]) -> Any:
-    store = api.node.store
-    page = await trio.to_thread.run_sync(
-        partial(
-            store.contributions,
-            args["project_id"],
-            cursor=args.get("cursor"),
-            limit=args.get("limit", 100),
-        )
+    return await api.read(
+        _project_contributions,
+        api.node.store,
+        args["project_id"],
+        cursor=args.get("cursor"),
+        limit=args.get("limit", 100),
     )
-    return _page((_with_acceptance(api, c) for c in page.items), page.cursor)
+
+
+def _author_contributions(store: Store, author: bytes, **paging: Any) -> dict[str, Any]:
+    return _with_acceptances(store, store.contributions_by(author, **paging))
 
 
 async def author_contributions(api: Api, args: dict[str, Any]) -> Any:
-    store = api.node.store
-    page = await trio.to_thread.run_sync(
-        partial(
-            store.contributions_by,
-            args.get("author", api.identity.public_key),
-            cursor=args.get("cursor"),
-            limit=args.get("limit", 100),
-        )
+    return await api.read(
+        _author_contributions,
+        api.node.store,
+        args.get("author", api.identity.public_key),
+        cursor=args.get("cursor"),
+        limit=args.get("limit", 100),
     )
-    return _page((_with_acceptance(api, c) for c in page.items), page.cursor)
+
+
+def _contribution(store: Store, cid: bytes) -> dict[str, Any]:
+    found = store.get(cid)
+    if found is None or not isinstance(found.body, Contribution):
+        raise NotFound(f"no contribution {cid.hex()} in the store")
+    return _with_acceptance(store, found)
 
 
 async def show_contribution(api: Api, args: dict[str, Any]) -> Any:
-    found = api.node.store.get(args["contribution_id"])
-    if found is None or not isinstance(found.body, Contribution):
-        raise NotFound(f"no contribution {args['contribution_id'].hex()} in the store")
-    return _with_acceptance(api, found)
+    return await api.read(_contribution, api.node.store, args["contribution_id"])
 
 
 async def contribute(api: Api, args: dict[str, Any]) -> Any:
     args["project"] = args.pop("project_id")
-    new = actions.contribute(api.node.store, api.identity, now=api.now(), **args)
+    new = await api.read(actions.contribute, api.node.store, api.identity, now=api.now(), **args)
     await api.follow(args["project"])
     await actions.submit(api.node, [new])
     return record(new)
 
 
-async def acceptances(api: Api, args: dict[str, Any]) -> Any:
-    store = api.node.store
-    pid = args["project_id"]
-    epoch = args.get("epoch")
+def _acceptances(
+    store: Store, pid: bytes, epoch: int | None, now: int, **paging: Any
+) -> dict[str, Any]:
+    posting = _project(store, pid)
     if epoch is None:
-        epoch = actions.current_epoch(store, _project(api, pid), now=api.now())
-    page = await trio.to_thread.run_sync(
-        partial(
-            store.acceptances, pid, epoch, cursor=args.get("cursor"), limit=args.get("limit", 100)
-        )
-    )
+        epoch = actions.current_epoch(store, posting, now=now)
+    page = store.acceptances(pid, epoch, **paging)
     result = _page(map(record, page.items), page.cursor)
     result["epoch"] = epoch
     return result
 
 
+async def acceptances(api: Api, args: dict[str, Any]) -> Any:
+    return await api.read(
+        _acceptances,
+        api.node.store,
+        args["project_id"],
+        args.get("epoch"),
+        api.now(),
+        cursor=args.get("cursor"),
+        limit=args.get("limit", 100),
+    )
+
+
 async def accept(api: Api, args: dict[str, Any]) -> Any:
     args["contribution"] = args.pop("contribution_id")
-    new = actions.accept(api.node.store, api.identity, now=api.now(), **args)
+    new = await api.read(actions.accept, api.node.store, api.identity, now=api.now(), **args)
     await api.follow(new.expect(Acceptance).project_id)
     await actions.submit(api.node, [new])
     return record(new)
@@ -173,25 +206,24 @@ async def export(api: Api, args: dict[str, Any]) -> Any:
     """Streams every stored record, topic by topic ("meta" first, so parents come first)."""
     store = api.node.store
 
+    def chunk(name: str, cursor: bytes | None) -> tuple[bytes, bytes | None]:
+        page = store.topic_ids(name, cursor=cursor, limit=1000)
+        found = (store.get(rid) for _, rid in page.items)
+        lines = [
+            json.dumps({"id": r.id.hex(), "kind": r.kind, "raw": r.raw.hex()}) + "\n"
+            for r in found
+            if r is not None
+        ]
+        return "".join(lines).encode(), page.cursor
+
     async def lines() -> AsyncIterator[bytes]:
         for name in ALL_TOPICS:
             cursor = None
             while True:
-                page = await trio.to_thread.run_sync(
-                    partial(store.topic_ids, name, cursor=cursor, limit=1000)
-                )
-                found = await trio.to_thread.run_sync(
-                    lambda ids=page.items: [store.get(rid) for _, rid in ids]
-                )
-                chunk = [
-                    json.dumps({"id": r.id.hex(), "kind": r.kind, "raw": r.raw.hex()}) + "\n"
-                    for r in found
-                    if r is not None
-                ]
-                yield "".join(chunk).encode()
-                if page.cursor is None:
+                data, cursor = await api.read(chunk, name, cursor)
+                yield data
+                if cursor is None:
                     break
-                cursor = page.cursor
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
@@ -204,9 +236,8 @@ async def import_records(api: Api, args: dict[str, Any]) -> Any:
     for start in range(0, len(blobs), _IMPORT_BATCH):
         batch = blobs[start : start + _IMPORT_BATCH]
         # ingest_raw decodes and verifies every signature: imported records are not trusted.
-        result = await trio.to_thread.run_sync(
-            partial(node.store.ingest_raw, batch, now=node.clock())
-        )
+        # A write: through the gateway's writer, which tracks the store's health.
+        result = await node.gateway.write(node.store.ingest_raw, batch, now=node.clock())
         # A record's id is the sha256 of its bytes: only what was stored is decoded again
         # (without the signature check it just passed), to be published.
         stored = set(result.added) | set(result.released)
@@ -230,7 +261,7 @@ def _import_lines(lines: list[str]) -> list[bytes]:
         if not text:
             continue
         try:
-            value = json.loads(text) if text[0] in '{"' else text
+            value = loads(text, f"line {number}") if text[0] in '{"' else text
             raw = value["raw"] if isinstance(value, dict) else value
             blobs.append(bytes.fromhex(raw))
         except (ValueError, KeyError, TypeError):
@@ -245,7 +276,7 @@ _PAGE = (
 )
 _PROFILE = (
     Param("name", "string", "display name (required the first time)"),
-    Param("actor", "string", "'human' or 'agent'"),
+    Param("actor", "actor", "'human' or 'agent'"),
     Param("skills", "strings", "skill tags"),
     Param("interests", "strings", "interest tags"),
     Param("payout", "address", "payout address (default: the wallet's)"),
@@ -254,14 +285,16 @@ _PROFILE = (
 _POST = (
     Param(
         "name",
-        "string",
+        "slug",
         "short name (a-z, 0-9, -): with the owner key, the project id",
         required=True,
     ),
     Param("title", "string", "title (required for a new project)"),
     Param("description", "string", "description"),
     Param("skills", "strings", "skills wanted"),
-    Param("epoch_length", "uint", "seconds per epoch; 0: epochs close on the owner's command"),
+    Param(
+        "epoch_length", "epoch_length", "seconds per epoch; 0: epochs close on the owner's command"
+    ),
     Param("reviewers", "keys", "public keys (hex) whose acceptances count too"),
 )
 _CONTRIBUTE = (
@@ -269,13 +302,13 @@ _CONTRIBUTE = (
     Param("summary", "string", "what was done", required=True),
     Param("evidence_uri", "string", "where the work is"),
     Param("evidence_hash", "hash", "sha256 of the work (hex)"),
-    Param("effort", "uint", "claimed effort in minutes"),
+    Param("effort", "effort", "claimed effort in minutes"),
     Param("payout", "address", "payout address (default: the wallet's)"),
 )
 _ACCEPT = (
     Param("contribution_id", "id", "the contribution (hex id)", required=True),
-    Param("weight", "uint", "weight (0 withdraws an acceptance)", required=True),
-    Param("epoch", "uint", "epoch (default: the project's current epoch)"),
+    Param("weight", "weight", "weight (0 withdraws an acceptance)", required=True),
+    Param("epoch", "epoch", "epoch (default: the project's current epoch)"),
 )
 
 WORK_ROUTES: tuple[Route, ...] = (
@@ -297,10 +330,10 @@ WORK_ROUTES: tuple[Route, ...] = (
           "Receive the project's contributions and acceptances from now on.", (_PID,)),
     Route("GET", "/v1/projects/{project_id}/contributions", project_contributions,
           "Contributions to a project, oldest first, each with its acceptance in force.",
-          (_PID, *_PAGE), raises=(BadCursor,), returns="Page"),
+          (_PID, *_PAGE), raises=(NotFound, BadCursor), returns="Page"),
     Route("GET", "/v1/projects/{project_id}/acceptances", acceptances,
           "Acceptances in force of weight > 0 of one epoch (the leaves of its tree).",
-          (_PID, Param("epoch", "uint", "epoch (default: the current one)", "query"), *_PAGE),
+          (_PID, Param("epoch", "epoch", "epoch (default: the current one)", "query"), *_PAGE),
           raises=(NotFound, BadCursor), returns="Page"),
     Route("GET", "/v1/contributions", author_contributions,
           "Contributions of an author (default: this node's), each with its acceptance.",
@@ -319,5 +352,6 @@ WORK_ROUTES: tuple[Route, ...] = (
           "Every stored record as JSON lines {id, kind, raw}.", returns="JSON lines"),
     Route("POST", "/v1/records/import", import_records,
           "Validate and store records ({raw: hex} JSON lines, as a list of lines).",
-          (Param("lines", "strings", "the JSON lines of an export", required=True),), returns="ImportResult"),
+          (Param("lines", "strings", f"the JSON lines of an export, at most {MAX_IMPORT_LINES}", required=True),),
+          returns="ImportResult", bulk=True),
 )  # fmt: skip
