@@ -76,6 +76,8 @@ class Daemon:
 
     async def run(self, *, task_status: TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
         node = Node(self.home.root, self.settings.network, clock=self.clock)
+        # The API and the settlement service are the node's own code too (strict mode).
+        node.io_root = trio.lowlevel.current_task()
         async with trio.open_nursery() as nursery:
             await nursery.start(node.run)
             self.node = node

@@ -8,8 +8,10 @@ at a time (the store serializes them anyway, and a second writer would only wait
 a thread of its own). A call is never abandoned: if its task is cancelled, the thread finishes
 first, so nothing is left half done.
 
-With `strict` (the tests run so), the store refuses to be used from the event loop's thread at
-all (`Store.guard`), which is how the tests hold the code to this rule.
+With `strict` (the tests run so), the store refuses to be used from the event loop's thread by
+any task of the node (`Store.guard`): a task under `root`, the task that runs the node, or the
+daemon around it. That is how the tests hold the code to this rule, while the tests' own code,
+which runs the node and is not part of it, may still read the store directly.
 
 Failures. A `StorageError` from a write (a full disk, an I/O error) marks the store as failing
 until a write succeeds again: `fault` holds the error, `status` shows it, and the change is
@@ -49,13 +51,20 @@ class Gateway:
         strict: make the store refuse calls from the event loop's thread (for the tests).
     """
 
-    def __init__(self, store: Store, *, strict: bool = False, readers: int = READERS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        strict: bool = False,
+        root: trio.lowlevel.Task | None = None,
+        readers: int = READERS,
+    ) -> None:
         self.store = store
         self._reads = trio.CapacityLimiter(readers)
         self._writes = trio.CapacityLimiter(1)
         self.fault: StorageError | None = None
         if strict:
-            store.guard = _off_the_loop
+            store.guard = partial(_off_the_loop, root)
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Returns `fn(*args, **kwargs)`, run in a reader thread."""
@@ -89,7 +98,14 @@ class Gateway:
         return {"writable": False, "error": str(self.fault)}
 
 
-def _off_the_loop() -> None:
+def _off_the_loop(root: trio.lowlevel.Task | None) -> None:
+    """Refuses a store call from a task of the node (under `root`; any task if None)."""
     # trio-typing's stubs (a py-libp2p dependency) lack in_trio_task.
-    if trio.lowlevel.in_trio_task():  # type: ignore[attr-defined]
-        raise OnEventLoop("a blocking store call on the event loop: go through node.gateway")
+    if not trio.lowlevel.in_trio_task():  # type: ignore[attr-defined]
+        return  # a worker thread: where store calls belong
+    task: trio.lowlevel.Task | None = trio.lowlevel.current_task()
+    while task is not None:
+        if root is None or task is root:
+            raise OnEventLoop("a blocking store call on the event loop: go through node.gateway")
+        nursery = task.parent_nursery
+        task = None if nursery is None else nursery.parent_task

@@ -66,6 +66,9 @@ class Node:
         self._stack: Stack | None = None
         self._store: Store | None = None
         self._gateway: Gateway | None = None
+        # The task whose descendants are the node's own, for strict mode: Node.run's, unless a
+        # daemon around it says its own.
+        self.io_root: trio.lowlevel.Task | None = None
         self._gossip: Gossip | None = None
         self._sync: Sync | None = None
         self._peers: Peers | None = None
@@ -193,7 +196,8 @@ class Node:
 
     async def _run(self, store: Store, key: KeyPair, task_status: TaskStatus[Node]) -> None:
         self._store = store
-        self._gateway = Gateway(store, strict=self.strict_io)
+        root = self.io_root or trio.lowlevel.current_task()
+        self._gateway = Gateway(store, strict=self.strict_io, root=root)
         stack = self._stack = build(key, self.config)
         listen = [multiaddr.Multiaddr(a) for a in self.config.listen]
         async with (

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import re
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -17,7 +15,6 @@ import httpx
 import pytest
 import trio
 
-import node.api
 from node import keys
 from node.api import ROUTES
 from node.api.routes import Limits
@@ -25,7 +22,6 @@ from node.client import Client, DaemonError
 from node.config import ApiConfig, NetworkConfig
 from node.daemon import Daemon
 from node.errors import BUG, OUTCOMES, outcome
-from node.gateway import OnEventLoop
 from node.home import Home, Settings
 from tests.support import factories as f
 from tests.support.nodes import meshed, wait_for
@@ -39,8 +35,8 @@ async def daemon(
 ) -> AsyncIterator[tuple[Daemon, Client]]:
     """Runs a daemon over a fresh data dir; stops it gracefully when the block exits.
 
-    Its store refuses calls from the API's own async code on the event loop (`api_guard`), and
-    the block fails if a handler made one.
+    Like every node of the tests, its store refuses calls from the daemon's own tasks on the
+    event loop (strict mode, tests/conftest.py): a handler that blocks answers 500.
     """
     home = Home(root)
     if home.identity.exists():
@@ -50,12 +46,9 @@ async def daemon(
     network.setdefault("sync_interval", 3600.0)
     settings = Settings(network=NetworkConfig(**network), api=api or ApiConfig())
     running = Daemon(home, identity, settings, limits=limits)
-    blocking: list[str] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(running.run)
-        assert running.node is not None
-        if running.node.store.guard is None:  # strict mode (WORKWORK_STRICT_IO) is stricter
-            running.node.store.guard = api_guard(blocking)
+        assert running.node is not None and running.node.strict_io
         client = Client.connect(root)
         try:
             yield running, client
@@ -63,35 +56,6 @@ async def daemon(
             client.close()
             running.stop()
     assert not home.api_file.exists()
-    assert not blocking, f"store calls on the event loop from the API: {blocking}"
-
-
-_API_CODE = str(Path(node.api.__file__).parent)
-
-
-def api_guard(calls: list[str]) -> Callable[[], None]:
-    """Returns a store guard that refuses calls made on the event loop by the API's async code
-    (node/api/), and records where each came from.
-
-    The coroutine nearest to the store call is the code that chose to block the loop: a handler
-    calling a store method, or a sync helper, directly. Other parts of the node (node/net,
-    node/chain) answer to strict mode (`Node.strict_io`), not to this guard.
-    """
-
-    def guard() -> None:
-        if not trio.lowlevel.in_trio_task():  # type: ignore[attr-defined]
-            return
-        frame = sys._getframe(1)
-        while frame is not None and not frame.f_code.co_flags & _ASYNC:
-            frame = frame.f_back  # type: ignore[assignment]
-        if frame is not None and frame.f_code.co_filename.startswith(_API_CODE):
-            calls.append(f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})")
-            raise OnEventLoop(f"{frame.f_code.co_name} calls the store on the event loop")
-
-    return guard
-
-
-_ASYNC = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -13,20 +13,18 @@ fails the test.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 from eth_account import Account
 from web3 import Web3
 
 from node.chain.audit import AuditReport, audit_epoch
 from node.chain.client import Anchor, ChainClient, dev_fund
-from node.config import NetworkConfig
 from node.keys import Identity
 from node.net.node import Node
 from protocol import Acceptance, Record, encode_body
@@ -37,6 +35,7 @@ from protocol.merkle import MerkleTree
 from storage import Store
 from tests.support import factories as f
 from tests.support.evm import TIMEOUT
+from tests.support.nodes import running
 
 # The anchoring key: every test project names its address as payout, so its anchors count.
 ACCOUNT = Account.from_key(hashlib.sha256(b"workwork audit tests").digest())
@@ -177,17 +176,10 @@ def records(owner: Identity, *, epochs: tuple[int, ...] = (0,), per_epoch: int =
     return out
 
 
-@asynccontextmanager
-async def strict_node(data_dir: Path) -> AsyncIterator[Node]:
-    """Runs a node over `data_dir` whose store refuses calls from the event loop
-    (`Node.strict_io`), until the block exits."""
-    node = Node(data_dir, NetworkConfig(sync_interval=3600.0), strict_io=True)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(node.run)
-        try:
-            yield node
-        finally:
-            nursery.cancel_scope.cancel()
+def strict_node(data_dir: Path) -> AbstractAsyncContextManager[Node]:
+    """Runs a node over `data_dir` whose store refuses calls made on the event loop by the test
+    as well as by the node (`running(everywhere=True)`), until the block exits."""
+    return running(data_dir, everywhere=True)
 
 
 async def ingest(node: Node, records: Sequence[Record], now: float = f.T0 + 60) -> None:

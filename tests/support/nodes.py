@@ -15,10 +15,20 @@ from protocol.topics import META
 
 
 @asynccontextmanager
-async def running(data_dir: Path, **config: Any) -> AsyncIterator[Node]:
-    """Runs a node over `data_dir` until the block exits, then stops it."""
+async def running(
+    data_dir: Path, *, everywhere: bool = False, **config: Any
+) -> AsyncIterator[Node]:
+    """Runs a node over `data_dir` until the block exits, then stops it.
+
+    Like every node of the tests, its store refuses calls from the node's own tasks on the event
+    loop (strict mode, tests/conftest.py). With `everywhere`, it refuses them from the test's
+    task too, so that a service the test drives directly (the settlement service, say) is held
+    to the rule as well: the test then reads the store through the gateway.
+    """
     config.setdefault("sync_interval", 3600.0)  # tests that rely on periodic sync say so
     node = Node(data_dir, NetworkConfig(**config))
+    if everywhere:
+        node.io_root = trio.lowlevel.current_task()
     async with trio.open_nursery() as nursery:
         await nursery.start(node.run)
         try:
