@@ -15,9 +15,14 @@ one hop between two node processes.
                 against the same figure for two node processes (one hop) in the same run.
     catchup     a node process holding N records and a fresh one that syncs them all; the
                 fresh node's records/s, and its peak RSS once it holds them.
+    lag         the event loop's lag in a node process holding N records while it serves
+                catch-up to three fresh node processes at once and stores GOSSIP records
+                published by a fourth: a task that sleeps 10 ms, again and again, records how
+                late each wake-up is; against the same figure for the same node idle, measured
+                first in the same run (the raw baseline). Target: max < 50 ms.
 
-Run: .venv/bin/python scripts/bench/network.py [throughput|latency|catchup|all]
-     [--records N] [--rate R] [--seconds S] [--json]. Only 127.0.0.1 is used; child processes
+Run: .venv/bin/python scripts/bench/network.py [throughput|latency|catchup|lag|all]
+     [--records N] [--rate R] [--seconds S] [--gossip G] [--json]. Only 127.0.0.1 is used; child processes
      end by themselves, and the parent stops them by pid when it leaves.
 """
 
@@ -191,11 +196,12 @@ async def child_publisher(data: Path, addr: str, raws_file: Path) -> None:
         began = time.time()
         cpu_began = cpu_seconds()
         emit(event="publishing", at=began)
+        new = 0  # what it did not have already (sync may have brought some, the project say)
         for i in range(0, len(records), SUBMIT):
-            await node.submit(records[i : i + SUBMIT])
+            new += len((await node.submit(records[i : i + SUBMIT])).added)
         # Wait until the publisher has handed every batch to py-libp2p.
         with trio.move_on_after(CHILD_TIMEOUT):
-            while node.gossip.counters.published_records < len(records):
+            while node.gossip.counters.published_records < new:
                 await trio.sleep(0.01)
         emit(
             event="published",
@@ -207,19 +213,67 @@ async def child_publisher(data: Path, addr: str, raws_file: Path) -> None:
         nursery.cancel_scope.cancel()
 
 
-async def child_seed(data: Path, raws_file: Path) -> None:
+async def seed(node: Node, raws_file: Path) -> int:
+    """Stores the records of `raws_file` in the node's store; returns how many it holds."""
     raws = msgpack.unpackb(raws_file.read_bytes())
+    for i in range(0, len(raws), 5000):
+        chunk = [decode(r, verify=False) for r in raws[i : i + 5000]]
+        await node.gateway.write(node.store.ingest, chunk, now=time.time())
+    return sum(await node.gateway.read(lambda: [node.store.topic_count(t) for t in node.topics()]))
+
+
+async def child_seed(data: Path, raws_file: Path) -> None:
     async with trio.open_nursery() as nursery:
         node = await start(nursery, data, role="bootstrap", sync_interval=1e9)
-        for i in range(0, len(raws), 5000):
-            node.store.ingest(
-                [decode(r, verify=False) for r in raws[i : i + 5000]], now=time.time()
-            )
-        del raws
+        held = await seed(node, raws_file)
+        emit(event="ready", addr=node.addrs()[0], held=held)
+        await until_stopped()
+        nursery.cancel_scope.cancel()
+
+
+TICK = 0.01
+
+
+async def lags(late: list[float]) -> None:
+    """Sleeps TICK again and again (until cancelled); adds how late each wake-up was, in s."""
+    while True:
+        start = trio.current_time()
+        await trio.sleep(TICK)
+        late.append(trio.current_time() - start - TICK)
+
+
+def lag_stats(late: list[float]) -> dict[str, float]:
+    late = sorted(late)
+    return {
+        "ticks": len(late),
+        "p50_ms": 1000 * _percentile(late, 0.5),
+        "p99_ms": 1000 * _percentile(late, 0.99),
+        "max_ms": 1000 * late[-1],
+    }
+
+
+async def child_lag_server(data: Path, raws_file: Path, idle_seconds: float) -> None:
+    async with trio.open_nursery() as nursery:
+        node = await start(nursery, data, role="bootstrap", sync_interval=1e9)
+        held = await seed(node, raws_file)
+        emit(event="ready", addr=node.addrs()[0], held=held)
+        idle: list[float] = []
+        with trio.move_on_after(idle_seconds):
+            await lags(idle)
+        emit(event="idle", **lag_stats(idle))
+        await read_line()  # "go"
+        measured: list[float] = []
+        cpu_began = cpu_seconds()
+        with trio.move_on_after(CHILD_TIMEOUT):
+            async with trio.open_nursery() as ticking:
+                ticking.start_soon(lags, measured)
+                await read_line()  # "stop measuring"
+                ticking.cancel_scope.cancel()
         emit(
-            event="ready",
-            addr=node.addrs()[0],
-            held=sum(node.store.topic_count(t) for t in node.topics()),
+            event="done",
+            cpu_s=cpu_seconds() - cpu_began,
+            gossip=vars(node.gossip.counters),
+            **lag_stats(measured),
         )
         await until_stopped()
         nursery.cancel_scope.cancel()
@@ -230,11 +284,17 @@ async def child_fresh(data: Path, addr: str, expect: int, raws_file: Path) -> No
     async with trio.open_nursery() as nursery:
         began = time.time()
         node = await start(nursery, data, role="bootstrap", bootstrap=(addr,), sync_interval=1e9)
+
+        def holds() -> int:
+            return sum(node.store.topic_count(t) for t in node.topics())
+
+        # Until it holds what the seed holds (a sync with another fresh node, which has less,
+        # ends well too: that is not the end of catching up).
         with trio.move_on_after(CHILD_TIMEOUT):
-            while not any(r.error is None for r in node.sync.reports):
+            while await node.gateway.read(holds) < expect:
                 await trio.sleep(0.05)
         took = time.time() - began
-        held = sum(node.store.topic_count(t) for t in node.topics())
+        held = await node.gateway.read(holds)
         emit(
             event="done",
             held=held,
@@ -418,6 +478,51 @@ def _percentile(values: list[float], q: float) -> float:
     return values[int(q * (len(values) - 1))]
 
 
+def lag(count: int, gossip: int, tmp: Path, *, fresh: int = 3) -> dict[str, Any]:
+    """A node serving `fresh` catch-ups of `count` records and storing `gossip` records."""
+    raws = make_records(count + gossip)
+    seed_file, gossip_file = tmp / "seed.msgpack", tmp / "gossip.msgpack"
+    seed_file.write_bytes(msgpack.packb(raws[:count]))
+    gossip_file.write_bytes(msgpack.packb([raws[0], *raws[count:]]))
+    del raws
+    server = Child("lagserver", str(tmp / "server"), str(seed_file), "5")
+    children: list[Child] = []
+    try:
+        addr = server.read("ready", 300)["addr"]
+        idle = server.read("idle", 60)
+        server.send("go")
+        began = time.time()
+        for i in range(fresh):
+            children.append(
+                Child("fresh", str(tmp / f"fresh{i}"), addr, str(count), str(seed_file))
+            )
+        publisher = Child("publisher", str(tmp / "publisher"), addr, str(gossip_file))
+        children.append(publisher)
+        catchups = [child.read("done") for child in children[:fresh]]
+        published = publisher.read("published")
+        server.send("stop")
+        load = server.read("done")
+    finally:
+        for child in children:
+            child.stop()
+        server.stop()
+    return {
+        "records": count,
+        "catch_ups": fresh,
+        "gossip_records": gossip,
+        "idle": {k: idle[k] for k in ("ticks", "p50_ms", "p99_ms", "max_ms")},
+        "load": {k: load[k] for k in ("ticks", "p50_ms", "p99_ms", "max_ms")},
+        "max_ratio": load["max_ms"] / max(idle["max_ms"], 1e-3),
+        "p99_ratio": load["p99_ms"] / max(idle["p99_ms"], 1e-3),
+        "seconds": time.time() - began,
+        "catch_up_records_per_s": [round(c["held"] / c["seconds"]) for c in catchups],
+        "caught_up": [c["held"] for c in catchups],
+        "gossip_stored": load["gossip"]["stored"],
+        "gossip_published_s": published["at"] - began,
+        "server_cpu_s": load["cpu_s"],
+    }
+
+
 def _network(nodes_count: int, rate: float, seconds: float, raws_file: Path, tmp: Path) -> Any:
     """Runs `nodes_count` peer processes and returns the delays from submit to stored, in s.
 
@@ -487,15 +592,33 @@ def latency(tmp: Path, *, rate: float, seconds: float, nodes_count: int = 10) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "which", nargs="?", default="all", choices=["throughput", "latency", "catchup", "all"]
+        "which",
+        nargs="?",
+        default="all",
+        choices=["throughput", "latency", "catchup", "lag", "all"],
     )
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=10.0, help="latency: records/s in all")
     parser.add_argument("--seconds", type=float, default=20.0, help="latency: publishing time")
+    parser.add_argument("--gossip", type=int, default=20_000, help="lag: records published")
+    parser.add_argument("--fresh", type=int, default=3, help="lag: catch-ups served at once")
+    parser.add_argument("--log", help="children log here (node.* at INFO), one file each")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.log:
+        os.environ["WORKWORK_BENCH_LOG"] = args.log
     if args.child:
+        log_dir = os.environ.get("WORKWORK_BENCH_LOG")
+        if log_dir:
+            import logging
+
+            logging.basicConfig(
+                filename=str(Path(log_dir) / f"{args.child[0]}-{os.getpid()}.log"),
+                level=logging.INFO,
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            )
+            logging.getLogger("libp2p").setLevel(logging.WARNING)
         role, *rest = args.child
         match role:
             case "receiver":
@@ -508,15 +631,19 @@ def main() -> None:
                 trio.run(child_peer, json.loads(rest[0]))
             case "fresh":
                 trio.run(child_fresh, Path(rest[0]), rest[1], int(rest[2]), Path(rest[3]))
+            case "lagserver":
+                trio.run(child_lag_server, Path(rest[0]), Path(rest[1]), float(rest[2]))
         return
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="workwork-bench-") as tmp:
         base = Path(tmp)
-        for name in ("throughput", "catchup", "latency"):
+        for name in ("throughput", "catchup", "latency", "lag"):
             if args.which in (name, "all"):
                 (base / name).mkdir()
                 if name == "latency":
                     results[name] = latency(base / name, rate=args.rate, seconds=args.seconds)
+                elif name == "lag":
+                    results[name] = lag(args.records, args.gossip, base / name, fresh=args.fresh)
                 else:
                     results[name] = {"throughput": throughput, "catchup": catchup}[name](
                         args.records, base / name
