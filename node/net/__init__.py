@@ -6,7 +6,9 @@
 | host.py | the libp2p host with every py-libp2p default that matters set on purpose |
 | hostkey.py | the persistent host key (the peer id) |
 | gossip.py | record batches over GossipSub: validated at the edge, published with flow control |
-| sync.py | range-based reconciliation and fetching: what makes "nothing lost" true |
+| sync.py | the node's sync sessions: reconcile and fetch, when the sync plan says |
+| serve.py | answering other nodes' sync requests, within limits |
+| core/ | the decisions, without I/O: the peer book, the sync plan, their ticker |
 | peers.py | dialing, remembering, exchanging and penalizing peers |
 | verify.py | decoding and signature checks of batches, on threads and worker processes |
 """

@@ -27,10 +27,8 @@ Every store read (the responder's and the reconciler's range queries, what we ha
 through the node's gateway in a reader thread, and every write in its writer thread: the event
 loop never waits on LevelDB.
 
-Limits, against a peer that would make us work without end: per peer a token bucket of
-REQUEST_RATE requests per second (burst REQUEST_BURST), at most MAX_INBOUND requests served at
-once, every request and response size-capped by `protocol.wire`, rounds per topic bounded by
-MAX_ROUNDS. A peer whose answers do not decode gets a strike (`node.net.peers`).
+Serving other nodes' syncs is node/net/serve.py. Rounds per topic are bounded by MAX_ROUNDS; a
+peer whose answers do not decode gets a strike (`node.net.peers`).
 """
 
 from __future__ import annotations
@@ -44,14 +42,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import trio
-from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.request_response import (
-    BytesCodec,
     ProtocolNotSupportedError,
-    RequestContext,
     RequestResponse,
-    RequestResponseConfig,
     RequestResponseError,
 )
 
@@ -62,13 +56,12 @@ from node.net.core.syncs import Outcome, SyncPlan
 from node.net.core.ticker import Ticker
 from node.net.host import Stack
 from node.net.peers import Peers
+from node.net.serve import CODEC, CONFIG, PROTOCOL, Server, StoreItems
 from node.net.verify import decode_all
 from protocol import ProtocolError, Record
-from protocol.reconcile import INFINITY, Bound, Item, Reconciler, fingerprint_of_sum
+from protocol.reconcile import Reconciler
 from protocol.wire import (
     MAX_FETCH_IDS,
-    MAX_PAYLOAD_BYTES,
-    MAX_RESPONSE_BYTES,
     Fetch,
     PeerList,
     PeersRequest,
@@ -77,10 +70,8 @@ from protocol.wire import (
     Refused,
     Request,
     Response,
-    decode_request,
     decode_response,
     encode_request,
-    encode_response,
 )
 from storage import StorageError, Store
 
@@ -90,12 +81,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PROTOCOL = TProtocol("/workwork/sync/1.0.0")
-REQUEST_RATE = 50.0
-REQUEST_BURST = 100.0
-# Rate-limit buckets kept before idle ones are forgotten.
-MAX_BUCKETS = 1024
-MAX_INBOUND = 32
 MAX_ROUNDS = 64
 # How long a new connection's first sync waits for identify to say what the peer speaks
 # (the sync plan then syncs anyway), and how often it looks meanwhile.
@@ -103,69 +88,6 @@ IDENTIFY_WAIT = 2.0
 IDENTIFY_POLL = 0.01
 # Fetched batches whose checks may run at once (two keep both verifying workers busy).
 CHECKS_AHEAD = 2
-TIMEOUT = 30.0
-CONFIG = RequestResponseConfig(
-    timeout=TIMEOUT,
-    max_request_size=MAX_PAYLOAD_BYTES + 1024,
-    max_response_size=MAX_RESPONSE_BYTES,
-    max_concurrent_inbound=MAX_INBOUND,
-)
-_CODEC = BytesCodec()
-
-
-class StoreItems:
-    """The (created_at, id) items of one topic of a store, as `protocol.reconcile` reads them.
-
-    Counts and fingerprints of ranges come from the store's block summaries of the topic
-    (`Store.topic_range`), and the items at given offsets from `Store.topic_items_at`: each
-    reads at most two partial blocks of the index, whatever the range. Items are read in pages.
-    """
-
-    def __init__(self, store: Store, topic: str) -> None:
-        self._store = store
-        self._topic = topic
-
-    @staticmethod
-    def _end(upper: Bound) -> tuple[int, bytes] | None:
-        return None if upper.created_at == INFINITY else upper.key
-
-    def _scan(self, lower: Bound, upper: Bound, limit: int | None = None) -> Iterator[Item]:
-        cursor = None
-        left = limit
-        while left is None or left > 0:
-            page = self._store.topic_ids(
-                self._topic,
-                start=lower.key,
-                end=self._end(upper),
-                cursor=cursor,
-                limit=1000 if left is None else min(1000, left),
-            )
-            yield from page.items
-            if left is not None:
-                left -= len(page.items)
-            if page.cursor is None:
-                return
-            cursor = page.cursor
-
-    def count(self, lower: Bound, upper: Bound) -> int:
-        return self._store.topic_range(self._topic, lower.key, self._end(upper))[0]
-
-    def fingerprint(self, lower: Bound, upper: Bound) -> bytes:
-        count, total = self._store.topic_range(self._topic, lower.key, self._end(upper))
-        return fingerprint_of_sum(total, count)
-
-    def items(self, lower: Bound, upper: Bound, limit: int | None = None) -> Iterator[Item]:
-        return self._scan(lower, upper, limit)
-
-    def bounds(self, lower: Bound, upper: Bound, offsets: Sequence[int]) -> list[Bound]:
-        # Each bound separates the item at an offset from the one before it (offsets are >= 1).
-        wanted = sorted({o for offset in offsets for o in (offset - 1, offset)})
-        try:
-            found = self._store.topic_items_at(self._topic, wanted, lower.key, self._end(upper))
-        except IndexError as exc:
-            raise ValueError(str(exc)) from None
-        at = dict(zip(wanted, found, strict=True))
-        return [Bound.between(at[offset - 1], at[offset]) for offset in offsets]
 
 
 @dataclass
@@ -192,20 +114,6 @@ class _Checked:
     done: trio.Event = field(default_factory=trio.Event)
 
 
-class _Bucket:
-    def __init__(self, now: float) -> None:
-        self.tokens = REQUEST_BURST
-        self.at = now
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(REQUEST_BURST, self.tokens + (now - self.at) * REQUEST_RATE)
-        self.at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
 class Sync:
     """Serves sync to peers, and runs the sessions the sync plan asks for."""
 
@@ -226,7 +134,7 @@ class Sync:
         self._peers = peers
         self._clock = clock
         self._rr = RequestResponse(stack.host)
-        self._buckets: dict[ID, _Bucket] = {}
+        self.server = Server(gateway, peers)
         # The syncs under way, by peer: what catch-up progress shows.
         self._running: dict[ID, Report] = {}
         self._ended: dict[ID, trio.Event] = {}
@@ -241,7 +149,7 @@ class Sync:
         return list(self._running.values())
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        self._rr.set_handler(PROTOCOL, self._serve, _CODEC, CONFIG)
+        self._rr.set_handler(PROTOCOL, self.server.handle, CODEC, CONFIG)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             self._peers.on_connected.append(self._connected)
@@ -266,7 +174,7 @@ class Sync:
 
     def _disconnected(self, peer: ID) -> None:
         self.plan.disconnected(str(peer))
-        self._buckets.pop(peer, None)
+        self.server.forget(peer)
 
     async def _identify(self, peer: ID) -> None:
         """Tells the plan what identify says the peer speaks, once it has said (if in time)."""
@@ -307,55 +215,6 @@ class Sync:
             self.plan.finished(str(peer), outcome, trio.current_time())
             self._ticker.poke()
 
-    # Serving.
-
-    async def _serve(self, data: bytes, context: RequestContext) -> bytes:
-        peer = context.peer_id
-        now = trio.current_time()
-        if peer not in self._buckets and len(self._buckets) >= MAX_BUCKETS:
-            # A bucket that has refilled is the same as none: forget those, so that peers coming
-            # and going (or one peer under many ids) cannot grow this map without end.
-            full = REQUEST_BURST / REQUEST_RATE
-            self._buckets = {p: b for p, b in self._buckets.items() if now - b.at < full}
-        bucket = self._buckets.setdefault(peer, _Bucket(now))
-        if self._peers.is_banned(peer):
-            return encode_response(Refused("banned"))
-        if not bucket.take(now):
-            return encode_response(Refused("rate limited"))
-        try:
-            request = decode_request(data)
-        except ProtocolError as exc:
-            self._peers.penalize(peer, f"bad sync request: {exc}")
-            return encode_response(Refused(f"bad request: {exc}"))
-        if isinstance(request, PeersRequest):
-            return encode_response(PeerList(self._peers.share()))
-        try:
-            response = await self._gateway.read(self._answer, request)
-        except StorageError as exc:
-            log.warning("cannot serve sync to %s: %s", peer, exc)
-            response = Refused("the store cannot be read")
-        return encode_response(response)
-
-    def _answer(self, request: Reconcile | Fetch) -> Response:
-        """Answers a reconcile round or a fetch from the store (in a reader thread)."""
-        if isinstance(request, Reconcile):
-            reconciler = Reconciler(StoreItems(self._store, request.topic))
-            try:
-                return Reconcile(reconciler.respond(request.payload))
-            except ProtocolError as exc:
-                return Refused(f"bad reconcile message: {exc}")
-        out: list[bytes] = []
-        size = 64
-        for rid in request.ids:
-            raw = self._store.get_raw(rid)
-            if raw is None:
-                continue
-            size += len(raw) + 8
-            if size > MAX_RESPONSE_BYTES:
-                break
-            out.append(raw)
-        return Records(tuple(out))
-
     # Initiating.
 
     def is_foreign(self, peer: ID) -> bool:
@@ -377,7 +236,7 @@ class Sync:
             raise SyncError(f"{peer} does not speak {PROTOCOL}")
         try:
             data = await self._rr.send_request(
-                peer, [PROTOCOL], encode_request(request), _CODEC, CONFIG
+                peer, [PROTOCOL], encode_request(request), CODEC, CONFIG
             )
         except ProtocolNotSupportedError as exc:
             # A libp2p peer that is not a WorkWork node (or an older one): gossip only.

@@ -147,7 +147,7 @@ def store_in_sync(count: int) -> dict[str, float]:
     sys.path.insert(0, str(Path(__file__).parent))
     from network import make_records  # the throughput benchmark's records: signed, one topic
 
-    from node.net.sync import StoreItems
+    from node.net.serve import StoreItems
     from protocol import decode
     from protocol.topics import topic
     from storage import Store, keys

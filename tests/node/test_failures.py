@@ -31,7 +31,7 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from node.client import Client, DaemonError
 from node.net.node import Node
-from node.net.sync import PROTOCOL
+from node.net.serve import PROTOCOL
 from protocol import Record, decode
 from protocol.reconcile import Reconciler, SortedItems
 from protocol.topics import META, shard, work

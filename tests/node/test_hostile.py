@@ -26,7 +26,7 @@ from libp2p.request_response import (
 from node.errors import SyncError
 from node.net.gossip import topic_name
 from node.net.node import Node
-from node.net.sync import CONFIG, PROTOCOL, REQUEST_BURST, REQUEST_RATE
+from node.net.serve import CONFIG, PROTOCOL, REQUEST_BURST, REQUEST_RATE
 from protocol import SIGNING_DOMAIN, encode_body
 from protocol.reconcile import MIN_FRAME_LIMIT
 from protocol.wire import (

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.net.sync import StoreItems
+from node.net.serve import StoreItems
 from protocol import Record
 from protocol.reconcile import MAX_BOUND, MIN_BOUND, Reconciler, SortedItems
 from protocol.topics import META

@@ -18,7 +18,7 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.tools.anyio_service import background_trio_service
 
-from node.net.sync import CONFIG, PROTOCOL
+from node.net.serve import CONFIG, PROTOCOL
 from protocol import decode
 from protocol.reconcile import DEFAULT_FRAME_LIMIT, Reconciler, SortedItems
 from protocol.wire import (
