@@ -48,6 +48,7 @@ from nacl.bindings import crypto_sign_open
 from nacl.signing import SigningKey
 
 from node.config import NetworkConfig
+from node.daemon import tune_gc
 from node.net.node import Node
 from protocol import (
     SIGNING_DOMAIN,
@@ -149,8 +150,10 @@ async def until_stopped() -> None:
 
 
 async def start(nursery: trio.Nursery, data: Path, **config: Any) -> Node:
+    """Starts a node in a child process as the daemon does (its collector tuned likewise)."""
     node = Node(data, NetworkConfig(**config))
     await nursery.start(node.run)
+    tune_gc()
     return node
 
 
@@ -299,7 +302,7 @@ async def child_fresh(data: Path, addr: str, expect: int, raws_file: Path) -> No
             event="done",
             held=held,
             seconds=took,
-            reports=[vars(r) for r in node.sync.reports],
+            reports=[vars(r) for r in [*node.sync.reports, *node.sync.active()]],
             baseline=baseline,
             rss_mib=peak_rss_mib(),
         )
