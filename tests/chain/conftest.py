@@ -30,7 +30,7 @@ def _anvil(url: str) -> Chain:
     return Chain("anvil", w3, tuple(w3.eth.accounts))
 
 
-@pytest.fixture(scope="session", params=["embedded", "anvil"])
+@pytest.fixture(scope="session", params=["embedded", pytest.param("anvil", marks=pytest.mark.slow)])
 def chain(request: pytest.FixtureRequest) -> Chain:
     """A backend with funded, unlocked dev accounts (eth-tester's or anvil's)."""
     if request.param == "embedded":

@@ -78,6 +78,7 @@ def test_the_package_ships_source_and_artifact() -> None:
     assert (ROOT / "protocol" / "contracts" / f"{NAME}.sol").is_file()
 
 
+@pytest.mark.slow
 def test_the_artifacts_rebuild_byte_for_byte(tmp_path: Path) -> None:
     node = shutil.which("node")
     if node is None:

@@ -23,6 +23,9 @@ from protocol.settlement import claimable, share
 from tests.support.evm import Chain, claim_call, leaf_args, proof_of, reverts
 from tests.support.factories import address, pid
 
+# Slow (hypothesis interleavings on two chains): left out of the fast loop, `scripts/test -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 PROJECT = pid("alice", "property")
 
 fundings = st.integers(min_value=1, max_value=10**19)

@@ -257,6 +257,7 @@ def test_funding_is_capped_at_2_128(chain: Chain, settlement: Contract) -> None:
 # Claims.
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [1, 2, 5, 16])
 def test_claims_pay_each_leaf_its_share(chain: Chain, settlement: Contract, size: int) -> None:
     weights = [1 + (i * 7919) % 97 for i in range(size)]
@@ -364,6 +365,7 @@ def _altered(leaf: Leaf, **changes: object) -> Leaf:
         "leaf of another epoch",
     ],
 )
+@pytest.mark.slow
 def test_claims_with_a_wrong_proof_or_leaf_fail(
     chain: Chain, settlement: Contract, case: str
 ) -> None:
@@ -430,6 +432,7 @@ def test_a_share_that_overflows_reverts_as_settlement_raises(
 # Attacks on the money.
 
 
+@pytest.mark.slow
 def test_a_reentrant_payout_gets_only_its_share(chain: Chain, settlement: Contract) -> None:
     payee = chain.payee("ReentrantPayee")
     payout = bytes.fromhex(payee.address[2:])

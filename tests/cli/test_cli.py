@@ -17,12 +17,16 @@ import time
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from node.cli.base import cli
 from node.home import Home
 from tests.support.anvil import rpc, running_anvil
 from tests.support.cli import WORKWORK, daemon, env, ok, run, wait_until
+
+# Slow (real `workwork` processes and daemons): left out of the fast loop, `scripts/test -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 AGENT = Path(__file__).resolve().parents[2] / "scripts" / "agent.py"
 

@@ -254,6 +254,7 @@ async def test_a_body_over_the_bound_is_refused_before_it_is_read(tmp_path: Path
             assert (await call(client.status))["peer_id"]
 
 
+@pytest.mark.slow
 async def test_a_slow_body_is_cut_off_in_time(tmp_path: Path) -> None:
     # Three hundred connections trickle bodies: each is answered 408 and closed once its
     # body's time is up, and the API answers others meanwhile.
@@ -281,6 +282,7 @@ async def test_a_slow_body_is_cut_off_in_time(tmp_path: Path) -> None:
             assert (await call(client.status))["peer_id"]
 
 
+@pytest.mark.slow
 async def test_a_slow_head_is_cut_off_in_time(tmp_path: Path) -> None:
     limits = Limits(head_seconds=1.0)
     with trio.fail_after(30):

@@ -30,6 +30,7 @@ async def _send(client: Client, method: str, path: str, body: Any = None) -> htt
     return await call(httpx.request, method, client.base_url + path, headers=headers, json=body)
 
 
+@pytest.mark.slow
 async def test_integers_beyond_their_bounds_are_bad_requests(tmp_path: Path) -> None:
     with trio.fail_after(60):
         async with daemon(tmp_path / "a") as (_, client):
@@ -133,6 +134,7 @@ async def test_the_openapi_document_states_the_bounds(tmp_path: Path) -> None:
         assert ({"408", "413", "415"} <= codes) == route.body, route.path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("low", [0, 1])
 def test_decimal_patterns_match_exactly_the_numbers_in_bounds(low: int) -> None:
     for high in [*range(1, 1200), 10_000_000, U32, UINT256_MAX]:

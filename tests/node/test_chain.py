@@ -79,6 +79,7 @@ def test_an_endpoint_that_does_not_answer_is_unavailable_after_retries() -> None
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.slow
 def test_rpc_needs_a_contract_and_refuses_the_wrong_one(tmp_path: Path) -> None:
     no_contract = ChainConfig(backend="rpc", url="http://127.0.0.1:1")
     with (
@@ -97,6 +98,7 @@ def test_rpc_needs_a_contract_and_refuses_the_wrong_one(tmp_path: Path) -> None:
             pass
 
 
+@pytest.mark.slow
 def test_an_anvil_chain_keeps_its_contract_and_anchors_across_restarts(tmp_path: Path) -> None:
     if anvil.binary() is None:
         pytest.skip("anvil is not installed: run scripts/setup")
@@ -116,7 +118,7 @@ def test_an_anvil_chain_keeps_its_contract_and_anchors_across_restarts(tmp_path:
 ETHER = 10**18
 
 
-@pytest.fixture(params=["embedded", "anvil"])
+@pytest.fixture(params=["embedded", pytest.param("anvil", marks=pytest.mark.slow)])
 def backend(request: pytest.FixtureRequest) -> ChainClient:
     """A fresh contract, deployed by a funded wallet, on eth-tester and on anvil."""
     if request.param == "embedded":
@@ -254,6 +256,7 @@ def endpoint() -> Iterator[tuple[str, type[_Endpoint]]]:
          ChainError, "header not found", 1),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_what_an_endpoint_answers_becomes_a_typed_error(
     endpoint: tuple[str, type[_Endpoint]],
     status: int,

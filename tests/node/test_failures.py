@@ -50,6 +50,9 @@ from tests.support import factories as f
 from tests.support.hostile import bare_peer
 from tests.support.nodes import running, wait_for
 
+# Slow (peers killed and restarted, repeated): left out of the fast loop, `scripts/test -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 CHILD = Path(__file__).with_name("peer_child.py")
 # Enough records that fetching them takes a good second: room for a kill to land mid-fetch.
 RECORDS = 20_000
@@ -138,7 +141,6 @@ async def kill_when(
     return mid
 
 
-@pytest.mark.slow
 async def test_a_peer_killed_mid_fetch_costs_the_node_nothing(
     template: tuple[Path, list[bytes]], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -165,7 +167,6 @@ async def test_a_peer_killed_mid_fetch_costs_the_node_nothing(
     assert landed >= ROUNDS // 2, landed
 
 
-@pytest.mark.slow
 async def test_a_peer_killed_mid_fetch_is_finished_from_when_it_returns(
     template: tuple[Path, list[bytes]], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

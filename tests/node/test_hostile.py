@@ -43,6 +43,10 @@ from tests.support import factories as f
 from tests.support.hostile import bare_peer, serve_sync
 from tests.support.nodes import has_all, meshed, running, wait_for
 
+# Slow (many real hosts, each attack judged in turn): left out of the fast loop,
+# `scripts/test -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 META = topic_name("meta")
 
 
@@ -189,6 +193,7 @@ async def _ask(rr: RequestResponse, victim: Node, data: bytes, **config: int) ->
     return decode_response(answer)
 
 
+@pytest.mark.slow
 async def test_sync_requests_are_bounded(dirs: Callable[[str], Path]) -> None:
     """A peer that floods sync requests is refused past its rate; one that sends malformed
     requests is banned; an oversized request is cut off unread. Honest sync goes on."""

@@ -165,6 +165,7 @@ def _load_bounded(paths: tuple[Path, Path], passphrase: str) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.slow
 def test_the_bounded_child_loads_sound_keys(paths: tuple[Path, Path]) -> None:
     # The control for the test below: within the child's limits, real keys do unlock, so a
     # refusal there is the keys module's and not the limits'.
@@ -183,6 +184,7 @@ def test_the_bounded_child_loads_sound_keys(paths: tuple[Path, Path]) -> None:
         ({"c": 2**40, "prf": "hmac-sha256"}, {"kdf": "pbkdf2"}, "key derivation 'pbkdf2'"),
     ],
 )
+@pytest.mark.slow
 def test_costly_wallet_kdf_parameters_are_refused_before_deriving(
     paths: tuple[Path, Path], kdfparams: dict[str, Any], crypto: dict[str, Any], named: str
 ) -> None:
@@ -214,6 +216,7 @@ def test_costly_wallet_kdf_parameters_are_refused_before_deriving(
         ({}, {"cipherparams": {"iv": "00"}}, "field 'iv'"),
     ],
 )
+@pytest.mark.slow
 def test_malformed_wallet_kdf_parameters_are_refused(
     paths: tuple[Path, Path], kdfparams: dict[str, Any], crypto: dict[str, Any], named: str
 ) -> None:

@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import multiaddr
+import pytest
 import trio
 from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
@@ -121,6 +122,7 @@ async def test_quic_transport_carries_sync_and_gossip(dirs: Callable[[str], Path
                 assert b.gossip.counters.stored >= 1
 
 
+@pytest.mark.slow
 async def test_connection_limit_holds_and_others_find_room_elsewhere(
     dirs: Callable[[str], Path],
 ) -> None:

@@ -195,6 +195,7 @@ TAMPERED: list[tuple[str, Callable[[Proof], None], type[ProofError], str]] = [
     [case[1:] for case in TAMPERED],
     ids=[case[0] for case in TAMPERED],
 )
+@pytest.mark.slow
 def test_tampered_field(
     exported: Proof, change: Callable[[Proof], None], error: type[ProofError], field: str
 ) -> None:
@@ -301,6 +302,7 @@ def _bad_checksum(address: str) -> str:
 @pytest.mark.parametrize(
     ("change", "field"), [case[1:] for case in MALFORMED], ids=[case[0] for case in MALFORMED]
 )
+@pytest.mark.slow
 def test_malformed(exported: Proof, change: Callable[[Proof], None], field: str) -> None:
     data = copy.deepcopy(exported)
     change(data)

@@ -379,6 +379,7 @@ def anvil() -> Iterator[str]:
         yield url
 
 
+@pytest.mark.slow
 async def test_the_service_outlives_a_chain_that_goes_away_and_comes_back(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -425,6 +426,7 @@ async def test_the_service_outlives_a_chain_that_goes_away_and_comes_back(
             assert len(published.items) == 1
 
 
+@pytest.mark.slow
 async def test_a_reorg_that_drops_the_anchor_is_repaired(tmp_path: Path, anvil: str) -> None:
     owner = identity()
     w3 = Web3(Web3.HTTPProvider(anvil))
@@ -494,6 +496,7 @@ CHILD = Path(__file__).with_name("settlement_child.py")
 EPOCHS = 5
 
 
+@pytest.mark.slow
 def test_killed_at_any_point_it_neither_loses_nor_repeats_an_anchor(
     tmp_path: Path, anvil: str
 ) -> None:
@@ -551,6 +554,7 @@ def wallet_address(account: LocalAccount) -> bytes:
     return bytes.fromhex(account.address[2:])
 
 
+@pytest.mark.slow
 async def test_a_round_takes_exception_groups_apart(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -90,7 +90,7 @@ def amounts(error: DaemonError) -> tuple[str, int, int]:
     return found.group(1), int(found.group(2)), int(found.group(3))
 
 
-@pytest.mark.parametrize("backend", ["embedded", "anvil"])
+@pytest.mark.parametrize("backend", ["embedded", pytest.param("anvil", marks=pytest.mark.slow)])
 async def test_a_wallet_short_of_funds_gets_409_insufficient_funds(
     tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

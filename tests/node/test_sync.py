@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import trio
 
 from node.net.node import Node
@@ -78,6 +79,7 @@ async def test_sync_alone_transfers_a_store(dirs: Callable[[str], Path]) -> None
                 assert again.needed == 0 and again.rounds == 33
 
 
+@pytest.mark.slow
 async def test_lossy_gossip_converges_through_sync(dirs: Callable[[str], Path]) -> None:
     # Each node ignores 10% of the gossip messages it receives; periodic sync repairs that.
     records = batch_of(2000)

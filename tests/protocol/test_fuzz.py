@@ -6,12 +6,16 @@ import contextlib
 from typing import Any
 
 import msgpack
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocol import Body, ProtocolError, Record, decode, decode_body, sign
 from tests.support import factories as f
 from tests.support.strategies import bodies
+
+# Slow (thousands of generated inputs): left out of the fast loop, `scripts/test -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 ALICE = f.key("alice")
 

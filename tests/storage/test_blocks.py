@@ -72,6 +72,7 @@ def check_ranges(store: Store, rng: random.Random, rounds: int = 60) -> None:
                 store.topic_items_at(META, [len(inside)], lo, hi)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(st.randoms(use_true_random=False), st.integers(1, 6))
 def test_ranges_match_the_index_while_records_arrive(

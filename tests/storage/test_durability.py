@@ -11,7 +11,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from storage import Store
+
+# Slow (child processes killed mid-write): left out of the fast loop, `scripts/test -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 CHILD = Path(__file__).with_name("child.py")
 ROUNDS = 6

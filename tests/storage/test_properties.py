@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,9 @@ from protocol.validate import (
 from storage import Store, keys
 from tests.support import factories as f
 from tests.support.factories import T0
+
+# Slow (hypothesis runs of whole stores): left out of the fast loop, `scripts/test -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 
 def _keys(*names: str) -> tuple[bytes, ...]:

@@ -43,7 +43,7 @@ OWNER = bytes.fromhex(ACCOUNT.address[2:])
 NOW = f.T0 + 3600
 
 
-@pytest.fixture(scope="module", params=["embedded", "anvil"])
+@pytest.fixture(scope="module", params=["embedded", pytest.param("anvil", marks=pytest.mark.slow)])
 def chain(request: pytest.FixtureRequest) -> ChainClient:
     """A chain with a fresh settlement contract deployed by ACCOUNT."""
     if request.param == "embedded":
