@@ -97,6 +97,30 @@ class SettlementError(NodeError):
     """Raised when an epoch cannot be anchored, funded or claimed as asked."""
 
 
+class EpochOpen(SettlementError):
+    """Raised when an epoch is asked to be anchored before it closes (its end plus the grace for
+    clock skew); `at` is the Unix time from which it can be."""
+
+    def __init__(self, message: str, *, epoch: int, at: float) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.at = at
+
+
+class LateAcceptance(SettlementError):
+    """Raised when a contribution's acceptance came after its epoch was anchored: it is not
+    counted, so there is no share to show, claim or prove."""
+
+
+class EpochAnchored(Conflict):
+    """Raised when an acceptance would go into an epoch that is anchored (or being anchored),
+    where it could never count."""
+
+
+class ContributionAnchored(Conflict):
+    """Raised when an acceptance would change a contribution that an anchored epoch pays."""
+
+
 class AuditError(NodeError):
     """Raised when an audit cannot run: the project is not stored, or a tree dump is malformed."""
 
@@ -175,6 +199,8 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (NotAuthorized, Outcome(403, EXIT_ERROR, "only a project's owner (or a reviewer it names) may do this")),
     (ProtocolError, Outcome(400, EXIT_ERROR, "the record was refused by the protocol's rules; nothing was stored")),
     (NotFound, Outcome(404, EXIT_ERROR, "the node may not have it yet: check `workwork peers` and wait for sync")),
+    (EpochAnchored, Outcome(409, EXIT_ERROR, "leave out --epoch to accept into the first open epoch")),
+    (ContributionAnchored, Outcome(409, EXIT_ERROR, "an anchored epoch cannot change; new work is a new contribution")),
     (Conflict, Outcome(409, EXIT_ERROR, "")),
     (SyncError, Outcome(502, EXIT_ERROR, "the peer failed or left; the node syncs again with it or others")),
     (NetworkError, Outcome(502, EXIT_ERROR, "check the address and that the peer is running")),
@@ -183,6 +209,8 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (InsufficientFunds, Outcome(409, EXIT_ERROR, "send the wallet more (on a dev chain, the wallet is funded at start)")),
     (TransactionReverted, Outcome(409, EXIT_ERROR, "the contract refused it; nothing changed on chain")),
     (ProofError, Outcome(400, EXIT_ERROR, "the proof file is not valid: the message names what failed")),
+    (EpochOpen, Outcome(409, EXIT_ERROR, "wait until then; a running node anchors it by itself, or `workwork epoch close` shows the tree so far")),
+    (LateAcceptance, Outcome(409, EXIT_ERROR, "the project's owner may accept the contribution again, into an open epoch")),
     (SettlementError, Outcome(409, EXIT_ERROR, "")),
     (AuditError, Outcome(404, EXIT_ERROR, "follow the project and wait for sync, then audit again")),
     (ChainError, Outcome(502, EXIT_ERROR, "check --chain and --contract (or [chain] in config.toml), and the node's log")),

@@ -138,7 +138,8 @@ async def record_intent(
 ) -> Intent:
     """Takes the anchor of epoch 0 up to its recorded intent, as a run killed before sending
     it leaves it: the tree's summary, signed by the wallet, synced to the store."""
-    summary = intent_of or (await settle.tree(f.pid(), 0))[1]
+    built = await settle.gateway.read(settle._tree, f.pid(), 0)
+    summary = intent_of or built.summary
     tx = await trio.to_thread.run_sync(chain.sign_anchor, f.pid(), 0, summary)
     fields: dict[str, object] = {
         "project_id": f.pid(),
@@ -147,6 +148,7 @@ async def record_intent(
         "chain_id": chain.chain_id,
         "contract": chain.address,
         "tx": tx,
+        "acceptances": built.acceptances,
         **changes,
     }
     intent = Intent(**fields)  # type: ignore[arg-type]
@@ -203,6 +205,7 @@ async def test_a_crash_after_publishing_deletes_the_intent_left(tmp_path: Path) 
             await ingest(settle.node, records(owner))
             done = await settle.anchor(f.pid(), 0)
             # As if the run died between storing the epoch root and deleting the intent.
+            built = await settle.gateway.read(settle._tree, f.pid(), 0)
             intent = Intent(
                 f.pid(),
                 0,
@@ -210,6 +213,7 @@ async def test_a_crash_after_publishing_deletes_the_intent_left(tmp_path: Path) 
                 chain.chain_id,
                 chain.address,
                 SignedTx(b"", done.tx_hash, -1),
+                built.acceptances,
             )
             key = intent_key(f.pid(), 0)
             await settle.gateway.write(settle.store.state.put_intent, key, intent.encode())
@@ -360,7 +364,7 @@ async def test_a_round_logs_what_fails_and_goes_on(
             settle = Settlement(node, owner, chain, tmp_path / "n", clock=lambda: now)
             intent = Intent(
                 f.pid(name="stale"), 0, Summary(b"\x01" * 32, 1, 1), 999, chain.address,
-                SignedTx(b"", b"\x02" * 32, -1),
+                SignedTx(b"", b"\x02" * 32, -1), (b"\x03" * 32,),
             )  # fmt: skip
             key = intent_key(f.pid(name="stale"), 0)
             await node.gateway.write(node.store.state.put_intent, key, intent.encode())
