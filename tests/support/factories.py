@@ -132,10 +132,30 @@ def manifest(
     created_at: int = T0 + 30,
 ) -> tuple[Record, ...]:
     """The signed parts of the manifest of `acceptances`, part 0 first."""
+    return manifest_of(
+        [a.id for a in acceptances],
+        owner,
+        name,
+        epoch=epoch,
+        per_part=per_part,
+        created_at=created_at,
+    )
+
+
+def manifest_of(
+    ids: Sequence[bytes],
+    owner: str = "alice",
+    name: str = "docs",
+    *,
+    epoch: int = 0,
+    per_part: int = MAX_MANIFEST_IDS,
+    created_at: int = T0 + 30,
+) -> tuple[Record, ...]:
+    """The signed parts of the manifest listing acceptance ids `ids`, part 0 first."""
     return sign_manifest(
         pid(owner, name),
         epoch,
-        [a.id for a in acceptances],
+        ids,
         created_at=created_at,
         sign=lambda body: sign(body, key(owner)),
         per_part=per_part,
