@@ -411,7 +411,9 @@ class Settlement:
             tx_hash=action.tx_hash,
         )
         record = self.identity.sign(body)
-        result = await self.node.submit([*parts, record])
+        # The last part first, the root last: peers that get them in several gossip batches
+        # can store each as it comes, with no wait in their orphan areas.
+        result = await self.node.submit([*reversed(parts), record])
         for rid, error in result.rejected:
             raise SettlementError(
                 f"the manifest or epoch root of epoch {intent.epoch} was refused "

@@ -23,16 +23,24 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from node.api import actions
 from node.chain import anvil as anvil_process
 from node.chain.client import ChainClient, SignedTx, dev_fund, web3_at
 from node.chain.intents import Anchored, Intent, intent_key
 from node.chain.settlement import Settlement
-from node.chain.trees import committed_tree
+from node.chain.trees import committed_tree, standing_of
 from node.config import ChainConfig
-from node.errors import ChainUnavailable, NotFound, SettlementError, TransactionReverted
+from node.errors import (
+    ChainUnavailable,
+    EpochAnchored,
+    LateAcceptance,
+    NotFound,
+    SettlementError,
+    TransactionReverted,
+)
 from node.keys import Identity
-from protocol import EpochRoot, Record
-from protocol.epoch import Summary
+from protocol import Acceptance, EpochRoot, Manifest, Record
+from protocol.epoch import Status, Summary
 from protocol.merkle import MerkleTree
 from storage import StorageError, Store
 from tests.support import factories as f
@@ -222,6 +230,69 @@ async def test_a_crash_after_publishing_deletes_the_intent_left(tmp_path: Path) 
             (again,) = await settle.resume()
             assert again.record == done.record and await intents(settle) == ()
             assert sent(chain, owner) == nonce
+
+
+async def test_acceptances_that_arrive_while_anchoring_are_late(tmp_path: Path) -> None:
+    """The tree is fixed when it is built: an acceptance stored between then and the anchor's
+    confirmation is not in the manifest published with the root. It is late: not in the tree,
+    no share; and the epoch takes no more acceptances."""
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as settle:
+            await ingest(settle.node, records(owner))
+            intent = await record_intent(settle, chain)
+            racing = f.contribution("dave", summary="racing the anchor")
+            verdict = f.acceptance(racing, weight=7)
+            await ingest(settle.node, [racing, verdict])
+            (done,) = await settle.resume()
+            assert done.summary == intent.summary
+            root = done.record.expect(EpochRoot)
+            assert root.parts == 1 and root.leaf_count == 3
+            store = settle.store
+            part = await settle.gateway.read(store.get, root.manifest)
+            assert part is not None and part.expect(Manifest).acceptances == intent.acceptances
+            assert verdict.id not in intent.acceptances
+            assert (await settle.tree(f.pid(), 0))[1] == intent.summary
+            found = await settle.gateway.read(standing_of, store, racing.id)
+            assert found is not None and found.status is Status.LATE
+            with pytest.raises(LateAcceptance, match="came after that epoch was anchored"):
+                await settle.share(racing.id)
+            listed = records(owner)[2]
+            assert (await settle.share(listed.expect(Acceptance).contribution_id)).anchored
+            with pytest.raises(EpochAnchored):
+                await settle.gateway.read(
+                    actions.accept, store, owner, now=f.T0 + 99, contribution=racing.id,
+                    weight=1, epoch=0,
+                )  # fmt: skip
+
+
+async def test_an_epoch_anchored_on_two_chains_has_one_manifest(tmp_path: Path) -> None:
+    """Anchored again elsewhere, an epoch covers what it covered: the tree comes from the stored
+    root's manifest, whatever was accepted since, and the new root names the same manifest."""
+    owner = identity()
+    first = ChainClient.embedded(owner.wallet, config=fast())
+    # Another chain with the contract at another address (deployed twice there).
+    second = ChainClient.deploy(ChainClient.embedded(owner.wallet).w3, owner.wallet, config=fast())
+    assert second.address != first.address
+    with trio.fail_after(TIMEOUT):
+        async with strict_node(tmp_path / "n") as node:
+            await ingest(node, records(owner))
+            here = Settlement(
+                node, owner, first, tmp_path / "n", auto_close=False, clock=lambda: f.T0 + 60
+            )
+            # Later: parts signed now would be other records than the first anchor's.
+            there = Settlement(
+                node, owner, second, tmp_path / "n", auto_close=False, clock=lambda: f.T0 + 120
+            )
+            done = await here.anchor(f.pid(), 0)
+            later = f.contribution("dave", summary="after the first anchor")
+            await ingest(node, [later, f.acceptance(later, weight=9)])
+            again = await there.anchor(f.pid(), 0)
+            assert again.summary == done.summary
+            assert second.epoch(owner.address, f.pid(), 0).root == done.summary.root
+            named = {r.expect(EpochRoot).manifest for r in (done.record, again.record)}
+            assert len(named) == 1 and again.record.id != done.record.id
 
 
 async def test_an_anchor_whose_intent_was_lost_is_adopted_not_sent_again(tmp_path: Path) -> None:
