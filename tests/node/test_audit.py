@@ -117,6 +117,25 @@ def test_bad_signature_is_left_out_of_the_local_tree(
     assert (count.expected, count.found) == ("3", "4")
 
 
+def test_acceptances_after_the_anchor_are_late_not_findings(
+    store: Store, chain: ChainClient, name: str
+) -> None:
+    epoch = anchored(store, chain, name, count=3)
+    dump = epoch.tree().dump()
+    # A reviewer's acceptance of new work, backdated into the anchored epoch; a withdrawal and
+    # a re-weighing of anchored work: all late.
+    work = f.contribution("dave", "alice", name, summary="late")
+    backdated = f.acceptance(work, "carol", weight=4, created_at=f.T0)
+    withdrawn = f.acceptance(epoch.works[0], revision=1, weight=0)
+    heavier = f.acceptance(epoch.works[1], "carol", revision=1, weight=40)
+    epoch.ingest([work, backdated, withdrawn, heavier])
+    report = epoch.audit(dump)
+    assert report.ok, report.summary()
+    assert set(report.late) == {backdated.id, heavier.id}
+    assert report.local is not None and report.local.leaf_count == 3
+    assert "late acceptances (after the anchor; not counted, not findings): 2" in (report.summary())
+
+
 def test_a_reviewer_removed_after_the_anchor_does_not_undo_it(
     store: Store, chain: ChainClient, name: str
 ) -> None:

@@ -417,6 +417,33 @@ async def test_ended_epochs_close_by_themselves(tmp_path: Path) -> None:
             assert settle.errors == []
 
 
+async def test_an_epoch_whose_acceptances_are_all_late_is_not_anchored(tmp_path: Path) -> None:
+    """A reviewer moves work that an anchored epoch pays into a later epoch: the move is late,
+    the later epoch has nothing to anchor, and no round tries (and fails) to."""
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    length = 3600
+    first = f.T0 // length
+    with trio.fail_after(TIMEOUT):
+        async with strict_node(tmp_path / "n") as node:
+            project = f.project(
+                payout=owner.address, epoch_length=length, reviewers=(f.pub("carol"),)
+            )
+            work = f.contribution(summary="w")
+            await ingest(node, [project, work, f.acceptance(work, epoch=first)])
+            now = (first + 2) * length + 300
+            settle = Settlement(node, owner, chain, tmp_path / "n", clock=lambda: now)
+            assert [a.epoch for a in await settle.close_due()] == [first]
+            moved = f.acceptance(work, "carol", revision=1, epoch=first + 1, weight=9)
+            await ingest(node, [moved])
+            assert await settle.close_due() == []
+            await settle.round()
+            assert settle.errors == []
+            assert [e.epoch for e in await settle.epochs(f.pid())] == [first]
+            share = await settle.share(work.id)
+            assert (share.epoch, share.weight) == (first, 10)
+
+
 async def test_a_round_logs_what_fails_and_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
