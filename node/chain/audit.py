@@ -431,7 +431,7 @@ class _Audit:
     def read(self, store: Store) -> list[Leaf]:
         """Returns the leaves of an open epoch: those the valid acceptances in force give, less
         the contributions that an anchored epoch pays."""
-        return self._leaves(store, _pages(store, self.project_id, self.epoch), listed=False)
+        return self._leaves(store, _pages(store, self.project_id, self.epoch), manifest=False)
 
     def committed(self, store: Store, root: Record) -> tuple[list[Leaf], frozenset[bytes]]:
         """Returns the leaves that the valid acceptances an epoch root's manifest lists give,
@@ -442,7 +442,7 @@ class _Audit:
             return [], frozenset()
         ids = listed(parts)
         pages = (self._listed_page(store, ids[i : i + _PAGE]) for i in range(0, len(ids), _PAGE))
-        return self._leaves(store, pages, listed=True), frozenset(ids)
+        return self._leaves(store, pages, manifest=True), frozenset(ids)
 
     def _parts(self, store: Store, root: Record) -> list[Record] | None:
         body = root.expect(EpochRoot)
@@ -490,8 +490,9 @@ class _Audit:
             found.append(acceptance)
         return found
 
-    def _leaves(self, store: Store, pages: Iterator[list[Record]], *, listed: bool) -> list[Leaf]:
-        """Checks each page of acceptances and their contributions, and returns their leaves.
+    def _leaves(self, store: Store, pages: Iterator[list[Record]], *, manifest: bool) -> list[Leaf]:
+        """Checks each page of acceptances and their contributions, and returns their leaves:
+        acceptances a manifest lists (`manifest`), or acceptances in force of an open epoch.
 
         A page's signatures are checked in worker threads while the next page is read.
         """
@@ -506,11 +507,11 @@ class _Audit:
                     for i in range(0, len(records), _CHUNK)
                 ]
                 if pending is not None:
-                    result += self._finish(store, *pending, listed=listed)
+                    result += self._finish(store, *pending, manifest=manifest)
                 pending = (accepted, works, futures)
             if pending is not None:
-                result += self._finish(store, *pending, listed=listed)
-        if listed:
+                result += self._finish(store, *pending, manifest=manifest)
+        if manifest:
             # One leaf per contribution: a manifest listing two acceptances of one is at fault,
             # and neither gives a leaf.
             twice = _twice(result)
@@ -530,7 +531,7 @@ class _Audit:
         works: list[Record | None],
         futures: list[Future[Any]],
         *,
-        listed: bool,
+        manifest: bool,
     ) -> list[Leaf]:
         records = [*accepted, *(w for w in works if w is not None)]
         errors = [
@@ -559,7 +560,7 @@ class _Audit:
             try:
                 check_contribution(work, self.project)
                 check_acceptance(acceptance, self.project, work)
-                if listed:
+                if manifest:
                     self._listable(store, acceptance)
                 else:
                     check_authorized(acceptance, self.project)
@@ -574,7 +575,7 @@ class _Audit:
                 continue
             valid_acceptances.append(acceptance)
             valid_works[work.id] = work
-        if listed:
+        if manifest:
             # Checked one by one above (`_listable`): each listed acceptance gives its leaf.
             return [
                 Leaf(

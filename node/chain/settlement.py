@@ -534,16 +534,17 @@ class Settlement:
                 break
             start = page[-1] + 1
         done = set()
+        idle = set()
         for epoch in accepted:
             if epoch > last:
                 break
-            if (
-                (pid, epoch) in self._closed
-                or self._published(pid, epoch)
-                or not self._counts(pid, epoch)
-            ):
+            if (pid, epoch) in self._closed or self._published(pid, epoch):
                 done.add(epoch)
-        return Owned(pid, length, tuple(accepted), frozenset(done))
+            elif not self._counts(pid, epoch):
+                # Nothing to anchor now, but an acceptance may come: not closed for good.
+                idle.add(epoch)
+        due = tuple(epoch for epoch in accepted if epoch not in idle)
+        return Owned(pid, length, due, frozenset(done))
 
     def _counts(self, pid: bytes, epoch: int) -> bool:
         """Returns whether an epoch has something to anchor: a stored root (anchored elsewhere,

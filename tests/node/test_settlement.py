@@ -442,6 +442,10 @@ async def test_an_epoch_whose_acceptances_are_all_late_is_not_anchored(tmp_path:
             assert [e.epoch for e in await settle.epochs(f.pid())] == [first]
             share = await settle.share(work.id)
             assert (share.epoch, share.weight) == (first, 10)
+            # New work accepted into that ended epoch: now it has something to anchor.
+            other = f.contribution(summary="other")
+            await ingest(node, [other, f.acceptance(other, "carol", epoch=first + 1)])
+            assert [a.epoch for a in await settle.close_due()] == [first + 1]
 
 
 async def test_a_round_logs_what_fails_and_goes_on(
