@@ -329,7 +329,9 @@ class Store:
     ) -> Page[Record]:
         """Returns the acceptances in force of weight > 0 for (project, epoch), by contribution id.
 
-        These are exactly the leaves of the epoch's Merkle tree. An acceptance superseded by a
+        While the epoch is open, these give the leaves of its Merkle tree, but for contributions
+        an anchored epoch pays already (`committed_of`); once it is anchored, its manifest does
+        (`protocol.epoch`), and those not listed are late. An acceptance superseded by a
         revision (that moves it to another epoch, changes its weight or withdraws it with
         weight 0), or whose author a new project revision in force removes from its reviewers,
         leaves this list in the same write.
