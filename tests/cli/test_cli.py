@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from node.cli.base import cli
+from node.client import Client
 from node.home import Home
 from tests.support.anvil import rpc, running_anvil
 from tests.support.cli import WORKWORK, daemon, env, ok, run, wait_until
@@ -291,3 +292,33 @@ def test_chain_deploy_saves_the_contract_into_the_config(tmp_path: Path) -> None
     down = run(home, "chain", "deploy", "--chain", url, "--save")
     assert down.returncode == 1 and "did not answer" in down.stderr
     assert Home(home).settings().chain.contract == deployed["contract"]
+
+
+def test_fund_takes_an_amount_with_its_unit_and_refuses_a_bare_number(tmp_path: Path) -> None:
+    home = tmp_path / "owner"
+    ok(home, "init")
+    with daemon(home, "--chain", "embedded"):
+        pid = ok(home, "project", "post", "docs", "--title", "Docs", "--epoch-length", "0")[
+            "project_id"
+        ]
+        work = ok(home, "contribute", pid, "--summary", "Wrote it", "--evidence-uri", "u")
+        ok(home, "accept", work["id"], "--weight", "1", "--epoch", "0")
+        ok(home, "epoch", "anchor", pid, "0")
+        for bare in ("1", "0.5", "1e18"):
+            refused = run(home, "fund", pid, "0", bare)
+            assert refused.returncode == 2, refused.stderr
+            assert f"error: Invalid value for 'AMOUNT': '{bare}' has no unit" in refused.stderr
+            assert (
+                "hint: give the amount with its unit: 1ether, 0.5eth, 20gwei or 1000wei"
+                in refused.stderr
+            )
+        assert ok(home, "epoch", "status", pid)["items"][0]["funded"] == "0"
+        paid = [ok(home, "fund", pid, "0", a)["amount"] for a in ("1ether", "0.5eth", "20gwei")]
+        assert paid == [str(10**18), str(5 * 10**17), str(20 * 10**9)]
+        shown = run(home, "fund", pid, "0", "1000wei")
+        assert shown.returncode == 0 and "Funded 0.000000000000001 ETH" in shown.stdout
+        # The API's amount is still a decimal string of wei.
+        with Client.connect(home) as api:
+            assert api.fund(pid, 0, 7)["amount"] == "7"
+        funded = ok(home, "epoch", "status", pid)["items"][0]["funded"]
+        assert int(funded) == 15 * 10**17 + 20 * 10**9 + 1000 + 7
