@@ -178,6 +178,8 @@ def epoch_status(project_id: str) -> None:
         table = new_table("epoch", "leaves", "weight", "root", "anchored", "funded", "paid")
         for e in data["items"]:
             state = "yes" if e["anchored"] else ("sending" if e["pending"] else "no")
+            if e.get("other_chain"):
+                state = f"on chain {e['other_chain']['chain_id']}"
             table.add_row(
                 str(e["epoch"]),
                 str(e["leaves"]),
@@ -188,6 +190,7 @@ def epoch_status(project_id: str) -> None:
                 ether(e["paid"]),
             )
         console.print(table)
+        _other_chain(console, *(e.get("other_chain") for e in data["items"]))
 
     emit(current().client().epochs(project_id), human)
 
@@ -279,13 +282,24 @@ def fund(project_id: str, number: int, amount: int) -> None:
     emit(data, lambda c, d: c.print(f"Funded {ether(d['amount'])} in tx {d['tx_hash']}"))
 
 
+def _other_chain(console: Console, *found: dict[str, Any] | None) -> None:
+    """Says, once each, where a project settles when it is not this node's chain."""
+    for shown in dict.fromkeys(json.dumps(f, sort_keys=True) for f in found if f):
+        other = json.loads(shown)
+        console.print(f"note: {other['message']}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"hint: {other['hint']}", markup=False, highlight=False, soft_wrap=True)
+
+
 def _share_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    anchored = "yes" if data["anchored"] else "not yet"
+    if data.get("other_chain"):
+        anchored = f"not on this node's chain (on chain {data['other_chain']['chain_id']})"
     return [
         ("contribution", data["contribution_id"]),
         ("epoch", data["epoch"]),
         ("weight", data["weight"]),
         ("payout", data["payout"]),
-        ("anchored", "yes" if data["anchored"] else "not yet"),
+        ("anchored", anchored),
         ("claimable", ether(data["claimable"])),
         ("claimed", ether(data["claimed"])),
     ]
@@ -295,8 +309,16 @@ def _share_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
 @click.argument("contribution_id")
 @output
 def share(contribution_id: str) -> None:
-    """Show an accepted contribution's share: epoch, weight, claimable and claimed."""
-    emit(current().client().share(contribution_id), lambda c, d: show_pairs(c, _share_rows(d)))
+    """Show an accepted contribution's share: epoch, weight, claimable and claimed.
+
+    If the project settles on another chain or contract than this node's, says which.
+    """
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        show_pairs(console, _share_rows(data))
+        _other_chain(console, data.get("other_chain"))
+
+    emit(current().client().share(contribution_id), human)
 
 
 @cli.command(epilog=examples("workwork claim <contribution id>"))
