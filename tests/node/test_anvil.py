@@ -31,8 +31,8 @@ CHILD = Path(__file__).with_name("anvil_child.py")
 ADDRESS = "0x" + "cd" * 20
 
 
-@pytest.fixture(autouse=True)
-def _needs_anvil() -> None:
+@pytest.fixture
+def needs_anvil() -> None:
     if anvil.binary() is None:
         pytest.skip("anvil is not installed (node_modules/.bin/anvil): run scripts/setup")
 
@@ -83,6 +83,7 @@ def hourly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(anvil, "STATE_INTERVAL", 3600)
 
 
+@pytest.mark.usefixtures("needs_anvil")
 def test_a_clean_stop_writes_the_state_reaps_anvil_and_frees_the_lock(
     tmp_path: Path, hourly: None, flavour: str
 ) -> None:
@@ -101,6 +102,7 @@ def test_a_clean_stop_writes_the_state_reaps_anvil_and_frees_the_lock(
         assert balance(url) == 777
 
 
+@pytest.mark.usefixtures("needs_anvil")
 def test_a_second_anvil_on_the_same_state_is_refused(tmp_path: Path) -> None:
     state = tmp_path / "anvil-state.json"
     with anvil.running(state=state) as url:
@@ -122,6 +124,7 @@ def test_a_second_anvil_on_the_same_state_is_refused(tmp_path: Path) -> None:
         assert one != two
 
 
+@pytest.mark.usefixtures("needs_anvil")
 def test_anvil_dies_with_the_process_that_started_it_and_writes_its_state(
     tmp_path: Path, flavour: str
 ) -> None:
@@ -219,6 +222,7 @@ def test_a_start_waits_for_the_anvil_of_a_dead_process_to_stop(
 START_TIMEOUT = 90
 
 
+@pytest.mark.usefixtures("needs_anvil")
 def test_a_node_refuses_an_anvil_state_that_another_anvil_uses(tmp_path: Path) -> None:
     home = tmp_path / "owner"
     ok(home, "init")
@@ -281,6 +285,7 @@ def _anchored(api: Client, pid: str, confirmed: dict[int, str]) -> None:
 MOMENTS = ("starting", "idle", "anchoring", "anchored", "stopping")
 
 
+@pytest.mark.usefixtures("needs_anvil")
 def test_a_node_killed_at_any_moment_keeps_its_anvil_chain_whole(tmp_path: Path) -> None:
     """SIGKILLs a daemon running `--chain anvil` at random moments of its life: while it starts
     (before, while and after it starts anvil), idle, while it anchors, right after an anchor,
