@@ -61,11 +61,11 @@ from node.chain.anchoring import (
     Woke,
 )
 from node.chain.anchors import published_anchors, senders
-from node.chain.client import ChainClient, NonceUsed
+from node.chain.client import ChainClient, NonceUsed, checksum
 from node.chain.closing import CLOSE_INTERVAL, GRACE, Owned, Plan, due, last_due
 from node.chain.intents import Anchored, ChainRef, Intent, intent_key, is_intent_key, published
 from node.chain.trees import stored_tree
-from node.errors import NodeError, NotFound, SettlementError
+from node.errors import NodeError, NotFound, SettlementError, WrongChain
 from protocol import Acceptance, Contribution, EpochRoot, Project, ProtocolError, Record
 from protocol.epoch import Summary
 from protocol.merkle import Leaf, MerkleTree
@@ -114,6 +114,8 @@ class EpochStatus:
     tx_hash: bytes | None
     funded: int
     paid: int
+    # Where the owner's epoch roots say the epoch is anchored, when not on this node's chain.
+    elsewhere: WrongChain | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,8 @@ class Share:
     anchored: bool
     claimable: int
     claimed: int
+    # Where the owner's epoch roots say the epoch is anchored, when not on this node's chain.
+    elsewhere: WrongChain | None = None
 
 
 class Settlement:
@@ -522,6 +526,7 @@ class Settlement:
     async def epochs(self, project_id: bytes) -> list[EpochStatus]:
         """Returns every epoch of a project with accepted contributions, or an epoch root."""
         project, numbers, roots, pending = await self.gateway.read(self._epochs, project_id)
+        owned = await self.gateway.read(self._owner_roots, project_id)
         owner = project.expect(Project).payout
         out = []
         for epoch in sorted(numbers | set(roots)):
@@ -545,6 +550,7 @@ class Settlement:
                     tx_hash,
                     state.funded,
                     state.paid,
+                    None if state.anchored else self._elsewhere(project_id, owned, epoch),
                 )
             )
         return out
@@ -573,12 +579,21 @@ class Settlement:
         Raises:
             NotFound: the project is not in the store.
             SettlementError: the amount is not positive.
+            WrongChain: the owner's epoch roots say the epoch is anchored on another chain or
+                contract, and this node's holds no anchor of it.
             InsufficientFunds: the wallet does not hold the amount and the gas.
             TransactionReverted: the epoch is not anchored, or the pool would overflow.
         """
         if amount <= 0:
             raise SettlementError("the amount to fund must be a positive number of wei")
         owner = await self._anchorer(project_id, epoch)
+        owned = await self.gateway.read(self._owner_roots, project_id)
+        elsewhere = self._elsewhere(project_id, owned, epoch)
+        if (
+            elsewhere is not None
+            and not (await _on_chain(self.chain.epoch, owner, project_id, epoch)).anchored
+        ):
+            raise elsewhere
         tx = await _on_chain(self.chain.sign_fund, owner, project_id, epoch, amount)
         await _on_chain(self.chain.transact, tx)
         return tx.hash
@@ -590,9 +605,12 @@ class Settlement:
             SettlementError: the contribution is not accepted, its epoch is not anchored (or
                 not known here yet), the local records do not give the anchored root, or there
                 is nothing to claim.
+            WrongChain: the epoch is anchored on another chain or contract than this node's.
             InsufficientFunds: this node's wallet cannot pay the claim's gas.
         """
         share, leaf, merkle, owner = await self._share(contribution_id)
+        if share.elsewhere is not None:
+            raise share.elsewhere
         if not share.anchored:
             raise SettlementError(f"epoch {share.epoch} of the project is not anchored yet")
         if share.claimable == 0:
@@ -622,9 +640,13 @@ class Settlement:
                 f"but 0x{state.root.hex()} is anchored: sync with the network, or audit the epoch"
             )
         claimable = claimed = 0
+        elsewhere = None
         if state.anchored:
             claimable = await _on_chain(self.chain.claimable, owner, pid, body.epoch, leaf)
             claimed = await _on_chain(self.chain.claimed, owner, pid, body.epoch, leaf)
+        else:
+            owned = await self.gateway.read(self._owner_roots, pid)
+            elsewhere = self._elsewhere(pid, owned, body.epoch)
         share = Share(
             contribution_id,
             pid,
@@ -634,6 +656,7 @@ class Settlement:
             state.anchored,
             claimable,
             claimed,
+            elsewhere,
         )
         return share, leaf, merkle, owner
 
@@ -659,6 +682,46 @@ class Settlement:
         )
         payout = project.expect(Project).payout
         return (await _on_chain(senders, chain, named, payout))[0]
+
+    # Which chain a project settles on.
+
+    def _owner_roots(self, project_id: bytes) -> list[EpochRoot]:
+        """Returns the epoch roots that the project's owner signed, of every epoch (in a reader
+        thread)."""
+        project = self._project(project_id)
+        found: list[EpochRoot] = []
+        cursor = None
+        while True:
+            page = self.store.epoch_roots(project_id, cursor=cursor, limit=MAX_LIMIT)
+            found += [r.expect(EpochRoot) for r in page.items if r.author == project.author]
+            if page.cursor is None:
+                return found
+            cursor = page.cursor
+
+    def _elsewhere(
+        self, project_id: bytes, roots: list[EpochRoot], epoch: int
+    ) -> WrongChain | None:
+        """Returns where the owner's epoch roots say an epoch settles, if not on this node's
+        chain and contract; else None.
+
+        The roots of the epoch itself decide; an epoch with none yet goes by the project's
+        other epochs (it will be anchored where they are). Any root on this node's chain and
+        contract means the project settles here (it may have moved). Otherwise the latest root
+        names where it settles. Without roots, nothing is known: None. The callers ask only
+        while this node's chain holds no anchor of the epoch, which settles the question.
+        """
+        here = (self.chain.chain_id, self.chain.address)
+        named = [r for r in roots if r.epoch == epoch] or roots
+        if not named or any((r.chain_id, r.contract) == here for r in named):
+            return None
+        latest = max(named, key=lambda r: (r.epoch, r.created_at))
+        return WrongChain(
+            project_id,
+            latest.chain_id,
+            checksum(latest.contract),
+            self.chain.chain_id,
+            checksum(self.chain.address),
+        )
 
 
 async def _on_chain(fn: Callable[..., T], *args: Any) -> T:

@@ -1,11 +1,14 @@
 """The node: one store, one libp2p host, gossip, sync and peer management, run together.
 
-Run order (trio nesting gives the reverse for shutdown): open the store; start the host
-listening; start pubsub and its router; start gossip, sync and the peer manager; follow topics;
-dial bootstrap and known peers. `Node.run` reports the node ready with `task_status.started`.
+Run order (trio nesting gives the reverse for shutdown): open the store (in a thread: it may
+rebuild its id filter) and its gateway; start the host listening; start pubsub and its router;
+start gossip, sync and the peer manager; follow topics; dial bootstrap and known peers.
+`Node.run` reports the node ready with `task_status.started`, and closes the store last.
 
 Local writes take the same path as remote ones: a record signed here is checked and ingested
-into the store, and only then published.
+into the store (in the gateway's writer thread), and only then published. Every other store
+call of the node goes through the gateway too (`node.gateway`); `strict_io` makes the store
+refuse calls from the node's tasks on the event loop, which is how the tests hold it to that.
 """
 
 from __future__ import annotations

@@ -24,11 +24,17 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from node.chain import anvil as anvil_process
-from node.chain.client import ChainClient, SignedTx, dev_fund, web3_at
+from node.chain.client import ChainClient, SignedTx, checksum, dev_fund, web3_at
 from node.chain.intents import Anchored, Intent, intent_key
 from node.chain.settlement import Settlement
 from node.config import ChainConfig
-from node.errors import ChainUnavailable, NotFound, SettlementError, TransactionReverted
+from node.errors import (
+    ChainUnavailable,
+    NotFound,
+    SettlementError,
+    TransactionReverted,
+    WrongChain,
+)
 from node.keys import Identity
 from protocol import EpochRoot, Record
 from protocol.epoch import Summary
@@ -316,6 +322,48 @@ async def test_fund_and_claim_pay_each_contributor_their_share(tmp_path: Path) -
                 await settle.fund(f.pid(), 0, 0)
             with pytest.raises(TransactionReverted, match="NotAnchored"):
                 await settle.fund(f.pid(), 7, ETHER)
+
+
+async def test_an_epoch_anchored_on_another_chain_is_named_and_not_claimed_here(
+    tmp_path: Path,
+) -> None:
+    owner = identity()
+    chain = ChainClient.embedded(owner.wallet, config=fast())
+    with trio.fail_after(TIMEOUT):
+        async with service(tmp_path / "n", owner, chain) as settle:
+            posted = records(owner, epochs=(0, 1))
+            await ingest(settle.node, posted)
+            first, _, _, later, _, _ = [r for r in posted if r.body.KIND == "contribution"]
+            # Anchored nowhere yet: nothing to say.
+            assert (await settle.share(first.id)).elsewhere is None
+            # The owner's epoch root says that epoch 0 is anchored on chain 31337 elsewhere.
+            await ingest(settle.node, [f.epoch_root(chain_id=31337, contract=f.address("c"))])
+            said = (
+                f"project {f.pid().hex()} settles on chain 31337 at contract "
+                f"{checksum(f.address('c'))}; this node uses chain {chain.chain_id} at "
+                f"{checksum(chain.address)}"
+            )
+            share = await settle.share(first.id)
+            assert not share.anchored and str(share.elsewhere) == said
+            # Epoch 1 has no root yet: it will be anchored where the project's epochs are.
+            assert str((await settle.share(later.id)).elsewhere) == said
+            assert [str(s.elsewhere) for s in await settle.epochs(f.pid())] == [said, said]
+            nonce = sent(chain, owner)
+            with pytest.raises(WrongChain) as info:
+                await settle.claim(first.id)
+            assert str(info.value) == said
+            with pytest.raises(WrongChain, match="settles on chain 31337"):
+                await settle.fund(f.pid(), 0, ETHER)
+            assert sent(chain, owner) == nonce
+            # Once epoch 1 is anchored here, the project settles here (it has moved); epoch 0's
+            # own root still names the other chain, until it is anchored here too.
+            await settle.anchor(f.pid(), 1)
+            assert (await settle.share(later.id)).elsewhere is None
+            assert str((await settle.share(first.id)).elsewhere) == said
+            await settle.anchor(f.pid(), 0)
+            assert [s.elsewhere for s in await settle.epochs(f.pid())] == [None, None]
+            await settle.fund(f.pid(), 0, ETHER)
+            assert (await settle.claim(first.id)).amount > 0
 
 
 async def test_ended_epochs_close_by_themselves(tmp_path: Path) -> None:
