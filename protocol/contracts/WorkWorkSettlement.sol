@@ -35,8 +35,9 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 /// own books, so no token can take another token's funds. Funding credits what arrived, measured
 /// by the contract's balance before and after the transfer, so a fee-on-transfer token is booked
 /// at what it delivered and the books never promise more than the contract holds. Every function
-/// that moves a token (in or out) holds one shared reentrancy guard: a token that calls back
-/// during its own transfer can neither be credited twice nor claim in the middle of a payment.
+/// that calls out (a token's transfer either way, a payment of ether) holds one shared
+/// reentrancy guard: a token or payee that calls back during its transfer can neither be
+/// credited twice nor claim or refund in the middle of a payment.
 /// Rebasing tokens, and tokens that take more from the sender than the amount sent, break the
 /// balance-equals-books rule for themselves and are not supported; they still cannot reach
 /// another token's funds.
@@ -63,8 +64,9 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 ///
 /// Per (pool, token): `unallocated = funded - allocated + returned - refunded >= 0`. A pool
 /// lives while its owner allocates: it expires POOL_TIMEOUT after its first funding or its last
-/// allocation, whichever is later, and once expired it stays so (only `allocate` moves the clock,
-/// and it needs a live pool). A live pool takes funds and allocations and pays no refunds; an
+/// allocation, whichever is later, or when its owner closes the project's pools (`closePools`),
+/// whichever comes first; once expired it stays so (only `allocate` moves the clock, and it needs
+/// a live pool; a closing is final). A live pool takes funds and allocations and pays no refunds; an
 /// expired one the reverse. A funder's refunds add up to at most
 /// `stake * (unallocated + refunded) / funded`, which only grows as epochs return money.
 ///
@@ -156,6 +158,10 @@ contract WorkWorkSettlement is ReentrancyGuardTransient {
     /// @dev Each funder's stake in a pool.
     mapping(bytes32 poolKey => mapping(address funder => Stake)) private _poolStakes;
 
+    /// @dev When an owner closed the pools of a project, in every token, by
+    /// `_projectKey(owner, projectId)`; zero while they are open.
+    mapping(bytes32 projectKey => uint64 closedAt) private _closedAt;
+
     /// @notice Emitted when `owner`, the anchoring address, anchors the root of an epoch of
     /// `projectId`; the epoch takes funds and pays claims until `expiresAt`.
     event Anchored(
@@ -242,6 +248,10 @@ contract WorkWorkSettlement is ReentrancyGuardTransient {
         uint256 unallocated
     );
 
+    /// @notice Emitted when the owner closes the pools of its project in every token: from
+    /// `closedAt` on they take no funds and no allocations, and refund their funders.
+    event PoolsClosed(address indexed owner, bytes32 indexed projectId, uint64 closedAt);
+
     /// @notice Emitted when an expired pool gives `funder` back `amount` of `token`, paid to `to`.
     event PoolRefunded(
         address indexed owner,
@@ -320,6 +330,9 @@ contract WorkWorkSettlement is ReentrancyGuardTransient {
 
     /// @notice Raised when a pool refund is asked before the pool's expiry.
     error PoolNotExpired(address owner, bytes32 projectId, address token, uint64 expiresAt);
+
+    /// @notice Raised when an owner closes the pools of a project it has already closed.
+    error PoolsAlreadyClosed(address owner, bytes32 projectId, uint64 closedAt);
 
     /// @notice Raised when an allocation asks for more than the pool holds unallocated.
     error InsufficientPool(uint256 unallocated, uint256 amount);
@@ -545,7 +558,7 @@ contract WorkWorkSettlement is ReentrancyGuardTransient {
         uint256 unallocated = p.unallocated;
         if (amount > unallocated) revert InsufficientPool(unallocated, amount);
         // A pool with money was funded, so its clock has started.
-        uint64 expiresAt = p.activeAt + POOL_TIMEOUT;
+        uint64 expiresAt = _poolExpiry(msg.sender, projectId, p.activeAt);
         if (block.timestamp >= expiresAt) revert PoolExpired(msg.sender, projectId, token, expiresAt);
         unallocated -= amount;
         p.unallocated = uint128(unallocated);
@@ -570,11 +583,10 @@ contract WorkWorkSettlement is ReentrancyGuardTransient {
         if (to != funder && msg.sender != funder) revert NotFunder(funder);
         bytes32 poolKey = _poolKey(owner, projectId, token);
         Pool storage p = _pools[poolKey];
-        uint256 activeAt = p.activeAt;
+        uint64 activeAt = p.activeAt;
         if (activeAt == 0) revert NothingToRefund();
-        if (block.timestamp < activeAt + POOL_TIMEOUT) {
-            revert PoolNotExpired(owner, projectId, token, uint64(activeAt + POOL_TIMEOUT));
-        }
+        uint64 expiresAt = _poolExpiry(owner, projectId, activeAt);
+        if (block.timestamp < expiresAt) revert PoolNotExpired(owner, projectId, token, expiresAt);
         Stake storage s = _poolStakes[poolKey][funder];
         uint256 unallocated = p.unallocated;
         uint256 refunded = p.refunded;
@@ -588,6 +600,20 @@ contract WorkWorkSettlement is ReentrancyGuardTransient {
         s.refunded += uint128(amount);
         emit PoolRefunded(owner, projectId, token, funder, to, amount);
         _pay(token, to, amount);
+    }
+
+    /// @notice Closes the caller's pools of `projectId` in every token, for good: from now on they
+    /// take no funds and no allocations, and each funder takes back its part of what is
+    /// unallocated (`refundPool`), without waiting for POOL_TIMEOUT. For an owner that closes
+    /// its project; epochs already allocated to keep their funds and their own expiry, and
+    /// what they return goes to the pools' funders.
+    function closePools(bytes32 projectId) external {
+        bytes32 projectKey = _projectKey(msg.sender, projectId);
+        uint64 closedAt = _closedAt[projectKey];
+        if (closedAt != 0) revert PoolsAlreadyClosed(msg.sender, projectId, closedAt);
+        closedAt = uint64(block.timestamp);
+        _closedAt[projectKey] = closedAt;
+        emit PoolsClosed(msg.sender, projectId, closedAt);
     }
 
     // Views.
@@ -729,8 +755,13 @@ contract WorkWorkSettlement is ReentrancyGuardTransient {
         returns (uint256 funded, uint256 unallocated, uint256 refunded, uint64 expiry)
     {
         Pool storage p = _pools[_poolKey(owner, projectId, token)];
-        expiry = p.activeAt == 0 ? 0 : p.activeAt + POOL_TIMEOUT;
+        expiry = p.activeAt == 0 ? 0 : _poolExpiry(owner, projectId, p.activeAt);
         return (p.funded, p.unallocated, p.refunded, expiry);
+    }
+
+    /// @notice Returns when the owner closed the pools of a project (zero while they are open).
+    function poolsClosedAt(address owner, bytes32 projectId) external view returns (uint64) {
+        return _closedAt[_projectKey(owner, projectId)];
     }
 
     /// @notice Returns what a funder paid into a pool in `token`, and what it was refunded.
@@ -752,7 +783,7 @@ contract WorkWorkSettlement is ReentrancyGuardTransient {
         bytes32 poolKey = _poolKey(owner, projectId, token);
         Pool storage p = _pools[poolKey];
         Stake storage s = _poolStakes[poolKey][funder];
-        if (s.amount == 0 || block.timestamp < uint256(p.activeAt) + POOL_TIMEOUT) return 0;
+        if (s.amount == 0 || block.timestamp < _poolExpiry(owner, projectId, p.activeAt)) return 0;
         return uint256(s.amount) * (uint256(p.unallocated) + p.refunded) / p.funded - s.refunded;
     }
 
@@ -918,16 +949,17 @@ contract WorkWorkSettlement is ReentrancyGuardTransient {
         if (activeAt == 0) {
             activeAt = uint64(block.timestamp);
             p.activeAt = activeAt;
-        } else if (block.timestamp >= activeAt + POOL_TIMEOUT) {
-            revert PoolExpired(owner, projectId, token, activeAt + POOL_TIMEOUT);
         }
+        // A closing before the first funding makes this pool expire at once, too.
+        uint64 expiresAt = _poolExpiry(owner, projectId, activeAt);
+        if (block.timestamp >= expiresAt) revert PoolExpired(owner, projectId, token, expiresAt);
         uint256 funded = p.funded + amount;
         if (funded > type(uint128).max) revert FundingOverflow(funded);
         p.funded = uint128(funded);
         // unallocated <= funded before and after, so it fits.
         p.unallocated += uint128(amount);
         _poolStakes[poolKey][msg.sender].amount += uint128(amount);
-        emit PoolFunded(owner, projectId, token, msg.sender, amount, funded, activeAt + POOL_TIMEOUT);
+        emit PoolFunded(owner, projectId, token, msg.sender, amount, funded, expiresAt);
     }
 
     /// @dev Moves `amount` of `token` from the caller here and returns what arrived.
@@ -963,6 +995,19 @@ contract WorkWorkSettlement is ReentrancyGuardTransient {
     /// @dev The storage key of an epoch.
     function _key(address owner, bytes32 projectId, uint64 epoch) private pure returns (bytes32) {
         return keccak256(abi.encode(owner, projectId, epoch));
+    }
+
+    /// @dev When a pool whose clock started at `activeAt` expires: POOL_TIMEOUT later, or when its
+    /// owner closed the project's pools, whichever comes first.
+    function _poolExpiry(address owner, bytes32 projectId, uint64 activeAt) private view returns (uint64) {
+        uint64 expiresAt = activeAt + POOL_TIMEOUT;
+        uint64 closedAt = _closedAt[_projectKey(owner, projectId)];
+        return closedAt != 0 && closedAt < expiresAt ? closedAt : expiresAt;
+    }
+
+    /// @dev The storage key of a project, under its owner.
+    function _projectKey(address owner, bytes32 projectId) private pure returns (bytes32) {
+        return keccak256(abi.encode(owner, projectId));
     }
 
     /// @dev The storage key of a pool.

@@ -52,6 +52,7 @@ INTERFACE = {
     "function fundPoolToken(address,bytes32,address,uint256)",
     "function allocate(bytes32,uint64,address,uint256)",
     "function refundPool(address,bytes32,address,address,address)",
+    "function closePools(bytes32)",
     # Views.
     "function getEpoch(address,bytes32,uint64)",
     "function getExpiry(address,bytes32,uint64)",
@@ -64,6 +65,7 @@ INTERFACE = {
     "function refundable(address,bytes32,uint64,address,address)",
     "function getPool(address,bytes32,address)",
     "function poolStake(address,bytes32,address,address)",
+    "function poolsClosedAt(address,bytes32)",
     "function poolRefundable(address,bytes32,address,address)",
     "function verify(address,bytes32,uint64,bytes32,address,uint256,bytes32[])",
     "function leafHash(bytes32,address,uint256)",
@@ -81,6 +83,7 @@ INTERFACE = {
     "event PoolAllocated(address,bytes32,uint64,address,uint256,uint256,uint64)",
     "event PoolReturned(address,bytes32,uint64,address,uint256,uint256)",
     "event PoolRefunded(address,bytes32,address,address,address,uint256)",
+    "event PoolsClosed(address,bytes32,uint64)",
     # Errors.
     "error ZeroRoot()",
     "error EmptyEpoch()",
@@ -103,6 +106,7 @@ INTERFACE = {
     "error NothingToRefund()",
     "error PoolExpired(address,bytes32,address,uint64)",
     "error PoolNotExpired(address,bytes32,address,uint64)",
+    "error PoolsAlreadyClosed(address,bytes32,uint64)",
     "error InsufficientPool(uint256,uint256)",
     "error ReentrancyGuardReentrantCall()",
     "error SafeERC20FailedOperation(address)",

@@ -2,9 +2,10 @@
 
 Anyone pays ether or a token into the pool of (owner, project) before any epoch exists. The owner
 (the anchoring address) allocates pool money to its own anchored epochs, where the pool becomes
-one of the funders. A pool expires POOL_TIMEOUT after its first funding or last allocation; from
-then on it takes nothing more, its owner can allocate nothing, and its funders take back their
-pro-rata part of what is unallocated, again whenever an expired epoch returns the pool's part.
+one of the funders. A pool expires POOL_TIMEOUT after its first funding or last allocation, or
+when its owner closes the project's pools; from then on it takes nothing more, its owner can
+allocate nothing, and its funders take back their pro-rata part of what is unallocated, again
+whenever an expired epoch returns the pool's part.
 """
 
 from __future__ import annotations
@@ -335,3 +336,59 @@ def test_a_token_pool_round_trip(chain: Chain, settlement: Contract) -> None:
     chain.send(refund, sender=chain.accounts[2])
     assert token_balance(token, funder, chain) == 70
     assert token_balance(token, settlement.address, chain) == 0
+
+
+def test_closing_a_project_opens_its_pools_refunds_at_once(
+    chain: Chain, settlement: Contract
+) -> None:
+    owner, funder = chain.accounts[0], chain.accounts[1]
+    token = chain.token("TestToken", "USD", "USDC", 6)
+    mint_and_approve(chain, token, settlement.address, funder, 500)
+    fund_pool(chain, settlement, owner, 2 * ETH, sender=1)
+    chain.send(
+        settlement.functions.fundPoolToken(owner, PROJECT, token.address, 500), sender=funder
+    )
+    epoch = anchor(chain, settlement, make_leaves("closed", [1, 1]), project=PROJECT)
+    allocate(chain, settlement, epoch, ETH)
+    assert claim(chain, settlement, epoch, 0) == ETH // 2
+    with reverts(settlement, "PoolNotExpired"):
+        refund_pool(settlement, owner, funder).transact({"from": funder})
+    # Only the owner closes its own project's pools: a stranger closes a namespace of its own.
+    stranger = chain.accounts[4]
+    chain.send(settlement.functions.closePools(PROJECT), sender=stranger)
+    assert pool(settlement, owner)[3] > chain.now()
+
+    receipt = chain.send(settlement.functions.closePools(PROJECT), sender=owner)
+    chain.record("closePools", receipt)
+    closed = chain.now()
+    (event,) = settlement.events.PoolsClosed().process_receipt(receipt)
+    assert dict(event["args"]) == {"owner": owner, "projectId": PROJECT, "closedAt": closed}
+    assert settlement.functions.poolsClosedAt(owner, PROJECT).call() == closed
+    with reverts(settlement, "PoolsAlreadyClosed", owner, PROJECT, closed):
+        settlement.functions.closePools(PROJECT).transact({"from": owner})
+    # Every token's pool expired with the closing, even one nobody had funded yet.
+    assert pool(settlement, owner) == (2 * ETH, ETH, 0, closed)
+    assert pool(settlement, owner, token.address)[3] == closed
+    with reverts(settlement, "PoolExpired", owner, PROJECT, NATIVE, closed):
+        allocate(chain, settlement, epoch, 1)
+    with reverts(settlement, "PoolExpired", owner, PROJECT, NATIVE, closed):
+        fund_pool(chain, settlement, owner, ETH, sender=3)
+    other = chain.token("NoReturnToken")
+    mint_and_approve(chain, other, settlement.address, funder, 10)
+    with reverts(settlement, "PoolExpired", owner, PROJECT, other.address, closed):
+        settlement.functions.fundPoolToken(owner, PROJECT, other.address, 10).transact(
+            {"from": funder}
+        )
+    # The funder takes back what is unallocated, without the owner and without waiting.
+    before = chain.balance(funder)
+    chain.send(refund_pool(settlement, owner, funder), sender=chain.accounts[2])
+    assert chain.balance(funder) - before == ETH
+    refund = settlement.functions.refundPool(owner, PROJECT, token.address, funder, funder)
+    chain.send(refund, sender=chain.accounts[2])
+    assert token.functions.balanceOf(funder).call() == 500
+    # The epoch keeps its own expiry; what it leaves goes back to the pool's funders.
+    assert claim(chain, settlement, epoch, 1) == ETH // 2
+    chain.warp(CLAIM_PERIOD)
+    with reverts(settlement, "NothingToRefund"):
+        settlement.functions.returnToPool(*epoch.ref(), NATIVE).transact({"from": funder})
+    assert chain.balance(settlement.address) == 0

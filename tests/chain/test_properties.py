@@ -5,7 +5,8 @@ leaf ends with exactly its share of the total funded, and the contract holds exa
 funded and not yet paid. With tokens, epochs and the expiry in the mix, each (epoch, token) keeps
 its own books: after the expiry no claim and no funding goes through, refunds pay each funder its
 part of what the claims left, and a unit of money is claimed or refunded, never both. Pools add
-allocations and returns, and their money too ends with a leaf or a funder.
+allocations, returns and the closing of a project's pools, and their money too ends with a leaf
+or a funder.
 
 Each example is a transaction sequence on a real EVM, so the number of examples is small; the
 examples of one run share one contract and its tokens (each anchors its own epochs, and each
@@ -384,6 +385,7 @@ POOLS = ("ether", "fee on transfer")
         [("return", 0), ("return", 1), ("refund", 1), ("refund", 3), ("refund", 1), ("refund", 3)]
     ),
     split=st.integers(0, 6),
+    closed=st.booleans(),
 )
 def test_pool_money_always_has_an_exit(
     world: World,
@@ -392,6 +394,7 @@ def test_pool_money_always_has_an_exit(
     before: list[tuple[Any, ...]],
     after: list[tuple[str, int]],
     split: int,
+    closed: bool,
 ) -> None:
     chain, contract = world.chain, world.contract
     example = next(world.examples)
@@ -509,10 +512,14 @@ def test_pool_money_always_has_an_exit(
         {"fund": fund, "allocate": allocate, "claim": claim}[op[0]](*op[1:])
         check()
 
-    # The pool expires first (its owner stopped allocating), and the epochs later: refunds of
-    # the pool taken between the two see less than those taken after the epochs give back.
+    # The pool expires first (its owner stopped allocating, or closed the project's pools), and
+    # the epochs later: refunds of the pool taken between the two see less than those taken
+    # after the epochs give back.
     moves = {"return": give_back, "refund": refund}
-    chain.warp(POOL_TIMEOUT)
+    if closed:
+        chain.send(contract.functions.closePools(project), sender=owner)
+    else:
+        chain.warp(POOL_TIMEOUT)
     for kind, arg in after[:split]:
         if kind == "refund":
             refund(arg)
