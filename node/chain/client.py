@@ -15,14 +15,19 @@ Errors: every request goes through `node.chain.rpc.retrying`, the boundary of th
 libraries, which retries what did not answer and types the rest (`ChainUnavailable`,
 `TransactionReverted`, `InsufficientFunds`, `NonceUsed`, `ChainError`). Signing checks that the
 wallet holds the value and the gas before anything is sent, and for a token funding that it holds
-the tokens (`InsufficientTokens`). A revert names the contract's custom error, or the token's
-(ERC-6093 errors and `Error(string)` reasons are decoded too).
+the tokens (`InsufficientTokens`) and has approved them (`InsufficientAllowance`). A revert names
+the contract's custom error, or the token's (ERC-6093 errors and `Error(string)` reasons are
+decoded too).
 
 Tokens. Every method that moves or reads money takes `token`, an ERC-20 contract's address, or
 `ETHER` (the default, 20 zero bytes) for ether; amounts are integers in the token's smallest unit.
-A token funding needs the contract's allowance first: `approve` sends what is needed (a USDT-style
-token wants its allowance set to zero before it is changed), and `fund_token` and
-`fund_pool_token` approve, then fund, and wait for both.
+An address that is not a token on this chain (no code, or no answer to `balanceOf` and
+`decimals`) raises `UnknownToken`. A token funding needs the contract's allowance first:
+`approve` sends what is needed (a USDT-style token wants its allowance set to zero before it is
+changed), and `fund_token` and `fund_pool_token` approve, then fund, wait for both, and return a
+`TokenFunding` that says which approvals were sent and what the contract credited (less than the
+amount for a token that takes a fee). `check_settles_here` raises `WrongChain` for a project
+whose epoch roots name another chain or contract than this client's.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import TransactionNotFound
+from web3.logs import DISCARD
 from web3.types import TxReceipt, Wei
 
 from node.chain.rpc import (
@@ -63,8 +69,12 @@ from node.errors import (
     ChainError,
     ChainUnavailable,
     ConfigError,
+    InsufficientAllowance,
     InsufficientFunds,
+    InsufficientTokens,
     TransactionReverted,
+    UnknownToken,
+    WrongChain,
 )
 from protocol.contract import ETHER, artifact, redirect_typed_data
 from protocol.epoch import Summary
@@ -79,12 +89,16 @@ __all__ = [
     "ChainClient",
     "EpochState",
     "Funds",
+    "InsufficientAllowance",
     "InsufficientTokens",
     "NonceUsed",
     "PoolState",
     "SignedTx",
     "Stake",
+    "TokenFunding",
     "TokenInfo",
+    "UnknownToken",
+    "WrongChain",
     "checksum",
     "describe_revert",
     "dev_fund",
@@ -166,22 +180,6 @@ _TOKEN_ERRORS: tuple[dict[str, Any], ...] = (
 )
 
 
-class InsufficientTokens(InsufficientFunds):
-    """Raised when the wallet holds less of a token than a funding takes."""
-
-    def __init__(self, wallet: str, token: str, holds: int, needs: int) -> None:
-        # InsufficientFunds's own message speaks of wei and gas; this one of the token.
-        ChainError.__init__(
-            self,
-            f"insufficient tokens: wallet {wallet} holds {holds} of token {token}, needs {needs} "
-            "(in the token's smallest unit)",
-        )
-        self.wallet = wallet
-        self.token = token
-        self.holds = holds
-        self.needs = needs
-
-
 @dataclass(frozen=True, slots=True)
 class EpochState:
     """An epoch as the contract stores it; all zero when it was never anchored."""
@@ -227,6 +225,16 @@ class PoolState:
     unallocated: int
     refunded: int
     expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFunding:
+    """A token funding that was mined: the approvals sent before it (none if the allowance was
+    enough), its transaction, and what the contract credited (what arrived)."""
+
+    approvals: tuple[bytes, ...]
+    tx_hash: bytes
+    credited: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +296,8 @@ class ChainClient:
         self.address = bytes.fromhex(checksum(contract)[2:])
         self.contract: Contract = w3.eth.contract(address=checksum(contract), abi=list(self.abi))
         self.chain_id: int = self._rpc("reading the chain id", lambda: w3.eth.chain_id)
+        # Tokens seen to hold code on this chain, so that each is looked up once.
+        self._tokens: set[bytes] = set()
 
     # Construction.
 
@@ -440,29 +450,45 @@ class ChainClient:
         )
         return int(self._rpc("reading what a pool would refund", call.call))
 
+    def pools_closed_at(self, owner: bytes, project_id: bytes) -> int:
+        """Returns when `owner` closed the pools of its project, a Unix time (0 while open)."""
+        call = self.contract.functions.poolsClosedAt(checksum(owner), project_id)
+        return int(self._rpc("reading when the pools closed", call.call))
+
     def token_balance(self, token: bytes, holder: bytes) -> int:
-        """Returns what `holder` holds of an ERC-20 token (of ether, for `ETHER`)."""
+        """Returns what `holder` holds of an ERC-20 token (of ether, for `ETHER`).
+
+        Raises:
+            UnknownToken: `token` is not a token on this chain.
+        """
         if token == ETHER:
             return self.balance(holder)
         call = self._token(token).functions.balanceOf(checksum(holder))
-        return int(self._rpc("reading a token balance", call.call))
+        return int(self._token_rpc(token, "balanceOf", call.call))
 
     def allowance(self, token: bytes, holder: bytes | None = None) -> int:
-        """Returns what the contract may take of `holder`'s tokens (this client's by default)."""
+        """Returns what the contract may take of `holder`'s tokens (this client's by default).
+
+        Raises:
+            UnknownToken: `token` is not a token on this chain.
+        """
         call = self._token(token).functions.allowance(
             checksum(holder or self.sender), self._checksum
         )
-        return int(self._rpc("reading an allowance", call.call))
+        return int(self._token_rpc(token, "allowance", call.call))
 
     def token_info(self, token: bytes) -> TokenInfo:
         """Returns a token's symbol and decimals (ether: "ETH", 18), to show amounts to people.
 
         `symbol` is optional in ERC-20: a token without one gets "".
+
+        Raises:
+            UnknownToken: `token` is not a token on this chain: no code, or no `decimals`.
         """
         if token == ETHER:
             return TokenInfo(ETHER, "ETH", 18)
         contract = self._token(token)
-        decimals = int(self._rpc("reading a token's decimals", contract.functions.decimals().call))
+        decimals = int(self._token_rpc(token, "decimals", contract.functions.decimals().call))
         try:
             symbol = str(self._rpc("reading a token's symbol", contract.functions.symbol().call))
         except ChainUnavailable:
@@ -578,9 +604,11 @@ class ChainClient:
         `fund_token`, which approves as needed).
 
         Raises:
+            InsufficientFunds: the wallet cannot pay the ether and the gas.
             InsufficientTokens: the wallet holds less than `amount` of the token.
-            TransactionReverted: the epoch is not anchored or has expired, or the allowance is
-                short (checked before anything is sent).
+            InsufficientAllowance: the contract may not take `amount` of the wallet's token.
+            UnknownToken: `token` is not a token on this chain.
+            TransactionReverted: the epoch is not anchored or has expired.
         """
         if token == ETHER:
             call = self.contract.functions.fund(checksum(owner), project_id, epoch)
@@ -720,6 +748,12 @@ class ChainClient:
         )
         return self._sign(call, "funding the pool")
 
+    def sign_close_pools(self, project_id: bytes) -> SignedTx:
+        """Signs closing this client's pools of `project_id` in every token, for good: they take
+        no more funds or allocations, and their funders may take back what is unallocated at
+        once. For an owner that closes its project."""
+        return self._sign(self.contract.functions.closePools(project_id), "closing the pools")
+
     def sign_allocate(
         self, project_id: bytes, epoch: int, amount: int, token: bytes = ETHER
     ) -> SignedTx:
@@ -750,6 +784,10 @@ class ChainClient:
         Sends nothing when the allowance suffices. A token like USDT refuses to change an
         allowance that is not zero, so one that is too small is set to zero first. Returns the
         hashes of the transactions sent, once they have their confirmations.
+
+        Raises:
+            UnknownToken: `token` is not a token on this chain.
+            InsufficientFunds: the wallet cannot pay the gas.
         """
         current = self.allowance(token)
         if current >= amount:
@@ -771,26 +809,66 @@ class ChainClient:
         amount: int,
         *,
         timeout: float = 60.0,
-    ) -> bytes:
-        """Approves what is needed and adds `amount` of `token` to an epoch; returns the funding's
-        transaction hash once it has its confirmations. The epoch is credited what arrived,
-        which is less than `amount` for a token that takes a fee on transfers."""
+    ) -> TokenFunding:
+        """Approves what is needed and adds `amount` of `token` to an epoch, once all is
+        confirmed. The epoch is credited what arrived, which is less than `amount` for a token
+        that takes a fee on transfers.
+
+        Nothing is approved for an epoch that is not anchored or has expired.
+
+        Raises:
+            InsufficientTokens, UnknownToken, InsufficientFunds: as `sign_fund`.
+            TransactionReverted: the epoch is not anchored or has expired.
+        """
         self._check_tokens(token, amount)
-        self.approve(token, amount, timeout=timeout)
+        expires = self.expires_at(owner, project_id, epoch)
+        if expires == 0 or self._now() >= expires:
+            name = "NotAnchored" if expires == 0 else "EpochExpired"
+            raise TransactionReverted(
+                "funding", f"{name}({checksum(owner)}, 0x{project_id.hex()}, {epoch})"
+            )
+        approvals = self.approve(token, amount, timeout=timeout)
         tx = self.sign_fund(owner, project_id, epoch, amount, token)
-        self.transact(tx, timeout=timeout)
-        return tx.hash
+        receipt = self.transact(tx, timeout=timeout)
+        (event,) = self.contract.events.Funded().process_receipt(receipt, errors=DISCARD)
+        return TokenFunding(tuple(approvals), tx.hash, int(event["args"]["amount"]))
 
     def fund_pool_token(
         self, owner: bytes, project_id: bytes, token: bytes, amount: int, *, timeout: float = 60.0
-    ) -> bytes:
+    ) -> TokenFunding:
         """Approves what is needed and pays `amount` of `token` into a project's pool, as
-        `fund_token` does for an epoch."""
+        `fund_token` does for an epoch.
+
+        Nothing is approved for a pool that has expired or was closed.
+
+        Raises:
+            InsufficientTokens, UnknownToken, InsufficientFunds: as `sign_fund`.
+            TransactionReverted: the pool has expired, or its owner closed it.
+        """
         self._check_tokens(token, amount)
-        self.approve(token, amount, timeout=timeout)
+        expires = self.pool(owner, project_id, token).expires_at
+        closed = self.pools_closed_at(owner, project_id)
+        if closed:
+            expires = min(expires, closed) if expires else closed
+        if expires and self._now() >= expires:
+            raise TransactionReverted(
+                "funding the pool",
+                f"PoolExpired({checksum(owner)}, 0x{project_id.hex()}, {checksum(token)}, "
+                f"{expires})",
+            )
+        approvals = self.approve(token, amount, timeout=timeout)
         tx = self.sign_fund_pool(owner, project_id, amount, token)
-        self.transact(tx, timeout=timeout)
-        return tx.hash
+        receipt = self.transact(tx, timeout=timeout)
+        (event,) = self.contract.events.PoolFunded().process_receipt(receipt, errors=DISCARD)
+        return TokenFunding(tuple(approvals), tx.hash, int(event["args"]["amount"]))
+
+    def check_settles_here(self, project_id: bytes, chain_id: int, contract: bytes) -> None:
+        """Raises WrongChain unless (`chain_id`, `contract`), where a project's signed epoch
+        roots say it settles, are this client's chain and contract."""
+        if (chain_id, contract) != (self.chain_id, self.address):
+            raise WrongChain(
+                project_id, chain_id, checksum(contract), self.chain_id, self._checksum
+            )
 
     def send(self, tx: SignedTx) -> bytes:
         """Broadcasts a signed transaction; sending one the chain already has is not an error.
@@ -837,29 +915,59 @@ class ChainClient:
             raise ChainError("this chain client has no key: it can read but not send")
         return self.account
 
+    def _now(self) -> int:
+        """The latest block's timestamp: the time the chain's next checks see, near enough."""
+        block = self._rpc("reading the latest block", lambda: self.w3.eth.get_block("latest"))
+        return int(block["timestamp"])
+
     def _token(self, token: bytes) -> Contract:
+        """Returns the ERC-20 interface of `token`, once it has been seen to hold code.
+
+        Raises:
+            UnknownToken: `token` is ether (which is no ERC-20), or holds no code on this chain.
+        """
         if token == ETHER:
-            raise ChainError("ether is not an ERC-20 token: it needs no allowance")
+            raise UnknownToken(checksum(token), self.chain_id, "that is ether, not an ERC-20 token")
+        if token not in self._tokens:
+            code = self._rpc(
+                "reading a token's code", lambda: self.w3.eth.get_code(checksum(token))
+            )
+            if not code:
+                raise UnknownToken(
+                    checksum(token),
+                    self.chain_id,
+                    "no contract at that address on this chain (is it the token's address on "
+                    "another chain?)",
+                )
+            self._tokens.add(token)
         return self.w3.eth.contract(address=checksum(token), abi=list(_ERC20_ABI))
+
+    def _token_rpc(self, token: bytes, name: str, fn: Callable[[], T]) -> T:
+        """Reads a token's `name`; a contract that does not answer it is no token."""
+        try:
+            return self._rpc(f"reading a token's {name}", fn)
+        except ChainUnavailable:
+            raise
+        except ChainError as exc:
+            raise UnknownToken(
+                checksum(token), self.chain_id, f"the contract there does not answer {name}()"
+            ) from exc
 
     def _check_tokens(self, token: bytes, amount: int, *, allowance: bool = False) -> None:
         """Raises InsufficientTokens unless this client's wallet holds `amount` of `token`, and
-        with `allowance`, TransactionReverted unless the contract may take it.
+        with `allowance`, InsufficientAllowance unless the contract may take it.
 
         The allowance is checked here because a token refuses a short one in its own way, which
         may be a revert with no reason at all (USDT).
         """
         holds = self.token_balance(token, self.sender)
+        wallet = self._account().address
         if holds < amount:
-            raise InsufficientTokens(self._account().address, checksum(token), holds, amount)
+            raise InsufficientTokens(wallet, checksum(token), holds, amount)
         if allowance:
             allowed = self.allowance(token)
             if allowed < amount:
-                raise TransactionReverted(
-                    "funding",
-                    f"the contract may take {allowed} of token {checksum(token)}, not {amount}: "
-                    "approve it first (or use fund_token)",
-                )
+                raise InsufficientAllowance(wallet, checksum(token), allowed, amount)
 
     def _sign(self, call: ContractFunction, action: str, *, value: int = 0) -> SignedTx:
         return _Signer(self.w3, self._account(), self.config, self._errors, self.chain_id).sign(

@@ -16,13 +16,17 @@ from web3.contract import Contract
 from node.chain.client import (
     ETHER,
     ChainClient,
+    InsufficientAllowance,
     InsufficientTokens,
     PoolState,
     Stake,
+    TokenFunding,
     TokenInfo,
+    UnknownToken,
+    WrongChain,
     dev_fund,
 )
-from node.errors import InsufficientFunds, TransactionReverted
+from node.errors import InsufficientFunds, TransactionReverted, outcome
 from protocol.epoch import Summary
 from protocol.merkle import Leaf, MerkleTree
 from protocol.settlement import CLAIM_PERIOD, POOL_TIMEOUT, refundable, share
@@ -90,7 +94,11 @@ def test_a_token_is_approved_as_needed_funded_and_claimed(chain: Chain) -> None:
     # A small allowance already there: a USDT-style token wants it set to zero before it changes.
     assert len(client.approve(token, 1)) == 1
     assert client.allowance(token) == 1
-    client.fund_token(client.sender, PROJECT, 1, token, 60 * USDC)
+    funding = client.fund_token(client.sender, PROJECT, 1, token, 60 * USDC)
+    # Two approvals: to zero, then to the amount; what the contract credited is all of it.
+    assert len(funding.approvals) == 2
+    assert funding.credited == 60 * USDC
+    assert client.receipt(funding.tx_hash) is not None
     assert client.allowance(token) == 0
     assert client.funds(client.sender, PROJECT, 1, token).funded == 60 * USDC
     assert client.token_balance(token, client.address) == 60 * USDC
@@ -120,8 +128,11 @@ def test_a_token_funding_the_wallet_cannot_make_is_refused_by_name(chain: Chain)
     assert isinstance(info.value, InsufficientFunds)
     assert f"holds {5 * USDC} of token {usdc.address}" in str(info.value)
     # Without the allowance, the client says so before anything is sent.
-    with pytest.raises(TransactionReverted, match=rf"may take 0 of token {usdc.address}, not"):
+    with pytest.raises(InsufficientAllowance) as short:
         client.sign_fund(client.sender, PROJECT, 1, USDC, token)
+    assert (short.value.allowed, short.value.needs) == (0, USDC)
+    assert f"lets the contract take 0 of token {usdc.address}" in str(short.value)
+    assert "approve" in outcome(short.value).hint
     # What a token reverts with inside the contract's call is decoded too: here the reason
     # string of USDC's blocklist, refusing a claim to a blocked payout.
     client.approve(token, USDC)
@@ -133,8 +144,42 @@ def test_a_token_funding_the_wallet_cannot_make_is_refused_by_name(chain: Chain)
         TransactionReverted, match=r"Error\(Blacklistable: account is blacklisted\)"
     ):
         client.sign_claim(client.sender, PROJECT, 1, leaf, proof, token)
+    # Nothing is approved for an epoch that cannot take the funds.
+    allowed = client.allowance(token)
     with pytest.raises(TransactionReverted, match="NotAnchored"):
         client.fund_token(client.sender, PROJECT, 2, token, USDC)
+    assert client.allowance(token) == allowed
+
+
+def test_an_address_that_is_no_token_is_refused_by_name(chain: Chain) -> None:
+    client = wallet(chain)
+    anchored(client, "client unknown", [1])
+    nobody = bytes.fromhex(Account.create().address[2:])
+    # No code at all: perhaps the token's address on another chain.
+    with pytest.raises(UnknownToken, match=rf"not an ERC-20 token on chain {client.chain_id}"):
+        client.token_info(nobody)
+    with pytest.raises(UnknownToken, match="no contract at that address"):
+        client.fund_token(client.sender, PROJECT, 1, nobody, 1)
+    # A contract that is no token: the settlement contract itself.
+    with pytest.raises(UnknownToken, match=r"does not answer balanceOf\(\)"):
+        client.token_balance(client.address, client.sender)
+    with pytest.raises(UnknownToken, match="ether"):
+        client.allowance(ETHER)
+    assert outcome(UnknownToken("0x", 1, "")).status == 400
+
+
+def test_a_project_on_another_chain_is_named(chain: Chain) -> None:
+    client = wallet(chain)
+    client.check_settles_here(PROJECT, client.chain_id, client.address)
+    other = bytes.fromhex(Account.create().address[2:])
+    with pytest.raises(WrongChain) as info:
+        client.check_settles_here(PROJECT, 1, other)
+    assert str(info.value) == (
+        f"project {PROJECT.hex()} settles on chain 1 at contract {checksum(other)}; "
+        f"this node uses chain {client.chain_id} at {checksum(client.address)}"
+    )
+    with pytest.raises(WrongChain):
+        client.check_settles_here(PROJECT, client.chain_id, other)
 
 
 def test_refunds_after_the_expiry(chain: Chain) -> None:
@@ -201,7 +246,9 @@ def test_a_pool_funded_allocated_and_refunded(chain: Chain) -> None:
     token = token_address(fee)
     mint(chain, fee, funder.sender, 10_000)
     funder.transact(funder.sign_fund_pool(owner.sender, PROJECT, 3 * ETH))
-    funder.fund_pool_token(owner.sender, PROJECT, token, 10_000)
+    funding = funder.fund_pool_token(owner.sender, PROJECT, token, 10_000)
+    assert funding == TokenFunding(funding.approvals, funding.tx_hash, 9_900)
+    assert len(funding.approvals) == 1
     started = chain.now()
     assert owner.pool(owner.sender, PROJECT, token) == PoolState(
         9_900, 9_900, 0, started + POOL_TIMEOUT
@@ -234,3 +281,28 @@ def test_a_pool_funded_allocated_and_refunded(chain: Chain) -> None:
     assert owner.token_balance(token, owner.address) == 0
     assert owner.stake(owner.sender, PROJECT, 1, owner.address, token) == Stake(4_000, 2_000)
     assert share(4_000, 1, 2) == 2_000
+
+
+def test_an_owner_closes_its_pools(chain: Chain) -> None:
+    owner = wallet(chain)
+    funder = beside(owner, chain)
+    usdc = chain.token("TestToken", "USD", "USDC", 6)
+    token = token_address(usdc)
+    mint(chain, usdc, funder.sender, 10 * USDC)
+    funder.fund_pool_token(owner.sender, PROJECT, token, 4 * USDC)
+    assert owner.pools_closed_at(owner.sender, PROJECT) == 0
+    assert funder.pool_refundable(owner.sender, PROJECT, funder.sender, token) == 0
+    owner.transact(owner.sign_close_pools(PROJECT))
+    closed = chain.now()
+    assert owner.pools_closed_at(owner.sender, PROJECT) == closed
+    assert owner.pool(owner.sender, PROJECT, token).expires_at == closed
+    # No more funding, and nothing approved for it; the funder takes its tokens back at once.
+    allowed = funder.allowance(token)
+    with pytest.raises(TransactionReverted, match=r"PoolExpired\(0x"):
+        funder.fund_pool_token(owner.sender, PROJECT, token, USDC)
+    assert funder.allowance(token) == allowed
+    assert funder.pool_refundable(owner.sender, PROJECT, funder.sender, token) == 4 * USDC
+    funder.transact(funder.sign_refund_pool(owner.sender, PROJECT, token=token))
+    assert funder.token_balance(token, funder.sender) == 10 * USDC
+    with pytest.raises(TransactionReverted, match=r"PoolsAlreadyClosed\(0x"):
+        owner.sign_close_pools(PROJECT)
