@@ -27,7 +27,9 @@ An address that is not a token on this chain (no code, or no answer to `balanceO
 changed), and `fund_token` and `fund_pool_token` approve, then fund, wait for both, and return a
 `TokenFunding` that says which approvals were sent and what the contract credited (less than the
 amount for a token that takes a fee). `check_settles_here` raises `WrongChain` for a project
-whose epoch roots name another chain or contract than this client's.
+whose epoch roots name another chain or contract than this client's. `epoch_tokens`,
+`pool_tokens` and `allocations` read the contract's events of a project: which tokens to show
+per epoch and pool, and where the pools' money went.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ __all__ = [
     "DEV_BALANCE",
     "ETHER",
     "TIP",
+    "Allocation",
     "Anchor",
     "ChainClient",
     "EpochState",
@@ -256,6 +259,21 @@ class Anchor:
     root: bytes
     leaf_count: int
     total_weight: int
+    tx_hash: bytes
+    block_number: int
+    # When the epoch stops taking funds and paying claims, and starts refunding its funders.
+    expires_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """A `PoolAllocated` event: the owner moved `amount` of its pool in `token` to an epoch."""
+
+    owner: bytes
+    project_id: bytes
+    epoch: int
+    token: bytes
+    amount: int
     tx_hash: bytes
     block_number: int
 
@@ -530,7 +548,55 @@ class ChainClient:
             total_weight=int(args["totalWeight"]),
             tx_hash=bytes(entry["transactionHash"]),
             block_number=int(entry["blockNumber"]),
+            expires_at=int(args["expiresAt"]),
         )
+
+    def epoch_tokens(self, owner: bytes, project_id: bytes, epoch: int) -> list[bytes]:
+        """Returns every token an epoch was funded in (ether too, as `ETHER`), in the order of
+        their first funding, from its `Funded` events (a pool's allocations included)."""
+        found: dict[bytes, None] = {}
+        for entry in self._events("Funded", owner, project_id, _word(epoch)):
+            found.setdefault(_address(entry["args"]["token"]), None)
+        return list(found)
+
+    def pool_tokens(self, owner: bytes, project_id: bytes) -> list[bytes]:
+        """Returns every token a project's pools were funded in (ether too, as `ETHER`), in the
+        order of their first funding, from the `PoolFunded` events."""
+        found: dict[bytes, None] = {}
+        for entry in self._events("PoolFunded", owner, project_id):
+            found.setdefault(_address(entry["args"]["token"]), None)
+        return list(found)
+
+    def allocations(self, owner: bytes, project_id: bytes) -> list[Allocation]:
+        """Returns every allocation of a project's pools to its epochs, oldest first. The
+        contract takes an allocation only to an anchored epoch of the same owner and project."""
+        return [
+            Allocation(
+                owner=owner,
+                project_id=project_id,
+                epoch=int(entry["args"]["epoch"]),
+                token=_address(entry["args"]["token"]),
+                amount=int(entry["args"]["amount"]),
+                tx_hash=bytes(entry["transactionHash"]),
+                block_number=int(entry["blockNumber"]),
+            )
+            for entry in self._events("PoolAllocated", owner, project_id)
+        ]
+
+    def _events(self, name: str, owner: bytes, project_id: bytes, *more: str) -> list[Any]:
+        """Returns the contract's `name` events of (owner, project), and of the further indexed
+        topics `more`, decoded, oldest first."""
+        event = getattr(self.contract.events, name)()
+        topics = [event.topic, _word(int.from_bytes(owner, "big")), "0x" + project_id.hex()]
+        topics += more
+        address = self._checksum
+        logs = self._rpc(
+            f"reading {name} events",
+            lambda: self.w3.eth.get_logs(
+                {"address": address, "fromBlock": 0, "toBlock": "latest", "topics": topics}
+            ),
+        )
+        return [event.process_log(log) for log in logs]
 
     def verify(
         self, owner: bytes, project_id: bytes, epoch: int, leaf: Leaf, proof: Sequence[bytes]
@@ -1139,6 +1205,15 @@ def _receipt(w3: Web3, config: ChainConfig, tx_hash: bytes) -> TxReceipt | None:
             return None
 
     return retrying(config, "reading a receipt", get)
+
+
+def _word(value: int) -> str:
+    """An indexed topic of a uint or address: 32 bytes, big-endian, as 0x-hex."""
+    return "0x" + value.to_bytes(32, "big").hex()
+
+
+def _address(value: str) -> bytes:
+    return bytes.fromhex(value[2:])
 
 
 def _leaf_args(leaf: Leaf) -> tuple[bytes, str, int]:

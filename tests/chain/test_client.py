@@ -101,6 +101,10 @@ def test_a_token_is_approved_as_needed_funded_and_claimed(chain: Chain) -> None:
     assert client.receipt(funding.tx_hash) is not None
     assert client.allowance(token) == 0
     assert client.funds(client.sender, PROJECT, 1, token).funded == 60 * USDC
+    assert client.epoch_tokens(client.sender, PROJECT, 1) == [token]
+    client.transact(client.sign_fund(client.sender, PROJECT, 1, 1))
+    assert client.epoch_tokens(client.sender, PROJECT, 1) == [token, ETHER]
+    assert client.epoch_tokens(client.sender, PROJECT, 2) == []
     assert client.token_balance(token, client.address) == 60 * USDC
     assert client.approve(token, 0) == []
 
@@ -188,6 +192,8 @@ def test_refunds_after_the_expiry(chain: Chain) -> None:
     anchored_at = chain.now()
     expires = client.expires_at(client.sender, PROJECT, 1)
     assert expires == anchored_at + CLAIM_PERIOD
+    found = client.find_anchor(client.sender, PROJECT, 1)
+    assert found is not None and found.expires_at == expires
     funder = beside(client, chain)
     funder.transact(funder.sign_fund(client.sender, PROJECT, 1, 2 * ETH))
     leaf = merkle.leaves[0]
@@ -259,6 +265,15 @@ def test_a_pool_funded_allocated_and_refunded(chain: Chain) -> None:
     owner.transact(owner.sign_allocate(PROJECT, 1, 4_000, token))
     with pytest.raises(TransactionReverted, match=r"InsufficientPool\(1000000000000000000, "):
         owner.sign_allocate(PROJECT, 1, 2 * ETH)
+    # What an audit reads: the pool's tokens and every allocation, with the epoch it went to.
+    assert owner.pool_tokens(owner.sender, PROJECT) == [ETHER, token]
+    allocations = owner.allocations(owner.sender, PROJECT)
+    assert [(a.epoch, a.token, a.amount) for a in allocations] == [
+        (1, ETHER, 2 * ETH),
+        (1, token, 4_000),
+    ]
+    assert owner.epoch_tokens(owner.sender, PROJECT, 1) == [ETHER, token]
+    assert owner.allocations(funder.sender, PROJECT) == []
     # A stranger allocates only its own pool, to its own epochs.
     with pytest.raises(TransactionReverted, match=r"NotAnchored\(0x"):
         funder.sign_allocate(PROJECT, 1, 1)
