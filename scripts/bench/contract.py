@@ -282,6 +282,7 @@ def measure_exits(bench: Bench, tree: MerkleTree) -> dict[str, Any]:
     out["refund_pool_second"] = bench.gas(
         refund_pool(me, PROJECT, ZERO, other, other), sender=other
     )
+    out["close_pools"] = bench.gas(contract.functions.closePools(PROJECT))
     return out
 
 
@@ -480,6 +481,7 @@ def token_tables(result: dict[str, Any]) -> list[str]:
         ("`allocate`, ether, again to the same epoch", "allocate_again"),
         ("`returnToPool`, ether", "return_to_pool"),
         ("`refundPool`, ether", "refund_pool_first"),
+        ("`closePools`, every token of a project", "close_pools"),
     ]
     lines += [
         "",
