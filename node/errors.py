@@ -140,6 +140,47 @@ class InsufficientFunds(ChainError):
         self.needs = needs
 
 
+class InsufficientTokens(InsufficientFunds):
+    """Raised when the wallet holds less of an ERC-20 token than a funding takes."""
+
+    def __init__(self, wallet: str, token: str, holds: int, needs: int) -> None:
+        # InsufficientFunds's own message speaks of wei and gas; this one of the token.
+        ChainError.__init__(
+            self,
+            f"insufficient tokens: wallet {wallet} holds {holds} of token {token}, needs {needs} "
+            "(in the token's smallest unit)",
+        )
+        self.wallet = wallet
+        self.token = token
+        self.holds = holds
+        self.needs = needs
+
+
+class InsufficientAllowance(ChainError):
+    """Raised when the contract may take less of the wallet's token than a funding moves: the
+    wallet has to approve it first."""
+
+    def __init__(self, wallet: str, token: str, allowed: int, needs: int) -> None:
+        super().__init__(
+            f"insufficient allowance: wallet {wallet} lets the contract take {allowed} of token "
+            f"{token}, the funding moves {needs} (in the token's smallest unit)"
+        )
+        self.wallet = wallet
+        self.token = token
+        self.allowed = allowed
+        self.needs = needs
+
+
+class UnknownToken(ChainError):
+    """Raised when an address given as a token is not an ERC-20 token on this node's chain: it
+    holds no code there, or does not answer as a token does."""
+
+    def __init__(self, token: str, chain_id: int, why: str) -> None:
+        super().__init__(f"{token} is not an ERC-20 token on chain {chain_id}: {why}")
+        self.token = token
+        self.chain_id = chain_id
+
+
 class SettlementError(NodeError):
     """Raised when an epoch cannot be anchored, funded or claimed as asked."""
 
@@ -255,7 +296,10 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (NoChain, Outcome(409, EXIT_ERROR, "start the node with a chain (--chain)")),
     (WrongChain, Outcome(409, EXIT_ERROR, "ask the project's owner for that chain's JSON-RPC URL, and start this node with --chain URL --contract 0x... of that chain (or set [chain] in config.toml)")),
     (ChainInUse, Outcome(409, EXIT_ERROR, "another node (or script) runs an anvil on this state file: stop that process (the message names it), or give this node a data dir of its own")),
+    (InsufficientTokens, Outcome(409, EXIT_ERROR, "send the wallet more of the token, or fund less")),
     (InsufficientFunds, Outcome(409, EXIT_ERROR, "send the wallet more (on a dev chain, the wallet is funded at start)")),
+    (InsufficientAllowance, Outcome(409, EXIT_ERROR, "approve the contract for the amount first; nothing was sent")),
+    (UnknownToken, Outcome(400, EXIT_ERROR, "check the token's address: it must be the token's contract on this node's chain")),
     (TransactionReverted, Outcome(409, EXIT_ERROR, "the contract refused it; nothing changed on chain")),
     (ProofError, Outcome(400, EXIT_ERROR, "the proof file is not valid: the message names what failed")),
     (EpochOpen, Outcome(409, EXIT_ERROR, "wait until then; a running node anchors it by itself, or `workwork epoch close` shows the tree so far")),
