@@ -222,13 +222,20 @@ def view(store: Store, history: History) -> View:
 
 
 def feed(store: Store, records: list[Record], rng: random.Random) -> Iterator[None]:
-    """Ingests the records in a shuffled order and random calls; yields after each call."""
+    """Ingests the records in a shuffled order and random calls, as gossip delivers them,
+    then offers again what the store refused for now, as sync does (a reviewer's acceptance
+    that arrived while only a revision without that reviewer was held); yields after each
+    call."""
     order = records[:]
     rng.shuffle(order)
     while order:
         size = rng.randint(1, 5)
         store.ingest(order[:size], now=NOW)
         order = order[size:]
+        yield
+    while missing := [r for r in records if not store.has(r.id)]:
+        result = store.ingest(missing, now=NOW)
+        assert result.added, f"{len(missing)} records are refused for good: {result}"
         yield
 
 
