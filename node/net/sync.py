@@ -167,12 +167,14 @@ class Sync:
     # The plan's inputs and actions.
 
     def _connected(self, peer: ID) -> None:
+        log.debug("sync: %s connected", peer)
         self.plan.connected(str(peer), trio.current_time())
         if self._nursery is not None:
             self._nursery.start_soon(self._identify, peer)
         self._ticker.poke()
 
     def _disconnected(self, peer: ID) -> None:
+        log.debug("sync: %s disconnected", peer)
         self.plan.disconnected(str(peer))
         self.server.forget(peer)
 
@@ -185,6 +187,7 @@ class Sync:
                 # Not a WorkWork node (gossip may still reach it): nothing to sync, and its
                 # addresses are not handed on to others by peer exchange.
                 log.debug("%s does not speak %s: gossip only", peer, PROTOCOL)
+            log.debug("sync: identify says %s %s sync", peer, "speaks" if speaks else "lacks")
             self.plan.identified(str(peer), speaks, trio.current_time())
             self._ticker.poke()
 
@@ -196,10 +199,10 @@ class Sync:
     async def _session(self, peer: ID) -> None:
         """One sync session with `peer`, as the plan asked: whatever happens ends here."""
         outcome = Outcome.PEER_FAILED
+        log.debug("sync: session with %s starts", peer)
         try:
             await self.exchange_peers(peer)
-            # By now identify has told us where the peer listens (an inbound connection's own
-            # address is an ephemeral port), so peer exchange can hand its address on.
+            # Identify may have answered after IDENTIFY_WAIT, when this session started.
             self._peers.learn_addrs(peer)
             await self.sync_with(peer)
             outcome = Outcome.DONE
@@ -212,6 +215,7 @@ class Sync:
             # A bug, met with this peer's data: this session ends, the node goes on.
             log.exception("sync with %s failed unexpectedly (a bug in the node)", peer)
         finally:
+            log.debug("sync: session with %s ends: %s", peer, outcome.value)
             self.plan.finished(str(peer), outcome, trio.current_time())
             self._ticker.poke()
 

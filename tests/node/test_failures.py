@@ -199,6 +199,35 @@ def gone(node: Node, peer: str) -> bool:
     return peer not in {str(p) for p in node.peers.connected()}
 
 
+async def test_a_peer_that_dialed_in_is_dialed_back_where_it_listens(
+    dirs: Callable[[str], Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A peer that connected from an ephemeral port, and whose sessions all failed, is dialed
+    back at the address identify gave once its connection drops (a returned peer whose first
+    session failed was redialed only at its old, dead port)."""
+    with trio.fail_after(60):
+        async with running(dirs("node"), role="bootstrap") as node, bare_peer() as (host, _):
+
+            async def hang_up(stream: INetStream) -> None:
+                await stream.reset()
+
+            host.set_stream_handler(PROTOCOL, hang_up)
+            target = info_from_p2p_addr(multiaddr.Multiaddr(node.addrs()[0]))
+            peer = str(host.get_id())
+            for _ in range(3):
+                await host.connect(target)
+                await wait_for(lambda: any(r.peer == peer for r in node.sync.reports), timeout=20)
+                assert all(r.error for r in node.sync.reports if r.peer == peer)
+                listens = {str(a).split("/p2p/")[0] for a in host.get_addrs()}
+                known = next(k for k in node.peers.known() if k.peer_id == peer)
+                assert listens & set(known.addrs), (listens, known)
+                node.sync.reports.clear()
+                await host.disconnect(target.peer_id)
+                await wait_for(lambda: target.peer_id in host.get_connected_peers(), timeout=20)
+                await host.disconnect(target.peer_id)
+    assert no_bugs(caplog) == []
+
+
 # Peers that fail in the middle of an answer, in every way a stream can.
 
 
