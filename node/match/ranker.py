@@ -1,0 +1,231 @@
+"""The ranker: open projects ordered for one seeker, each with four scored, explained parts.
+
+Theory of operation. Every score is a pure function of the seeker, the openings and `now`:
+
+- love: the seeker's interests (and `about` text) as a BM25F query against the project's
+  title, skills and description, as a share of what a project naming their three strongest
+  interests would score;
+- good at: how much of what the project asks for (the concepts its skills name, and those its
+  title and description name, at less weight) the seeker covers, and by what evidence: a
+  declared skill counts DECLARED, accepted work ACCEPTED and anchored work ANCHORED, each
+  growing with the weight accepted; blended with a BM25F match of that evidence as a query;
+- needs and paid: see `node.match.pay`.
+
+The overall score is Ikigai's intersection: fit (good at, multiplied up by love; see `_fit`)
+times a factor that needs and pay move by up to a third, so that a well-paid project nobody here can do stays at the
+bottom and a good fit is lifted, not replaced, by pay and need.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from node.match import bm25, pay
+from node.match.model import Component, Match, Opening, Seeker, Work
+from node.match.terms import IMPLIED, analyze
+
+# Evidence of a skill, from a claim to work on chain; weight lifts proven work up to 1.0.
+DECLARED = 0.55
+ACCEPTED = 0.7
+ANCHORED = 0.8
+# How much each field of a project says about what it asks for.
+ASKS = {"skills": 1.0, "title": 0.8, "description": 0.5}
+# How fit comes from good at and love (see `_fit`), and how much need and pay move it.
+LOVE = 0.6
+ALONE = 0.2
+NEEDS = 0.15
+PAID = 0.15
+
+
+@dataclass
+class _Proof:
+    """Accepted work of the seeker behind one concept."""
+
+    count: int = 0
+    weight: int = 0
+    anchored_weight: int = 0
+    projects: set[bytes] = field(default_factory=set)
+
+    def strength(self) -> float:
+        base = ANCHORED if self.anchored_weight else ACCEPTED
+        # Anchored weight counts twice: it is on chain, not only in the owner's word.
+        lift = min(1.0, math.log1p(self.weight + self.anchored_weight) / math.log1p(100))
+        return base + (1.0 - base) * lift
+
+
+@dataclass
+class _Profile:
+    """A seeker analyzed once per ranking: queries and evidence by concept."""
+
+    love: dict[str, float]
+    skills: dict[str, float]
+    evidence: dict[str, float]
+    declared: dict[str, str]
+    proofs: dict[str, _Proof]
+    words: dict[str, str]
+    rate: int | None
+
+
+def _profile(seeker: Seeker) -> _Profile:
+    interests = analyze(seeker.about or "", seeker.interests)
+    love = bm25.query(interests)
+    words = dict(interests.surface)
+    declared: dict[str, str] = {}
+    evidence: dict[str, float] = {}
+    for tag in seeker.skills:
+        found = analyze("", (tag,))
+        words.update(found.surface)
+        for concept, strength in found.concepts.items():
+            if DECLARED * strength > evidence.get(concept, 0.0):
+                evidence[concept] = DECLARED * strength
+                declared[concept] = tag
+    proofs = _proofs(seeker.work)
+    for concept, proof in proofs.items():
+        evidence[concept] = max(evidence.get(concept, 0.0), proof.strength())
+    skills_query = {f"c:{c}": e for c, e in evidence.items()}
+    for tag in seeker.skills:
+        for s in analyze("", (tag,)).words:
+            skills_query[f"w:{s}"] = bm25.WORD_SHARE * DECLARED
+    return _Profile(
+        love, skills_query, evidence, declared, proofs, words, pay.parse_rate(seeker.rate)
+    )
+
+
+def _proofs(work: Iterable[Work]) -> dict[str, _Proof]:
+    """Returns the seeker's accepted work by the concepts of the projects it was done in."""
+    proofs: dict[str, _Proof] = {}
+    for item in work:
+        if item.weight <= 0:
+            continue
+        # The skills a project asked for say what the work was; its title only if it has none.
+        found = analyze("" if item.skills else item.title, item.skills)
+        for concept, strength in found.concepts.items():
+            if strength < 1.0 and concept not in found.named:
+                continue  # what a skill implies is evidence of the skill, not proof of more
+            proof = proofs.setdefault(concept, _Proof())
+            proof.count += 1
+            proof.weight += item.weight
+            proof.anchored_weight += item.weight if item.anchored else 0
+            proof.projects.add(item.project_id)
+    return proofs
+
+
+def _asks(doc: bm25.Document) -> dict[str, float]:
+    """Returns the concepts a project asks for, each with how clearly it asks."""
+    asks: dict[str, float] = {}
+    for name, weight in ASKS.items():
+        for concept in doc.fields[name].named:
+            asks[concept] = max(asks.get(concept, 0.0), weight)
+    return asks
+
+
+def _credit(concept: str, evidence: dict[str, float]) -> tuple[float, str]:
+    """Returns the seeker's credit for a concept: direct evidence, or evidence of a concept it
+    implies at that concept's discount (asked for pytorch, a machine-learning hand half fits)."""
+    best, via = evidence.get(concept, 0.0), concept
+    for broader, strength in IMPLIED[concept].items():
+        if broader != concept and evidence.get(broader, 0.0) * strength > best:
+            best, via = evidence[broader] * strength, broader
+    return best, via
+
+
+def _label(term: str, words: dict[str, str]) -> str:
+    kind, _, name = term.partition(":")
+    if kind == "c":
+        return name.replace("-", " ")
+    return words.get(name, name)
+
+
+def _love(me: _Profile, doc: bm25.Document, idf: dict[str, float], scale: float) -> Component:
+    if not me.love:
+        return Component(0.0, "love: your profile names no interests")
+    raw = bm25.score(me.love, doc, idf)
+    if raw <= 0:
+        return Component(0.0, "love: none of your interests is in its title, skills or text")
+    top: list[str] = []
+    for _, term in bm25.contributions(me.love, doc, idf):
+        label = _label(term, me.words)
+        if label not in top:
+            top.append(label)
+        if len(top) == 3:
+            break
+    score = min(1.0, raw / scale) if scale > 0 else 0.0
+    return Component(score, f"love: it is about {', '.join(top)}, among your interests")
+
+
+def _good_at(me: _Profile, doc: bm25.Document, idf: dict[str, float], scale: float) -> Component:
+    asks = _asks(doc)
+    text = min(1.0, bm25.score(me.skills, doc, idf) / scale) if scale > 0 else 0.0
+    if not asks:
+        if text <= 0:
+            return Component(0.0, "good at: it names no skill, and its text matches none of yours")
+        return Component(text, "good at: it names no skill; its text matches some of yours")
+    credits = {c: _credit(c, me.evidence) for c in asks}
+    covered = sum(asks[c] * credits[c][0] for c in asks) / sum(asks.values())
+    score = 0.65 * covered + 0.35 * text
+    shown = sorted(
+        ((asks[c] * credit, c, via) for c, (credit, via) in credits.items() if credit > 0),
+        reverse=True,
+    )[:2]
+    if not shown:
+        wanted = ", ".join(c.replace("-", " ") for c in sorted(asks, key=lambda c: -asks[c])[:3])
+        return Component(score, f"good at: it asks for {wanted}; your profile shows none of it")
+    return Component(score, "good at: " + "; ".join(_because(me, c, via) for _, c, via in shown))
+
+
+def _because(me: _Profile, concept: str, via: str) -> str:
+    """Says why the seeker is credited with a concept: their proven work, else their claim."""
+    name = concept.replace("-", " ")
+    proof = me.proofs.get(via)
+    if proof is not None and proof.strength() >= me.evidence.get(via, 0.0):
+        kind = f"tagged {via.replace('-', ' ')}"
+        anchored = f", {proof.anchored_weight} anchored" if proof.anchored_weight else ""
+        said = (
+            f"{proof.count} accepted contribution(s) {kind} "
+            f"(weight {proof.weight}{anchored}, in {len(proof.projects)} project(s))"
+        )
+    else:
+        said = f"you list {me.declared.get(via, via)}"
+    return said if via == concept else f"it asks for {name}; {said}"
+
+
+def _fit(good_at: float, love: float) -> float:
+    """Returns how well a project fits, in [0, 1], from the good-at and love scores.
+
+    Being able to do the work comes first, and loving it multiplies that; love alone keeps a
+    small weight, so that a project in the seeker's field but beyond their skills is still
+    listed, below the ones they can do.
+    """
+    return (good_at * (1.0 - LOVE + LOVE * love) + ALONE * love) / (1.0 + ALONE)
+
+
+def rank(
+    seeker: Seeker, openings: Sequence[Opening], *, now: int, limit: int | None = None
+) -> list[Match]:
+    """Returns the openings ranked for the seeker, best first, each with its reasons.
+
+    The seeker's own projects are left out. Ties keep the order of higher need and pay, then
+    of project id, so the same inputs always give the same list.
+    """
+    candidates = [o for o in openings if o.author != seeker.author]
+    if not candidates:
+        return []
+    me = _profile(seeker)
+    docs = [bm25.document(o.title, o.skills, o.description) for o in candidates]
+    idf = bm25.idf({*me.love, *me.skills}, docs)
+    love_scale = bm25.ideal(me.love, idf)
+    skill_scale = bm25.ideal(me.skills, idf)
+    best = max((pay.per_weight(o)[0] or 0 for o in candidates), default=0)
+    found = []
+    for opening, doc in zip(candidates, docs, strict=True):
+        love = _love(me, doc, idf, love_scale)
+        good_at = _good_at(me, doc, idf, skill_scale)
+        needs = pay.needs(opening, now)
+        paid = pay.paid(opening, me.rate, seeker.rate, best)
+        fit = _fit(good_at.score, love.score)
+        score = fit * (1.0 - NEEDS - PAID + NEEDS * needs.score + PAID * paid.score)
+        found.append(Match(opening.project_id, opening.title, score, love, good_at, needs, paid))
+    found.sort(key=lambda m: (-m.score, -(m.needs.score + m.paid.score), m.project_id))
+    return found if limit is None else found[:limit]
