@@ -206,6 +206,12 @@ class Client:
             body={"contribution_id": contribution_id, "weight": weight, "epoch": epoch},
         )
 
+    def match(self, *, limit: int | None = None) -> Any:
+        """Returns the open projects of others ranked for this node's profile, best first:
+        `{"items": [...], ...}`, each item with `project_id`, `score` and the four parts
+        `love`, `good_at`, `needs` and `paid`, each a `{"score", "reason"}`."""
+        return self.request("GET", "/v1/match", params={"limit": limit})
+
     def export(self) -> Iterator[str]:
         """Yields every stored record as one JSON line ({id, kind, raw}), streamed."""
         try:

@@ -111,7 +111,7 @@ def needs(opening: Opening, now: int) -> Component:
     act = opening.activity
     age = max(0, now - act.last)
     recency = 0.5 ** (age / HALF_LIFE)
-    when = _ago(age)
+    when = _ago(age) if act.last else "at an unknown time"
     if not act.followed and act.contributions == 0:
         score = 0.2 + 0.4 * recency
         return Component(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from node.match import bm25, pay
 from node.match.model import Component, Match, Opening, Seeker, Work
-from node.match.terms import IMPLIED, analyze
+from node.match.terms import IMPLIED, analyze, concept_of_tag
 
 # Evidence of a skill, from a claim to work on chain; weight lifts proven work up to 1.0.
 DECLARED = 0.55
@@ -144,8 +144,11 @@ def _love(me: _Profile, doc: bm25.Document, idf: dict[str, float], scale: float)
     raw = bm25.score(me.love, doc, idf)
     if raw <= 0:
         return Component(0.0, "love: none of your interests is in its title, skills or text")
+    # The interests the seeker named come first; what they only imply fills in.
+    found = bm25.contributions(me.love, doc, idf)
+    named = [t for _, t in found if not (t.startswith("c:") and me.love[t] < 1.0)]
     top: list[str] = []
-    for _, term in bm25.contributions(me.love, doc, idf):
+    for term in [*named, *(t for _, t in found)]:
         label = _label(term, me.words)
         if label not in top:
             top.append(label)
@@ -187,8 +190,11 @@ def _because(me: _Profile, concept: str, via: str) -> str:
             f"(weight {proof.weight}{anchored}, in {len(proof.projects)} project(s))"
         )
     else:
-        said = f"you list {me.declared.get(via, via)}"
-    return said if via == concept else f"it asks for {name}; {said}"
+        tag = me.declared.get(via, via)
+        if concept_of_tag(tag) == concept:
+            return f"you list {tag}"
+        return f"it asks for {name}, related to {tag} that you list"
+    return said if via == concept else f"it asks for {name}, related to your {said}"
 
 
 def _fit(good_at: float, love: float) -> float:
