@@ -69,13 +69,13 @@ class _Profile:
 
 
 def _profile(seeker: Seeker) -> _Profile:
-    interests = analyze(seeker.about or "", seeker.interests)
+    interests = analyze(seeker.about or "", seeker.interests, surface=True)
     love = bm25.query(interests)
     words = dict(interests.surface)
     declared: dict[str, str] = {}
     evidence: dict[str, float] = {}
     for tag in seeker.skills:
-        found = analyze("", (tag,))
+        found = analyze("", (tag,), surface=True)
         words.update(found.surface)
         for concept, strength in found.concepts.items():
             if DECLARED * strength > evidence.get(concept, 0.0):

@@ -189,7 +189,7 @@ class Analysis:
         named: concept -> how many times the text names it.
         concepts: concept -> strength, the named ones (1.0) and those they imply.
         length: how many words the text has (stopwords left out), for length normalization.
-        surface: stem -> the first word that gave it, to name it in a reason.
+        surface: stem -> the first word that gave it, to name it in a reason (when asked).
     """
 
     words: Counter[str]
@@ -207,17 +207,21 @@ def concept_of_tag(tag: str) -> str | None:
     return _PHRASES.get(tuple(stem(w) for w in words(tag)))
 
 
-def analyze(text: str, tags: tuple[str, ...] | list[str] = ()) -> Analysis:
+def analyze(
+    text: str, tags: tuple[str, ...] | list[str] = (), *, surface: bool = False
+) -> Analysis:
     """Returns the terms of a text and of a list of tags (tags counted as text too).
 
     Concepts are found by the longest alias first, left to right, so "search engine
     optimization" is SEO and not "optimization". Only the first MAX_TEXT characters of a text
     are read: terms saturate long before (BM25), and a 16 KiB description must not cost a
-    ranking of a thousand projects its time.
+    ranking of a thousand projects its time. With `surface`, the analysis also keeps the word
+    behind each stem, to name it in a reason (the seeker's side needs it; projects do not).
     """
     named: Counter[str] = Counter()
     stems: list[str] = []
-    surface: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    stop = STOPWORDS
     for part, is_tag in [*((t, True) for t in tags), (text[:MAX_TEXT], False)]:
         found = words(part)
         all_stems = [_STEMS.get(w) or stem(w) for w in found]
@@ -226,17 +230,17 @@ def analyze(text: str, tags: tuple[str, ...] | list[str] = ()) -> Analysis:
             named[whole] += 1
         else:
             _scan(all_stems, named)
-        for w, s in zip(found, all_stems, strict=True):
-            if w not in STOPWORDS:
-                stems.append(s)
-                if s not in surface:
-                    surface[s] = w
+        if surface:
+            for w, s in zip(found, all_stems, strict=True):
+                if w not in stop and s not in shown:
+                    shown[s] = w
+        stems += [s for w, s in zip(found, all_stems, strict=True) if w not in stop]
     concepts: dict[str, float] = {}
     for name in named:
         for implied, strength in IMPLIED[name].items():
             if strength > concepts.get(implied, 0.0):
                 concepts[implied] = strength
-    return Analysis(Counter(stems), named, concepts, len(stems), surface)
+    return Analysis(Counter(stems), named, concepts, len(stems), shown)
 
 
 def _scan(stems: list[str], named: Counter[str]) -> None:

@@ -1,0 +1,224 @@
+"""GET /v1/match and `workwork match` against a real daemon: a real store, a real embedded chain.
+
+Like every daemon of the tests, its store refuses calls from the event loop (strict mode): the
+route reads the store through the gateway, or this test fails with a 500.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from click.testing import CliRunner
+from eth_account import Account
+from web3 import Web3
+
+from node.chain.client import ChainClient, checksum, dev_fund
+from node.cli.base import cli
+from node.client import Client, DaemonError
+from node.config import ChainConfig
+from node.errors import NoProfile, outcome
+from node.keys import Identity
+from protocol import decode
+from protocol.epoch import Summary
+from tests.node.test_api import call, daemon
+from tests.node.test_settlement_api import daemon as chain_daemon
+from tests.support import factories as f
+from tests.support.anvil import running_anvil
+
+BOB = Account.from_key(hashlib.sha256(b"workwork match tests: bob").digest())
+BOB_WALLET = bytes.fromhex(BOB.address[2:])
+
+
+def lines(*records: Any) -> list[str]:
+    return [r.raw.hex() for r in records]
+
+
+def anchor_as_bob(chain: ChainClient, pid: bytes, total_weight: int) -> bytes:
+    """Anchors epoch 0 of bob's project from bob's wallet on the daemon's chain; returns the tx."""
+    dev_fund(chain.w3, BOB.address)
+    bob = ChainClient(chain.w3, chain.address, BOB, config=chain.config)
+    tx = bob.sign_anchor(pid, 0, Summary(b"\x07" * 32, 1, total_weight))
+    bob.transact(tx)
+    return tx.hash
+
+
+def cli_json(root: Path, *args: str) -> Any:
+    result = CliRunner().invoke(cli, ["--data-dir", str(root), "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+async def test_match_ranks_others_open_projects_with_reasons(tmp_path: Path) -> None:
+    root = tmp_path / "me"
+    with trio.fail_after(60):
+        async with daemon(root) as (running, client):
+            # Without a profile there is nothing to rank for: a typed 404 with a hint.
+            with pytest.raises(DaemonError) as info:
+                await call(client.match)
+            assert (info.value.status, info.value.type) == (404, "NoProfile")
+            assert info.value.hint == outcome(NoProfile).hint and "profile set" in info.value.hint
+
+            await call(
+                client.set_profile,
+                name="Mia",
+                skills=["ML", "python"],
+                interests=["climate"],
+                rate="0.001 eth/weight",
+            )
+            mine = await call(
+                client.post_project, name="mine", title="My model", skills=["machine-learning"]
+            )
+            ml = f.project(
+                "bob", "ml", title="Forecast city emissions", payout=BOB_WALLET,
+                description="A machine learning model of emissions for the climate plan.",
+                skills=("machine-learning",), epoch_length=0,
+            )  # fmt: skip
+            closed = f.project("dave", "old", title="Old ML model", skills=("ml",), status="closed")
+            essays = f.project("carol", "essays", title="Essays", skills=("writing",))
+            blog = f.project("carol", "blog", title="Blog posts", skills=("copywriting",))
+            bees = f.project(
+                "erin", "bees", title="Count bees", description="In the meadows.", skills=()
+            )
+            added = await call(client.import_records, lines(ml, closed, essays, blog, bees))
+            assert (added["added"], added["rejected"]) == (5, [])
+
+            # Work of ours that carol accepted: proven writing.
+            ours = await call(
+                client.contribute, project_id=f.pid("carol", "essays").hex(),
+                summary="An essay", evidence_uri="https://example.org/essay",
+            )  # fmt: skip
+            accepted = f.acceptance(decode(bytes.fromhex(ours["raw"])), "carol", weight=7)
+            assert (await call(client.import_records, lines(accepted)))["added"] == 1
+
+            # Bob's epoch 0 anchored on this node's chain, its root published, and funded by us
+            # with 0.01 ETH over a weight of 10: 0.001 ETH per unit of weight.
+            assert running.settlement is not None
+            chain = running.settlement.chain
+            pid = f.pid("bob", "ml")
+            tx = await call(anchor_as_bob, chain, pid, 10)
+            root_record = f.epoch_root(
+                "bob", "ml", root=b"\x07" * 32, leaf_count=1, total_weight=10,
+                chain_id=chain.chain_id, contract=chain.address, tx_hash=tx,
+            )  # fmt: skip
+            assert (await call(client.import_records, lines(root_record)))["added"] == 1
+            await call(client.fund, pid.hex(), 0, 10**16)
+
+            found = await call(client.match)
+            items = found["items"]
+            titles = [i["title"] for i in items]
+            # Ours and the closed one are left out; the one that fits comes first.
+            assert set(titles) == {"Forecast city emissions", "Essays", "Blog posts", "Count bees"}
+            assert titles[0] == "Forecast city emissions"
+            assert found["considered"] == 4 and found["accepted_work"] == 1
+            assert found["funding"] == {"epochs_asked": 1, "epochs_read": 1}
+            assert mine["project_id"] not in {i["project_id"] for i in items}
+            for item in items:
+                assert re.fullmatch("[0-9a-f]{64}", item["project_id"])
+                assert isinstance(item["score"], float)
+                for part in ("love", "good_at", "needs", "paid"):
+                    assert 0 <= item[part]["score"] <= 1 and item[part]["reason"]
+            best = items[0]
+            assert best["project_id"] == pid.hex()
+            assert "climate" in best["love"]["reason"]
+            assert best["paid"]["reason"] == (
+                "paid: 0.001 ETH per unit of weight (0.01 ETH funded over 1 epoch(s), "
+                "0 ETH claimed), at or above your rate of 0.001 ETH per weight"
+            )
+            by_title = {i["title"]: i for i in items}
+            assert by_title["Essays"]["good_at"]["reason"] == (
+                "good at: 1 accepted contribution(s) tagged writing (weight 7, in 1 project(s))"
+            )
+            assert (
+                "related to your 1 accepted contribution(s) tagged writing"
+                in (by_title["Blog posts"]["good_at"]["reason"])
+            )
+            assert by_title["Count bees"]["score"] == 0
+            assert items[-1]["title"] == "Count bees"
+
+            assert [i["title"] for i in (await call(client.match, limit=1))["items"]] == [
+                "Forecast city emissions"
+            ]
+            with pytest.raises(DaemonError) as info:
+                await call(client.match, limit=0)
+            assert (info.value.status, info.value.type) == (400, "BadRequest")
+
+            # The command: --json prints the list, best first; people get the reasons.
+            shown = await call(cli_json, root, "match", "--limit", "2")
+            assert [i["title"] for i in shown] == titles[:2]
+            result = await call(
+                CliRunner().invoke, cli, ["--data-dir", str(root), "match", "--limit", "1"]
+            )
+            assert result.exit_code == 0, result.output
+            assert "1. Forecast city emissions" in result.output
+            assert "at or above your rate" in result.output
+
+
+async def test_match_reads_funding_on_this_nodes_chain_only(tmp_path: Path) -> None:
+    root = tmp_path / "me"
+    with trio.fail_after(60):
+        async with daemon(root) as (running, client):
+            await call(client.set_profile, name="Mia", skills=["ml"])
+            ml = f.project("bob", "ml", title="ML", skills=("machine-learning",))
+            # An epoch root on this chain whose transaction the chain never saw: the anchorer
+            # is looked up, found nowhere, and the epoch reads as unfunded under the payout.
+            assert running.settlement is not None
+            chain = running.settlement.chain
+            root_record = f.epoch_root(
+                "bob", "ml", chain_id=chain.chain_id, contract=chain.address, total_weight=10
+            )
+            await call(client.import_records, lines(ml, root_record))
+            item = (await call(client.match))["items"][0]
+            assert item["paid"]["reason"] == "paid: 1 anchored epoch(s), none funded yet"
+            # An epoch root on another chain: not asked, and said so.
+            other = f.epoch_root("bob", "ml", epoch=1, chain_id=1, total_weight=10)
+            await call(client.import_records, lines(other))
+            found = await call(client.match)
+            assert found["funding"] == {"epochs_asked": 1, "epochs_read": 1}
+            assert "none funded yet" in found["items"][0]["paid"]["reason"]
+
+
+@pytest.mark.slow
+async def test_match_leaves_pay_unknown_when_the_chain_does_not_answer(tmp_path: Path) -> None:
+    owner = Identity(f.key("mia"), Account.create())
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(running_anvil())
+        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 10}))
+        await call(dev_fund, w3, owner.wallet.address)
+        deployed = await call(ChainClient.deploy, w3, owner.wallet)
+        config = ChainConfig(
+            backend="rpc", url=url, contract=checksum(deployed.address),
+            poll_interval=0.05, timeout=0.5, retries=1,
+        )  # fmt: skip
+        with trio.fail_after(60):
+            async with chain_daemon(tmp_path / "n", owner, config):
+                client = await call(Client.connect, tmp_path / "n")
+                await call(client.set_profile, name="Mia", skills=["ml"])
+                ml = f.project("bob", "ml", title="ML", skills=("machine-learning",))
+                root_record = f.epoch_root(
+                    "bob", "ml", chain_id=deployed.chain_id, contract=deployed.address,
+                    total_weight=10,
+                )  # fmt: skip
+                await call(client.import_records, lines(ml, root_record))
+                answered = (await call(client.match))["items"][0]["paid"]["reason"]
+                assert answered == "paid: 1 anchored epoch(s), none funded yet"
+                # The chain goes away: matching still answers, and says what it lacks.
+                stack.close()
+                found = await call(client.match)
+                assert found["funding"] == {"epochs_asked": 1, "epochs_read": 0}
+                assert found["items"][0]["paid"]["reason"] == (
+                    "paid: 1 anchored epoch(s); the chain did not tell their funding"
+                )
+                client.close()
+
+
+def test_the_client_and_the_command_have_the_route() -> None:
+    assert Client.match.__doc__ and "love" in Client.match.__doc__
+    result = CliRunner().invoke(cli, ["match", "--help"])
+    assert result.exit_code == 0 and "workwork match --limit 3" in result.output
