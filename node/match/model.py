@@ -6,7 +6,9 @@ store and chain, the benchmark and the tests from files, and all of them rank th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,3 +155,11 @@ class Match:
                 )
             },
         }
+
+
+class Similarity(Protocol):
+    """What an optional semantic extra gives the ranker: how close texts are in meaning."""
+
+    def similarity(self, query: str, texts: Sequence[str]) -> list[float]:
+        """Returns the cosine similarity of `query` with each of `texts`, in [-1, 1]."""
+        ...

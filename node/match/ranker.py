@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from node.match import bm25, pay
-from node.match.model import Component, Match, Opening, Seeker, Work
+from node.match.model import Component, Match, Opening, Seeker, Similarity, Work
 from node.match.terms import IMPLIED, analyze, concept_of_tag
 
 # Evidence of a skill, from a claim to work on chain; weight lifts proven work up to 1.0.
@@ -32,6 +32,11 @@ ACCEPTED = 0.7
 ANCHORED = 0.8
 # How much each field of a project says about what it asks for.
 ASKS = {"skills": 1.0, "title": 0.8, "description": 0.5}
+# With the semantic extra: the share of meaning in love and in good at's text match, and the
+# cosine similarities that map to 0 and to 1.
+SEMANTIC = 0.5
+LOW = 0.15
+HIGH = 0.6
 # How fit comes from good at and love (see `_fit`), and how much need and pay move it.
 LOVE = 0.6
 ALONE = 0.2
@@ -138,11 +143,31 @@ def _label(term: str, words: dict[str, str]) -> str:
     return words.get(name, name)
 
 
-def _love(me: _Profile, doc: bm25.Document, idf: dict[str, float], scale: float) -> Component:
+def _close(meaning: float | None) -> float:
+    """Returns a cosine similarity of sentence embeddings as a share: unrelated texts sit
+    near LOW, paraphrases above HIGH."""
+    if meaning is None:
+        return 0.0
+    return min(1.0, max(0.0, (meaning - LOW) / (HIGH - LOW)))
+
+
+def _love(
+    me: _Profile,
+    doc: bm25.Document,
+    idf: dict[str, float],
+    scale: float,
+    meaning: float | None = None,
+) -> Component:
     if not me.love:
         return Component(0.0, "love: your profile names no interests")
     raw = bm25.score(me.love, doc, idf)
+    close = _close(meaning)
     if raw <= 0:
+        if close > 0:
+            return Component(
+                SEMANTIC * close,
+                f"love: close in meaning to your interests (similarity {meaning:.2f})",
+            )
         return Component(0.0, "love: none of your interests is in its title, skills or text")
     # The interests the seeker named come first; what they only imply fills in.
     found = bm25.contributions(me.love, doc, idf)
@@ -155,12 +180,24 @@ def _love(me: _Profile, doc: bm25.Document, idf: dict[str, float], scale: float)
         if len(top) == 3:
             break
     score = min(1.0, raw / scale) if scale > 0 else 0.0
-    return Component(score, f"love: it is about {', '.join(top)}, among your interests")
+    reason = f"love: it is about {', '.join(top)}, among your interests"
+    if meaning is not None:
+        score = (1.0 - SEMANTIC) * score + SEMANTIC * close
+        reason += f" (similarity {meaning:.2f})"
+    return Component(score, reason)
 
 
-def _good_at(me: _Profile, doc: bm25.Document, idf: dict[str, float], scale: float) -> Component:
+def _good_at(
+    me: _Profile,
+    doc: bm25.Document,
+    idf: dict[str, float],
+    scale: float,
+    meaning: float | None = None,
+) -> Component:
     asks = _asks(doc)
     text = min(1.0, bm25.score(me.skills, doc, idf) / scale) if scale > 0 else 0.0
+    if meaning is not None:
+        text = (1.0 - SEMANTIC) * text + SEMANTIC * _close(meaning)
     if not asks:
         if text <= 0:
             return Component(0.0, "good at: it names no skill, and its text matches none of yours")
@@ -207,13 +244,30 @@ def _fit(good_at: float, love: float) -> float:
     return (good_at * (1.0 - LOVE + LOVE * love) + ALONE * love) / (1.0 + ALONE)
 
 
+def _texts(seeker: Seeker, openings: Sequence[Opening]) -> tuple[str, str, list[str]]:
+    """Returns what the semantic extra compares: the seeker's interests, their skills and
+    work, and each project, as sentences."""
+    love = ". ".join(p for p in (", ".join(seeker.interests), seeker.about or "") if p)
+    done = "; ".join(w.title for w in seeker.work if w.weight > 0)
+    skills = ". ".join(p for p in (", ".join(seeker.skills), done) if p)
+    projects = [f"{o.title}. {', '.join(o.skills)}. {o.description[:1000]}" for o in openings]
+    return love, skills, projects
+
+
 def rank(
-    seeker: Seeker, openings: Sequence[Opening], *, now: int, limit: int | None = None
+    seeker: Seeker,
+    openings: Sequence[Opening],
+    *,
+    now: int,
+    limit: int | None = None,
+    similarity: Similarity | None = None,
 ) -> list[Match]:
     """Returns the openings ranked for the seeker, best first, each with its reasons.
 
     The seeker's own projects are left out. Ties keep the order of higher need and pay, then
-    of project id, so the same inputs always give the same list.
+    of project id, so the same inputs always give the same list. With `similarity` (the
+    semantic extra, `node.match.semantic.Embedder`), love and the text part of good at blend
+    in how close the texts are in meaning.
     """
     candidates = [o for o in openings if o.author != seeker.author]
     if not candidates:
@@ -224,10 +278,18 @@ def rank(
     love_scale = bm25.ideal(me.love, idf)
     skill_scale = bm25.ideal(me.skills, idf)
     best = max((pay.per_weight(o)[0] or 0 for o in candidates), default=0)
+    loving: list[float | None] = [None] * len(candidates)
+    able: list[float | None] = [None] * len(candidates)
+    if similarity is not None:
+        love_text, skill_text, texts = _texts(seeker, candidates)
+        if love_text:
+            loving = list(similarity.similarity(love_text, texts))
+        if skill_text:
+            able = list(similarity.similarity(skill_text, texts))
     found = []
-    for opening, doc in zip(candidates, docs, strict=True):
-        love = _love(me, doc, idf, love_scale)
-        good_at = _good_at(me, doc, idf, skill_scale)
+    for i, (opening, doc) in enumerate(zip(candidates, docs, strict=True)):
+        love = _love(me, doc, idf, love_scale, loving[i])
+        good_at = _good_at(me, doc, idf, skill_scale, able[i])
         needs = pay.needs(opening, now)
         paid = pay.paid(opening, me.rate, seeker.rate, best)
         fit = _fit(good_at.score, love.score)

