@@ -7,8 +7,8 @@ are fixed rather than averaged over the projects of a request, so that a documen
 its own text only: it is computed once per posting and kept (`document` is memoized), which is
 what makes ranking a thousand projects cheap.
 
-Terms are `c:<concept>` (from `node.match.terms`, with implied concepts at their strength) and
-`w:<stem>`. A query is a mapping of terms to weights; `score` is BM25's saturating sum with the
+Terms are concepts, written `@<concept>` (from `node.match.terms`, with implied concepts at
+their strength), and word stems as they are (a stem never holds an `@`). A query is a mapping of terms to weights; `score` is BM25's saturating sum with the
 inverse document frequency of each term over the projects being ranked.
 """
 
@@ -28,6 +28,8 @@ FIELDS = {
     "skills": (3.0, 0.2, 3.0),
     "description": (1.0, 0.75, 60.0),
 }
+# The mark of a concept among the terms: words are their bare stems, which never hold it.
+CONCEPT = "@"
 # A concept carries meaning that a bare word may not ("go", "crop"); words still catch what the
 # table does not know ("beekeeping").
 WORD_SHARE = 0.4
@@ -47,9 +49,9 @@ class Document:
 
 
 def _terms(found: Analysis) -> dict[str, float]:
-    out = {f"w:{s}": float(n) for s, n in found.words.items()}
+    out = {s: float(n) for s, n in found.words.items()}
     for concept, strength in found.concepts.items():
-        out[f"c:{concept}"] = float(found.named.get(concept, 0)) or strength
+        out[CONCEPT + concept] = float(found.named.get(concept, 0)) or strength
     return out
 
 
@@ -72,9 +74,9 @@ def document(title: str, skills: tuple[str, ...], description: str) -> Document:
 
 def query(found: Analysis, scale: float = 1.0) -> dict[str, float]:
     """Returns the query terms of an analysis: concepts at their strength, words at a share."""
-    out = {f"w:{s}": WORD_SHARE * scale for s in found.words}
+    out = dict.fromkeys(found.words, WORD_SHARE * scale)
     for concept, strength in found.concepts.items():
-        out[f"c:{concept}"] = strength * scale
+        out[CONCEPT + concept] = strength * scale
     return out
 
 

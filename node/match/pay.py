@@ -45,7 +45,10 @@ def parse_rate(rate: str) -> int | None:
     return int(number * _UNITS[found.group(2).lower()])
 
 
-def per_weight(opening: Opening) -> tuple[int | None, int, int, int]:
+Money = tuple[int | None, int, int, int]
+
+
+def per_weight(opening: Opening) -> Money:
     """Returns (funded wei per unit of weight or None, funded, paid, epochs known on chain)."""
     known = [e for e in opening.epochs if e.funded is not None]
     funded = sum(e.funded or 0 for e in known)
@@ -72,7 +75,9 @@ def eth(wei: int) -> str:
     return f"{wei / ETHER:.4g} ETH"
 
 
-def paid(opening: Opening, rate: int | None, rate_text: str, best: int) -> Component:
+def paid(
+    opening: Opening, rate: int | None, rate_text: str, best: int, money: Money | None = None
+) -> Component:
     """Scores pay: against the seeker's rate if it is one, else against the best payer here.
 
     Args:
@@ -80,8 +85,9 @@ def paid(opening: Opening, rate: int | None, rate_text: str, best: int) -> Compo
         rate: the seeker's rate in wei per weight, or None.
         rate_text: the rate as the profile states it.
         best: the highest wei per weight among the projects being ranked (0 if none pays).
+        money: `per_weight(opening)`, if the caller has it already.
     """
-    unit, funded, paid_out, epochs = per_weight(opening)
+    unit, funded, paid_out, epochs = money or per_weight(opening)
     anchored = len(opening.epochs)
     if unit is None:
         if anchored:
@@ -105,7 +111,7 @@ def paid(opening: Opening, rate: int | None, rate_text: str, best: int) -> Compo
     return Component(min(1.0, score), f"paid: {note}{tail}")
 
 
-def needs(opening: Opening, now: int) -> Component:
+def needs(opening: Opening, now: int, money: Money | None = None) -> Component:
     """Scores how much a project needs people now: recent, taking work in, few hands for
     its funding."""
     act = opening.activity
@@ -120,7 +126,7 @@ def needs(opening: Opening, now: int) -> Component:
     # Work waiting for review says the owner has more than they can take in; accepted work
     # says they take it. (Laplace's rule keeps a new project neutral.)
     uptake = (act.accepted + 1) / (act.accepted + act.waiting + 2)
-    funded = per_weight(opening)[1]
+    funded = (money or per_weight(opening))[1]
     # Few contributors for the money on the table: room for one more.
     hands = 3.0 + (2.0 if funded else 0.0)
     room = 1.0 / (1.0 + act.contributors / hands)

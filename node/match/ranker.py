@@ -89,10 +89,10 @@ def _profile(seeker: Seeker) -> _Profile:
     proofs = _proofs(seeker.work)
     for concept, proof in proofs.items():
         evidence[concept] = max(evidence.get(concept, 0.0), proof.strength())
-    skills_query = {f"c:{c}": e for c, e in evidence.items()}
+    skills_query = {bm25.CONCEPT + c: e for c, e in evidence.items()}
     for tag in seeker.skills:
         for s in analyze("", (tag,)).words:
-            skills_query[f"w:{s}"] = bm25.WORD_SHARE * DECLARED
+            skills_query[s] = bm25.WORD_SHARE * DECLARED
     return _Profile(
         love, skills_query, evidence, declared, proofs, words, pay.parse_rate(seeker.rate)
     )
@@ -137,10 +137,9 @@ def _credit(concept: str, evidence: dict[str, float]) -> tuple[float, str]:
 
 
 def _label(term: str, words: dict[str, str]) -> str:
-    kind, _, name = term.partition(":")
-    if kind == "c":
-        return name.replace("-", " ")
-    return words.get(name, name)
+    if term.startswith(bm25.CONCEPT):
+        return term[len(bm25.CONCEPT) :].replace("-", " ")
+    return words.get(term, term)
 
 
 def _close(meaning: float | None) -> float:
@@ -171,7 +170,7 @@ def _love(
         return Component(0.0, "love: none of your interests is in its title, skills or text")
     # The interests the seeker named come first; what they only imply fills in.
     found = bm25.contributions(me.love, doc, idf)
-    named = [t for _, t in found if not (t.startswith("c:") and me.love[t] < 1.0)]
+    named = [t for _, t in found if not (t.startswith(bm25.CONCEPT) and me.love[t] < 1.0)]
     top: list[str] = []
     for term in [*named, *(t for _, t in found)]:
         label = _label(term, me.words)
@@ -277,7 +276,8 @@ def rank(
     idf = bm25.idf({*me.love, *me.skills}, docs)
     love_scale = bm25.ideal(me.love, idf)
     skill_scale = bm25.ideal(me.skills, idf)
-    best = max((pay.per_weight(o)[0] or 0 for o in candidates), default=0)
+    money = [pay.per_weight(o) for o in candidates]
+    best = max((m[0] or 0 for m in money), default=0)
     loving: list[float | None] = [None] * len(candidates)
     able: list[float | None] = [None] * len(candidates)
     if similarity is not None:
@@ -290,8 +290,8 @@ def rank(
     for i, (opening, doc) in enumerate(zip(candidates, docs, strict=True)):
         love = _love(me, doc, idf, love_scale, loving[i])
         good_at = _good_at(me, doc, idf, skill_scale, able[i])
-        needs = pay.needs(opening, now)
-        paid = pay.paid(opening, me.rate, seeker.rate, best)
+        needs = pay.needs(opening, now, money[i])
+        paid = pay.paid(opening, me.rate, seeker.rate, best, money[i])
         fit = _fit(good_at.score, love.score)
         score = fit * (1.0 - NEEDS - PAID + NEEDS * needs.score + PAID * paid.score)
         found.append(Match(opening.project_id, opening.title, score, love, good_at, needs, paid))
