@@ -77,16 +77,24 @@ def stem(word: str) -> str:
         w = w[:-2]
     if w.endswith("e") and len(w) >= 4:
         w = w[:-1]
-    if len(_STEMS) < MAX_STEMS:
-        _STEMS[word] = w
     return w
 
 
-# Stems of the words seen so far (a plain dict: the hot loop's lookup is cheaper than a call).
-# Bounded, so that a flood of new words cannot grow it without end; past the bound, words are
-# stemmed again each time.
-_STEMS: dict[str, str] = {}
-MAX_STEMS = 200_000
+# The terms of the words seen so far: stems, and "" for stopwords (a plain dict: the hot loop's
+# lookup is cheaper than a call). Bounded, so that a flood of new words cannot grow it without
+# end; past the bound, new words are stemmed again each time.
+_TERMS: dict[str, str] = dict.fromkeys(STOPWORDS, "")
+MAX_TERMS = 200_000
+
+
+def term(word: str) -> str:
+    """Returns a word's term: its stem, or "" for a stopword (memoized)."""
+    found = _TERMS.get(word)
+    if found is None:
+        found = stem(word)
+        if len(_TERMS) < MAX_TERMS:
+            _TERMS[word] = found
+    return found
 
 
 def _undouble(w: str) -> str:
@@ -142,8 +150,9 @@ def _phrases(concepts: dict[str, Concept]) -> dict[tuple[str, ...], str]:
     found: dict[tuple[str, ...], str] = {}
     for concept in concepts.values():
         for alias in concept.aliases:
-            key = tuple(stem(w) for w in words(alias))
-            if key and len(key) <= MAX_PHRASE:
+            # Stopwords inside an alias ("ruby on rails") are "" here as in any text.
+            key = tuple(term(w) for w in words(alias))
+            if any(key) and len(key) <= MAX_PHRASE:
                 # The first concept to claim a phrase keeps it: the table lists the more
                 # specific meaning where two lines could share one.
                 found.setdefault(key, concept.name)
@@ -204,7 +213,7 @@ def concept_of_tag(tag: str) -> str | None:
     found = _TAGS.get(tag.lower())
     if found is not None:
         return found
-    return _PHRASES.get(tuple(stem(w) for w in words(tag)))
+    return _PHRASES.get(tuple(term(w) for w in words(tag)))
 
 
 def analyze(
@@ -221,20 +230,20 @@ def analyze(
     named: Counter[str] = Counter()
     stems: list[str] = []
     shown: dict[str, str] = {}
-    stop = STOPWORDS
+    known = _TERMS.get
     for part, is_tag in [*((t, True) for t in tags), (text[:MAX_TEXT], False)]:
         found = words(part)
-        all_stems = [_STEMS.get(w) or stem(w) for w in found]
+        terms = [t if (t := known(w)) is not None else term(w) for w in found]
         whole = _TAGS.get(part.lower()) if is_tag else None
         if whole is not None:
             named[whole] += 1
         else:
-            _scan(all_stems, named)
+            _scan(terms, named)
         if surface:
-            for w, s in zip(found, all_stems, strict=True):
-                if w not in stop and s not in shown:
-                    shown[s] = w
-        stems += [s for w, s in zip(found, all_stems, strict=True) if w not in stop]
+            for w, t in zip(found, terms, strict=True):
+                if t and t not in shown:
+                    shown[t] = w
+        stems += [t for t in terms if t]
     concepts: dict[str, float] = {}
     for name in named:
         for implied, strength in IMPLIED[name].items():
