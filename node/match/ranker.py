@@ -12,8 +12,8 @@ Theory of operation. Every score is a pure function of the seeker, the openings 
 - needs and paid: see `node.match.pay`.
 
 The overall score is Ikigai's intersection: fit (good at, multiplied up by love; see `_fit`)
-times a factor that needs and pay move by up to a third, so that a well-paid project nobody here can do stays at the
-bottom and a good fit is lifted, not replaced, by pay and need.
+times a factor between 0.7 and 1.0 that need and pay set, so that a well-paid project nobody
+here can do stays at the bottom and a good fit is lifted, not replaced, by pay and need.
 """
 
 from __future__ import annotations
@@ -60,6 +60,16 @@ class _Proof:
         return base + (1.0 - base) * lift
 
 
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    """Where the evidence of a concept comes from: a skill tag the seeker lists, or their
+    accepted work on a concept (which may be narrower: pytorch work is some evidence of
+    machine learning)."""
+
+    tag: str | None = None
+    proof: str | None = None
+
+
 @dataclass
 class _Profile:
     """A seeker analyzed once per ranking: queries and evidence by concept."""
@@ -67,7 +77,7 @@ class _Profile:
     love: dict[str, float]
     skills: dict[str, float]
     evidence: dict[str, float]
-    declared: dict[str, str]
+    origin: dict[str, _Origin]
     proofs: dict[str, _Proof]
     words: dict[str, str]
     rate: int | None
@@ -77,24 +87,29 @@ def _profile(seeker: Seeker) -> _Profile:
     interests = analyze(seeker.about or "", seeker.interests, surface=True)
     love = bm25.query(interests)
     words = dict(interests.surface)
-    declared: dict[str, str] = {}
+    origin: dict[str, _Origin] = {}
     evidence: dict[str, float] = {}
+
+    def credit(concept: str, strength: float, source: _Origin) -> None:
+        if strength > evidence.get(concept, 0.0):
+            evidence[concept] = strength
+            origin[concept] = source
+
     for tag in seeker.skills:
         found = analyze("", (tag,), surface=True)
         words.update(found.surface)
         for concept, strength in found.concepts.items():
-            if DECLARED * strength > evidence.get(concept, 0.0):
-                evidence[concept] = DECLARED * strength
-                declared[concept] = tag
+            credit(concept, DECLARED * strength, _Origin(tag=tag))
     proofs = _proofs(seeker.work)
-    for concept, proof in proofs.items():
-        evidence[concept] = max(evidence.get(concept, 0.0), proof.strength())
+    for proven, proof in proofs.items():
+        for concept, strength in IMPLIED[proven].items():
+            credit(concept, proof.strength() * strength, _Origin(proof=proven))
     skills_query = {bm25.CONCEPT + c: e for c, e in evidence.items()}
     for tag in seeker.skills:
         for s in analyze("", (tag,)).words:
             skills_query[s] = bm25.WORD_SHARE * DECLARED
     return _Profile(
-        love, skills_query, evidence, declared, proofs, words, pay.parse_rate(seeker.rate)
+        love, skills_query, evidence, origin, proofs, words, pay.parse_rate(seeker.rate)
     )
 
 
@@ -105,10 +120,9 @@ def _proofs(work: Iterable[Work]) -> dict[str, _Proof]:
         if item.weight <= 0:
             continue
         # The skills a project asked for say what the work was; its title only if it has none.
+        # What those imply is credited from them, at a discount (`_profile`).
         found = analyze("" if item.skills else item.title, item.skills)
-        for concept, strength in found.concepts.items():
-            if strength < 1.0 and concept not in found.named:
-                continue  # what a skill implies is evidence of the skill, not proof of more
+        for concept in found.named:
             proof = proofs.setdefault(concept, _Proof())
             proof.count += 1
             proof.weight += item.weight
@@ -211,26 +225,31 @@ def _good_at(
     if not shown:
         wanted = ", ".join(c.replace("-", " ") for c in sorted(asks, key=lambda c: -asks[c])[:3])
         return Component(score, f"good at: it asks for {wanted}; your profile shows none of it")
-    return Component(score, "good at: " + "; ".join(_because(me, c, via) for _, c, via in shown))
+    told: set[str] = set()
+    said = [_because(me, c, via, told) for _, c, via in shown]
+    return Component(score, "good at: " + "; ".join(said))
 
 
-def _because(me: _Profile, concept: str, via: str) -> str:
-    """Says why the seeker is credited with a concept: their proven work, else their claim."""
+def _because(me: _Profile, concept: str, via: str, told: set[str]) -> str:
+    """Says why the seeker is credited with a concept: their proven work, or their claim.
+    Work already described (`told`) is named once."""
     name = concept.replace("-", " ")
-    proof = me.proofs.get(via)
-    if proof is not None and proof.strength() >= me.evidence.get(via, 0.0):
-        kind = f"tagged {via.replace('-', ' ')}"
+    source = me.origin[via]
+    if source.proof is not None:
+        if source.proof in told:
+            return f"it asks for {name}, related to that work"
+        told.add(source.proof)
+        proof = me.proofs[source.proof]
         anchored = f", {proof.anchored_weight} anchored" if proof.anchored_weight else ""
         said = (
-            f"{proof.count} accepted contribution(s) {kind} "
+            f"{proof.count} accepted contribution(s) tagged {source.proof.replace('-', ' ')} "
             f"(weight {proof.weight}{anchored}, in {len(proof.projects)} project(s))"
         )
-    else:
-        tag = me.declared.get(via, via)
-        if concept_of_tag(tag) == concept:
-            return f"you list {tag}"
-        return f"it asks for {name}, related to {tag} that you list"
-    return said if via == concept else f"it asks for {name}, related to your {said}"
+        return said if source.proof == concept else f"it asks for {name}, related to your {said}"
+    tag = source.tag or via
+    if concept_of_tag(tag) == concept:
+        return f"you list {tag}"
+    return f"it asks for {name}, related to {tag} that you list"
 
 
 def _fit(good_at: float, love: float) -> float:

@@ -272,3 +272,21 @@ def test_the_semantic_extra_ranks_by_meaning_offline(monkeypatch: pytest.MonkeyP
     found = rank(me, [taxes, owls], now=NOW, similarity=embedder)
     assert found[0].title == "Field notes on owls" and found[0].love.score > 0
     assert "close in meaning to your interests (similarity" in found[0].love.reason
+
+
+def test_proven_work_credits_what_it_implies_and_says_so() -> None:
+    # Work on pytorch projects is some evidence of machine learning (the table's implication).
+    me = Seeker(ME, work=(Work(key_id("w"), "Vision models", ("pytorch",), 20, True),))
+    ml = opening("ml", "Models", "", ("machine-learning",))
+    both = opening("both", "Models", "", ("pytorch", "deep-learning"))
+    found = {m.project_id: m.good_at for m in rank(me, [ml, both], now=NOW)}
+    assert 0 < found[ml.project_id].score < found[both.project_id].score
+    assert found[ml.project_id].reason == (
+        "good at: it asks for machine learning, related to your 1 accepted contribution(s) "
+        "tagged pytorch (weight 20, 20 anchored, in 1 project(s))"
+    )
+    # The same work is described once.
+    assert found[both.project_id].reason == (
+        "good at: 1 accepted contribution(s) tagged pytorch (weight 20, 20 anchored, in 1 "
+        "project(s)); it asks for deep learning, related to that work"
+    )
