@@ -91,10 +91,15 @@ def paid(
     anchored = len(opening.epochs)
     if unit is None:
         if anchored:
-            why = f"{anchored} anchored epoch(s), but their funding is not known here"
-            if opening.pool is None and all(e.funded is None for e in opening.epochs):
-                why = f"{anchored} anchored epoch(s); the chain did not tell their funding"
-            return Component(0.25, f"paid: {why}")
+            # Not asked (beyond the caller's budget of chain reads), or the chain failed.
+            return Component(
+                0.25,
+                f"paid: {anchored} anchored epoch(s); their funding was not read from the chain",
+            )
+        if opening.pool:
+            return Component(
+                0.3, f"paid: a pool of {eth(opening.pool)}, and no anchored epoch yet to weigh it"
+            )
         return Component(0.25, "paid: no anchored epoch known yet, so no pay record")
     spent = f"{eth(funded)} funded over {epochs} epoch(s), {eth(paid_out)} claimed"
     if funded == 0:

@@ -190,7 +190,7 @@ def test_pay_against_the_rate_and_without_it() -> None:
     assert "2% of your rate" in found["Docs poor"].reason
     assert found["Docs poor"].score < found["Docs rich"].score
     assert found["Docs none"].reason == "paid: 1 anchored epoch(s), none funded yet"
-    assert "did not tell their funding" in found["Docs unknown"].reason
+    assert "their funding was not read from the chain" in found["Docs unknown"].reason
     assert found["Docs new"].reason == "paid: no anchored epoch known yet, so no pay record"
     # Without a rate in wei per weight: against the best payer here, and the rate is named.
     hourly = Seeker(ME, skills=("writing",), rate="20 USDC/h")
@@ -205,6 +205,14 @@ def test_a_pool_enters_pay_when_the_caller_knows_it() -> None:
     without = opening("p", "Docs", "", ("writing",), epochs=epochs)
     pooled = opening("p", "Docs", "", ("writing",), epochs=epochs, pool=4 * ETHER)
     assert rank(me, [pooled], now=NOW)[0].paid.score > rank(me, [without], now=NOW)[0].paid.score
+    # A pool and no anchored epoch yet: said, and worth a little more than nothing known.
+    early = opening("e", "Docs", "", ("writing",), pool=ETHER)
+    new = opening("n", "Docs", "", ("writing",))
+    paid = {m.project_id: m.paid for m in rank(me, [early, new], now=NOW)}
+    assert paid[early.project_id].reason == (
+        "paid: a pool of 1 ETH, and no anchored epoch yet to weigh it"
+    )
+    assert paid[early.project_id].score > paid[new.project_id].score
 
 
 def test_every_score_is_a_share_and_every_reason_is_text() -> None:

@@ -213,7 +213,7 @@ async def test_match_leaves_pay_unknown_when_the_chain_does_not_answer(tmp_path:
                 found = await call(client.match)
                 assert found["funding"] == {"epochs_asked": 1, "epochs_read": 0}
                 assert found["items"][0]["paid"]["reason"] == (
-                    "paid: 1 anchored epoch(s); the chain did not tell their funding"
+                    "paid: 1 anchored epoch(s); their funding was not read from the chain"
                 )
                 client.close()
 
