@@ -25,8 +25,8 @@ from __future__ import annotations
 
 TABLE = """
 # Software: languages
-programming: coding, software development, software engineering, developer, programmer, software engineer > software
-software: software project, app, application
+programming: coding, software development, software engineering, software developer, programmer, software engineer > software
+software: software project, app
 python: python3, =py, django, flask, fastapi, pandas, numpy > programming
 javascript: js, ecmascript, =es6, node.js, nodejs, =node > programming, web-development
 typescript: =ts, =tsx > javascript
@@ -37,14 +37,14 @@ kotlin: =kt > programming, android
 c++: cpp, =c++, c plus plus > programming, systems-programming
 c-language: =c, c language, ansi c > programming, systems-programming
 c#: csharp, =c#, dotnet, =.net, =asp.net > programming
-ruby: ruby on rails, rails > programming, web-development
+ruby: ruby on rails > programming, web-development
 php: laravel, wordpress development, symfony > programming, web-development
 swift: swiftui, =swift > programming, ios
 r-language: =r, r language, rstats, tidyverse, ggplot2 > statistics, data-science
 haskell: ghc > programming, functional-programming
 elixir: phoenix framework, erlang > programming, functional-programming
 functional-programming: fp, ocaml, clojure, scala > programming
-scripting: bash, shell script, powershell, shell scripting > programming
+scripting: =scripting, bash, shell script, powershell, shell scripting > programming
 sql: postgresql, postgres, mysql, sqlite, database query > databases
 systems-programming: low level, operating system, kernel, compiler > programming
 
@@ -67,11 +67,11 @@ accessibility: a11y, wcag, screen reader, aria, inclusive design > frontend, ux
 performance: optimization, profiling, latency, benchmark, speed up > programming
 
 # Software: data, ML, infrastructure
-databases: database, db, data modeling, mongodb, redis, nosql, leveldb, indexing > backend
+databases: database, db, data modeling, mongodb, redis, nosql, leveldb, database indexing > backend
 data-science: data scientist, data analysis, analytics, data analyst, jupyter, exploratory analysis > statistics
 data-engineering: etl, data pipeline, airflow, spark, kafka, data warehouse, dbt > databases, programming
 data-visualization: dataviz, data viz, visualization, charts, dashboard, d3, d3.js, tableau, plotting, infographic > data-science
-statistics: statistical, stats, regression, hypothesis test, bayesian, econometrics > mathematics
+statistics: statistical, regression, hypothesis test, bayesian, econometrics > mathematics
 mathematics: math, maths, algebra, calculus, mathematical proof, geometry, applied math
 machine-learning: ml, machine learning, statistical learning, scikit-learn, sklearn, model training, xgboost > artificial-intelligence, data-science
 deep-learning: =dl, neural network, neural net, deep learning, transformer model > machine-learning
@@ -104,7 +104,7 @@ robotics: robot, ros, robotic, drone, autonomous vehicle > embedded, hardware
 gis: geographic information system, maps, map making, openstreetmap, osm, qgis, geospatial, cartography, spatial data > data-science
 
 # Writing and language
-writing: writer, write, author, prose, written content, text writing
+writing: writer, write, author, written content, text writing
 copywriting: copywriter, copy writing, ad copy, sales copy, marketing copy, landing page copy > writing, marketing
 technical-writing: tech writing, technical writer, documentation, docs, api docs, user guide, user manual, readme, how-to guide, tutorial writing > writing
 content-writing: content writer, blog, blogging, blog post, article, articles, newsletter, content creation > writing
@@ -112,7 +112,7 @@ creative-writing: fiction, short story, novel, poetry, poem, storytelling, scree
 journalism: journalist, news, investigative > writing
 editing: editor, copyediting, copy editing, proofreading, proofread, proofreader, line edit > writing
 grant-writing: grant, grants, grant proposal, funding application, proposal writing > writing, fundraising
-translation: translator, translate, localization, l10n, i18n, internationalization, subtitles, subtitling, interpreting > languages
+translation: translator, translate, localization, l10n, i18n, internationalization, subtitles, subtitling, language interpreting > languages
 languages: language, linguistics, bilingual, multilingual, native speaker
 spanish: espanol, castellano, =es > languages
 french: francais, =fr > languages
@@ -136,7 +136,7 @@ visual-art: =art, artist, painting, fine art, mural, ceramics, sculpture
 animation: animator, motion graphics, after effects, 2d animation, 3d animation, explainer video > video, design
 video: videography, video editing, video editor, filmmaking, film, premiere, davinci resolve, youtube video, vlog, documentary > media
 photography: photographer, photo, photos, photo editing, lightroom, product photography > media
-audio: audio engineering, sound design, mixing, mastering, sound engineering, audio editing, voice over, voiceover, narration > media
+audio: audio engineering, sound design, mixing, audio mastering, sound engineering, audio editing, voice over, voiceover, narration > media
 podcast: podcasting, podcaster, podcast production, podcast editing > audio
 music: musician, composer, composition, music production, songwriting, soundtrack > audio, visual-art
 media: multimedia, media production, content production
@@ -144,7 +144,7 @@ media: multimedia, media production, content production
 # Marketing, community, business
 marketing: marketer, digital marketing, growth hacking, go to market, campaign, advertising, ads, promotion, outreach
 seo: search engine optimization, search engine optimisation, keyword research, serp > marketing, web-development
-social-media: social media, twitter, instagram, tiktok, linkedin, mastodon, social media management, influencer > marketing
+social-media: social media, twitter, instagram, tiktok, linkedin, mastodon, social media management > marketing
 email-marketing: email campaign, mailchimp, drip campaign > marketing
 community-management: community manager, moderation, moderator, discord, forum, community building, ambassador, volunteer coordination > communication
 communication: communications, public relations, =pr, press release, public speaking, comms, storytelling for
@@ -159,14 +159,14 @@ finance: financial, financial modeling, investment, budgeting, financial analysi
 accounting: accountant, bookkeeping, bookkeeper, ledger, invoicing, payroll, quickbooks, xero, audit trail > finance
 tax: taxes, tax return, tax filing, tax law, vat > finance, legal
 economics: economist, economic, microeconomics, macroeconomics, market research > social-science
-human-resources: =hr, recruiting, recruitment, hiring, talent, onboarding > business
+human-resources: =hr, recruiting, recruitment, hiring, talent acquisition, employee onboarding > business
 spreadsheets: excel, google sheets, spreadsheet, pivot table > data-science
 
 # Knowledge, science, society
 research: researcher, literature review, academic, scientific research, study design, survey design, peer review, systematic review
 science: scientist, scientific, laboratory, lab work, experiment > research
 biology: biologist, molecular biology, microbiology, genetics, cell biology, lab biology > science
-bioinformatics: genomics, sequencing, computational biology, protein structure, dna analysis > biology, data-science, programming
+bioinformatics: genomics, dna sequencing, computational biology, protein structure, dna analysis > biology, data-science, programming
 chemistry: chemist, chemical, organic chemistry, biochemistry > science
 physics: physicist, astrophysics, quantum physics > science, mathematics
 climate: climate change, climate science, carbon, emissions, decarbonization, net zero, carbon footprint > environment
@@ -188,11 +188,11 @@ humanitarian: ngo, nonprofit, non-profit, charity, humanitarian aid, refugee, re
 open-data: open data, public data, data portal > data-science, civic-tech
 civic-tech: civic technology, govtech, government, public sector, participatory, democracy, voting
 governance: dao, dao governance, voting system, bylaws, tokenomics > civic-tech
-transport: transportation, mobility, transit, public transport, cycling, bike, logistics, shipping, supply chain
-urban-planning: urbanism, city planning, housing, zoning > civic-tech
+transport: transportation, mobility, transit, public transport, bike lanes, bicycle, logistics, shipping, supply chain
+urban-planning: urbanism, city planning, housing, zoning law > civic-tech
 architecture: architect, building design, floor plan, revit, autocad > construction, design
 construction: construction work, carpentry, carpenter, woodworking, renovation, plumbing, electrician, masonry, home repair > engineering
-engineering: engineer, mechanical engineering, civil engineering, structural, manufacturing, prototyping
+engineering: mechanical engineering, civil engineering, structural engineering, manufacturing, hardware prototyping
 crafts: craft, handmade, sewing, knitting, textile, embroidery, jewelry, leatherwork, pottery > visual-art
 fashion: clothing, apparel, garment, fashion design, pattern making > design, crafts
 """

@@ -50,13 +50,23 @@ _STOPWORDS = """
 STOPWORDS = frozenset(_STOPWORDS.split())
 
 
+# Words whose stem would merge them with a common word of another meaning ("accounting" with
+# "account", "networking" with "network", "docker" with "dock", "state" with "stats"): they stay
+# whole on both sides of a match.
+_WHOLE = """
+    accounting marketing networking engine programming programmer developer docker container
+    containers shipping soldering mixing housing state states scripting testing
+"""
+WHOLE = frozenset(_WHOLE.split())
+
+
 def stem(word: str) -> str:
     """Returns a word's stem: a light suffix stripper in the manner of Porter's first steps.
 
     It only has to be consistent, not linguistic: both sides of a match are stemmed alike.
-    Words with digits or symbols (c++, k8s, web3) stay as they are.
+    Words with digits or symbols (c++, k8s, web3) stay as they are, and so do those of WHOLE.
     """
-    if len(word) <= 3 or not word.isalpha():
+    if len(word) <= 3 or not word.isalpha() or word in WHOLE:
         return word
     w = word
     if w.endswith("ies") and len(w) > 4:
