@@ -12,6 +12,7 @@ declares the errors it raises (`node.api.routes.Route.raises`) documents its sta
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from protocol import NotAuthorized, ProjectClosed, ProtocolError
@@ -71,6 +72,52 @@ class ChainUnavailable(ChainError):
     """Raised when the chain's endpoint does not answer (after the retries it was given)."""
 
 
+class ChainInUse(ChainError):
+    """Raised when a local anvil's state file is in use by another anvil: one that a running
+    process started, or one whose process has died and that did not stop in time."""
+
+    def __init__(
+        self, state: os.PathLike[str] | str, pid: int | None, guard: int | None, *, stopping: bool
+    ) -> None:
+        lock = f"{os.fspath(state)}.lock"
+        if stopping:
+            what = (
+                f"anvil's state file {os.fspath(state)} is still in use: the anvil of process "
+                f"{pid}, which has ended, did not stop in time (its guard is pid {guard}; the "
+                f"lock is {lock})"
+            )
+        else:
+            what = (
+                f"anvil's state file {os.fspath(state)} is in use by the anvil of process {pid} "
+                f"(its guard is pid {guard}; the lock is {lock})"
+            )
+        super().__init__(what)
+        self.state = os.fspath(state)
+        self.pid = pid
+        self.guard = guard
+
+
+class WrongChain(ChainError):
+    """Raised when a project's epochs are anchored on another chain or contract than the one
+    this node uses, so that this node cannot fund or claim them."""
+
+    def __init__(
+        self,
+        project_id: bytes,
+        chain_id: int,
+        contract: str,
+        node_chain_id: int,
+        node_contract: str,
+    ) -> None:
+        super().__init__(
+            f"project {project_id.hex()} settles on chain {chain_id} at contract {contract}; "
+            f"this node uses chain {node_chain_id} at {node_contract}"
+        )
+        self.project_id = project_id
+        self.chain_id = chain_id
+        self.contract = contract
+
+
 class NoChain(ChainError):
     """Raised when a settlement route is called on a daemon that runs no chain."""
 
@@ -99,6 +146,30 @@ class InsufficientFunds(ChainError):
 
 class SettlementError(NodeError):
     """Raised when an epoch cannot be anchored, funded or claimed as asked."""
+
+
+class EpochOpen(SettlementError):
+    """Raised when an epoch is asked to be anchored before it closes (its end plus the grace for
+    clock skew); `at` is the Unix time from which it can be."""
+
+    def __init__(self, message: str, *, epoch: int, at: float) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.at = at
+
+
+class LateAcceptance(SettlementError):
+    """Raised when a contribution's acceptance came after its epoch was anchored: it is not
+    counted, so there is no share to show, claim or prove."""
+
+
+class EpochAnchored(Conflict):
+    """Raised when an acceptance would go into an epoch that is anchored (or being anchored),
+    where it could never count."""
+
+
+class ContributionAnchored(Conflict):
+    """Raised when an acceptance would change a contribution that an anchored epoch pays."""
 
 
 class AuditError(NodeError):
@@ -180,14 +251,20 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (ProtocolError, Outcome(400, EXIT_ERROR, "the record was refused by the protocol's rules; nothing was stored")),
     (NoProfile, Outcome(404, EXIT_ERROR, "set yours first: `workwork profile set --name NAME --skill TAG --interest TAG`")),
     (NotFound, Outcome(404, EXIT_ERROR, "the node may not have it yet: check `workwork peers` and wait for sync")),
+    (EpochAnchored, Outcome(409, EXIT_ERROR, "leave out --epoch to accept into the first open epoch")),
+    (ContributionAnchored, Outcome(409, EXIT_ERROR, "an anchored epoch cannot change; new work is a new contribution")),
     (Conflict, Outcome(409, EXIT_ERROR, "")),
     (SyncError, Outcome(502, EXIT_ERROR, "the peer failed or left; the node syncs again with it or others")),
     (NetworkError, Outcome(502, EXIT_ERROR, "check the address and that the peer is running")),
     (ChainUnavailable, Outcome(503, EXIT_ERROR, "is the chain's endpoint up? check --chain (or [chain] in config.toml), then retry")),
     (NoChain, Outcome(409, EXIT_ERROR, "start the node with a chain (--chain)")),
+    (WrongChain, Outcome(409, EXIT_ERROR, "ask the project's owner for that chain's JSON-RPC URL, and start this node with --chain URL --contract 0x... of that chain (or set [chain] in config.toml)")),
+    (ChainInUse, Outcome(409, EXIT_ERROR, "another node (or script) runs an anvil on this state file: stop that process (the message names it), or give this node a data dir of its own")),
     (InsufficientFunds, Outcome(409, EXIT_ERROR, "send the wallet more (on a dev chain, the wallet is funded at start)")),
     (TransactionReverted, Outcome(409, EXIT_ERROR, "the contract refused it; nothing changed on chain")),
     (ProofError, Outcome(400, EXIT_ERROR, "the proof file is not valid: the message names what failed")),
+    (EpochOpen, Outcome(409, EXIT_ERROR, "wait until then; a running node anchors it by itself, or `workwork epoch close` shows the tree so far")),
+    (LateAcceptance, Outcome(409, EXIT_ERROR, "the project's owner may accept the contribution again, into an open epoch")),
     (SettlementError, Outcome(409, EXIT_ERROR, "")),
     (AuditError, Outcome(404, EXIT_ERROR, "follow the project and wait for sync, then audit again")),
     (ChainError, Outcome(502, EXIT_ERROR, "check --chain and --contract (or [chain] in config.toml), and the node's log")),

@@ -27,6 +27,8 @@ from node.errors import (
     NotFound,
     ProofError,
     SettlementError,
+    WrongChain,
+    outcome,
 )
 from storage import Store
 
@@ -41,6 +43,19 @@ def _settlement(api: Api) -> Settlement:
     return api.settlement
 
 
+def _other_chain(elsewhere: WrongChain | None) -> dict[str, Any] | None:
+    """Where the project settles when that is not this node's chain, in words and with a hint;
+    None when it settles here (or nowhere yet)."""
+    if elsewhere is None:
+        return None
+    return {
+        "chain_id": elsewhere.chain_id,
+        "contract": elsewhere.contract,
+        "message": str(elsewhere),
+        "hint": outcome(elsewhere).hint,
+    }
+
+
 def _epoch(status: EpochStatus) -> dict[str, Any]:
     return {
         "epoch": status.epoch,
@@ -52,6 +67,7 @@ def _epoch(status: EpochStatus) -> dict[str, Any]:
         "tx_hash": None if status.tx_hash is None else status.tx_hash.hex(),
         "funded": str(status.funded),
         "paid": str(status.paid),
+        "other_chain": _other_chain(status.elsewhere),
     }
 
 
@@ -77,6 +93,7 @@ def _share(share: Share) -> dict[str, Any]:
         "anchored": share.anchored,
         "claimable": str(share.claimable),
         "claimed": str(share.claimed),
+        "other_chain": _other_chain(share.elsewhere),
     }
 
 

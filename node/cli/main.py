@@ -36,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = cli.main(args=args, prog_name="workwork", standalone_mode=False)
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "workwork"
-        return _fail(args, exc.format_message(), f"see `{command} --help`", "UsageError", 2)
+        # A usage error may know better what to try than the command's help (an amount's units).
+        hint = getattr(exc, "hint", None) or f"see `{command} --help`"
+        return _fail(args, exc.format_message(), hint, "UsageError", 2)
     except click.Abort:
         return _fail(args, "aborted", "", "Aborted", 1)
     except click.ClickException as exc:

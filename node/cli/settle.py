@@ -2,8 +2,9 @@
 
 They join the `cli` group of node/cli/base.py and follow its rules:
 `@output` for --json, `emit` with a renderer for people. Amounts take a unit: `1ether`,
-`0.5eth`, `20gwei`, `1000wei`, or a bare number of wei. `chain deploy` and `proof verify` work
-without a daemon; the others ask the running node.
+`0.5eth`, `20gwei`, `1000wei`; a bare number is refused, since `1` meaning one wei is a costly
+surprise to someone who meant one ether. `chain deploy` and `proof verify` work without a
+daemon; the others ask the running node.
 """
 
 from __future__ import annotations
@@ -24,18 +25,49 @@ _UNITS = {"ether": 10**18, "eth": 10**18, "gwei": 10**9, "wei": 1}
 AUDIT_FAILED = 3
 
 
+# What an amount's refusal suggests.
+UNITS_HINT = "give the amount with its unit: 1ether, 0.5eth, 20gwei or 1000wei"
+
+
+class BadAmount(click.BadParameter):
+    """Raised when an amount is not a positive number with a unit; `hint` names the units."""
+
+    hint = UNITS_HINT
+
+
 def parse_amount(text: str) -> int:
-    """Returns the wei in an amount such as `1ether`, `0.5 eth`, `20gwei` or `1000`."""
+    """Returns the wei in an amount such as `1ether`, `0.5 eth`, `20gwei` or `1000wei`.
+
+    Raises:
+        BadAmount: the amount has no unit (a bare number), is not a number, or is not a
+            positive whole number of wei.
+    """
     value = text.strip().lower().replace(" ", "").replace("_", "")
-    unit = next((u for u in _UNITS if value.endswith(u)), "wei")
-    number = value.removesuffix(unit) if value.endswith(unit) else value
+    unit = next((u for u in _UNITS if value.endswith(u)), None)
+    if unit is None:
+        raise BadAmount(f"{text!r} has no unit (a bare number is not taken as wei)")
     try:
-        wei = Decimal(number) * _UNITS[unit]
+        wei = Decimal(value.removesuffix(unit)) * _UNITS[unit]
     except InvalidOperation:
-        raise click.BadParameter(f"{text!r} is not an amount such as 1ether or 1000wei") from None
-    if wei != wei.to_integral_value() or wei <= 0:
-        raise click.BadParameter(f"{text!r} is not a positive whole number of wei")
+        raise BadAmount(f"{text!r} is not an amount such as 1ether or 1000wei") from None
+    if not wei.is_finite() or wei != wei.to_integral_value() or wei <= 0:
+        raise BadAmount(f"{text!r} is not a positive whole number of wei")
     return int(wei)
+
+
+class Amount(click.ParamType[int]):
+    """An amount of ether with its unit, as wei (`parse_amount`)."""
+
+    name = "amount"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_amount(str(value))
+        except BadAmount as exc:
+            # Raised again with the parameter, so that the message names it.
+            raise BadAmount(exc.message, ctx=ctx, param=param) from None
 
 
 def ether(wei: int | str) -> str:
@@ -146,6 +178,8 @@ def epoch_status(project_id: str) -> None:
         table = new_table("epoch", "leaves", "weight", "root", "anchored", "funded", "paid")
         for e in data["items"]:
             state = "yes" if e["anchored"] else ("sending" if e["pending"] else "no")
+            if e.get("other_chain"):
+                state = f"on chain {e['other_chain']['chain_id']}"
             table.add_row(
                 str(e["epoch"]),
                 str(e["leaves"]),
@@ -156,6 +190,7 @@ def epoch_status(project_id: str) -> None:
                 ether(e["paid"]),
             )
         console.print(table)
+        _other_chain(console, *(e.get("other_chain") for e in data["items"]))
 
     emit(current().client().epochs(project_id), human)
 
@@ -228,28 +263,43 @@ def epoch_anchor(project_id: str, number: int | None) -> None:
 
 @cli.command(
     epilog=examples(
-        "workwork fund <project id> 0 1ether", "workwork fund <project id> 3 250000gwei"
+        "workwork fund <project id> 0 1ether",
+        "workwork fund <project id> 0 0.5eth",
+        "workwork fund <project id> 3 250000gwei",
     )
 )
 @click.argument("project_id")
 @click.argument("number", metavar="EPOCH", type=click.IntRange(0))
-@click.argument("amount")
+@click.argument("amount", type=Amount())
 @output
-def fund(project_id: str, number: int, amount: str) -> None:
-    """Pay AMOUNT from your wallet into an anchored epoch's pool (anyone may fund)."""
-    wei = parse_amount(amount)
+def fund(project_id: str, number: int, amount: int) -> None:
+    """Pay AMOUNT from your wallet into an anchored epoch's pool (anyone may fund).
+
+    AMOUNT takes its unit: 1ether, 0.5eth, 20gwei or 1000wei. A bare number is refused.
+    """
     with current().console.status("funding…"):
-        data = current().client().fund(project_id, number, wei)
+        data = current().client().fund(project_id, number, amount)
     emit(data, lambda c, d: c.print(f"Funded {ether(d['amount'])} in tx {d['tx_hash']}"))
 
 
+def _other_chain(console: Console, *found: dict[str, Any] | None) -> None:
+    """Says, once each, where a project settles when it is not this node's chain."""
+    for shown in dict.fromkeys(json.dumps(f, sort_keys=True) for f in found if f):
+        other = json.loads(shown)
+        console.print(f"note: {other['message']}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"hint: {other['hint']}", markup=False, highlight=False, soft_wrap=True)
+
+
 def _share_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    anchored = "yes" if data["anchored"] else "not yet"
+    if data.get("other_chain"):
+        anchored = f"not on this node's chain (on chain {data['other_chain']['chain_id']})"
     return [
         ("contribution", data["contribution_id"]),
         ("epoch", data["epoch"]),
         ("weight", data["weight"]),
         ("payout", data["payout"]),
-        ("anchored", "yes" if data["anchored"] else "not yet"),
+        ("anchored", anchored),
         ("claimable", ether(data["claimable"])),
         ("claimed", ether(data["claimed"])),
     ]
@@ -259,8 +309,16 @@ def _share_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
 @click.argument("contribution_id")
 @output
 def share(contribution_id: str) -> None:
-    """Show an accepted contribution's share: epoch, weight, claimable and claimed."""
-    emit(current().client().share(contribution_id), lambda c, d: show_pairs(c, _share_rows(d)))
+    """Show an accepted contribution's share: epoch, weight, claimable and claimed.
+
+    If the project settles on another chain or contract than this node's, says which.
+    """
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        show_pairs(console, _share_rows(data))
+        _other_chain(console, data.get("other_chain"))
+
+    emit(current().client().share(contribution_id), human)
 
 
 @cli.command(epilog=examples("workwork claim <contribution id>"))

@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from node.cli.base import cli
+from node.client import Client, DaemonError
 from node.home import Home
 from tests.support.anvil import rpc, running_anvil
 from tests.support.cli import WORKWORK, daemon, env, ok, run, wait_until
@@ -296,3 +297,105 @@ def test_chain_deploy_saves_the_contract_into_the_config(tmp_path: Path) -> None
     down = run(home, "chain", "deploy", "--chain", url, "--save")
     assert down.returncode == 1 and "did not answer" in down.stderr
     assert Home(home).settings().chain.contract == deployed["contract"]
+
+
+def test_fund_takes_an_amount_with_its_unit_and_refuses_a_bare_number(tmp_path: Path) -> None:
+    home = tmp_path / "owner"
+    ok(home, "init")
+    with daemon(home, "--chain", "embedded"):
+        pid = ok(home, "project", "post", "docs", "--title", "Docs", "--epoch-length", "0")[
+            "project_id"
+        ]
+        work = ok(home, "contribute", pid, "--summary", "Wrote it", "--evidence-uri", "u")
+        ok(home, "accept", work["id"], "--weight", "1", "--epoch", "0")
+        ok(home, "epoch", "anchor", pid, "0")
+        for bare in ("1", "0.5", "1e18"):
+            refused = run(home, "fund", pid, "0", bare)
+            assert refused.returncode == 2, refused.stderr
+            assert f"error: Invalid value for 'AMOUNT': '{bare}' has no unit" in refused.stderr
+            assert (
+                "hint: give the amount with its unit: 1ether, 0.5eth, 20gwei or 1000wei"
+                in refused.stderr
+            )
+        assert ok(home, "epoch", "status", pid)["items"][0]["funded"] == "0"
+        paid = [ok(home, "fund", pid, "0", a)["amount"] for a in ("1ether", "0.5eth", "20gwei")]
+        assert paid == [str(10**18), str(5 * 10**17), str(20 * 10**9)]
+        shown = run(home, "fund", pid, "0", "1000wei")
+        assert shown.returncode == 0 and "Funded 0.000000000000001 ETH" in shown.stdout
+        # The API's amount is still a decimal string of wei.
+        with Client.connect(home) as api:
+            assert api.fund(pid, 0, 7)["amount"] == "7"
+        funded = ok(home, "epoch", "status", pid)["items"][0]["funded"]
+        assert int(funded) == 15 * 10**17 + 20 * 10**9 + 1000 + 7
+
+
+def test_a_node_on_another_chain_than_the_project_says_so(tmp_path: Path) -> None:
+    """The owner settles on an anvil chain; a contributor's node runs on its own (embedded)
+    chain. The contributor is told where the project settles, and how to get there, instead
+    of "not anchored yet" for ever; on the project's chain, it claims."""
+    owner, worker = tmp_path / "owner", tmp_path / "worker"
+    wallets = {home: ok(home, "init")["wallet"] for home in (owner, worker)}
+    with running_anvil() as url:
+        for wallet in wallets.values():
+            rpc(url, "anvil_setBalance", [wallet, hex(10**20)])
+        contract = ok(owner, "chain", "deploy", "--chain", url)["contract"]
+        project_chain = ("--chain", url, "--contract", contract)
+        with daemon(owner, *project_chain):
+            addr = ok(owner, "status")["addrs"][0]
+            pid = ok(owner, "project", "post", "docs", "--title", "Docs", "--epoch-length", "0")[
+                "project_id"
+            ]
+            with daemon(worker, "--chain", "embedded", "--bootstrap", addr):
+                wait_until(lambda: run(worker, "project", "show", pid).returncode == 0, timeout=20)
+                work = ok(worker, "contribute", pid, "--summary", "Wrote it", "--evidence-uri", "u")
+                cid = work["id"]
+                wait_until(lambda: ok(owner, "contributions", "--project", pid), timeout=20)
+                ok(owner, "accept", cid, "--weight", "1", "--epoch", "0")
+                ok(owner, "epoch", "anchor", pid, "0")
+                mine = ok(worker, "chain", "status")
+                said = (
+                    f"project {pid} settles on chain 31337 at contract {contract}; "
+                    f"this node uses chain {mine['chain_id']} at {mine['contract']}"
+                )
+                # Once the owner's epoch root arrives, the worker's node knows where it settles.
+                share = wait_until(
+                    lambda: (s := ok(worker, "share", cid))["other_chain"] and s, timeout=20
+                )
+                assert not share["anchored"] and share["claimable"] == "0"
+                other = share["other_chain"]
+                assert (other["chain_id"], other["contract"], other["message"]) == (
+                    31337,
+                    contract,
+                    said,
+                )
+                assert "--chain URL --contract 0x..." in other["hint"]
+                (epoch,) = ok(worker, "epoch", "status", pid)["items"]
+                assert not epoch["anchored"] and epoch["other_chain"] == other
+                # In words, for people.
+                for args in (("share", cid), ("epoch", "status", pid)):
+                    shown = run(worker, *args)
+                    assert shown.returncode == 0, shown.stderr
+                    assert (
+                        f"note: {said}" in shown.stdout
+                        and "hint: ask the project's" in shown.stdout
+                    )
+                # What cannot proceed is refused, with the same words.
+                for args in (("claim", cid), ("fund", pid, "0", "1ether")):
+                    refused = run(worker, *args)
+                    assert refused.returncode == 1, refused.stderr
+                    assert f"error: {said}\n" in refused.stderr
+                    assert "hint: ask the project's owner for that chain's JSON-RPC URL" in (
+                        refused.stderr
+                    )
+                with Client.connect(worker) as api, pytest.raises(DaemonError) as info:
+                    api.claim(cid)
+                assert (info.value.status, info.value.type) == (409, "WrongChain")
+                # The owner's node is on the project's chain: nothing to say there.
+                assert ok(owner, "share", cid)["other_chain"] is None
+                assert ok(owner, "epoch", "status", pid)["items"][0]["other_chain"] is None
+            ok(owner, "fund", pid, "0", "1ether")
+            # The worker follows the hint: on the project's chain, it claims its share.
+            with daemon(worker, *project_chain, "--bootstrap", addr):
+                share = ok(worker, "share", cid)
+                assert share["anchored"] and share["other_chain"] is None
+                assert ok(worker, "claim", cid)["amount"] == str(10**18)
