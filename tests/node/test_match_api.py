@@ -25,7 +25,7 @@ from node.client import Client, DaemonError
 from node.config import ChainConfig
 from node.errors import NoProfile, outcome
 from node.keys import Identity
-from protocol import decode
+from protocol import EpochRoot, Record, decode
 from protocol.epoch import Summary
 from tests.node.test_api import call, daemon
 from tests.node.test_settlement_api import daemon as chain_daemon
@@ -40,13 +40,31 @@ def lines(*records: Any) -> list[str]:
     return [r.raw.hex() for r in records]
 
 
-def anchor_as_bob(chain: ChainClient, pid: bytes, total_weight: int) -> bytes:
-    """Anchors epoch 0 of bob's project from bob's wallet on the daemon's chain; returns the tx."""
+def anchor_as_bob(chain: ChainClient, root: Record) -> bytes:
+    """Anchors the epoch of bob's epoch root `root` from bob's wallet on the daemon's chain;
+    returns the transaction's hash."""
     dev_fund(chain.w3, BOB.address)
     bob = ChainClient(chain.w3, chain.address, BOB, config=chain.config)
-    tx = bob.sign_anchor(pid, 0, Summary(b"\x07" * 32, 1, total_weight))
+    body = root.expect(EpochRoot)
+    summary = Summary(body.root, body.leaf_count, body.total_weight)
+    tx = bob.sign_anchor(body.project_id, body.epoch, summary)
     bob.transact(tx)
     return tx.hash
+
+
+def bobs_epoch(chain_id: int, contract: bytes, epoch: int = 0, **changes: Any) -> list[Record]:
+    """A contribution to bob's "ml" project of weight 10, bob's acceptance of it into `epoch`,
+    and the manifest and epoch root that anchor it on chain `chain_id` at `contract`."""
+    work = f.contribution("dave", "bob", "ml", summary=f"model {epoch}")
+    accepted = f.acceptance(work, "bob", epoch=epoch, weight=10)
+    return [
+        work,
+        accepted,
+        *f.anchoring(
+            [accepted], [work], "bob", "ml",
+            epoch=epoch, chain_id=chain_id, contract=contract, **changes,
+        ),
+    ]  # fmt: skip
 
 
 def cli_json(root: Path, *args: str) -> Any:
@@ -102,12 +120,10 @@ async def test_match_ranks_others_open_projects_with_reasons(tmp_path: Path) -> 
             assert running.settlement is not None
             chain = running.settlement.chain
             pid = f.pid("bob", "ml")
-            tx = await call(anchor_as_bob, chain, pid, 10)
-            root_record = f.epoch_root(
-                "bob", "ml", root=b"\x07" * 32, leaf_count=1, total_weight=10,
-                chain_id=chain.chain_id, contract=chain.address, tx_hash=tx,
-            )  # fmt: skip
-            assert (await call(client.import_records, lines(root_record)))["added"] == 1
+            tx = await call(anchor_as_bob, chain, bobs_epoch(chain.chain_id, chain.address)[-1])
+            epoch = bobs_epoch(chain.chain_id, chain.address, tx_hash=tx)
+            added = await call(client.import_records, lines(*epoch))
+            assert added["added"] == len(epoch), added
             await call(client.fund, pid.hex(), 0, 10**16)
 
             found = await call(client.match)
@@ -170,15 +186,11 @@ async def test_match_reads_funding_on_this_nodes_chain_only(tmp_path: Path) -> N
             # is looked up, found nowhere, and the epoch reads as unfunded under the payout.
             assert running.settlement is not None
             chain = running.settlement.chain
-            root_record = f.epoch_root(
-                "bob", "ml", chain_id=chain.chain_id, contract=chain.address, total_weight=10
-            )
-            await call(client.import_records, lines(ml, root_record))
+            await call(client.import_records, lines(ml, *bobs_epoch(chain.chain_id, chain.address)))
             item = (await call(client.match))["items"][0]
             assert item["paid"]["reason"] == "paid: 1 anchored epoch(s), none funded yet"
             # An epoch root on another chain: not asked, and said so.
-            other = f.epoch_root("bob", "ml", epoch=1, chain_id=1, total_weight=10)
-            await call(client.import_records, lines(other))
+            await call(client.import_records, lines(*bobs_epoch(1, chain.address, 1)))
             found = await call(client.match)
             assert found["funding"] == {"epochs_asked": 1, "epochs_read": 1}
             assert "none funded yet" in found["items"][0]["paid"]["reason"]
@@ -201,11 +213,8 @@ async def test_match_leaves_pay_unknown_when_the_chain_does_not_answer(tmp_path:
                 client = await call(Client.connect, tmp_path / "n")
                 await call(client.set_profile, name="Mia", skills=["ml"])
                 ml = f.project("bob", "ml", title="ML", skills=("machine-learning",))
-                root_record = f.epoch_root(
-                    "bob", "ml", chain_id=deployed.chain_id, contract=deployed.address,
-                    total_weight=10,
-                )  # fmt: skip
-                await call(client.import_records, lines(ml, root_record))
+                epoch = bobs_epoch(deployed.chain_id, deployed.address)
+                await call(client.import_records, lines(ml, *epoch))
                 answered = (await call(client.match))["items"][0]["paid"]["reason"]
                 assert answered == "paid: 1 anchored epoch(s), none funded yet"
                 # The chain goes away: matching still answers, and says what it lacks.
