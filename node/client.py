@@ -144,7 +144,8 @@ class Client:
         return self.request("GET", "/v1/profile", params={"author": author})
 
     def set_profile(self, **fields: Any) -> Any:
-        """Fields: name, actor ("human"/"agent"), skills, interests, payout, rate."""
+        """Fields: name, actor ("human"/"agent"), skills, interests, payout, rate, about (free
+        text, up to 2,000 bytes, that matching reads beside the interests)."""
         return self.request("POST", "/v1/profile", body=fields)
 
     def projects(self, *, cursor: str | None = None, limit: int | None = None) -> Any:

@@ -152,8 +152,7 @@ def _gather(
         me,
         body.skills,
         body.interests,
-        # The record format has no `about` yet; a profile that carries one is read.
-        getattr(body, "about", None) or None,
+        body.about,
         body.rate,
         _work(store, me),
     )

@@ -86,7 +86,7 @@ def load(projects: Sequence[Mapping[str, Any]], profiles: Sequence[Mapping[str, 
             key_id(u["key"]),
             tuple(u["skills"]),
             tuple(u["interests"]),
-            u["about"],
+            u["about"] or "",
             u["rate"],
             work,
         )

@@ -39,8 +39,7 @@ class Seeker:
         author: the profile's public key; their own projects are never ranked.
         skills: declared skill tags.
         interests: interest tags.
-        about: free text about the seeker, when the profile has it (None before the profile
-            record carries an `about` field).
+        about: the profile's free text about the seeker ("" when it has none).
         rate: the profile's rate, free text; compared with pay when it reads as wei per unit of
             weight (`node.match.pay.parse_rate`).
         work: accepted contributions.
@@ -49,7 +48,7 @@ class Seeker:
     author: bytes
     skills: tuple[str, ...] = ()
     interests: tuple[str, ...] = ()
-    about: str | None = None
+    about: str = ""
     rate: str = ""
     work: tuple[Work, ...] = ()
 
