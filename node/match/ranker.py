@@ -2,9 +2,13 @@
 
 Theory of operation. Every score is a pure function of the seeker, the openings and `now`:
 
-- love: the seeker's interests (and `about` text) as a BM25F query against the project's
-  title, skills and description, as a share of what a project naming their three strongest
-  interests would score;
+- love: the seeker's interests and `about` text as a BM25F query against the project's
+  title, skills and description, as a share of what a project naming the query's three
+  strongest terms would score. An interest tag is chosen on purpose, a sentence of prose
+  says things in passing: the about text's terms weigh ABOUT of an interest's, and its words
+  (not its concepts) share a fixed weight between them once it has more than ABOUT_WORDS, so
+  that a long text does not outweigh what it names. The reason says which of the two matched;
+  a term of both is credited to the one that gives it the more weight, an interest on a tie;
 - good at: how much of what the project asks for (the concepts its skills name, and those its
   title and description name, at less weight) the seeker covers, and by what evidence: a
   declared skill counts DECLARED, accepted work ACCEPTED and anchored work ANCHORED, each
@@ -30,6 +34,10 @@ from node.match.terms import IMPLIED, analyze, concept_of_tag
 DECLARED = 0.55
 ACCEPTED = 0.7
 ANCHORED = 0.8
+# The weight of the about text's terms against an interest's, and how many distinct words it
+# has before they share one weight.
+ABOUT = 0.75
+ABOUT_WORDS = 24
 # How much each field of a project says about what it asks for.
 ASKS = {"skills": 1.0, "title": 0.8, "description": 0.5}
 # With the semantic extra: the share of meaning in love and in good at's text match, and the
@@ -75,6 +83,9 @@ class _Profile:
     """A seeker analyzed once per ranking: queries and evidence by concept."""
 
     love: dict[str, float]
+    # Love's terms that come from the about text only, and the concepts it only implies.
+    from_about: set[str]
+    implied: set[str]
     skills: dict[str, float]
     evidence: dict[str, float]
     origin: dict[str, _Origin]
@@ -83,10 +94,34 @@ class _Profile:
     rate: int | None
 
 
+def _love_query(seeker: Seeker) -> tuple[dict[str, float], set[str], set[str], dict[str, str]]:
+    """Returns love's query (interests, then the about text at ABOUT), the terms only the
+    about text gives, the concepts only implied, and the words behind the stems."""
+    tags = analyze("", seeker.interests, surface=True)
+    prose = analyze(seeker.about, surface=True)
+    love = bm25.query(tags)
+    about = bm25.query(prose, ABOUT)
+    spread = min(1.0, ABOUT_WORDS / len(prose.words)) if prose.words else 1.0
+    for word in prose.words:
+        about[word] *= spread
+    from_about = set()
+    for term, weight in about.items():
+        # A concept the interests only imply and the text names is the text's.
+        if weight > love.get(term, 0.0):
+            from_about.add(term)
+            love[term] = weight
+    implied = {
+        bm25.CONCEPT + c
+        for found in (tags, prose)
+        for c in found.concepts
+        if c not in tags.named and c not in prose.named
+    }
+    return love, from_about, implied, {**prose.surface, **tags.surface}
+
+
 def _profile(seeker: Seeker) -> _Profile:
-    interests = analyze(seeker.about or "", seeker.interests, surface=True)
-    love = bm25.query(interests)
-    words = dict(interests.surface)
+    love, from_about, implied, surface = _love_query(seeker)
+    words = dict(surface)
     origin: dict[str, _Origin] = {}
     evidence: dict[str, float] = {}
 
@@ -109,7 +144,15 @@ def _profile(seeker: Seeker) -> _Profile:
         for s in analyze("", (tag,)).words:
             skills_query[s] = bm25.WORD_SHARE * DECLARED
     return _Profile(
-        love, skills_query, evidence, origin, proofs, words, pay.parse_rate(seeker.rate)
+        love,
+        from_about,
+        implied,
+        skills_query,
+        evidence,
+        origin,
+        proofs,
+        words,
+        pay.parse_rate(seeker.rate),
     )
 
 
@@ -172,7 +215,7 @@ def _love(
     meaning: float | None = None,
 ) -> Component:
     if not me.love:
-        return Component(0.0, "love: your profile names no interests")
+        return Component(0.0, "love: your profile names no interests and has no about text")
     raw = bm25.score(me.love, doc, idf)
     close = _close(meaning)
     if raw <= 0:
@@ -181,23 +224,38 @@ def _love(
                 SEMANTIC * close,
                 f"love: close in meaning to your interests (similarity {meaning:.2f})",
             )
-        return Component(0.0, "love: none of your interests is in its title, skills or text")
-    # The interests the seeker named come first; what they only imply fills in.
-    found = bm25.contributions(me.love, doc, idf)
-    named = [t for _, t in found if not (t.startswith(bm25.CONCEPT) and me.love[t] < 1.0)]
-    top: list[str] = []
-    for term in [*named, *(t for _, t in found)]:
-        label = _label(term, me.words)
-        if label not in top:
-            top.append(label)
-        if len(top) == 3:
-            break
+        return Component(
+            0.0, "love: none of your interests or about text is in its title, skills or text"
+        )
     score = min(1.0, raw / scale) if scale > 0 else 0.0
-    reason = f"love: it is about {', '.join(top)}, among your interests"
+    reason = "love: it is about " + _why_love(me, bm25.contributions(me.love, doc, idf))
     if meaning is not None:
         score = (1.0 - SEMANTIC) * score + SEMANTIC * close
         reason += f" (similarity {meaning:.2f})"
     return Component(score, reason)
+
+
+def _why_love(me: _Profile, found: list[tuple[float, str]]) -> str:
+    """Names the three terms that matched most, what the seeker named before what it only
+    implies, and says which came from the interests and which from the about text."""
+    named = [t for _, t in found if t not in me.implied]
+    shown: list[str] = []
+    top: dict[bool, list[str]] = {False: [], True: []}
+    for term in [*named, *(t for _, t in found)]:
+        label = _label(term, me.words)
+        # "vision" says nothing once "computer vision" is named.
+        if label in shown or any(label in s.split() for s in shown):
+            continue
+        shown.append(label)
+        top[term in me.from_about].append(label)
+        if len(shown) == 3:
+            break
+    said = []
+    if top[False]:
+        said.append(f"{', '.join(top[False])}, among your interests")
+    if top[True]:
+        said.append(f"{', '.join(top[True])}, from your about text")
+    return ", and ".join(said)
 
 
 def _good_at(
@@ -265,7 +323,7 @@ def _fit(good_at: float, love: float) -> float:
 def _texts(seeker: Seeker, openings: Sequence[Opening]) -> tuple[str, str, list[str]]:
     """Returns what the semantic extra compares: the seeker's interests, their skills and
     work, and each project, as sentences."""
-    love = ". ".join(p for p in (", ".join(seeker.interests), seeker.about or "") if p)
+    love = ". ".join(p for p in (", ".join(seeker.interests), seeker.about) if p)
     done = "; ".join(w.title for w in seeker.work if w.weight > 0)
     skills = ". ".join(p for p in (", ".join(seeker.skills), done) if p)
     projects = [f"{o.title}. {', '.join(o.skills)}. {o.description[:1000]}" for o in openings]

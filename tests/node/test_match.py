@@ -149,10 +149,74 @@ def test_the_about_text_counts_as_interest() -> None:
     other = opening("ledger", "Ledger app", "Track expenses.", ("ios",))
     plain = Seeker(ME, skills=("swift",))
     about = Seeker(ME, skills=("swift",), about="I watch birds every weekend.")
-    assert rank(plain, [other, birds], now=NOW)[0].love.score == 0
+    assert rank(plain, [other, birds], now=NOW)[0].love.reason == (
+        "love: your profile names no interests and has no about text"
+    )
     found = rank(about, [other, birds], now=NOW)
     assert found[0].title == "Bird sightings app"
-    assert found[0].love.score > 0 and "bird" in found[0].love.reason
+    assert found[0].love.score > 0
+    assert found[0].love.reason == "love: it is about birds, from your about text"
+    assert found[1].love.reason == (
+        "love: none of your interests or about text is in its title, skills or text"
+    )
+
+
+def test_the_reason_tells_interests_from_the_about_text() -> None:
+    crops = opening(
+        "crops", "Predict crop yields", "From satellite images, with computer vision.", ("ml",)
+    )
+    me = Seeker(
+        ME,
+        skills=("pytorch",),
+        interests=("agriculture",),
+        about="I build computer vision models.\nI also like agriculture.",
+    )
+    love = rank(me, [crops], now=NOW)[0].love
+    # Agriculture is an interest and in the text: it is credited to the interest. "vision"
+    # is not named again after "computer vision".
+    assert love.reason == (
+        "love: it is about agriculture, among your interests, and computer vision, "
+        "machine learning, from your about text"
+    )
+    # Without the text, the same project is loved for the interest alone, and less.
+    alone = rank(replace(me, about=""), [crops], now=NOW)[0].love
+    assert alone.reason == "love: it is about agriculture, environment, among your interests"
+    assert alone.score < love.score
+
+
+def test_an_interest_outweighs_the_same_words_in_the_about_text() -> None:
+    # Two projects alike but for one word, which the table does not know; and the same
+    # with a word it knows.
+    for one, other in (("beekeeping", "falconry"), ("pottery", "film")):
+        a = opening(one, f"{one} club", f"A {one} survey.", (one,))
+        b = opening(other, f"{other} club", f"A {other} survey.", (other,))
+        me = Seeker(ME, interests=(one,), about=f"{other.title()}.")
+        assert ranked(me, b, a) == [f"{one} club", f"{other} club"]
+        me = Seeker(ME, interests=(other,), about=f"{one.title()}.")
+        assert ranked(me, a, b) == [f"{other} club", f"{one} club"]
+
+
+def test_a_long_about_text_does_not_drown_what_it_names() -> None:
+    # Some 60 distinct words of prose, among them one concept (accessibility). A project
+    # sharing eight of its plain words loves less than one about that concept.
+    filler = (
+        "Lisbon mornings river walks ceramics pottery sourdough bread baking cycling hills "
+        "grandmother garden tomatoes basil cats piano jazz records vinyl weekend markets "
+        "sketching notebooks trains travel maps atlases chess puzzles crosswords tea kettles "
+        "lanterns candles quilts sewing knitting wool sweaters boots umbrellas rain clouds "
+        "sunsets harbours boats fishermen nets ropes knots sails lighthouses islands ferries "
+        "bridges tunnels stairs"
+    )
+    me = Seeker(ME, skills=("css",), about=f"{filler}. Above all I care about accessibility.")
+    a11y = opening("a11y", "Screen reader fixes", "Make our forms work with screen readers.",
+                   ("css",))  # fmt: skip
+    words = opening(
+        "words", "Harbour ferries site", "Boats, ferries, sails, ropes, knots, nets, islands, "
+        "lighthouses: a site for the harbour.", ("css",),
+    )  # fmt: skip
+    found = {m.title: m for m in rank(me, [words, a11y], now=NOW)}
+    assert found["Screen reader fixes"].love.score > found["Harbour ferries site"].love.score
+    assert found["Screen reader fixes"].love.reason.startswith("love: it is about accessibility")
 
 
 def test_needs_prefers_recent_projects_that_take_work_in() -> None:
