@@ -21,11 +21,12 @@ from web3 import Web3
 
 from node.chain.client import ChainClient, checksum, dev_fund
 from node.cli.base import cli
+from node.cli.main import main
 from node.client import Client, DaemonError
 from node.config import ChainConfig
 from node.errors import NoProfile, outcome
 from node.keys import Identity
-from protocol import EpochRoot, Record, decode
+from protocol import EpochRoot, Profile, Record, decode
 from protocol.epoch import Summary
 from tests.node.test_api import call, daemon
 from tests.node.test_settlement_api import daemon as chain_daemon
@@ -174,6 +175,63 @@ async def test_match_ranks_others_open_projects_with_reasons(tmp_path: Path) -> 
             assert result.exit_code == 0, result.output
             assert "1. Forecast city emissions" in result.output
             assert "at or above your rate" in result.output
+
+
+async def test_profile_set_about_through_the_command_and_match_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "me"
+    about = "I watch birds every weekend.\nI map where they nest."
+    with trio.fail_after(60):
+        async with daemon(root) as (_, client):
+            shown = await call(
+                cli_json, root, "profile", "set", "--name", "Mia", "--skill", "swift",
+                "--about", about,
+            )  # fmt: skip
+            assert shown["fields"]["about"] == about
+            # Signed, stored and served: the record in force holds the text as given.
+            held = await call(client.profile)
+            assert held["id"] == shown["id"]
+            assert decode(bytes.fromhex(held["raw"])).expect(Profile).about == about
+
+            birds = f.project(
+                "bob",
+                "birds",
+                title="Bird sightings app",
+                description="Log sightings with photos.",
+                skills=("ios",),
+            )
+            ledger = f.project("bob", "ledger", title="Ledger app",
+                               description="Track expenses.", skills=("ios",))  # fmt: skip
+            assert (await call(client.import_records, lines(ledger, birds)))["added"] == 2
+            best = (await call(client.match))["items"][0]
+            assert best["title"] == "Bird sightings app"
+            assert best["love"]["reason"] == "love: it is about birds, from your about text"
+
+            # A revision that does not name it keeps it; '' clears it.
+            kept = await call(cli_json, root, "profile", "set", "--rate", "20 USDC/h")
+            assert kept["fields"]["about"] == about and kept["fields"]["revision"] == 1
+            cleared = await call(cli_json, root, "profile", "set", "--about", "")
+            assert cleared["fields"]["about"] == "" and cleared["fields"]["rate"] == "20 USDC/h"
+            love = (await call(client.match))["items"][0]["love"]
+            assert love == {
+                "score": 0.0,
+                "reason": "love: your profile names no interests and has no about text",
+            }
+
+            # Over 2,000 bytes: refused by the record's rules, one line, nothing stored.
+            capsys.readouterr()
+            code = await call(
+                main, ["--data-dir", str(root), "profile", "set", "--about", "€" * 667]
+            )
+            assert code == 1
+            assert capsys.readouterr().err.startswith(
+                "error: profile.about: 2001 bytes is outside [0, 2000]\nhint: "
+            )
+            with pytest.raises(DaemonError) as info:
+                await call(client.set_profile, about="x" * 2001)
+            assert (info.value.status, info.value.type) == (400, "InvalidField")
+            assert (await call(client.profile))["id"] == cleared["id"]
 
 
 async def test_match_reads_funding_on_this_nodes_chain_only(tmp_path: Path) -> None:
