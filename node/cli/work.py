@@ -13,7 +13,16 @@ from typing import Any
 import click
 from rich.console import Console
 
-from node.cli.base import cli, current, emit, examples, new_table, output, show_record
+from node.cli.base import (
+    cli,
+    current,
+    emit,
+    examples,
+    new_table,
+    output,
+    plain,
+    show_record,
+)
 from node.home import write
 from protocol.records import MAX_ABOUT
 
@@ -143,7 +152,7 @@ def project_list(only_open: bool, skill: str | None) -> None:
         for p in data:
             f = p["fields"]
             table.add_row(
-                p["project_id"], f["name"], f["title"], f["status"], ", ".join(f["skills"])
+                p["project_id"], f["name"], plain(f["title"]), f["status"], ", ".join(f["skills"])
             )
         console.print(table)
 
@@ -260,7 +269,7 @@ def contributions(project_id: str | None, author: str | None) -> None:
             verdict = (c.get("acceptance") or {}).get("fields", {})
             table.add_row(
                 c["id"],
-                c["fields"]["summary"],
+                plain(c["fields"]["summary"]),
                 str(c["fields"]["effort"]),
                 verdict.get("weight", "-"),
                 str(verdict.get("epoch", "-")),

@@ -181,7 +181,8 @@ async def test_profile_set_about_through_the_command_and_match_reads_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = tmp_path / "me"
-    about = "I watch birds every weekend.\nI map where they nest."
+    # Square brackets as people write them, which rich would read as markup.
+    about = "I watch birds every weekend [red]mostly[/red].\nI map where they nest [/b]."
     with trio.fail_after(60):
         async with daemon(root) as (_, client):
             shown = await call(
@@ -193,6 +194,13 @@ async def test_profile_set_about_through_the_command_and_match_reads_it(
             held = await call(client.profile)
             assert held["id"] == shown["id"]
             assert decode(bytes.fromhex(held["raw"])).expect(Profile).about == about
+            # People see it as written, both lines, brackets and all.
+            shown_to_people = await call(
+                CliRunner().invoke, cli, ["--data-dir", str(root), "profile", "show"]
+            )
+            assert shown_to_people.exit_code == 0, shown_to_people.output
+            assert "[red]mostly[/red]" in shown_to_people.output
+            assert "I map where they nest [/b]." in shown_to_people.output
 
             birds = f.project(
                 "bob",
