@@ -144,7 +144,8 @@ class Client:
         return self.request("GET", "/v1/profile", params={"author": author})
 
     def set_profile(self, **fields: Any) -> Any:
-        """Fields: name, actor ("human"/"agent"), skills, interests, payout, rate."""
+        """Fields: name, actor ("human"/"agent"), skills, interests, payout, rate, about (free
+        text, up to 2,000 bytes, that matching reads beside the interests)."""
         return self.request("POST", "/v1/profile", body=fields)
 
     def projects(self, *, cursor: str | None = None, limit: int | None = None) -> Any:
@@ -205,6 +206,12 @@ class Client:
             "/v1/acceptances",
             body={"contribution_id": contribution_id, "weight": weight, "epoch": epoch},
         )
+
+    def match(self, *, limit: int | None = None) -> Any:
+        """Returns the open projects of others ranked for this node's profile, best first:
+        `{"items": [...], ...}`, each item with `project_id`, `score` and the four parts
+        `love`, `good_at`, `needs` and `paid`, each a `{"score", "reason"}`."""
+        return self.request("GET", "/v1/match", params={"limit": limit})
 
     def export(self) -> Iterator[str]:
         """Yields every stored record as one JSON line ({id, kind, raw}), streamed."""

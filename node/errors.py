@@ -44,6 +44,10 @@ class NotFound(NodeError):
     """Raised when a record the action needs (a project, a contribution) is not in the store."""
 
 
+class NoProfile(NotFound):
+    """Raised when an action needs this node's own profile (matching) and it has none yet."""
+
+
 class Conflict(NodeError):
     """Raised when an action contradicts the state of a record (closing a closed project)."""
 
@@ -286,6 +290,7 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (OrphanRecord, Outcome(409, EXIT_ERROR, "the node has not seen what this record refers to; wait for sync, then try again")),
     (NotAuthorized, Outcome(403, EXIT_ERROR, "only a project's owner (or a reviewer it names) may do this")),
     (ProtocolError, Outcome(400, EXIT_ERROR, "the record was refused by the protocol's rules; nothing was stored")),
+    (NoProfile, Outcome(404, EXIT_ERROR, "set yours first: `workwork profile set --name NAME --skill TAG --interest TAG`")),
     (NotFound, Outcome(404, EXIT_ERROR, "the node may not have it yet: check `workwork peers` and wait for sync")),
     (EpochAnchored, Outcome(409, EXIT_ERROR, "leave out --epoch to accept into the first open epoch")),
     (ContributionAnchored, Outcome(409, EXIT_ERROR, "an anchored epoch cannot change; new work is a new contribution")),

@@ -39,7 +39,8 @@ from protocol.fields import (
     spec,
 )
 
-# Version 2: epoch roots name their manifest, and the `manifest` kind exists.
+# Version 2: epoch roots name their manifest, the `manifest` kind exists, and profiles have
+# an `about` text.
 FORMAT_VERSION = 2
 
 # Seconds since 1970. Anything before 2020 is a broken clock, not a record.
@@ -54,6 +55,9 @@ MAX_EPOCH = 2**32 - 1
 MAX_REVISION = MAX_SAFE_INT
 MAX_REVIEWERS = 16
 MAX_TAGS = 32
+# A profile's free text about its author: a paragraph or a few, not a CV (a profile travels to
+# every node on the `meta` topic, and matching reads it as a query).
+MAX_ABOUT = 2000
 # Acceptance ids per manifest part: a full part (34 bytes an id) stays under the 64 KiB record
 # limit with room for its other fields, and an epoch of MAX_LEAVES takes MAX_PARTS parts.
 MAX_MANIFEST_IDS = 1900
@@ -119,6 +123,9 @@ class Profile(Body):
     interests: tuple[str, ...] = spec(SortedSet(Tag(), MAX_TAGS))
     payout: bytes = spec(Blob(ADDRESS_SIZE, nonzero=True))
     rate: str = spec(Text(64))
+    # Free text in the author's words (what they do, what they care about), possibly empty;
+    # matching reads it beside the interests.
+    about: str = spec(Text(MAX_ABOUT, multiline=True))
 
 
 @_register

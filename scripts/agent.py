@@ -4,7 +4,8 @@
 It needs a running node (`workwork node start`) and uses only `node.client`:
 
 1. makes sure it has a profile that says it is an agent (and its skills);
-2. picks an open project, not its own, whose wanted skills overlap its own;
+2. asks the node to match open projects of others to its profile (GET /v1/match: love, good
+   at, needs and paid, each with a reason), takes the best one that fits, and prints why;
 3. produces a piece of work: here a small Markdown file about the project (a real agent would
    write code, docs or data), and computes its sha256;
 4. contributes it, with the file's URI and hash as evidence;
@@ -30,16 +31,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from node.client import Client, DaemonError
 
+PARTS = ("love", "good_at", "needs", "paid")
 
-def pick(client: Client, skills: set[str], me: str) -> Any | None:
-    """Returns the open project of someone else that shares the most skills with ours."""
-    best, overlap = None, 0
-    for project in client.all_projects():
-        fields = project["fields"]
-        shared = len(skills & set(fields["skills"]))
-        if fields["status"] == "open" and project["author"] != me and shared > overlap:
-            best, overlap = project, shared
-    return best
+
+def pick(client: Client) -> tuple[Any, Any] | None:
+    """Returns the best match the node's ranker gives our profile, and its project; None if
+    no open project of someone else fits at all (nothing we are good at or care about)."""
+    for item in client.match(limit=10)["items"]:
+        if item["good_at"]["score"] > 0 or item["love"]["score"] > 0:
+            return item, client.project(item["project_id"])
+    return None
 
 
 def produce(project: Any, out_dir: Path) -> Path:
@@ -77,19 +78,25 @@ def main() -> int:
 
     try:
         with Client.connect(args.data_dir) as client:
-            me = client.status()["public_key"]
             skills = {s.lower() for s in args.skill}
             try:
-                profile = client.profile()
-                skills |= set(profile["fields"]["skills"])
+                listed = set(client.profile()["fields"]["skills"])
+                # The node matches projects to the profile it holds: skills given here join it.
+                if not skills <= listed:
+                    client.set_profile(skills=sorted(skills | listed))
+                skills |= listed
             except DaemonError as exc:
                 if exc.type != "NotFound":
                     raise
                 client.set_profile(name=args.name, actor="agent", skills=sorted(skills))
-            project = pick(client, skills, me)
-            if project is None:
-                print(f"error: no open project wants any of {sorted(skills)}", file=sys.stderr)
+            picked = pick(client)
+            if picked is None:
+                print(f"error: no open project fits the skills {sorted(skills)}", file=sys.stderr)
                 return 1
+            chosen, project = picked
+            print(f"picked {project['fields']['name']} (score {chosen['score']}):", file=sys.stderr)
+            for part in PARTS:
+                print(f"  {chosen[part]['reason']}", file=sys.stderr)
             work = produce(project, Path(args.out))
             contribution = client.contribute(
                 project_id=project["project_id"],
@@ -113,6 +120,7 @@ def main() -> int:
         "project_id": project["project_id"],
         "contribution_id": contribution["id"],
         "evidence": str(work),
+        "why": {part: chosen[part] for part in PARTS},
         "accepted": verdict is not None,
         "weight": None if verdict is None else verdict["fields"]["weight"],
         "epoch": None if verdict is None else verdict["fields"]["epoch"],

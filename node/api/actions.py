@@ -58,6 +58,7 @@ def set_profile(
     interests: Iterable[str] | None = None,
     payout: bytes | None = None,
     rate: str | None = None,
+    about: str | None = None,
 ) -> Record:
     """Returns the next revision of the identity's profile; fields not given are kept.
 
@@ -80,6 +81,7 @@ def set_profile(
             interests=tagset(interests or ()),
             payout=payout or identity.address,
             rate=rate or "",
+            about=about or "",
         )
         return identity.sign(base)
     old = current.expect(Profile)
@@ -93,6 +95,7 @@ def set_profile(
             interests=old.interests if interests is None else tagset(interests),
             payout=old.payout if payout is None else payout,
             rate=old.rate if rate is None else rate,
+            about=old.about if about is None else about,
         )
     )
 

@@ -63,6 +63,39 @@ _SCHEMAS: dict[str, Any] = {
             "cursor": {"type": ["string", "null"]},
         },
     },
+    "Matches": {
+        "type": "object",
+        "properties": {
+            "items": {
+                "type": "array",
+                "description": "best first",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "project_id": _HEX32,
+                        "title": {"type": "string"},
+                        "score": {"type": "number"},
+                        **{
+                            part: {
+                                "type": "object",
+                                "properties": {
+                                    "score": {"type": "number", "minimum": 0, "maximum": 1},
+                                    "reason": {"type": "string"},
+                                },
+                                "required": ["score", "reason"],
+                            }
+                            for part in ("love", "good_at", "needs", "paid")
+                        },
+                    },
+                    "required": ["project_id", "score", "love", "good_at", "needs", "paid"],
+                },
+            },
+            "considered": {"type": "integer"},
+            "accepted_work": {"type": "integer"},
+            "funding": {"type": "object"},
+        },
+        "required": ["items"],
+    },
     "Status": {"type": "object"},
     "ImportResult": {"type": "object"},
     "Object": {"type": "object"},

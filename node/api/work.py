@@ -38,7 +38,7 @@ from protocol import (
     decode,
     project_id,
 )
-from protocol.records import Acceptance, Contribution
+from protocol.records import MAX_ABOUT, Acceptance, Contribution
 from protocol.topics import ALL as ALL_TOPICS
 from protocol.topics import shard, work
 from storage import BadCursor, Page, Store
@@ -294,6 +294,12 @@ _PROFILE = (
     Param("interests", "strings", "interest tags"),
     Param("payout", "address", "payout address (default: the wallet's)"),
     Param("rate", "string", "rate or pay expectation, free text"),
+    Param(
+        "about",
+        "string",
+        f"free text about you, up to {MAX_ABOUT:,} bytes, new lines allowed, that matching "
+        "reads beside the interests; '' clears it",
+    ),
 )
 _POST = (
     Param(

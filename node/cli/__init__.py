@@ -14,6 +14,7 @@ name): the API's own JSON, with stable keys, for scripts and agents.
 | network.py | `status`, `sync`, `dashboard`, `peers`, `connect` |
 | work.py | profiles, projects, contributions, acceptances, export and import |
 | settle.py | the chain, epochs, funding, claims, audits and proofs |
+| match.py | `match`: open projects ranked for your profile, with reasons |
 | main.py | the entry point: failures to exit codes |
 
 Adding a command: a function under the right group with `@output` (for --json) that calls the

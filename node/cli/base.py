@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from node import __version__
 from node.client import Client
@@ -67,6 +68,13 @@ def emit(data: Any, human: Callable[[Console, Any], None]) -> None:
         human(state.console, data)
 
 
+def plain(value: Any) -> Text:
+    """Returns a value as text to print as it is: what other people's records say (a title, a
+    profile's about text) is never read as rich markup, which could restyle the output or, with
+    a stray closing tag, fail it."""
+    return Text(str(value))
+
+
 def show_pairs(console: Console, rows: Iterable[tuple[str, Any]]) -> None:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
@@ -74,7 +82,7 @@ def show_pairs(console: Console, rows: Iterable[tuple[str, Any]]) -> None:
     for key, value in rows:
         if isinstance(value, list):
             value = ", ".join(map(str, value)) or "-"
-        table.add_row(key, "-" if value in ("", None) else str(value))
+        table.add_row(key, plain("-" if value in ("", None) else value))
     console.print(table)
 
 

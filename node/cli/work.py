@@ -13,8 +13,18 @@ from typing import Any
 import click
 from rich.console import Console
 
-from node.cli.base import cli, current, emit, examples, new_table, output, show_record
+from node.cli.base import (
+    cli,
+    current,
+    emit,
+    examples,
+    new_table,
+    output,
+    plain,
+    show_record,
+)
 from node.home import write
+from protocol.records import MAX_ABOUT
 
 
 @cli.group(
@@ -29,6 +39,7 @@ def profile() -> None:
     epilog=examples(
         "workwork profile set --name Alice --skill python --skill rust",
         "workwork profile set --actor agent --rate '20 USDC/h'",
+        "workwork profile set --about 'I map flood risk from satellite images.'",
     ),
 )
 @click.option("--name", help="Display name (required the first time).")
@@ -37,6 +48,11 @@ def profile() -> None:
 @click.option("--interest", "interests", multiple=True, help="An interest tag (repeatable).")
 @click.option("--payout", help="Payout address 0x... (default: your wallet).")
 @click.option("--rate", help="Rate or pay expectation, free text.")
+@click.option(
+    "--about",
+    help=f"Free text about you, up to {MAX_ABOUT:,} bytes; matching reads it beside your "
+    "interests. '' clears it.",
+)
 @output
 def profile_set(
     name: str | None,
@@ -45,6 +61,7 @@ def profile_set(
     interests: tuple[str, ...],
     payout: str | None,
     rate: str | None,
+    about: str | None,
 ) -> None:
     """Publish a new revision of your profile; what is not given is kept."""
     fields = {
@@ -54,6 +71,7 @@ def profile_set(
         "interests": list(interests) or None,
         "payout": payout,
         "rate": rate,
+        "about": about,
     }
     emit(current().client().set_profile(**fields), show_record)
 
@@ -134,7 +152,7 @@ def project_list(only_open: bool, skill: str | None) -> None:
         for p in data:
             f = p["fields"]
             table.add_row(
-                p["project_id"], f["name"], f["title"], f["status"], ", ".join(f["skills"])
+                p["project_id"], f["name"], plain(f["title"]), f["status"], ", ".join(f["skills"])
             )
         console.print(table)
 
@@ -251,7 +269,7 @@ def contributions(project_id: str | None, author: str | None) -> None:
             verdict = (c.get("acceptance") or {}).get("fields", {})
             table.add_row(
                 c["id"],
-                c["fields"]["summary"],
+                plain(c["fields"]["summary"]),
                 str(c["fields"]["effort"]),
                 verdict.get("weight", "-"),
                 str(verdict.get("epoch", "-")),

@@ -55,6 +55,7 @@ def records(count: int) -> list[Record]:
                     ("p2p",),
                     payout,
                     "50 USD/h",
+                    "",
                 )
             case 1:
                 body = Project(

@@ -157,6 +157,7 @@ def _profile(i: int) -> bytes:
         interests=("storage",),
         payout=_address(1000 + i),
         rate="",
+        about="",
     )
     return sign(body, _key("contributor", i)).raw
 

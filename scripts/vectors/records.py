@@ -30,6 +30,11 @@ from protocol import (
     project_id,
     sign,
 )
+from protocol.records import MAX_ABOUT
+
+# 117 lines of 17 bytes, then 11 more: MAX_ABOUT bytes exactly.
+ABOUT_AT_LIMIT = "Ops\tÑ€€𝄞\n" * 117 + "€€€ok"
+assert len(ABOUT_AT_LIMIT.encode()) == MAX_ABOUT
 
 
 def seed(name: str) -> bytes:
@@ -140,6 +145,8 @@ def main() -> None:
                 interests=("open-source", "translation"),
                 payout=bytes.fromhex("a11ce00000000000000000000000000000000a11"),
                 rate="60 USD/h",
+                about="Translator and Rust developer in Sevilla.\nI care about open-source "
+                "docs — in every language.",
             ),
         ),
         case(
@@ -154,6 +161,24 @@ def main() -> None:
                 interests=(),
                 payout=bytes.fromhex("00000000000000000000000000000000000000a9"),
                 rate="",
+                about="",
+            ),
+        ),
+        # An `about` of exactly MAX_ABOUT bytes (a str16 on the wire), of 1- to 4-byte
+        # characters, new lines and tabs.
+        case(
+            "profile-about-at-limit",
+            "carol",
+            Profile(
+                created_at=t0 + 2,
+                revision=1,
+                name="Carol",
+                actor="human",
+                skills=("k8s",),
+                interests=(),
+                payout=bytes.fromhex("ca401000000000000000000000000000000000ca"),
+                rate="",
+                about=ABOUT_AT_LIMIT,
             ),
         ),
         case(

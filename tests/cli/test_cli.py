@@ -207,8 +207,8 @@ def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:
             )
             assert mine[0]["acceptance"]["id"] == verdict["id"]
 
-            # The example agent takes the open project that wants its skill, contributes,
-            # and waits for the acceptance that the owner gives it.
+            # The example agent takes the open project that the node's match ranks first for
+            # its profile, says why, contributes, and waits for the owner's acceptance.
             agent = subprocess.Popen(
                 [sys.executable, str(AGENT), "--data-dir", str(worker), "--skill", "writing",
                  "--out", str(tmp_path / "agent-work"), "--timeout", "30"],
@@ -233,6 +233,11 @@ def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:
             outcome = json.loads(out)
             assert outcome["contribution_id"] == theirs[0]["id"]
             assert (outcome["accepted"], outcome["weight"]) == (True, "3")
+            # The worker's own accepted work in the project is what makes it good at it.
+            assert outcome["why"]["good_at"]["reason"].startswith(
+                "good at: 1 accepted contribution(s) tagged writing (weight 10, in 1 project(s))"
+            )
+            assert "picked docs" in err and "good at: 1 accepted contribution(s)" in err
             assert ok(worker, "profile", "show")["fields"]["actor"] == "agent"
 
             ok(owner, "project", "close", pid)

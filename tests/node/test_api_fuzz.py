@@ -108,6 +108,8 @@ def _with_ids(case: Any, known: dict[str, str]) -> Any:
 async def test_the_api_answers_as_its_openapi_document_says(tmp_path: Path) -> None:
     with trio.fail_after(120):
         async with daemon(tmp_path / "a") as (_, client):
+            # A profile, so that matching answers in full rather than 404.
+            await call(client.set_profile, name="Fuzz", skills=["writing"])
             pid = (await call(client.post_project, name="docs", title="Docs"))["project_id"]
             work = await call(client.contribute, project_id=pid, summary="s", evidence_uri="u")
             await call(client.accept, work["id"], 10, epoch=0)
@@ -134,4 +136,5 @@ async def test_the_api_answers_as_its_openapi_document_says(tmp_path: Path) -> N
     # The anchored epoch was reached: its kept tree, and an audit of it.
     epoch = "/v1/projects/{project_id}/epochs/{epoch}"
     assert answered[f"GET {epoch}/tree"][200] and answered[f"GET {epoch}/audit"][200]
+    assert answered["GET /v1/match"][200]
     print(f"{sum(map(sum, (s.values() for s in answered.values())))} requests in {took:.1f} s")

@@ -22,6 +22,7 @@ from protocol import (
     DecodeError,
     InvalidField,
     NonCanonical,
+    Profile,
     Project,
     ProtocolError,
     RecordTooLarge,
@@ -34,6 +35,7 @@ from protocol import (
     sign,
     tagset,
 )
+from protocol.records import MAX_ABOUT
 from tests.support import factories as f
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,6 +149,12 @@ BAD_FIELDS: list[tuple[str, Any, dict[str, Any]]] = [
     ("profile", f.profile, {"payout": b"\x00" * 20}),
     ("profile", f.profile, {"payout": b"\x01" * 19}),
     ("profile", f.profile, {"payout": "0x" + "11" * 20}),
+    ("profile", f.profile, {"about": "x" * (MAX_ABOUT + 1)}),
+    ("profile", f.profile, {"about": "€" * 667}),  # 2,001 bytes in 667 characters
+    ("profile", f.profile, {"about": "bell\x07"}),
+    ("profile", f.profile, {"about": "carriage\rreturn"}),
+    ("profile", f.profile, {"about": b"bytes"}),
+    ("profile", f.profile, {"about": None}),
     ("project", f.project, {"name": "Has-Caps"}),
     ("project", f.project, {"name": "-leading"}),
     ("project", f.project, {"name": "x" * 65}),
@@ -197,6 +205,39 @@ def profile_values() -> list[Any]:
 def test_decoder_accepts_hand_built_canonical_body() -> None:
     record = decode(envelope_of(profile_values()))
     assert record.body == f.profile().body
+
+
+def test_about_holds_lines_up_to_its_byte_bound() -> None:
+    # The bound is in UTF-8 bytes: 666 three-byte characters and two of \n and \t.
+    text = "€" * 333 + "\n\t" + "€" * 333
+    assert len(text.encode()) == MAX_ABOUT
+    record = decode(envelope_of([*profile_values()[:-1], text]))
+    assert record.expect(Profile).about == text
+    assert decode(f.profile(about=text).raw) == f.profile(about=text)
+
+
+@pytest.mark.parametrize(
+    ("about", "reason"),
+    [
+        ("x" * (MAX_ABOUT + 1), "2001 bytes is outside [0, 2000]"),
+        ("€" * 667, "2001 bytes is outside [0, 2000]"),
+        ("tab\tok, escape \x1b[31m not", "contains a control character"),
+        (b"about", "expected a string, got bytes"),
+        (7, "expected a string, got int"),
+    ],
+)
+def test_decoder_refuses_a_bad_about_with_a_typed_error(about: Any, reason: str) -> None:
+    # Built by hand and signed, as a peer that skips the checks would send it.
+    with pytest.raises(InvalidField) as info:
+        decode(envelope_of([*profile_values()[:-1], about]))
+    assert (info.value.kind, info.value.field, info.value.reason) == ("profile", "about", reason)
+    assert isinstance(info.value, ProtocolError)
+
+
+def test_decoder_refuses_a_profile_without_about() -> None:
+    # A profile of format 2 as it was before `about`: one field short, refused as such.
+    with pytest.raises(InvalidField, match="expected 9 fields, got 8"):
+        decode(envelope_of(profile_values()[:-1]))
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ def profile(who: str = "alice", **changes: Any) -> Record:
         interests=("p2p",),
         payout=address(who),
         rate="",
+        about="",
     )
     return sign(replace(body, **changes), key(who))
 

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from protocol import Acceptance, Body, Contribution, EpochRoot, Manifest, Profile, Project
 from protocol.records import (
+    MAX_ABOUT,
     MAX_LEAVES,
     MAX_MANIFEST_IDS,
     MAX_PARTS,
@@ -42,6 +43,7 @@ profiles = st.builds(
     interests=tag_sets,
     payout=addresses,
     rate=text(0, 64),
+    about=text(0, MAX_ABOUT, multiline),
 )
 projects = st.builds(
     Project,
