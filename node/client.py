@@ -16,6 +16,7 @@ not running.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -234,10 +235,19 @@ class Client:
         later request waits in the store's orphans until it does.
         """
         totals: dict[str, Any] = {"added": 0, "duplicates": 0, "orphaned": 0, "rejected": []}
-        for part in _import_parts(list(lines)):
-            result = self.request("POST", "/v1/records/import", body={"lines": part})
-            for key in totals:
-                totals[key] += result[key]
+        pending = list(lines)
+        while pending:
+            progress = 0
+            totals["rejected"] = []
+            for part in _import_parts(pending):
+                result = self.request("POST", "/v1/records/import", body={"lines": part})
+                progress += result["added"]
+                for key in totals:
+                    totals[key] += result[key]
+            # A record refused for now (a reviewer's acceptance in a part before the revision
+            # naming the reviewer) is offered again, while that stores more.
+            refused = {item["id"] for item in totals["rejected"]}
+            pending = [line for line in pending if _line_id(line) in refused] if progress else []
         return totals
 
     # Settlement: the chain, epochs, funding, claims, audits and proofs.
@@ -309,6 +319,16 @@ def _decode(response: httpx.Response) -> Any:
         str(problem.get("hint", "")),
         response.status_code,
     )
+
+
+def _line_id(line: str) -> str | None:
+    """The id (hex) of the record on an import line, or None if the line holds none."""
+    text = line.strip()
+    try:
+        raw = json.loads(text)["raw"] if text.startswith("{") else text
+        return hashlib.sha256(bytes.fromhex(raw)).hexdigest()
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _import_parts(lines: list[str]) -> Iterator[list[str]]:

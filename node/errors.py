@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from protocol import NotAuthorized, ProjectClosed, ProtocolError
 from storage import BadCursor, StorageError, StoreInUse
 
-# Exit codes of the CLI: 0 success, 1 an error, 2 a usage error, 3 an audit with findings.
+# Exit codes of the CLI: 0 success, 1 an error, 2 a usage error, 3 an audit with findings,
+# 4 an import that stored what it could and refused the rest.
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_FINDINGS = 3
+EXIT_REFUSED = 4
 
 
 class NodeError(Exception):

@@ -242,26 +242,44 @@ async def export(api: Api, args: dict[str, Any]) -> Any:
 
 
 async def import_records(api: Api, args: dict[str, Any]) -> Any:
-    """Takes JSON lines of `{"raw": hex}` (or lines of bare hex) through full validation."""
-    blobs = _import_lines(args["lines"])
+    """Takes JSON lines of `{"raw": hex}` (or lines of bare hex) through full validation.
+
+    Records the store refused for now are offered again once the others are in, as sync would
+    offer them: a reviewer's acceptance before the project revision that names the reviewer,
+    in a later batch, is stored on the second pass. What is refused in the last pass is
+    reported.
+    """
     node = api.node
     totals: dict[str, Any] = {"added": 0, "duplicates": 0, "orphaned": 0, "rejected": []}
-    for start in range(0, len(blobs), _IMPORT_BATCH):
-        batch = blobs[start : start + _IMPORT_BATCH]
-        # ingest_raw decodes and verifies every signature: imported records are not trusted.
-        # A write: through the gateway's writer, which tracks the store's health.
-        result = await node.gateway.write(node.store.ingest_raw, batch, now=node.clock())
-        # A record's id is the sha256 of its bytes: only what was stored is decoded again
-        # (without the signature check it just passed), to be published.
-        stored = set(result.added) | set(result.released)
-        fresh = [
-            decode(blob, verify=False) for blob in batch if hashlib.sha256(blob).digest() in stored
-        ]
-        await node.gossip.publish(fresh)
-        totals["added"] += len(result.added)
-        totals["duplicates"] += len(result.duplicates)
-        totals["orphaned"] += len(result.orphaned)
-        totals["rejected"] += [{"id": rid.hex(), "error": str(e)} for rid, e in result.rejected]
+    pending = _import_lines(args["lines"])
+    while pending:
+        progress = 0
+        refused: list[bytes] = []
+        totals["rejected"] = []
+        for start in range(0, len(pending), _IMPORT_BATCH):
+            batch = pending[start : start + _IMPORT_BATCH]
+            # ingest_raw decodes and verifies every signature: imported records are not
+            # trusted. A write: through the gateway's writer, which tracks the store's health.
+            result = await node.gateway.write(node.store.ingest_raw, batch, now=node.clock())
+            # A record's id is the sha256 of its bytes: only what was stored is decoded again
+            # (without the signature check it just passed), to be published.
+            stored = set(result.added) | set(result.released)
+            ids = [hashlib.sha256(blob).digest() for blob in batch]
+            fresh = [
+                decode(blob, verify=False)
+                for blob, i in zip(batch, ids, strict=True)
+                if i in stored
+            ]
+            await node.gossip.publish(fresh)
+            progress += len(stored)
+            totals["added"] += len(result.added)
+            totals["duplicates"] += len(result.duplicates)
+            totals["orphaned"] += len(result.orphaned)
+            totals["rejected"] += [{"id": rid.hex(), "error": str(e)} for rid, e in result.rejected]
+            failed = {rid for rid, _ in result.rejected}
+            refused += [blob for blob, i in zip(batch, ids, strict=True) if i in failed]
+        # Another pass can only help if this one stored something and refused something.
+        pending = refused if progress else []
     return totals
 
 

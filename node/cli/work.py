@@ -23,6 +23,7 @@ from node.cli.base import (
     plain,
     show_record,
 )
+from node.errors import EXIT_REFUSED
 from node.home import write
 from protocol.records import MAX_ABOUT
 
@@ -313,11 +314,23 @@ def export_(file: Any) -> None:
     "import",
     epilog=examples("workwork import records.jsonl", "cat records.jsonl | workwork import"),
 )
-@click.argument("file", type=click.File("r"), default="-")
+@click.argument("file", type=click.File("rb"), default="-")
 @output
-def import_(file: Any) -> None:
-    """Validate and store records from JSON lines (as `export` writes them)."""
-    result = current().client().import_records(file.read().splitlines())
+def import_(file: Any) -> int:
+    """Validate and store records from JSON lines (as `export` writes them).
+
+    Exits 0 when every record was stored (or held already), 4 when some were refused (listed).
+    """
+    data = file.read()
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise click.UsageError(
+            f"{file.name}: line {line} is not UTF-8 text: not an export of records "
+            '(JSON lines {"id", "kind", "raw"}, as `workwork export` writes them)'
+        ) from None
+    result = current().client().import_records(lines)
 
     def human(console: Console, data: dict[str, Any]) -> None:
         console.print(
@@ -328,3 +341,4 @@ def import_(file: Any) -> None:
             console.print(f"  refused {item['id'][:16]}: {item['error']}")
 
     emit(result, human)
+    return EXIT_REFUSED if result["rejected"] else 0
