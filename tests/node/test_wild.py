@@ -6,6 +6,7 @@ orphan floods, replays, or its own large batches. Every wait is on a condition a
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,18 +16,29 @@ import multiaddr
 import pytest
 import trio
 from libp2p.abc import IHost
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.request_response import BytesCodec, RequestContext, RequestResponse
 
 from node.config import NetworkConfig
-from node.net.core.peers import MAX_STRIKES
+from node.net.core.peers import MAX_KNOWN, MAX_STRIKES
 from node.net.core.quotas import DUPLICATE_BURST, PEER_ORPHANS
 from node.net.gossip import topic_name
 from node.net.node import Node
+from node.net.serve import CONFIG, PROTOCOL
 from protocol import Record
 from protocol.topics import META, shard, work
-from protocol.wire import encode_batch
+from protocol.wire import (
+    PeerList,
+    PeersRequest,
+    Refused,
+    decode_request,
+    encode_batch,
+    encode_response,
+)
 from tests.support import factories as f
 from tests.support.hostile import bare_peer
 from tests.support.nodes import has_all, running, wait_for
@@ -250,3 +262,58 @@ async def test_replays_cost_a_hash_and_are_held_against_the_sender(
             logging.getLogger(__name__).info(
                 "%d replays of %d bytes: %.3f s of CPU in this process", replays, len(data), spent
             )
+
+
+def closed_port() -> int:
+    """A loopback port that nobody listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def made_up(count: int, port: int) -> list[tuple[str, tuple[str, ...]]]:
+    """Peers that do not exist: half on a closed loopback port, half on the LAN."""
+    out = []
+    for i in range(count):
+        peer = str(ID.from_pubkey(create_new_key_pair().public_key))
+        addr = f"/ip4/127.0.0.1/tcp/{port}" if i % 2 else f"/ip4/10.{i % 250}.0.1/tcp/4001"
+        out.append((peer, (addr,)))
+    return out
+
+
+async def test_made_up_peers_from_exchange_never_cost_the_node_its_real_peers(
+    dirs: Callable[[str], Path],
+) -> None:
+    """Defect 2: a peer that tells of 32 made-up peers in each of 35 exchanges. The
+    table stays within its bound, keeps the bootstrap node the node reached, keeps no LAN
+    address from a stranger (the node listens on loopback only), and after a restart the node
+    is connected to its real peer again within seconds."""
+    told = 0
+    port = closed_port()
+
+    async def handler(data: bytes, context: RequestContext) -> bytes:
+        nonlocal told
+        if isinstance(decode_request(data), PeersRequest):
+            told += 1
+            return encode_response(PeerList(tuple(made_up(32, port))))
+        return encode_response(Refused("busy"))
+
+    with trio.fail_after(120):
+        async with running(dirs("boot"), role="bootstrap") as boot:
+            async with (
+                running(dirs("node"), bootstrap=(boot.addrs()[0],)) as node,
+                bare_peer() as (host, _),
+            ):
+                RequestResponse(host).set_handler(PROTOCOL, handler, BytesCodec(), CONFIG)
+                await wait_for(lambda: boot.peer_id in node.peers.connected(), timeout=10)
+                await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(node.addrs()[0])))
+                await wait_for(lambda: told >= 1, timeout=10)  # the exchange on connect
+                while told < 35:  # as on 34 more connections
+                    await node.sync.exchange_peers(host.get_id())
+                known = node.peers.known()
+                assert len(known) <= MAX_KNOWN
+                assert any(p.peer_id == str(boot.peer_id) and p.verified for p in known)
+                assert not [a for p in known for a in p.addrs if a.startswith("/ip4/10.")]
+            # Restarted over the same data dir: its real peer comes back first.
+            async with running(dirs("node"), bootstrap=(boot.addrs()[0],)) as again:
+                await wait_for(lambda: boot.peer_id in again.peers.connected(), timeout=15)
