@@ -84,10 +84,19 @@ class Intake:
             task_status.started()
 
     async def fresh(self, blobs: Sequence[bytes]) -> list[bytes]:
-        """Returns the blobs whose records the store does not hold, in order."""
+        """Returns the blobs whose records the node does not hold (stored, or held), in order.
+
+        Orphans are not looked up: that would wait for the store's lock, which an ingest holds
+        throughout, and so keep verification from overlapping the store's writes.
+        """
         ids = [hashlib.sha256(blob).digest() for blob in blobs]
-        stored = await self._gateway.read(self._gateway.store.stored, ids)
-        return [blob for blob, rid in zip(blobs, ids, strict=True) if rid not in stored]
+        known = await self._gateway.read(self._gateway.store.stored, ids)
+        held = self.held
+        return [
+            blob
+            for blob, rid in zip(blobs, ids, strict=True)
+            if rid not in known and rid not in held
+        ]
 
     async def take(self, peer: str, topic: str, records: Sequence[Record]) -> Taken:
         """Checks `records` (decoded and verified) that `peer` sent on `topic`, and stores them.
