@@ -40,7 +40,7 @@ from protocol.wire import (
     encode_response,
 )
 from tests.support import factories as f
-from tests.support.hostile import bare_peer
+from tests.support.hostile import bare_peer, serve_sync
 from tests.support.nodes import has_all, running, wait_for
 
 # Slow (real hosts, thousands of records, repeated): left out of the fast loop,
@@ -179,6 +179,28 @@ async def test_records_must_arrive_on_their_own_topic(dirs: Callable[[str], Path
             assert not any(
                 personal.store.has(w.id) or personal.store.is_orphan(w.id) for w in works
             )
+            assert personal.peers.book._strikes[str(host.get_id())]
+
+
+async def test_sync_answers_must_be_of_the_topic_reconciled(dirs: Callable[[str], Path]) -> None:
+    """Defect 3, by sync: a peer that reconciles `meta` as if it held a contribution, and hands it
+    over when asked. The personal node (no shard followed) stores nothing of it, and the peer
+    gets a strike."""
+    project = f.project()
+    off_topic = f.contribution(summary="not a meta record")
+    with trio.fail_after(60):
+        async with running(dirs("personal")) as personal, bare_peer() as (host, _):
+            await personal.submit([project])
+            serve_sync(host, {off_topic.id: off_topic.raw, project.id: project.raw})
+            await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(personal.addrs()[0])))
+            await wait_for(
+                lambda: any(r.peer == str(host.get_id()) for r in personal.sync.reports),
+                timeout=20,
+            )
+            report = next(r for r in personal.sync.reports if r.peer == str(host.get_id()))
+            assert report.needed == 1 and report.stored == 0 and report.rejected == 1
+            assert not personal.store.has(off_topic.id)
+            assert not personal.store.is_orphan(off_topic.id)
             assert personal.peers.book._strikes[str(host.get_id())]
 
 
