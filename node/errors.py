@@ -140,8 +140,73 @@ class InsufficientFunds(ChainError):
         self.needs = needs
 
 
+class InsufficientTokens(InsufficientFunds):
+    """Raised when the wallet holds less of an ERC-20 token than a funding takes."""
+
+    def __init__(self, wallet: str, token: str, holds: int, needs: int) -> None:
+        # InsufficientFunds's own message speaks of wei and gas; this one of the token.
+        ChainError.__init__(
+            self,
+            f"insufficient tokens: wallet {wallet} holds {holds} of token {token}, needs {needs} "
+            "(in the token's smallest unit)",
+        )
+        self.wallet = wallet
+        self.token = token
+        self.holds = holds
+        self.needs = needs
+
+
+class InsufficientAllowance(ChainError):
+    """Raised when the contract may take less of the wallet's token than a funding moves: the
+    wallet has to approve it first."""
+
+    def __init__(self, wallet: str, token: str, allowed: int, needs: int) -> None:
+        super().__init__(
+            f"insufficient allowance: wallet {wallet} lets the contract take {allowed} of token "
+            f"{token}, the funding moves {needs} (in the token's smallest unit)"
+        )
+        self.wallet = wallet
+        self.token = token
+        self.allowed = allowed
+        self.needs = needs
+
+
+class UnknownToken(ChainError):
+    """Raised when an address given as a token is not an ERC-20 token on this node's chain: it
+    holds no code there, or does not answer as a token does."""
+
+    def __init__(self, token: str, chain_id: int, why: str) -> None:
+        super().__init__(f"{token} is not an ERC-20 token on chain {chain_id}: {why}")
+        self.token = token
+        self.chain_id = chain_id
+
+
 class SettlementError(NodeError):
     """Raised when an epoch cannot be anchored, funded or claimed as asked."""
+
+
+class EpochOpen(SettlementError):
+    """Raised when an epoch is asked to be anchored before it closes (its end plus the grace for
+    clock skew); `at` is the Unix time from which it can be."""
+
+    def __init__(self, message: str, *, epoch: int, at: float) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.at = at
+
+
+class LateAcceptance(SettlementError):
+    """Raised when a contribution's acceptance came after its epoch was anchored: it is not
+    counted, so there is no share to show, claim or prove."""
+
+
+class EpochAnchored(Conflict):
+    """Raised when an acceptance would go into an epoch that is anchored (or being anchored),
+    where it could never count."""
+
+
+class ContributionAnchored(Conflict):
+    """Raised when an acceptance would change a contribution that an anchored epoch pays."""
 
 
 class AuditError(NodeError):
@@ -222,6 +287,8 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (NotAuthorized, Outcome(403, EXIT_ERROR, "only a project's owner (or a reviewer it names) may do this")),
     (ProtocolError, Outcome(400, EXIT_ERROR, "the record was refused by the protocol's rules; nothing was stored")),
     (NotFound, Outcome(404, EXIT_ERROR, "the node may not have it yet: check `workwork peers` and wait for sync")),
+    (EpochAnchored, Outcome(409, EXIT_ERROR, "leave out --epoch to accept into the first open epoch")),
+    (ContributionAnchored, Outcome(409, EXIT_ERROR, "an anchored epoch cannot change; new work is a new contribution")),
     (Conflict, Outcome(409, EXIT_ERROR, "")),
     (SyncError, Outcome(502, EXIT_ERROR, "the peer failed or left; the node syncs again with it or others")),
     (NetworkError, Outcome(502, EXIT_ERROR, "check the address and that the peer is running")),
@@ -229,9 +296,14 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (NoChain, Outcome(409, EXIT_ERROR, "start the node with a chain (--chain)")),
     (WrongChain, Outcome(409, EXIT_ERROR, "ask the project's owner for that chain's JSON-RPC URL, and start this node with --chain URL --contract 0x... of that chain (or set [chain] in config.toml)")),
     (ChainInUse, Outcome(409, EXIT_ERROR, "another node (or script) runs an anvil on this state file: stop that process (the message names it), or give this node a data dir of its own")),
+    (InsufficientTokens, Outcome(409, EXIT_ERROR, "send the wallet more of the token, or fund less")),
     (InsufficientFunds, Outcome(409, EXIT_ERROR, "send the wallet more (on a dev chain, the wallet is funded at start)")),
+    (InsufficientAllowance, Outcome(409, EXIT_ERROR, "approve the contract for the amount first; nothing was sent")),
+    (UnknownToken, Outcome(400, EXIT_ERROR, "check the token's address: it must be the token's contract on this node's chain")),
     (TransactionReverted, Outcome(409, EXIT_ERROR, "the contract refused it; nothing changed on chain")),
     (ProofError, Outcome(400, EXIT_ERROR, "the proof file is not valid: the message names what failed")),
+    (EpochOpen, Outcome(409, EXIT_ERROR, "wait until then; a running node anchors it by itself, or `workwork epoch close` shows the tree so far")),
+    (LateAcceptance, Outcome(409, EXIT_ERROR, "the project's owner may accept the contribution again, into an open epoch")),
     (SettlementError, Outcome(409, EXIT_ERROR, "")),
     (AuditError, Outcome(404, EXIT_ERROR, "follow the project and wait for sync, then audit again")),
     (ChainError, Outcome(502, EXIT_ERROR, "check --chain and --contract (or [chain] in config.toml), and the node's log")),

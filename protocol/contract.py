@@ -13,9 +13,32 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["NAME", "Artifact", "artifact"]
+__all__ = ["ETHER", "NAME", "Artifact", "artifact", "redirect_typed_data"]
 
 NAME = "WorkWorkSettlement"
+# The token address that stands for ether in every function of the contract that takes a token.
+ETHER = bytes(20)
+
+# The EIP-712 type a leaf's payout signs to let its claims be paid to another address (the
+# contract's `claimTo`); the contract hashes exactly these fields in this order.
+_REDIRECT_TYPES: dict[str, list[dict[str, str]]] = {
+    "EIP712Domain": [
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+        {"name": "verifyingContract", "type": "address"},
+    ],
+    "Redirect": [
+        {"name": "owner", "type": "address"},
+        {"name": "projectId", "type": "bytes32"},
+        {"name": "epoch", "type": "uint64"},
+        {"name": "contributionId", "type": "bytes32"},
+        {"name": "payout", "type": "address"},
+        {"name": "weight", "type": "uint256"},
+        {"name": "to", "type": "address"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +81,46 @@ def artifact() -> Artifact:
 
 def _hex(value: str) -> bytes:
     return bytes.fromhex(value.removeprefix("0x"))
+
+
+def redirect_typed_data(
+    *,
+    chain_id: int,
+    contract: bytes,
+    owner: bytes,
+    project_id: bytes,
+    epoch: int,
+    contribution_id: bytes,
+    payout: bytes,
+    weight: int,
+    to: bytes,
+    deadline: int,
+) -> dict[str, Any]:
+    """Returns the EIP-712 message by which a leaf's payout lets its claims go to `to`.
+
+    The message is the JSON form of `eth_signTypedData_v4` (addresses and bytes as 0x-hex), so a
+    wallet shows it field by field and any EIP-712 library signs it; the contract checks the
+    signature against the leaf's payout (ECDSA, or ERC-1271 for a contract wallet) in `claimTo`,
+    on this chain and at this contract only, until `deadline` (a Unix time, inclusive).
+    """
+    return {
+        # A fresh copy each time, so that no caller can change another's message.
+        "types": {name: [dict(f) for f in fields] for name, fields in _REDIRECT_TYPES.items()},
+        "primaryType": "Redirect",
+        "domain": {
+            "name": NAME,
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": "0x" + contract.hex(),
+        },
+        "message": {
+            "owner": "0x" + owner.hex(),
+            "projectId": "0x" + project_id.hex(),
+            "epoch": epoch,
+            "contributionId": "0x" + contribution_id.hex(),
+            "payout": "0x" + payout.hex(),
+            "weight": weight,
+            "to": "0x" + to.hex(),
+            "deadline": deadline,
+        },
+    }

@@ -68,6 +68,12 @@ class ProjectClosed(InvalidRecord):
     """Raised when a contribution arrives for a project that was closed before it was made."""
 
 
+class InvalidManifest(InvalidRecord):
+    """Raised when a manifest part or an epoch root does not fit the records it names, or the
+    acceptances a manifest lists cannot make a tree (another epoch, weight 0, one contribution
+    twice)."""
+
+
 # Merkle trees and settlement.
 
 

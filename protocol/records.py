@@ -9,6 +9,10 @@ Revisable kinds carry a `revision`; a higher revision of the same subject replac
 (see `protocol.validate.slot`). Projects are named by their owner: `project_id(owner, name)` is
 stable across revisions, which is what contributions, acceptances, epoch roots and the chain
 contract refer to.
+
+An anchored epoch is an `epoch_root` and the `manifest` it names: the ids of exactly the
+acceptances its tree was built from, in parts that name each other (see `Manifest`), so that
+what the root covers is fixed by signed records and not by whatever acceptances a node holds.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from protocol.fields import (
     spec,
 )
 
-FORMAT_VERSION = 1
+# Version 2: epoch roots name their manifest, and the `manifest` kind exists.
+FORMAT_VERSION = 2
 
 # Seconds since 1970. Anything before 2020 is a broken clock, not a record.
 MIN_TIMESTAMP = 1_577_836_800
@@ -49,6 +54,10 @@ MAX_EPOCH = 2**32 - 1
 MAX_REVISION = MAX_SAFE_INT
 MAX_REVIEWERS = 16
 MAX_TAGS = 32
+# Acceptance ids per manifest part: a full part (34 bytes an id) stays under the 64 KiB record
+# limit with room for its other fields, and an epoch of MAX_LEAVES takes MAX_PARTS parts.
+MAX_MANIFEST_IDS = 1900
+MAX_PARTS = -(-MAX_LEAVES // MAX_MANIFEST_IDS)
 
 _PROJECT_DOMAIN = b"workwork/project/v1\x00"
 
@@ -173,8 +182,45 @@ class Acceptance(Body):
 
 @_register
 @dataclass(frozen=True, slots=True)
+class Manifest(Body):
+    """One part of the list of acceptances an anchored epoch's tree was built from.
+
+    The whole list is the ids of the acceptances, sorted and without duplicates, cut in order
+    into `parts` parts of 1 to MAX_MANIFEST_IDS ids. Part `part` names the record id of part
+    `part + 1` in `next` (the last part names none), and the epoch root names the record id of
+    part 0, so the root commits to every part, and through them to every acceptance id, as a
+    hash chain: each part can be checked on its own against the one before it.
+    """
+
+    KIND: ClassVar[str] = "manifest"
+
+    project_id: bytes = spec(Blob(HASH_SIZE))
+    epoch: int = spec(UInt(MAX_EPOCH))
+    part: int = spec(UInt(MAX_PARTS - 1))
+    parts: int = spec(UInt(MAX_PARTS, 1))
+    # The record id of the next part, or empty in the last part.
+    next: bytes = spec(Blob(0, HASH_SIZE))
+    acceptances: tuple[bytes, ...] = spec(SortedSet(Blob(HASH_SIZE), MAX_MANIFEST_IDS))
+
+    def check(self) -> None:
+        if not self.acceptances:
+            raise InvalidField(self.KIND, "acceptances", "a part lists at least one acceptance")
+        if self.part >= self.parts:
+            raise InvalidField(self.KIND, "part", f"{self.part} is not below parts {self.parts}")
+        if (self.part == self.parts - 1) != (not self.next):
+            raise InvalidField(
+                self.KIND, "next", "names the next part in every part but the last, and only there"
+            )
+
+
+@_register
+@dataclass(frozen=True, slots=True)
 class EpochRoot(Body):
-    """The anchored Merkle root of one (project, epoch), with where it was anchored."""
+    """The anchored Merkle root of one (project, epoch), its manifest, and where it was anchored.
+
+    `manifest` is the record id of part 0 of the manifest (`Manifest`) listing the acceptances
+    the tree was built from, in `parts` parts.
+    """
 
     KIND: ClassVar[str] = "epoch_root"
 
@@ -183,6 +229,8 @@ class EpochRoot(Body):
     root: bytes = spec(Blob(HASH_SIZE))
     leaf_count: int = spec(UInt(MAX_LEAVES, 1))
     total_weight: int = spec(UInt(MAX_LEAVES * MAX_WEIGHT, 1))
+    manifest: bytes = spec(Blob(HASH_SIZE))
+    parts: int = spec(UInt(MAX_PARTS, 1))
     chain_id: int = spec(UInt(MAX_SAFE_INT, 1))
     contract: bytes = spec(Blob(ADDRESS_SIZE, nonzero=True))
     tx_hash: bytes = spec(Blob(HASH_SIZE))
@@ -192,4 +240,9 @@ class EpochRoot(Body):
         if not self.leaf_count <= self.total_weight <= self.leaf_count * MAX_WEIGHT:
             raise InvalidField(
                 self.KIND, "total_weight", "must lie between leaf_count and leaf_count * MAX_WEIGHT"
+            )
+        # One leaf per listed acceptance, and every part lists 1 to MAX_MANIFEST_IDS of them.
+        if not self.parts <= self.leaf_count <= self.parts * MAX_MANIFEST_IDS:
+            raise InvalidField(
+                self.KIND, "parts", "must fit leaf_count: 1 to MAX_MANIFEST_IDS leaves a part"
             )

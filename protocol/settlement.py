@@ -1,11 +1,19 @@
 """Pro-rata settlement of an epoch, computed exactly as the contract computes it in uint256.
 
-Anyone can fund an anchored epoch, at any time and more than once. A leaf of weight `w` in an
-epoch of total weight `W` is owed `funded * w // W` of everything `funded` so far, and a claim
-pays that share minus what the leaf was already paid. So however the funding arrives, and
-whenever claims are made, a leaf never receives more than its share of the total funded, and
-once it claims after the last top-up it has received exactly that share. Integer division
-rounds every share down; the contract keeps the dust, less than one wei per leaf.
+Anyone can fund an anchored epoch, in ether or any ERC-20 token, more than once until it expires.
+Each token has its own books. A leaf of weight `w` in an epoch of total weight `W` is owed
+`funded * w // W` of everything `funded` so far in a token, and a claim pays that share minus
+what the leaf was already paid in that token. So however the funding arrives, and whenever
+claims are made, a leaf never receives more than its share of the total funded, and once it
+claims after the last top-up it has received exactly that share. Integer division rounds every
+share down; the dust, less than one unit per leaf, stays with the epoch.
+
+Claims close `CLAIM_PERIOD` seconds after the epoch was anchored. From then on each funder may
+take back its part of what the claims left: `refundable(funded - paid, stake, funded, refunded)`,
+the same arithmetic with the funder's stake for a weight. A project's pool refunds its funders in
+the same way once it has gone `POOL_TIMEOUT` seconds without an allocation:
+`refundable(unallocated + refunded, stake, funded, refunded)`. Amounts are integers in the
+token's smallest unit (wei for ether, millionths for a 6-decimals stablecoin).
 
 Every function checks that its inputs are uint256 values, since the contract cannot hold
 anything else, and raises `SettlementError` where the contract would revert or where the
@@ -19,9 +27,23 @@ from dataclasses import dataclass
 
 from protocol.errors import SettlementError
 
-__all__ = ["UINT256_MAX", "Distribution", "SettlementError", "claimable", "distribute", "share"]
+__all__ = [
+    "CLAIM_PERIOD",
+    "POOL_TIMEOUT",
+    "UINT256_MAX",
+    "Distribution",
+    "SettlementError",
+    "claimable",
+    "distribute",
+    "refundable",
+    "share",
+]
 
 UINT256_MAX = 2**256 - 1
+# The contract's constants (tests/chain checks that they agree): an epoch takes funds and pays
+# claims for a year after it is anchored, and a pool lives 180 days past its last allocation.
+CLAIM_PERIOD = 365 * 24 * 3600
+POOL_TIMEOUT = 180 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +118,27 @@ def claimable(funded: int, weight: int, total_weight: int, already_paid: int) ->
     if already_paid > owed:
         raise SettlementError(f"leaf was paid {already_paid}, more than its share {owed}")
     return owed - already_paid
+
+
+def refundable(remaining: int, stake: int, funded: int, refunded: int) -> int:
+    """Returns what a refund pays a funder now: its stake's part of `remaining`, less what it had.
+
+    For an expired epoch, `remaining` is what its claims left in the token (`funded - paid`); for
+    an expired pool, what it holds unallocated plus what it has refunded (`unallocated +
+    refunded`), which grows when epochs return money. The refunds of all funders add up to at
+    most `remaining`; what rounding leaves is less than one unit per funder.
+
+    Args:
+        remaining: what is to be shared among the funders, in the token's smallest unit.
+        stake: what this funder put in.
+        funded: what all funders put in (the sum of the stakes).
+        refunded: what this funder was already refunded.
+
+    Raises:
+        SettlementError: as `claimable` does, with `funded` for the total weight: a value outside
+            uint256, nothing funded, a stake above the total, or a refund above the part.
+    """
+    return claimable(remaining, stake, funded, refunded)
 
 
 def distribute(

@@ -6,10 +6,15 @@ Theory of operation. A record passes three gates, and every gate is a pure funct
    object that exists has passed it (records built locally pass the same checks when constructed).
 2. `check(record, now=...)` — rules that need the clock, passed in: a record may not be dated
    more than MAX_SKEW seconds ahead of `now`. (Old records are fine: sync replays history.)
-3. `check_contribution`, `check_acceptance`, `check_epoch_root` — rules that need the records a
-   record depends on (`dependencies` names them). The caller looks them up (the store, or an
-   auditor's file) and passes them in; a record whose dependencies are not all at hand waits
-   as an orphan until they arrive, it is not rejected.
+3. `check_contribution`, `check_acceptance`, `check_manifest`, `check_epoch_root` — rules that
+   need the records a record depends on (`dependencies` names them). The caller looks them up
+   (the store, or an auditor's file) and passes them in; a record whose dependencies are not all
+   at hand waits as an orphan until they arrive, it is not rejected.
+
+Anchored epochs. A manifest part depends on the next part and on every acceptance it lists; an
+epoch root depends on part 0 of its manifest. So a node stores an epoch root only once it holds
+every part of its manifest and every acceptance listed, all checked (`check_manifest`): whatever
+order records arrive in, a node that knows an epoch is anchored knows exactly what it covers.
 
 Revisions. Profiles, projects and acceptances are revisable: `slot` names what a record is about,
 and among records of one slot the one that `supersedes` all others is in force. The order is
@@ -40,6 +45,7 @@ from dataclasses import dataclass
 from protocol.envelope import Record
 from protocol.errors import (
     FromTheFuture,
+    InvalidManifest,
     NotAuthorized,
     ProjectClosed,
     ReferenceMismatch,
@@ -48,6 +54,7 @@ from protocol.records import (
     Acceptance,
     Contribution,
     EpochRoot,
+    Manifest,
     Profile,
     Project,
     project_id,
@@ -59,7 +66,9 @@ MAX_SKEW = 300
 
 @dataclass(frozen=True, slots=True)
 class Ref:
-    """A dependency: the project with id `key`, or the contribution record with id `key`."""
+    """A dependency: the project with id `key` (kind "project"), or the record with id `key`
+    that the dependent names as its contribution, a manifest part or a listed acceptance
+    (kinds "contribution", "manifest", "acceptance")."""
 
     kind: str
     key: bytes
@@ -88,7 +97,7 @@ def subject_project(record: Record) -> bytes | None:
     body = record.body
     if isinstance(body, Project):
         return project_id(record.author, body.name)
-    if isinstance(body, Contribution | Acceptance | EpochRoot):
+    if isinstance(body, Contribution | Acceptance | Manifest | EpochRoot):
         return body.project_id
     return None
 
@@ -98,8 +107,16 @@ def dependencies(record: Record) -> tuple[Ref, ...]:
     body = record.body
     if isinstance(body, Acceptance):
         return (Ref("project", body.project_id), Ref("contribution", body.contribution_id))
-    if isinstance(body, Contribution | EpochRoot):
+    if isinstance(body, Contribution):
         return (Ref("project", body.project_id),)
+    if isinstance(body, EpochRoot):
+        return (Ref("project", body.project_id), Ref("manifest", body.manifest))
+    if isinstance(body, Manifest):
+        refs = [Ref("project", body.project_id)]
+        if body.next:
+            refs.append(Ref("manifest", body.next))
+        refs += [Ref("acceptance", aid) for aid in body.acceptances]
+        return tuple(refs)
     return ()
 
 
@@ -253,17 +270,109 @@ def latest_authorized(project: Record, acceptances: Iterable[Record]) -> Mapping
     return {key[1]: record for key, record in latest(counted).items()}
 
 
-def check_epoch_root(root: Record, project: Record) -> None:
-    """Checks that an epoch root is signed by its project's owner.
+def _owned(record: Record, project: Record, project_ref: bytes, what: str) -> None:
+    posting = _project_of(record, project, project_ref)
+    if record.author != project.author:
+        raise NotAuthorized(
+            f"{what} {record.id.hex()[:16]} for project {posting.name!r} is not signed by its owner"
+        )
+
+
+def check_epoch_root(root: Record, project: Record, manifest: Record | None = None) -> None:
+    """Checks that an epoch root is signed by its project's owner and fits its manifest.
+
+    Args:
+        root: the epoch root.
+        project: any revision of its project (the owner never changes).
+        manifest: the record the root names as part 0 of its manifest; None checks the author
+            alone (for a caller that has no manifest at hand, such as a proof file).
 
     Raises:
         ReferenceMismatch: `project` is not the project the root names.
         NotAuthorized: the root is not signed by the project's owner.
+        InvalidManifest: `manifest` is not part 0 of a manifest of this epoch in `parts` parts.
+        UnknownKind: `manifest` is not a manifest part.
     """
     body = root.expect(EpochRoot)
-    posting = _project_of(root, project, body.project_id)
-    if root.author != project.author:
-        raise NotAuthorized(
-            f"epoch root {root.id.hex()[:16]} for project {posting.name!r} is not signed by "
-            "its owner"
+    _owned(root, project, body.project_id, "epoch root")
+    if manifest is None:
+        return
+    first = manifest.expect(Manifest)
+    if (
+        manifest.id != body.manifest
+        or manifest.author != root.author
+        or (first.project_id, first.epoch, first.part, first.parts)
+        != (body.project_id, body.epoch, 0, body.parts)
+    ):
+        raise InvalidManifest(
+            f"epoch root {root.id.hex()[:16]} names manifest {body.manifest.hex()[:16]} in "
+            f"{body.parts} parts, which record {manifest.id.hex()[:16]} is not the first part of"
         )
+
+
+def check_manifest(
+    part: Record,
+    project: Record,
+    following: Record | None,
+    acceptances: Iterable[Record] | None,
+) -> None:
+    """Checks a manifest part against its project, the next part and the acceptances it lists.
+
+    Args:
+        part: the manifest part.
+        project: any revision of its project.
+        following: the record the part names as the next part (None for the last part).
+        acceptances: the records of the ids the part lists, each one once; None checks the
+            part and its link alone (for a reader walking parts that were checked when stored).
+
+    Raises:
+        ReferenceMismatch: `project` is not the part's project.
+        NotAuthorized: the part is not signed by the project's owner.
+        InvalidManifest: the next part is not the next part of the same manifest (same
+            project, epoch, author and number of parts; ids continuing in order), or a listed
+            record is not an acceptance of the project into the part's epoch with a weight
+            above 0, or two listed acceptances judge the same contribution.
+        UnknownKind: `following` is not a manifest part, or a listed record not an acceptance.
+    """
+    body = part.expect(Manifest)
+    _owned(part, project, body.project_id, "manifest part")
+    name = f"manifest part {part.id.hex()[:16]}"
+    if body.next:
+        if following is None or following.id != body.next:
+            raise InvalidManifest(f"{name} names next part {body.next.hex()[:16]}, not given")
+        after = following.expect(Manifest)
+        if (
+            following.author != part.author
+            or (after.project_id, after.epoch, after.parts, after.part)
+            != (body.project_id, body.epoch, body.parts, body.part + 1)
+            or after.acceptances[0] <= body.acceptances[-1]
+        ):
+            raise InvalidManifest(
+                f"{name} names {following.id.hex()[:16]}, which is not the part after it"
+            )
+    if acceptances is None:
+        return
+    listed = set(body.acceptances)
+    judged: set[bytes] = set()
+    given = 0
+    for acceptance in acceptances:
+        given += 1
+        verdict = acceptance.expect(Acceptance)
+        if acceptance.id not in listed:
+            raise InvalidManifest(f"{name} does not list acceptance {acceptance.id.hex()[:16]}")
+        if verdict.project_id != body.project_id or verdict.epoch != body.epoch:
+            raise InvalidManifest(
+                f"{name} lists acceptance {acceptance.id.hex()[:16]}, which is not of this "
+                f"project's epoch {body.epoch}"
+            )
+        if verdict.weight == 0:
+            raise InvalidManifest(
+                f"{name} lists acceptance {acceptance.id.hex()[:16]}, which withdraws (weight 0)"
+            )
+        if verdict.contribution_id in judged:
+            raise InvalidManifest(
+                f"{name} lists two acceptances of contribution {verdict.contribution_id.hex()[:16]}"
+            )
+        judged.add(verdict.contribution_id)
+    if given != len(body.acceptances):
+        raise InvalidManifest(f"{name} lists {len(body.acceptances)} acceptances, {given} given")

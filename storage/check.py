@@ -10,6 +10,10 @@ Acceptances are checked against both rules of `protocol.validate`: each stored o
 its project's owner or by a key some stored revision names (the storage rule), and the one in
 force of each contribution is the highest (revision, id) among those the revision in force
 authorizes, or none (the counting rule), recomputed here from the A table.
+
+Anchored epochs: every stored epoch root must have its whole manifest stored, each part's
+listed acceptances stored and their K entries written; every K entry must name a stored
+acceptance of that contribution and epoch, of an epoch with a stored root.
 """
 
 from __future__ import annotations
@@ -18,7 +22,15 @@ import hashlib
 from collections import Counter
 from typing import Any
 
-from protocol import Acceptance, Contribution, EpochRoot, Project, ProtocolError, Record
+from protocol import (
+    Acceptance,
+    Contribution,
+    EpochRoot,
+    Manifest,
+    Project,
+    ProtocolError,
+    Record,
+)
 from protocol import decode as decode_record
 from protocol.records import project_id
 from protocol.topics import topic
@@ -41,6 +53,7 @@ _TABLES = {
     keys.REVIEWERS,
     keys.REVIEWED,
     keys.ROOTS,
+    keys.COMMITTED,
     keys.ORPHAN,
     keys.ARRIVAL,
     keys.WAITING,
@@ -88,6 +101,7 @@ class _Checker:
         self.listed(keys.CONTRIBUTIONS, Contribution, "project_id")
         self.listed(keys.BY_AUTHOR, Contribution, "author")
         self.roots()
+        self.committed()
         self.orphans()
         return tuple(self.problems)
 
@@ -327,6 +341,53 @@ class _Checker:
                 body.project_id, body.epoch, record.id
             ):
                 self.problem(f"epoch root entry {key.hex()} does not match its record")
+                continue
+            self.manifest(record, body)
+
+    def manifest(self, root: Record, body: EpochRoot) -> None:
+        """Checks that an epoch root's manifest is stored whole, with the K entries it makes."""
+        wanted, index = body.manifest, 0
+        while wanted:
+            part = self.fetch(wanted, keys.root(body.project_id, body.epoch, root.id))
+            if part is None:
+                return
+            listed = part.body
+            if not isinstance(listed, Manifest) or (
+                listed.project_id,
+                listed.epoch,
+                listed.part,
+                listed.parts,
+            ) != (body.project_id, body.epoch, index, body.parts):
+                self.problem(f"epoch root {root.id.hex()} names a manifest that does not fit it")
+                return
+            for aid in listed.acceptances:
+                acceptance = self.fetch(aid, keys.RECORD + part.id)
+                if acceptance is None or not isinstance(acceptance.body, Acceptance):
+                    continue
+                entry = keys.committed(acceptance.body.contribution_id, body.epoch, aid)
+                if self.db.get(entry) is None:
+                    self.problem(f"epoch root {root.id.hex()} lacks K entry {entry.hex()}")
+            wanted, index = listed.next, index + 1
+
+    def committed(self) -> None:
+        for key in self.db.iterator(prefix=keys.COMMITTED, include_value=False):
+            cid, epoch, aid = keys.read_committed(key)
+            record = self.fetch(aid, key)
+            if record is None:
+                continue
+            body = record.body
+            if (
+                not isinstance(body, Acceptance)
+                or body.contribution_id != cid
+                or body.epoch != epoch
+                or len(key) != 1 + 2 * keys.ID_SIZE + 4
+            ):
+                self.problem(f"K entry {key.hex()} does not match its acceptance")
+                continue
+            roots = keys.ROOTS + body.project_id + keys.u32(epoch)
+            with self.db.iterator(prefix=roots, include_value=False) as it:
+                if next(it, None) is None:
+                    self.problem(f"K entry {key.hex()} is of an epoch with no stored root")
 
     def orphans(self) -> None:
         arrived: dict[bytes, int] = {}

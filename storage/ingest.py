@@ -15,13 +15,15 @@ A record goes through these steps (`offer`):
 2. `validate.check`: the clock. A record from the future is rejected now, even as an orphan.
 3. Dependencies (`validate.dependencies`): if any is missing, the record is parked in the orphan
    area, with one "waiting" entry per missing dependency.
-4. The rules that need its dependencies (`check_contribution`, ...). A record that breaks one
-   is rejected and never stored. An acceptance is stored only if its author is the project's
+4. The rules that need its dependencies (`check_contribution`, `check_manifest`, ...). A record
+   that breaks one is rejected and never stored. An acceptance is stored only if its author is the project's
    owner or a reviewer that some stored revision of the project names (the V index); one whose
    author no revision names yet is held until the end of the call, in case a revision of this
    call names them, and then rejected (see `Ingest.defer` for why not an orphan).
 5. Applied: the record, its topic entry and its kind's index entries; for a revisable record,
-   the latest-revision entry and the acceptance index if it supersedes the record in force.
+   the latest-revision entry and the acceptance index if it supersedes the record in force; for
+   an epoch root, the K entries of every acceptance its manifest lists (all stored by then: a
+   manifest part depends on the next part and on its acceptances, a root on part 0).
 6. Orphans waiting for what the record provides lose that wait; those that wait for nothing more
    go back to step 4, in id order, so a project releases its contributions, which release their
    acceptances, all in the same batch.
@@ -55,6 +57,7 @@ from protocol import (
     Acceptance,
     Contribution,
     EpochRoot,
+    Manifest,
     NotAuthorized,
     Profile,
     Project,
@@ -70,6 +73,7 @@ from protocol.validate import (
     check_acceptance,
     check_contribution,
     check_epoch_root,
+    check_manifest,
     dependencies,
 )
 from storage import keys
@@ -123,6 +127,9 @@ class Ingest:
         self.works: list[Record] = []
         # Contributions that an acceptance of this call judged.
         self.judged: set[bytes] = set()
+        # The acceptances listed by manifest parts this call stored, by part id, for the K
+        # entries of a root of the same call.
+        self.lists: dict[bytes, list[Record]] = {}
         self.unparked = False
         self.ready: deque[bytes] = deque()
         # The result.
@@ -222,11 +229,15 @@ class Ingest:
 
     def admit(self, record: Record) -> None:
         found: dict[str, Record] = {}
+        # The acceptances a manifest part lists, which are many refs of one kind.
+        listed: list[Record] = []
         missing: list[Ref] = []
         for ref in dependencies(record):
             parent = self.lookup(ref)
             if parent is None:
                 missing.append(ref)
+            elif ref.kind == "acceptance":
+                listed.append(parent)
             else:
                 found[ref.kind] = parent
         if missing:
@@ -241,8 +252,11 @@ class Ingest:
                 if not self.vouched(record.author, found["project"], body.project_id):
                     self.defer(record)
                     return
+            elif isinstance(body, Manifest):
+                check_manifest(record, found["project"], found.get("manifest"), listed)
+                self.lists[record.id] = listed
             elif isinstance(body, EpochRoot):
-                check_epoch_root(record, found["project"])
+                check_epoch_root(record, found["project"], found["manifest"])
         except ProtocolError as exc:
             self.rejected.append((record.id, exc))
             return
@@ -264,13 +278,41 @@ class Ingest:
             self.accept(record, body)
         elif isinstance(body, EpochRoot):
             put(keys.root(body.project_id, body.epoch, rid), b"")
+            self.commit(body)
         elif isinstance(body, Project):
             self.post(record, body)
         elif isinstance(body, Profile):
             self.revise("profile", record.author, record, body.revision)
         self.added.append(rid)
         if self.orphans.waiting:
-            self.release(Ref("contribution", rid))
+            # Whatever kind of record a dependent takes this one for: if it is not that kind,
+            # its check rejects the dependent, as when both arrive in the same call.
+            for kind in keys.RECORD_REFS:
+                self.release(Ref(kind, rid))
+
+    def commit(self, root: EpochRoot) -> None:
+        """Writes the K entries of the acceptances that an epoch root's manifest lists.
+
+        The root was admitted, so every part and every acceptance listed is stored, in this
+        call or before it, and was checked (`validate.check_manifest`). A manifest that several
+        roots name (one epoch anchored on several chains) writes the same entries again.
+        """
+        wanted = root.manifest
+        while wanted:
+            part = self.get(wanted)
+            assert part is not None, "an epoch root is applied before its manifest"
+            body = part.expect(Manifest)
+            listed = self.lists.get(part.id)
+            if listed is None:
+                listed = []
+                for aid in body.acceptances:
+                    acceptance = self.get(aid)
+                    assert acceptance is not None, "a manifest part is stored before its list"
+                    listed.append(acceptance)
+            for acceptance in listed:
+                judged = acceptance.expect(Acceptance)
+                self.put(keys.committed(judged.contribution_id, root.epoch, acceptance.id), b"")
+            wanted = body.next
 
     def revise(
         self, slot: str, subject: bytes, record: Record, revision: int
@@ -489,7 +531,7 @@ class Ingest:
     # Reads through the overlay.
 
     def lookup(self, ref: Ref) -> Record | None:
-        """Returns the record that provides `ref`: the project in force, or the record."""
+        """Returns the record that provides `ref`: the project in force, or the record by id."""
         if ref.kind == "project":
             return self.project(ref.key)
         return self.get(ref.key)

@@ -24,6 +24,8 @@ which sorts before any character, so "work/1" and "work/10" never share a prefix
     G      G project_id author contribution_id            empty: contributions that someone
                                                           other than the owner has accepted
     X      X project_id epoch id                          empty: epoch roots
+    K      K contribution_id epoch acceptance_id          empty: acceptances that the manifest
+                                                          of a stored epoch root lists
     O      O id                                           envelope bytes of an orphan
     Q      Q seq id                                       u32 size: orphans in arrival order
     W      W ref key id                                   empty: orphan `id` waits for (ref, key)
@@ -39,11 +41,14 @@ has no L entry. E holds only the acceptance in force of each contribution, and o
 weight is above 0 (a weight of 0 withdraws an acceptance, and Merkle trees leave such leaves
 out). V is what the storage rule reads (an acceptance is stored if its author is the owner or
 named by any stored revision); G finds the contributions whose acceptance in force a change of
-reviewers may change (author = the acceptance's signer, never the owner). `ref` is one byte
-naming a dependency (`protocol.validate.Ref`): p for a project (key = project id), c for a
-contribution (key = record id). Records (R) and every index but the orphan tables are only ever
-added to, except E and L entries, which follow the record in force (and so also change when
-the project revision in force changes its reviewers).
+reviewers may change (author = the acceptance's signer, never the owner). K says which acceptance of a
+contribution an anchored epoch pays: its entries are written with the epoch root, from the
+manifest the root names (which is stored before it, with every acceptance it lists). `ref` is one
+byte naming a dependency (`protocol.validate.Ref`): p for a project (key = project id), c for a
+contribution, m for a manifest part, a for a listed acceptance (key = record id). Records (R) and
+every index but the orphan tables are only ever added to, except E and L entries, which follow
+the record in force (and so also change when the project revision in force changes its
+reviewers).
 """
 
 from __future__ import annotations
@@ -54,7 +59,8 @@ from protocol.validate import Ref
 
 # Bumped whenever the meaning of a stored key or value changes; a store of another version is
 # refused rather than read wrongly (there are no migrations yet).
-SCHEMA_VERSION = 2
+# Version 3: the K table, manifest records and their dependencies (m and a refs).
+SCHEMA_VERSION = 3
 
 META = b"\x00"
 RECORD = b"R"
@@ -67,6 +73,7 @@ ACCEPTANCES = b"A"
 REVIEWERS = b"V"
 REVIEWED = b"G"
 ROOTS = b"X"
+COMMITTED = b"K"
 ORPHAN = b"O"
 ARRIVAL = b"Q"
 WAITING = b"W"
@@ -79,7 +86,9 @@ COUNT_PREFIX = META + b"count:"
 
 SLOTS = {"profile": b"f", "project": b"p", "acceptance": b"a"}
 SLOT_NAMES = {code: name for name, code in SLOTS.items()}
-REFS = {"project": b"p", "contribution": b"c"}
+REFS = {"project": b"p", "contribution": b"c", "manifest": b"m", "acceptance": b"a"}
+# The kinds of dependency that name a record by its id (all but a project).
+RECORD_REFS = ("contribution", "manifest", "acceptance")
 REF_NAMES = {code: name for name, code in REFS.items()}
 
 PEER = STATE + b"p"
@@ -165,6 +174,15 @@ def reviewed(project_id: bytes, author: bytes, contribution_id: bytes) -> bytes:
 
 def root(project_id: bytes, epoch: int, rid: bytes) -> bytes:
     return ROOTS + project_id + _u32.pack(epoch) + rid
+
+
+def committed(contribution_id: bytes, epoch: int, acceptance_id: bytes) -> bytes:
+    return COMMITTED + contribution_id + _u32.pack(epoch) + acceptance_id
+
+
+def read_committed(key: bytes) -> tuple[bytes, int, bytes]:
+    """Returns (contribution id, epoch, acceptance id) of a K key."""
+    return key[1 : 1 + ID_SIZE], read_u32(key, 1 + ID_SIZE), key[1 + ID_SIZE + 4 :]
 
 
 def orphan(rid: bytes) -> bytes:

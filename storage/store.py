@@ -340,7 +340,9 @@ class Store:
     ) -> Page[Record]:
         """Returns the acceptances in force of weight > 0 for (project, epoch), by contribution id.
 
-        These are exactly the leaves of the epoch's Merkle tree. An acceptance superseded by a
+        While the epoch is open, these give the leaves of its Merkle tree, but for contributions
+        an anchored epoch pays already (`committed_of`); once it is anchored, its manifest does
+        (`protocol.epoch`), and those not listed are late. An acceptance superseded by a
         revision (that moves it to another epoch, changes its weight or withdraws it with
         weight 0), or whose author a new project revision in force removes from its reviewers,
         leaves this list in the same write.
@@ -353,6 +355,33 @@ class Store:
         """Returns every stored acceptance of a contribution, in force or not, by any author,
         by revision then id (the last one has the highest revision)."""
         return self._records(keys.ACCEPTANCES + contribution_id, cursor, limit, _key_id)
+
+    def committed_of(self, contribution_id: bytes) -> tuple[tuple[int, bytes], ...]:
+        """Returns (epoch, acceptance id) of each acceptance of a contribution that the manifest
+        of a stored epoch root lists: the anchored epochs that pay it (normally none or one).
+        """
+        prefix = keys.COMMITTED + contribution_id
+        with translate(self.path, "reading"):
+            found = [
+                keys.read_committed(key)[1:]
+                for key in self._db.iterator(prefix=prefix, include_value=False)
+            ]
+        return tuple(found)
+
+    def anchored(self, project_id: bytes, epoch: int) -> bool:
+        """Returns True if an epoch root of (project, epoch) is stored: the epoch is anchored,
+        and its manifest (stored with it) says what it covers."""
+        prefix = keys.ROOTS + project_id + keys.u32(epoch)
+        with (
+            translate(self.path, "reading"),
+            self._db.iterator(prefix=prefix, include_value=False) as it,
+        ):
+            return next(it, None) is not None
+
+    def named(self, project_id: bytes, key: bytes) -> bool:
+        """Returns True if some stored revision of the project names `key` as a reviewer."""
+        with translate(self.path, "reading"):
+            return self._db.get(keys.reviewer(project_id, key)) is not None
 
     def accepted_epochs(self, project_id: bytes, *, start: int = 0, limit: int = 100) -> list[int]:
         """Returns the epochs of a project, from `start` up, that have accepted contributions.

@@ -6,13 +6,19 @@ every field) and signs it. Nothing is stored here: the caller hands the record t
 which takes the path of every local write (check, store, publish) and turns a refusal into an
 exception.
 
-Epochs of an acceptance, when the caller does not choose one:
+Epochs of an acceptance, when the caller does not choose one: the first open epoch, where
+an epoch is *anchored* once the store holds an epoch root of it, or this node has started to
+anchor it (an intent is recorded: its list of acceptances is fixed), and open until then.
 - a project with `epoch_length` L > 0 has epochs aligned to the clock, epoch n covering the
-  seconds [n * L, (n + 1) * L) since 1970: every node computes the same current epoch from the
-  time alone, with no record to look up (a revision that changes L renumbers the epochs);
-- a project with `epoch_length` 0 closes epochs on its owner's command, so the current epoch is
-  the first one without an epoch root in the store (0 before the first anchor): acceptances
-  never land in an epoch that is already anchored, which could not change any more.
+  seconds [n * L, (n + 1) * L) since 1970: the current epoch is now // L, every node computes it
+  from the time alone (a revision that changes L renumbers the epochs), and the default is the
+  first epoch from there on that is not anchored (an epoch is not anchored before it closes,
+  but another node's clock, or a revision of L, may have it so);
+- a project with `epoch_length` 0 closes epochs on its owner's command, so the default is the
+  epoch after the last anchored one (0 before the first anchor).
+An acceptance into an anchored epoch could never count (`protocol.epoch`: it would be late), so
+`accept` refuses one given explicitly, and refuses to change a contribution that an anchored
+epoch pays: that epoch cannot change any more.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from node.errors import BadRequest, Conflict, NotFound
+from node.chain.intents import intent_key
+from node.errors import BadRequest, Conflict, ContributionAnchored, EpochAnchored, NotFound
 from node.keys import Identity
 from protocol import (
     Acceptance,
@@ -226,6 +233,8 @@ def accept(
     Raises:
         NotFound: the contribution or its project is not in the store.
         NotAuthorized: the identity is neither the project's owner nor one of its reviewers.
+        ContributionAnchored: an anchored epoch pays the contribution already.
+        EpochAnchored: `epoch` is anchored, or being anchored.
         InvalidField: the weight or epoch is out of bounds.
     """
     work = store.get(contribution)
@@ -239,6 +248,18 @@ def accept(
         raise NotAuthorized(
             f"only the owner or a reviewer of project {posting.expect(Project).name!r} may "
             "accept its contributions"
+        )
+    paid = store.committed_of(contribution)
+    if paid:
+        raise ContributionAnchored(
+            f"contribution {contribution.hex()} is paid by anchored epoch {paid[0][0]}: its "
+            "acceptance can no longer change"
+        )
+    if epoch is not None and anchored(store, pid, epoch):
+        raise EpochAnchored(
+            f"epoch {epoch} of project {posting.expect(Project).name!r} is anchored: an "
+            f"acceptance into it would not count; the first open epoch is "
+            f"{current_epoch(store, posting, now=now)}"
         )
     # Above every stored revision, not only the one in force: an acceptance by a reviewer the
     # project has since removed may hold a higher one, and would outrank this one if its
@@ -267,11 +288,15 @@ def accept(
 
 
 def current_epoch(store: Store, project: Record, *, now: int) -> int:
-    """Returns the epoch that acceptances made at `now` belong to (see the module docstring)."""
+    """Returns the epoch that acceptances made at `now` go into by default: the first open one
+    (see the module docstring)."""
     body = project.expect(Project)
-    if body.epoch_length > 0:
-        return now // body.epoch_length
     pid = project_id(project.author, body.name)
+    if body.epoch_length > 0:
+        epoch = now // body.epoch_length
+        while anchored(store, pid, epoch):
+            epoch += 1
+        return epoch
     last = -1
     cursor = None
     while True:
@@ -279,8 +304,18 @@ def current_epoch(store: Store, project: Record, *, now: int) -> int:
         for root in page.items:
             last = max(last, root.expect(EpochRoot).epoch)
         if page.cursor is None:
-            return last + 1
+            break
         cursor = page.cursor
+    # An epoch this node is anchoring has no root yet, but its list of acceptances is fixed.
+    while anchored(store, pid, last + 1):
+        last += 1
+    return last + 1
+
+
+def anchored(store: Store, pid: bytes, epoch: int) -> bool:
+    """Returns True if an epoch is anchored (the store holds a root of it) or this node has
+    started to anchor it (an intent is recorded): either way, what it covers is fixed."""
+    return store.anchored(pid, epoch) or store.state.intent(intent_key(pid, epoch)) is not None
 
 
 async def submit(node: Node, records: Sequence[Record]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from node.api.routes import _HEX32, TYPES, Limits, Route
-from protocol import __version__
+from protocol import KINDS, __version__
 
 _ERROR_TEXT = {
     400: "Bad input, or a record the protocol refuses",
@@ -50,7 +50,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": _HEX32,
             "author": _HEX32,
-            "kind": {"enum": ["profile", "project", "contribution", "acceptance", "epoch_root"]},
+            "kind": {"enum": list(KINDS)},
             "fields": {"type": "object"},
             "raw": {"type": "string", "description": "the signed envelope, hex"},
         },

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from protocol import Body, Project, Record, project_id
+from protocol.epoch import Standing
 from protocol.merkle import checksum
 
 # Fields that hold EVM addresses, and integers that JSON carries as decimal strings.
@@ -48,6 +49,18 @@ def record(rec: Record) -> dict[str, Any]:
     if isinstance(rec.body, Project):
         out["project_id"] = project_id(rec.author, rec.body.name).hex()
     return out
+
+
+def standing_view(found: Standing) -> dict[str, Any]:
+    """Returns where a contribution stands as JSON: which acceptance counts, in which epoch, at
+    what weight, and the id of an acceptance in force that does not count (`late`)."""
+    return {
+        "status": found.status.value,
+        "epoch": found.epoch,
+        "weight": str(found.weight),
+        "acceptance": found.acceptance.id.hex(),
+        "late": None if found.late is None else found.late.id.hex(),
+    }
 
 
 def page(items: Iterable[dict[str, Any]], cursor: bytes | None) -> dict[str, Any]:

@@ -19,8 +19,16 @@ from node.api import actions
 from node.api.app import Api, loads
 from node.api.routes import Param, Route
 from node.api.views import page as _page
-from node.api.views import record
-from node.errors import BadRequest, Conflict, NotFound, OrphanRecord
+from node.api.views import record, standing_view
+from node.chain.trees import standing_of
+from node.errors import (
+    BadRequest,
+    Conflict,
+    ContributionAnchored,
+    EpochAnchored,
+    NotFound,
+    OrphanRecord,
+)
 from protocol import (
     NotAuthorized,
     Project,
@@ -109,10 +117,15 @@ async def follow_project(api: Api, args: dict[str, Any]) -> Any:
 
 
 def _with_acceptance(store: Store, contribution: Record) -> dict[str, Any]:
-    """Returns a contribution as JSON with its acceptance in force (or None)."""
+    """Returns a contribution as JSON with its acceptance in force (or None), and where it
+    stands (`protocol.epoch.standing`): `open` (counted, its epoch not anchored yet),
+    `anchored` (an anchored epoch pays it), `late` (its acceptance came after its epoch was
+    anchored: not counted, not paid) or `withdrawn`; None if it has no acceptance."""
     out = record(contribution)
     verdict = store.acceptance_of(contribution.id)
     out["acceptance"] = None if verdict is None else record(verdict)
+    found = standing_of(store, contribution.id)
+    out["standing"] = None if found is None else standing_view(found)
     return out
 
 
@@ -308,7 +321,7 @@ _CONTRIBUTE = (
 _ACCEPT = (
     Param("contribution_id", "id", "the contribution (hex id)", required=True),
     Param("weight", "weight", "weight (0 withdraws an acceptance)", required=True),
-    Param("epoch", "epoch", "epoch (default: the project's current epoch)"),
+    Param("epoch", "epoch", "epoch, not anchored (default: the project's first open epoch)"),
 )
 
 WORK_ROUTES: tuple[Route, ...] = (
@@ -332,7 +345,7 @@ WORK_ROUTES: tuple[Route, ...] = (
           "Contributions to a project, oldest first, each with its acceptance in force.",
           (_PID, *_PAGE), raises=(NotFound, BadCursor), returns="Page"),
     Route("GET", "/v1/projects/{project_id}/acceptances", acceptances,
-          "Acceptances in force of weight > 0 of one epoch (the leaves of its tree).",
+          "Acceptances in force of weight > 0 of one epoch (the leaves of its tree until it is anchored; then its manifest decides).",
           (_PID, Param("epoch", "epoch", "epoch (default: the current one)", "query"), *_PAGE),
           raises=(NotFound, BadCursor), returns="Page"),
     Route("GET", "/v1/contributions", author_contributions,
@@ -347,7 +360,8 @@ WORK_ROUTES: tuple[Route, ...] = (
           raises=(NotFound, ProjectClosed, OrphanRecord, ProtocolError), returns="Record"),
     Route("POST", "/v1/acceptances", accept,
           "Accept (or re-weigh, or withdraw with weight 0) a contribution.", _ACCEPT,
-          raises=(NotFound, NotAuthorized, OrphanRecord, ProtocolError), returns="Record"),
+          raises=(NotFound, NotAuthorized, EpochAnchored, ContributionAnchored, OrphanRecord, ProtocolError),
+          returns="Record"),
     Route("GET", "/v1/records/export", export,
           "Every stored record as JSON lines {id, kind, raw}.", returns="JSON lines"),
     Route("POST", "/v1/records/import", import_records,

@@ -9,16 +9,16 @@ an action, performs it (reads the store or the chain, signs, writes, sends, slee
 back what happened as an event, with the current time, until the action is `Done` or `Fail`.
 Every action is named for what to do and every event for what happened:
 
-    Load         -> Loaded(project, epoch roots, intent)      the store's view
+    Load         -> Loaded(project, epoch roots, intent, now)  the store's view, wall time
     FindAnchor   -> Found(anchor or None)                      the chain's Anchored event
-    BuildTree    -> Built(summary)                             the tree of the stored records
+    BuildTree    -> Built(summary, acceptances)                the tree of the stored records
     ReadEpoch    -> Read(state)                                the contract's epoch
     ReadHead     -> Head(block)                                the chain's head block
     Sign         -> Signed(tx)                                 an anchor tx, signed, not sent
     RecordIntent -> Recorded()                                 the intent, synced to disk
     Send         -> Sent(nonce_used)                           the raw tx broadcast (or refused)
     Wait(at)     -> Woke()                                     time has reached `at`
-    Publish      -> Published(record)                          the epoch root, signed and stored
+    Publish      -> Published(record)                          manifest and root, signed, stored
     DeleteIntent -> Deleted()
 
 The path of a fresh anchor is intent -> sent -> confirmed -> published:
@@ -27,11 +27,17 @@ The path of a fresh anchor is intent -> sent -> confirmed -> published:
    transaction it names, the anchor is done (a stale intent left by a crash is deleted first).
    If the chain does not hold it (a reorg deeper than the confirmations, a dev chain started
    afresh), the epoch is anchored again.
-2. Without an intent: build the tree, read the epoch on chain. Anchored with another root: fail
+2. Without an intent: an epoch of a project with an epoch length that has not closed yet (its
+   end plus GRACE, `node.chain.closing`) is refused (`EpochOpen`, saying when it closes) unless
+   a root of it is stored already: acceptances may still come into it. Then build the tree: from
+   the manifest of a stored root of the epoch if there is one (the epoch was anchored before,
+   on another chain or on a chain that lost it: it covers what it covered), else from the
+   stored acceptances in force. Read the epoch on chain. Anchored with another root: fail
    (`SettlementError`). Anchored with ours (an earlier run lost its intent): adopt the
    transaction of its Anchored event. Not anchored: sign.
-3. Record the intent (the signed bytes) BEFORE sending, so that a crash at any later point
-   resumes from it instead of signing a second anchor.
+3. Record the intent (the signed bytes, and the ids of the acceptances the tree was built from:
+   the manifest) BEFORE sending, so that a crash at any later point resumes from it instead of
+   signing a second anchor, and acceptances that arrive meanwhile cannot change what it covers.
 4. Send the signed bytes, then poll: read the epoch every `poll_interval`. Not anchored: send
    the same bytes again every `resend_after` polls (the chain may have dropped them); a second
    copy can never be mined twice, since its nonce is used once. Anchored with our root: find the
@@ -42,8 +48,10 @@ The path of a fresh anchor is intent -> sent -> confirmed -> published:
    the wallet used its nonce, or an adopted transaction that a reorg removed, of which there are
    no signed bytes) is replaced: if the epoch is still not anchored, sign again, record the new
    intent, send it. Twice in a row a used nonce is a failure (`ChainError`).
-6. Publish the epoch root naming the transaction (unless this identity published it already),
-   then delete the intent.
+6. Publish the manifest of the intent's acceptances and the epoch root naming it and the
+   transaction, in one write (unless this identity published the root already; a manifest that
+   a stored root names already is reused), then delete the intent. Nodes store the root only
+   with its whole manifest, so the epoch is anchored for every node at once, with what it covers.
 
 An intent made for another chain or contract fails (`SettlementError`) rather than being sent
 where it was not meant to go. Errors of the I/O itself (the chain down, the store failing) are
@@ -58,10 +66,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from node.chain.client import Anchor, EpochState, SignedTx
+from node.chain.closing import GRACE, closes_at
 from node.chain.intents import Anchored, ChainRef, Intent, published
-from node.errors import ChainError, NodeError, NotFound, SettlementError
+from node.errors import ChainError, EpochOpen, NodeError, NotFound, SettlementError
 from protocol import Project, Record
 from protocol.epoch import Summary
 
@@ -91,7 +101,8 @@ class FindAnchor(Action):
 
 @dataclass(frozen=True, slots=True)
 class BuildTree(Action):
-    """Build the epoch's tree from the stored acceptances, and keep its dump."""
+    """Build the epoch's tree (from a stored root's manifest, else from the stored acceptances
+    in force), and keep its dump."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +145,8 @@ class Wait(Action):
 
 @dataclass(frozen=True, slots=True)
 class Publish(Action):
-    """Sign, store and publish the epoch root of `intent`, naming the anchor's transaction."""
+    """Sign, store and publish in one write the manifest of `intent`'s acceptances and the epoch
+    root naming it and the anchor's transaction."""
 
     intent: Intent
     tx_hash: bytes
@@ -165,9 +177,14 @@ class Fail(Action):
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
+    """The store's view of the epoch: the project in force, every root of the epoch (any
+    author, chain and contract), the intent, and the wall time (`now` of the events is the
+    service's own clock, which need not be wall time)."""
+
     project: Record | None
     roots: tuple[Record, ...]
     intent: Intent | None
+    now: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +194,10 @@ class Found:
 
 @dataclass(frozen=True, slots=True)
 class Built:
+    """The tree's summary, and the ids of the acceptances it was built from, sorted."""
+
     summary: Summary
+    acceptances: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +307,7 @@ class Anchoring:
         self._intent: Intent | None = None
         self._pending: Intent | None = None
         self._summary: Summary | None = None
+        self._acceptances: tuple[bytes, ...] = ()
         self._found: Anchor | None = None
         self._record: Record | None = None
         self._result: Anchored | None = None
@@ -298,6 +319,9 @@ class Anchoring:
         self._dead = False
         # Consecutive sends refused for a used nonce.
         self._nonce_refusals = 0
+        # The wall time of Load, and whether the epoch has a stored root (of any chain).
+        self._wall = 0.0
+        self._rooted = False
 
     @property
     def intent(self) -> Intent | None:
@@ -330,6 +354,7 @@ class Anchoring:
             case Built():
                 self._expect(Phase.BUILDING)
                 self._summary = event.summary
+                self._acceptances = event.acceptances
                 self.phase = Phase.PREPARING
                 return ReadEpoch()
             case Read() if self.phase is Phase.PREPARING:
@@ -369,8 +394,11 @@ class Anchoring:
     def _loaded(self, event: Loaded) -> Action:
         self._project = event.project
         self._intent = event.intent
+        self._wall = event.now
+        self._rooted = bool(event.roots)
         if event.intent is not None:
             self._summary = event.intent.summary
+            self._acceptances = event.intent.acceptances
             self._dead = not event.intent.tx.raw
         self._published = published(
             event.roots, self.author, self.chain.chain_id, self.chain.contract
@@ -405,6 +433,9 @@ class Anchoring:
             return self._fail(refused)
         intent = self._intent
         if intent is None:
+            early = self._early()
+            if early is not None:
+                return self._fail(early)
             self.phase = Phase.BUILDING
             return BuildTree(reason=reason)
         if (intent.chain_id, intent.contract) != (self.chain.chain_id, self.chain.contract):
@@ -434,6 +465,31 @@ class Anchoring:
             )
         return None
 
+    def _early(self) -> NodeError | None:
+        """Returns why the epoch may not be anchored yet, or None if it may.
+
+        An epoch of a project with an epoch length closes at its end plus GRACE, as epoch
+        closing has it: until then acceptances may still come into it, and an anchor now would
+        leave them late. An epoch with a stored root was anchored already (and the tree comes
+        from its manifest), so it is not refused.
+        """
+        project = self._project
+        assert project is not None
+        length = project.expect(Project).epoch_length
+        if length == 0 or self._rooted:
+            return None
+        at = closes_at(length, self.epoch)
+        if self._wall >= at:
+            return None
+        end = (self.epoch + 1) * length
+        return EpochOpen(
+            f"epoch {self.epoch} of project {project.expect(Project).name!r} runs until "
+            f"{_when(end)}: it can be anchored from {_when(at)} (its end plus {GRACE} s for "
+            "clock skew); the running node anchors it by itself then",
+            epoch=self.epoch,
+            at=at,
+        )
+
     def _prepare(self, state: EpochState) -> Action:
         summary = self._expect_summary()
         if state.anchored and state.root != summary.root:
@@ -461,7 +517,13 @@ class Anchoring:
     def _new_intent(self, tx: SignedTx) -> Action:
         summary = self._expect_summary()
         self._pending = Intent(
-            self.project_id, self.epoch, summary, self.chain.chain_id, self.chain.contract, tx
+            self.project_id,
+            self.epoch,
+            summary,
+            self.chain.chain_id,
+            self.chain.contract,
+            tx,
+            self._acceptances,
         )
         self.phase = Phase.RECORDING
         return RecordIntent(self._pending)
@@ -589,3 +651,8 @@ class Anchoring:
     def _expect_intent(self) -> Intent:
         assert self._intent is not None, "no intent recorded"
         return self._intent
+
+
+def _when(seconds: float) -> str:
+    """Returns a Unix time as an ISO 8601 UTC date a person reads."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,12 +1,20 @@
 """Audit of one epoch: is the anchored root the Merkle root of valid, signed, accepted work?
 
-Theory of operation. The audit trusts nothing it is about to compare. It reads the epoch's
-acceptances in force and their contributions from the store, decodes every one again from its
-stored bytes with the signature checked (the store verified them on the way in; the audit does
-not take that on trust), checks the rules that tie each record to the project revision in force
-(`protocol.validate`), and builds the tree of the records that pass, as `protocol.epoch` defines
-it. That local tree is the reference. Every other statement about the epoch is then compared with
-it and with each other:
+Theory of operation. The audit trusts nothing it is about to compare. It reads the records that
+give the epoch its leaves from the store, decodes every one again from its stored bytes with the
+signature checked (the store verified them on the way in; the audit does not take that on
+trust), checks the rules that tie each record to the project (`protocol.validate`), and builds
+the tree of the records that pass, as `protocol.epoch` defines it. Which records those are:
+
+- an anchored epoch (the store holds an owner's epoch root of it): the acceptances its manifest
+  lists, every part of which is checked too, and their contributions. The manifest is that of
+  the root naming the anchor found on the chain, else of the first root. Acceptances in force
+  that the manifest does not list are late: they are reported (`late`), not found at fault, so
+  the verdict on an honest anchor does not depend on what arrived after it;
+- an open epoch: the acceptances in force, less the contributions an anchored epoch pays.
+
+That local tree is the reference. Every other statement about the epoch is then compared with it
+and with each other:
 
 - the `Anchored` event on chain, found under the anchoring address (`node.chain.anchors`: the sender
   of the anchor transaction the owner's `epoch_root` names, else the project's payout address);
@@ -36,16 +44,25 @@ from node.chain.anchors import find_epoch_anchor
 from node.chain.client import Anchor, ChainClient
 from node.errors import AuditError
 from node.net.verify import THREADS
-from protocol import EpochRoot, InvalidRecord, Project, ProtocolError, Record, decode
-from protocol.epoch import Summary, leaves
+from protocol import (
+    Contribution,
+    EpochRoot,
+    InvalidRecord,
+    Project,
+    ProtocolError,
+    Record,
+    decode,
+)
+from protocol.epoch import Summary, first_root, leaves, listed
 from protocol.merkle import Leaf, MerkleTree, checksum
-from protocol.records import Acceptance, project_id
+from protocol.records import Acceptance, Manifest, project_id
 from protocol.validate import (
     check,
     check_acceptance,
     check_authorized,
     check_contribution,
     check_epoch_root,
+    check_manifest,
 )
 from storage import Store
 from storage.store import MAX_LIMIT
@@ -134,6 +151,9 @@ class AuditReport:
         epoch_roots: the ids of the `epoch_root` records of the epoch in the store.
         dump_root: the root of the tree dump given, or None.
         findings: every difference, in the order found.
+        manifest: the epoch root whose manifest gave the local tree, or None (open epoch).
+        late: the acceptances in force of the epoch that its manifest does not list: they
+            came after the anchor and count for nothing. Not findings.
     """
 
     project_id: bytes
@@ -147,6 +167,8 @@ class AuditReport:
     epoch_roots: tuple[bytes, ...]
     dump_root: bytes | None
     findings: tuple[Finding, ...] = field(default=())
+    manifest: bytes | None = None
+    late: tuple[bytes, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -182,6 +204,8 @@ class AuditReport:
                 },
             },
             "epoch_roots": [_hex(rid) for rid in self.epoch_roots],
+            "manifest_of": _hex_or_none(self.manifest),
+            "late": [_hex(rid) for rid in self.late],
             "dump_root": _hex_or_none(self.dump_root),
             "findings": [finding.to_json() for finding in self.findings],
         }
@@ -214,6 +238,13 @@ class AuditReport:
                 f"{a.leaf_count:,} leaves, total weight {a.total_weight:,}, root {_hex(a.root)}"
             )
         lines.append(f"  epoch_root records: {len(self.epoch_roots)}")
+        if self.manifest is not None:
+            lines.append(f"  leaves from the manifest of epoch root {_hex(self.manifest)}")
+        if self.late:
+            lines.append(
+                f"  late acceptances (after the anchor; not counted, not findings): "
+                f"{len(self.late):,}"
+            )
         if self.dump_root is not None:
             lines.append(f"  tree dump: root {_hex(self.dump_root)}")
         lines.extend(f"  - {f.kind.value}: {f.message}" for f in self.findings)
@@ -251,14 +282,22 @@ def audit_epoch(
     published = _load_dump(dump)
     audit = _Audit(project, epoch, now)
     audit.verify([project])
-    local_leaves = audit.read(store)
-    local = _summary(local_leaves)
     roots = _epoch_roots(store, project_id, epoch)
     valid_roots = audit.roots(roots)
     owner = project.expect(Project).payout
     anchor = None
+    tried: list[bytes] = []
     if chain is not None:
         tried, anchor = find_epoch_anchor(chain, store, project, epoch)
+    chosen = _chosen(valid_roots, chain, anchor)
+    late: tuple[bytes, ...] = ()
+    if chosen is None:
+        local_leaves = audit.read(store)
+    else:
+        local_leaves, covered = audit.committed(store, chosen)
+        late = _late(store, project_id, epoch, covered)
+    local = _summary(local_leaves)
+    if chain is not None:
         if anchor is None:
             audit.add(
                 Kind.NOT_ANCHORED,
@@ -305,7 +344,36 @@ def audit_epoch(
         epoch_roots=tuple(root.id for root in roots),
         dump_root=None if published is None else published.root,
         findings=tuple(audit.findings),
+        manifest=None if chosen is None else chosen.id,
+        late=late,
     )
+
+
+def _chosen(
+    roots: Sequence[Record], chain: ChainClient | None, anchor: Anchor | None
+) -> Record | None:
+    """Returns the epoch root whose manifest gives the local tree: the one naming the anchor's
+    transaction on this chain and contract, else the first (`protocol.epoch.first_root`)."""
+    if chain is not None and anchor is not None:
+        for root in roots:
+            body = root.expect(EpochRoot)
+            if (body.chain_id, body.contract, body.tx_hash) == (
+                chain.chain_id,
+                chain.address,
+                anchor.tx_hash,
+            ):
+                return root
+    return first_root(roots)
+
+
+def _late(
+    store: Store, project_id: bytes, epoch: int, covered: frozenset[bytes]
+) -> tuple[bytes, ...]:
+    """Returns the acceptances in force of an anchored epoch that its manifest does not list."""
+    found: list[bytes] = []
+    for page in _pages(store, project_id, epoch):
+        found += [a.id for a in page if a.id not in covered]
+    return tuple(found)
 
 
 # Records per page read from the store, and per batch handed to a verifying thread.
@@ -323,6 +391,8 @@ class _Audit:
         self.now = now
         self.findings: list[Finding] = []
         self.checked = 0
+        # Other epochs of the project, by whether a valid root of theirs is stored.
+        self._rooted: dict[int, bool] = {}
 
     def add(self, kind: Kind, message: str, **details: Any) -> None:
         self.findings.append(Finding(kind, message, **details))
@@ -359,14 +429,77 @@ class _Audit:
         return valid
 
     def read(self, store: Store) -> list[Leaf]:
-        """Returns the leaves that the valid acceptances in force of the epoch give.
+        """Returns the leaves of an open epoch: those the valid acceptances in force give, less
+        the contributions that an anchored epoch pays."""
+        return self._leaves(store, _pages(store, self.project_id, self.epoch), manifest=False)
+
+    def committed(self, store: Store, root: Record) -> tuple[list[Leaf], frozenset[bytes]]:
+        """Returns the leaves that the valid acceptances an epoch root's manifest lists give,
+        and the ids it lists. Every part is checked (signature, link, author) first; a manifest
+        that cannot be read whole gives no leaf, which the comparisons then report."""
+        parts = self._parts(store, root)
+        if parts is None:
+            return [], frozenset()
+        ids = listed(parts)
+        pages = (self._listed_page(store, ids[i : i + _PAGE]) for i in range(0, len(ids), _PAGE))
+        return self._leaves(store, pages, manifest=True), frozenset(ids)
+
+    def _parts(self, store: Store, root: Record) -> list[Record] | None:
+        body = root.expect(EpochRoot)
+        parts: list[Record] = []
+        wanted = body.manifest
+        for index in range(body.parts):
+            part = store.get(wanted)
+            if part is None:
+                self.add(
+                    Kind.RULE_VIOLATION,
+                    f"part {index} ({_hex(wanted)}) of the manifest of epoch root "
+                    f"{_hex(root.id)} is not in the store",
+                    record=root.id,
+                )
+                return None
+            if self.verify([part]):
+                return None
+            try:
+                if index == 0:
+                    check_epoch_root(root, self.project, part)
+                else:
+                    check_manifest(parts[-1], self.project, part, None)
+                if index == body.parts - 1:
+                    check_manifest(part, self.project, None, None)
+            except ProtocolError as exc:
+                self.add(
+                    Kind.RULE_VIOLATION, f"manifest part {_hex(part.id)}: {exc}", record=part.id
+                )
+                return None
+            parts.append(part)
+            wanted = part.expect(Manifest).next
+        return parts
+
+    def _listed_page(self, store: Store, ids: Sequence[bytes]) -> list[Record]:
+        found = []
+        for aid in ids:
+            acceptance = store.get(aid)
+            if acceptance is None or not isinstance(acceptance.body, Acceptance):
+                self.add(
+                    Kind.RULE_VIOLATION,
+                    f"the manifest lists acceptance {_hex(aid)}, which is not in the store",
+                    record=aid,
+                )
+                continue
+            found.append(acceptance)
+        return found
+
+    def _leaves(self, store: Store, pages: Iterator[list[Record]], *, manifest: bool) -> list[Leaf]:
+        """Checks each page of acceptances and their contributions, and returns their leaves:
+        acceptances a manifest lists (`manifest`), or acceptances in force of an open epoch.
 
         A page's signatures are checked in worker threads while the next page is read.
         """
         result: list[Leaf] = []
         with ThreadPoolExecutor(THREADS) as pool:
             pending: tuple[list[Record], list[Record | None], list[Future[Any]]] | None = None
-            for accepted in _pages(store, self.project_id, self.epoch):
+            for accepted in pages:
                 works = [store.get(a.expect(Acceptance).contribution_id) for a in accepted]
                 records = [*accepted, *(w for w in works if w is not None)]
                 futures = [
@@ -374,14 +507,31 @@ class _Audit:
                     for i in range(0, len(records), _CHUNK)
                 ]
                 if pending is not None:
-                    result += self._finish(*pending)
+                    result += self._finish(store, *pending, manifest=manifest)
                 pending = (accepted, works, futures)
             if pending is not None:
-                result += self._finish(*pending)
+                result += self._finish(store, *pending, manifest=manifest)
+        if manifest:
+            # One leaf per contribution: a manifest listing two acceptances of one is at fault,
+            # and neither gives a leaf.
+            twice = _twice(result)
+            for cid in sorted(twice):
+                self.add(
+                    Kind.RULE_VIOLATION,
+                    f"the manifest lists more than one acceptance of contribution {_hex(cid)}",
+                    contribution=cid,
+                )
+            result = [leaf for leaf in result if leaf.contribution_id not in twice]
         return result
 
     def _finish(
-        self, accepted: list[Record], works: list[Record | None], futures: list[Future[Any]]
+        self,
+        store: Store,
+        accepted: list[Record],
+        works: list[Record | None],
+        futures: list[Future[Any]],
+        *,
+        manifest: bool,
     ) -> list[Leaf]:
         records = [*accepted, *(w for w in works if w is not None)]
         errors = [
@@ -410,7 +560,10 @@ class _Audit:
             try:
                 check_contribution(work, self.project)
                 check_acceptance(acceptance, self.project, work)
-                check_authorized(acceptance, self.project)
+                if manifest:
+                    self._listable(store, acceptance)
+                else:
+                    check_authorized(acceptance, self.project)
             except ProtocolError as exc:
                 self.add(
                     Kind.RULE_VIOLATION,
@@ -422,7 +575,59 @@ class _Audit:
                 continue
             valid_acceptances.append(acceptance)
             valid_works[work.id] = work
-        return list(leaves(self.project, valid_acceptances, valid_works, self.epoch))
+        if manifest:
+            # Checked one by one above (`_listable`): each listed acceptance gives its leaf.
+            return [
+                Leaf(
+                    work_id,
+                    valid_works[work_id].expect(Contribution).payout,
+                    a.expect(Acceptance).weight,
+                )
+                for a in valid_acceptances
+                for work_id in (a.expect(Acceptance).contribution_id,)
+            ]
+        settled = {cid for cid in valid_works if self._settled(store, cid)}
+        return list(leaves(self.project, valid_acceptances, valid_works, self.epoch, settled))
+
+    def _settled(self, store: Store, contribution_id: bytes) -> bool:
+        """Returns whether another anchored epoch pays a contribution: the store's K index
+        says which epochs list it, and one of them must have an epoch root that verifies and is
+        the owner's (the K entries of a forged root do not settle anything)."""
+        return any(
+            epoch != self.epoch and self._anchored(store, epoch)
+            for epoch, _ in store.committed_of(contribution_id)
+        )
+
+    def _anchored(self, store: Store, epoch: int) -> bool:
+        if epoch not in self._rooted:
+            valid = False
+            for root in _epoch_roots(store, self.project_id, epoch):
+                try:
+                    check_epoch_root(decode(root.raw), self.project)
+                except ProtocolError:
+                    continue
+                valid = True
+                break
+            self._rooted[epoch] = valid
+        return self._rooted[epoch]
+
+    def _listable(self, store: Store, acceptance: Record) -> None:
+        """Checks what makes a listed acceptance count: of this epoch, with a weight, signed by
+        the owner or by a reviewer some revision of the project names (the storage rule: a
+        reviewer removed after the anchor does not undo it; the owner vouched for the list)."""
+        body = acceptance.expect(Acceptance)
+        if body.epoch != self.epoch or body.weight == 0:
+            raise InvalidRecord(
+                f"it is listed in the manifest of epoch {self.epoch}, but puts its contribution "
+                f"in epoch {body.epoch} with weight {body.weight}"
+            )
+        if acceptance.author != self.project.author and not store.named(
+            self.project_id, acceptance.author
+        ):
+            raise InvalidRecord(
+                f"it is signed by {acceptance.author.hex()[:16]}, whom no revision of the "
+                "project names as a reviewer"
+            )
 
     def compare(
         self, source: str, record: bytes | None, local: Summary | None, stated: Summary
@@ -559,6 +764,14 @@ def _epoch_roots(store: Store, project_id: bytes, epoch: int) -> list[Record]:
         if page.cursor is None:
             return found
         cursor = page.cursor
+
+
+def _twice(tree_leaves: Sequence[Leaf]) -> set[bytes]:
+    seen: set[bytes] = set()
+    twice: set[bytes] = set()
+    for leaf in tree_leaves:
+        (twice if leaf.contribution_id in seen else seen).add(leaf.contribution_id)
+    return twice
 
 
 def _summary(tree_leaves: Sequence[Leaf]) -> Summary | None:

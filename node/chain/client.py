@@ -14,7 +14,22 @@ copy can never be mined twice, since its nonce is used once.
 Errors: every request goes through `node.chain.rpc.retrying`, the boundary of the chain
 libraries, which retries what did not answer and types the rest (`ChainUnavailable`,
 `TransactionReverted`, `InsufficientFunds`, `NonceUsed`, `ChainError`). Signing checks that the
-wallet holds the value and the gas before anything is sent.
+wallet holds the value and the gas before anything is sent, and for a token funding that it holds
+the tokens (`InsufficientTokens`) and has approved them (`InsufficientAllowance`). A revert names
+the contract's custom error, or the token's (ERC-6093 errors and `Error(string)` reasons are
+decoded too).
+
+Tokens. Every method that moves or reads money takes `token`, an ERC-20 contract's address, or
+`ETHER` (the default, 20 zero bytes) for ether; amounts are integers in the token's smallest unit.
+An address that is not a token on this chain (no code, or no answer to `balanceOf` and
+`decimals`) raises `UnknownToken`. A token funding needs the contract's allowance first:
+`approve` sends what is needed (a USDT-style token wants its allowance set to zero before it is
+changed), and `fund_token` and `fund_pool_token` approve, then fund, wait for both, and return a
+`TokenFunding` that says which approvals were sent and what the contract credited (less than the
+amount for a token that takes a fee). `check_settles_here` raises `WrongChain` for a project
+whose epoch roots name another chain or contract than this client's. `epoch_tokens`,
+`pool_tokens` and `allocations` read the contract's events of a project: which tokens to show
+per epoch and pool, and where the pools' money went.
 """
 
 from __future__ import annotations
@@ -35,6 +50,7 @@ from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import TransactionNotFound
+from web3.logs import DISCARD
 from web3.types import TxReceipt, Wei
 
 from node.chain.rpc import (
@@ -51,20 +67,41 @@ from node.chain.rpc import (
     web3_at,
 )
 from node.config import ChainConfig
-from node.errors import ChainError, ConfigError, InsufficientFunds, TransactionReverted
-from protocol.contract import artifact
+from node.errors import (
+    ChainError,
+    ChainUnavailable,
+    ConfigError,
+    InsufficientAllowance,
+    InsufficientFunds,
+    InsufficientTokens,
+    TransactionReverted,
+    UnknownToken,
+    WrongChain,
+)
+from protocol.contract import ETHER, artifact, redirect_typed_data
 from protocol.epoch import Summary
 from protocol.merkle import Leaf
 
 # Re-exported: the rest of the node and the tests take them from the client.
 __all__ = [
     "DEV_BALANCE",
+    "ETHER",
     "TIP",
+    "Allocation",
     "Anchor",
     "ChainClient",
     "EpochState",
+    "Funds",
+    "InsufficientAllowance",
+    "InsufficientTokens",
     "NonceUsed",
+    "PoolState",
     "SignedTx",
+    "Stake",
+    "TokenFunding",
+    "TokenInfo",
+    "UnknownToken",
+    "WrongChain",
     "checksum",
     "describe_revert",
     "dev_fund",
@@ -87,6 +124,64 @@ _DEFAULT = ChainConfig()
 # What the node pays a block producer per unit of gas on top of the base fee.
 TIP = 10**9
 
+# What a client needs of an ERC-20 token: balances, allowances, approving, and its name. A token
+# whose `approve` returns nothing (USDT) is called the same way: the node sends transactions and
+# never reads the return value of one.
+_ERC20_ABI: tuple[dict[str, Any], ...] = (
+    {
+        "type": "function",
+        "name": "balanceOf",
+        "stateMutability": "view",
+        "inputs": [{"name": "account", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "type": "function",
+        "name": "allowance",
+        "stateMutability": "view",
+        "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "type": "function",
+        "name": "approve",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"}],
+        "outputs": [],
+    },
+    {
+        "type": "function",
+        "name": "decimals",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "uint8"}],
+    },
+    {
+        "type": "function",
+        "name": "symbol",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "string"}],
+    },
+)
+
+
+def _error(name: str, *types: str) -> dict[str, Any]:
+    return {"type": "error", "name": name, "inputs": [{"name": "", "type": t} for t in types]}
+
+
+# Errors a token may revert with inside a funding or a payment, so that a revert names them too:
+# the ERC-6093 errors of OpenZeppelin's ERC20 (and most recent tokens), and a plain reason string.
+_TOKEN_ERRORS: tuple[dict[str, Any], ...] = (
+    _error("Error", "string"),
+    _error("ERC20InsufficientBalance", "address", "uint256", "uint256"),
+    _error("ERC20InsufficientAllowance", "address", "uint256", "uint256"),
+    _error("ERC20InvalidSender", "address"),
+    _error("ERC20InvalidReceiver", "address"),
+    _error("ERC20InvalidApprover", "address"),
+    _error("ERC20InvalidSpender", "address"),
+)
+
 
 @dataclass(frozen=True, slots=True)
 class EpochState:
@@ -104,6 +199,57 @@ class EpochState:
 
 
 @dataclass(frozen=True, slots=True)
+class Funds:
+    """An epoch's books in one token: what was funded, paid to claims, and refunded."""
+
+    funded: int
+    paid: int
+    refunded: int
+
+    @property
+    def unclaimed(self) -> int:
+        """What the claims have left: after the expiry, what the funders share."""
+        return self.funded - self.paid
+
+
+@dataclass(frozen=True, slots=True)
+class Stake:
+    """What one funder put into an epoch or a pool in one token, and what it got back."""
+
+    amount: int
+    refunded: int
+
+
+@dataclass(frozen=True, slots=True)
+class PoolState:
+    """A project's pool in one token; `expires_at` is 0 if it was never funded."""
+
+    funded: int
+    unallocated: int
+    refunded: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFunding:
+    """A token funding that was mined: the approvals sent before it (none if the allowance was
+    enough), its transaction, and what the contract credited (what arrived)."""
+
+    approvals: tuple[bytes, ...]
+    tx_hash: bytes
+    credited: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """An ERC-20 token as it names itself: `symbol` is empty if it has none."""
+
+    address: bytes
+    symbol: str
+    decimals: int
+
+
+@dataclass(frozen=True, slots=True)
 class Anchor:
     """An `Anchored` event: who anchored what, in which transaction and block."""
 
@@ -113,6 +259,21 @@ class Anchor:
     root: bytes
     leaf_count: int
     total_weight: int
+    tx_hash: bytes
+    block_number: int
+    # When the epoch stops taking funds and paying claims, and starts refunding its funders.
+    expires_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """A `PoolAllocated` event: the owner moved `amount` of its pool in `token` to an epoch."""
+
+    owner: bytes
+    project_id: bytes
+    epoch: int
+    token: bytes
+    amount: int
     tx_hash: bytes
     block_number: int
 
@@ -148,9 +309,13 @@ class ChainClient:
         self.config = config
         self.account = account
         self.abi = artifact().abi
+        # What a revert is decoded against: the contract's errors and those of the tokens it calls.
+        self._errors = self.abi + _TOKEN_ERRORS
         self.address = bytes.fromhex(checksum(contract)[2:])
         self.contract: Contract = w3.eth.contract(address=checksum(contract), abi=list(self.abi))
         self.chain_id: int = self._rpc("reading the chain id", lambda: w3.eth.chain_id)
+        # Tokens seen to hold code on this chain, so that each is looked up once.
+        self._tokens: set[bytes] = set()
 
     # Construction.
 
@@ -240,10 +405,115 @@ class ChainClient:
         )
 
     def epoch(self, owner: bytes, project_id: bytes, epoch: int) -> EpochState:
-        """Returns an epoch as stored under `owner` (all zero if never anchored)."""
+        """Returns an epoch as stored under `owner`, with its ether books (all zero if never
+        anchored)."""
         call = self.contract.functions.getEpoch(checksum(owner), project_id, epoch)
         root, count, total, funded, paid = self._rpc("reading an epoch", call.call)
         return EpochState(bytes(root), int(count), int(total), int(funded), int(paid))
+
+    def expires_at(self, owner: bytes, project_id: bytes, epoch: int) -> int:
+        """Returns when an epoch expires, a Unix time (0 if never anchored): from then on it
+        takes no funds and pays no claims, and its funders take back what is unclaimed."""
+        call = self.contract.functions.getExpiry(checksum(owner), project_id, epoch)
+        return int(self._rpc("reading an epoch's expiry", call.call))
+
+    def funds(self, owner: bytes, project_id: bytes, epoch: int, token: bytes = ETHER) -> Funds:
+        """Returns an epoch's books in `token`."""
+        call = self.contract.functions.getFunds(checksum(owner), project_id, epoch, checksum(token))
+        funded, paid, refunded = self._rpc("reading an epoch's funds", call.call)
+        return Funds(int(funded), int(paid), int(refunded))
+
+    def stake(
+        self, owner: bytes, project_id: bytes, epoch: int, funder: bytes, token: bytes = ETHER
+    ) -> Stake:
+        """Returns what `funder` put into an epoch in `token`, and what it was refunded. A
+        pool's stake is under the contract's own address."""
+        call = self.contract.functions.stake(
+            checksum(owner), project_id, epoch, checksum(token), checksum(funder)
+        )
+        amount, refunded = self._rpc("reading a stake", call.call)
+        return Stake(int(amount), int(refunded))
+
+    def refundable(
+        self, owner: bytes, project_id: bytes, epoch: int, funder: bytes, token: bytes = ETHER
+    ) -> int:
+        """Returns what a refund of `funder` would pay now (0 before the epoch expires)."""
+        call = self.contract.functions.refundable(
+            checksum(owner), project_id, epoch, checksum(token), checksum(funder)
+        )
+        return int(self._rpc("reading what is refundable", call.call))
+
+    def pool(self, owner: bytes, project_id: bytes, token: bytes = ETHER) -> PoolState:
+        """Returns the pool of `owner`'s project in `token`."""
+        call = self.contract.functions.getPool(checksum(owner), project_id, checksum(token))
+        funded, unallocated, refunded, expiry = self._rpc("reading a pool", call.call)
+        return PoolState(int(funded), int(unallocated), int(refunded), int(expiry))
+
+    def pool_stake(
+        self, owner: bytes, project_id: bytes, funder: bytes, token: bytes = ETHER
+    ) -> Stake:
+        """Returns what `funder` paid into a pool in `token`, and what it was refunded."""
+        call = self.contract.functions.poolStake(
+            checksum(owner), project_id, checksum(token), checksum(funder)
+        )
+        amount, refunded = self._rpc("reading a pool stake", call.call)
+        return Stake(int(amount), int(refunded))
+
+    def pool_refundable(
+        self, owner: bytes, project_id: bytes, funder: bytes, token: bytes = ETHER
+    ) -> int:
+        """Returns what a pool refund of `funder` would pay now (0 while the pool lives)."""
+        call = self.contract.functions.poolRefundable(
+            checksum(owner), project_id, checksum(token), checksum(funder)
+        )
+        return int(self._rpc("reading what a pool would refund", call.call))
+
+    def pools_closed_at(self, owner: bytes, project_id: bytes) -> int:
+        """Returns when `owner` closed the pools of its project, a Unix time (0 while open)."""
+        call = self.contract.functions.poolsClosedAt(checksum(owner), project_id)
+        return int(self._rpc("reading when the pools closed", call.call))
+
+    def token_balance(self, token: bytes, holder: bytes) -> int:
+        """Returns what `holder` holds of an ERC-20 token (of ether, for `ETHER`).
+
+        Raises:
+            UnknownToken: `token` is not a token on this chain.
+        """
+        if token == ETHER:
+            return self.balance(holder)
+        call = self._token(token).functions.balanceOf(checksum(holder))
+        return int(self._token_rpc(token, "balanceOf", call.call))
+
+    def allowance(self, token: bytes, holder: bytes | None = None) -> int:
+        """Returns what the contract may take of `holder`'s tokens (this client's by default).
+
+        Raises:
+            UnknownToken: `token` is not a token on this chain.
+        """
+        call = self._token(token).functions.allowance(
+            checksum(holder or self.sender), self._checksum
+        )
+        return int(self._token_rpc(token, "allowance", call.call))
+
+    def token_info(self, token: bytes) -> TokenInfo:
+        """Returns a token's symbol and decimals (ether: "ETH", 18), to show amounts to people.
+
+        `symbol` is optional in ERC-20: a token without one gets "".
+
+        Raises:
+            UnknownToken: `token` is not a token on this chain: no code, or no `decimals`.
+        """
+        if token == ETHER:
+            return TokenInfo(ETHER, "ETH", 18)
+        contract = self._token(token)
+        decimals = int(self._token_rpc(token, "decimals", contract.functions.decimals().call))
+        try:
+            symbol = str(self._rpc("reading a token's symbol", contract.functions.symbol().call))
+        except ChainUnavailable:
+            raise
+        except ChainError:
+            symbol = ""
+        return TokenInfo(token, symbol, decimals)
 
     def find_anchor(self, owner: bytes, project_id: bytes, epoch: int) -> Anchor | None:
         """Returns the `Anchored` event of an epoch, or None if it was never anchored.
@@ -278,7 +548,55 @@ class ChainClient:
             total_weight=int(args["totalWeight"]),
             tx_hash=bytes(entry["transactionHash"]),
             block_number=int(entry["blockNumber"]),
+            expires_at=int(args["expiresAt"]),
         )
+
+    def epoch_tokens(self, owner: bytes, project_id: bytes, epoch: int) -> list[bytes]:
+        """Returns every token an epoch was funded in (ether too, as `ETHER`), in the order of
+        their first funding, from its `Funded` events (a pool's allocations included)."""
+        found: dict[bytes, None] = {}
+        for entry in self._events("Funded", owner, project_id, _word(epoch)):
+            found.setdefault(_address(entry["args"]["token"]), None)
+        return list(found)
+
+    def pool_tokens(self, owner: bytes, project_id: bytes) -> list[bytes]:
+        """Returns every token a project's pools were funded in (ether too, as `ETHER`), in the
+        order of their first funding, from the `PoolFunded` events."""
+        found: dict[bytes, None] = {}
+        for entry in self._events("PoolFunded", owner, project_id):
+            found.setdefault(_address(entry["args"]["token"]), None)
+        return list(found)
+
+    def allocations(self, owner: bytes, project_id: bytes) -> list[Allocation]:
+        """Returns every allocation of a project's pools to its epochs, oldest first. The
+        contract takes an allocation only to an anchored epoch of the same owner and project."""
+        return [
+            Allocation(
+                owner=owner,
+                project_id=project_id,
+                epoch=int(entry["args"]["epoch"]),
+                token=_address(entry["args"]["token"]),
+                amount=int(entry["args"]["amount"]),
+                tx_hash=bytes(entry["transactionHash"]),
+                block_number=int(entry["blockNumber"]),
+            )
+            for entry in self._events("PoolAllocated", owner, project_id)
+        ]
+
+    def _events(self, name: str, owner: bytes, project_id: bytes, *more: str) -> list[Any]:
+        """Returns the contract's `name` events of (owner, project), and of the further indexed
+        topics `more`, decoded, oldest first."""
+        event = getattr(self.contract.events, name)()
+        topics = [event.topic, _word(int.from_bytes(owner, "big")), "0x" + project_id.hex()]
+        topics += more
+        address = self._checksum
+        logs = self._rpc(
+            f"reading {name} events",
+            lambda: self.w3.eth.get_logs(
+                {"address": address, "fromBlock": 0, "toBlock": "latest", "topics": topics}
+            ),
+        )
+        return [event.process_log(log) for log in logs]
 
     def verify(
         self, owner: bytes, project_id: bytes, epoch: int, leaf: Leaf, proof: Sequence[bytes]
@@ -289,17 +607,32 @@ class ChainClient:
         )
         return bool(self._rpc("verifying a proof", call.call))
 
-    def claimable(self, owner: bytes, project_id: bytes, epoch: int, leaf: Leaf) -> int:
-        """Returns what a claim of `leaf` would pay now (0 if not anchored)."""
-        call = self.contract.functions.claimable(
-            checksum(owner), project_id, epoch, *_leaf_args(leaf)
+    def claimable(
+        self, owner: bytes, project_id: bytes, epoch: int, leaf: Leaf, token: bytes = ETHER
+    ) -> int:
+        """Returns what a claim of `leaf` would pay now in `token` (0 if not anchored, or
+        expired)."""
+        functions = self.contract.functions
+        call = (
+            functions.claimable(checksum(owner), project_id, epoch, *_leaf_args(leaf))
+            if token == ETHER
+            else functions.claimableToken(
+                checksum(owner), project_id, epoch, checksum(token), *_leaf_args(leaf)
+            )
         )
         return int(self._rpc("reading what is claimable", call.call))
 
-    def claimed(self, owner: bytes, project_id: bytes, epoch: int, leaf: Leaf) -> int:
-        """Returns what `leaf` has been paid so far."""
-        call = self.contract.functions.claimed(
-            checksum(owner), project_id, epoch, *_leaf_args(leaf)
+    def claimed(
+        self, owner: bytes, project_id: bytes, epoch: int, leaf: Leaf, token: bytes = ETHER
+    ) -> int:
+        """Returns what `leaf` has been paid so far in `token`."""
+        functions = self.contract.functions
+        call = (
+            functions.claimed(checksum(owner), project_id, epoch, *_leaf_args(leaf))
+            if token == ETHER
+            else functions.claimedToken(
+                checksum(owner), project_id, epoch, checksum(token), *_leaf_args(leaf)
+            )
         )
         return int(self._rpc("reading what was claimed", call.call))
 
@@ -328,19 +661,280 @@ class ChainClient:
         )
         return self._sign(call, "anchoring")
 
-    def sign_fund(self, owner: bytes, project_id: bytes, epoch: int, amount: int) -> SignedTx:
-        """Signs adding `amount` wei to an epoch's pool."""
-        call = self.contract.functions.fund(checksum(owner), project_id, epoch)
-        return self._sign(call, "funding", value=amount)
+    def sign_fund(
+        self, owner: bytes, project_id: bytes, epoch: int, amount: int, token: bytes = ETHER
+    ) -> SignedTx:
+        """Signs adding `amount` of `token` (wei by default) to an epoch.
+
+        A token funding needs the contract's allowance, which `approve` gives (or use
+        `fund_token`, which approves as needed).
+
+        Raises:
+            InsufficientFunds: the wallet cannot pay the ether and the gas.
+            InsufficientTokens: the wallet holds less than `amount` of the token.
+            InsufficientAllowance: the contract may not take `amount` of the wallet's token.
+            UnknownToken: `token` is not a token on this chain.
+            TransactionReverted: the epoch is not anchored or has expired.
+        """
+        if token == ETHER:
+            call = self.contract.functions.fund(checksum(owner), project_id, epoch)
+            return self._sign(call, "funding", value=amount)
+        self._check_tokens(token, amount, allowance=True)
+        call = self.contract.functions.fundToken(
+            checksum(owner), project_id, epoch, checksum(token), amount
+        )
+        return self._sign(call, "funding")
 
     def sign_claim(
-        self, owner: bytes, project_id: bytes, epoch: int, leaf: Leaf, proof: Sequence[bytes]
+        self,
+        owner: bytes,
+        project_id: bytes,
+        epoch: int,
+        leaf: Leaf,
+        proof: Sequence[bytes],
+        token: bytes = ETHER,
     ) -> SignedTx:
-        """Signs a claim of `leaf`'s share; the money goes to the leaf's payout address."""
-        call = self.contract.functions.claim(
-            checksum(owner), project_id, epoch, *_leaf_args(leaf), list(proof)
+        """Signs a claim of `leaf`'s share in `token`; the money goes to the leaf's payout."""
+        functions = self.contract.functions
+        call = (
+            functions.claim(checksum(owner), project_id, epoch, *_leaf_args(leaf), list(proof))
+            if token == ETHER
+            else functions.claimToken(
+                checksum(owner), project_id, epoch, checksum(token), *_leaf_args(leaf), list(proof)
+            )
         )
         return self._sign(call, "claiming")
+
+    def redirect_signature(
+        self,
+        owner: bytes,
+        project_id: bytes,
+        epoch: int,
+        leaf: Leaf,
+        to: bytes,
+        deadline: int,
+        account: LocalAccount | None = None,
+    ) -> bytes:
+        """Returns the EIP-712 signature by which `leaf`'s payout lets its claims, in any token,
+        be paid to `to` until `deadline` (a Unix time): nothing is sent.
+
+        `account` (this client's key by default) must be the leaf's payout; for a contract
+        wallet, it is the key the wallet's ERC-1271 `isValidSignature` accepts.
+        """
+        message = redirect_typed_data(
+            chain_id=self.chain_id,
+            contract=self.address,
+            owner=owner,
+            project_id=project_id,
+            epoch=epoch,
+            contribution_id=leaf.contribution_id,
+            payout=leaf.payout,
+            weight=leaf.weight,
+            to=to,
+            deadline=deadline,
+        )
+        signed = (account or self._account()).sign_typed_data(full_message=message)
+        return bytes(signed.signature)
+
+    def sign_claim_to(
+        self,
+        owner: bytes,
+        project_id: bytes,
+        epoch: int,
+        leaf: Leaf,
+        proof: Sequence[bytes],
+        to: bytes,
+        *,
+        token: bytes = ETHER,
+        deadline: int = 0,
+        signature: bytes = b"",
+    ) -> SignedTx:
+        """Signs a claim of `leaf`'s share in `token` paid to `to` instead of its payout.
+
+        Sent by the payout itself, it needs no signature; sent by anyone else, it needs the
+        payout's `redirect_signature` for `to` and a `deadline` not yet passed.
+        """
+        call = self.contract.functions.claimTo(
+            checksum(owner),
+            project_id,
+            epoch,
+            checksum(token),
+            *_leaf_args(leaf),
+            list(proof),
+            (checksum(to), deadline, signature),
+        )
+        return self._sign(call, "claiming")
+
+    def sign_refund(
+        self,
+        owner: bytes,
+        project_id: bytes,
+        epoch: int,
+        *,
+        token: bytes = ETHER,
+        funder: bytes | None = None,
+        to: bytes | None = None,
+    ) -> SignedTx:
+        """Signs the refund of a funder of an expired epoch: its part of what the claims left.
+
+        `funder` is this client's address by default, and `to` the funder's; only the funder
+        itself may send its refund elsewhere.
+        """
+        funder = funder or self.sender
+        call = self.contract.functions.refund(
+            checksum(owner),
+            project_id,
+            epoch,
+            checksum(token),
+            checksum(funder),
+            checksum(to or funder),
+        )
+        return self._sign(call, "refunding")
+
+    def sign_return_to_pool(
+        self, owner: bytes, project_id: bytes, epoch: int, token: bytes = ETHER
+    ) -> SignedTx:
+        """Signs giving the project's pool back its part of what an expired epoch left."""
+        call = self.contract.functions.returnToPool(
+            checksum(owner), project_id, epoch, checksum(token)
+        )
+        return self._sign(call, "returning to the pool")
+
+    def sign_fund_pool(
+        self, owner: bytes, project_id: bytes, amount: int, token: bytes = ETHER
+    ) -> SignedTx:
+        """Signs paying `amount` of `token` into the pool of `owner`'s project (a token needs
+        the contract's allowance: see `approve`, or `fund_pool_token`)."""
+        if token == ETHER:
+            call = self.contract.functions.fundPool(checksum(owner), project_id)
+            return self._sign(call, "funding the pool", value=amount)
+        self._check_tokens(token, amount, allowance=True)
+        call = self.contract.functions.fundPoolToken(
+            checksum(owner), project_id, checksum(token), amount
+        )
+        return self._sign(call, "funding the pool")
+
+    def sign_close_pools(self, project_id: bytes) -> SignedTx:
+        """Signs closing this client's pools of `project_id` in every token, for good: they take
+        no more funds or allocations, and their funders may take back what is unallocated at
+        once. For an owner that closes its project."""
+        return self._sign(self.contract.functions.closePools(project_id), "closing the pools")
+
+    def sign_allocate(
+        self, project_id: bytes, epoch: int, amount: int, token: bytes = ETHER
+    ) -> SignedTx:
+        """Signs moving `amount` of this client's pool for `project_id` to one of its anchored
+        epochs (the client's key is the owner: the anchoring address)."""
+        call = self.contract.functions.allocate(project_id, epoch, checksum(token), amount)
+        return self._sign(call, "allocating")
+
+    def sign_refund_pool(
+        self,
+        owner: bytes,
+        project_id: bytes,
+        *,
+        token: bytes = ETHER,
+        funder: bytes | None = None,
+        to: bytes | None = None,
+    ) -> SignedTx:
+        """Signs the refund of a funder of an expired pool, as `sign_refund` does for an epoch."""
+        funder = funder or self.sender
+        call = self.contract.functions.refundPool(
+            checksum(owner), project_id, checksum(token), checksum(funder), checksum(to or funder)
+        )
+        return self._sign(call, "refunding from the pool")
+
+    def approve(self, token: bytes, amount: int, *, timeout: float = 60.0) -> list[bytes]:
+        """Lets the contract take `amount` of this client's `token`, if it may not already.
+
+        Sends nothing when the allowance suffices. A token like USDT refuses to change an
+        allowance that is not zero, so one that is too small is set to zero first. Returns the
+        hashes of the transactions sent, once they have their confirmations.
+
+        Raises:
+            UnknownToken: `token` is not a token on this chain.
+            InsufficientFunds: the wallet cannot pay the gas.
+        """
+        current = self.allowance(token)
+        if current >= amount:
+            return []
+        functions = self._token(token).functions
+        sent = []
+        for value in ([0] if current else []) + [amount]:
+            tx = self._sign(functions.approve(self._checksum, value), "approving the token")
+            self.transact(tx, timeout=timeout)
+            sent.append(tx.hash)
+        return sent
+
+    def fund_token(
+        self,
+        owner: bytes,
+        project_id: bytes,
+        epoch: int,
+        token: bytes,
+        amount: int,
+        *,
+        timeout: float = 60.0,
+    ) -> TokenFunding:
+        """Approves what is needed and adds `amount` of `token` to an epoch, once all is
+        confirmed. The epoch is credited what arrived, which is less than `amount` for a token
+        that takes a fee on transfers.
+
+        Nothing is approved for an epoch that is not anchored or has expired.
+
+        Raises:
+            InsufficientTokens, UnknownToken, InsufficientFunds: as `sign_fund`.
+            TransactionReverted: the epoch is not anchored or has expired.
+        """
+        self._check_tokens(token, amount)
+        expires = self.expires_at(owner, project_id, epoch)
+        if expires == 0 or self._now() >= expires:
+            name = "NotAnchored" if expires == 0 else "EpochExpired"
+            raise TransactionReverted(
+                "funding", f"{name}({checksum(owner)}, 0x{project_id.hex()}, {epoch})"
+            )
+        approvals = self.approve(token, amount, timeout=timeout)
+        tx = self.sign_fund(owner, project_id, epoch, amount, token)
+        receipt = self.transact(tx, timeout=timeout)
+        (event,) = self.contract.events.Funded().process_receipt(receipt, errors=DISCARD)
+        return TokenFunding(tuple(approvals), tx.hash, int(event["args"]["amount"]))
+
+    def fund_pool_token(
+        self, owner: bytes, project_id: bytes, token: bytes, amount: int, *, timeout: float = 60.0
+    ) -> TokenFunding:
+        """Approves what is needed and pays `amount` of `token` into a project's pool, as
+        `fund_token` does for an epoch.
+
+        Nothing is approved for a pool that has expired or was closed.
+
+        Raises:
+            InsufficientTokens, UnknownToken, InsufficientFunds: as `sign_fund`.
+            TransactionReverted: the pool has expired, or its owner closed it.
+        """
+        self._check_tokens(token, amount)
+        expires = self.pool(owner, project_id, token).expires_at
+        closed = self.pools_closed_at(owner, project_id)
+        if closed:
+            expires = min(expires, closed) if expires else closed
+        if expires and self._now() >= expires:
+            raise TransactionReverted(
+                "funding the pool",
+                f"PoolExpired({checksum(owner)}, 0x{project_id.hex()}, {checksum(token)}, "
+                f"{expires})",
+            )
+        approvals = self.approve(token, amount, timeout=timeout)
+        tx = self.sign_fund_pool(owner, project_id, amount, token)
+        receipt = self.transact(tx, timeout=timeout)
+        (event,) = self.contract.events.PoolFunded().process_receipt(receipt, errors=DISCARD)
+        return TokenFunding(tuple(approvals), tx.hash, int(event["args"]["amount"]))
+
+    def check_settles_here(self, project_id: bytes, chain_id: int, contract: bytes) -> None:
+        """Raises WrongChain unless (`chain_id`, `contract`), where a project's signed epoch
+        roots say it settles, are this client's chain and contract."""
+        if (chain_id, contract) != (self.chain_id, self.address):
+            raise WrongChain(
+                project_id, chain_id, checksum(contract), self.chain_id, self._checksum
+            )
 
     def send(self, tx: SignedTx) -> bytes:
         """Broadcasts a signed transaction; sending one the chain already has is not an error.
@@ -387,13 +981,67 @@ class ChainClient:
             raise ChainError("this chain client has no key: it can read but not send")
         return self.account
 
+    def _now(self) -> int:
+        """The latest block's timestamp: the time the chain's next checks see, near enough."""
+        block = self._rpc("reading the latest block", lambda: self.w3.eth.get_block("latest"))
+        return int(block["timestamp"])
+
+    def _token(self, token: bytes) -> Contract:
+        """Returns the ERC-20 interface of `token`, once it has been seen to hold code.
+
+        Raises:
+            UnknownToken: `token` is ether (which is no ERC-20), or holds no code on this chain.
+        """
+        if token == ETHER:
+            raise UnknownToken(checksum(token), self.chain_id, "that is ether, not an ERC-20 token")
+        if token not in self._tokens:
+            code = self._rpc(
+                "reading a token's code", lambda: self.w3.eth.get_code(checksum(token))
+            )
+            if not code:
+                raise UnknownToken(
+                    checksum(token),
+                    self.chain_id,
+                    "no contract at that address on this chain (is it the token's address on "
+                    "another chain?)",
+                )
+            self._tokens.add(token)
+        return self.w3.eth.contract(address=checksum(token), abi=list(_ERC20_ABI))
+
+    def _token_rpc(self, token: bytes, name: str, fn: Callable[[], T]) -> T:
+        """Reads a token's `name`; a contract that does not answer it is no token."""
+        try:
+            return self._rpc(f"reading a token's {name}", fn)
+        except ChainUnavailable:
+            raise
+        except ChainError as exc:
+            raise UnknownToken(
+                checksum(token), self.chain_id, f"the contract there does not answer {name}()"
+            ) from exc
+
+    def _check_tokens(self, token: bytes, amount: int, *, allowance: bool = False) -> None:
+        """Raises InsufficientTokens unless this client's wallet holds `amount` of `token`, and
+        with `allowance`, InsufficientAllowance unless the contract may take it.
+
+        The allowance is checked here because a token refuses a short one in its own way, which
+        may be a revert with no reason at all (USDT).
+        """
+        holds = self.token_balance(token, self.sender)
+        wallet = self._account().address
+        if holds < amount:
+            raise InsufficientTokens(wallet, checksum(token), holds, amount)
+        if allowance:
+            allowed = self.allowance(token)
+            if allowed < amount:
+                raise InsufficientAllowance(wallet, checksum(token), allowed, amount)
+
     def _sign(self, call: ContractFunction, action: str, *, value: int = 0) -> SignedTx:
-        return _Signer(self.w3, self._account(), self.config, self.abi, self.chain_id).sign(
+        return _Signer(self.w3, self._account(), self.config, self._errors, self.chain_id).sign(
             call, action, value=value
         )
 
     def _rpc(self, what: str, fn: Callable[[], T]) -> T:
-        return retrying(self.config, what, fn, abi=self.abi)
+        return retrying(self.config, what, fn, abi=self._errors)
 
 
 class _Signer:
@@ -557,6 +1205,15 @@ def _receipt(w3: Web3, config: ChainConfig, tx_hash: bytes) -> TxReceipt | None:
             return None
 
     return retrying(config, "reading a receipt", get)
+
+
+def _word(value: int) -> str:
+    """An indexed topic of a uint or address: 32 bytes, big-endian, as 0x-hex."""
+    return "0x" + value.to_bytes(32, "big").hex()
+
+
+def _address(value: str) -> bytes:
+    return bytes.fromhex(value[2:])
 
 
 def _leaf_args(leaf: Leaf) -> tuple[bytes, str, int]:

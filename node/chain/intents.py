@@ -1,5 +1,5 @@
-"""The values an anchor is made of: its intent (the signed transaction, recorded before it is
-sent), the chain it is for, and the anchored epoch it ends as.
+"""The values an anchor is made of: its intent (the signed transaction and the manifest's list of
+acceptances, recorded before it is sent), the chain it is for, and the anchored epoch it ends as.
 
 The intent's encoding is what the store keeps across restarts: it must stay readable by every
 later version of the node.
@@ -34,7 +34,10 @@ class Intent:
     """A signed anchor transaction, recorded before it is sent.
 
     `tx.raw` is empty for an anchor this node adopted from the chain (it has no signed bytes of
-    it, only the hash of the transaction that the Anchored event names).
+    it, only the hash of the transaction that the Anchored event names). `acceptances` are the
+    ids of the acceptances the tree of `summary` was built from, sorted: what the manifest
+    published with the epoch root lists, fixed before the anchor is sent so that acceptances
+    arriving meanwhile cannot change it.
     """
 
     project_id: bytes
@@ -43,6 +46,7 @@ class Intent:
     chain_id: int
     contract: bytes
     tx: SignedTx
+    acceptances: tuple[bytes, ...]
 
     def encode(self) -> bytes:
         return json.dumps(
@@ -57,6 +61,7 @@ class Intent:
                 "raw": self.tx.raw.hex(),
                 "hash": self.tx.hash.hex(),
                 "nonce": self.tx.nonce,
+                "acceptances": b"".join(self.acceptances).hex(),
             },
             sort_keys=True,
         ).encode()
@@ -72,6 +77,9 @@ class Intent:
             d = json.loads(data)
             summary = Summary(bytes.fromhex(d["root"]), d["leaf_count"], d["total_weight"])
             tx = SignedTx(bytes.fromhex(d["raw"]), bytes.fromhex(d["hash"]), d["nonce"])
+            joined = bytes.fromhex(d["acceptances"])
+            if not joined or len(joined) % 32:
+                raise ValueError("the acceptances are not a list of 32-byte ids")
             return cls(
                 bytes.fromhex(d["project_id"]),
                 d["epoch"],
@@ -79,6 +87,7 @@ class Intent:
                 d["chain_id"],
                 bytes.fromhex(d["contract"]),
                 tx,
+                tuple(joined[i : i + 32] for i in range(0, len(joined), 32)),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise SettlementError(f"a recorded anchoring intent is unreadable: {exc}") from exc

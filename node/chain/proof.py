@@ -33,7 +33,7 @@ from web3.logs import DISCARD
 
 from node.chain.anchors import find_epoch_anchor
 from node.chain.client import ChainClient
-from node.chain.trees import stored_tree
+from node.chain.trees import committed_tree, standing_of
 from node.errors import ChainError, ProofError
 from protocol import (
     Acceptance,
@@ -46,6 +46,7 @@ from protocol import (
     decode,
     project_id,
 )
+from protocol.epoch import Status
 from protocol.merkle import LEAF_ENCODING, Leaf, MerkleTree, checksum, verify
 from protocol.records import MAX_EPOCH, Body
 from protocol.validate import check_acceptance, check_authorized, check_epoch_root
@@ -185,28 +186,34 @@ class VerifiedProof:
 def export_proof(store: Store, chain: ChainClient, contribution_id: bytes) -> dict[str, Any]:
     """Returns the proof file of one contribution, as JSON-ready values.
 
-    The epoch's tree, as the stored records make it, must have the root anchored on `chain`
-    under the epoch's anchoring address (`node.chain.anchors`), and the store must hold the owner's
-    `epoch_root` record of that anchor.
+    The contribution must be paid by an anchored epoch: the manifest of the owner's `epoch_root`
+    record of the anchor on `chain` (under the epoch's anchoring address, `node.chain.anchors`)
+    lists an acceptance of it, and the tree of that manifest has the anchored root. The file
+    carries that acceptance, whatever revision is in force now.
 
     Raises:
-        ExportError: the contribution is not stored, not accepted (or withdrawn), its epoch is
-            not anchored, the anchored root is not the local tree's, or no epoch root names it.
+        ExportError: the contribution is not stored, not accepted (or withdrawn), its
+            acceptance is late (its epoch was anchored without it), its epoch is not anchored,
+            no epoch root names the anchor, or the anchored root is not its manifest's tree's.
         ChainError: the chain could not be read.
         StorageError: the store could not be read.
     """
     work = store.get(contribution_id)
     if work is None:
         raise ExportError(f"contribution {_hex(contribution_id)} is not in the store")
-    acceptance = store.acceptance_of(contribution_id)
-    if acceptance is None or acceptance.expect(Acceptance).weight == 0:
+    found = standing_of(store, contribution_id)
+    if found is None or found.status is Status.WITHDRAWN:
         raise ExportError(f"contribution {_hex(contribution_id)} is not accepted")
-    judged = acceptance.expect(Acceptance)
-    pid, epoch = judged.project_id, judged.epoch
+    if found.status is Status.LATE:
+        raise ExportError(
+            f"the acceptance of contribution {_hex(contribution_id)} came after epoch "
+            f"{found.epoch} was anchored: it is not counted, so there is nothing to prove"
+        )
+    acceptance = found.acceptance
+    pid, epoch = acceptance.expect(Acceptance).project_id, found.epoch
     project = store.project(pid)
     if project is None:
         raise ExportError(f"project {_hex(pid)} is not in the store")
-    tree = _stored_tree(store, project, epoch)
     tried, anchor = find_epoch_anchor(chain, store, project, epoch)
     if anchor is None:
         raise ExportError(
@@ -214,12 +221,13 @@ def export_proof(store: Store, chain: ChainClient, contribution_id: bytes) -> di
             f"{' or '.join(checksum(a) for a in tried)} on chain {chain.chain_id} at "
             f"{checksum(chain.address)}"
         )
+    root_record = _epoch_root_of(store, pid, epoch, anchor.root, anchor.tx_hash, chain)
+    tree = _committed_tree(store, project, root_record)
     if anchor.root != tree.root:
         raise ExportError(
             f"the anchored root {_hex(anchor.root)} is not the root {_hex(tree.root)} of the "
-            f"stored records of epoch {epoch}: run an audit of the epoch"
+            f"acceptances the manifest of epoch {epoch} lists: run an audit of the epoch"
         )
-    root_record = _epoch_root_of(store, pid, epoch, anchor.root, anchor.tx_hash, chain)
     leaf = tree.leaves[tree.index_of(contribution_id)]
     return {
         "format": FORMAT,
@@ -527,12 +535,14 @@ def _on_chain(proof: VerifiedProof, chain: ChainClient) -> None:
 # Export helpers.
 
 
-def _stored_tree(store: Store, project: Record, epoch: int) -> MerkleTree:
-    """Returns the tree of an epoch from the stored acceptances in force and their contributions."""
+def _committed_tree(store: Store, project: Record, root: Record) -> MerkleTree:
+    """Returns the tree of the acceptances that an epoch root's manifest lists."""
     try:
-        return stored_tree(store, project, epoch)[0]
+        return committed_tree(store, project, root).merkle
     except ProtocolError as exc:
-        raise ExportError(f"the stored records of epoch {epoch} give no tree: {exc}") from exc
+        raise ExportError(
+            f"the manifest of epoch root {_hex(root.id)} gives no tree: {exc}"
+        ) from exc
 
 
 def _epoch_root_of(

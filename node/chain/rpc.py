@@ -76,7 +76,8 @@ def revert_data(exc: BaseException) -> bytes | None:
 
     Through JSON-RPC (anvil, any endpoint) web3 raises `ContractLogicError` with the data as hex;
     eth-tester's in-process provider raises `TransactionFailed` whose message holds the data as a
-    Python bytes literal.
+    Python bytes literal, or for a revert with a reason string (`Error(string)`, which tokens use)
+    the decoded reason, raised while handling the backend's error that holds the data.
     """
     if isinstance(exc, ContractLogicError) and isinstance(exc.data, str):
         return bytes.fromhex(exc.data.removeprefix("0x"))
@@ -88,6 +89,15 @@ def revert_data(exc: BaseException) -> bytes | None:
             data = ast.literal_eval(raw)
             if isinstance(data, bytes):
                 return data
+        # A reason string was decoded by the provider, which raised this error while handling
+        # the backend's, whose first argument is the data (or an error that holds it).
+        inner = exc.__context__
+        if isinstance(inner, TransactionFailed) and inner.args:
+            first = inner.args[0]
+            if isinstance(first, Exception) and first.args:
+                first = first.args[0]
+            if isinstance(first, bytes):
+                return first
     return None
 
 

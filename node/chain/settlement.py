@@ -8,8 +8,9 @@ its writer, chain calls in threads of their own, waits on trio's clock. No store
 tree build runs on the event loop.
 
 Anchoring never loses or repeats an anchor across a crash at any point, because the intent (the
-signed transaction) is synced to the store before it is sent, and deleted only after the epoch
-root naming the confirmed transaction is stored. On start, and every round after, the service
+signed transaction, and the list of acceptances its tree was built from) is synced to the store
+before it is sent, and deleted only after the manifest of that list and the epoch root naming
+the confirmed transaction are stored, in one write. On start, and every round after, the service
 resumes each intent a previous run left from what the chain says.
 
 `run` is the service: every round it resumes unfinished anchors, then anchors the ended epochs
@@ -64,10 +65,18 @@ from node.chain.anchors import published_anchors, senders
 from node.chain.client import ChainClient, NonceUsed, checksum
 from node.chain.closing import CLOSE_INTERVAL, GRACE, Owned, Plan, due, last_due
 from node.chain.intents import Anchored, ChainRef, Intent, intent_key, is_intent_key, published
-from node.chain.trees import stored_tree
-from node.errors import NodeError, NotFound, SettlementError, WrongChain
-from protocol import Acceptance, Contribution, EpochRoot, Project, ProtocolError, Record
-from protocol.epoch import Summary
+from node.chain.trees import EpochTree, standing_of, stored_tree
+from node.errors import LateAcceptance, NodeError, NotFound, SettlementError, WrongChain
+from protocol import (
+    Acceptance,
+    Contribution,
+    EmptyTree,
+    EpochRoot,
+    Project,
+    ProtocolError,
+    Record,
+)
+from protocol.epoch import Status, Summary, listed, manifest, manifest_parts
 from protocol.merkle import Leaf, MerkleTree
 from protocol.records import project_id
 from protocol.topics import META
@@ -294,6 +303,8 @@ class Settlement:
 
         Raises:
             NotFound: the project is not in the store.
+            EpochOpen: the epoch has an epoch length and has not closed yet (its end plus
+                GRACE); the error says when it does.
             SettlementError: the project is not this node's, its anchoring address is
                 not this node's wallet, the epoch has no accepted contribution, the chain holds
                 another root for it, or its unfinished anchor was made for another chain.
@@ -331,9 +342,9 @@ class Settlement:
             case FindAnchor():
                 return Found(await _on_chain(chain.find_anchor, sender, pid, epoch))
             case BuildTree():
-                merkle, summary = await self.tree(pid, epoch)
-                await trio.to_thread.run_sync(self._dump, pid, epoch, merkle)
-                return Built(summary)
+                built = await self.gateway.read(self._tree, pid, epoch)
+                await trio.to_thread.run_sync(self._dump, pid, epoch, built.merkle)
+                return Built(built.summary, built.acceptances)
             case ReadEpoch():
                 return Read(await _on_chain(chain.epoch, sender, pid, epoch))
             case ReadHead():
@@ -373,28 +384,45 @@ class Settlement:
             cursor = page.cursor
         raw = self.store.state.intent(intent_key(pid, epoch))
         intent = None if raw is None else Intent.decode(raw)
-        return Loaded(self.store.project(pid), tuple(roots), intent)
+        return Loaded(self.store.project(pid), tuple(roots), intent, self.clock())
 
     async def _publish(self, action: Publish) -> Record:
+        """Signs the manifest of the intent's acceptances (unless a stored root names one of
+        exactly them already) and the epoch root naming it, and stores and publishes them in
+        one call: one write, so no node ever holds one without the other."""
         intent = action.intent
+        now = int(self.clock())
+        parts = await self.gateway.read(self._manifest_of, intent)
+        if not parts:
+            parts = manifest(
+                intent.project_id,
+                intent.epoch,
+                intent.acceptances,
+                created_at=now,
+                sign=self.identity.sign,
+            )
         body = EpochRoot(
-            created_at=int(self.clock()),
+            created_at=now,
             project_id=intent.project_id,
             epoch=intent.epoch,
             root=intent.summary.root,
             leaf_count=intent.summary.leaf_count,
             total_weight=intent.summary.total_weight,
+            manifest=parts[0].id,
+            parts=len(parts),
             chain_id=self.chain.chain_id,
             contract=self.chain.address,
             tx_hash=action.tx_hash,
         )
         record = self.identity.sign(body)
-        result = await self.node.submit([record])
+        # The last part first, the root last: peers that get them in several gossip batches
+        # can store each as it comes, with no wait in their orphan areas.
+        result = await self.node.submit([*reversed(parts), record])
         for rid, error in result.rejected:
-            if rid == record.id:
-                raise SettlementError(
-                    f"the epoch root of epoch {intent.epoch} was refused: {error}"
-                )
+            raise SettlementError(
+                f"the manifest or epoch root of epoch {intent.epoch} was refused "
+                f"({rid.hex()[:16]}): {error}"
+            )
         log.info(
             "settlement: epoch %d anchored in tx 0x%s (block %d)",
             intent.epoch,
@@ -403,21 +431,45 @@ class Settlement:
         )
         return record
 
+    def _manifest_of(self, intent: Intent) -> tuple[Record, ...]:
+        """Returns the parts of a stored manifest of the epoch that lists exactly the intent's
+        acceptances, or () (in a reader thread). An epoch anchored before (on another chain,
+        or on one that lost the anchor) keeps the manifest it has."""
+        project = self._project(intent.project_id)
+        cursor = None
+        while True:
+            page = self.store.epoch_roots(
+                intent.project_id, epoch=intent.epoch, cursor=cursor, limit=MAX_LIMIT
+            )
+            for root in page.items:
+                parts = manifest_parts(root, project, self.store.get)
+                if listed(parts) == intent.acceptances:
+                    return parts
+            if page.cursor is None:
+                return ()
+            cursor = page.cursor
+
     async def tree(self, project_id: bytes, epoch: int) -> tuple[MerkleTree, Summary]:
-        """Returns the tree of an epoch as the stored acceptances in force make it (built in a
-        reader thread: seconds for 100,000 leaves).
+        """Returns the tree of an epoch: of its manifest if it is anchored, else of the stored
+        acceptances in force that count (built in a reader thread: seconds for 100,000 leaves).
 
         Raises:
             NotFound: the project is not in the store.
-            SettlementError: the epoch has no accepted contribution.
+            SettlementError: the epoch has no accepted contribution that counts.
         """
-        return await self.gateway.read(self._tree, project_id, epoch)
+        built = await self.gateway.read(self._tree, project_id, epoch)
+        return built.merkle, built.summary
 
-    def _tree(self, project_id: bytes, epoch: int) -> tuple[MerkleTree, Summary]:
+    def _tree(self, project_id: bytes, epoch: int) -> EpochTree:
         project = self._project(project_id)
-        if not self.store.acceptances(project_id, epoch, limit=1).items:
-            raise SettlementError(f"epoch {epoch} has no accepted contribution: nothing to anchor")
-        return stored_tree(self.store, project, epoch)
+        try:
+            return stored_tree(
+                self.store, project, epoch, chain=(self.chain.chain_id, self.chain.address)
+            )
+        except EmptyTree:
+            raise SettlementError(
+                f"epoch {epoch} has no accepted contribution: nothing to anchor"
+            ) from None
 
     def _project(self, project_id: bytes) -> Record:
         """Returns the project revision in force; NotFound if the store has none."""
@@ -486,12 +538,33 @@ class Settlement:
                 break
             start = page[-1] + 1
         done = set()
+        idle = set()
         for epoch in accepted:
             if epoch > last:
                 break
             if (pid, epoch) in self._closed or self._published(pid, epoch):
                 done.add(epoch)
-        return Owned(pid, length, tuple(accepted), frozenset(done))
+            elif not self._counts(pid, epoch):
+                # Nothing to anchor now, but an acceptance may come: not closed for good.
+                idle.add(epoch)
+        due = tuple(epoch for epoch in accepted if epoch not in idle)
+        return Owned(pid, length, due, frozenset(done))
+
+    def _counts(self, pid: bytes, epoch: int) -> bool:
+        """Returns whether an epoch has something to anchor: a stored root (anchored elsewhere,
+        its manifest has leaves), or an acceptance in force of a contribution that no anchored
+        epoch pays (if every one is paid elsewhere, each is late)."""
+        if self.store.anchored(pid, epoch):
+            return True
+        cursor = None
+        while True:
+            page = self.store.acceptances(pid, epoch, cursor=cursor, limit=MAX_LIMIT)
+            for acceptance in page.items:
+                if not self.store.committed_of(acceptance.expect(Acceptance).contribution_id):
+                    return True
+            if page.cursor is None:
+                return False
+            cursor = page.cursor
 
     def _published(self, pid: bytes, epoch: int) -> bool:
         roots = self.store.epoch_roots(pid, epoch=epoch, limit=MAX_LIMIT).items
@@ -536,7 +609,10 @@ class Settlement:
                 summary = Summary(body.root, body.leaf_count, body.total_weight)
                 tx_hash: bytes | None = body.tx_hash
             else:
-                summary = (await self.tree(project_id, epoch))[1]
+                try:
+                    summary = (await self.tree(project_id, epoch))[1]
+                except SettlementError:
+                    continue  # every acceptance in force of it is late: no tree
                 tx_hash = None
             state = await _on_chain(self.chain.epoch, owner, project_id, epoch)
             out.append(
@@ -625,13 +701,25 @@ class Settlement:
         return Claim(contribution_id, leaf.payout, share.claimable, tx.hash)
 
     async def share(self, contribution_id: bytes) -> Share:
-        """Returns an accepted contribution's standing: weight, epoch, claimable, claimed."""
+        """Returns an accepted contribution's standing: weight, epoch, claimable, claimed.
+
+        Raises:
+            NotFound: the contribution is not in the store.
+            LateAcceptance: its acceptance came after its epoch was anchored: it counts for
+                nothing.
+            SettlementError: it has no acceptance, or it was withdrawn.
+        """
         return (await self._share(contribution_id))[0]
 
     async def _share(self, contribution_id: bytes) -> tuple[Share, Leaf, MerkleTree, bytes]:
         body, pid = await self.gateway.read(self._accepted, contribution_id)
         merkle, summary = await self.tree(pid, body.epoch)
-        leaf = next(x for x in merkle.leaves if x.contribution_id == contribution_id)
+        leaf = next((x for x in merkle.leaves if x.contribution_id == contribution_id), None)
+        if leaf is None:
+            # The epoch was anchored between the two reads, without this acceptance.
+            raise LateAcceptance(
+                f"contribution {contribution_id.hex()} is not in the tree of epoch {body.epoch}"
+            )
         owner = await self._anchorer(pid, body.epoch)
         state = await _on_chain(self.chain.epoch, owner, pid, body.epoch)
         if state.anchored and state.root != summary.root:
@@ -661,17 +749,25 @@ class Settlement:
         return share, leaf, merkle, owner
 
     def _accepted(self, contribution_id: bytes) -> tuple[Acceptance, bytes]:
-        """Returns a contribution's acceptance in force and its project (in a reader thread)."""
+        """Returns the acceptance of a contribution that counts, and its project (in a reader
+        thread): the one an anchored epoch's manifest lists, else the one in force if its epoch
+        is open (`protocol.epoch.standing`)."""
         work = self.store.get(contribution_id)
         if work is None or not isinstance(work.body, Contribution):
             raise NotFound(f"no contribution {contribution_id.hex()} in the store")
-        acceptance = self.store.acceptance_of(contribution_id)
-        if acceptance is None:
+        pid = work.expect(Contribution).project_id
+        found = standing_of(self.store, contribution_id)
+        if found is None:
             raise SettlementError(f"contribution {contribution_id.hex()} has no acceptance here")
-        body = acceptance.expect(Acceptance)
-        if body.weight == 0:
+        if found.status is Status.LATE:
+            raise LateAcceptance(
+                f"the acceptance of contribution {contribution_id.hex()} into epoch "
+                f"{found.epoch} came after that epoch was anchored: it is not counted and will "
+                "not be paid"
+            )
+        if found.status is Status.WITHDRAWN:
             raise SettlementError("the acceptance of this contribution was withdrawn")
-        return body, work.expect(Contribution).project_id
+        return found.acceptance.expect(Acceptance), pid
 
     async def _anchorer(self, project_id: bytes, epoch: int) -> bytes:
         """Returns the address that anchored an epoch (or would): see `node.chain.anchors`."""

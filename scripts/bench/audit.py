@@ -46,7 +46,7 @@ from protocol import (
     project_id,
     sign,
 )
-from protocol.epoch import Summary
+from protocol.epoch import Summary, manifest
 from protocol.merkle import Leaf, MerkleTree
 from storage import Store
 
@@ -82,6 +82,7 @@ def build(store: Store, chain: ChainClient, count: int) -> tuple[bytes, list[Rec
     store.ingest([project], now=T0 + 10**6)
     records: list[Record] = [project]
     leaves = []
+    listed: list[bytes] = []
     for start in range(0, count, BATCH):
         batch = []
         for i in range(start, min(count, start + BATCH)):
@@ -112,12 +113,14 @@ def build(store: Store, chain: ChainClient, count: int) -> tuple[bytes, list[Rec
             )
             batch += [work, accepted]
             leaves.append(Leaf(work.id, payout, weight))
+            listed.append(accepted.id)
         result = store.ingest(batch, now=T0 + 10**6)
         assert len(result.added) == len(batch), result.rejected[:3]
         records += batch
     tree = MerkleTree.build(leaves)
     summary = Summary(tree.root, len(tree), sum(leaf.weight for leaf in leaves))
     receipt = chain.transact(chain.sign_anchor(pid, 0, summary))
+    parts = manifest(pid, 0, listed, created_at=T0 + 3, sign=lambda body: sign(body, owner))
     root = sign(
         EpochRoot(
             created_at=T0 + 3,
@@ -126,14 +129,16 @@ def build(store: Store, chain: ChainClient, count: int) -> tuple[bytes, list[Rec
             root=summary.root,
             leaf_count=summary.leaf_count,
             total_weight=summary.total_weight,
+            manifest=parts[0].id,
+            parts=len(parts),
             chain_id=chain.chain_id,
             contract=chain.address,
             tx_hash=bytes(receipt["transactionHash"]),
         ),
         owner,
     )
-    store.ingest([root], now=T0 + 10**6)
-    return pid, [*records, root]
+    store.ingest([*parts, root], now=T0 + 10**6)
+    return pid, [*records, *parts, root]
 
 
 def baseline(signed: list[tuple[bytes, bytes]]) -> float:

@@ -56,6 +56,7 @@ from protocol import (
     project_id,
     sign,
 )
+from protocol.epoch import manifest
 from storage import Page, Store
 from storage.store import LEVELDB_OPTIONS
 
@@ -64,7 +65,8 @@ EPOCHS = 10
 CONTRIBUTORS = 256
 OWNERS = 32
 T0 = 1_767_225_600
-PER_PROJECT = 1 + CONTRIBUTIONS + CONTRIBUTIONS // 2 + EPOCHS
+# The project, contributions, acceptances, and per epoch a manifest of one part and a root.
+PER_PROJECT = 1 + CONTRIBUTIONS + CONTRIBUTIONS // 2 + 2 * EPOCHS
 
 
 def _key(kind: str, i: int) -> SigningKey:
@@ -107,6 +109,7 @@ def _project(k: int) -> list[bytes]:
         record = sign(body, _key("contributor", (k + i) % CONTRIBUTORS))
         works.append(record.id)
         out.append(record.raw)
+    listed: list[list[bytes]] = [[] for _ in range(EPOCHS)]
     for i, work in enumerate(works[::2]):
         verdict = Acceptance(
             created_at=start + 2000 + i,
@@ -116,20 +119,31 @@ def _project(k: int) -> list[bytes]:
             epoch=i % EPOCHS,
             weight=1 + i % 100,
         )
-        out.append(sign(verdict, owner).raw)
+        record = sign(verdict, owner)
+        listed[i % EPOCHS].append(record.id)
+        out.append(record.raw)
     for epoch in range(EPOCHS):
+        (part,) = manifest(
+            pid,
+            epoch,
+            listed[epoch],
+            created_at=start + 3000 + epoch,
+            sign=lambda body: sign(body, owner),
+        )
         root = EpochRoot(
             created_at=start + 3000 + epoch,
             project_id=pid,
             epoch=epoch,
             root=bytes([epoch + 1]) * 32,
-            leaf_count=CONTRIBUTIONS // 2 // EPOCHS,
+            leaf_count=len(listed[epoch]),
             total_weight=1000,
+            manifest=part.id,
+            parts=1,
             chain_id=31337,
             contract=_address(99),
             tx_hash=bytes([epoch + 2]) * 32,
         )
-        out.append(sign(root, owner).raw)
+        out += [part.raw, sign(root, owner).raw]
     return out
 
 

@@ -42,6 +42,11 @@ const SETTINGS = {
 const TARGETS = [
   { source: "protocol/contracts/WorkWorkSettlement.sol", contracts: ["WorkWorkSettlement"] },
   { source: "tests/chain/contracts/Payees.sol", contracts: ["RejectingPayee", "ReentrantPayee"] },
+  {
+    source: "tests/chain/contracts/Tokens.sol",
+    contracts: ["TestToken", "NoReturnToken", "FeeToken", "ReentrantToken"],
+  },
+  { source: "tests/chain/contracts/Wallets.sol", contracts: ["SigningWallet"] },
 ];
 
 function fail(message) {

@@ -1,7 +1,9 @@
 // Re-derives the bytes of tests/vectors/records.json with independent JavaScript libraries
 // (@msgpack/msgpack, @noble/ed25519, @noble/hashes) from the fields and seeds alone.
-// Prints {name: {author, body, signature, envelope, id}} as JSON; the Python tests compare it
-// with the committed vectors.
+// Prints {name: {author, body, signature, envelope, id, links}} as JSON; the Python tests
+// compare it with the committed vectors. `links` says, for each field that holds a record id
+// (a manifest part's `next`, an epoch root's `manifest`), which case's id, derived here, it is:
+// the hash chain from an epoch root through its manifest parts, checked independently.
 //
 // Run: node scripts/vectors/records.mjs [tests/vectors/records.json]
 import { readFileSync } from "node:fs";
@@ -13,7 +15,8 @@ ed.hashes.sha512 = sha512;
 
 const hex = (bytes) => Buffer.from(bytes).toString("hex");
 const unhex = (text) => Uint8Array.from(Buffer.from(text, "hex"));
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
+const LINK_FIELDS = { manifest: ["next"], epoch_root: ["manifest"] };
 
 function value([, type, v]) {
   switch (type) {
@@ -44,5 +47,15 @@ for (const c of vectors.cases) {
     envelope: hex(envelope),
     id: hex(sha256(envelope)),
   };
+}
+for (const c of vectors.cases) {
+  const links = {};
+  for (const name of LINK_FIELDS[c.kind] ?? []) {
+    const [, , target] = c.fields.find(([field]) => field === name);
+    if (target === "") continue;
+    const found = Object.entries(out).find(([, derived]) => derived.id === target);
+    links[name] = found ? found[0] : null;
+  }
+  out[c.name].links = links;
 }
 console.log(JSON.stringify(out, null, 1));

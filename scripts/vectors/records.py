@@ -17,11 +17,13 @@ import sys
 from nacl.signing import SigningKey
 
 from protocol import (
+    FORMAT_VERSION,
     SIGNING_DOMAIN,
     Acceptance,
     Body,
     Contribution,
     EpochRoot,
+    Manifest,
     Profile,
     Project,
     encode_body,
@@ -51,10 +53,14 @@ def typed(value: object) -> tuple[str, object]:
     raise TypeError(type(value))
 
 
-def case(name: str, signer: str, body: Body) -> dict[str, object]:
+def case(
+    name: str, signer: str, body: Body, links: dict[str, str] | None = None
+) -> dict[str, object]:
+    """One vector. `links` names, for fields that hold another record's id, the case whose
+    record that is: the JavaScript side derives that id itself and checks the link."""
     key = SigningKey(seed(signer))
     record = sign(body, key)
-    return {
+    out: dict[str, object] = {
         "name": name,
         "seed": seed(signer).hex(),
         "kind": body.KIND,
@@ -65,6 +71,13 @@ def case(name: str, signer: str, body: Body) -> dict[str, object]:
         "envelope": record.raw.hex(),
         "id": record.id.hex(),
     }
+    if links:
+        out["links"] = links
+    return out
+
+
+def record_id(signer: str, body: Body) -> bytes:
+    return sign(body, SigningKey(seed(signer))).id
 
 
 def main() -> None:
@@ -81,7 +94,39 @@ def main() -> None:
         effort=240,
         payout=bytes.fromhex("b0b0000000000000000000000000000000000b0b"),
     )
-    contribution_id = sign(contribution, SigningKey(seed("bob"))).id
+    contribution_id = record_id("bob", contribution)
+    acceptance = Acceptance(
+        created_at=t0 + 7200,
+        revision=0,
+        project_id=pid,
+        contribution_id=contribution_id,
+        epoch=2,
+        weight=300,
+    )
+    # A manifest of three acceptances in two parts (two ids, then one), and its epoch root:
+    # part 0 names part 1's record id, the root names part 0's.
+    listed = sorted(
+        [record_id("carol", acceptance)]
+        + [hashlib.sha256(b"acceptance %d" % i).digest() for i in (1, 2)]
+    )
+    last = Manifest(
+        created_at=t0 + 604_800 * 3,
+        project_id=pid,
+        epoch=2,
+        part=1,
+        parts=2,
+        next=b"",
+        acceptances=tuple(listed[2:]),
+    )
+    first = Manifest(
+        created_at=t0 + 604_800 * 3,
+        project_id=pid,
+        epoch=2,
+        part=0,
+        parts=2,
+        next=record_id("alice", last),
+        acceptances=tuple(listed[:2]),
+    )
     cases = [
         case(
             "profile-human",
@@ -128,17 +173,26 @@ def main() -> None:
             ),
         ),
         case("contribution", "bob", contribution),
+        case("acceptance", "carol", acceptance),
+        case("manifest-part-1", "alice", last),
+        case("manifest-part-0", "alice", first, {"next": "manifest-part-1"}),
         case(
-            "acceptance",
-            "carol",
-            Acceptance(
-                created_at=t0 + 7200,
-                revision=0,
+            "epoch-root",
+            "alice",
+            EpochRoot(
+                created_at=t0 + 604_800 * 3 + 12,
                 project_id=pid,
-                contribution_id=contribution_id,
                 epoch=2,
-                weight=300,
+                root=hashlib.sha256(b"tree of epoch 2").digest(),
+                leaf_count=3,
+                total_weight=700,
+                manifest=record_id("alice", first),
+                parts=2,
+                chain_id=31337,
+                contract=bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3"),
+                tx_hash=hashlib.sha256(b"anchor of epoch 2").digest(),
             ),
+            {"manifest": "manifest-part-0"},
         ),
         case(
             "epoch-root-large-ints",
@@ -150,6 +204,8 @@ def main() -> None:
                 root=hashlib.sha256(b"root").digest(),
                 leaf_count=70_000,
                 total_weight=2**45 + 1,
+                manifest=hashlib.sha256(b"manifest").digest(),
+                parts=37,
                 chain_id=31337,
                 contract=bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3"),
                 tx_hash=hashlib.sha256(b"tx").digest(),
@@ -158,6 +214,7 @@ def main() -> None:
     ]
     out = {
         "generator": "scripts/vectors/records.py",
+        "format_version": FORMAT_VERSION,
         "signing_domain": SIGNING_DOMAIN.hex(),
         "cases": cases,
     }

@@ -1,4 +1,5 @@
-"""The settlement contract on a real EVM: anchoring, funding, pro-rata claims and their attacks.
+"""The settlement contract on a real EVM: anchoring, funding in ether, pro-rata claims and their
+attacks. Tokens, expiry and refunds, redirects and pools have their own modules beside this one.
 
 Expected amounts come from protocol/settlement.py and proofs from protocol/merkle.py, so these
 tests also check that the Python side of the protocol and the contract agree to the wei.
@@ -6,9 +7,6 @@ tests also check that the Python side of the protocol and the contract agree to 
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,76 +14,31 @@ from web3 import Web3
 from web3.contract import Contract
 
 from protocol.merkle import Leaf, MerkleTree
-from protocol.settlement import claimable, share
+from protocol.settlement import CLAIM_PERIOD, POOL_TIMEOUT, SettlementError, claimable, share
 from tests.support.evm import (
+    ETH,
+    NATIVE,
     RICH,
     Chain,
+    Epoch,
+    anchor,
     checksum,
     claim_call,
     describe,
     leaf_args,
+    make_leaves,
     proof_of,
     reverts,
 )
 from tests.support.factories import address, pid
 
-ETHER = 10**18
 PROJECT = pid("alice", "docs")
 OTHER_PROJECT = pid("alice", "site")
-
-
-def make_leaves(tag: str, weights: Sequence[int]) -> list[Leaf]:
-    """Returns leaves with distinct ids and fresh payout addresses (balance 0 on both chains)."""
-    return [
-        Leaf(
-            hashlib.sha256(f"{tag} contribution {i}".encode()).digest(),
-            address(f"{tag} payout {i}"),
-            weight,
-        )
-        for i, weight in enumerate(weights)
-    ]
-
-
-@dataclass
-class Epoch:
-    """An anchored epoch of a test: where it lives and the tree behind it."""
-
-    owner: str
-    project: bytes
-    number: int
-    tree: MerkleTree
-    total_weight: int
-
-    @property
-    def leaves(self) -> tuple[Leaf, ...]:
-        return self.tree.leaves
-
-    def ref(self) -> tuple[str, bytes, int]:
-        return self.owner, self.project, self.number
 
 
 @pytest.fixture
 def settlement(chain: Chain) -> Contract:
     return chain.settlement()
-
-
-def anchor(
-    chain: Chain,
-    contract: Contract,
-    leaves: Sequence[Leaf],
-    *,
-    number: int = 1,
-    project: bytes = PROJECT,
-    owner: str | None = None,
-    total_weight: int | None = None,
-) -> Epoch:
-    """Anchors the tree of `leaves`, with their true total weight unless told otherwise."""
-    tree = MerkleTree.build(leaves)
-    total = sum(leaf.weight for leaf in leaves) if total_weight is None else total_weight
-    owner = owner or chain.accounts[0]
-    call = contract.functions.anchor(project, number, tree.root, len(leaves), total)
-    chain.send(call, sender=owner)
-    return Epoch(owner, project, number, tree, total)
 
 
 def fund(chain: Chain, contract: Contract, epoch: Epoch, amount: int, *, sender: int = 1) -> None:
@@ -122,6 +75,7 @@ def test_anchor_stores_the_epoch_under_the_sender(chain: Chain, settlement: Cont
     assert chain.record("anchor", receipt) < 75_000
 
     (event,) = settlement.events.Anchored().process_receipt(receipt)
+    expires = chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"] + CLAIM_PERIOD
     assert dict(event["args"]) == {
         "owner": owner,
         "projectId": PROJECT,
@@ -129,9 +83,11 @@ def test_anchor_stores_the_epoch_under_the_sender(chain: Chain, settlement: Cont
         "root": tree.root,
         "leafCount": 3,
         "totalWeight": 16,
+        "expiresAt": expires,
     }
     got = settlement.functions.getEpoch(owner, PROJECT, 7).call()
     assert (bytes(got[0]), *got[1:]) == (tree.root, 3, 16, 0, 0)
+    assert settlement.functions.getExpiry(owner, PROJECT, 7).call() == expires
     # The same project and epoch under another owner is another, unanchored, epoch.
     assert settlement.functions.getEpoch(chain.accounts[0], PROJECT, 7).call()[0] == bytes(32)
 
@@ -162,7 +118,7 @@ def test_an_anchored_epoch_cannot_be_overwritten(chain: Chain, settlement: Contr
         (b"\x01" * 32, 0, 10, "EmptyEpoch"),
         (b"\x01" * 32, 3, 2, "TotalWeightOutOfRange"),
         (b"\x01" * 32, 1, 0, "TotalWeightOutOfRange"),
-        (b"\x01" * 32, 1, 2**224, "TotalWeightOutOfRange"),
+        (b"\x01" * 32, 1, 2**128, "TotalWeightOutOfRange"),
         (b"\x01" * 32, 1, 2**256 - 1, "TotalWeightOutOfRange"),
     ],
 )
@@ -177,10 +133,16 @@ def test_anchor_refuses_bad_arguments(
 
 
 def test_anchor_takes_the_largest_total_weight(chain: Chain, settlement: Contract) -> None:
-    call = settlement.functions.anchor(PROJECT, 1, b"\x01" * 32, 2**32 - 1, 2**224 - 1)
+    call = settlement.functions.anchor(PROJECT, 1, b"\x01" * 32, 2**32 - 1, 2**128 - 1)
     chain.send(call)
     got = settlement.functions.getEpoch(chain.accounts[0], PROJECT, 1).call()
-    assert got[1:3] == [2**32 - 1, 2**224 - 1]
+    assert got[1:3] == [2**32 - 1, 2**128 - 1]
+
+
+def test_the_constants_are_protocol_settlements(chain: Chain, settlement: Contract) -> None:
+    assert settlement.functions.CLAIM_PERIOD().call() == CLAIM_PERIOD == 365 * 86400
+    assert settlement.functions.POOL_TIMEOUT().call() == POOL_TIMEOUT == 180 * 86400
+    assert settlement.functions.ETHER().call() == NATIVE
 
 
 # Funding.
@@ -189,25 +151,35 @@ def test_anchor_takes_the_largest_total_weight(chain: Chain, settlement: Contrac
 def test_anyone_can_fund_an_epoch_more_than_once(chain: Chain, settlement: Contract) -> None:
     epoch = anchor(chain, settlement, make_leaves("a", [1, 2]))
     funders = [chain.accounts[4], chain.accounts[5], chain.accounts[4]]
-    amounts = [ETHER, 3, 2 * ETHER]
+    amounts = [ETH, 3, 2 * ETH]
+    # The first funding writes the epoch's books and the funder's stake; a new funder's top-up
+    # writes a stake, and a known funder's only adds to one.
+    labels = ["fund, first", "fund, top-up by a new funder", "fund, top-up by the same funder"]
+    ceilings = [80_000, 60_000, 45_000]
     total = 0
-    for funder, amount in zip(funders, amounts, strict=True):
+    for funder, amount, label, ceiling in zip(funders, amounts, labels, ceilings, strict=True):
         assert funder != epoch.owner
         call = settlement.functions.fund(*epoch.ref())
         receipt = chain.send(call, sender=funder, value=amount)
-        used = chain.record("fund, top-up" if total else "fund, first", receipt)
-        assert used < (35_000 if total else 55_000)
+        assert chain.record(label, receipt) < ceiling
         total += amount
         (event,) = settlement.events.Funded().process_receipt(receipt)
         assert dict(event["args"]) == {
             "owner": epoch.owner,
             "projectId": PROJECT,
             "epoch": 1,
+            "token": NATIVE,
             "funder": funder,
             "amount": amount,
             "funded": total,
         }
     assert stored(settlement, epoch)[3:] == (total, 0)
+    assert settlement.functions.getFunds(*epoch.ref(), NATIVE).call() == [total, 0, 0]
+    stakes = {
+        funder: settlement.functions.stake(*epoch.ref(), NATIVE, funder).call()
+        for funder in set(funders)
+    }
+    assert stakes == {funders[0]: [3 * ETH, 0], funders[1]: [3, 0]}
     assert chain.balance(settlement.address) == total
 
 
@@ -220,7 +192,7 @@ def test_fund_refuses_an_epoch_that_was_never_anchored(chain: Chain, settlement:
         (chain.accounts[1], PROJECT, 1),  # another owner
     ]:
         with reverts(settlement, "NotAnchored", *ref):
-            settlement.functions.fund(*ref).transact({"from": funder, "value": ETHER})
+            settlement.functions.fund(*ref).transact({"from": funder, "value": ETH})
     assert chain.balance(settlement.address) == 0
 
 
@@ -234,7 +206,7 @@ def test_plain_transfers_are_refused(chain: Chain, settlement: Contract) -> None
     # Money sent without naming an epoch could never be claimed, so the contract has no receive.
     with pytest.raises(Exception):  # noqa: B017 - each backend raises its own type here.
         chain.w3.eth.send_transaction(
-            {"from": chain.accounts[1], "to": settlement.address, "value": ETHER}
+            {"from": chain.accounts[1], "to": settlement.address, "value": ETH}
         )
     assert chain.balance(settlement.address) == 0
 
@@ -262,7 +234,7 @@ def test_funding_is_capped_at_2_128(chain: Chain, settlement: Contract) -> None:
 def test_claims_pay_each_leaf_its_share(chain: Chain, settlement: Contract, size: int) -> None:
     weights = [1 + (i * 7919) % 97 for i in range(size)]
     epoch = anchor(chain, settlement, make_leaves(f"share{size}", weights))
-    funded = 10 * ETHER + 12345
+    funded = 10 * ETH + 12345
     fund(chain, settlement, epoch, funded)
 
     paid = 0
@@ -281,8 +253,10 @@ def test_claims_pay_each_leaf_its_share(chain: Chain, settlement: Contract, size
             "owner": epoch.owner,
             "projectId": PROJECT,
             "epoch": 1,
+            "token": NATIVE,
             "contributionId": leaf.contribution_id,
             "payout": checksum(leaf.payout),
+            "to": checksum(leaf.payout),
             "amount": expected,
             "claimed": expected,
         }
@@ -300,7 +274,7 @@ def test_claims_pay_each_leaf_its_share(chain: Chain, settlement: Contract, size
 def test_a_claim_after_more_funding_pays_the_difference(chain: Chain, settlement: Contract) -> None:
     epoch = anchor(chain, settlement, make_leaves("topup", [1, 2, 4]))
     leaf = max(epoch.leaves, key=lambda x: x.weight)
-    fundings = [7 * ETHER + 1, 3, ETHER // 3]
+    fundings = [7 * ETH + 1, 3, ETH // 3]
     funded = received = 0
     for amount in fundings:
         fund(chain, settlement, epoch, amount)
@@ -310,7 +284,7 @@ def test_a_claim_after_more_funding_pays_the_difference(chain: Chain, settlement
         received += owed
         assert received == share(funded, leaf.weight, 7) == claimed(settlement, epoch, leaf)
     proof = proof_of(epoch.tree, leaf)
-    fund(chain, settlement, epoch, ETHER)
+    fund(chain, settlement, epoch, ETH)
     receipt = chain.send(claim_call(settlement, *epoch.ref(), leaf, proof))
     label = f"claim, again after a top-up, proof of {len(proof)}"
     assert chain.record(label, receipt) < 60_000 + 1_000 * len(proof)
@@ -322,7 +296,7 @@ def test_a_claim_with_nothing_owed_reverts(chain: Chain, settlement: Contract) -
     call = claim_call(settlement, *epoch.ref(), leaf, proof_of(epoch.tree, leaf))
     with reverts(settlement, "NothingToClaim"):  # before any funding
         call.transact({"from": chain.accounts[2]})
-    fund(chain, settlement, epoch, ETHER)
+    fund(chain, settlement, epoch, ETH)
     got = claim(chain, settlement, epoch, leaf)
     with reverts(settlement, "NothingToClaim"):  # already paid its share
         call.transact({"from": chain.accounts[2]})
@@ -371,8 +345,8 @@ def test_claims_with_a_wrong_proof_or_leaf_fail(
 ) -> None:
     epoch = anchor(chain, settlement, make_leaves("e1", [1, 2, 3, 4, 5]), number=1)
     other = anchor(chain, settlement, make_leaves("e2", [5, 6, 7]), number=2)
-    fund(chain, settlement, epoch, ETHER)
-    fund(chain, settlement, other, ETHER)
+    fund(chain, settlement, epoch, ETH)
+    fund(chain, settlement, other, ETH)
     leaf, neighbour = epoch.leaves[0], epoch.leaves[1]
     proof = proof_of(epoch.tree, leaf)
     attempts: dict[str, tuple[Epoch, Leaf, list[bytes]]] = {
@@ -397,12 +371,12 @@ def test_claims_with_a_wrong_proof_or_leaf_fail(
             {"from": chain.accounts[2]}
         )
     assert stored(settlement, epoch)[4] == stored(settlement, other)[4] == 0
-    assert chain.balance(settlement.address) == 2 * ETHER
+    assert chain.balance(settlement.address) == 2 * ETH
 
 
 def test_claims_from_an_unanchored_epoch_fail(chain: Chain, settlement: Contract) -> None:
     epoch = anchor(chain, settlement, make_leaves("a", [1, 2]))
-    fund(chain, settlement, epoch, ETHER)
+    fund(chain, settlement, epoch, ETH)
     leaf = epoch.leaves[0]
     proof = proof_of(epoch.tree, leaf)
     for ref in [(epoch.owner, PROJECT, 2), (chain.accounts[1], PROJECT, 1)]:
@@ -412,17 +386,32 @@ def test_claims_from_an_unanchored_epoch_fail(chain: Chain, settlement: Contract
         assert settlement.functions.verify(*ref, *leaf_args(leaf), proof).call() is False
 
 
-def test_a_share_that_overflows_reverts_as_settlement_raises(
+def test_no_honest_share_overflows(chain: Chain, settlement: Contract) -> None:
+    # With the total weight below 2**128 (anchor checks it) and a pool below 2**128 (funding
+    # checks it), funded * weight fits 256 bits for every leaf of an honest tree.
+    weight = 2**128 - 1
+    epoch = anchor(chain, settlement, make_leaves("huge", [weight]))
+    rich = chain.accounts[9]
+    if chain.name == "anvil":
+        chain.w3.provider.make_request("anvil_setBalance", [rich, hex(RICH)])
+    fund(chain, settlement, epoch, 2**127, sender=9)
+    fund(chain, settlement, epoch, 2**127 - 1, sender=9)
+    leaf = epoch.leaves[0]
+    assert claim(chain, settlement, epoch, leaf) == share(2**128 - 1, weight, weight) == 2**128 - 1
+
+
+def test_a_lying_leaf_weight_overflows_as_settlement_raises(
     chain: Chain, settlement: Contract
 ) -> None:
-    # protocol.settlement.share raises when funded * weight overflows uint256; the contract's
-    # checked arithmetic reverts with Panic(0x11) at the same point.
-    weight = 2**224 - 1
-    epoch = anchor(chain, settlement, make_leaves("huge", [weight]))
-    fund(chain, settlement, epoch, 2**32)
+    # Only a leaf heavier than the anchored total (an owner's lie) can overflow funded * weight:
+    # protocol.settlement.share raises there, and the contract's checked arithmetic reverts with
+    # Panic(0x11). The money stays the epoch's, and goes back to its funders at the expiry.
+    weight = 2**255
+    epoch = anchor(chain, settlement, make_leaves("liar", [weight]), total_weight=1)
+    fund(chain, settlement, epoch, 2)
     leaf = epoch.leaves[0]
-    assert share(2**32, weight, weight) == 2**32
-    fund(chain, settlement, epoch, 2**32)
+    with pytest.raises(SettlementError, match="overflows"):
+        share(2, weight, weight)
     with reverts(settlement, "Panic", 0x11):
         claim_call(settlement, *epoch.ref(), leaf, proof_of(epoch.tree, leaf)).transact(
             {"from": chain.accounts[2]}
@@ -443,7 +432,7 @@ def test_a_reentrant_payout_gets_only_its_share(chain: Chain, settlement: Contra
         Leaf(b"\xbb" * 32, payout, 1),
     ]
     epoch = anchor(chain, settlement, leaves)
-    funded = 10 * ETHER
+    funded = 10 * ETH
     fund(chain, settlement, epoch, funded)
     mine, second = leaves[2], leaves[3]
 
@@ -473,8 +462,8 @@ def test_a_reentrant_payout_gets_only_its_share(chain: Chain, settlement: Contra
     for i, (outer, payload, succeeds, result) in enumerate(rounds):
         if i:
             # A top-up, so that the outer claim has something to pay again.
-            fund(chain, settlement, epoch, ETHER)
-            funded += ETHER
+            fund(chain, settlement, epoch, ETH)
+            funded += ETH
         chain.send(payee.functions.arm(settlement.address, payload, 1))
         before = claimed(settlement, epoch, outer)
         paid = claim(chain, settlement, epoch, outer)
@@ -500,10 +489,10 @@ def test_a_payout_that_refuses_money_changes_nothing(chain: Chain, settlement: C
     payee = chain.payee("RejectingPayee")
     leaves = [*make_leaves("ok", [1]), Leaf(b"\xcc" * 32, bytes.fromhex(payee.address[2:]), 1)]
     epoch = anchor(chain, settlement, leaves)
-    fund(chain, settlement, epoch, ETHER)
+    fund(chain, settlement, epoch, ETH)
     leaf = leaves[1]
     call = claim_call(settlement, *epoch.ref(), leaf, proof_of(epoch.tree, leaf))
-    amount = share(ETHER, 1, 2)
+    amount = share(ETH, 1, 2)
     with reverts(settlement, "PaymentFailed", payee.address, amount):
         call.transact({"from": chain.accounts[2]})
 
@@ -524,14 +513,14 @@ def test_a_lying_total_weight_cannot_take_other_epochs_money(
     chain: Chain, settlement: Contract
 ) -> None:
     honest = anchor(chain, settlement, make_leaves("honest", [1, 1]), number=1)
-    fund(chain, settlement, honest, 10 * ETHER)
+    fund(chain, settlement, honest, 10 * ETH)
     # A liar anchors weights 3 + 3 with a total of 4: each leaf's "share" is 3/4 of the pool.
     liar = chain.accounts[6]
     lie = anchor(chain, settlement, make_leaves("lie", [3, 3]), owner=liar, total_weight=4)
-    fund(chain, settlement, lie, 4 * ETHER)
+    fund(chain, settlement, lie, 4 * ETH)
     first, second = lie.leaves
-    assert claim(chain, settlement, lie, first) == 3 * ETHER
-    with reverts(settlement, "Overdrawn", 4 * ETHER, 6 * ETHER):
+    assert claim(chain, settlement, lie, first) == 3 * ETH
+    with reverts(settlement, "Overdrawn", 4 * ETH, 6 * ETH):
         claim_call(settlement, *lie.ref(), second, proof_of(lie.tree, second)).transact(
             {"from": chain.accounts[2]}
         )
@@ -548,9 +537,9 @@ def test_a_lying_total_weight_cannot_take_other_epochs_money(
 
     # The honest epoch still pays in full.
     for leaf in honest.leaves:
-        assert claim(chain, settlement, honest, leaf) == 5 * ETHER
-    assert chain.balance(settlement.address) == 1 * ETHER + 1
-    assert stored(settlement, lie)[3:] == (4 * ETHER, 3 * ETHER)
+        assert claim(chain, settlement, honest, leaf) == 5 * ETH
+    assert chain.balance(settlement.address) == 1 * ETH + 1
+    assert stored(settlement, lie)[3:] == (4 * ETH, 3 * ETH)
 
 
 def test_leaf_hash_matches_protocol_merkle(chain: Chain, settlement: Contract) -> None:

@@ -10,9 +10,18 @@ from eth_account import Account
 
 from node.api import actions
 from node.api.actions import Conflict, NotFound
-from node.errors import NodeError
+from node.chain.intents import intent_key
+from node.errors import ContributionAnchored, EpochAnchored, NodeError
 from node.keys import Identity
-from protocol import Acceptance, NotAuthorized, Profile, Project, ProjectClosed, project_id
+from protocol import (
+    Acceptance,
+    NotAuthorized,
+    Profile,
+    Project,
+    ProjectClosed,
+    Record,
+    project_id,
+)
 from storage import Store
 from tests.support import factories as f
 from tests.support.nodes import running
@@ -105,14 +114,15 @@ def test_acceptance_epoch_rule_and_revisions(store: Store) -> None:
     put(store, first)
     again = actions.accept(store, alice, now=NOW + 60, contribution=on_clock.id, weight=7)
     assert (again.expect(Acceptance).revision, again.expect(Acceptance).epoch) == (1, NOW // 60 + 1)
-    # Owner-closed epochs: the first epoch without a root.
+    # Owner-closed epochs: the first epoch after the last anchored one.
     assert (
         actions.accept(store, alice, now=NOW, contribution=on_demand.id, weight=1)
         .expect(Acceptance)
         .epoch
         == 0
     )
-    put(store, f.epoch_root("alice", "docs", epoch=0), f.epoch_root("alice", "docs", epoch=3))
+    anchor(store, "docs", 0)
+    anchor(store, "docs", 3)
     assert (
         actions.accept(store, alice, now=NOW, contribution=on_demand.id, weight=1)
         .expect(Acceptance)
@@ -129,6 +139,66 @@ def test_acceptance_epoch_rule_and_revisions(store: Store) -> None:
         actions.accept(store, bob, now=NOW, contribution=on_demand.id, weight=1)
     with pytest.raises(NotFound):
         actions.accept(store, alice, now=NOW, contribution=manual.id, weight=1)
+
+
+def anchor(store: Store, name: str, epoch: int) -> Record:
+    """Stores an anchored epoch of alice's project `name`, with a contribution of its own."""
+    work = f.contribution("dave", name=name, summary=f"anchored in {epoch}")
+    accepted = f.acceptance(work, epoch=epoch)
+    put(store, work, accepted, *f.anchoring([accepted], [work], name=name, epoch=epoch))
+    return work
+
+
+def test_accept_goes_into_the_first_open_epoch_and_never_an_anchored_one(store: Store) -> None:
+    alice, bob = identity("alice"), identity("bob")
+    length = 60
+    put(
+        store, actions.post_project(store, alice, now=NOW, name="w", title="W", epoch_length=length)
+    )
+    work = actions.contribute(
+        store, bob, now=NOW, project=f.pid("alice", "w"), summary="s", evidence_uri="https://x"
+    )
+    put(store, work)
+    current = NOW // length
+
+    def epoch_of(**given: int) -> int:
+        made = actions.accept(store, alice, now=NOW, contribution=work.id, weight=1, **given)
+        return made.expect(Acceptance).epoch
+
+    assert epoch_of() == current
+    # The current epoch anchored (a root from elsewhere: another node's clock, a revision of the
+    # epoch length): the default moves past it, and naming it is refused.
+    anchor(store, "w", current)
+    anchor(store, "w", current + 1)
+    assert epoch_of() == current + 2
+    with pytest.raises(EpochAnchored, match=f"epoch {current} .* is anchored") as info:
+        epoch_of(epoch=current)
+    assert f"the first open epoch is {current + 2}" in str(info.value)
+    assert epoch_of(epoch=current - 1) == current - 1  # closed, not anchored: still open
+    # An epoch this node is anchoring (an intent recorded) is fixed too.
+    store.state.put_intent(intent_key(f.pid("alice", "w"), current + 2), b"{}")
+    assert epoch_of() == current + 3
+    with pytest.raises(EpochAnchored):
+        epoch_of(epoch=current + 2)
+    # Owner-closed epochs: the epoch being anchored is skipped the same way.
+    put(store, actions.post_project(store, alice, now=NOW, name="m", title="M", epoch_length=0))
+    manual = actions.contribute(
+        store, bob, now=NOW, project=f.pid("alice", "m"), summary="s", evidence_uri="https://x"
+    )
+    put(store, manual)
+    store.state.put_intent(intent_key(f.pid("alice", "m"), 0), b"{}")
+    made = actions.accept(store, alice, now=NOW, contribution=manual.id, weight=1)
+    assert made.expect(Acceptance).epoch == 1
+
+
+def test_an_anchored_contribution_cannot_be_accepted_again(store: Store) -> None:
+    alice, carol = identity("alice"), identity("carol")
+    put(store, f.project(reviewers=(carol.public_key,)))
+    paid = anchor(store, "docs", 2)
+    for who in (alice, carol):
+        for weight in (0, 5):
+            with pytest.raises(ContributionAnchored, match="paid by anchored epoch 2"):
+                actions.accept(store, who, now=NOW, contribution=paid.id, weight=weight)
 
 
 def test_reviewer_may_accept(store: Store) -> None:

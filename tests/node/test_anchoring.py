@@ -56,9 +56,9 @@ from node.chain.anchoring import (
 from node.chain.client import Anchor, EpochState, SignedTx
 from node.chain.closing import GRACE, Owned, closes_at, due, last_due
 from node.chain.intents import Anchored, ChainRef, Intent, intent_key, is_intent_key
-from node.errors import ChainError, NotFound, SettlementError
-from protocol import EpochRoot, Record
-from protocol.epoch import Summary
+from node.errors import ChainError, EpochOpen, NotFound, SettlementError
+from protocol import EpochRoot, Record, sign
+from protocol.epoch import Summary, listed, manifest
 from tests.support import factories as f
 
 SENDER = f.address("wallet")
@@ -67,7 +67,11 @@ PID = f.pid()
 PROJECT = f.project(payout=SENDER, epoch_length=0)
 SUMMARY = Summary(b"\x11" * 32, 3, 6)
 TX = SignedTx(b"\x02signed", b"\xaa" * 32, 7)
-INTENT = Intent(PID, 0, SUMMARY, CHAIN.chain_id, CHAIN.contract, TX)
+# The acceptances the tree of SUMMARY was built from: what the manifest lists.
+LISTED = (b"\x21" * 32, b"\x22" * 32, b"\x23" * 32)
+# The wall time of Load: the project has no epoch length, so any time will do.
+WALL = 1_800_000_000.0
+INTENT = Intent(PID, 0, SUMMARY, CHAIN.chain_id, CHAIN.contract, TX, LISTED)
 NOT_ANCHORED = EpochState(bytes(32), 0, 0, 0, 0)
 INTERVAL = 1.5
 T = 1000.0
@@ -112,11 +116,11 @@ def started(m: Anchoring, loaded: Loaded) -> Action:
 
 
 def fresh() -> Loaded:
-    return Loaded(PROJECT, (), None)
+    return Loaded(PROJECT, (), None, WALL)
 
 
 def resumed(intent: Intent = INTENT) -> Loaded:
-    return Loaded(PROJECT, (), intent)
+    return Loaded(PROJECT, (), intent, WALL)
 
 
 # A fresh anchor, step by step.
@@ -125,7 +129,7 @@ def resumed(intent: Intent = INTENT) -> Loaded:
 def test_a_fresh_anchor_goes_intent_sent_confirmed_published() -> None:
     m = machine(confirmations=2)
     assert started(m, fresh()) == BuildTree()
-    assert m.step(Built(SUMMARY), T) == ReadEpoch()
+    assert m.step(Built(SUMMARY, LISTED), T) == ReadEpoch()
     assert m.step(Read(NOT_ANCHORED), T) == Sign(SUMMARY)
     # The intent is recorded before anything is sent.
     assert m.step(Signed(TX), T) == RecordIntent(INTENT)
@@ -236,7 +240,7 @@ def test_a_used_nonce_is_signed_again_recorded_then_sent() -> None:
     assert "nonce 7" in action.reason and "signing it again" in action.reason
     renewed = SignedTx(b"\x02again", b"\xcc" * 32, 8)
     assert m.step(Signed(renewed), T) == RecordIntent(
-        Intent(PID, 0, SUMMARY, CHAIN.chain_id, CHAIN.contract, renewed)
+        Intent(PID, 0, SUMMARY, CHAIN.chain_id, CHAIN.contract, renewed, LISTED)
     )
     assert m.step(Recorded(), T) == Send(renewed)
     assert m.step(Sent(), T) == Wait(T + INTERVAL)
@@ -271,7 +275,9 @@ def test_a_used_nonce_twice_in_a_row_fails() -> None:
 
 def test_an_adopted_anchor_that_a_reorg_removed_is_signed_again() -> None:
     """An intent adopted from the chain has no signed bytes to send again."""
-    adopted = Intent(PID, 0, SUMMARY, CHAIN.chain_id, CHAIN.contract, SignedTx(b"", TX.hash, -1))
+    adopted = Intent(
+        PID, 0, SUMMARY, CHAIN.chain_id, CHAIN.contract, SignedTx(b"", TX.hash, -1), LISTED
+    )
     m = machine()
     started(m, resumed(adopted))
     action = m.step(Read(NOT_ANCHORED), T)
@@ -284,7 +290,7 @@ def test_an_adopted_anchor_that_a_reorg_removed_is_signed_again() -> None:
 def test_another_root_on_chain_before_signing_fails_and_signs_nothing() -> None:
     m = machine()
     started(m, fresh())
-    m.step(Built(SUMMARY), T)
+    m.step(Built(SUMMARY, LISTED), T)
     action = m.step(Read(anchored(b"\x99" * 32)), T)
     assert isinstance(action, Fail) and isinstance(action.error, SettlementError)
     assert "already anchored with root 0x9999" in str(action.error)
@@ -302,9 +308,11 @@ def test_another_root_on_chain_while_confirming_fails() -> None:
 def test_our_root_on_chain_without_an_intent_is_adopted_not_sent() -> None:
     m = machine(confirmations=0)
     started(m, fresh())
-    m.step(Built(SUMMARY), T)
+    m.step(Built(SUMMARY, LISTED), T)
     assert m.step(Read(anchored()), T) == FindAnchor()
-    adopted = Intent(PID, 0, SUMMARY, CHAIN.chain_id, CHAIN.contract, SignedTx(b"", TX.hash, -1))
+    adopted = Intent(
+        PID, 0, SUMMARY, CHAIN.chain_id, CHAIN.contract, SignedTx(b"", TX.hash, -1), LISTED
+    )
     assert m.step(Found(event()), T) == RecordIntent(adopted)
     assert m.step(Recorded(), T) == ReadEpoch()
     m.step(Read(anchored()), T)
@@ -315,7 +323,7 @@ def test_our_root_on_chain_without_an_intent_is_adopted_not_sent() -> None:
 def test_our_root_on_chain_without_its_event_fails() -> None:
     m = machine()
     started(m, fresh())
-    m.step(Built(SUMMARY), T)
+    m.step(Built(SUMMARY, LISTED), T)
     m.step(Read(anchored()), T)
     action = m.step(Found(None), T)
     assert isinstance(action, Fail) and isinstance(action.error, ChainError)
@@ -323,8 +331,8 @@ def test_our_root_on_chain_without_its_event_fails() -> None:
 
 def test_an_intent_for_another_chain_or_contract_is_not_sent() -> None:
     for other in (
-        Intent(PID, 0, SUMMARY, 1, CHAIN.contract, TX),
-        Intent(PID, 0, SUMMARY, CHAIN.chain_id, f.address("other"), TX),
+        Intent(PID, 0, SUMMARY, 1, CHAIN.contract, TX, LISTED),
+        Intent(PID, 0, SUMMARY, CHAIN.chain_id, f.address("other"), TX, LISTED),
     ):
         action = started(machine(), resumed(other))
         assert isinstance(action, Fail) and isinstance(action.error, SettlementError)
@@ -342,9 +350,58 @@ def test_an_intent_for_another_chain_or_contract_is_not_sent() -> None:
 def test_what_is_not_ours_to_anchor_is_refused(
     project: Record | None, error: type[Exception], message: str
 ) -> None:
-    action = started(machine(), Loaded(project, (), INTENT))
+    action = started(machine(), Loaded(project, (), INTENT, WALL))
     assert isinstance(action, Fail) and isinstance(action.error, error)
     assert message in str(action.error)
+
+
+# Timed epochs: not before they close.
+
+LENGTH = 604_800
+TIMED = f.project(payout=SENDER, epoch_length=LENGTH)
+
+
+def timed(epoch: int = 0) -> Anchoring:
+    return Anchoring(
+        PID, epoch, author=f.pub("alice"), chain=CHAIN, confirmations=0, poll_interval=INTERVAL
+    )
+
+
+def test_a_timed_epoch_is_not_anchored_before_it_closes() -> None:
+    epoch = (
+        2_900  # [2900 L, 2901 L): 2025-07-31 to 2025-08-07 (weeks since 1970 start on Thursdays)
+    )
+    end = (epoch + 1) * LENGTH
+    for now in (epoch * LENGTH, end - 1, end, end + GRACE - 1):
+        m = timed(epoch)
+        action = started(m, Loaded(TIMED, (), None, now))
+        assert isinstance(action, Fail) and isinstance(action.error, EpochOpen), now
+        assert action.error.at == closes_at(LENGTH, epoch) == end + GRACE
+        assert action.error.epoch == epoch
+        assert "runs until 2025-08-07 00:00:00 UTC" in str(action.error)
+        assert "anchored from 2025-08-07 00:05:00 UTC" in str(action.error)
+        assert m.phase is Phase.DONE and m.intent is None
+    # From the second it closes, as epoch closing has it.
+    assert started(timed(epoch), Loaded(TIMED, (), None, end + GRACE)) == BuildTree()
+
+
+def test_an_unfinished_or_earlier_anchor_of_an_open_epoch_goes_on() -> None:
+    """An intent is resumed whatever the clock says (its transaction may be on chain); an epoch
+    with a stored root was anchored already, on this chain or another."""
+    intent = Intent(PID, 5, SUMMARY, CHAIN.chain_id, CHAIN.contract, TX, LISTED)
+    assert started(timed(5), Loaded(TIMED, (), intent, 0.0)) == ReadEpoch()
+    elsewhere = root(chain_id=1, epoch=5)
+    assert started(timed(5), Loaded(TIMED, (elsewhere,), None, 0.0)) == BuildTree()
+
+
+def test_the_intent_fixes_what_the_manifest_lists() -> None:
+    m = machine()
+    started(m, fresh())
+    m.step(Built(SUMMARY, LISTED), T)
+    m.step(Read(NOT_ANCHORED), T)
+    action = m.step(Signed(TX), T)
+    assert isinstance(action, RecordIntent) and action.intent.acceptances == LISTED
+    assert Intent.decode(action.intent.encode()) == action.intent
 
 
 # Published roots.
@@ -353,7 +410,7 @@ def test_what_is_not_ours_to_anchor_is_refused(
 def test_a_published_anchor_the_chain_holds_is_done_without_sending() -> None:
     record = root()
     m = machine()
-    assert started(m, Loaded(PROJECT, (root(b"\x01" * 32), record), None)) == FindAnchor()
+    assert started(m, Loaded(PROJECT, (root(b"\x01" * 32), record), None, WALL)) == FindAnchor()
     assert m.step(Found(event(block=4)), T) == Done(Anchored(PID, 0, SUMMARY, TX.hash, 4, record))
 
 
@@ -361,7 +418,7 @@ def test_a_published_anchor_with_an_intent_left_deletes_the_intent() -> None:
     """The run died between storing the epoch root and deleting the intent."""
     record = root()
     m = machine()
-    started(m, Loaded(PROJECT, (record,), INTENT))
+    started(m, Loaded(PROJECT, (record,), INTENT, WALL))
     assert m.step(Found(event()), T) == DeleteIntent(reason="epoch 0 is published already")
     assert m.step(Deleted(), T) == Done(Anchored(PID, 0, SUMMARY, TX.hash, 10, record))
 
@@ -369,10 +426,10 @@ def test_a_published_anchor_with_an_intent_left_deletes_the_intent() -> None:
 def test_a_published_anchor_the_chain_lost_is_anchored_again() -> None:
     m = machine(confirmations=0)
     old = root(b"\x01" * 32)
-    started(m, Loaded(PROJECT, (old,), None))
+    started(m, Loaded(PROJECT, (old,), None, WALL))
     action = m.step(Found(None), T)
     assert isinstance(action, BuildTree) and "does not hold: anchoring it again" in action.reason
-    m.step(Built(SUMMARY), T)
+    m.step(Built(SUMMARY, LISTED), T)
     assert m.step(Read(NOT_ANCHORED), T) == Sign(SUMMARY)
     m.step(Signed(TX), T)
     m.step(Recorded(), T)
@@ -389,7 +446,7 @@ def test_roots_of_other_authors_or_chains_are_not_ours() -> None:
         root(contract=f.address("other")),
         root(owner="bob"),
     )
-    assert started(machine(), Loaded(PROJECT, others, None)) == BuildTree()
+    assert started(machine(), Loaded(PROJECT, others, None, WALL)) == BuildTree()
 
 
 def test_the_confirmed_anchor_already_published_is_not_published_twice() -> None:
@@ -397,7 +454,7 @@ def test_the_confirmed_anchor_already_published_is_not_published_twice() -> None
     mined it back): the intent resumed ends without a second epoch root."""
     record = root()
     m = machine(confirmations=0)
-    started(m, Loaded(PROJECT, (record,), INTENT))
+    started(m, Loaded(PROJECT, (record,), INTENT, WALL))
     m.step(Found(None), T)  # not held right now
     m.step(Read(anchored()), T)
     m.step(Found(event(block=3)), T)
@@ -535,8 +592,23 @@ class SimChain:
 
 @dataclass
 class SimStore:
+    """What the store keeps across kills: the intent, the roots and manifests published, and
+    the acceptances stored, to which more arrive as time passes (a tree built later lists
+    more)."""
+
     intent: Intent | None = None
     roots: list[Record] = field(default_factory=list)
+    manifests: dict[bytes, tuple[Record, ...]] = field(default_factory=dict)
+    accepted: list[bytes] = field(default_factory=lambda: list(LISTED))
+
+    def arrive(self, rng: random.Random) -> None:
+        if rng.random() < 0.2:
+            self.accepted.append(hashlib.sha256(b"late %d" % len(self.accepted)).digest())
+
+
+def summary_of(ids: tuple[bytes, ...]) -> Summary:
+    """A simulated tree's summary: its root a hash of what it lists."""
+    return Summary(hashlib.sha256(b"".join(ids)).digest(), len(ids), len(ids))
 
 
 class Checked(AssertionError):
@@ -548,11 +620,18 @@ def perform(action: Action, chain: SimChain, store: SimStore, calm: bool) -> Eve
     checking the guarantees on the way."""
     match action:
         case Load():
-            return Loaded(PROJECT, tuple(store.roots), store.intent)
+            return Loaded(PROJECT, tuple(store.roots), store.intent, WALL)
         case FindAnchor():
             return Found(chain.event())
         case BuildTree():
-            return Built(SUMMARY)
+            # As the service builds it: from the manifest of a stored root of the epoch (it
+            # was anchored before: the chain lost it, or a kill came between deleting the
+            # intent and the end), else from the acceptances stored now.
+            if store.roots:
+                ids = listed(store.manifests[store.roots[0].expect(EpochRoot).manifest])
+            else:
+                ids = tuple(sorted(store.accepted))
+            return Built(summary_of(ids), ids)
         case ReadEpoch():
             return Read(chain.state())
         case ReadHead():
@@ -570,9 +649,28 @@ def perform(action: Action, chain: SimChain, store: SimStore, calm: bool) -> Eve
             return Sent(nonce_used=not chain.send(tx))
         case Wait():
             chain.perturb(calm)
+            store.arrive(chain.rng)
             return Woke()
         case Publish(intent=intent, tx_hash=tx_hash):
-            record = root(tx_hash, root=intent.summary.root)
+            # The manifest of the intent's list and the root naming it, in one write.
+            parts = manifest(
+                PID,
+                0,
+                intent.acceptances,
+                created_at=f.T0,
+                sign=lambda body: sign(body, f.key("alice")),
+                per_part=2,
+            )
+            summary = intent.summary
+            record = root(
+                tx_hash,
+                root=summary.root,
+                leaf_count=summary.leaf_count,
+                total_weight=summary.total_weight,
+                manifest=parts[0].id,
+                parts=len(parts),
+            )
+            store.manifests[parts[0].id] = parts
             store.roots.append(record)
             return Published(record)
         case DeleteIntent():
@@ -611,10 +709,14 @@ def test_random_histories_with_kills_end_in_one_published_anchor(
             assert isinstance(action.error, ChainError), action.error
     assert isinstance(action, Done)
     found = chain.anchor()
-    assert found is not None and found[0].root == SUMMARY.root
+    assert found is not None
     assert action.anchored.tx_hash == found[0].hash
-    assert found[0].hash in {r.expect(EpochRoot).tx_hash for r in store.roots}
+    (published,) = [r for r in store.roots if r.expect(EpochRoot).tx_hash == found[0].hash]
     assert store.intent is None
+    # The published manifest lists exactly what the anchored root was built from, whatever
+    # acceptances arrived between building, sending, kills and publishing.
+    ids = listed(store.manifests[published.expect(EpochRoot).manifest])
+    assert summary_of(ids).root == found[0].root == published.expect(EpochRoot).root
 
 
 async def test_resends_happen_at_exact_times_on_a_mock_clock(

@@ -46,6 +46,8 @@ REPORT_KEYS = {
     "records_checked",
     "chain",
     "epoch_roots",
+    "manifest_of",
+    "late",
     "dump_root",
     "findings",
 }
@@ -60,8 +62,9 @@ def test_clean_epoch(store: Store, chain: ChainClient, name: str) -> None:
     assert report.local == Summary(built.root, 5, 15)
     assert report.anchor is not None and report.anchor.root == built.root
     assert report.dump_root == built.root
-    # The project, five contributions, five acceptances and the epoch root.
-    assert report.records == 12
+    # The project, five contributions, five acceptances, the epoch root and its manifest.
+    assert report.records == 13
+    assert report.manifest is not None and report.late == ()
     data = json.loads(json.dumps(report.to_json()))
     assert set(data) == REPORT_KEYS
     assert data["ok"] is True and data["leaves"] == 5 and data["total_weight"] == 15
@@ -114,7 +117,26 @@ def test_bad_signature_is_left_out_of_the_local_tree(
     assert (count.expected, count.found) == ("3", "4")
 
 
-def test_acceptance_by_a_removed_reviewer_no_longer_counts(
+def test_acceptances_after_the_anchor_are_late_not_findings(
+    store: Store, chain: ChainClient, name: str
+) -> None:
+    epoch = anchored(store, chain, name, count=3)
+    dump = epoch.tree().dump()
+    # A reviewer's acceptance of new work, backdated into the anchored epoch; a withdrawal and
+    # a re-weighing of anchored work: all late.
+    work = f.contribution("dave", "alice", name, summary="late")
+    backdated = f.acceptance(work, "carol", weight=4, created_at=f.T0)
+    withdrawn = f.acceptance(epoch.works[0], revision=1, weight=0)
+    heavier = f.acceptance(epoch.works[1], "carol", revision=1, weight=40)
+    epoch.ingest([work, backdated, withdrawn, heavier])
+    report = epoch.audit(dump)
+    assert report.ok, report.summary()
+    assert set(report.late) == {backdated.id, heavier.id}
+    assert report.local is not None and report.local.leaf_count == 3
+    assert "late acceptances (after the anchor; not counted, not findings): 2" in (report.summary())
+
+
+def test_a_reviewer_removed_after_the_anchor_does_not_undo_it(
     store: Store, chain: ChainClient, name: str
 ) -> None:
     epoch = Epoch(store, chain, name)
@@ -122,35 +144,44 @@ def test_acceptance_by_a_removed_reviewer_no_longer_counts(
     epoch.contribute(1, signer="carol")
     epoch.publish(epoch.anchor())
     dump = epoch.tree().dump()
-    # The owner then removes carol from the reviewers: her acceptance stays stored, but no
-    # longer counts, so the anchored tree has a leaf that the records no longer give.
+    # The owner then removes carol from the reviewers: her acceptance no longer counts for
+    # what is open, but the anchored epoch's manifest lists it, and the owner signed that.
     revised = f.project("alice", name, payout=OWNER, revision=1, reviewers=())
     epoch.ingest([revised])
-    assert store.has(epoch.acceptances[2].id)
+    assert store.acceptance_of(epoch.works[2].id) is None
     report = epoch.audit(dump)
-    assert not [x for x in report.findings if x.kind is Kind.RULE_VIOLATION]
-    missing = [x for x in report.findings if x.kind is Kind.MISSING_LEAF]
-    assert [x.contribution for x in missing] == [epoch.works[2].id]
-    assert "no acceptance of it in force" in missing[0].message
-    assert report.local is not None and report.local.leaf_count == 2
-    assert Kind.ROOT_MISMATCH in kinds(report)
+    assert report.ok, report.summary()
+    assert report.local is not None and report.local.leaf_count == 3
 
 
-def test_an_acceptance_in_force_by_a_stranger_breaks_a_rule(
+def test_an_acceptance_by_a_stranger_breaks_a_rule(
     store: Store, chain: ChainClient, name: str
 ) -> None:
-    epoch = anchored(store, chain, name, count=2)
     # Only a damaged store can hold it: written here with raw LevelDB puts.
+    epoch = Epoch(store, chain, name)
+    epoch.contribute(2)
     work = f.contribution("bob", "alice", name, summary="smuggled")
     stranger = f.acceptance(work, "mallory", weight=9)
     epoch.ingest([work])
     store._db.put(keys.RECORD + stranger.id, stranger.raw)
     store._db.put(keys.accepted_prefix(epoch.pid, epoch.epoch) + work.id, stranger.id)
+    # In force in an open epoch.
     report = epoch.audit()
     rules = [x for x in report.findings if x.kind is Kind.RULE_VIOLATION]
     assert [x.record for x in rules] == [stranger.id]
     assert "neither the owner nor a reviewer" in rules[0].message
     assert report.local is not None and report.local.leaf_count == 2
+    # Listed in the manifest of an anchored epoch, whose anchored tree has it: left out, and
+    # the roots differ.
+    with_it = MerkleTree.build([*epoch.tree().leaves, Leaf(work.id, f.address("bob"), 9)])
+    anchor = epoch.anchor(Summary(with_it.root, 3, 1 + 2 + 9))
+    epoch.publish(anchor, listed=[*epoch.listed, stranger.id])
+    report = epoch.audit()
+    rules = [x for x in report.findings if x.kind is Kind.RULE_VIOLATION]
+    assert [x.record for x in rules] == [stranger.id]
+    assert "no revision of the project names" in rules[0].message
+    assert report.local is not None and report.local.leaf_count == 2
+    assert Kind.ROOT_MISMATCH in kinds(report)
 
 
 def test_records_from_the_future_break_a_rule(store: Store, chain: ChainClient, name: str) -> None:
@@ -242,6 +273,7 @@ def test_forged_epoch_root_is_not_believed(store: Store, chain: ChainClient, nam
     epoch = Epoch(store, chain, name)
     epoch.contribute(2)
     anchor = epoch.anchor()
+    parts = f.manifest(epoch.acceptances, "alice", name)
     fake = forged(
         f.epoch_root(
             "alice",
@@ -249,12 +281,13 @@ def test_forged_epoch_root_is_not_believed(store: Store, chain: ChainClient, nam
             root=anchor.root,
             leaf_count=2,
             total_weight=3,
+            manifest=parts[0].id,
             chain_id=chain.chain_id,
             contract=chain.address,
             tx_hash=anchor.tx_hash,
         )
     )
-    epoch.ingest([fake])
+    epoch.ingest([*parts, fake])
     report = epoch.audit()
     assert kinds(report) == [Kind.BAD_SIGNATURE, Kind.NO_EPOCH_ROOT]
     assert report.findings[0].record == fake.id

@@ -37,25 +37,25 @@ def test_reused_while_nothing_changes_and_rebuilt_when_anything_does(store: Stor
     )
     first = stored_tree(store, project, 0)
     assert stored_tree(store, project, 0) is first
-    assert first[0].root == fresh(store, project)
+    assert first.merkle.root == fresh(store, project)
 
     # A reviewer's acceptance of another contribution: a new leaf.
     late = f.contribution("dave", summary="late")
     store.ingest([late, f.acceptance(late, "carol", weight=5)], now=NOW)
     second = stored_tree(store, project, 0)
-    assert second is not first and len(second[0]) == 4
-    assert second[0].root == fresh(store, project)
+    assert second is not first and len(second.merkle) == 4
+    assert second.merkle.root == fresh(store, project)
 
     # A revision that removes the reviewer takes that leaf out again, with no new work record.
     revised = f.project(reviewers=(), revision=1)
     store.ingest([revised], now=NOW)
     third = stored_tree(store, revised, 0)
-    assert len(third[0]) == 3 and third[0].root == first[0].root
-    assert third[0].root == fresh(store, revised)
+    assert len(third.merkle) == 3 and third.merkle.root == first.merkle.root
+    assert third.merkle.root == fresh(store, revised)
 
     # A withdrawal (weight 0) empties a leaf; another epoch is another tree.
     store.ingest([f.acceptance(works[0], weight=0, revision=1)], now=NOW)
-    assert len(stored_tree(store, revised, 0)[0]) == 2
+    assert len(stored_tree(store, revised, 0).merkle) == 2
     with pytest.raises(EmptyTree):
         stored_tree(store, revised, 7)
 
@@ -66,5 +66,37 @@ def test_two_stores_do_not_share_trees(tmp_path: Path) -> None:
     with Store.open(tmp_path / "a") as a, Store.open(tmp_path / "b") as b:
         a.ingest([project, work, f.acceptance(work, weight=1)], now=NOW)
         b.ingest([project, work, f.acceptance(work, weight=2)], now=NOW)
-        assert stored_tree(a, project, 0)[1].total_weight == 1
-        assert stored_tree(b, project, 0)[1].total_weight == 2
+        assert stored_tree(a, project, 0).summary.total_weight == 1
+        assert stored_tree(b, project, 0).summary.total_weight == 2
+
+
+def test_an_anchored_epoch_is_its_manifest_whatever_comes_after(store: Store) -> None:
+    project = f.project(reviewers=(f.pub("carol"),))
+    works = [f.contribution("bob", summary=f"work {i}") for i in range(3)]
+    accepted = [f.acceptance(w, "carol", weight=i + 1) for i, w in enumerate(works)]
+    store.ingest([project, *works, *accepted], now=NOW)
+    before = stored_tree(store, project, 0)
+    assert before.root is None and before.acceptances == tuple(sorted(a.id for a in accepted))
+    store.ingest(f.anchoring(accepted, works), now=NOW)
+    anchored = stored_tree(store, project, 0)
+    assert anchored.root is not None and anchored.merkle.root == before.merkle.root
+    # A reviewer's late acceptance, a re-weighing, a withdrawal, a removed reviewer: the
+    # anchored epoch stays what its manifest lists.
+    other = f.contribution("dave", summary="late")
+    revised = f.project(reviewers=(), revision=1)
+    store.ingest(
+        [
+            other,
+            f.acceptance(other, "carol", weight=5),
+            f.acceptance(works[0], revision=1, weight=50),
+            f.acceptance(works[1], revision=1, weight=0),
+            revised,
+        ],
+        now=NOW,
+    )
+    after = stored_tree(store, revised, 0)
+    assert after.merkle.root == before.merkle.root and after.acceptances == before.acceptances
+    # works[2] moved into epoch 1 is not paid twice: epoch 0 pays it, the move is late.
+    store.ingest([f.acceptance(works[2], revision=1, epoch=1, weight=70)], now=NOW)
+    with pytest.raises(EmptyTree):
+        stored_tree(store, revised, 1)

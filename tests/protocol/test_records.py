@@ -97,6 +97,21 @@ def test_vectors_match_javascript_encoder() -> None:
     for case in VECTORS["cases"]:
         for name in ("author", "body", "signature", "envelope", "id"):
             assert derived[case["name"]][name] == case[name], (case["name"], name)
+        # The ids an epoch root and its manifest parts name are those the encoder derived.
+        expected = {
+            field: case.get("links", {}).get(field) for field in derived[case["name"]]["links"]
+        }
+        assert derived[case["name"]]["links"] == expected, case["name"]
+    linked = {c["name"]: c.get("links", {}) for c in VECTORS["cases"]}
+    assert linked["epoch-root"] == {"manifest": "manifest-part-0"}
+    assert linked["manifest-part-0"] == {"next": "manifest-part-1"}
+
+
+def test_vectors_are_of_this_format_version() -> None:
+    assert VECTORS["format_version"] == FORMAT_VERSION == 2
+    for case in VECTORS["cases"]:
+        body = msgpack.unpackb(bytes.fromhex(case["body"]))
+        assert body[0] == FORMAT_VERSION
 
 
 def test_project_id_is_stable_across_revisions_and_bound_to_owner() -> None:
@@ -187,8 +202,9 @@ def test_decoder_accepts_hand_built_canonical_body() -> None:
 @pytest.mark.parametrize(
     ("mutate", "error"),
     [
-        (lambda v: [2, *v[1:]], UnknownKind),
-        (lambda v: ["1", *v[1:]], UnknownKind),
+        (lambda v: [1, *v[1:]], UnknownKind),  # the format before manifests
+        (lambda v: [3, *v[1:]], UnknownKind),
+        (lambda v: ["2", *v[1:]], UnknownKind),
         (lambda v: [v[0], "vote", *v[2:]], UnknownKind),
         (lambda v: [v[0], b"profile", *v[2:]], UnknownKind),
         (lambda v: v[:-1], InvalidField),
@@ -302,7 +318,9 @@ def test_decode_accepts_memoryview_and_bytearray() -> None:
 
 def test_decode_body_round_trip_for_every_kind() -> None:
     work = f.contribution()
-    for record in (f.profile(), f.project(), work, f.acceptance(work), f.epoch_root()):
+    accepted = f.acceptance(work)
+    kinds = (f.profile(), f.project(), work, accepted, *f.manifest([accepted]), f.epoch_root())
+    for record in kinds:
         assert decode_body(encode_body(record.body)) == record.body
         assert decode(record.raw) == record
 

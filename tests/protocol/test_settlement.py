@@ -13,6 +13,7 @@ from protocol.settlement import (
     SettlementError,
     claimable,
     distribute,
+    refundable,
     share,
 )
 
@@ -103,6 +104,39 @@ def test_claimable_refuses_overpayment() -> None:
 def test_share_rejects(args: tuple[object, object, object]) -> None:
     with pytest.raises(SettlementError):
         share(*args)  # type: ignore[arg-type]
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=2**100), min_size=1, max_size=20),
+    st.integers(min_value=0, max_value=2**100),
+    st.lists(st.integers(min_value=0, max_value=2**64), max_size=3),
+)
+def test_refunds_share_what_is_left_and_no_more(
+    stakes: list[int], spent: int, returns: list[int]
+) -> None:
+    # What a pool (or an expired epoch) has left to give back: `remaining` of `funded`, which
+    # only grows as expired epochs return money to a pool.
+    funded = sum(stakes)
+    remaining = funded - min(spent, funded)
+    refunded = [0] * len(stakes)
+    for extra in [0, *returns]:
+        remaining = min(funded, remaining + extra)
+        for i, stake in enumerate(stakes):
+            refunded[i] += refundable(remaining, stake, funded, refunded[i])
+            assert refundable(remaining, stake, funded, refunded[i]) == 0
+        # Each funder has its part of what is left, rounded down: the rest is under one unit
+        # per funder.
+        assert 0 <= remaining - sum(refunded) < len(stakes)
+    assert refunded == [share(remaining, stake, funded) for stake in stakes]
+
+
+def test_refundable_is_the_claim_arithmetic_with_stakes() -> None:
+    assert refundable(90, 3, 4, 0) == 67
+    assert refundable(90, 3, 4, 60) == 7
+    with pytest.raises(SettlementError, match="more than its share"):
+        refundable(90, 3, 4, 68)
+    with pytest.raises(SettlementError):
+        refundable(1, 5, 4, 0)
 
 
 def test_claimable_rejects_bad_paid() -> None:

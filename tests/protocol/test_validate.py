@@ -44,7 +44,19 @@ def test_dependencies_and_subject() -> None:
     assert dependencies(f.project()) == ()
     assert dependencies(work) == (Ref("project", f.pid()),)
     assert dependencies(accepted) == (Ref("project", f.pid()), Ref("contribution", work.id))
-    assert dependencies(f.epoch_root()) == (Ref("project", f.pid()),)
+    assert dependencies(f.epoch_root()) == (
+        Ref("project", f.pid()),
+        Ref("manifest", b"\x03" * 32),
+    )
+    first, last = f.manifest([accepted, f.acceptance(f.contribution("carol"))], per_part=1)
+    (listed_first,) = first.body.acceptances  # type: ignore[attr-defined]
+    assert dependencies(first) == (
+        Ref("project", f.pid()),
+        Ref("manifest", last.id),
+        Ref("acceptance", listed_first),
+    )
+    assert dependencies(last)[:1] == (Ref("project", f.pid()),) and len(dependencies(last)) == 2
+    assert subject_project(first) == f.pid()
     assert subject_project(f.project()) == f.pid()
     assert subject_project(accepted) == f.pid()
     assert subject_project(f.profile()) is None

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from protocol import Record
+from protocol import Acceptance, Record
 from storage import StorageError, Store
 from tests.support import factories as f
 from tests.support.factories import T0
@@ -51,11 +51,23 @@ def history(seed: int) -> Iterator[Record]:
                         weight=rng.randrange(3),
                     )
                 )
+        # The epoch n % 3 anchored with one acceptance of weight above 0 per contribution (of
+        # those that have one), its manifest in parts of at most 4.
+        epoch, listed = n % 3, {}
+        for verdict in verdicts:
+            body = verdict.expect(Acceptance)
+            if body.epoch == epoch and body.weight > 0:
+                listed[body.contribution_id] = verdict
+        anchored = (
+            f.anchoring(list(listed.values()), works, name=name, epoch=epoch, per_part=4)
+            if listed
+            else []
+        )
         records = [
             posting,
             *works,
             *verdicts,
-            f.epoch_root(name=name, epoch=n % 3),
+            *anchored,
             f.profile(rng.choice(PEOPLE), revision=n, rate=f"{n}"),
             f.project(name=name, revision=1, reviewers=(f.pub("carol"),), title="Revised"),
         ]

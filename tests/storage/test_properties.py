@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import Acceptance, Contribution, EpochRoot, Profile, Project, ProtocolError, Record
+from protocol import (
+    Acceptance,
+    Contribution,
+    EpochRoot,
+    Manifest,
+    Profile,
+    Project,
+    ProtocolError,
+    Record,
+)
 from protocol.epoch import leaves
 from protocol.merkle import Leaf
 from protocol.records import project_id
@@ -18,6 +27,7 @@ from protocol.validate import (
     check,
     check_acceptance,
     check_epoch_root,
+    check_manifest,
     ever_authorized,
     latest,
     latest_authorized,
@@ -46,6 +56,14 @@ def _pool() -> list[Record]:
     w3 = f.contribution("dave", "bob", "code", summary="w3")
     w4 = f.contribution("bob", "bob", "code", summary="w4")
     ghost = f.contribution("bob", "alice", "ghost", summary="never posted")
+    # Docs epoch 0 anchored with two acceptances, in two parts; code epoch 2 with one.
+    by_alice = f.acceptance(w1, weight=10)
+    withdrawn = f.acceptance(w1, revision=2, epoch=1, weight=0)
+    on_w2 = f.acceptance(w2, epoch=0, weight=3)
+    on_w3 = f.acceptance(w3, "bob", epoch=2, weight=1)
+    docs = f.anchoring([by_alice, on_w2], [w1, w2], per_part=1)
+    code = f.anchoring([on_w3], [w3], "bob", "code", epoch=2)
+    (bad_part,) = f.manifest([withdrawn], epoch=1)  # lists a withdrawal: refused
     return [
         f.project(reviewers=carol),
         f.project(revision=1, title="Docs, revised", reviewers=()),  # carol removed
@@ -57,25 +75,29 @@ def _pool() -> list[Record]:
         w3,
         w4,
         ghost,
-        f.acceptance(w1, weight=10),
+        by_alice,
         f.acceptance(w1, "carol", revision=1, epoch=1, weight=5),
-        f.acceptance(w1, revision=2, epoch=1, weight=0),
-        f.acceptance(w2, epoch=0, weight=3),
+        withdrawn,
+        on_w2,
         f.acceptance(w2, "carol", epoch=0, weight=4),
-        f.acceptance(w3, "bob", epoch=2, weight=1),
+        on_w3,
         f.acceptance(w3, "mallory"),  # not authorized by any revision
         f.acceptance(w4, "alice"),  # alice does not own "code"
         f.acceptance(w3, project_id=f.pid()),  # names docs, but w3 is code's
         f.acceptance(ghost),  # waits forever
         f.acceptance(w2, "dave", revision=1, epoch=2, weight=6),
-        f.epoch_root(),
-        f.epoch_root("bob", "code", epoch=2),
-        f.epoch_root("bob", project_id=f.pid()),  # not the owner
+        docs[-1],
+        code[-1],
+        f.epoch_root("bob", project_id=f.pid(), manifest=docs[0].id, parts=2, leaf_count=2),
         f.profile("bob"),
         f.profile("bob", revision=1, name="Robert"),
         f.profile("carol", rate="a"),
         f.profile("carol", rate="b"),
         f.profile("dave", created_at=NOW + MAX_SKEW + 1),  # from the future
+        *docs[:-1],
+        *code[:-1],
+        bad_part,
+        f.epoch_root(epoch=1, manifest=bad_part.id),  # waits for a part that is refused
     ]
 
 
@@ -149,14 +171,8 @@ def model(records: list[Record]) -> tuple[set[bytes], dict[bytes, Record]]:
             revisions.setdefault(project_id(r.author, r.body.name), []).append(r)
     stored = {r.id for r in given.values() if isinstance(r.body, Project | Profile)}
     for r in given.values():
-        body = r.body
-        if isinstance(body, Contribution | EpochRoot) and body.project_id in revisions:
-            try:
-                if isinstance(body, EpochRoot):
-                    check_epoch_root(r, revisions[body.project_id][0])
-                stored.add(r.id)
-            except ProtocolError:
-                pass
+        if isinstance(r.body, Contribution) and r.body.project_id in revisions:
+            stored.add(r.id)
     in_force: dict[bytes, Record] = {}
     for pid, posted in revisions.items():
         accepted = []
@@ -174,7 +190,50 @@ def model(records: list[Record]) -> tuple[set[bytes], dict[bytes, Record]]:
                 stored.add(r.id)
                 accepted.append(r)
         in_force.update(latest_authorized(latest(posted)[("project", pid)], accepted))
+    # Manifest parts once the next part and their acceptances are stored; roots once part 0 is.
+    changed = True
+    while changed:
+        changed = False
+        for r in given.values():
+            body = r.body
+            if r.id in stored or not isinstance(body, Manifest | EpochRoot):
+                continue
+            if body.project_id not in revisions:
+                continue
+            try:
+                if isinstance(body, EpochRoot):
+                    if body.manifest not in stored:
+                        continue
+                    check_epoch_root(r, revisions[body.project_id][0], given[body.manifest])
+                else:
+                    if (body.next and body.next not in stored) or not all(
+                        a in stored for a in body.acceptances
+                    ):
+                        continue
+                    following = given[body.next] if body.next else None
+                    listed = [given[a] for a in body.acceptances]
+                    check_manifest(r, revisions[body.project_id][0], following, listed)
+            except ProtocolError:
+                continue
+            stored.add(r.id)
+            changed = True
     return stored, in_force
+
+
+def committed(records: list[Record], stored: set[bytes]) -> set[tuple[bytes, int, bytes]]:
+    """The (contribution, epoch, acceptance) triples that the manifests of stored roots list."""
+    by_id = {r.id: r for r in records}
+    found = set()
+    for r in records:
+        if r.id in stored and isinstance(r.body, EpochRoot):
+            wanted = r.body.manifest
+            while wanted:
+                part = by_id[wanted].expect(Manifest)
+                for aid in part.acceptances:
+                    verdict = by_id[aid].expect(Acceptance)
+                    found.add((verdict.contribution_id, r.body.epoch, aid))
+                wanted = part.next
+    return found
 
 
 def _on_time(record: Record) -> bool:
@@ -192,6 +251,10 @@ def check_against_the_model(store: Store, records: list[Record]) -> None:
     works = {r.id: r for r in records if r.id in stored and isinstance(r.body, Contribution)}
     for work in works.values():
         assert store.acceptance_of(work.id) == in_force.get(work.id)
+    paid = committed(records, stored)
+    for work in works.values():
+        expected = {(epoch, aid) for cid, epoch, aid in paid if cid == work.id}
+        assert set(store.committed_of(work.id)) == expected
     accepted = [r for r in records if r.id in stored and isinstance(r.body, Acceptance)]
     for pid in {w.expect(Contribution).project_id for w in works.values()}:
         project = store.project(pid)
@@ -258,10 +321,10 @@ def test_one_call_in_any_order_gives_the_same_store(records: list[Record]) -> No
 
 def test_the_whole_pool(store: Store) -> None:
     result = store.ingest(reversed(POOL), now=NOW)
-    assert len(result.rejected) == 5
-    assert result.orphaned == (POOL[19].id, POOL[9].id)
+    assert len(result.rejected) == 6
+    assert result.orphaned == (POOL[-1].id, POOL[19].id, POOL[9].id)
     stored = [r for r in POOL if store.has(r.id)]
-    assert len(stored) == len(POOL) - 5 - 2
+    assert len(stored) == len(POOL) - 6 - 3
     # What is in force is what protocol.validate.latest says of the stored records.
     for (kind, subject), record in latest(stored).items():
         if kind == "acceptance":
@@ -275,4 +338,8 @@ def test_the_whole_pool(store: Store) -> None:
     assert [r.id for r in store.acceptances(f.pid(), 2).items] == [POOL[20].id]
     assert store.acceptances(f.pid(), 0).items == ()
     assert store.acceptances(f.pid(), 1).items == ()
+    # Docs epoch 0 is anchored with alice's acceptances of w1 and w2, whatever is in force now.
+    assert store.committed_of(POOL[5].id) == ((0, POOL[10].id),)
+    assert store.committed_of(POOL[6].id) == ((0, POOL[13].id),)
+    assert store.anchored(f.pid(), 0) and not store.anchored(f.pid(), 1)
     assert store.check() == ()

@@ -38,12 +38,12 @@ def test_ingest_then_query(store: Store) -> None:
     first = f.contribution("bob", created_at=T0 + 10)
     second = f.contribution("carol", created_at=T0 + 5)
     verdict = f.acceptance(first, epoch=3, weight=7)
-    root = f.epoch_root(epoch=3)
+    part, root = f.anchoring([verdict], [first], epoch=3)
 
-    result = store.ingest([posting, profile, first, second, verdict, root], now=T0)
+    result = store.ingest([posting, profile, first, second, verdict, part, root], now=T0)
 
     assert result == IngestResult(
-        added=(posting.id, profile.id, first.id, second.id, verdict.id, root.id)
+        added=(posting.id, profile.id, first.id, second.id, verdict.id, part.id, root.id)
     )
     assert store.check() == ()
     assert store.get(first.id) == first
@@ -66,6 +66,10 @@ def test_ingest_then_query(store: Store) -> None:
     assert ids(store.epoch_roots(f.pid(), epoch=3)) == [root.id]
     assert ids(store.epoch_roots(f.pid(), epoch=4)) == []
     assert ids(store.contributions(f.pid("bob", "other"))) == []
+    # The manifest the root names says what the anchored epoch pays.
+    assert store.committed_of(first.id) == ((3, verdict.id),)
+    assert store.committed_of(second.id) == ()
+    assert store.anchored(f.pid(), 3) and not store.anchored(f.pid(), 2)
 
 
 def test_values_are_frozen(store: Store) -> None:
@@ -81,7 +85,8 @@ def test_values_are_frozen(store: Store) -> None:
 
 def test_ingesting_again_changes_nothing(store: Store) -> None:
     work_ = f.contribution()
-    batch = [f.project(), work_, f.acceptance(work_), f.epoch_root(), f.profile()]
+    accepted = f.acceptance(work_)
+    batch = [f.project(), work_, accepted, *f.anchoring([accepted], [work_]), f.profile()]
     store.ingest(batch, now=T0)
     before = everything(store)
 
@@ -183,11 +188,12 @@ def test_rejected_records_are_not_stored_and_do_not_abort(store: Store) -> None:
     by_mallory = f.acceptance(work_, "mallory")
     by_carol = f.acceptance(work_, "carol")
     future = f.profile("dave", created_at=T0 + MAX_SKEW + 1)
-    root_by_bob = f.epoch_root("bob", project_id=f.pid())
+    part, _ = f.anchoring([by_carol], [work_])
+    root_by_bob = f.epoch_root("bob", project_id=f.pid(), manifest=part.id)
 
-    result = store.ingest([posting, work_, by_mallory, future, root_by_bob, by_carol], now=T0)
+    result = store.ingest([posting, work_, by_mallory, future, by_carol, part, root_by_bob], now=T0)
 
-    assert result.added == (posting.id, work_.id, by_carol.id)
+    assert result.added == (posting.id, work_.id, by_carol.id, part.id)
     # Mallory's acceptance is rejected at the end of the call: a revision later in the call
     # might have named her.
     assert [(rid, type(exc)) for rid, exc in result.rejected] == [
@@ -195,6 +201,8 @@ def test_rejected_records_are_not_stored_and_do_not_abort(store: Store) -> None:
         (root_by_bob.id, NotAuthorized),
         (by_mallory.id, NotAuthorized),
     ]
+    # A part is stored, but no root names it: the epoch is not anchored.
+    assert store.committed_of(work_.id) == () and not store.anchored(f.pid(), 0)
     assert not store.has(by_mallory.id) and not store.has(future.id)
     assert store.acceptance_of(work_.id) == by_carol
     assert store.check() == ()
@@ -316,13 +324,14 @@ def test_page_arguments_are_checked(store: Store) -> None:
 def test_topic_sets_in_sync_order(store: Store) -> None:
     posting = f.project()
     works = [f.contribution(summary=f"w{i}", created_at=T0 + 100 - i) for i in range(5)]
-    root = f.epoch_root()
-    store.ingest([posting, *works, root, f.profile()], now=T0 + 100)
+    accepted = f.acceptance(works[0])
+    part, root = f.anchoring([accepted], works[:1])
+    store.ingest([posting, *works, accepted, part, root, f.profile()], now=T0 + 100)
     shard_ = work(shard(f.pid()))
-    expected = sorted((r.body.created_at, r.id) for r in [*works, root])
+    expected = sorted((r.body.created_at, r.id) for r in [*works, accepted, part, root])
 
     assert store.topic_ids(shard_).items == tuple(expected)
-    assert store.topic_count(shard_) == 6
+    assert store.topic_count(shard_) == 8
     assert store.topic_count(META) == 2
     assert store.topic_count("work/0" if shard_ != "work/0" else "work/1") == 0
     # Ranges: [start, end), a bound's id may be a prefix.

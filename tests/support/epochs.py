@@ -27,9 +27,9 @@ from node.chain.audit import AuditReport, audit_epoch
 from node.chain.client import Anchor, ChainClient, dev_fund
 from node.keys import Identity
 from node.net.node import Node
-from protocol import Acceptance, Record, encode_body
+from protocol import Acceptance, Record, encode_body, sign
 from protocol.codec import pack
-from protocol.epoch import Summary
+from protocol.epoch import Summary, counted, manifest
 from protocol.epoch import tree as epoch_tree
 from protocol.merkle import MerkleTree
 from storage import Store
@@ -89,6 +89,8 @@ class Epoch:
     project: Record = field(init=False)
     works: list[Record] = field(default_factory=list)
     acceptances: list[Record] = field(default_factory=list)
+    # The ids of the acceptances the last tree was built from: what `publish` lists.
+    listed: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.project = f.project("alice", self.name, payout=OWNER, reviewers=(f.pub("carol"),))
@@ -115,7 +117,8 @@ class Epoch:
             self.acceptances.append(accepted)
 
     def tree(self) -> MerkleTree:
-        """The epoch's tree built from the store, as the anchoring node builds it."""
+        """The epoch's tree built from the store's acceptances in force, as the anchoring node
+        builds it before the epoch is anchored; what it lists is kept for `publish`."""
         accepted = self.store.acceptances(self.pid, self.epoch, limit=1000).items
         works = {
             w.id: w
@@ -125,31 +128,46 @@ class Epoch:
         project = self.store.project(self.pid)
         assert project is not None
         built, _ = epoch_tree(project, accepted, works, self.epoch)
+        self.listed = [a.id for a, _ in counted(project, accepted, works, self.epoch)]
         return built
 
     def anchor(self, summary: Summary | None = None) -> Anchor:
         """Anchors `summary` (the stored tree's by default) from the project's payout address."""
+        built = self.tree()
         if summary is None:
-            built = self.tree()
             summary = Summary(built.root, len(built), sum(leaf.weight for leaf in built.leaves))
         self.chain.transact(self.chain.sign_anchor(self.pid, self.epoch, summary), timeout=TIMEOUT)
         found = self.chain.find_anchor(OWNER, self.pid, self.epoch)
         assert found is not None
         return found
 
-    def publish(self, anchor: Anchor, **changes: Any) -> Record:
-        """Stores the owner's epoch root of `anchor` (with `changes`, to make it lie)."""
+    def publish(
+        self, anchor: Anchor, *, listed: Sequence[bytes] | None = None, **changes: Any
+    ) -> Record:
+        """Stores the owner's manifest and epoch root of `anchor` (with `changes`, to make the
+        root lie). The manifest lists `listed`, by default the acceptances the tree of the last
+        `anchor` was built from."""
+        ids = self.listed if listed is None else list(listed)
+        parts = manifest(
+            self.pid,
+            self.epoch,
+            ids,
+            created_at=NOW - 60,
+            sign=lambda body: sign(body, f.key("alice")),
+        )
         fields: dict[str, Any] = {
             "epoch": self.epoch,
             "root": anchor.root,
             "leaf_count": anchor.leaf_count,
             "total_weight": anchor.total_weight,
+            "manifest": parts[0].id,
+            "parts": len(parts),
             "chain_id": self.chain.chain_id,
             "contract": self.chain.address,
             "tx_hash": anchor.tx_hash,
         }
         record = f.epoch_root("alice", self.name, **{**fields, **changes})
-        self.ingest([record])
+        self.ingest([*parts, record])
         return record
 
     def audit(self, dump: dict[str, Any] | None = None, *, chain: bool = True) -> AuditReport:

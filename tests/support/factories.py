@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +19,10 @@ from protocol import (
     project_id,
     sign,
 )
+from protocol.epoch import committed
+from protocol.epoch import manifest as sign_manifest
+from protocol.merkle import MerkleTree
+from protocol.records import MAX_MANIFEST_IDS
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, the clock of most tests
 
@@ -99,6 +104,8 @@ def acceptance(
 
 
 def epoch_root(owner: str = "alice", name: str = "docs", **changes: Any) -> Record:
+    """An epoch root; its manifest is made up unless `manifest` (and `parts`) name one: a store
+    holds such a root only as an orphan. `anchoring` makes a root with its manifest."""
     body = EpochRoot(
         created_at=T0 + 30,
         project_id=pid(owner, name),
@@ -106,8 +113,78 @@ def epoch_root(owner: str = "alice", name: str = "docs", **changes: Any) -> Reco
         root=b"\x01" * 32,
         leaf_count=1,
         total_weight=10,
+        manifest=b"\x03" * 32,
+        parts=1,
         chain_id=31337,
         contract=address("contract"),
         tx_hash=b"\x02" * 32,
     )
     return sign(replace(body, **changes), key(owner))
+
+
+def manifest(
+    acceptances: Sequence[Record],
+    owner: str = "alice",
+    name: str = "docs",
+    *,
+    epoch: int = 0,
+    per_part: int = MAX_MANIFEST_IDS,
+    created_at: int = T0 + 30,
+) -> tuple[Record, ...]:
+    """The signed parts of the manifest of `acceptances`, part 0 first."""
+    return manifest_of(
+        [a.id for a in acceptances],
+        owner,
+        name,
+        epoch=epoch,
+        per_part=per_part,
+        created_at=created_at,
+    )
+
+
+def manifest_of(
+    ids: Sequence[bytes],
+    owner: str = "alice",
+    name: str = "docs",
+    *,
+    epoch: int = 0,
+    per_part: int = MAX_MANIFEST_IDS,
+    created_at: int = T0 + 30,
+) -> tuple[Record, ...]:
+    """The signed parts of the manifest listing acceptance ids `ids`, part 0 first."""
+    return sign_manifest(
+        pid(owner, name),
+        epoch,
+        ids,
+        created_at=created_at,
+        sign=lambda body: sign(body, key(owner)),
+        per_part=per_part,
+    )
+
+
+def anchoring(
+    acceptances: Sequence[Record],
+    works: Sequence[Record],
+    owner: str = "alice",
+    name: str = "docs",
+    *,
+    epoch: int = 0,
+    per_part: int = MAX_MANIFEST_IDS,
+    **changes: Any,
+) -> list[Record]:
+    """The manifest of `acceptances` (of `works`) and the epoch root of their tree, as the owner
+    publishes them once the epoch is anchored: the parts, then the root."""
+    parts = manifest(acceptances, owner, name, epoch=epoch, per_part=per_part)
+    built = MerkleTree.build(
+        committed(pid(owner, name), epoch, acceptances, {w.id: w for w in works})
+    )
+    fields: dict[str, Any] = {
+        "epoch": epoch,
+        "root": built.root,
+        "leaf_count": len(built),
+        "total_weight": sum(leaf.weight for leaf in built.leaves),
+        "manifest": parts[0].id,
+        "parts": len(parts),
+        **changes,
+    }
+    return [*parts, epoch_root(owner, name, **fields)]

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from protocol import Acceptance, Body, Contribution, EpochRoot, Profile, Project
-from protocol.records import MAX_LEAVES, MAX_TIMESTAMP, MAX_WEIGHT, MIN_TIMESTAMP
+from protocol import Acceptance, Body, Contribution, EpochRoot, Manifest, Profile, Project
+from protocol.records import (
+    MAX_LEAVES,
+    MAX_MANIFEST_IDS,
+    MAX_PARTS,
+    MAX_TIMESTAMP,
+    MAX_WEIGHT,
+    MIN_TIMESTAMP,
+)
 
 timestamps = st.integers(MIN_TIMESTAMP, MAX_TIMESTAMP)
 revisions = st.integers(0, 2**53 - 1)
@@ -77,11 +84,27 @@ epoch_roots = st.integers(1, MAX_LEAVES).flatmap(
         root=hashes,
         leaf_count=st.just(count),
         total_weight=st.integers(count, count * MAX_WEIGHT),
+        manifest=hashes,
+        parts=st.integers(-(-count // MAX_MANIFEST_IDS), min(count, MAX_PARTS)),
         chain_id=st.integers(1, 2**53 - 1),
         contract=addresses,
         tx_hash=hashes,
     )
 )
+manifests = st.integers(1, MAX_PARTS).flatmap(
+    lambda parts: st.integers(0, parts - 1).flatmap(
+        lambda part: st.builds(
+            Manifest,
+            created_at=timestamps,
+            project_id=hashes,
+            epoch=st.integers(0, 2**32 - 1),
+            part=st.just(part),
+            parts=st.just(parts),
+            next=st.just(b"") if part == parts - 1 else hashes,
+            acceptances=st.sets(hashes, min_size=1, max_size=40).map(lambda s: tuple(sorted(s))),
+        )
+    )
+)
 bodies: st.SearchStrategy[Body] = st.one_of(
-    profiles, projects, contributions, acceptances, epoch_roots
+    profiles, projects, contributions, acceptances, manifests, epoch_roots
 )
