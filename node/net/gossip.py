@@ -240,6 +240,10 @@ class Gossip:
             rid, error = result.rejected[0]
             self._reject(forwarder, f"record {rid.hex()[:16]}: {error}")
             return False
+        if taken.refused:
+            # Orphans past the peer's quota were not stored: nor are they passed on, so that a
+            # flood of them stops here.
+            return False
         # Held records are passed on: a peer whose clock runs ahead of ours finds them valid.
         return bool(result.added or result.orphaned or taken.held)
 

@@ -15,7 +15,7 @@ that sent them and the topic they came on. In order, cheapest first:
    held records' ticker); further out, it is an offence of the peer.
 4. Orphans (`take`): records whose parents the node has not seen are charged to the peer, within
    its quota and the room left in the orphan area; what goes past the peer's quota is not
-   stored, and is an offence.
+   stored, and is an offence if the peer's orphans have waited ORPHAN_GRACE already.
 
 `take` returns what happened (`Taken`): the store's result, how many records were held or left
 out, and the offence, if any, for the caller to penalize (gossip also refuses to forward).
@@ -147,11 +147,16 @@ class Intake:
             (*result.released, *(rid for rid, _ in result.discarded), *result.evicted)
         )
         sizes = {r.id: len(r.raw) for r in records}
-        self.quotas.parked(peer, ((rid, sizes[rid]) for rid in result.orphaned if rid in sizes))
+        self.quotas.parked(
+            peer, ((rid, sizes[rid]) for rid in result.orphaned if rid in sizes), now
+        )
         offence = None
         if over:
             count, size = self.quotas.orphans_of(peer)
-            offence = f"{refused} orphans past its quota ({count} orphans, {size} bytes waiting)"
+            offence = (
+                f"{refused} orphans past its quota ({count} orphans, {size} bytes waiting, "
+                "the oldest for over two minutes)"
+            )
         return Taken(result, refused=refused, offence=offence)
 
     def _release(self, due: Sequence[tuple[str, Record]]) -> None:
@@ -202,7 +207,7 @@ def _ingest_within(
                 break
     if not orphans:
         return store.ingest(records, now=now), 0, False
-    room, over = quotas.orphan_room(peer, [len(r.raw) for r in orphans], store.orphans())
+    room, over = quotas.orphan_room(peer, [len(r.raw) for r in orphans], store.orphans(), now)
     left_out = {r.id for r in orphans[room:]}
     kept = [r for r in records if r.id not in left_out]
     return store.ingest(kept, now=now), len(left_out), over

@@ -13,6 +13,7 @@ from node.net.core.held import HOLD_SKEW, MAX_HELD, PEER_HELD, Held, Timing, jud
 from node.net.core.quotas import (
     DUPLICATE_BURST,
     DUPLICATE_RATE,
+    ORPHAN_GRACE,
     PEER_ORPHAN_BYTES,
     PEER_ORPHANS,
     Quotas,
@@ -38,19 +39,23 @@ def test_replays_are_allowed_up_to_a_burst_then_at_a_rate() -> None:
 
 def test_a_peer_parks_orphans_up_to_its_quota_and_is_let_off_as_they_leave() -> None:
     quotas = Quotas(max_orphans=10_000)
-    room, over = quotas.orphan_room("a", [100] * (PEER_ORPHANS + 5), (0, 0))
-    assert (room, over) == (PEER_ORPHANS, True)
+    room, over = quotas.orphan_room("a", [100] * (PEER_ORPHANS + 5), (0, 0), T0)
+    assert (room, over) == (PEER_ORPHANS, False)  # nothing of a's has waited yet
     ids = [i.to_bytes(32, "big") for i in range(room)]
-    quotas.parked("a", [(rid, 100) for rid in ids])
-    quotas.parked("a", [(ids[0], 100)])  # waiting already: not charged twice
+    quotas.parked("a", [(rid, 100) for rid in ids], T0)
+    quotas.parked("a", [(ids[0], 100)], T0 + 1)  # waiting already: not charged twice
     assert quotas.orphans_of("a") == (PEER_ORPHANS, PEER_ORPHANS * 100)
-    assert quotas.orphan_room("a", [100], (room, room * 100)) == (0, True)
+    full = (room, room * 100)
+    # Past the quota: refused; an offence only once a's orphans have waited the grace period
+    # (an honest peer's orphans leave as soon as our sync brings their parents).
+    assert quotas.orphan_room("a", [100], full, T0 + ORPHAN_GRACE - 1) == (0, False)
+    assert quotas.orphan_room("a", [100], full, T0 + ORPHAN_GRACE) == (0, True)
     # Others are not held to a's quota.
-    assert quotas.orphan_room("b", [100, 100], (room, room * 100)) == (2, False)
+    assert quotas.orphan_room("b", [100, 100], full, T0 + ORPHAN_GRACE) == (2, False)
     # Released, discarded or evicted: a may park again.
     quotas.settled(ids[:10])
     assert quotas.orphans_of("a") == (PEER_ORPHANS - 10, (PEER_ORPHANS - 10) * 100)
-    assert quotas.orphan_room("a", [100] * 20, (room, room * 100)) == (10, True)
+    assert quotas.orphan_room("a", [100] * 20, full, T0 + ORPHAN_GRACE) == (10, True)
     quotas.settled(ids)
     assert quotas.orphans_of("a") == (0, 0)
 
@@ -58,18 +63,18 @@ def test_a_peer_parks_orphans_up_to_its_quota_and_is_let_off_as_they_leave() -> 
 def test_a_peer_quota_counts_bytes_too() -> None:
     quotas = Quotas()
     big = 60_000
-    room, over = quotas.orphan_room("a", [big] * 100, (0, 0))
-    assert over and room == PEER_ORPHAN_BYTES // big
+    room, over = quotas.orphan_room("a", [big] * 100, (0, 0), T0)
+    assert not over and room == PEER_ORPHAN_BYTES // big
 
 
 def test_a_full_orphan_area_refuses_newcomers_without_blame() -> None:
     """Newcomers never push out orphans waiting already; a peer within its quota is not to blame
     for the area being full (others filled it)."""
     quotas = Quotas(max_orphans=1000, max_orphan_bytes=10**9)
-    assert quotas.orphan_room("a", [100] * 10, (995, 99_500)) == (5, False)
-    assert quotas.orphan_room("a", [100], (1000, 100_000)) == (0, False)
+    assert quotas.orphan_room("a", [100] * 10, (995, 99_500), T0) == (5, False)
+    assert quotas.orphan_room("a", [100], (1000, 100_000), T0) == (0, False)
     quotas = Quotas(max_orphans=1000, max_orphan_bytes=1000)
-    assert quotas.orphan_room("a", [300] * 3, (0, 500)) == (1, False)
+    assert quotas.orphan_room("a", [300] * 3, (0, 500), T0) == (1, False)
 
 
 def early(seconds: int) -> Record:

@@ -9,7 +9,7 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import multiaddr
@@ -25,7 +25,7 @@ from libp2p.request_response import BytesCodec, RequestContext, RequestResponse
 
 from node.config import NetworkConfig
 from node.net.core.peers import MAX_KNOWN, MAX_STRIKES
-from node.net.core.quotas import DUPLICATE_BURST, PEER_ORPHANS
+from node.net.core.quotas import DUPLICATE_BURST, ORPHAN_GRACE, PEER_ORPHANS
 from node.net.gossip import topic_name
 from node.net.node import Node
 from node.net.serve import CONFIG, PROTOCOL
@@ -88,11 +88,18 @@ async def test_large_batches_reach_a_peer_that_subscribes_meanwhile(
             assert publisher.peer_id in subscriber.gossip.subscribers("meta")
 
 
-@asynccontextmanager
-async def skewed(data_dir: Path, skew: float, **config: object) -> AsyncIterator[Node]:
+def skewed(data_dir: Path, skew: float, **config: object) -> AbstractAsyncContextManager[Node]:
     """Runs a node whose clock is `skew` seconds off the wall clock."""
+    return clocked(data_dir, lambda: time.time() + skew, **config)
+
+
+@asynccontextmanager
+async def clocked(
+    data_dir: Path, clock: Callable[[], float], **config: object
+) -> AsyncIterator[Node]:
+    """Runs a node on `clock` (wall time, seconds since 1970) instead of the wall clock."""
     config.setdefault("sync_interval", 3600.0)
-    node = Node(data_dir, NetworkConfig(**config), clock=lambda: time.time() + skew)  # type: ignore[arg-type]
+    node = Node(data_dir, NetworkConfig(**config), clock=clock)  # type: ignore[arg-type]
     async with trio.open_nursery() as nursery:
         await nursery.start(node.run)
         try:
@@ -209,39 +216,41 @@ async def test_an_orphan_flood_is_refused_and_pushes_out_no_one_elses_orphans(
 ) -> None:
     """Defect 3: 12,000 orphans (contributions to a project nobody has) in four messages on
     their shard used to fill the orphan area (10,000), evicting others' orphans, with no strike.
-    Now the flooder parks at most its quota, earns a strike for each batch past it, and is
-    banned; an orphan that was waiting before stays."""
+    Now the flooder parks at most its quota and the rest is neither stored nor passed on; once
+    its orphans have waited the grace period (an honest peer's would have found their parents
+    by then), each batch past its quota is a strike, and it is banned. An orphan that was
+    waiting before stays."""
     ghost = f.pid("mallory", "ghost")
     topic = work(shard(ghost))
     waiting = f.contribution("carol", summary="waits for its project")  # alice's docs
     flood = [
         f.contribution("mallory", "mallory", "ghost", summary=f"orphan {i}") for i in range(12_000)
     ]
+    batches = [encode_batch([r.raw for r in flood[i : i + 3000]]) for i in range(0, 12_000, 3000)]
+    later = 0.0  # the victim's clock runs this far ahead of the wall clock
     with trio.fail_after(90):
         async with (
-            running(dirs("victim"), role="bootstrap") as victim,
-            bare_peer() as (
-                host,
-                pubsub,
-            ),
+            clocked(dirs("victim"), lambda: time.time() + later, role="bootstrap") as victim,
+            bare_peer() as (host, pubsub),
         ):
             await victim.submit([waiting], orphans=True)
             assert victim.store.is_orphan(waiting.id)
             await join(host, pubsub, victim, topic)
-            for i in range(0, len(flood), 3000):
-                await pubsub.publish(
-                    topic_name(topic), encode_batch([r.raw for r in flood[i : i + 3000]])
-                )
+            await pubsub.publish(topic_name(topic), batches[0])
+            await wait_for(lambda: victim.store.orphans()[0] == PEER_ORPHANS + 1, timeout=20)
+            assert victim.gossip.counters.invalid_messages == 0  # not yet an offence
+            later = ORPHAN_GRACE
+            for judged, data in enumerate(batches[1:], 1):
+                await pubsub.publish(topic_name(topic), data)
                 await wait_for(
-                    lambda i=i: (
-                        victim.gossip.counters.invalid_messages > i // 3000
+                    lambda n=judged: (
+                        victim.gossip.counters.invalid_messages >= n
                         or victim.peers.is_banned(host.get_id())
                     ),
                     timeout=20,
                 )
             await wait_for(lambda: victim.peers.is_banned(host.get_id()), timeout=10)
-            count, _ = victim.store.orphans()
-            assert count == PEER_ORPHANS + 1
+            assert victim.store.orphans()[0] == PEER_ORPHANS + 1
             assert victim.store.is_orphan(waiting.id)
 
 

@@ -14,11 +14,15 @@ Rules:
 - Orphans. A record whose parent the node has not seen waits in the store's bounded orphan area.
   Orphans are charged to the peer that brought them until they leave the area (their parent
   came, or they were dropped): a peer may have at most PEER_ORPHANS orphans and
-  PEER_ORPHAN_BYTES bytes waiting. Orphans beyond that are not taken, and the peer has
-  committed an offence. Orphans beyond the room left in the area as a whole (its bounds, less
-  what is waiting) are not taken either, but that is nobody's offence: the orphans already
-  waiting are never pushed out by newcomers, and what was not taken comes again by sync once
-  its parent is here.
+  PEER_ORPHAN_BYTES bytes waiting. Orphans beyond that are not taken. Whether that is an
+  offence depends on how long the peer's orphans have waited: an honest peer passes on records
+  whose parents it has and we do not have yet (we joined a moment ago and are still syncing),
+  and those orphans leave the area as soon as our sync brings the parents. Only a peer whose
+  oldest orphan has waited ORPHAN_GRACE seconds or more, so that its orphans look like ones
+  nobody can complete, commits an offence by sending more. Orphans beyond the room left in the
+  area as a whole (its bounds, less what is waiting) are not taken either, but that is nobody's
+  offence: the orphans already waiting are never pushed out by newcomers, and what was not
+  taken comes again by sync once its parent is here.
 - Memory. Buckets are kept for at most MAX_BUCKETS peers (one that has refilled is the same as
   none, and is forgotten first); orphans charged are bounded by the orphan area itself.
 """
@@ -32,6 +36,7 @@ DUPLICATE_BURST = 10.0
 DUPLICATE_RATE = 0.1
 PEER_ORPHANS = 500
 PEER_ORPHAN_BYTES = 4 * 1024 * 1024
+ORPHAN_GRACE = 120.0
 MAX_BUCKETS = 1024
 
 
@@ -69,8 +74,8 @@ class Quotas:
     max_orphans: int = 10_000
     max_orphan_bytes: int = 64 * 1024 * 1024
     _replays: dict[str, Bucket] = field(default_factory=dict, init=False)
-    # Orphans charged: id -> (peer, size); and per peer, (count, bytes).
-    _orphans: dict[bytes, tuple[str, int]] = field(default_factory=dict, init=False)
+    # Orphans charged: id -> (peer, size, since when); and per peer, (count, bytes).
+    _orphans: dict[bytes, tuple[str, int, float]] = field(default_factory=dict, init=False)
     _charged: dict[str, tuple[int, int]] = field(default_factory=dict, init=False)
 
     def replay(self, peer: str, now: float) -> bool:
@@ -86,7 +91,7 @@ class Quotas:
         return not bucket.take(now)
 
     def orphan_room(
-        self, peer: str, sizes: Sequence[int], waiting: tuple[int, int]
+        self, peer: str, sizes: Sequence[int], waiting: tuple[int, int], now: float
     ) -> tuple[int, bool]:
         """How many of the would-be orphans of sizes `sizes` (in order) `peer` may park now.
 
@@ -94,17 +99,18 @@ class Quotas:
             peer: who brought them.
             sizes: their sizes in bytes.
             waiting: the orphans waiting in the area now, (count, bytes).
+            now: the time.
 
         Returns:
-            How many of the first of them may be parked, and whether the peer went past its own
-            quota (an offence: the rest are not taken).
+            How many of the first of them may be parked (the rest are not taken), and whether
+            going past its quota was an offence of the peer (its orphans are stale).
         """
         count, size = self._charged.get(peer, (0, 0))
         area_count, area_bytes = waiting
         taken = 0
         for length in sizes:
             if count + 1 > PEER_ORPHANS or size + length > PEER_ORPHAN_BYTES:
-                return taken, True
+                return taken, self._stale(peer, now)
             if area_count + 1 > self.max_orphans or area_bytes + length > self.max_orphan_bytes:
                 return taken, False
             count, size = count + 1, size + length
@@ -112,13 +118,13 @@ class Quotas:
             taken += 1
         return taken, False
 
-    def parked(self, peer: str, orphans: Iterable[tuple[bytes, int]]) -> None:
+    def parked(self, peer: str, orphans: Iterable[tuple[bytes, int]], now: float) -> None:
         """These orphans (id, size) of `peer` now wait in the area: they are charged to it."""
         count, size = self._charged.get(peer, (0, 0))
         for rid, length in orphans:
             if rid in self._orphans:
                 continue
-            self._orphans[rid] = (peer, length)
+            self._orphans[rid] = (peer, length, now)
             count, size = count + 1, size + length
         if count:
             self._charged[peer] = (count, size)
@@ -129,7 +135,7 @@ class Quotas:
             charged = self._orphans.pop(rid, None)
             if charged is None:
                 continue
-            peer, length = charged
+            peer, length, _ = charged
             count, size = self._charged[peer]
             if count <= 1:
                 del self._charged[peer]
@@ -139,3 +145,8 @@ class Quotas:
     def orphans_of(self, peer: str) -> tuple[int, int]:
         """The orphans charged to `peer`: (count, bytes)."""
         return self._charged.get(peer, (0, 0))
+
+    def _stale(self, peer: str, now: float) -> bool:
+        """Whether the oldest orphan charged to `peer` has waited ORPHAN_GRACE or more."""
+        oldest = min((t for p, _, t in self._orphans.values() if p == peer), default=now)
+        return now - oldest >= ORPHAN_GRACE
