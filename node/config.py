@@ -31,6 +31,9 @@ class NetworkConfig:
         max_connections: libp2p connection limit (inbound and outbound together).
         target_peers: below this many connected peers, known peers are dialed.
         sync_interval: seconds between periodic syncs with a connected peer.
+        dial_private: also dial private and loopback addresses that other peers tell of (by
+            default only the scopes of this node's own listen, announce and bootstrap
+            addresses, and public ones).
         quic: also listen on QUIC (experimental in py-libp2p).
         gossip_drop: fraction of received gossip messages to ignore, for fault-injection tests
             that show sync repairing what gossip loses. Always 0 in production.
@@ -44,6 +47,7 @@ class NetworkConfig:
     max_connections: int = 128
     target_peers: int = 8
     sync_interval: float = 30.0
+    dial_private: bool = False
     quic: bool = False
     gossip_drop: float = 0.0
 

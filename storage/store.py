@@ -270,6 +270,17 @@ class Store:
         with translate(self.path, "reading"):
             return self._db.get(keys.RECORD + rid) is not None
 
+    def stored(self, ids: Iterable[bytes]) -> set[bytes]:
+        """Returns those of `ids` that are stored records.
+
+        The id filter answers for almost every id that is not stored, without a read; a read
+        confirms each of the others. For sorting out replays before any decoding.
+        """
+        seen = self._caches.seen
+        with translate(self.path, "reading"):
+            db = self._db
+            return {rid for rid in ids if rid in seen and db.get(keys.RECORD + rid) is not None}
+
     def project(self, pid: bytes) -> Record | None:
         """Returns the revision in force of project `pid` (a `project_id`), or None."""
         return self._in_force("project", pid)

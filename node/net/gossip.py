@@ -3,15 +3,17 @@
 Theory of operation.
 
 Receiving. Every topic we follow has an async topic validator. py-libp2p runs it before it
-delivers or forwards a message, so it is where records are judged: the batch is decoded, every
-record decoded and its signature verified off the event loop (`node.net.verify`: on threads, or for
+delivers or forwards a message, so it is where records are judged: the batch is decoded, the
+records we hold already are set aside by their ids (a hash each, no signature check), the others
+decoded and their signatures verified off the event loop (`node.net.verify`: on threads, or for
 a large batch in worker processes, so verification uses the other core while the event loop
-keeps reading), then checked against the clock and ingested into the store, which applies the
-rules that need other records. The
-validator accepts the message, and so lets GossipSub forward it, only if every record in it was
-valid (orphans, whose parents we have not seen yet, are valid until shown otherwise) and at
-least one was new to us. An invalid message is neither stored nor forwarded, and counts against
-the peer that sent it; a replay of records we have is dropped without a penalty.
+keeps reading), then handed to the intake (`node.net.intake`: their topic, the clock, orphan
+quotas) and the store, which applies the rules that need other records. The validator accepts
+the message, and so lets GossipSub forward it, only if every record in it was valid (orphans,
+whose parents we have not seen yet, and records a little ahead of our clock are valid until
+shown otherwise) and at least one was new to us. An invalid message is neither stored nor
+forwarded, and counts against the peer that sent it; a replay of records we have is dropped,
+and counts against the peer only past its allowance (node/net/core/quotas.py).
 Subscriptions still have to be read (py-libp2p warns and drops when their 32-slot channel is
 full); the reader only drains them, since the validator already did the work.
 
@@ -37,9 +39,9 @@ import trio
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
-from node.gateway import Gateway
 from node.net import verify
 from node.net.host import Stack
+from node.net.intake import Intake
 from node.net.verify import decode_all
 from protocol import ProtocolError, Record
 from protocol.topics import topic as topic_of
@@ -77,6 +79,12 @@ class Counters:
     """What gossip did since start, for status and benchmarks."""
 
     received: int = 0
+    # Records whose signatures were checked (records already stored are not).
+    verified: int = 0
+    # Batches of records that were all stored already.
+    replays: int = 0
+    # Records dated a little ahead of our clock, held until it makes them valid.
+    held: int = 0
     # Includes orphans of earlier batches stored once their parents came.
     stored: int = 0
     duplicates: int = 0
@@ -102,7 +110,7 @@ class Gossip:
     def __init__(
         self,
         stack: Stack,
-        gateway: Gateway,
+        intake: Intake,
         penalize: Penalize,
         *,
         clock: Callable[[], float] = time.time,
@@ -110,7 +118,7 @@ class Gossip:
         seed: int | None = None,
     ) -> None:
         self._stack = stack
-        self._gateway = gateway
+        self._intake = intake
         self._penalize = penalize
         self._clock = clock
         self._drop = drop
@@ -184,39 +192,60 @@ class Gossip:
         if self._drop and self._rng.random() < self._drop:
             self.counters.dropped += 1
             return True  # fault injection: as if this node never received the message
+        topics = [t[len(PREFIX) :] for t in message.topicIDs if t.startswith(PREFIX)]
         try:
             blobs = decode_batch(message.data)
-            now = self._clock()
-            records, errors = await decode_all(blobs, self._verify, now=now)
+        except ProtocolError as exc:
+            self._reject(forwarder, str(exc))
+            return False
+        if len(topics) != 1:
+            self._reject(forwarder, f"a batch on {len(message.topicIDs)} topics")
+            return False
+        # Records we hold already cost a hash each, and no signature check.
+        fresh = await self._intake.fresh(blobs)
+        self.counters.duplicates += len(blobs) - len(fresh)
+        if not fresh:
+            # A batch of records we all had is not passed on: that is how replays die out. An
+            # honest forwarder sends one now and then (we got the records by sync first), so
+            # only replays past the peer's allowance count against it.
+            self.counters.replays += 1
+            if self._intake.quotas.replay(str(forwarder), self._clock()):
+                self._reject(
+                    forwarder, f"replayed {len(blobs)} records we hold, past its allowance"
+                )
+            return False
+        try:
+            # The clock is the intake's to judge: a record from the near future is held.
+            records, errors = await decode_all(fresh, self._verify, now=None)
             if errors:
                 raise errors[0]
         except ProtocolError as exc:
             self._reject(forwarder, str(exc))
             return False
-        # The store's write runs in the gateway's writer thread (LevelDB releases the GIL), so
-        # that this thread goes on reading the network meanwhile. Shielded: py-libp2p cancels a
-        # validator that runs past its timeout, and records that were written must still be
-        # counted and announced.
-        with trio.CancelScope(shield=True):
-            result = await self._gateway.write(self._gateway.store.ingest, records, now=now)
-        # Stored now: the records of this batch, and orphans of earlier ones whose parents this
-        # batch brought.
-        stored = result.added + result.released
+        self.counters.verified += len(fresh)
+        taken = await self._intake.take(str(forwarder), topics[0], records)
+        result = taken.result
         self.counters.received += len(records)
-        self.counters.stored += len(stored)
+        self.counters.stored += len(result.added) + len(result.released)
         self.counters.duplicates += len(result.duplicates)
+        self.counters.held += taken.held
+        stored = result.added + result.released
         if stored:
             for listener in self.on_stored:
                 listener(stored)
+        if taken.offence is not None:
+            self._reject(forwarder, taken.offence)
+            return False
         if result.rejected:
             rid, error = result.rejected[0]
             self._reject(forwarder, f"record {rid.hex()[:16]}: {error}")
             return False
-        # A batch of records we all had is not passed on: that is how replays die out. It is
-        # not held against the peer, which may have had it before we got the same records by
-        # sync; py-libp2p has no "ignore" verdict, and "reject" costs nothing in its default
-        # scoring.
-        return bool(result.added or result.orphaned)
+        if taken.refused:
+            # Orphans past the peer's quota were not stored: nor are they passed on, so that a
+            # flood of them stops here.
+            return False
+        # Held records are passed on: a peer whose clock runs ahead of ours finds them valid.
+        return bool(result.added or result.orphaned or taken.held)
 
     def _reject(self, forwarder: ID, reason: str) -> None:
         self.counters.invalid_messages += 1

@@ -16,6 +16,10 @@
 - py-libp2p's auto-connector, which dials whatever its peerstore holds whenever the connection
   count is below a watermark, is turned off: dialing is `node.net.peers`'s job, with backoff and
   bans.
+- Writes to a peer's pubsub stream are serialized, one RPC at a time. py-libp2p writes from more
+  than one task (the sending loop, the replay of recent messages to a new subscriber, the flush
+  of messages held until identify), and yamux lets another write in between the 64 KiB frames
+  of a large one: the peer then reads garbage, resets the stream and gets no more gossip.
 - A pubsub stream whose bytes are not a protobuf RPC is reset and the peer dropped; py-libp2p
   0.8.1 lets that DecodeError escape and take the whole swarm down with it.
 """
@@ -24,10 +28,12 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import multiaddr
+import trio
 from google.protobuf.message import DecodeError
 from libp2p import new_host
 from libp2p.abc import IHost, INetStream
@@ -35,6 +41,7 @@ from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
 from libp2p.network.config import ConnectionConfig
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub, get_peer_and_seqno_msg_id
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
 from libp2p.security.noise.transport import Transport as NoiseTransport
@@ -60,6 +67,23 @@ class _Pubsub(Pubsub):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.counter = time.time_ns()
+        # One lock per outbound stream: an RPC is written whole before the next one starts.
+        self._writing: weakref.WeakKeyDictionary[INetStream, trio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def write_msg(self, stream: INetStream, rpc_msg: rpc_pb2.RPC) -> bool:
+        # py-libp2p writes to a peer's stream from its sending loop and, besides it, from
+        # GossipSub's replay of recent messages to a peer that subscribes and its flush of
+        # messages held until identify. yamux splits a write into frames of at most 64 KiB
+        # and lets other writers in between frames, so two RPCs written at once interleave
+        # and the peer reads garbage ("malformed RPC"), drops the stream and gets nothing
+        # more by gossip. Serializing the writes of a stream prevents that.
+        lock = self._writing.get(stream)
+        if lock is None:
+            lock = self._writing[stream] = trio.Lock()
+        async with lock:
+            return await super().write_msg(stream, rpc_msg)
 
     async def stream_handler(self, stream: INetStream) -> None:
         peer = stream.muxed_conn.peer_id

@@ -32,6 +32,7 @@ from node.gateway import Gateway
 from node.net import hostkey
 from node.net.gossip import Gossip
 from node.net.host import Stack, build
+from node.net.intake import Intake
 from node.net.peers import Peers
 from node.net.sync import Sync
 from protocol import Contribution, Project, Record, project_id
@@ -75,6 +76,7 @@ class Node:
         self._gossip: Gossip | None = None
         self._sync: Sync | None = None
         self._peers: Peers | None = None
+        self._intake: Intake | None = None
 
     # What a running node offers.
 
@@ -98,6 +100,11 @@ class Node:
     def sync(self) -> Sync:
         assert self._sync is not None, "the node is not running"
         return self._sync
+
+    @property
+    def intake(self) -> Intake:
+        assert self._intake is not None, "the node is not running"
+        return self._intake
 
     @property
     def peers(self) -> Peers:
@@ -212,9 +219,10 @@ class Node:
             async with trio.open_nursery() as nursery:
                 gateway = self._gateway
                 self._peers = Peers(stack, gateway, self.config, clock=self.clock)
+                self._intake = Intake(gateway, clock=self.clock)
                 self._gossip = Gossip(
                     stack,
-                    gateway,
+                    self._intake,
                     self._peers.penalize,
                     clock=self.clock,
                     drop=self.config.gossip_drop,
@@ -224,9 +232,11 @@ class Node:
                     gateway,
                     lambda: self.gossip.followed,
                     self._peers,
+                    self._intake,
                     clock=self.clock,
                     interval=self.config.sync_interval,
                 )
+                await nursery.start(self._intake.run)
                 await nursery.start(self._gossip.run)
                 for topic in self.topics():
                     await self._gossip.follow(topic)

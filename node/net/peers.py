@@ -38,6 +38,7 @@ from node.net.core.peers import (
     PeerBook,
     Save,
     Unblock,
+    scopes_for,
 )
 from node.net.core.ticker import Ticker
 from node.net.host import Stack
@@ -96,8 +97,13 @@ class Peers:
         bootstrap = {
             str(info_from_p2p_addr(multiaddr.Multiaddr(a)).peer_id): a for a in config.bootstrap
         }
+        own = (*config.listen, *config.announce, *config.bootstrap)
         self.book = PeerBook(
-            str(stack.host.get_id()), bootstrap, config.target_peers, rng or random.Random()
+            str(stack.host.get_id()),
+            bootstrap,
+            config.target_peers,
+            rng or random.Random(),
+            scopes_for(own, private=config.dial_private),
         )
         self._ticker = Ticker(self._tick, self.book.next_wakeup, self._apply, clock)
         self._nursery: trio.Nursery | None = None

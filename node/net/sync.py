@@ -55,6 +55,7 @@ from node.net import verify
 from node.net.core.syncs import Outcome, SyncPlan
 from node.net.core.ticker import Ticker
 from node.net.host import Stack
+from node.net.intake import Intake
 from node.net.peers import Peers
 from node.net.serve import CODEC, CONFIG, PROTOCOL, Server, StoreItems
 from node.net.verify import decode_all
@@ -123,11 +124,13 @@ class Sync:
         gateway: Gateway,
         topics: Callable[[], Iterable[str]],
         peers: Peers,
+        intake: Intake,
         *,
         clock: Callable[[], float] = time.time,
         interval: float = 30.0,
     ) -> None:
         self._stack = stack
+        self._intake = intake
         self._gateway = gateway
         self._store = gateway.store
         self._topics = topics
@@ -309,11 +312,11 @@ class Sync:
                 if need:
                     try:
                         with _boundary(peer):
-                            await self._fetch(peer, need, report)
+                            await self._fetch(peer, topic, need, report)
                     except SyncError:
                         pass
                 raise
-            await self._fetch(peer, need, report)
+            await self._fetch(peer, topic, need, report)
 
     async def _reconcile(self, peer: ID, topic: str, report: Report, need: list[bytes]) -> None:
         """Reconciles one topic with `peer`, adding the ids it holds and we lack to `need`."""
@@ -337,7 +340,7 @@ class Sync:
             report.needed += len(step.need)
             message = step.next
 
-    async def _fetch(self, peer: ID, need: list[bytes], report: Report) -> None:
+    async def _fetch(self, peer: ID, topic: str, need: list[bytes], report: Report) -> None:
         """Fetches `need` from `peer` and stores it, in a pipeline of three stages.
 
         Downloading runs ahead of checking, and the checks of two batches overlap each other
@@ -355,7 +358,7 @@ class Sync:
             nursery.start_soon(self._check_all, downloaded, checking_send, nursery)
             async for batch in checking:
                 await batch.done.wait()
-                await self._apply(peer, batch, report)
+                await self._apply(peer, topic, batch, report)
 
     async def _check_all(
         self,
@@ -371,7 +374,8 @@ class Sync:
                 nursery.start_soon(self._check, batch)
 
     async def _check(self, batch: _Checked) -> None:
-        batch.valid, batch.errors = await decode_all(batch.blobs, self._verify, now=self._clock())
+        # The clock is the intake's to judge: a record from the near future is held.
+        batch.valid, batch.errors = await decode_all(batch.blobs, self._verify, now=None)
         batch.done.set()
 
     async def _download(
@@ -394,16 +398,20 @@ class Sync:
                 pending = missing + pending
                 await send.send((set(chunk), response.records))
 
-    async def _apply(self, peer: ID, batch: _Checked, report: Report) -> None:
+    async def _apply(self, peer: ID, topic: str, batch: _Checked, report: Report) -> None:
         valid, blobs, bad = batch.valid, batch.blobs, len(batch.errors)
         unasked = [r for r in valid if r.id not in batch.asked]
         if bad or unasked:
             self._peers.penalize(peer, f"{bad} invalid or {len(unasked)} unasked records")
         wanted = [r for r in valid if r.id in batch.asked]
-        result = await self._gateway.write(self._store.ingest, wanted, now=self._clock())
+        # The intake checks the topic (we asked for ids of this topic), the clock and orphans.
+        taken = await self._intake.take(str(peer), topic, wanted)
+        if taken.offence is not None:
+            self._peers.penalize(peer, taken.offence)
+        result = taken.result
         report.fetched += len(blobs)
         report.stored += len(result.added) + len(result.released)
-        report.rejected += bad + len(result.rejected)
+        report.rejected += bad + len(result.rejected) + taken.refused
 
 
 def _missing(store: Store, need: Sequence[bytes]) -> list[bytes]:

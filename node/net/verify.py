@@ -54,9 +54,10 @@ def limiter() -> trio.CapacityLimiter:
 
 
 async def decode_all(
-    blobs: Sequence[bytes], limit: trio.CapacityLimiter, *, now: float
+    blobs: Sequence[bytes], limit: trio.CapacityLimiter, *, now: float | None
 ) -> tuple[list[Record], list[ProtocolError]]:
-    """Decodes, verifies and clock-checks `blobs` (`validate.check` against `now`).
+    """Decodes, verifies and clock-checks `blobs` (`validate.check` against `now`; None leaves
+    the clock to the caller: node/net/intake.py holds records from the near future).
 
     Returns:
         The records that passed, in order, and the errors of those that did not.
@@ -79,13 +80,14 @@ async def decode_all(
     return [r for ok, _ in results for r in ok], [e for _, bad in results for e in bad]
 
 
-def _decode(blobs: Sequence[bytes], now: float) -> tuple[list[Record], list[ProtocolError]]:
+def _decode(blobs: Sequence[bytes], now: float | None) -> tuple[list[Record], list[ProtocolError]]:
     records: list[Record] = []
     errors: list[ProtocolError] = []
     for blob in blobs:
         try:
             record = decode_record(blob)
-            check(record, now=now)
+            if now is not None:
+                check(record, now=now)
             records.append(record)
         except ProtocolError as exc:
             errors.append(exc)
@@ -93,7 +95,7 @@ def _decode(blobs: Sequence[bytes], now: float) -> tuple[list[Record], list[Prot
 
 
 async def _decode_pooled(
-    blobs: Sequence[bytes], limit: trio.CapacityLimiter, now: float
+    blobs: Sequence[bytes], limit: trio.CapacityLimiter, now: float | None
 ) -> tuple[list[Record], list[ProtocolError]]:
     pool = _worker_pool()
     step = -(-len(blobs) // THREADS)
@@ -109,7 +111,8 @@ async def _decode_pooled(
             if isinstance(outcome, ProtocolError):
                 raise outcome
             record = outcome if ok else decode_record(blob)
-            check(record, now=now)
+            if now is not None:
+                check(record, now=now)
             records.append(record)
         except ProtocolError as exc:
             errors.append(exc)

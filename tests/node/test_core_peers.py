@@ -13,9 +13,12 @@ import trio.testing
 from node.net.core.peers import (
     BACKOFF_MAX,
     BAN_SECONDS,
+    LOOPBACK,
     MAX_KNOWN,
     MAX_LEARNED,
     MAX_STRIKES,
+    PRIVATE,
+    PUBLIC,
     STRIKE_WINDOW,
     Action,
     Block,
@@ -26,6 +29,8 @@ from node.net.core.peers import (
     PeerBook,
     Save,
     Unblock,
+    scope,
+    scopes_for,
 )
 from node.net.core.ticker import Ticker
 
@@ -216,3 +221,36 @@ async def test_the_ticker_dials_again_on_the_backoff_schedule(
     # Dial-loop granularity is one second: each wait is the backoff, rounded up to it.
     assert gaps[:7] == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
     assert len(attempts) == 8
+
+
+def test_addresses_from_others_are_kept_only_in_the_scopes_the_operator_allows() -> None:
+    """Strangers cannot point the node at its LAN or at itself: private and loopback addresses
+    told by peers are dropped unless the operator's own addresses are of that scope."""
+    assert scope("/ip4/8.8.8.8/tcp/4001") == PUBLIC
+    assert scope("/dns4/boot.example.org/tcp/4001") == PUBLIC
+    assert scope("/ip4/192.168.1.5/tcp/4001") == PRIVATE
+    assert scope("/ip4/100.64.0.1/tcp/4001") == PRIVATE
+    assert scope("/ip6/fe80::1/tcp/4001") == PRIVATE
+    assert scope("/ip4/127.0.0.1/tcp/4001") == LOOPBACK
+    assert scopes_for(["/ip4/0.0.0.0/tcp/4001"]) == {PUBLIC}
+    assert scopes_for(["/ip4/127.0.0.1/tcp/0"]) == {PUBLIC, LOOPBACK}
+    assert scopes_for(["/ip4/10.0.0.2/tcp/4001/p2p/boot"]) == {PUBLIC, PRIVATE}
+    assert scopes_for([], private=True) == {PUBLIC, PRIVATE, LOOPBACK}
+    peers = PeerBook(ME, {}, 8, random.Random(7), scopes_for(["/ip4/0.0.0.0/tcp/4001"]))
+    peers.learned(
+        [
+            ("lan", ("/ip4/192.168.1.5/tcp/22",)),
+            ("self", ("/ip4/127.0.0.1/tcp/4001",)),
+            ("mixed", ("/ip4/10.0.0.1/tcp/1", "/ip4/8.8.4.4/tcp/4001")),
+            ("public", ("/ip4/8.8.8.8/tcp/4001",)),
+        ],
+        T0,
+    )
+    assert {p.peer_id: p.addrs for p in peers.known()} == {
+        "mixed": ("/ip4/8.8.4.4/tcp/4001",),
+        "public": ("/ip4/8.8.8.8/tcp/4001",),
+    }
+    # Identify of a connected peer is told the same way.
+    peers.connected("public", T0)
+    peers.learned_addrs("public", ["/ip4/172.16.0.9/tcp/4001", "/ip4/8.8.8.8/tcp/4002"])
+    assert peers.get("public").addrs == ("/ip4/8.8.8.8/tcp/4002", "/ip4/8.8.8.8/tcp/4001")  # type: ignore[union-attr]

@@ -10,7 +10,9 @@ which is why a test can run hours of protocol time in microseconds.
 Rules:
 - Dialing. While fewer than `target` peers are connected, `tick` dials known peers (bootstrap
   nodes included) that are not connected, not being dialed, not banned, and whose backoff has
-  passed: after n failed dials in a row a peer waits BACKOFF_MIN * 2^(n-1) seconds, at most
+  passed; bootstrap nodes and peers it has reached before come first, at random among them,
+  then peers it has only heard of, so that a table full of made-up peers cannot delay its
+  real ones: after n failed dials in a row a peer waits BACKOFF_MIN * 2^(n-1) seconds, at most
   BACKOFF_MAX, from its last attempt. A successful connection resets the count.
 - Strikes and bans. An offence (invalid gossip, a bad sync answer) is a strike; MAX_STRIKES
   strikes within STRIKE_WINDOW ban the peer for BAN_SECONDS: it is hung up on, blocked in
@@ -24,10 +26,16 @@ Rules:
   verified peer takes the place of the unverified peer that failed most, or else of the verified
   peer seen longest ago that is not connected. An exchange is read for at most MAX_LEARNED
   entries. Bootstrap nodes are always candidates to dial.
+- Where the node dials. An address a peer told of (by exchange, or identify of a connected
+  peer) is kept only if its scope (`scope`: public, private or loopback) is one the node
+  allows: public always; private and loopback only if the operator's own addresses (listen,
+  announce, bootstrap) are of that scope, or the operator allows them (`network.dial_private`).
+  So strangers cannot point the node at the machines of its LAN, or at itself.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -108,6 +116,39 @@ class KnownPeer:
         return self.tried_at + min(BACKOFF_MAX, BACKOFF_MIN * (1 << min(self.failures - 1, 16)))
 
 
+PUBLIC, PRIVATE, LOOPBACK = "public", "private", "loopback"
+
+
+def scope(addr: str) -> str:
+    """Returns where a multiaddr points: PUBLIC (a global IP, or a DNS name), LOOPBACK, or
+    PRIVATE (any other IP: private ranges, link-local, shared, reserved, unspecified)."""
+    parts = addr.split("/")
+    if len(parts) < 3 or parts[1] not in ("ip4", "ip6"):
+        return PUBLIC
+    try:
+        ip = ipaddress.ip_address(parts[2])
+    except ValueError:
+        return PRIVATE
+    if ip.is_loopback:
+        return LOOPBACK
+    return PUBLIC if ip.is_global else PRIVATE
+
+
+def scopes_for(own: Iterable[str], *, private: bool = False) -> frozenset[str]:
+    """Returns the scopes others may point the node at: public, those of the operator's own
+    addresses `own` (listen, announce, bootstrap; unspecified ones say nothing), and private
+    and loopback too if `private`."""
+    allowed = {PUBLIC}
+    for addr in own:
+        parts = addr.split("/")
+        if len(parts) > 2 and parts[2] in ("0.0.0.0", "::"):
+            continue
+        allowed.add(scope(addr))
+    if private:
+        allowed |= {PRIVATE, LOOPBACK}
+    return frozenset(allowed)
+
+
 # Actions: what the book asks the I/O around it to do.
 
 
@@ -166,12 +207,15 @@ class PeerBook:
         bootstrap: peer id -> multiaddr (with /p2p/) of each bootstrap node, always dialable.
         target: connected peers below which known peers are dialed.
         rng: chooses among candidates to dial (seeded in tests).
+        scopes: the scopes (`scope`) of addresses that others may tell the node to dial
+            (node/net/peers.py passes the operator's, `scopes_for`).
     """
 
     self_id: str
     bootstrap: Mapping[str, str] = field(default_factory=dict)
     target: int = 8
     rng: random.Random = field(default_factory=random.Random)
+    scopes: frozenset[str] = frozenset({PUBLIC, PRIVATE, LOOPBACK})
     _known: dict[str, KnownPeer] = field(default_factory=dict, init=False)
     _strikes: dict[str, list[float]] = field(default_factory=dict, init=False)
     _banned: dict[str, float] = field(default_factory=dict, init=False)
@@ -245,7 +289,7 @@ class PeerBook:
         current = self._known.get(peer_id)
         if current is None or peer_id == self.self_id:
             return []
-        merged = _merge(addrs, current.addrs)
+        merged = _merge(self._allowed(addrs), current.addrs)
         if merged == current.addrs:
             return []
         updated = replace(current, addrs=merged)
@@ -258,6 +302,7 @@ class PeerBook:
         for count, (peer_id, addrs) in enumerate(entries):
             if count >= MAX_LEARNED:
                 break
+            addrs = self._allowed(addrs)
             if peer_id == self.self_id or not addrs or self.is_banned(peer_id, now):
                 continue
             current = self._known.get(peer_id)
@@ -309,6 +354,9 @@ class PeerBook:
         if wanted > 0:
             candidates = [p for p in self._candidates() if self._dialable(p, now)]
             self.rng.shuffle(candidates)
+            # Peers with evidence of use first: bootstrap nodes and peers reached before, then
+            # those only heard of (sort is stable: random within each group).
+            candidates.sort(key=lambda p: not (p.verified or p.peer_id in self.bootstrap))
             for peer in candidates[:wanted]:
                 if peer.peer_id not in self._known:
                     # A bootstrap node tried for the first time: kept, so that its failures
@@ -349,6 +397,9 @@ class PeerBook:
         return tuple((p.peer_id, p.addrs) for p in good[:MAX_SHARED])
 
     # The table.
+
+    def _allowed(self, addrs: Iterable[str]) -> tuple[str, ...]:
+        return tuple(a for a in addrs if scope(a) in self.scopes)
 
     def _candidates(self) -> list[KnownPeer]:
         known = dict(self._known)

@@ -1,0 +1,213 @@
+"""Intake: what every record from a peer goes through between its decoding and the store.
+
+Gossip (node/net/gossip.py) and sync (node/net/sync.py) both hand records here, with the peer
+that sent them and the topic they came on. In order, cheapest first:
+
+1. Replays (`fresh`): the ids of a batch are looked up in the store's id filter before anything
+   is decoded, so records the node holds cost a sha256 each and no signature check. A gossip
+   batch of nothing but stored records counts against the peer's replay allowance
+   (node/net/core/quotas.py).
+2. The topic (`take`): a record must arrive on its own topic (`protocol.topics.topic`). A node
+   that follows no shard must not be made to store a shard's records by receiving them on
+   `meta`; whoever passes on a record on the wrong topic could have known: an offence.
+3. The clock (`take`, node/net/core/held.py): a record dated up to HOLD_SKEW beyond the
+   validity window is held and offered to the store once the node's clock makes it valid (the
+   held records' ticker); further out, it is an offence of the peer.
+4. Orphans (`take`): records whose parents the node has not seen are charged to the peer, within
+   its quota and the room left in the orphan area; what goes past the peer's quota is not
+   stored, and is an offence if the peer's orphans have waited ORPHAN_GRACE already.
+
+`take` returns what happened (`Taken`): the store's result, how many records were held or left
+out, and the offence, if any, for the caller to penalize (gossip also refuses to forward).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import trio
+
+from node.gateway import Gateway
+from node.net.core.held import Held, Timing, judge
+from node.net.core.quotas import Quotas
+from node.net.core.ticker import Ticker
+from protocol import Record
+from protocol.topics import topic as topic_of
+from protocol.validate import dependencies
+from storage import IngestResult, Store
+
+if TYPE_CHECKING:
+    # trio-typing's stubs (a py-libp2p dependency) shadow trio's own annotations for mypy.
+    from trio_typing import TaskStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Taken:
+    """What became of records a peer sent (`Intake.take`)."""
+
+    result: IngestResult = field(default_factory=IngestResult)
+    held: int = 0
+    # Records not stored: all of them if there is an offence other than orphans; otherwise
+    # orphans past the peer's quota, or with no room left in the orphan area.
+    refused: int = 0
+    offence: str | None = None
+
+
+class Intake:
+    """Checks records from peers and stores them; see the module's comment.
+
+    Args:
+        gateway: the store's gateway.
+        clock: wall time, seconds since 1970 (the records' own scale).
+    """
+
+    def __init__(self, gateway: Gateway, *, clock: Callable[[], float] = time.time) -> None:
+        self._gateway = gateway
+        self._clock = clock
+        store = gateway.store
+        self.quotas = Quotas(store.max_orphans, store.max_orphan_bytes)
+        self.held = Held()
+        self._ticker = Ticker(self.held.due, self.held.next_wakeup, self._release, clock)
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._ticker.run)
+            task_status.started()
+
+    async def fresh(self, blobs: Sequence[bytes]) -> list[bytes]:
+        """Returns the blobs whose records the node does not hold (stored, or held), in order.
+
+        Orphans are not looked up: that would wait for the store's lock, which an ingest holds
+        throughout, and so keep verification from overlapping the store's writes.
+        """
+        ids = [hashlib.sha256(blob).digest() for blob in blobs]
+        known = await self._gateway.read(self._gateway.store.stored, ids)
+        held = self.held
+        return [
+            blob
+            for blob, rid in zip(blobs, ids, strict=True)
+            if rid not in known and rid not in held
+        ]
+
+    async def take(self, peer: str, topic: str, records: Sequence[Record]) -> Taken:
+        """Checks `records` (decoded and verified) that `peer` sent on `topic`, and stores them.
+
+        Records on another topic, or too far in the future, spoil the whole call: nothing is
+        stored and `offence` says why. Early records are held.
+
+        Raises:
+            StorageError: the store failed (nobody's offence).
+        """
+        now = self._clock()
+        for record in records:
+            if topic_of(record) != topic:
+                return Taken(
+                    refused=len(records),
+                    offence=f"{record.kind} {record.id.hex()[:16]} belongs on "
+                    f"{topic_of(record)}, not {topic}",
+                )
+        ready: list[Record] = []
+        early: list[Record] = []
+        for record in records:
+            timing = judge(record, now)
+            if timing is Timing.TOO_FAR:
+                ahead = record.body.created_at - now
+                return Taken(
+                    refused=len(records),
+                    offence=f"{record.kind} {record.id.hex()[:16]} is dated {ahead:.0f} s ahead",
+                )
+            (ready if timing is Timing.VALID else early).append(record)
+        held = sum(self.held.hold(peer, record) for record in early)
+        if early:
+            self._ticker.poke()
+        taken = await self.store(peer, ready, now)
+        taken.held = held
+        return taken
+
+    async def store(self, peer: str, records: Sequence[Record], now: float) -> Taken:
+        """Stores valid records of `peer`, its orphans within quota (see the module comment)."""
+        if not records:
+            return Taken()
+        with trio.CancelScope(shield=True):
+            # Shielded: py-libp2p cancels a validator that runs past its timeout, and records
+            # that were written must still be counted and announced.
+            result, refused, over = await self._gateway.write(
+                _ingest_within, self._gateway.store, self.quotas, peer, records, now
+            )
+        self.quotas.settled(
+            (*result.released, *(rid for rid, _ in result.discarded), *result.evicted)
+        )
+        sizes = {r.id: len(r.raw) for r in records}
+        self.quotas.parked(
+            peer, ((rid, sizes[rid]) for rid in result.orphaned if rid in sizes), now
+        )
+        offence = None
+        if over:
+            count, size = self.quotas.orphans_of(peer)
+            offence = (
+                f"{refused} orphans past its quota ({count} orphans, {size} bytes waiting, "
+                "the oldest for over two minutes)"
+            )
+        return Taken(result, refused=refused, offence=offence)
+
+    def _release(self, due: Sequence[tuple[str, Record]]) -> None:
+        """Stores held records whose time has come (the held records' ticker)."""
+        if not due or self._nursery is None:
+            return
+        by_peer: dict[str, list[Record]] = {}
+        for peer, record in due:
+            by_peer.setdefault(peer, []).append(record)
+        for peer, records in by_peer.items():
+            self._nursery.start_soon(self._store_held, peer, records)
+
+    async def _store_held(self, peer: str, records: list[Record]) -> None:
+        try:
+            taken = await self.store(peer, records, self._clock())
+        except Exception as exc:  # StorageError: sync brings them again once the store takes writes
+            log.debug("held records of %s could not be stored: %s", peer, exc)
+            return
+        log.debug("stored %d held records of %s", len(taken.result.added), peer)
+
+
+def _ingest_within(
+    store: Store, quotas: Quotas, peer: str, records: Sequence[Record], now: float
+) -> tuple[IngestResult, int, bool]:
+    """Ingests `records`, leaving out the would-be orphans that `peer` has no room for (in the
+    writer thread, so that what is stored cannot change between the look and the write).
+
+    Returns:
+        The store's result, how many orphans were left out, and whether the peer went past its
+        own quota.
+    """
+    brought = {r.id for r in records}
+    projects: dict[bytes, bool] = {}
+    orphans: list[Record] = []
+    for record in records:
+        if store.is_orphan(record.id):
+            continue  # waiting already: charged when it came
+        for ref in dependencies(record):
+            if ref.kind == "project":
+                # Records of one call share a topic, so a project never comes with its work.
+                if ref.key not in projects:
+                    projects[ref.key] = store.project(ref.key) is not None
+                found = projects[ref.key]
+            else:
+                found = ref.key in brought or store.has(ref.key)
+            if not found:
+                orphans.append(record)
+                break
+    if not orphans:
+        return store.ingest(records, now=now), 0, False
+    room, over = quotas.orphan_room(peer, [len(r.raw) for r in orphans], store.orphans(), now)
+    left_out = {r.id for r in orphans[room:]}
+    kept = [r for r in records if r.id not in left_out]
+    return store.ingest(kept, now=now), len(left_out), over
