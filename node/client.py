@@ -227,6 +227,11 @@ class Client:
                 "NotRunning", f"cannot reach the node at {self.base_url}: {exc}", NOT_RUNNING_HINT
             ) from None
 
+    def complete_id(self, prefix: str) -> Any:
+        """The ids of stored records and projects that begin with hex digits `prefix` (at
+        least 4): `{"matches": [{"kind", "id"}]}`, at most two."""
+        return self.request("GET", f"/v1/ids/{prefix}")
+
     def import_records(self, lines: Iterable[str]) -> Any:
         """Sends JSON lines of an export (or of bare hex envelopes) to be validated and stored.
 

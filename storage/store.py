@@ -270,6 +270,31 @@ class Store:
         with translate(self.path, "reading"):
             return self._db.get(keys.RECORD + rid) is not None
 
+    def complete(self, prefix: str, limit: int = 2) -> list[tuple[str, bytes]]:
+        """Returns up to `limit` ids that begin with the hex digits `prefix`, as (kind, id):
+        `record` for a stored record's id, `project` for a project id. For ids written short,
+        as git takes a commit's: a prefix that names exactly one id stands for it.
+
+        Raises:
+            ValueError: `prefix` is not hex digits (lower case).
+        """
+        if not all(c in "0123456789abcdef" for c in prefix):
+            raise ValueError(f"{prefix!r} is not hex digits")
+        whole = bytes.fromhex(prefix[: len(prefix) - len(prefix) % 2])
+        found: list[tuple[str, bytes]] = []
+        tables = (("record", keys.RECORD), ("project", keys.LATEST + keys.SLOTS["project"]))
+        with translate(self.path, "reading"):
+            for kind, table in tables:
+                for key in self._db.iterator(prefix=table + whole, include_value=False):
+                    subject = key[len(table) :]
+                    if subject.hex().startswith(prefix):
+                        found.append((kind, subject))
+                        if len(found) >= limit:
+                            return found
+                    elif len(whole) * 2 < len(prefix) and subject.hex()[: len(prefix)] > prefix:
+                        break  # past the ids an odd-length prefix can name
+        return found
+
     def stored(self, ids: Iterable[bytes]) -> set[bytes]:
         """Returns those of `ids` that are stored records.
 

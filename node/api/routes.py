@@ -46,10 +46,24 @@ _HEX32 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 def _hex(value: Any, sizes: tuple[int, ...]) -> bytes:
     if not isinstance(value, str):
         raise ValueError("expected a hex string")
-    raw = bytes.fromhex(value)
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise ValueError(
+            f"expected {' or '.join(str(2 * s) for s in sizes)} hex digits (0-9, a-f)"
+        ) from None
     if len(raw) not in sizes:
         raise ValueError(f"expected {' or '.join(str(2 * s) for s in sizes)} hex digits")
     return raw
+
+
+_PREFIX = re.compile(r"[0-9a-f]{4,64}")
+
+
+def _prefix(value: Any) -> str:
+    if not isinstance(value, str) or not _PREFIX.fullmatch(value):
+        raise ValueError("expected 4 to 64 hex digits (0-9, a-f)")
+    return value
 
 
 def _address(value: Any) -> bytes:
@@ -173,6 +187,8 @@ TYPES: dict[str, ParamType] = {
     "cursor": ParamType(
         lambda v: bytes.fromhex(_string(v)), {"type": "string", "pattern": "^([0-9a-f]{2})+$"}
     ),
+    # The first hex digits of an id, as a user writes it short (`Store.complete`).
+    "prefix": ParamType(_prefix, {"type": "string", "pattern": "^[0-9a-f]{4,64}$"}),
     "string": ParamType(_string, {"type": "string"}),
     # A project's short name (`protocol.fields.Slug`), and a profile's kind of actor.
     "slug": ParamType(_string, {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"}),

@@ -241,6 +241,12 @@ async def export(api: Api, args: dict[str, Any]) -> Any:
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
+async def complete_id(api: Api, args: dict[str, Any]) -> Any:
+    """The ids that begin with a prefix (`Store.complete`): one names an id, two are ambiguous."""
+    found = await api.read(api.node.store.complete, args["prefix"])
+    return {"matches": [{"kind": kind, "id": rid.hex()} for kind, rid in found]}
+
+
 async def import_records(api: Api, args: dict[str, Any]) -> Any:
     """Takes JSON lines of `{"raw": hex}` (or lines of bare hex) through full validation.
 
@@ -386,6 +392,10 @@ WORK_ROUTES: tuple[Route, ...] = (
           "Accept (or re-weigh, or withdraw with weight 0) a contribution.", _ACCEPT,
           raises=(NotFound, NotAuthorized, EpochAnchored, ContributionAnchored, OrphanRecord, ProtocolError),
           returns="Record"),
+    Route("GET", "/v1/ids/{prefix}", complete_id,
+          "The ids of stored records and of projects that begin with a prefix: `matches`, at most two (one: the prefix names it).",
+          (Param("prefix", "prefix", "the first 4 to 64 hex digits of an id", "path", True),),
+          returns="Object"),
     Route("GET", "/v1/records/export", export,
           "Every stored record as JSON lines {id, kind, raw}.", returns="JSON lines"),
     Route("POST", "/v1/records/import", import_records,

@@ -42,6 +42,36 @@ def current() -> State:
     return click.get_current_context().find_object(State) or State(Home.locate())
 
 
+class RecordId(click.ParamType[str]):
+    """An id as people write it: 64 hex digits, or (as git takes commits) the first 4 or more
+    of them when they name one stored record or project; `0x` and upper case are accepted. A
+    short id is looked up by the running daemon (`GET /v1/ids/{prefix}`)."""
+
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().lower()
+        text = text.removeprefix("0x")
+        if not text or any(c not in "0123456789abcdef" for c in text):
+            self.fail(f"{value!r} is not an id: ids are hex digits (0-9, a-f)", param, ctx)
+        if len(text) > 64:
+            self.fail(f"{value!r} is longer than an id (64 hex digits)", param, ctx)
+        if len(text) == 64:
+            return text
+        if len(text) < 4:
+            self.fail(f"{value!r} is too short: give at least 4 hex digits of the id", param, ctx)
+        matches = current().client().complete_id(text)["matches"]
+        if not matches:
+            self.fail(f"no record or project this node holds begins with {text}", param, ctx)
+        if len(matches) > 1:
+            named = ", ".join(f"{m['id'][:16]}… ({m['kind']})" for m in matches)
+            self.fail(f"{text} begins several ids ({named}): give more digits", param, ctx)
+        return str(matches[0]["id"])
+
+
+ID = RecordId()
+
+
 def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
         current().json = True

@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 
 from node.cli.base import (
+    ID,
     cli,
     current,
     emit,
@@ -161,7 +162,7 @@ def project_list(only_open: bool, skill: str | None) -> None:
 
 
 @project.command("show", epilog=examples("workwork project show <project id>"))
-@click.argument("project_id")
+@click.argument("project_id", type=ID)
 @output
 def project_show(project_id: str) -> None:
     """Show a project."""
@@ -172,7 +173,7 @@ def project_show(project_id: str) -> None:
     "follow",
     epilog=examples("workwork project follow <project id>", "workwork project follow <id> --save"),
 )
-@click.argument("project_id")
+@click.argument("project_id", type=ID)
 @click.option("--save", is_flag=True, help="Also follow it after restarts (config.toml).")
 @output
 def project_follow(project_id: str, save: bool) -> None:
@@ -192,7 +193,7 @@ def project_follow(project_id: str, save: bool) -> None:
 
 
 @project.command("close", epilog=examples("workwork project close <project id>"))
-@click.argument("project_id")
+@click.argument("project_id", type=ID)
 @output
 def project_close(project_id: str) -> None:
     """Close one of your projects to new contributions."""
@@ -205,7 +206,7 @@ def project_close(project_id: str) -> None:
         "--evidence-uri https://example.org/guide --evidence-file guide.md --effort 90",
     )
 )
-@click.argument("project_id")
+@click.argument("project_id", type=ID)
 @click.option("--summary", required=True, help="What you did.")
 @click.option("--evidence-uri", default="", help="Where the work is.")
 @click.option(
@@ -247,7 +248,7 @@ def contribute(
 @cli.command(
     epilog=examples("workwork contributions", "workwork contributions --project <project id>")
 )
-@click.option("--project", "project_id", help="Contributions to this project.")
+@click.option("--project", "project_id", type=ID, help="Contributions to this project.")
 @click.option("--author", help="Contributions of this public key (default: yours).")
 @output
 def contributions(project_id: str | None, author: str | None) -> None:
@@ -286,7 +287,7 @@ def contributions(project_id: str | None, author: str | None) -> None:
         "workwork accept <contribution id> --weight 0   # withdraw",
     )
 )
-@click.argument("contribution_id")
+@click.argument("contribution_id", type=ID)
 @click.option("--weight", type=click.IntRange(0), required=True, help="Weight (0 withdraws).")
 @click.option("--epoch", type=click.IntRange(0), help="Epoch (default: the current one).")
 @output
