@@ -299,6 +299,15 @@ class Client:
         """Verifies a proof file's JSON text offline and against the node's chain."""
         return self.request("POST", "/v1/proofs/verify", body={"proof": proof})
 
+    def portfolio(self, key: str | None = None) -> Any:
+        """Returns `{portfolio, left_out}`: the portfolio (workwork-portfolio/1) of `key`, or of
+        this node's own key, and the contributions left out of it with the reason."""
+        return self.request("GET", "/v1/portfolio", params={"key": key}, timeout=600.0)
+
+    def verify_portfolio(self, portfolio: str) -> Any:
+        """Verifies a portfolio's JSON text offline and against the node's chain."""
+        return self.request("POST", "/v1/portfolios/verify", body={"portfolio": portfolio})
+
     def openapi(self) -> Any:
         return self.request("GET", "/openapi.json")
 

@@ -1,4 +1,5 @@
-"""The API's settlement routes: epochs, anchors, funding, claims, audits and proof files.
+"""The API's settlement routes: epochs, anchors, funding, claims, audits, proof files and
+portfolios.
 
 They act on the daemon's `Settlement` service (node/chain/settlement.py) and chain client, and join
 `node.api.ROUTES`, with its conventions: ids hex, addresses
@@ -18,6 +19,7 @@ from node.api.routes import Param, Route
 from node.api.views import address, record
 from node.chain.audit import audit_epoch
 from node.chain.client import ChainClient
+from node.chain.portfolio import export_portfolio, verify_portfolio
 from node.chain.proof import export_proof, verify_proof
 from node.chain.settlement import Anchored, EpochStatus, Settlement, Share
 from node.errors import (
@@ -203,6 +205,23 @@ async def verify(api: Api, args: dict[str, Any]) -> Any:
     return checked.to_json()
 
 
+async def portfolio(api: Api, args: dict[str, Any]) -> Any:
+    settle = _settlement(api)
+    author = args.get("key") or api.identity.public_key
+    exported = await api.read(export_portfolio, api.node.store, settle.chain, author)
+    return {
+        "portfolio": exported.data,
+        "left_out": [left.to_json() for left in exported.left_out],
+    }
+
+
+async def verify_folio(api: Api, args: dict[str, Any]) -> Any:
+    data = loads(args["portfolio"], "portfolio")
+    chain = _settlement(api).chain if api.settlement is not None else None
+    checked = await trio.to_thread.run_sync(verify_portfolio, data, chain)
+    return checked.to_json()
+
+
 SETTLEMENT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/chain", chain_info, "The chain: id, contract, wallet, balance, block.",
           raises=(NoChain, ChainError)),
@@ -237,5 +256,14 @@ SETTLEMENT_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/proofs/verify", verify,
           "Verify a proof file offline and against this node's chain.",
           (Param("proof", "string", "the proof file's JSON text", required=True),),
+          raises=(ProofError, ChainError)),
+    Route("GET", "/v1/portfolio", portfolio,
+          "A portfolio (workwork-portfolio/1): the proof files of a person's anchored work, and "
+          "what was left out and why.",
+          (Param("key", "id", "the author's public key (hex); this node's own by default",
+                 "query"),), raises=(NoChain, ChainError)),
+    Route("POST", "/v1/portfolios/verify", verify_folio,
+          "Verify a portfolio offline and against this node's chain.",
+          (Param("portfolio", "string", "the portfolio's JSON text", required=True),),
           raises=(ProofError, ChainError)),
 )  # fmt: skip

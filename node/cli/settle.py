@@ -425,3 +425,99 @@ def proof_verify(file: Path, rpc: str | None, offline: bool) -> None:
         show_pairs(console, [(k.replace("_", " "), v) for k, v in d.items() if k != "valid"])
 
     emit(checked.to_json(), human)
+
+
+@cli.group(
+    epilog=examples(
+        "workwork portfolio export portfolio.json", "workwork portfolio verify portfolio.json"
+    )
+)
+def portfolio() -> None:
+    """Portfolios: a person's anchored work across projects, in one verifiable file."""
+
+
+@portfolio.command(
+    "export",
+    epilog=examples(
+        "workwork portfolio export portfolio.json",
+        "workwork portfolio export --key <public key> bob.json",
+    ),
+)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--key", help="Whose work (public key, hex); this node's own by default.")
+@output
+def portfolio_export(file: Path, key: str | None) -> None:
+    """Export a portfolio (workwork-portfolio/1): a proof file of each anchored contribution.
+
+    Contributions that no anchored epoch pays (open, late, withdrawn) are left out, each with
+    the reason.
+    """
+    data = current().client().portfolio(key)
+    file.write_text(json.dumps(data["portfolio"], indent=2) + "\n")
+    entries = data["portfolio"]["entries"]
+
+    def human(console: Console, d: dict[str, Any]) -> None:
+        console.print(f"Wrote {d['file']}: {d['contributions']} anchored contributions")
+        for left in d["left_out"]:
+            console.print(f"  left out {left['contribution_id'][:16]}: {left['reason']}")
+
+    emit(
+        {
+            "file": str(file),
+            "author": data["portfolio"]["author"],
+            "contributions": len(entries),
+            "left_out": data["left_out"],
+        },
+        human,
+    )
+
+
+@portfolio.command(
+    "verify",
+    epilog=examples(
+        "workwork portfolio verify portfolio.json",
+        "workwork portfolio verify portfolio.json --rpc http://127.0.0.1:8545",
+    ),
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rpc", help="Also check against this chain's JSON-RPC endpoint.")
+@click.option("--offline", is_flag=True, help="Check the file alone (the default without --rpc).")
+@output
+def portfolio_verify(file: Path, rpc: str | None, offline: bool) -> None:
+    """Verify a portfolio: every entry as a proof file, its manifest and its author; with
+    --rpc, every anchor and what was paid.
+
+    Needs no daemon and no keys. A failure names exactly what failed (entries[i]. and the field).
+    """
+    from web3 import Web3
+
+    from node.chain.client import ChainClient
+    from node.chain.portfolio import verify_portfolio
+    from node.chain.proof import MalformedProof
+    from node.config import ChainConfig
+
+    try:
+        data = json.loads(file.read_text())
+    except ValueError as exc:
+        raise MalformedProof(f"{file} is not JSON: {exc}") from None
+    checked = verify_portfolio(data)
+    if rpc and not offline and checked.entries:
+        config = ChainConfig(backend="rpc", url=rpc)
+        w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": config.timeout}))
+        contract = checked.entries[0].proof.contract
+        checked = verify_portfolio(data, ChainClient(w3, contract, config=config))
+
+    def human(console: Console, d: dict[str, Any]) -> None:
+        where = "and against the chain" if d["on_chain"] else "offline (pass --rpc for the chain)"
+        console.print(
+            f"Valid {where}: {d['contributions']} contributions to {d['projects']} projects "
+            f"by {d['author']}, total weight {d['total_weight']}"
+        )
+        for e in d["entries"]:
+            paid = ", ".join(f"{p['claimed']} of {p['token']}" for p in e["paid"]) or "nothing"
+            console.print(
+                f"  {e['contribution_id'][:16]} project {e['project_id'][:16]} epoch "
+                f"{e['epoch']} weight {e['weight']} paid {paid}"
+            )
+
+    emit(checked.to_json(), human)
