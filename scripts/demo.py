@@ -207,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if agent.returncode != 0:
                 raise DemoFailed(f"the agent failed:\n{err}")
             verdict = json.loads(out)
+            # The agent chose its project with `match` (Ikigai: love, good at, needs, paid).
+            for line in err.splitlines():
+                if line.startswith(("picked ", "  ")):
+                    info(f"agent: {line.strip()}")
             info(
                 f"the agent saw its acceptance: weight {verdict['weight']}, epoch {verdict['epoch']}"
             )
@@ -229,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 info(f"{name:6} claimed {eth(claims[name]['amount'])} in tx "
                      f"{claims[name]['tx_hash'][:18]}…")  # fmt: skip
 
-            say("10. Audit from the bootstrap node, and a proof file checked two ways")
+            say("10. Audit from the bootstrap node; a proof file and a portfolio checked")
             report = run(homes["boot"], "audit", pid, "0", check=False)
             if not report or not report.get("ok"):
                 raise DemoFailed(f"the audit failed: {json.dumps(report, indent=1)}")
@@ -243,6 +247,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not (offline["valid"] and online["valid"] and online["on_chain"]):
                 raise DemoFailed("the proof file did not verify")
             info(f"{proof_file.name}: valid offline, and against the chain")
+            portfolio = base / "dana-portfolio.json"
+            run(homes["boot"], "portfolio", "export", str(portfolio))
+            checked = run(homes["alice"], "portfolio", "verify", str(portfolio), "--rpc", url)
+            if not checked["on_chain"] or checked["contributions"] != 1:
+                raise DemoFailed("Dana's portfolio did not verify")
+            info(
+                f"{portfolio.name}: {checked['contributions']} anchored contribution, weight "
+                f"{checked['total_weight']}, paid as claimed: valid against the chain"
+            )
 
             say("Summary")
             rows = [
@@ -254,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"tx {claim['tx_hash']}")  # fmt: skip
             info(f"anchor tx {anchored['tx_hash']}")
             info(f"fund tx   {funded['tx_hash']}")
-            info("audit     OK; proof file valid offline and on chain")
+            info("audit     OK; proof file valid offline and on chain; Dana's portfolio valid")
             info(f"data dirs left in {base} (logs in each dir's logs/ and demo-daemon.log)")
             info(f"took {time.monotonic() - started:.0f} s")
     except DemoFailed as exc:
