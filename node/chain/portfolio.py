@@ -21,7 +21,6 @@ with the reason, since nothing in the file could prove them.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +33,13 @@ from node.chain.proof import (
     MalformedProof,
     ProofMismatch,
     VerifiedProof,
+    address_field,
+    decimal_field,
+    exact_keys,
     export_proof,
+    hash_field,
+    hex0x,
+    json_object,
     verify_proof,
 )
 from node.errors import ProofError
@@ -63,9 +68,6 @@ MAX_ENTRIES = 10_000
 _MAX_PARTS = 512
 _MAX_TOKENS = 64
 
-_HEX32 = re.compile(r"0x[0-9a-f]{64}")
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _RECORD_HEX = re.compile(r"0x(?:[0-9a-f]{2})+")
 
 
@@ -166,7 +168,7 @@ def export_portfolio(store: Store, chain: ChainClient, author: bytes) -> Exporte
         if page.cursor is None:
             break
         cursor = page.cursor
-    data = {"format": FORMAT, "author": _hex(author), "entries": entries}
+    data = {"format": FORMAT, "author": hex0x(author), "entries": entries}
     return Exported(data, tuple(left_out))
 
 
@@ -184,7 +186,7 @@ def verify_portfolio(data: object, chain: ChainClient | None = None) -> Verified
         ChainError: the chain could not be read.
     """
     parsed = _parse(data)
-    author = _hash(parsed["author"], "author")
+    author = hash_field(parsed["author"], "author")
     entries = parsed["entries"]
     if not isinstance(entries, list) or len(entries) > MAX_ENTRIES:
         raise MalformedProof(f"must be a list of at most {MAX_ENTRIES} entries", field="entries")
@@ -204,7 +206,7 @@ def _verify_entry(
 ) -> VerifiedEntry:
     if not isinstance(entry, Mapping):
         raise MalformedProof("must be an object")
-    _keys(entry, _ENTRY_KEYS, "")
+    exact_keys(entry, _ENTRY_KEYS, "")
     try:
         proof = verify_proof(entry["proof"], chain)
     except ProofError as exc:
@@ -274,12 +276,12 @@ def _paid(value: object, proof: VerifiedProof, chain: ChainClient | None) -> tup
         name = f"paid[{i}]"
         if not isinstance(item, Mapping):
             raise MalformedProof("must be an object", field=name)
-        _keys(item, _PAID_KEYS, name + ".")
-        token = _address(item["token"], name + ".token")
+        exact_keys(item, _PAID_KEYS, name + ".")
+        token = address_field(item["token"], name + ".token")
         if token in tokens:
             raise MalformedProof("the token is listed twice", field=name + ".token")
         tokens.add(token)
-        claimed = _decimal(item["claimed"], name + ".claimed")
+        claimed = decimal_field(item["claimed"], name + ".claimed")
         on_chain = None
         if client is not None:
             on_chain = client.claimed(proof.owner, proof.project_id, proof.epoch, proof.leaf, token)
@@ -316,7 +318,7 @@ def _entry(store: Store, chain: ChainClient, proof: dict[str, Any]) -> dict[str,
         {"token": checksum(token), "claimed": str(chain.claimed(owner, pid, epoch, mine, token))}
         for token in chain.epoch_tokens(owner, pid, epoch)
     ]
-    return {"proof": proof, "manifest": [_hex(part.raw) for part in parts], "paid": paid}
+    return {"proof": proof, "manifest": [hex0x(part.raw) for part in parts], "paid": paid}
 
 
 def _project_of(work: Record) -> bytes:
@@ -328,14 +330,8 @@ def _project_of(work: Record) -> bytes:
 
 
 def _parse(data: object) -> dict[str, Any]:
-    if isinstance(data, str | bytes):
-        try:
-            data = json.loads(data)
-        except ValueError as exc:
-            raise MalformedProof(f"not JSON: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise MalformedProof(f"a portfolio is a JSON object, got {type(data).__name__}")
-    _keys(data, _KEYS, "")
+    data = json_object(data, "a portfolio")
+    exact_keys(data, _KEYS, "")
     if data["format"] != FORMAT:
         raise MalformedProof(
             f"unknown format {data['format']!r}",
@@ -344,42 +340,6 @@ def _parse(data: object) -> dict[str, Any]:
             found=repr(data["format"]),
         )
     return dict(data)
-
-
-def _keys(data: Mapping[str, Any], keys: tuple[str, ...], prefix: str) -> None:
-    for key in keys:
-        if key not in data:
-            raise MalformedProof("missing", field=prefix + key)
-    for key in data:
-        if key not in keys:
-            raise MalformedProof("unknown key", field=prefix + str(key))
-
-
-def _hash(value: object, name: str) -> bytes:
-    if not isinstance(value, str) or not _HEX32.fullmatch(value):
-        raise MalformedProof(f"must be 0x and 64 lowercase hex digits, got {value!r}", field=name)
-    return bytes.fromhex(value[2:])
-
-
-def _address(value: object, name: str) -> bytes:
-    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
-        raise MalformedProof(f"must be 0x and 40 hex digits, got {value!r}", field=name)
-    address = bytes.fromhex(value[2:])
-    digits = value[2:]
-    if digits not in (digits.lower(), digits.upper()) and value != checksum(address):
-        raise MalformedProof(
-            f"{value} has a wrong EIP-55 checksum",
-            field=name,
-            expected=checksum(address),
-            found=value,
-        )
-    return address
-
-
-def _decimal(value: object, name: str) -> int:
-    if not isinstance(value, str) or not _DECIMAL.fullmatch(value) or len(value) > 78:
-        raise MalformedProof(f"must be a decimal string, got {value!r}", field=name)
-    return int(value)
 
 
 def _record(value: object, name: str) -> Record:
@@ -406,7 +366,3 @@ def _within(prefix: str, exc: ProofError) -> ProofError:
         message = message[len(exc.field) + 2 :]
     field = prefix + exc.field if exc.field else prefix.rstrip(".")
     return type(exc)(message, field=field, expected=exc.expected, found=exc.found)
-
-
-def _hex(data: bytes) -> str:
-    return "0x" + data.hex()

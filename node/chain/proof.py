@@ -200,24 +200,24 @@ def export_proof(store: Store, chain: ChainClient, contribution_id: bytes) -> di
     """
     work = store.get(contribution_id)
     if work is None:
-        raise ExportError(f"contribution {_hex(contribution_id)} is not in the store")
+        raise ExportError(f"contribution {hex0x(contribution_id)} is not in the store")
     found = standing_of(store, contribution_id)
     if found is None or found.status is Status.WITHDRAWN:
-        raise ExportError(f"contribution {_hex(contribution_id)} is not accepted")
+        raise ExportError(f"contribution {hex0x(contribution_id)} is not accepted")
     if found.status is Status.LATE:
         raise ExportError(
-            f"the acceptance of contribution {_hex(contribution_id)} came after epoch "
+            f"the acceptance of contribution {hex0x(contribution_id)} came after epoch "
             f"{found.epoch} was anchored: it is not counted, so there is nothing to prove"
         )
     acceptance = found.acceptance
     pid, epoch = acceptance.expect(Acceptance).project_id, found.epoch
     project = store.project(pid)
     if project is None:
-        raise ExportError(f"project {_hex(pid)} is not in the store")
+        raise ExportError(f"project {hex0x(pid)} is not in the store")
     tried, anchor = find_epoch_anchor(chain, store, project, epoch)
     if anchor is None:
         raise ExportError(
-            f"epoch {epoch} of project {_hex(pid)} is not anchored by "
+            f"epoch {epoch} of project {hex0x(pid)} is not anchored by "
             f"{' or '.join(checksum(a) for a in tried)} on chain {chain.chain_id} at "
             f"{checksum(chain.address)}"
         )
@@ -225,7 +225,7 @@ def export_proof(store: Store, chain: ChainClient, contribution_id: bytes) -> di
     tree = _committed_tree(store, project, root_record)
     if anchor.root != tree.root:
         raise ExportError(
-            f"the anchored root {_hex(anchor.root)} is not the root {_hex(tree.root)} of the "
+            f"the anchored root {hex0x(anchor.root)} is not the root {hex0x(tree.root)} of the "
             f"acceptances the manifest of epoch {epoch} lists: run an audit of the epoch"
         )
     leaf = tree.leaves[tree.index_of(contribution_id)]
@@ -233,23 +233,23 @@ def export_proof(store: Store, chain: ChainClient, contribution_id: bytes) -> di
         "format": FORMAT,
         "chain_id": chain.chain_id,
         "contract": checksum(chain.address),
-        "tx_hash": _hex(anchor.tx_hash),
+        "tx_hash": hex0x(anchor.tx_hash),
         "block_number": anchor.block_number,
         "owner": checksum(anchor.owner),
-        "project_id": _hex(pid),
+        "project_id": hex0x(pid),
         "epoch": epoch,
-        "root": _hex(anchor.root),
+        "root": hex0x(anchor.root),
         "leaf_encoding": list(LEAF_ENCODING),
         "leaf": {
-            "contribution_id": _hex(leaf.contribution_id),
+            "contribution_id": hex0x(leaf.contribution_id),
             "payout": checksum(leaf.payout),
             "weight": str(leaf.weight),
         },
-        "proof": [_hex(node) for node in tree.proof(contribution_id)],
-        "contribution": _hex(work.raw),
-        "acceptance": _hex(acceptance.raw),
-        "project": _hex(project.raw),
-        "epoch_root": _hex(root_record.raw),
+        "proof": [hex0x(node) for node in tree.proof(contribution_id)],
+        "contribution": hex0x(work.raw),
+        "acceptance": hex0x(acceptance.raw),
+        "project": hex0x(project.raw),
+        "epoch_root": hex0x(root_record.raw),
     }
 
 
@@ -275,15 +275,21 @@ def verify_proof(data: object, chain: ChainClient | None = None) -> VerifiedProo
 # Parsing: shape and types.
 
 
-def _parse(data: object) -> dict[str, Any]:
+def json_object(data: object, what: str) -> Mapping[str, Any]:
+    """`data` (JSON text, or what it parsed to) as the JSON object `what` must be."""
     if isinstance(data, str | bytes):
         try:
             data = json.loads(data)
         except ValueError as exc:
             raise MalformedProof(f"not JSON: {exc}") from exc
     if not isinstance(data, Mapping):
-        raise MalformedProof(f"a proof file is a JSON object, got {type(data).__name__}")
-    _keys(data, _KEYS, "")
+        raise MalformedProof(f"{what} is a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _parse(data: object) -> dict[str, Any]:
+    data = json_object(data, "a proof file")
+    exact_keys(data, _KEYS, "")
     if data["format"] != FORMAT:
         raise MalformedProof(
             f"unknown format {data['format']!r}",
@@ -301,7 +307,7 @@ def _parse(data: object) -> dict[str, Any]:
     leaf = data["leaf"]
     if not isinstance(leaf, Mapping):
         raise MalformedProof(f"must be an object, got {leaf!r}", field="leaf")
-    _keys(leaf, _LEAF_KEYS, "leaf.")
+    exact_keys(leaf, _LEAF_KEYS, "leaf.")
     proof = data["proof"]
     if not isinstance(proof, list) or len(proof) > _MAX_PROOF:
         raise MalformedProof(
@@ -309,19 +315,19 @@ def _parse(data: object) -> dict[str, Any]:
         )
     return {
         "chain_id": _int(data, "chain_id", 1, _MAX_JSON_INT),
-        "contract": _address(data["contract"], "contract"),
-        "tx_hash": _hash(data["tx_hash"], "tx_hash"),
+        "contract": address_field(data["contract"], "contract"),
+        "tx_hash": hash_field(data["tx_hash"], "tx_hash"),
         "block_number": _int(data, "block_number", 0, _MAX_JSON_INT),
-        "owner": _address(data["owner"], "owner"),
-        "project_id": _hash(data["project_id"], "project_id"),
+        "owner": address_field(data["owner"], "owner"),
+        "project_id": hash_field(data["project_id"], "project_id"),
         "epoch": _int(data, "epoch", 0, MAX_EPOCH),
-        "root": _hash(data["root"], "root"),
+        "root": hash_field(data["root"], "root"),
         "leaf": Leaf(
-            _hash(leaf["contribution_id"], "leaf.contribution_id"),
-            _address(leaf["payout"], "leaf.payout"),
-            _weight(leaf["weight"]),
+            hash_field(leaf["contribution_id"], "leaf.contribution_id"),
+            address_field(leaf["payout"], "leaf.payout"),
+            decimal_field(leaf["weight"], "leaf.weight"),
         ),
-        "proof": tuple(_hash(node, f"proof[{i}]") for i, node in enumerate(proof)),
+        "proof": tuple(hash_field(node, f"proof[{i}]") for i, node in enumerate(proof)),
         "contribution": _record(data, "contribution", Contribution),
         "acceptance": _record(data, "acceptance", Acceptance),
         "project": _record(data, "project", Project),
@@ -329,7 +335,8 @@ def _parse(data: object) -> dict[str, Any]:
     }
 
 
-def _keys(data: Mapping[str, Any], keys: tuple[str, ...], prefix: str) -> None:
+def exact_keys(data: Mapping[str, Any], keys: tuple[str, ...], prefix: str) -> None:
+    """Refuses a missing key and an unknown one, naming it under `prefix`."""
     for key in keys:
         if key not in data:
             raise MalformedProof("missing", field=prefix + key)
@@ -345,13 +352,15 @@ def _int(data: Mapping[str, Any], name: str, low: int, high: int) -> int:
     return value
 
 
-def _hash(value: object, name: str) -> bytes:
+def hash_field(value: object, name: str) -> bytes:
+    """A 32-byte hash written as 0x and 64 lowercase hex digits."""
     if not isinstance(value, str) or not _HEX32.fullmatch(value):
         raise MalformedProof(f"must be 0x and 64 lowercase hex digits, got {value!r}", field=name)
     return bytes.fromhex(value[2:])
 
 
-def _address(value: object, name: str) -> bytes:
+def address_field(value: object, name: str) -> bytes:
+    """An address written as 0x and 40 hex digits, its EIP-55 checksum right if mixed-case."""
     if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
         raise MalformedProof(f"must be 0x and 40 hex digits, got {value!r}", field=name)
     address = bytes.fromhex(value[2:])
@@ -367,9 +376,10 @@ def _address(value: object, name: str) -> bytes:
     return address
 
 
-def _weight(value: object) -> int:
+def decimal_field(value: object, name: str) -> int:
+    """A decimal string of at most 78 digits (a uint256), as an int."""
     if not isinstance(value, str) or not _DECIMAL.fullmatch(value) or len(value) > 78:
-        raise MalformedProof(f"must be a decimal string, got {value!r}", field="leaf.weight")
+        raise MalformedProof(f"must be a decimal string, got {value!r}", field=name)
     return int(value)
 
 
@@ -445,7 +455,7 @@ def _offline(parsed: dict[str, Any], online: bool) -> VerifiedProof:
     _same("tx_hash", anchored.tx_hash, proof.tx_hash, "epoch_root")
     if not verify(proof.root, proof.leaf, proof.proof):
         raise InvalidMerkleProof(
-            f"the proof does not lead from the leaf to root {_hex(proof.root)}", field="proof"
+            f"the proof does not lead from the leaf to root {hex0x(proof.root)}", field="proof"
         )
     return proof
 
@@ -484,12 +494,12 @@ def _on_chain(proof: VerifiedProof, chain: ChainClient) -> None:
     receipt = client.receipt(proof.tx_hash)
     if receipt is None:
         raise AnchorNotFound(
-            f"transaction {_hex(proof.tx_hash)} is not on chain {chain.chain_id}", field="tx_hash"
+            f"transaction {hex0x(proof.tx_hash)} is not on chain {chain.chain_id}", field="tx_hash"
         )
     mined_in = int(receipt["blockNumber"])
     if mined_in != proof.block_number:
         raise ProofMismatch(
-            f"transaction {_hex(proof.tx_hash)} is in block {mined_in}, the file says "
+            f"transaction {hex0x(proof.tx_hash)} is in block {mined_in}, the file says "
             f"{proof.block_number}",
             field="block_number",
             expected=str(mined_in),
@@ -506,25 +516,25 @@ def _on_chain(proof: VerifiedProof, chain: ChainClient) -> None:
     ]
     if not mine:
         raise AnchorNotFound(
-            f"transaction {_hex(proof.tx_hash)} anchored no epoch {proof.epoch} of project "
-            f"{_hex(proof.project_id)} by {checksum(proof.owner)} at {checksum(proof.contract)}",
+            f"transaction {hex0x(proof.tx_hash)} anchored no epoch {proof.epoch} of project "
+            f"{hex0x(proof.project_id)} by {checksum(proof.owner)} at {checksum(proof.contract)}",
             field="tx_hash",
         )
     anchored = bytes(mine[0]["args"]["root"])
     if anchored != proof.root:
         raise ProofMismatch(
-            f"transaction {_hex(proof.tx_hash)} anchored root {_hex(anchored)}",
+            f"transaction {hex0x(proof.tx_hash)} anchored root {hex0x(anchored)}",
             field="root",
-            expected=_hex(anchored),
-            found=_hex(proof.root),
+            expected=hex0x(anchored),
+            found=hex0x(proof.root),
         )
     stored = client.epoch(proof.owner, proof.project_id, proof.epoch).root
     if stored != proof.root:
         raise AnchorNotFound(
-            f"the contract holds root {_hex(stored)} for the epoch, not {_hex(proof.root)}",
+            f"the contract holds root {hex0x(stored)} for the epoch, not {hex0x(proof.root)}",
             field="root",
-            expected=_hex(stored),
-            found=_hex(proof.root),
+            expected=hex0x(stored),
+            found=hex0x(proof.root),
         )
     if not client.verify(proof.owner, proof.project_id, proof.epoch, proof.leaf, proof.proof):
         raise ChainRejects(
@@ -541,7 +551,7 @@ def _committed_tree(store: Store, project: Record, root: Record) -> MerkleTree:
         return committed_tree(store, project, root).merkle
     except ProtocolError as exc:
         raise ExportError(
-            f"the manifest of epoch root {_hex(root.id)} gives no tree: {exc}"
+            f"the manifest of epoch root {hex0x(root.id)} gives no tree: {exc}"
         ) from exc
 
 
@@ -562,17 +572,17 @@ def _epoch_root_of(
                 return record
         if page.cursor is None:
             raise ExportError(
-                f"the store has no epoch_root record of epoch {epoch} of project {_hex(pid)} "
-                f"naming root {_hex(root)} in tx {_hex(tx_hash)}"
+                f"the store has no epoch_root record of epoch {epoch} of project {hex0x(pid)} "
+                f"naming root {hex0x(root)} in tx {hex0x(tx_hash)}"
             )
         cursor = page.cursor
 
 
 def _show(value: object, address: bool) -> str:
     if isinstance(value, bytes):
-        return checksum(value) if address else _hex(value)
+        return checksum(value) if address else hex0x(value)
     return str(value)
 
 
-def _hex(data: bytes) -> str:
+def hex0x(data: bytes) -> str:
     return "0x" + data.hex()
