@@ -74,6 +74,7 @@ from node.errors import (
     InsufficientAllowance,
     InsufficientFunds,
     InsufficientTokens,
+    NoFaucet,
     TransactionReverted,
     UnknownToken,
     WrongChain,
@@ -928,6 +929,43 @@ class ChainClient:
         (event,) = self.contract.events.PoolFunded().process_receipt(receipt, errors=DISCARD)
         return TokenFunding(tuple(approvals), tx.hash, int(event["args"]["amount"]))
 
+    # The wallet: ether on dev chains, and sent to others.
+
+    def is_dev(self) -> bool:
+        """Returns True on a development chain, which has a faucet: the embedded chain, an anvil
+        this node started, or an anvil at a URL (it names itself in web3_clientVersion)."""
+        if self.config.backend in ("embedded", "anvil"):
+            return True
+        version = self._rpc("reading the client version", lambda: self.w3.client_version)
+        return str(version).lower().startswith("anvil")
+
+    def faucet(self, to: bytes, amount: int) -> int:
+        """Gives `to` `amount` wei out of nothing, on a dev chain; returns its balance then.
+
+        Raises:
+            NoFaucet: the chain is not a dev chain.
+        """
+        if not self.is_dev():
+            raise NoFaucet(
+                f"chain {self.chain_id} ({self.config.backend} at "
+                f"{self.config.url or 'its endpoint'}) is not a dev chain: only the embedded "
+                "chain and anvil have a faucet"
+            )
+        if isinstance(self.w3.provider, EthereumTesterProvider):
+            dev_fund(self.w3, to, amount)
+        else:
+            # anvil_setBalance sets a balance: what it holds and the amount.
+            dev_fund(self.w3, to, self.balance(to) + amount)
+        return self.balance(to)
+
+    def sign_transfer(self, to: bytes, amount: int) -> SignedTx:
+        """Signs a transfer of `amount` wei from this node's wallet to `to`.
+
+        Raises:
+            InsufficientFunds: the wallet does not hold the amount and the gas.
+        """
+        return self._sign(_Transfer(self.w3, to), "sending ether", value=amount)  # type: ignore[arg-type]
+
     def check_settles_here(self, project_id: bytes, chain_id: int, contract: bytes) -> None:
         """Raises WrongChain unless (`chain_id`, `contract`), where a project's signed epoch
         roots say it settles, are this client's chain and contract."""
@@ -1141,6 +1179,20 @@ class _Signer:
         except ChainError:
             return InsufficientFunds(self.account.address, balance, value)
         return InsufficientFunds(self.account.address, balance, value + _limit(gas) * max_fee)
+
+
+class _Transfer:
+    """A plain transfer of ether, priced and signed as `_Signer` does a contract call."""
+
+    def __init__(self, w3: Web3, to: bytes) -> None:
+        self.w3 = w3
+        self.to = checksum(to)
+
+    def estimate_gas(self, base: dict[str, Any]) -> int:
+        return int(self.w3.eth.estimate_gas({**base, "to": self.to}))  # type: ignore[typeddict-item]
+
+    def build_transaction(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return {**fields, "to": self.to, "data": b""}
 
 
 def _limit(estimate: int) -> int:
