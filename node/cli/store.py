@@ -69,13 +69,14 @@ def check(repair: bool) -> int:
         for line in data["repaired"]:
             console.print(f"Repaired: {line}")
         for line in data["problems"]:
-            console.print(f"problem: {line}", markup=False, highlight=False)
+            console.print(f"problem: {line}", markup=False, highlight=False, soft_wrap=True)
         if data["consistent"]:
-            console.print(f"The store {data['store']} is consistent.")
+            console.print(f"The store {data['store']} is consistent.", soft_wrap=True)
         else:
             console.print(
                 f"{len(data['problems'])} problem(s) in {data['store']}"
-                + ("" if repair else "; see `workwork store check --help` for --repair")
+                + ("" if repair else "; see `workwork store check --help` for --repair"),
+                soft_wrap=True,
             )
 
     emit(
