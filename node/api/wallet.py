@@ -13,12 +13,9 @@ import trio
 from node.api.app import Api
 from node.api.routes import Param, Route
 from node.api.views import address
-from node.chain.client import ChainClient
+from node.chain.client import FAUCET_AMOUNT, ChainClient
 from node.chain.settlement import Settlement
 from node.errors import ChainError, NoChain, NoFaucet, Unpaid
-
-# What the faucet gives when no amount is asked: 10 ether, gas for a long while.
-FAUCET_AMOUNT = 10 * 10**18
 
 
 def _chain(api: Api) -> ChainClient:

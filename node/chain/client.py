@@ -119,6 +119,8 @@ T = TypeVar("T")
 ZERO_ROOT = bytes(32)
 # A dev chain gives the node's wallet this much, so that it can pay for gas (embedded, anvil).
 DEV_BALANCE = 10_000 * 10**18
+# What a dev chain's faucet (`top_up`) gives when no amount is asked: gas for a long while.
+FAUCET_AMOUNT = 10 * 10**18
 # What the embedded chain's accounts hold: enough to fund wallets many times over.
 _EMBEDDED_BALANCE = 2**100
 _DEFAULT = ChainConfig()
@@ -934,10 +936,7 @@ class ChainClient:
     def is_dev(self) -> bool:
         """Returns True on a development chain, which has a faucet: the embedded chain, an anvil
         this node started, or an anvil at a URL (it names itself in web3_clientVersion)."""
-        if self.config.backend in ("embedded", "anvil"):
-            return True
-        version = self._rpc("reading the client version", lambda: self.w3.client_version)
-        return str(version).lower().startswith("anvil")
+        return self.config.backend in ("embedded", "anvil") or is_dev_chain(self.w3, self.config)
 
     def faucet(self, to: bytes, amount: int) -> int:
         """Gives `to` `amount` wei out of nothing, on a dev chain; returns its balance then.
@@ -946,17 +945,12 @@ class ChainClient:
             NoFaucet: the chain is not a dev chain.
         """
         if not self.is_dev():
+            where = f" at {self.config.url}" if self.config.url else ""
             raise NoFaucet(
-                f"chain {self.chain_id} ({self.config.backend} at "
-                f"{self.config.url or 'its endpoint'}) is not a dev chain: only the embedded "
-                "chain and anvil have a faucet"
+                f"chain {self.chain_id} ({self.config.backend}{where}) is not a dev chain: only "
+                "the embedded chain and anvil have a faucet"
             )
-        if isinstance(self.w3.provider, EthereumTesterProvider):
-            dev_fund(self.w3, to, amount)
-        else:
-            # anvil_setBalance sets a balance: what it holds and the amount.
-            dev_fund(self.w3, to, self.balance(to) + amount)
-        return self.balance(to)
+        return top_up(self.w3, to, amount)
 
     def sign_transfer(self, to: bytes, amount: int) -> SignedTx:
         """Signs a transfer of `amount` wei from this node's wallet to `to`.
@@ -1225,6 +1219,27 @@ def dev_fund(w3: Web3, address: str | bytes, amount: int = DEV_BALANCE) -> None:
         raise ChainError(
             f"this chain has no dev faucet (anvil_setBalance failed): {response['error']}"
         )
+
+
+def is_dev_chain(w3: Web3, config: ChainConfig = _DEFAULT) -> bool:
+    """Returns True if `w3` is a development chain with a faucet: eth-tester, or an anvil (which
+    names itself in web3_clientVersion)."""
+    if isinstance(w3.provider, EthereumTesterProvider):
+        return True
+    version = retrying(config, "reading the client version", lambda: w3.client_version)
+    return str(version).lower().startswith("anvil")
+
+
+def top_up(w3: Web3, to: bytes | str, amount: int) -> int:
+    """Gives `to` `amount` wei more on a dev chain (`dev_fund`); returns its balance then."""
+    target = checksum(to)
+    if isinstance(w3.provider, EthereumTesterProvider):
+        dev_fund(w3, target, amount)
+    else:
+        # anvil_setBalance sets a balance: what it holds and the amount.
+        held = int(retrying(_DEFAULT, "reading a balance", lambda: w3.eth.get_balance(target)))
+        dev_fund(w3, target, held + amount)
+    return int(retrying(_DEFAULT, "reading a balance", lambda: w3.eth.get_balance(target)))
 
 
 def _send(w3: Web3, config: ChainConfig, tx: SignedTx) -> bytes:

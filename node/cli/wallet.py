@@ -44,18 +44,43 @@ def _show(console: Console, data: dict[str, Any]) -> None:
     epilog=examples(
         "workwork chain faucet",
         "workwork chain faucet 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 100ether",
+        "workwork chain faucet --chain http://127.0.0.1:8545     # no node running",
     ),
 )
 @click.argument("address", type=Address(), required=False)
 @click.argument("amount", type=Amount(), required=False)
+@click.option(
+    "--chain",
+    "url",
+    help="Ask the anvil at this JSON-RPC URL directly, without a running node.",
+)
 @output
-def faucet(address: str | None, amount: int | None) -> None:
+def faucet(address: str | None, amount: int | None, url: str | None) -> None:
     """Give ADDRESS (this node's wallet by default) AMOUNT (10ether by default) on a dev chain.
 
     Only dev chains have a faucet: the embedded chain, and anvil (started by the node, or at
     a URL). Elsewhere the command is refused; send ether from a wallet that holds some.
+    Without --chain it asks the running node; with it, the anvil at URL (before a deploy, say).
     """
-    emit(current().client().faucet(address, amount), _show)
+    if url is None:
+        emit(current().client().faucet(address, amount), _show)
+        return
+    from node.chain.client import FAUCET_AMOUNT, checksum, is_dev_chain, top_up, web3_at
+    from node.config import ChainConfig
+    from node.errors import NoFaucet
+
+    if address is None:
+        from node import keys
+
+        home = current().home
+        address = checksum(keys.public(home.identity, home.wallet).address)
+    config = ChainConfig(backend="rpc", url=url)
+    w3 = web3_at(url, config)
+    if not is_dev_chain(w3, config):
+        raise NoFaucet(f"the chain at {url} is not a dev chain: only anvil has a faucet")
+    amount = amount or FAUCET_AMOUNT
+    balance = top_up(w3, address, amount)
+    emit({"address": checksum(address), "amount": str(amount), "balance": str(balance)}, _show)
 
 
 @cli.group(epilog=examples("workwork wallet send 0x7099...79C8 1ether"))

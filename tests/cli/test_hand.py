@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from node.chain.client import DEV_BALANCE
-from tests.support.anvil import rpc, running_anvil
-from tests.support.cli import daemon, ok, run
+from tests.support.anvil import running_anvil
+from tests.support.cli import WORKWORK, daemon, env, ok, run
 
 pytestmark = pytest.mark.slow
 
@@ -112,7 +112,9 @@ def test_an_empty_wallet_on_a_shared_anvil_is_told_to_use_the_faucet(tmp_path: P
     ok(home, "init")
     paying = ok(deployer, "init")["wallet"]
     with running_anvil() as url:
-        rpc(url, "anvil_setBalance", [paying, hex(10 * ETHER)])
+        # Before any node runs: the faucet of the anvil at the URL, for the deployment's gas.
+        given = ok(deployer, "chain", "faucet", "--chain", url)
+        assert (given["address"], given["balance"]) == (paying, str(10 * ETHER))
         contract = ok(deployer, "chain", "deploy", "--chain", url)["contract"]
         with daemon(home, "--chain", url, "--contract", contract):
             assert ok(home, "chain", "status")["balance"] == "0"
@@ -125,3 +127,30 @@ def test_an_empty_wallet_on_a_shared_anvil_is_told_to_use_the_faucet(tmp_path: P
             funded = ok(home, "chain", "faucet", "--json")
             assert funded["balance"] == str(10 * ETHER)
             assert ok(home, "wallet", "send", SOMEONE, "1ether")["to"] == SOMEONE
+
+
+def test_shell_completion_as_the_readme_says(tmp_path: Path) -> None:
+    def complete(*words: str) -> list[str]:
+        done = subprocess.run(
+            WORKWORK,
+            env={
+                **env(),
+                "_WORKWORK_COMPLETE": "bash_complete",
+                "COMP_WORDS": " ".join(("workwork", *words)),
+                "COMP_CWORD": str(len(words)),
+            },
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return [line.split(",", 1)[1] for line in done.stdout.splitlines()]
+
+    assert complete("node", "s") == ["start", "stop"]
+    assert "check" in complete("store", "")
+    assert complete("wallet", "") == ["send"]
+    source = subprocess.run(
+        WORKWORK, env={**env(), "_WORKWORK_COMPLETE": "bash_source"}, capture_output=True,
+        text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert "complete -o nosort -F _workwork_completion workwork" in source.stdout
