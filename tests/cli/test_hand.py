@@ -154,3 +154,21 @@ def test_shell_completion_as_the_readme_says(tmp_path: Path) -> None:
         text=True, timeout=30, check=True,
     )  # fmt: skip
     assert "complete -o nosort -F _workwork_completion workwork" in source.stdout
+
+
+def test_tables_show_short_ids_that_commands_take_and_wide_shows_them_whole(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "a"
+    ok(home, "init")
+    with daemon(home):
+        pid = ok(home, "project", "post", "docs", "--title", "Docs")["project_id"]
+        work = ok(home, "contribute", pid, "--summary", "Wrote it", "--evidence-uri", "u")["id"]
+        for args, full in ((("project", "list"), pid), (("contributions",), work)):
+            listed = run(home, *args)
+            assert listed.returncode == 0, listed.stderr
+            assert f"{full[:12]}…" in listed.stdout and full not in listed.stdout
+            for wide in ((*args, "--wide"), ("--wide", *args)):
+                assert full in run(home, *wide).stdout
+        # The short id a table shows is one that commands take.
+        assert ok(home, "project", "show", pid[:12])["project_id"] == pid

@@ -109,8 +109,15 @@ def test_store_check_repairs_the_filter_of_stored_ids_only(
 
 
 def test_the_faucet_is_refused_on_a_chain_that_is_not_a_dev_chain() -> None:
-    # The embedded chain seen as an rpc endpoint: not anvil, so no faucet.
+    class Geth:
+        """A Web3 of a chain that is no dev chain, as far as the faucet asks."""
+
+        provider = object()
+        client_version = "Geth/v1.14.0-stable/linux-amd64/go1.22"
+
     chain = ChainClient.embedded(config=ChainConfig(backend="rpc", url="http://127.0.0.1:1"))
+    assert chain.is_dev()  # eth-tester
+    chain.w3 = Geth()  # type: ignore[assignment]
     assert not chain.is_dev()
     with pytest.raises(NoFaucet, match="is not a dev chain: only the embedded chain and anvil"):
         chain.faucet(b"\x01" * 20, 1)
@@ -120,3 +127,32 @@ def test_the_faucet_is_refused_on_a_chain_that_is_not_a_dev_chain() -> None:
 def test_store_check_without_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--data-dir", str(tmp_path), "store", "check"]) == 1
     assert "has no store yet" in capsys.readouterr().err
+
+
+def test_tables_never_wrap_ids() -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    from node.cli.base import IdTable, short
+
+    pid = "5a45d65dd9bb" + "0" * 52
+    peer = "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xw"
+    assert short(pid) == "5a45d65dd9bb…"
+    assert short(peer) == "12D3KooWQYhT…CVe2Xw"
+    assert short("0x70997970C51812dc3A010C7d01b50e0d17dc79C8") == (
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    )
+    long_title = "A title long enough to take the rest of a narrow terminal and then some more"
+
+    def render(wide: bool, width: int) -> str:
+        table = IdTable("project id", "peer", "title", wide=wide)
+        table.add_row(pid, Text(peer), long_title)
+        console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+        console.print(table)
+        return console.export_text()
+
+    narrow = render(False, 80)
+    assert "5a45d65dd9bb…" in narrow and pid not in narrow and "12D3KooWQYhT…CVe2Xw" in narrow
+    # --wide: whole ids, each on one line; the other cells fold around them.
+    wide = render(True, 160)
+    assert pid in wide and peer in wide
