@@ -249,7 +249,16 @@ def stop(timeout: float) -> None:
             f"({exc.message}); it was left by a node that did not stop cleanly",
             f"if no node runs over {home.root}, delete {home.api_file}",
         ) from None
-    os.kill(pid, signal.SIGTERM)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except PermissionError:
+        raise DaemonError(
+            "NotPermitted",
+            f"not allowed to signal the node (process {pid}): it runs as another user",
+            "run `workwork node stop` as the user that runs the node (or `systemctl stop`)",
+        ) from None
+    except ProcessLookupError:
+        pass  # it exited between the look at its API and now
     deadline = time.monotonic() + timeout
     while _alive(pid):
         if time.monotonic() > deadline:
