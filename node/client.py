@@ -260,6 +260,20 @@ class Client:
     def chain(self) -> Any:
         return self.request("GET", "/v1/chain")
 
+    def faucet(self, address: str | None = None, amount: int | None = None) -> Any:
+        """Gives `address` (this node's wallet by default) ether, on a dev chain only."""
+        body: dict[str, Any] = {}
+        if address is not None:
+            body["address"] = address
+        if amount is not None:
+            body["amount"] = str(amount)
+        return self.request("POST", "/v1/chain/faucet", body=body, timeout=120.0)
+
+    def send(self, to: str, amount: int, *, timeout: float = 600.0) -> Any:
+        """Sends `amount` wei from the node's wallet to `to`; returns once confirmed."""
+        body = {"to": to, "amount": str(amount)}
+        return self.request("POST", "/v1/wallet/send", body=body, timeout=timeout)
+
     def epochs(self, project_id: str) -> Any:
         return self.request("GET", f"/v1/projects/{project_id}/epochs")
 

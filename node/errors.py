@@ -19,7 +19,7 @@ from protocol import NotAuthorized, ProjectClosed, ProtocolError
 from storage import BadCursor, StorageError, StoreInUse
 
 # Exit codes of the CLI: 0 success, 1 an error, 2 a usage error, 3 an audit with findings,
-# 4 an import that stored what it could and refused the rest.
+# 4 an import that stored what it could and refused the rest. 3 is also `store check`'s: problems.
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_FINDINGS = 3
@@ -133,7 +133,12 @@ class TransactionReverted(ChainError):
         self.reason = reason
 
 
-class InsufficientFunds(ChainError):
+class Unpaid(ChainError):
+    """Raised when the wallet cannot pay for what it is asked to send: the family of empty and
+    short wallets, whose hint says how to fund one."""
+
+
+class InsufficientFunds(Unpaid):
     """Raised when the wallet cannot pay for a transaction (its value and gas)."""
 
     def __init__(self, wallet: str, holds: int, needs: int) -> None:
@@ -160,6 +165,11 @@ class InsufficientTokens(InsufficientFunds):
         self.token = token
         self.holds = holds
         self.needs = needs
+
+
+class NoFaucet(ChainError):
+    """Raised when a faucet is asked of a chain that has none: only dev chains (the embedded
+    chain, anvil) can make ether out of nothing."""
 
 
 class InsufficientAllowance(ChainError):
@@ -285,6 +295,13 @@ class Outcome:
     hint: str
 
 
+# What to do about a wallet that cannot pay (`Unpaid`): fund it.
+FUND_HINT = (
+    "fund the wallet (`workwork chain status` shows it): on a dev chain (embedded, anvil) with "
+    "`workwork chain faucet`; elsewhere send it ether from another wallet (`workwork wallet "
+    "send ADDRESS AMOUNT` on a node that holds some)"
+)
+
 # The most specific class first: `outcome` takes the first row the error is an instance of.
 OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (BadRequest, Outcome(400, EXIT_USAGE, "see GET /openapi.json for the parameters of each route")),
@@ -304,7 +321,8 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (WrongChain, Outcome(409, EXIT_ERROR, "ask the project's owner for that chain's JSON-RPC URL, and start this node with --chain URL --contract 0x... of that chain (or set [chain] in config.toml)")),
     (ChainInUse, Outcome(409, EXIT_ERROR, "another node (or script) runs an anvil on this state file: stop that process (the message names it), or give this node a data dir of its own")),
     (InsufficientTokens, Outcome(409, EXIT_ERROR, "send the wallet more of the token, or fund less")),
-    (InsufficientFunds, Outcome(409, EXIT_ERROR, "send the wallet more (on a dev chain, the wallet is funded at start)")),
+    (Unpaid, Outcome(409, EXIT_ERROR, FUND_HINT)),
+    (NoFaucet, Outcome(409, EXIT_ERROR, "on this chain, send the wallet ether from one that holds some (`workwork wallet send` on that node, or any wallet app)")),
     (InsufficientAllowance, Outcome(409, EXIT_ERROR, "approve the contract for the amount first; nothing was sent")),
     (UnknownToken, Outcome(400, EXIT_ERROR, "check the token's address: it must be the token's contract on this node's chain")),
     (TransactionReverted, Outcome(409, EXIT_ERROR, "the contract refused it; nothing changed on chain")),
@@ -317,7 +335,7 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (ConfigError, Outcome(400, EXIT_ERROR, "check config.toml in the data dir and the flags; see `workwork node start --help`")),
     (KeyFileError, Outcome(400, EXIT_ERROR, "the message names the file: check it, its mode (0600) and the passphrase (--passphrase-file or WORKWORK_PASSPHRASE)")),
     (BadCursor, Outcome(400, EXIT_ERROR, "pass back the cursor that the previous page returned")),
-    (StoreInUse, Outcome(503, EXIT_ERROR, "a node already runs over this data dir; use the other commands, or stop it")),
+    (StoreInUse, Outcome(503, EXIT_ERROR, "a node already runs over this data dir: use the other commands, or stop it with `workwork node stop`")),
     (StorageError, Outcome(503, EXIT_ERROR, "the node's store cannot be read or written (a full disk?); free space: the node goes on by itself")),
     (WrongHost, Outcome(421, EXIT_ERROR, "call the API at the address of the data dir's api.json (127.0.0.1 or localhost and its port)")),
     (ForeignOrigin, Outcome(403, EXIT_ERROR, "the API serves only its own dashboard to a browser; call it from a program, which sends no Origin")),

@@ -647,6 +647,12 @@ class Store:
         with self._lock, translate(self.path, "checking"):
             return check_store(self._db, self._seen)
 
+    def rebuild_filter(self) -> None:
+        """Rebuilds the filter of stored ids from the records themselves: the repair of a filter
+        that misses stored ids (`check` says which), which only ever costs a lookup more."""
+        with self._lock, translate(self.path, "rebuilding the filter of"):
+            self._seen = _build_seen(self._db)
+
 
 class _StateTables:
     """How `State` reaches its store's database (`storage.state.Tables`).
@@ -692,6 +698,11 @@ def _take_seen(db: Any) -> Seen:
         seen = Seen.load(saved)
         if seen is not None:
             return seen
+    return _build_seen(db)
+
+
+def _build_seen(db: Any) -> Seen:
+    """Returns the id filter of the records stored in `db`, read from the R table."""
     total = sum(keys.read_u64(v) for _, v in db.iterator(prefix=keys.COUNT_PREFIX))
     seen = Seen(max(2 * total, MIN_CAPACITY))
     for key in db.iterator(prefix=keys.RECORD, include_value=False):

@@ -7,15 +7,18 @@
 | openapi.py | the OpenAPI document generated from the routes |
 | views.py | records and values as JSON |
 | actions.py | records built from what a user asks, against what the store knows |
-| network.py, work.py, settle.py, match.py | the handlers and route tables, by resource |
+| network.py, work.py, settle.py, wallet.py, match.py | the handlers and route tables, by resource |
 """
 
 from node.api.match import MATCH_ROUTES
 from node.api.network import NETWORK_ROUTES
 from node.api.routes import Route
 from node.api.settle import SETTLEMENT_ROUTES
+from node.api.wallet import WALLET_ROUTES
 from node.api.work import WORK_ROUTES
 
-ROUTES: tuple[Route, ...] = NETWORK_ROUTES + WORK_ROUTES + SETTLEMENT_ROUTES + MATCH_ROUTES
+ROUTES: tuple[Route, ...] = (
+    NETWORK_ROUTES + WORK_ROUTES + SETTLEMENT_ROUTES + WALLET_ROUTES + MATCH_ROUTES
+)
 
 __all__ = ["ROUTES"]

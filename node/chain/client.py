@@ -74,6 +74,7 @@ from node.errors import (
     InsufficientAllowance,
     InsufficientFunds,
     InsufficientTokens,
+    NoFaucet,
     TransactionReverted,
     UnknownToken,
     WrongChain,
@@ -118,6 +119,8 @@ T = TypeVar("T")
 ZERO_ROOT = bytes(32)
 # A dev chain gives the node's wallet this much, so that it can pay for gas (embedded, anvil).
 DEV_BALANCE = 10_000 * 10**18
+# What a dev chain's faucet (`top_up`) gives when no amount is asked: gas for a long while.
+FAUCET_AMOUNT = 10 * 10**18
 # What the embedded chain's accounts hold: enough to fund wallets many times over.
 _EMBEDDED_BALANCE = 2**100
 _DEFAULT = ChainConfig()
@@ -928,6 +931,35 @@ class ChainClient:
         (event,) = self.contract.events.PoolFunded().process_receipt(receipt, errors=DISCARD)
         return TokenFunding(tuple(approvals), tx.hash, int(event["args"]["amount"]))
 
+    # The wallet: ether on dev chains, and sent to others.
+
+    def is_dev(self) -> bool:
+        """Returns True on a development chain, which has a faucet: the embedded chain, an anvil
+        this node started, or an anvil at a URL (it names itself in web3_clientVersion)."""
+        return self.config.backend in ("embedded", "anvil") or is_dev_chain(self.w3, self.config)
+
+    def faucet(self, to: bytes, amount: int) -> int:
+        """Gives `to` `amount` wei out of nothing, on a dev chain; returns its balance then.
+
+        Raises:
+            NoFaucet: the chain is not a dev chain.
+        """
+        if not self.is_dev():
+            where = f" at {self.config.url}" if self.config.url else ""
+            raise NoFaucet(
+                f"chain {self.chain_id} ({self.config.backend}{where}) is not a dev chain: only "
+                "the embedded chain and anvil have a faucet"
+            )
+        return top_up(self.w3, to, amount)
+
+    def sign_transfer(self, to: bytes, amount: int) -> SignedTx:
+        """Signs a transfer of `amount` wei from this node's wallet to `to`.
+
+        Raises:
+            InsufficientFunds: the wallet does not hold the amount and the gas.
+        """
+        return self._sign(_Transfer(self.w3, to), "sending ether", value=amount)  # type: ignore[arg-type]
+
     def check_settles_here(self, project_id: bytes, chain_id: int, contract: bytes) -> None:
         """Raises WrongChain unless (`chain_id`, `contract`), where a project's signed epoch
         roots say it settles, are this client's chain and contract."""
@@ -1143,6 +1175,20 @@ class _Signer:
         return InsufficientFunds(self.account.address, balance, value + _limit(gas) * max_fee)
 
 
+class _Transfer:
+    """A plain transfer of ether, priced and signed as `_Signer` does a contract call."""
+
+    def __init__(self, w3: Web3, to: bytes) -> None:
+        self.w3 = w3
+        self.to = checksum(to)
+
+    def estimate_gas(self, base: dict[str, Any]) -> int:
+        return int(self.w3.eth.estimate_gas({**base, "to": self.to}))  # type: ignore[typeddict-item]
+
+    def build_transaction(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return {**fields, "to": self.to, "data": b""}
+
+
 def _limit(estimate: int) -> int:
     """Returns the gas limit for an estimate: a margin, since state can change before inclusion."""
     return estimate * 5 // 4 + 10_000
@@ -1173,6 +1219,27 @@ def dev_fund(w3: Web3, address: str | bytes, amount: int = DEV_BALANCE) -> None:
         raise ChainError(
             f"this chain has no dev faucet (anvil_setBalance failed): {response['error']}"
         )
+
+
+def is_dev_chain(w3: Web3, config: ChainConfig = _DEFAULT) -> bool:
+    """Returns True if `w3` is a development chain with a faucet: eth-tester, or an anvil (which
+    names itself in web3_clientVersion)."""
+    if isinstance(w3.provider, EthereumTesterProvider):
+        return True
+    version = retrying(config, "reading the client version", lambda: w3.client_version)
+    return str(version).lower().startswith("anvil")
+
+
+def top_up(w3: Web3, to: bytes | str, amount: int) -> int:
+    """Gives `to` `amount` wei more on a dev chain (`dev_fund`); returns its balance then."""
+    target = checksum(to)
+    if isinstance(w3.provider, EthereumTesterProvider):
+        dev_fund(w3, target, amount)
+    else:
+        # anvil_setBalance sets a balance: what it holds and the amount.
+        held = int(retrying(_DEFAULT, "reading a balance", lambda: w3.eth.get_balance(target)))
+        dev_fund(w3, target, held + amount)
+    return int(retrying(_DEFAULT, "reading a balance", lambda: w3.eth.get_balance(target)))
 
 
 def _send(w3: Web3, config: ChainConfig, tx: SignedTx) -> bytes:

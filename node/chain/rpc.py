@@ -49,7 +49,7 @@ from web3.exceptions import (
 )
 
 from node.config import ChainConfig
-from node.errors import ChainError, ChainUnavailable, TransactionReverted
+from node.errors import ChainError, ChainUnavailable, TransactionReverted, Unpaid
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,10 @@ class NonceUsed(ChainError):
     nonce: it can never be mined."""
 
 
-class Unfunded(ChainError):
+class Unfunded(Unpaid):
     """Raised inside the chain client when the chain says the wallet cannot pay; the caller that
-    knows the amounts turns it into `InsufficientFunds`."""
+    knows the amounts turns it into `InsufficientFunds` (where one leaks, its hint still says how
+    to fund the wallet)."""
 
 
 def checksum(address: bytes | str) -> ChecksumAddress:

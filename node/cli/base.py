@@ -9,6 +9,7 @@ Nothing here imports the command modules; node/cli/main.py brings them together.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ class State:
 
     home: Home
     json: bool = False
+    # Full ids in tables (`--wide`); else they are shortened to a prefix that still names them.
+    wide: bool = False
     console: Console = field(default_factory=Console)
 
     def client(self) -> Client:
@@ -77,8 +80,20 @@ def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         current().json = True
 
 
+def _set_wide(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        current().wide = True
+
+
 def output(fn: F) -> F:
-    """Adds `--json` to a command, so it is accepted after the command name too."""
+    """Adds `--json` and `--wide` to a command, so they are accepted after its name too."""
+    fn = click.option(
+        "--wide",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_wide,
+        help="Show full ids in tables (else the first 12 digits, which name them as well).",
+    )(fn)
     return click.option(
         "--json",
         "as_json",
@@ -116,12 +131,49 @@ def show_pairs(console: Console, rows: Iterable[tuple[str, Any]]) -> None:
     console.print(table)
 
 
+# Digits of an id that a table shows without --wide: commands take them as the id (`RecordId`).
+SHORT = 12
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_PEER_ID = re.compile(r"(12D3KooW|Qm)[1-9A-HJ-NP-Za-km-z]{38,}")
+
+
+def short(value: str) -> str:
+    """Returns an id as a table shows it: 64 hex digits as their first 12 and `…`, a peer id as
+    its first 12 characters and last 6; anything else as it is."""
+    if _HEX64.fullmatch(value):
+        return value[:SHORT] + "…"
+    if _PEER_ID.fullmatch(value):
+        return f"{value[:12]}…{value[-6:]}"
+    return value
+
+
+class IdTable(Table):
+    """A table that never wraps an id: ids are shortened to a prefix that commands take, or with
+    `--wide` shown whole in a column that does not wrap; other cells fold instead of being cut."""
+
+    def __init__(self, *headers: str, wide: bool) -> None:
+        super().__init__()
+        self.wide = wide
+        for header in headers:
+            self.add_column(header, overflow="fold")
+
+    def add_row(self, *renderables: Any, **options: Any) -> None:
+        cells = []
+        for column, cell in zip(self.columns, renderables, strict=False):
+            text = cell.plain if isinstance(cell, Text) else cell
+            if isinstance(text, str) and short(text) != text:
+                if self.wide:
+                    column.no_wrap = True
+                else:
+                    cell = short(text)
+            cells.append(cell)
+        cells.extend(renderables[len(cells) :])
+        super().add_row(*cells, **options)
+
+
 def new_table(*headers: str) -> Table:
-    """Returns a table whose cells fold instead of being cut: ids must stay copyable."""
-    table = Table()
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    return table
+    """Returns a table for people (`IdTable`): ids shortened unless `--wide`, cells folded."""
+    return IdTable(*headers, wide=current().wide)
 
 
 def show_record(console: Console, data: dict[str, Any]) -> None:
@@ -163,13 +215,14 @@ def examples(*lines: str) -> str:
     help="The node's data dir (default: $WORKWORK_HOME, else ~/.workwork).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.option("--wide", is_flag=True, help="Show full ids in tables.")
 @click.version_option(__version__, prog_name="workwork")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: Path | None, as_json: bool) -> None:
+def cli(ctx: click.Context, data_dir: Path | None, as_json: bool, wide: bool) -> None:
     """WorkWork: a peer-to-peer node for decentralized work.
 
     Post projects, contribute, accept contributions; records are signed and gossiped over
     libp2p. Run `workwork init` once, then `workwork node start`; the other commands talk to
     the running node.
     """
-    ctx.obj = State(Home.locate(data_dir), as_json)
+    ctx.obj = State(Home.locate(data_dir), as_json, wide)

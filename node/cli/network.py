@@ -66,6 +66,7 @@ def sync_progress(timeout: float) -> int:
     state = current()
     deadline = time.monotonic() + timeout
     idle = 0
+    tally = Tally()
     with state.client() as client, Progress(
         TextColumn("catching up"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
         console=state.console, disable=state.json,
@@ -78,14 +79,45 @@ def sync_progress(timeout: float) -> int:
             active = now["syncing"]
             # Not done before a first peer is connected (and so synced with).
             idle = 0 if active or not now["peers"] else idle + 1
-            needed = sum(s["needed"] for s in active)
-            bar.update(task, total=needed or None, completed=sum(s["fetched"] for s in active))
+            completed, total = tally.update(active)
+            bar.update(task, total=total or None, completed=completed)
             time.sleep(0.5)
     emit(
         {"records": now["records"], "peers": now["peers"]},
         lambda c, d: c.print(f"In sync: {d['records']} records, {d['peers']} peer(s)"),
     )
     return 0
+
+
+class Tally:
+    """The progress of catch-up sync over the runs the node reports, one look at a time, as
+    (completed, total) that never go backwards.
+
+    A run is gone from the node's list once it ends: its records then count as done (fetched, or
+    given up on), instead of leaving the bar, which would drop from 60005/60005 to 0. A run
+    whose fetched count falls is a new run with the same peer, and the one before it ended.
+    """
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.runs: dict[str, tuple[int, int]] = {}
+        self.completed = 0
+        self.total = 0
+
+    def update(self, active: list[dict[str, Any]]) -> tuple[int, int]:
+        """Takes the `syncing` list of one look at the status; returns (completed, total)."""
+        now: dict[str, tuple[int, int]] = {}
+        for run in active:
+            needed, fetched = now.get(str(run["peer"]), (0, 0))
+            now[str(run["peer"])] = (needed + int(run["needed"]), fetched + int(run["fetched"]))
+        for peer, (needed, fetched) in self.runs.items():
+            if peer not in now or now[peer][1] < fetched:
+                self.done += max(needed, fetched)
+        self.runs = now
+        total = self.done + sum(max(n, f) for n, f in now.values())
+        self.completed = max(self.completed, self.done + sum(f for _, f in now.values()))
+        self.total = max(self.total, total, self.completed)
+        return self.completed, self.total
 
 
 @cli.command(epilog=examples("workwork dashboard", "workwork dashboard --open"))

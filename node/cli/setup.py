@@ -1,4 +1,5 @@
-"""Commands that need no running daemon: `init`, `keys`, and `node start`, which runs it.
+"""Commands that need no running daemon: `init`, `keys`, `node start`, which runs it, `node stop`,
+which stops it, and `node unit`, its systemd unit.
 
 The commands that need keys, libp2p or the daemon import them when they run: they take a
 second to import, and the client commands, which agents call in loops, need none of them.
@@ -201,3 +202,149 @@ def _chain(value: str | None) -> dict[str, Any]:
     if value.startswith(("http://", "https://")):
         return {"backend": "rpc", "url": value}
     raise click.BadParameter("expected embedded, anvil or an http(s) URL", param_hint="--chain")
+
+
+@node_group.command(
+    "stop", epilog=examples("workwork node stop", "workwork node stop --timeout 60")
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0),
+    default=30.0,
+    show_default=True,
+    help="Give up waiting for the node to exit after this many seconds.",
+)
+@output
+def stop(timeout: float) -> None:
+    """Stop the node running over the data dir, cleanly, and wait until it has exited.
+
+    It is sent SIGTERM, as a supervisor would: the API answers the requests in flight,
+    `api.json` is removed and the store is closed. Exits 1, saying so, when no node runs.
+    """
+    import json
+    import os
+    import signal
+    import time
+
+    from node.client import NOT_RUNNING_HINT, DaemonError
+
+    home = current().home
+    try:
+        pid = int(json.loads(home.api_file.read_text())["pid"])
+    except FileNotFoundError:
+        raise DaemonError(
+            "NotRunning", f"no node is running over {home.root}", NOT_RUNNING_HINT
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DaemonError("NotRunning", f"cannot read {home.api_file}: {exc}", "") from None
+    # The pid is signalled only if the API that api.json names answers: a file left by a node
+    # that died must not make us signal whatever process has its pid now.
+    try:
+        with current().client() as client:
+            client.status()
+    except DaemonError as exc:
+        raise DaemonError(
+            "NotRunning",
+            f"{home.api_file} names process {pid}, but no node answers at its address "
+            f"({exc.message}); it was left by a node that did not stop cleanly",
+            f"if no node runs over {home.root}, delete {home.api_file}",
+        ) from None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except PermissionError:
+        raise DaemonError(
+            "NotPermitted",
+            f"not allowed to signal the node (process {pid}): it runs as another user",
+            "run `workwork node stop` as the user that runs the node (or `systemctl stop`)",
+        ) from None
+    except ProcessLookupError:
+        pass  # it exited between the look at its API and now
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            raise DaemonError(
+                "StillRunning",
+                f"the node (process {pid}) is still running {timeout:.0f} s after SIGTERM",
+                f"see its log ({home.log}); `kill -9 {pid}` stops it without closing the store",
+            )
+        time.sleep(0.1)
+    emit(
+        {"stopped": True, "pid": pid, "data_dir": str(home.root)},
+        lambda c, d: c.print(f"Stopped the node over {d['data_dir']} (process {d['pid']})"),
+    )
+
+
+def _alive(pid: int) -> bool:
+    """Returns True while process `pid` runs (an exited one its parent has not reaped yet, a
+    zombie, has closed its store and counts as gone)."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    # The state follows the command name, which is in parentheses and may hold spaces.
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+_UNIT = """\
+[Unit]
+Description=WorkWork node ({root})
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=simple
+User={user}
+Environment=WORKWORK_HOME={root}
+ExecStart={exe} node start --passphrase-file {passphrase}
+KillSignal=SIGTERM
+TimeoutStopSec=30
+Restart=on-failure
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+@node_group.command(
+    "unit",
+    epilog=examples(
+        "workwork node unit --passphrase-file /etc/workwork/pass > workwork.service",
+        "sudo cp workwork.service /etc/systemd/system/ && sudo systemctl enable --now workwork",
+    ),
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The file the service reads the passphrase from (mode 0600, owned by --user).",
+)
+@click.option("--user", default=None, help="The user the service runs as (default: you).")
+def unit(passphrase_file: Path, user: str | None) -> None:
+    """Print a systemd unit that runs this node as a service (start at boot, restart on failure).
+
+    It runs `workwork node start` over this data dir with this installation of workwork, and
+    stops it with SIGTERM, which shuts the node down cleanly.
+    """
+    import getpass
+    import shutil
+    import sys
+
+    exe = shutil.which("workwork") or str(Path(sys.executable).with_name("workwork"))
+    click.echo(
+        _UNIT.format(
+            root=current().home.root.absolute(),
+            user=user or getpass.getuser(),
+            exe=Path(exe).absolute(),
+            passphrase=passphrase_file.absolute(),
+        ),
+        nl=False,
+    )

@@ -189,7 +189,10 @@ def project_follow(project_id: str, save: bool) -> None:
         wanted = {*settings.network.follow, bytes.fromhex(project_id)}
         follow = tuple(sorted(wanted))
         write(state.home.config, settings.replace(network={"follow": follow}), replace=True)
-    emit({**data, "saved": save}, lambda c, d: c.print(f"Following {project_id} ({d['followed']})"))
+    emit(
+        {**data, "saved": save},
+        lambda c, d: c.print(f"Following {project_id} ({d['followed']})", soft_wrap=True),
+    )
 
 
 @project.command("close", epilog=examples("workwork project close <project id>"))
