@@ -143,14 +143,6 @@ async def test_pool_allocation_and_ether_are_claimed_in_both_tokens(
                 after = await call(usdc.functions.balanceOf(share["payout"]).call)
                 assert after - before == int(owed["USDC"])
 
-            # Closing the project closes its pools: the funder takes back the unallocated 300.
-            closed = await call(client.close_project, pid)
-            assert closed["pools"]["closed"] is True and closed["pools"]["tx_hash"]
-            back = await call(lambda: client.refund_pool(pid, token="USDC"))
-            assert back["amount"] == str(300 * USDC)
-            error = await refused(lambda: client.refund_pool(pid, token="USDC"))
-            assert error.type == "SettlementError" and "taken back already" in error.message
-
             # An anchor that disagrees with the records (a total weight the leaves do not have)
             # is refused before anything is paid; --force pays anyway and says so.
             tree = await running.settlement.tree(f.pid(), 1)
@@ -165,6 +157,32 @@ async def test_pool_allocation_and_ether_are_claimed_in_both_tokens(
             assert await call(chain.w3.eth.get_transaction_count, owner.wallet.address) == nonce
             forced = await call(lambda: client.fund(pid, 1, ETHER, force=True))
             assert forced["forced"] is True
+
+            # The owner allocates to that epoch, which no epoch root names: the audit (of any
+            # epoch of the project) finds it, and reports the pool's balance per token.
+            await call(lambda: client.allocate(pid, 1, 50 * USDC, token="USDC"))
+            report = await call(client.audit, pid, 0)
+            assert [x["kind"] for x in report["findings"]] == ["unpublished_allocation"]
+            assert [(a["epoch"], a["amount"]) for a in report["allocations"]] == [
+                (0, str(200 * USDC)),
+                (1, str(50 * USDC)),
+            ]
+            assert report["pools"] == [
+                {
+                    "token": usdc.address,
+                    "funded": str(500 * USDC),
+                    "unallocated": str(250 * USDC),
+                    "refunded": "0",
+                }
+            ]
+
+            # Closing the project closes its pools: the funder takes back the unallocated 250.
+            closed = await call(client.close_project, pid)
+            assert closed["pools"]["closed"] is True and closed["pools"]["tx_hash"]
+            back = await call(lambda: client.refund_pool(pid, token="USDC"))
+            assert back["amount"] == str(250 * USDC)
+            error = await refused(lambda: client.refund_pool(pid, token="USDC"))
+            assert error.type == "SettlementError" and "taken back already" in error.message
 
             # An epoch whose owner's epoch root names another chain: WrongChain, in words.
             accepted = [r for r in posted if r.body.KIND == "acceptance"][6:]
