@@ -2,8 +2,8 @@
 
 They join the `cli` group of node/cli/base.py and follow its rules:
 `@output` for --json, `emit` with a renderer for people. Amounts take a unit: `1ether`,
-`0.5eth`, `20gwei`, `1000wei`; a bare number is refused, since `1` meaning one wei is a costly
-surprise to someone who meant one ether. `chain deploy` and `proof verify` work without a
+`0.5eth`, `20gwei`, `1000wei`, or a token's symbol in its decimals (`100usdc`); a bare number is
+refused, since `1` meaning one wei is a costly surprise to someone who meant one ether. `chain deploy` and `proof verify` work without a
 daemon; the others ask the running node.
 """
 
@@ -36,41 +36,6 @@ class BadAmount(click.BadParameter):
     """Raised when an amount is not a positive number with a unit; `hint` names the units."""
 
     hint = UNITS_HINT
-
-
-def parse_amount(text: str) -> int:
-    """Returns the wei in an amount such as `1ether`, `0.5 eth`, `20gwei` or `1000wei`.
-
-    Raises:
-        BadAmount: the amount has no unit (a bare number), is not a number, or is not a
-            positive whole number of wei.
-    """
-    value = text.strip().lower().replace(" ", "").replace("_", "")
-    unit = next((u for u in _UNITS if value.endswith(u)), None)
-    if unit is None:
-        raise BadAmount(f"{text!r} has no unit (a bare number is not taken as wei)")
-    try:
-        wei = Decimal(value.removesuffix(unit)) * _UNITS[unit]
-    except InvalidOperation:
-        raise BadAmount(f"{text!r} is not an amount such as 1ether or 1000wei") from None
-    if not wei.is_finite() or wei != wei.to_integral_value() or wei <= 0:
-        raise BadAmount(f"{text!r} is not a positive whole number of wei")
-    return int(wei)
-
-
-class Amount(click.ParamType[int]):
-    """An amount of ether with its unit, as wei (`parse_amount`)."""
-
-    name = "amount"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        try:
-            return parse_amount(str(value))
-        except BadAmount as exc:
-            # Raised again with the parameter, so that the message names it.
-            raise BadAmount(exc.message, ctx=ctx, param=param) from None
 
 
 def ether(wei: int | str) -> str:
@@ -108,6 +73,29 @@ def split_amount(text: str) -> tuple[Decimal, str]:
     return parsed, unit
 
 
+class TokenAmount(click.ParamType[str]):
+    """An amount with its unit, an ether unit or a token's symbol (`split_amount`), kept as
+    text: its token's decimals are known only once the daemon has named the token."""
+
+    name = "amount"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            split_amount(str(value))
+        except BadAmount as exc:
+            raise BadAmount(exc.message, ctx=ctx, param=param) from None
+        return str(value)
+
+
+def _bad_amount(message: str) -> BadAmount:
+    """A refusal of the current command's AMOUNT, naming it as click does."""
+    ctx = click.get_current_context(silent=True)
+    param = None
+    if ctx is not None:
+        param = next((p for p in ctx.command.params if p.name == "amount"), None)
+    return BadAmount(message, ctx=ctx, param=param)
+
+
 def resolve_amount(
     client: Any, project_id: str, text: str, token: str | None
 ) -> tuple[int, dict[str, Any]]:
@@ -128,14 +116,14 @@ def resolve_amount(
         found = client.tokens(project_id, token or unit)["items"][0]
         symbol = str(found["symbol"]).lower()
         if unit != symbol and not (found["symbol"] == "ETH" and unit in _UNITS):
-            raise BadAmount(
+            raise _bad_amount(
                 f"{text!r}: {unit!r} is not the unit of token {found['address']}; write it as "
                 f"100{symbol or 'units'}"
             )
         scale = _UNITS[unit] if found["symbol"] == "ETH" else 10 ** int(found["decimals"])
         smallest = number * scale
     if smallest != smallest.to_integral_value():
-        raise BadAmount(f"{text!r} has more decimals than {found['symbol']} has")
+        raise _bad_amount(f"{text!r} has more decimals than {found['symbol']} has")
     return int(smallest), found
 
 
@@ -162,7 +150,7 @@ def _funded(console: Console, data: dict[str, Any]) -> None:
     if data["credited"] != data["amount"]:
         credited = f" ({in_units(data['credited'], data['token'])} arrived: the token takes a fee)"
     console.print(
-        f"Funded {where} with {in_units(data['amount'], data['token'])}{credited} in tx "
+        f"Funded {in_units(data['amount'], data['token'])} into {where}{credited} in tx "
         f"{data['tx_hash']}",
         markup=False,
         highlight=False,
@@ -366,7 +354,7 @@ def epoch_anchor(project_id: str, number: int | None) -> None:
 )
 @click.argument("project_id")
 @click.argument("number", metavar="EPOCH", type=click.IntRange(0))
-@click.argument("amount")
+@click.argument("amount", type=TokenAmount())
 @click.option("--token", help="ETH (the default), a token's 0x address, or its symbol.")
 @click.option(
     "--force",
@@ -425,7 +413,7 @@ def pool() -> None:
 
 @pool.command("fund", epilog=examples("workwork pool fund <project id> 1ether"))
 @click.argument("project_id")
-@click.argument("amount")
+@click.argument("amount", type=TokenAmount())
 @click.option("--token", help="ETH (the default), a token's 0x address, or its symbol.")
 @click.option("--no-approve", is_flag=True, help="Do not approve the token; fail if not approved.")
 @output
@@ -480,7 +468,7 @@ def pool_show(project_id: str) -> None:
 @pool.command("allocate", epilog=examples("workwork pool allocate <project id> 0 40usdc"))
 @click.argument("project_id")
 @click.argument("number", metavar="EPOCH", type=click.IntRange(0))
-@click.argument("amount")
+@click.argument("amount", type=TokenAmount())
 @click.option("--token", help="ETH (the default), a token's 0x address, or its symbol.")
 @output
 def pool_allocate(project_id: str, number: int, amount: str, token: str | None) -> None:
