@@ -111,6 +111,11 @@ async def test_pool_allocation_and_ether_are_claimed_in_both_tokens(
 
             # The owner allocates 200 of it to the anchored epoch; another party funds 1 ETH.
             await call(lambda: client.allocate(pid, 0, 200 * USDC, token="USDC"))
+            error = await refused(lambda: client.allocate(pid, 0, 400 * USDC, token="USDC"))
+            assert error.type == "TransactionReverted" and "InsufficientPool" in error.message
+            # While the pool lives, nobody takes money back from it.
+            error = await refused(lambda: client.refund_pool(pid, token="USDC"))
+            assert error.type == "SettlementError" and "the pool is open" in error.message
             await call(client.fund, pid, 0, 3 * ETHER)
             shown = await call(client.pool, pid)
             assert shown["closed_at"] == 0 and shown["owner"] == checksum(chain.sender)
