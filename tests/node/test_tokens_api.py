@@ -1,5 +1,6 @@
 """Funding in tokens, pools, per-token shares and claims, and the audit before funding: through
-a real daemon's API over HTTP, on the embedded chain (eth-tester), with a 6-decimals stablecoin.
+a real daemon's API over HTTP, on the embedded chain (eth-tester) and on anvil, with a
+6-decimals stablecoin.
 
 The daemon's store refuses calls from the event loop (`WORKWORK_STRICT_IO`).
 """
@@ -16,6 +17,7 @@ from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
 
+from node.chain import anvil
 from node.chain.client import ChainClient, checksum
 from node.client import Client
 from node.config import ChainConfig
@@ -64,14 +66,17 @@ def check(error: Any, cls: type[Exception]) -> None:
     ), error.message
 
 
+@pytest.mark.parametrize("backend", ["embedded", pytest.param("anvil", marks=pytest.mark.slow)])
 async def test_pool_allocation_and_ether_are_claimed_in_both_tokens(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(STRICT_IO_ENV, "1")
+    if backend == "anvil" and anvil.binary() is None:
+        pytest.skip("anvil is not installed (node_modules/.bin/anvil): run scripts/setup")
     owner = Identity(f.key("alice"), Account.create())
     with trio.fail_after(TIMEOUT):
         async with daemon(
-            tmp_path / "n", owner, ChainConfig(backend="embedded", poll_interval=0.05)
+            tmp_path / "n", owner, ChainConfig(backend=backend, poll_interval=0.05)
         ) as running:
             assert running.node is not None and running.settlement is not None
             client = await call(Client.connect, tmp_path / "n")
