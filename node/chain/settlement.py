@@ -713,7 +713,8 @@ class Settlement:
             raise elsewhere
 
     async def claim(self, contribution_id: bytes) -> Claim:
-        """Claims what an accepted contribution is owed now; the money goes to its payout.
+        """Claims what an accepted contribution is owed now in every token its epoch was
+        funded in, one transaction per token; the money goes to its payout.
 
         Raises:
             SettlementError: the contribution is not accepted, its epoch is not anchored (or
