@@ -289,10 +289,79 @@ class Client:
     def tree(self, project_id: str, epoch: int) -> Any:
         return self.request("GET", f"/v1/projects/{project_id}/epochs/{epoch}/tree")
 
-    def fund(self, project_id: str, epoch: int, amount: int, *, timeout: float = 600.0) -> Any:
-        """Adds `amount` wei from the node's wallet to an anchored epoch's pool."""
+    def fund(
+        self,
+        project_id: str,
+        epoch: int,
+        amount: int,
+        *,
+        token: str | None = None,
+        approve: bool = True,
+        force: bool = False,
+        timeout: float = 600.0,
+    ) -> Any:
+        """Pays `amount` (the token's smallest unit; wei for ether, the default) from the node's
+        wallet into an anchored epoch, once its audit agrees with the anchor (`force`: anyway).
+        A token is approved for the contract first if needed (`approve`)."""
         path = f"/v1/projects/{project_id}/epochs/{epoch}/fund"
-        return self.request("POST", path, body={"amount": str(amount)}, timeout=timeout)
+        body: dict[str, Any] = {"amount": str(amount), "approve": approve, "force": force}
+        if token is not None:
+            body["token"] = token
+        return self.request("POST", path, body=body, timeout=timeout)
+
+    def tokens(self, project_id: str, token: str | None = None) -> Any:
+        """Returns the tokens a project was funded in, or the one `token` names (address,
+        symbol or ETH), each with its address, symbol and decimals."""
+        query = None if token is None else {"token": token}
+        return self.request("GET", f"/v1/projects/{project_id}/tokens", params=query)
+
+    def pool(self, project_id: str) -> Any:
+        return self.request("GET", f"/v1/projects/{project_id}/pool")
+
+    def fund_pool(
+        self,
+        project_id: str,
+        amount: int,
+        *,
+        token: str | None = None,
+        approve: bool = True,
+        timeout: float = 600.0,
+    ) -> Any:
+        """Pays `amount` (smallest units) into a project's pool, approving a token if needed."""
+        body: dict[str, Any] = {"amount": str(amount), "approve": approve}
+        if token is not None:
+            body["token"] = token
+        path = f"/v1/projects/{project_id}/pool/fund"
+        return self.request("POST", path, body=body, timeout=timeout)
+
+    def allocate(
+        self,
+        project_id: str,
+        epoch: int,
+        amount: int,
+        *,
+        token: str | None = None,
+        timeout: float = 600.0,
+    ) -> Any:
+        """Moves `amount` (smallest units) of our project's pool to one of its anchored epochs."""
+        body: dict[str, Any] = {"epoch": epoch, "amount": str(amount)}
+        if token is not None:
+            body["token"] = token
+        path = f"/v1/projects/{project_id}/pool/allocate"
+        return self.request("POST", path, body=body, timeout=timeout)
+
+    def refund_pool(
+        self, project_id: str, *, token: str | None = None, timeout: float = 600.0
+    ) -> Any:
+        """Takes back this wallet's part of a closed or expired pool in one token."""
+        body = {} if token is None else {"token": token}
+        path = f"/v1/projects/{project_id}/pool/refund"
+        return self.request("POST", path, body=body, timeout=timeout)
+
+    def close_pools(self, project_id: str, *, timeout: float = 600.0) -> Any:
+        """Closes our project's pools in every token, for good."""
+        path = f"/v1/projects/{project_id}/pool/close"
+        return self.request("POST", path, timeout=timeout)
 
     def audit(self, project_id: str, epoch: int, *, timeout: float = 3600.0) -> Any:
         path = f"/v1/projects/{project_id}/epochs/{epoch}/audit"

@@ -216,6 +216,24 @@ class LateAcceptance(SettlementError):
     counted, so there is no share to show, claim or prove."""
 
 
+class AnchorDisagrees(SettlementError):
+    """Raised when an epoch is asked to be funded and its audit finds that the anchor on chain
+    is not the tree of the signed records: money paid into it may be owed to leaves nobody can
+    prove, and would come back to its funders only at the epoch's expiry."""
+
+    def __init__(self, project_id: bytes, epoch: int, findings: list[str]) -> None:
+        listed = "; ".join(findings[:3]) + (
+            f"; and {len(findings) - 3} more" if len(findings) > 3 else ""
+        )
+        super().__init__(
+            f"epoch {epoch} of project {project_id.hex()} is anchored with what the records do "
+            f"not give ({listed}): nothing was sent"
+        )
+        self.project_id = project_id
+        self.epoch = epoch
+        self.findings = tuple(findings)
+
+
 class EpochAnchored(Conflict):
     """Raised when an acceptance would go into an epoch that is anchored (or being anchored),
     where it could never count."""
@@ -328,6 +346,7 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (TransactionReverted, Outcome(409, EXIT_ERROR, "the contract refused it; nothing changed on chain")),
     (ProofError, Outcome(400, EXIT_ERROR, "the proof file is not valid: the message names what failed")),
     (EpochOpen, Outcome(409, EXIT_ERROR, "wait until then; a running node anchors it by itself, or `workwork epoch close` shows the tree so far")),
+    (AnchorDisagrees, Outcome(409, EXIT_ERROR, "see `workwork audit <project id> <epoch>` and ask the owner; --force pays anyway, at the risk that claims cannot take the money and it returns to its funders only at the epoch's expiry, a year after the anchor")),
     (LateAcceptance, Outcome(409, EXIT_ERROR, "the project's owner may accept the contribution again, into an open epoch")),
     (SettlementError, Outcome(409, EXIT_ERROR, "")),
     (AuditError, Outcome(404, EXIT_ERROR, "follow the project and wait for sync, then audit again")),

@@ -10,7 +10,9 @@ Everything goes through the `workwork` command and the example agent, as a user 
 They share anvil (from the npm package) on 127.0.0.1. The run: keys and configs, anvil and the
 settlement contract, three daemons (the two personal nodes bootstrap from `boot`), profiles, a
 project, a human's and an agent's contributions, acceptances, the epoch anchored on chain,
-funding, both claims, an audit from the bootstrap node and a proof file verified offline and
+a test stablecoin (USDC, 6 decimals) paid into the project's pool by Dana's node as a sponsor,
+part of it allocated by Alice to the anchored epoch, Alice funding the epoch in ETH, both
+contributors claiming both tokens, an audit from the bootstrap node and a proof file verified offline and
 against the chain. It prints a summary, stops everything it started (by pid) and leaves the
 data dirs for inspection.
 
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -79,6 +82,29 @@ def wait(what: str, probe: Any, timeout: float = STEP_TIMEOUT) -> Any:
 
 def eth(wei: int | str) -> str:
     return f"{int(wei) / ETHER:.6f} ETH"
+
+
+def units(amount: int | str, token: dict[str, Any]) -> str:
+    return f"{int(amount) / 10 ** int(token['decimals']):.6f} {token['symbol']}"
+
+
+def deploy_stablecoin(url: str, holder: str, amount: int) -> str:
+    """Deploys the test stablecoin of tests/chain/contracts/Tokens.sol (6 decimals) from
+    anvil's first dev account, and mints `amount` to `holder`; returns its address."""
+    from web3 import Web3
+
+    w3 = Web3(Web3.HTTPProvider(url))
+    data = json.loads((ROOT / "tests" / "chain" / "contracts" / "TestToken.json").read_text())
+    dev = w3.eth.accounts[0]
+    factory = w3.eth.contract(abi=data["abi"], bytecode=data["bytecode"])
+    tx = factory.constructor("Demo USD", "USDC", 6).transact({"from": dev})
+    address = w3.eth.wait_for_transaction_receipt(tx, STEP_TIMEOUT)["contractAddress"]
+    token = w3.eth.contract(address=address, abi=data["abi"])
+    holder = Web3.to_checksum_address(holder)
+    w3.eth.wait_for_transaction_receipt(
+        token.functions.mint(holder, amount).transact({"from": dev}), STEP_TIMEOUT
+    )
+    return str(address)
 
 
 @contextmanager
@@ -152,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             deployed = run(homes["alice"], "chain", "deploy", "--chain", url, *pp)
             contract = deployed["contract"]
             info(f"WorkWorkSettlement deployed at {contract} by Alice's wallet")
+            usdc = deploy_stablecoin(url, keys["boot"]["wallet"], 1000 * 10**6)
+            info(f"a test stablecoin, USDC (6 decimals), at {usdc}; 1000 USDC minted to Dana")
             chain = ("--chain", url, "--contract", contract, "--confirmations", "1")
 
             say("3. Three daemons: the bootstrap node first, the others bootstrap from it")
@@ -216,22 +244,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
 
             say("7. Epoch 0 closed and anchored on chain; its root published")
+            # Meanwhile a sponsor pays into the project's pool: pools need no anchored epoch.
+            pool = ThreadPoolExecutor(2)
+            stack.callback(pool.shutdown)
+            pooling = pool.submit(
+                run, homes["boot"], "pool", "fund", pid, "500usdc", "--token", usdc
+            )
             anchored = run(homes["alice"], "epoch", "anchor", pid, "0")
             info(f"root {anchored['root'][:18]}…  {anchored['leaf_count']} leaves, total weight "
                  f"{anchored['total_weight']}, tx {anchored['tx_hash'][:18]}…")  # fmt: skip
 
-            say("8. Funding: Alice's project earned 1 ETH and pays it into epoch 0")
+            say("8. Funding: a sponsor's pool in USDC, part allocated; 1 ETH into epoch 0")
+            pooled = pooling.result(timeout=STEP_TIMEOUT)
+            info(f"Dana's node, as a sponsor, paid {units(pooled['amount'], pooled['token'])} "
+                 f"into the project's pool (approved the contract first in tx "
+                 f"{pooled['approvals'][0][:18]}…)")  # fmt: skip
+            allocated = run(homes["alice"], "pool", "allocate", pid, "0", "100usdc")
+            info(f"Alice allocated {units(allocated['amount'], allocated['token'])} of the pool "
+                 f"to epoch 0 in tx {allocated['tx_hash'][:18]}…")  # fmt: skip
             funded = run(homes["alice"], "fund", pid, "0", "1ether")
-            info(f"funded 1 ETH in tx {funded['tx_hash'][:18]}…")
+            info(f"Alice's project earned 1 ETH and paid it into epoch 0 (audited first) in tx "
+                 f"{funded['tx_hash'][:18]}…")  # fmt: skip
 
-            say("9. Claims: each contributor claims a pro-rata share")
-            claims = {}
-            for name, cid in (("boot", dana["id"]), ("agent", agent_cid)):
+            say("9. Claims: each contributor claims a pro-rata share of both tokens")
+
+            def claim(name: str, cid: str) -> Any:
                 wait(f"the epoch root to reach {name}",
-                     lambda n=name, c=cid: run(homes[n], "share", c)["anchored"])  # fmt: skip
-                claims[name] = run(homes[name], "claim", cid)
-                info(f"{name:6} claimed {eth(claims[name]['amount'])} in tx "
-                     f"{claims[name]['tx_hash'][:18]}…")  # fmt: skip
+                     lambda: run(homes[name], "share", cid)["anchored"])  # fmt: skip
+                return run(homes[name], "claim", cid)
+
+            # Each on its own node, at once.
+            claiming = {
+                name: pool.submit(claim, name, cid)
+                for name, cid in (("boot", dana["id"]), ("agent", agent_cid))
+            }
+            claims = {name: done.result(timeout=STEP_TIMEOUT) for name, done in claiming.items()}
+            for name in claims:
+                for paid in claims[name]["payments"]:
+                    info(f"{name:6} claimed {units(paid['amount'], paid['token'])} in tx "
+                         f"{paid['tx_hash'][:18]}…")  # fmt: skip
 
             say("10. Audit from the bootstrap node; a proof file and a portfolio checked")
             report = run(homes["boot"], "audit", pid, "0", check=False)
@@ -263,10 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("Scribe (AI agent)", 2, claims["agent"]),
             ]
             for who, weight, claim in rows:
-                info(f"{who:30} weight {weight}  paid {eth(claim['amount'])}  "
-                     f"tx {claim['tx_hash']}")  # fmt: skip
-            info(f"anchor tx {anchored['tx_hash']}")
-            info(f"fund tx   {funded['tx_hash']}")
+                paid = "  ".join(units(p["amount"], p["token"]) for p in claim["payments"])
+                info(f"{who:30} weight {weight}  paid {paid}")
+            info(f"anchor tx   {anchored['tx_hash']}")
+            info(f"pool tx     {pooled['tx_hash']} (500 USDC in; 100 allocated to epoch 0)")
+            info(f"fund tx     {funded['tx_hash']} (1 ETH)")
             info("audit     OK; proof file valid offline and on chain; Dana's portfolio valid")
             info(f"data dirs left in {base} (logs in each dir's logs/ and demo-daemon.log)")
             info(f"took {time.monotonic() - started:.0f} s")

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_the_demo_runs_a_whole_cycle_and_the_audit_passes(tmp_path: Path) -> None:
+def test_the_demo_runs_a_whole_cycle_in_two_tokens_and_the_audit_passes(tmp_path: Path) -> None:
     if anvil.binary() is None:
         pytest.skip("anvil is not installed (node_modules/.bin/anvil): run scripts/setup")
     done = subprocess.run(
@@ -26,9 +26,11 @@ def test_the_demo_runs_a_whole_cycle_and_the_audit_passes(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    # Both contributors were paid their pro-rata share of 1 ETH (weights 3 and 2)...
-    assert "weight 3  paid 0.600000 ETH" in out
-    assert "weight 2  paid 0.400000 ETH" in out
+    # Both contributors were paid their pro-rata share of 1 ETH and of the 100 USDC allocated
+    # from the pool (weights 3 and 2), each token on its own...
+    assert "weight 3  paid 0.600000 ETH  60.000000 USDC" in out
+    assert "weight 2  paid 0.400000 ETH  40.000000 USDC" in out
+    assert "paid 500.000000 USDC into the project's pool (approved the contract first" in out
     # ...the audit passed and the proof verified both ways.
     assert "audit     OK; proof file valid offline and on chain" in out
     # Every node was stopped: none left its api.json behind.

@@ -140,6 +140,14 @@ def _string(value: Any) -> str:
     return value
 
 
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return bool(value == "true")
+    raise ValueError("expected true or false")
+
+
 def _strings(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("expected a list of strings")
@@ -190,6 +198,9 @@ TYPES: dict[str, ParamType] = {
     # The first hex digits of an id, as a user writes it short (`Store.complete`).
     "prefix": ParamType(_prefix, {"type": "string", "pattern": "^[0-9a-f]{4,64}$"}),
     "string": ParamType(_string, {"type": "string"}),
+    "flag": ParamType(_flag, {"type": "boolean"}, {"type": "boolean"}),
+    # A token: "ETH", a 0x address, or the symbol of a token the project was funded in.
+    "token": ParamType(_string, {"type": "string", "minLength": 1, "maxLength": 64}),
     # A project's short name (`protocol.fields.Slug`), and a profile's kind of actor.
     "slug": ParamType(_string, {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"}),
     "actor": ParamType(_string, {"enum": ["human", "agent"]}),

@@ -20,14 +20,17 @@ from node.api.app import Api, loads
 from node.api.routes import Param, Route
 from node.api.views import page as _page
 from node.api.views import record, standing_view
+from node.chain.settlement import Settlement
 from node.chain.trees import standing_of
 from node.errors import (
     BadRequest,
     Conflict,
     ContributionAnchored,
     EpochAnchored,
+    NodeError,
     NotFound,
     OrphanRecord,
+    outcome,
 )
 from protocol import (
     NotAuthorized,
@@ -108,7 +111,21 @@ async def close_project(api: Api, args: dict[str, Any]) -> Any:
         project=args["project_id"],
     )
     await actions.submit(api.node, [new])
-    return record(new)
+    return {**record(new), "pools": await _close_pools(api, args["project_id"])}
+
+
+async def _close_pools(api: Api, pid: bytes) -> dict[str, Any] | None:
+    """Closes the closed project's pools on chain, so that their funders take back what is
+    unallocated at once; None on a node without a chain. The project stays closed if the chain
+    fails: the answer says so, and `POST .../pool/close` tries again."""
+    settle = api.settlement
+    if not isinstance(settle, Settlement):
+        return None
+    try:
+        tx = await settle.treasury.close_pools(pid)
+    except NodeError as exc:
+        return {"closed": False, "tx_hash": None, "error": str(exc), "hint": outcome(exc).hint}
+    return {"closed": True, "tx_hash": None if tx is None else tx.hex(), "error": None}
 
 
 async def follow_project(api: Api, args: dict[str, Any]) -> Any:

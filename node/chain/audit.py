@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from node.chain.anchors import find_epoch_anchor
-from node.chain.client import Anchor, ChainClient
+from node.chain.anchors import find_epoch_anchor, published_anchors
+from node.chain.client import Allocation, Anchor, ChainClient, PoolState
 from node.errors import AuditError
 from node.net.verify import THREADS
 from protocol import (
@@ -95,6 +95,9 @@ class Kind(StrEnum):
     NO_EPOCH_ROOT = "no_epoch_root"
     # An `epoch_root` record names another chain id, contract or transaction than the anchor's.
     EPOCH_ROOT_MISMATCH = "epoch_root_mismatch"
+    # The project's pool allocated money to an epoch that no epoch root of the owner names on
+    # this chain: an anchor nobody can audit, whose leaves nobody may know.
+    UNPUBLISHED_ALLOCATION = "unpublished_allocation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +172,10 @@ class AuditReport:
     findings: tuple[Finding, ...] = field(default=())
     manifest: bytes | None = None
     late: tuple[bytes, ...] = ()
+    # The project's pools per token (owner: the project's anchoring address), and every
+    # allocation made from them, to any epoch: empty without a chain.
+    pools: tuple[tuple[bytes, PoolState], ...] = ()
+    allocations: tuple[Allocation, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -207,6 +214,24 @@ class AuditReport:
             "manifest_of": _hex_or_none(self.manifest),
             "late": [_hex(rid) for rid in self.late],
             "dump_root": _hex_or_none(self.dump_root),
+            "pools": [
+                {
+                    "token": checksum(token),
+                    "funded": str(pool.funded),
+                    "unallocated": str(pool.unallocated),
+                    "refunded": str(pool.refunded),
+                }
+                for token, pool in self.pools
+            ],
+            "allocations": [
+                {
+                    "epoch": a.epoch,
+                    "token": checksum(a.token),
+                    "amount": str(a.amount),
+                    "tx_hash": _hex(a.tx_hash),
+                }
+                for a in self.allocations
+            ],
             "findings": [finding.to_json() for finding in self.findings],
         }
 
@@ -247,6 +272,17 @@ class AuditReport:
             )
         if self.dump_root is not None:
             lines.append(f"  tree dump: root {_hex(self.dump_root)}")
+        for token, pool in self.pools:
+            lines.append(
+                f"  pool in {checksum(token)}: funded {pool.funded:,}, unallocated "
+                f"{pool.unallocated:,}, refunded {pool.refunded:,} (smallest units)"
+            )
+        mine = [a for a in self.allocations if a.epoch == self.epoch]
+        if mine:
+            lines.append(
+                "  allocated from the pool to this epoch: "
+                + ", ".join(f"{a.amount:,} of {checksum(a.token)}" for a in mine)
+            )
         lines.extend(f"  - {f.kind.value}: {f.message}" for f in self.findings)
         return "\n".join(lines)
 
@@ -332,6 +368,28 @@ def audit_epoch(
             Summary(published.root, len(published), sum(leaf.weight for leaf in published.leaves)),
         )
         audit.leaves(store, local_leaves, published.leaves)
+    pools: list[tuple[bytes, PoolState]] = []
+    allocations: list[Allocation] = []
+    if chain is not None:
+        pool_owner = project.expect(Project).payout
+        pools = [
+            (token, chain.pool(pool_owner, project_id, token))
+            for token in chain.pool_tokens(pool_owner, project_id)
+        ]
+        allocations = chain.allocations(pool_owner, project_id)
+        for allocation in allocations:
+            if not published_anchors(
+                store, project, allocation.epoch, chain.chain_id, chain.address
+            ):
+                audit.add(
+                    Kind.UNPUBLISHED_ALLOCATION,
+                    f"the pool allocated {allocation.amount} of {checksum(allocation.token)} to "
+                    f"epoch {allocation.epoch} (tx {_hex(allocation.tx_hash)}), which no "
+                    f"epoch_root record of the owner names on chain {chain.chain_id}",
+                    source="pool",
+                    field="epoch",
+                    found=str(allocation.epoch),
+                )
     return AuditReport(
         project_id=project_id,
         epoch=epoch,
@@ -346,6 +404,8 @@ def audit_epoch(
         findings=tuple(audit.findings),
         manifest=None if chosen is None else chosen.id,
         late=late,
+        pools=tuple(pools),
+        allocations=tuple(allocations),
     )
 
 

@@ -1013,6 +1013,10 @@ class ChainClient:
             raise ChainError("this chain client has no key: it can read but not send")
         return self.account
 
+    def timestamp(self) -> int:
+        """The latest block's timestamp: the time the chain's next checks see, near enough."""
+        return self._now()
+
     def _now(self) -> int:
         """The latest block's timestamp: the time the chain's next checks see, near enough."""
         block = self._rpc("reading the latest block", lambda: self.w3.eth.get_block("latest"))

@@ -62,9 +62,10 @@ from node.chain.anchoring import (
     Woke,
 )
 from node.chain.anchors import published_anchors, senders
-from node.chain.client import ChainClient, NonceUsed, checksum
+from node.chain.client import ETHER, ChainClient, NonceUsed, TokenInfo, checksum
 from node.chain.closing import CLOSE_INTERVAL, GRACE, Owned, Plan, due, last_due
 from node.chain.intents import Anchored, ChainRef, Intent, intent_key, is_intent_key, published
+from node.chain.treasury import Books, Funding, Payment, Treasury
 from node.chain.trees import EpochTree, standing_of, stored_tree
 from node.errors import LateAcceptance, NodeError, NotFound, SettlementError, WrongChain
 from protocol import (
@@ -101,6 +102,9 @@ __all__ = [
     "Anchored",
     "Claim",
     "EpochStatus",
+    "Funding",
+    "Owed",
+    "Payment",
     "Settlement",
     "Share",
     "project_id_of",
@@ -125,6 +129,9 @@ class EpochStatus:
     paid: int
     # Where the owner's epoch roots say the epoch is anchored, when not on this node's chain.
     elsewhere: WrongChain | None = None
+    # The books of every token the epoch was funded in (ether's too); `funded` and `paid`
+    # above are ether's.
+    tokens: tuple[Books, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +140,11 @@ class Claim:
 
     contribution_id: bytes
     payout: bytes
+    # What was paid in ether (0 if nothing), and the first transaction of the claim.
     amount: int
     tx_hash: bytes
+    # Every token paid, ether included, each in its own transaction.
+    payments: tuple[Payment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +161,18 @@ class Share:
     claimed: int
     # Where the owner's epoch roots say the epoch is anchored, when not on this node's chain.
     elsewhere: WrongChain | None = None
+    # What is claimable and claimed in each token the epoch was funded in (ether first, always,
+    # once anchored); `claimable` and `claimed` above are ether's.
+    tokens: tuple[Owed, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Owed:
+    """One token's part of a share: what a claim would pay now, and what was paid so far."""
+
+    token: TokenInfo
+    claimable: int
+    claimed: int
 
 
 class Settlement:
@@ -195,6 +217,8 @@ class Settlement:
         # What the last round of `run` failed on, and an event set when a round ends.
         self.errors: list[BaseException] = []
         self._round_done = trio.Event()
+        # Funding, pools and per-token books.
+        self.treasury = Treasury(self)
 
     @property
     def store(self) -> Store:
@@ -435,7 +459,7 @@ class Settlement:
         """Returns the parts of a stored manifest of the epoch that lists exactly the intent's
         acceptances, or () (in a reader thread). An epoch anchored before (on another chain,
         or on one that lost the anchor) keeps the manifest it has."""
-        project = self._project(intent.project_id)
+        project = self.project(intent.project_id)
         cursor = None
         while True:
             page = self.store.epoch_roots(
@@ -461,7 +485,7 @@ class Settlement:
         return built.merkle, built.summary
 
     def _tree(self, project_id: bytes, epoch: int) -> EpochTree:
-        project = self._project(project_id)
+        project = self.project(project_id)
         try:
             return stored_tree(
                 self.store, project, epoch, chain=(self.chain.chain_id, self.chain.address)
@@ -471,7 +495,7 @@ class Settlement:
                 f"epoch {epoch} has no accepted contribution: nothing to anchor"
             ) from None
 
-    def _project(self, project_id: bytes) -> Record:
+    def project(self, project_id: bytes) -> Record:
         """Returns the project revision in force; NotFound if the store has none."""
         project = self.store.project(project_id)
         if project is None:
@@ -599,7 +623,7 @@ class Settlement:
     async def epochs(self, project_id: bytes) -> list[EpochStatus]:
         """Returns every epoch of a project with accepted contributions, or an epoch root."""
         project, numbers, roots, pending = await self.gateway.read(self._epochs, project_id)
-        owned = await self.gateway.read(self._owner_roots, project_id)
+        owned = await self.gateway.read(self.owner_roots, project_id)
         owner = project.expect(Project).payout
         out = []
         for epoch in sorted(numbers | set(roots)):
@@ -627,6 +651,7 @@ class Settlement:
                     state.funded,
                     state.paid,
                     None if state.anchored else self._elsewhere(project_id, owned, epoch),
+                    await self.treasury.books(owner, project_id, epoch) if state.anchored else (),
                 )
             )
         return out
@@ -634,7 +659,7 @@ class Settlement:
     def _epochs(self, project_id: bytes) -> tuple[Record, set[int], dict[int, Record], set[int]]:
         """The store's half of `epochs` (in a reader thread): the project, the epochs with
         acceptances, the owner's epoch roots by epoch, and the epochs with an intent."""
-        project = self._project(project_id)
+        project = self.project(project_id)
         numbers = set(self.store.accepted_epochs(project_id, limit=MAX_LIMIT))
         roots: dict[int, Record] = {}
         for record in self.store.epoch_roots(project_id, limit=MAX_LIMIT).items:
@@ -649,33 +674,47 @@ class Settlement:
 
     # Funding and claims.
 
-    async def fund(self, project_id: bytes, epoch: int, amount: int) -> bytes:
-        """Adds `amount` wei from this node's wallet to an anchored epoch's pool.
+    async def fund(
+        self,
+        project_id: bytes,
+        epoch: int,
+        amount: int,
+        token: bytes = ETHER,
+        *,
+        approve: bool = True,
+        force: bool = False,
+    ) -> Funding:
+        """Adds `amount` of `token` (wei by default) from this node's wallet to an anchored
+        epoch, once its audit agrees with its anchor: see `Treasury.fund`.
 
         Raises:
             NotFound: the project is not in the store.
             SettlementError: the amount is not positive.
+            AnchorDisagrees: the anchor disagrees with the records (not with `force`).
             WrongChain: the owner's epoch roots say the epoch is anchored on another chain or
                 contract, and this node's holds no anchor of it.
             InsufficientFunds: the wallet does not hold the amount and the gas.
+            InsufficientTokens, InsufficientAllowance, UnknownToken: as the chain client's.
             TransactionReverted: the epoch is not anchored, or the pool would overflow.
         """
-        if amount <= 0:
-            raise SettlementError("the amount to fund must be a positive number of wei")
-        owner = await self._anchorer(project_id, epoch)
-        owned = await self.gateway.read(self._owner_roots, project_id)
+        return await self.treasury.fund(
+            project_id, epoch, amount, token, approve=approve, force=force
+        )
+
+    async def check_here(self, project_id: bytes, epoch: int, owner: bytes) -> None:
+        """Raises WrongChain if the owner's epoch roots say the epoch settles on another chain
+        or contract, and this node's chain holds no anchor of it under `owner`."""
+        owned = await self.gateway.read(self.owner_roots, project_id)
         elsewhere = self._elsewhere(project_id, owned, epoch)
         if (
             elsewhere is not None
             and not (await _on_chain(self.chain.epoch, owner, project_id, epoch)).anchored
         ):
             raise elsewhere
-        tx = await _on_chain(self.chain.sign_fund, owner, project_id, epoch, amount)
-        await _on_chain(self.chain.transact, tx)
-        return tx.hash
 
     async def claim(self, contribution_id: bytes) -> Claim:
-        """Claims what an accepted contribution is owed now; the money goes to its payout.
+        """Claims what an accepted contribution is owed now in every token its epoch was
+        funded in, one transaction per token; the money goes to its payout.
 
         Raises:
             SettlementError: the contribution is not accepted, its epoch is not anchored (or
@@ -689,16 +728,34 @@ class Settlement:
             raise share.elsewhere
         if not share.anchored:
             raise SettlementError(f"epoch {share.epoch} of the project is not anchored yet")
-        if share.claimable == 0:
+        if not any(t.claimable for t in share.tokens):
             raise SettlementError(
                 "nothing to claim: the epoch is not funded, or this share was already paid"
             )
         proof = merkle.proof(contribution_id)
-        tx = await _on_chain(
-            self.chain.sign_claim, owner, share.project_id, share.epoch, leaf, proof
+        paid = []
+        for owed in share.tokens:
+            if owed.claimable == 0:
+                continue
+            tx = await _on_chain(
+                self.chain.sign_claim,
+                owner,
+                share.project_id,
+                share.epoch,
+                leaf,
+                proof,
+                owed.token.address,
+            )
+            await _on_chain(self.chain.transact, tx)
+            paid.append(Payment(owed.token, owed.claimable, tx.hash))
+        ether = next((p for p in paid if p.token.address == ETHER), None)
+        return Claim(
+            contribution_id,
+            leaf.payout,
+            0 if ether is None else ether.amount,
+            (ether or paid[0]).tx_hash,
+            tuple(paid),
         )
-        await _on_chain(self.chain.transact, tx)
-        return Claim(contribution_id, leaf.payout, share.claimable, tx.hash)
 
     async def share(self, contribution_id: bytes) -> Share:
         """Returns an accepted contribution's standing: weight, epoch, claimable, claimed.
@@ -720,7 +777,7 @@ class Settlement:
             raise LateAcceptance(
                 f"contribution {contribution_id.hex()} is not in the tree of epoch {body.epoch}"
             )
-        owner = await self._anchorer(pid, body.epoch)
+        owner = await self.anchorer(pid, body.epoch)
         state = await _on_chain(self.chain.epoch, owner, pid, body.epoch)
         if state.anchored and state.root != summary.root:
             raise SettlementError(
@@ -729,11 +786,17 @@ class Settlement:
             )
         claimable = claimed = 0
         elsewhere = None
+        tokens: list[Owed] = []
         if state.anchored:
-            claimable = await _on_chain(self.chain.claimable, owner, pid, body.epoch, leaf)
-            claimed = await _on_chain(self.chain.claimed, owner, pid, body.epoch, leaf)
+            funded = await _on_chain(self.chain.epoch_tokens, owner, pid, body.epoch)
+            for token in [ETHER, *(t for t in funded if t != ETHER)]:
+                info = await _on_chain(self.chain.token_info, token)
+                owed = await _on_chain(self.chain.claimable, owner, pid, body.epoch, leaf, token)
+                got = await _on_chain(self.chain.claimed, owner, pid, body.epoch, leaf, token)
+                tokens.append(Owed(info, owed, got))
+            claimable, claimed = tokens[0].claimable, tokens[0].claimed
         else:
-            owned = await self.gateway.read(self._owner_roots, pid)
+            owned = await self.gateway.read(self.owner_roots, pid)
             elsewhere = self._elsewhere(pid, owned, body.epoch)
         share = Share(
             contribution_id,
@@ -745,6 +808,7 @@ class Settlement:
             claimable,
             claimed,
             elsewhere,
+            tuple(tokens),
         )
         return share, leaf, merkle, owner
 
@@ -769,9 +833,9 @@ class Settlement:
             raise SettlementError("the acceptance of this contribution was withdrawn")
         return found.acceptance.expect(Acceptance), pid
 
-    async def _anchorer(self, project_id: bytes, epoch: int) -> bytes:
+    async def anchorer(self, project_id: bytes, epoch: int) -> bytes:
         """Returns the address that anchored an epoch (or would): see `node.chain.anchors`."""
-        project = await self.gateway.read(self._project, project_id)
+        project = await self.gateway.read(self.project, project_id)
         chain = self.chain
         named = await self.gateway.read(
             published_anchors, self.store, project, epoch, chain.chain_id, chain.address
@@ -781,10 +845,10 @@ class Settlement:
 
     # Which chain a project settles on.
 
-    def _owner_roots(self, project_id: bytes) -> list[EpochRoot]:
+    def owner_roots(self, project_id: bytes) -> list[EpochRoot]:
         """Returns the epoch roots that the project's owner signed, of every epoch (in a reader
         thread)."""
-        project = self._project(project_id)
+        project = self.project(project_id)
         found: list[EpochRoot] = []
         cursor = None
         while True:

@@ -2,8 +2,8 @@
 
 They join the `cli` group of node/cli/base.py and follow its rules:
 `@output` for --json, `emit` with a renderer for people. Amounts take a unit: `1ether`,
-`0.5eth`, `20gwei`, `1000wei`; a bare number is refused, since `1` meaning one wei is a costly
-surprise to someone who meant one ether. `chain deploy` and `proof verify` work without a
+`0.5eth`, `20gwei`, `1000wei`, or a token's symbol in its decimals (`100usdc`); a bare number is
+refused, since `1` meaning one wei is a costly surprise to someone who meant one ether. `chain deploy` and `proof verify` work without a
 daemon; the others ask the running node.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from node.cli.base import cli, current, emit, examples, new_table, output, show_pairs
+from node.cli.base import ID, cli, current, emit, examples, new_table, output, show_pairs
 
 ETHER = 10**18
 _UNITS = {"ether": 10**18, "eth": 10**18, "gwei": 10**9, "wei": 1}
@@ -26,7 +26,10 @@ AUDIT_FAILED = 3
 
 
 # What an amount's refusal suggests.
-UNITS_HINT = "give the amount with its unit: 1ether, 0.5eth, 20gwei or 1000wei"
+UNITS_HINT = (
+    "give the amount with its unit: 1ether, 0.5eth, 20gwei or 1000wei, or a token's symbol "
+    "(100usdc, with --token ADDRESS the first time a project is funded in that token)"
+)
 
 
 class BadAmount(click.BadParameter):
@@ -35,45 +38,123 @@ class BadAmount(click.BadParameter):
     hint = UNITS_HINT
 
 
-def parse_amount(text: str) -> int:
-    """Returns the wei in an amount such as `1ether`, `0.5 eth`, `20gwei` or `1000wei`.
-
-    Raises:
-        BadAmount: the amount has no unit (a bare number), is not a number, or is not a
-            positive whole number of wei.
-    """
-    value = text.strip().lower().replace(" ", "").replace("_", "")
-    unit = next((u for u in _UNITS if value.endswith(u)), None)
-    if unit is None:
-        raise BadAmount(f"{text!r} has no unit (a bare number is not taken as wei)")
-    try:
-        wei = Decimal(value.removesuffix(unit)) * _UNITS[unit]
-    except InvalidOperation:
-        raise BadAmount(f"{text!r} is not an amount such as 1ether or 1000wei") from None
-    if not wei.is_finite() or wei != wei.to_integral_value() or wei <= 0:
-        raise BadAmount(f"{text!r} is not a positive whole number of wei")
-    return int(wei)
-
-
-class Amount(click.ParamType[int]):
-    """An amount of ether with its unit, as wei (`parse_amount`)."""
-
-    name = "amount"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        try:
-            return parse_amount(str(value))
-        except BadAmount as exc:
-            # Raised again with the parameter, so that the message names it.
-            raise BadAmount(exc.message, ctx=ctx, param=param) from None
-
-
 def ether(wei: int | str) -> str:
     """Shows wei as ether, exactly."""
     amount = Decimal(int(wei)) / ETHER
     return f"{amount.normalize():f} ETH"
+
+
+def in_units(amount: int | str, token: dict[str, Any]) -> str:
+    """Shows an amount in a token's smallest unit in its decimals, with its symbol, exactly."""
+    value = Decimal(int(amount)).scaleb(-int(token["decimals"]))
+    shown = f"{value.normalize():f}" if value else "0"
+    return f"{shown} {token['symbol'] or token['address']}"
+
+
+def split_amount(text: str) -> tuple[Decimal, str]:
+    """Returns the number and the unit of an amount such as `100usdc` or `1.5 ether`.
+
+    Raises:
+        BadAmount: no unit (a bare number), or no number.
+    """
+    value = text.strip().lower().replace(" ", "").replace("_", "")
+    cut = len(value)
+    while cut and not (value[cut - 1].isdigit() or value[cut - 1] == "."):
+        cut -= 1
+    number, unit = value[:cut], value[cut:]
+    if not unit:
+        raise BadAmount(f"{text!r} has no unit (a bare number is not taken as wei)")
+    try:
+        parsed = Decimal(number)
+    except InvalidOperation:
+        raise BadAmount(f"{text!r} is not an amount such as 1ether or 100usdc") from None
+    if not parsed.is_finite() or parsed <= 0:
+        raise BadAmount(f"{text!r} is not a positive amount")
+    return parsed, unit
+
+
+class TokenAmount(click.ParamType[str]):
+    """An amount with its unit, an ether unit or a token's symbol (`split_amount`), kept as
+    text: its token's decimals are known only once the daemon has named the token."""
+
+    name = "amount"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            split_amount(str(value))
+        except BadAmount as exc:
+            raise BadAmount(exc.message, ctx=ctx, param=param) from None
+        return str(value)
+
+
+def _bad_amount(message: str) -> BadAmount:
+    """A refusal of the current command's AMOUNT, naming it as click does."""
+    ctx = click.get_current_context(silent=True)
+    param = None
+    if ctx is not None:
+        param = next((p for p in ctx.command.params if p.name == "amount"), None)
+    return BadAmount(message, ctx=ctx, param=param)
+
+
+def resolve_amount(
+    client: Any, project_id: str, text: str, token: str | None
+) -> tuple[int, dict[str, Any]]:
+    """Returns an amount in the smallest unit of its token, and the token (address, symbol,
+    decimals), as the daemon knows it. The amount's unit is an ether unit, or the token's
+    symbol; without --token the symbol names the token, among those the project was funded in.
+
+    Raises:
+        BadAmount: a bare number, a unit that is not the token's, or more decimals than the
+            token has.
+    """
+    number, unit = split_amount(text)
+    eth = {"address": "0x" + "00" * 20, "symbol": "ETH", "decimals": 18}
+    if unit in _UNITS and (token is None or token.lower() in ("eth", "ether", eth["address"])):
+        found = eth
+        smallest = number * _UNITS[unit]
+    else:
+        found = client.tokens(project_id, token or unit)["items"][0]
+        symbol = str(found["symbol"]).lower()
+        if unit != symbol and not (found["symbol"] == "ETH" and unit in _UNITS):
+            raise _bad_amount(
+                f"{text!r}: {unit!r} is not the unit of token {found['address']}; write it as "
+                f"100{symbol or 'units'}"
+            )
+        scale = _UNITS[unit] if found["symbol"] == "ETH" else 10 ** int(found["decimals"])
+        smallest = number * scale
+    if smallest != smallest.to_integral_value():
+        raise _bad_amount(f"{text!r} has more decimals than {found['symbol']} has")
+    return int(smallest), found
+
+
+def _approvals(console: Console, data: dict[str, Any]) -> None:
+    """Says that the node approved the contract for the token first, and in which tx."""
+    for tx in data.get("approvals", []):
+        console.print(
+            f"Approved the contract to take {in_units(data['amount'], data['token'])} of your "
+            f"wallet's {data['token']['symbol'] or 'token'} first (tx {tx})",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _funded(console: Console, data: dict[str, Any]) -> None:
+    _approvals(console, data)
+    if data.get("forced"):
+        console.print(
+            "warning: funded although the epoch's anchor disagrees with its records (--force)",
+            markup=False,
+        )
+    where = "the pool" if data["epoch"] is None else f"epoch {data['epoch']}"
+    credited = ""
+    if data["credited"] != data["amount"]:
+        credited = f" ({in_units(data['credited'], data['token'])} arrived: the token takes a fee)"
+    console.print(
+        f"Funded {in_units(data['amount'], data['token'])} into {where}{credited} in tx "
+        f"{data['tx_hash']}",
+        markup=False,
+        highlight=False,
+    )
 
 
 # The chain.
@@ -169,10 +250,10 @@ def _default_epoch(client: Any, project_id: str) -> int:
 
 
 @epoch.command("status", epilog=examples("workwork epoch status <project id>"))
-@click.argument("project_id")
+@click.argument("project_id", type=ID)
 @output
 def epoch_status(project_id: str) -> None:
-    """Show a project's epochs: leaves, weight, root, anchored, funded, paid."""
+    """Show a project's epochs: leaves, weight, root, anchored, funded and paid per token."""
 
     def human(console: Console, data: dict[str, Any]) -> None:
         table = new_table("epoch", "leaves", "weight", "root", "anchored", "funded", "paid")
@@ -186,8 +267,10 @@ def epoch_status(project_id: str) -> None:
                 e["total_weight"],
                 e["root"][:16] + "…",
                 state,
-                ether(e["funded"]),
-                ether(e["paid"]),
+                "\n".join(in_units(b["funded"], b["token"]) for b in e.get("tokens") or [])
+                or ether(e["funded"]),
+                "\n".join(in_units(b["paid"], b["token"]) for b in e.get("tokens") or [])
+                or ether(e["paid"]),
             )
         console.print(table)
         _other_chain(console, *(e.get("other_chain") for e in data["items"]))
@@ -199,7 +282,7 @@ def epoch_status(project_id: str) -> None:
     "close",
     epilog=examples("workwork epoch close <project id>", "workwork epoch close <project id> 3"),
 )
-@click.argument("project_id")
+@click.argument("project_id", type=ID)
 @click.argument("number", required=False, type=click.IntRange(0))
 @output
 def epoch_close(project_id: str, number: int | None) -> None:
@@ -229,7 +312,7 @@ def epoch_close(project_id: str, number: int | None) -> None:
     "anchor",
     epilog=examples("workwork epoch anchor <project id>", "workwork epoch anchor <project id> 0"),
 )
-@click.argument("project_id")
+@click.argument("project_id", type=ID)
 @click.argument("number", required=False, type=click.IntRange(0))
 @output
 def epoch_anchor(project_id: str, number: int | None) -> None:
@@ -265,21 +348,181 @@ def epoch_anchor(project_id: str, number: int | None) -> None:
     epilog=examples(
         "workwork fund <project id> 0 1ether",
         "workwork fund <project id> 0 0.5eth",
-        "workwork fund <project id> 3 250000gwei",
+        "workwork fund <project id> 0 100usdc --token 0xA0b8…eB48",
+        "workwork fund <project id> 3 100usdc",
     )
 )
-@click.argument("project_id")
+@click.argument("project_id", type=ID)
 @click.argument("number", metavar="EPOCH", type=click.IntRange(0))
-@click.argument("amount", type=Amount())
+@click.argument("amount", type=TokenAmount())
+@click.option("--token", help="ETH (the default), a token's 0x address, or its symbol.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Fund even if the epoch's audit finds its anchor disagreeing with the records: the "
+    "money may be owed to leaves nobody can prove, and returns to funders only at the expiry.",
+)
+@click.option("--no-approve", is_flag=True, help="Do not approve the token; fail if not approved.")
 @output
-def fund(project_id: str, number: int, amount: int) -> None:
-    """Pay AMOUNT from your wallet into an anchored epoch's pool (anyone may fund).
+def fund(
+    project_id: str, number: int, amount: str, token: str | None, force: bool, no_approve: bool
+) -> None:
+    """Pay AMOUNT from your wallet into an anchored epoch (anyone may fund).
 
-    AMOUNT takes its unit: 1ether, 0.5eth, 20gwei or 1000wei. A bare number is refused.
+    AMOUNT takes its unit: 1ether, 0.5eth, 20gwei, 1000wei, or a token's symbol in the token's
+    decimals (100usdc). A bare number is refused. The epoch is audited first: one whose anchor
+    disagrees with the records is refused, unless --force. A token is approved for the
+    contract first if needed, and the command says so.
     """
-    with current().console.status("funding…"):
-        data = current().client().fund(project_id, number, amount)
-    emit(data, lambda c, d: c.print(f"Funded {ether(d['amount'])} in tx {d['tx_hash']}"))
+    client = current().client()
+    smallest, found = resolve_amount(client, project_id, amount, token)
+    if force:
+        current().console.print(
+            "warning: --force funds the epoch even if its anchor disagrees with the records; "
+            "such money may never be claimable and returns to its funders only at the epoch's "
+            "expiry, a year after the anchor",
+            markup=False,
+            highlight=False,
+        )
+    with current().console.status("auditing and funding…"):
+        data = client.fund(
+            project_id,
+            number,
+            smallest,
+            token=found["address"],
+            approve=not no_approve,
+            force=force,
+        )
+    emit(data, _funded)
+
+
+# Pools.
+
+
+@cli.group(
+    epilog=examples(
+        "workwork pool show <project id>",
+        "workwork pool fund <project id> 100usdc --token 0xA0b8…eB48",
+        "workwork pool allocate <project id> 0 40usdc",
+        "workwork pool refund <project id> --token USDC",
+    )
+)
+def pool() -> None:
+    """A project's pool: money paid in before the work, allocated to its epochs by the owner."""
+
+
+@pool.command("fund", epilog=examples("workwork pool fund <project id> 1ether"))
+@click.argument("project_id", type=ID)
+@click.argument("amount", type=TokenAmount())
+@click.option("--token", help="ETH (the default), a token's 0x address, or its symbol.")
+@click.option("--no-approve", is_flag=True, help="Do not approve the token; fail if not approved.")
+@output
+def pool_fund(project_id: str, amount: str, token: str | None, no_approve: bool) -> None:
+    """Pay AMOUNT from your wallet into a project's pool (anyone may).
+
+    Its owner allocates it to anchored epochs; if the owner closes the project's pools, or
+    allocates nothing for 180 days, you take back your part of what is unallocated.
+    """
+    client = current().client()
+    smallest, found = resolve_amount(client, project_id, amount, token)
+    with current().console.status("funding the pool…"):
+        data = client.fund_pool(
+            project_id, smallest, token=found["address"], approve=not no_approve
+        )
+    emit(data, _funded)
+
+
+@pool.command("show", epilog=examples("workwork pool show <project id>"))
+@click.argument("project_id", type=ID)
+@output
+def pool_show(project_id: str) -> None:
+    """Show a project's pools per token, your stake, and where allocations went."""
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        closed = "no" if not data["closed_at"] else f"yes, at Unix time {data['closed_at']}"
+        show_pairs(console, [("owner", data["owner"]), ("closed", closed)])
+        table = new_table("token", "funded", "unallocated", "refunded", "expires", "yours")
+        for p in data["tokens"]:
+            t = p["token"]
+            table.add_row(
+                t["symbol"] or t["address"],
+                in_units(p["funded"], t),
+                in_units(p["unallocated"], t),
+                in_units(p["refunded"], t),
+                str(p["expires_at"]),
+                in_units(p["my_stake"], t),
+            )
+        console.print(table)
+        names = {p["token"]["address"]: p["token"] for p in data["tokens"]}
+        for a in data["allocations"]:
+            t = names.get(a["token"], {"symbol": a["token"], "decimals": 0, "address": a["token"]})
+            console.print(
+                f"allocated {in_units(a['amount'], t)} to epoch {a['epoch']} in tx {a['tx_hash']}",
+                markup=False,
+                highlight=False,
+            )
+
+    emit(current().client().pool(project_id), human)
+
+
+@pool.command("allocate", epilog=examples("workwork pool allocate <project id> 0 40usdc"))
+@click.argument("project_id", type=ID)
+@click.argument("number", metavar="EPOCH", type=click.IntRange(0))
+@click.argument("amount", type=TokenAmount())
+@click.option("--token", help="ETH (the default), a token's 0x address, or its symbol.")
+@output
+def pool_allocate(project_id: str, number: int, amount: str, token: str | None) -> None:
+    """Move AMOUNT of your project's pool to one of its anchored epochs (owner only)."""
+    client = current().client()
+    smallest, found = resolve_amount(client, project_id, amount, token)
+    with current().console.status("allocating…"):
+        data = client.allocate(project_id, number, smallest, token=found["address"])
+    emit(
+        data,
+        lambda c, d: c.print(
+            f"Allocated {in_units(d['amount'], d['token'])} to epoch {d['epoch']} in tx "
+            f"{d['tx_hash']}",
+            markup=False,
+            highlight=False,
+        ),
+    )
+
+
+@pool.command("refund", epilog=examples("workwork pool refund <project id> --token USDC"))
+@click.argument("project_id", type=ID)
+@click.option("--token", help="ETH (the default), a token's 0x address, or its symbol.")
+@output
+def pool_refund(project_id: str, token: str | None) -> None:
+    """Take back your part of a closed or expired pool in one token (no owner needed)."""
+    with current().console.status("refunding…"):
+        data = current().client().refund_pool(project_id, token=token)
+    emit(
+        data,
+        lambda c, d: c.print(
+            f"Refunded {in_units(d['amount'], d['token'])} in tx {d['tx_hash']}",
+            markup=False,
+            highlight=False,
+        ),
+    )
+
+
+@pool.command("close", epilog=examples("workwork pool close <project id>"))
+@click.argument("project_id", type=ID)
+@output
+def pool_close(project_id: str) -> None:
+    """Close your project's pools in every token, for good (`project close` does it too).
+
+    From then on they take nothing, and their funders take back what is unallocated.
+    """
+    data = current().client().close_pools(project_id)
+    emit(
+        data,
+        lambda c, d: c.print(
+            "The pools were closed already"
+            if d["tx_hash"] is None
+            else f"Closed the pools in tx {d['tx_hash']}"
+        ),
+    )
 
 
 def _other_chain(console: Console, *found: dict[str, Any] | None) -> None:
@@ -300,13 +543,23 @@ def _share_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
         ("weight", data["weight"]),
         ("payout", data["payout"]),
         ("anchored", anchored),
-        ("claimable", ether(data["claimable"])),
-        ("claimed", ether(data["claimed"])),
+        *(
+            (
+                f"claimable / claimed ({t['token']['symbol'] or t['token']['address']})",
+                f"{in_units(t['claimable'], t['token'])} / {in_units(t['claimed'], t['token'])}",
+            )
+            for t in data.get("tokens") or []
+        ),
+        *(
+            [("claimable", ether(data["claimable"])), ("claimed", ether(data["claimed"]))]
+            if not data.get("tokens")
+            else []
+        ),
     ]
 
 
 @cli.command(epilog=examples("workwork share <contribution id>"))
-@click.argument("contribution_id")
+@click.argument("contribution_id", type=ID)
 @output
 def share(contribution_id: str) -> None:
     """Show an accepted contribution's share: epoch, weight, claimable and claimed.
@@ -322,19 +575,26 @@ def share(contribution_id: str) -> None:
 
 
 @cli.command(epilog=examples("workwork claim <contribution id>"))
-@click.argument("contribution_id")
+@click.argument("contribution_id", type=ID)
 @output
 def claim(contribution_id: str) -> None:
-    """Claim what a contribution is owed now; the money goes to its payout address.
+    """Claim what a contribution is owed now, in every token; the money goes to its payout.
 
     Claim again after more funding arrives to receive the difference.
     """
     with current().console.status("claiming…"):
         data = current().client().claim(contribution_id)
-    emit(
-        data,
-        lambda c, d: c.print(f"Paid {ether(d['amount'])} to {d['payout']} in tx {d['tx_hash']}"),
-    )
+
+    def human(console: Console, d: dict[str, Any]) -> None:
+        for paid in d["payments"]:
+            console.print(
+                f"Paid {in_units(paid['amount'], paid['token'])} to {d['payout']} in tx "
+                f"{paid['tx_hash']}",
+                markup=False,
+                highlight=False,
+            )
+
+    emit(data, human)
 
 
 # Audit and proofs.
@@ -343,7 +603,7 @@ def claim(contribution_id: str) -> None:
 @cli.command(
     epilog=examples("workwork audit <project id> 0", "workwork --json audit <project id> 0")
 )
-@click.argument("project_id")
+@click.argument("project_id", type=ID)
 @click.argument("number", metavar="EPOCH", type=click.IntRange(0))
 @output
 def audit(project_id: str, number: int) -> int:
@@ -370,7 +630,7 @@ def proof() -> None:
     "export",
     epilog=examples("workwork proof export <contribution id> --output proof.json"),
 )
-@click.argument("contribution_id")
+@click.argument("contribution_id", type=ID)
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write."
 )

@@ -199,8 +199,28 @@ def project_follow(project_id: str, save: bool) -> None:
 @click.argument("project_id", type=ID)
 @output
 def project_close(project_id: str) -> None:
-    """Close one of your projects to new contributions."""
-    emit(current().client().close_project(project_id), show_record)
+    """Close one of your projects to new contributions, and its pools on chain.
+
+    Closing the pools lets their funders take back what is unallocated at once.
+    """
+
+    def human(console: Console, data: dict[str, Any]) -> None:
+        show_record(console, data)
+        pools = data.get("pools")
+        if pools and pools["closed"]:
+            done = (
+                "were closed already"
+                if pools["tx_hash"] is None
+                else f"closed in tx {pools['tx_hash']}"
+            )
+            console.print(f"Pools {done}", markup=False, highlight=False)
+        elif pools:
+            console.print(f"note: the pools were not closed: {pools['error']}", markup=False)
+            console.print(
+                f"hint: {pools['hint']}; then `workwork pool close {project_id}`", markup=False
+            )
+
+    emit(current().client().close_project(project_id), human)
 
 
 @cli.command(

@@ -49,6 +49,8 @@ REPORT_KEYS = {
     "manifest_of",
     "late",
     "dump_root",
+    "pools",
+    "allocations",
     "findings",
 }
 FINDING_KEYS = {"kind", "message", "record", "contribution", "source", "field", "expected", "found"}
@@ -67,6 +69,8 @@ def test_clean_epoch(store: Store, chain: ChainClient, name: str) -> None:
     assert report.manifest is not None and report.late == ()
     data = json.loads(json.dumps(report.to_json()))
     assert set(data) == REPORT_KEYS
+    # No pool was funded: none is reported, and there is no allocation to check.
+    assert (data["pools"], data["allocations"]) == ([], [])
     assert data["ok"] is True and data["leaves"] == 5 and data["total_weight"] == 15
     assert data["root"] == "0x" + built.root.hex()
     assert data["chain"]["chain_id"] == chain.chain_id
