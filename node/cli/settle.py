@@ -87,6 +87,27 @@ class TokenAmount(click.ParamType[str]):
         return str(value)
 
 
+class Amount(click.ParamType[int]):
+    """An amount of ether with its unit (1ether, 0.5eth, 20gwei, 1000wei), as wei."""
+
+    name = "amount"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            number, unit = split_amount(str(value))
+            if unit not in _UNITS:
+                raise BadAmount(f"{value!r} is not in ether's units (ether, eth, gwei, wei)")
+            wei = number * _UNITS[unit]
+            if wei != wei.to_integral_value():
+                raise BadAmount(f"{value!r} is less than one wei, or not a whole number of wei")
+        except BadAmount as exc:
+            # Raised again with the parameter, so that the message names it.
+            raise BadAmount(exc.message, ctx=ctx, param=param) from None
+        return int(wei)
+
+
 def _bad_amount(message: str) -> BadAmount:
     """A refusal of the current command's AMOUNT, naming it as click does."""
     ctx = click.get_current_context(silent=True)
