@@ -10,12 +10,15 @@
 | network.py, work.py, settle.py, match.py | the handlers and route tables, by resource |
 """
 
+from node.api.decide import DECISION_ROUTES
 from node.api.match import MATCH_ROUTES
 from node.api.network import NETWORK_ROUTES
 from node.api.routes import Route
 from node.api.settle import SETTLEMENT_ROUTES
 from node.api.work import WORK_ROUTES
 
-ROUTES: tuple[Route, ...] = NETWORK_ROUTES + WORK_ROUTES + SETTLEMENT_ROUTES + MATCH_ROUTES
+ROUTES: tuple[Route, ...] = (
+    NETWORK_ROUTES + WORK_ROUTES + DECISION_ROUTES + SETTLEMENT_ROUTES + MATCH_ROUTES
+)
 
 __all__ = ["ROUTES"]

@@ -246,7 +246,7 @@ def test_decoder_refuses_a_profile_without_about() -> None:
         (lambda v: [1, *v[1:]], UnknownKind),  # the format before manifests
         (lambda v: [3, *v[1:]], UnknownKind),
         (lambda v: ["2", *v[1:]], UnknownKind),
-        (lambda v: [v[0], "vote", *v[2:]], UnknownKind),
+        (lambda v: [v[0], "ballot", *v[2:]], UnknownKind),
         (lambda v: [v[0], b"profile", *v[2:]], UnknownKind),
         (lambda v: v[:-1], InvalidField),
         (lambda v: [*v, ""], InvalidField),
