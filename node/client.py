@@ -208,6 +208,40 @@ class Client:
             body={"contribution_id": contribution_id, "weight": weight, "epoch": epoch},
         )
 
+    def propose(self, project_id: str, action: str, title: str, **fields: Any) -> Any:
+        """Proposes a decision. Fields: text, params (by name, as `workwork propose --help`
+        lists them), options (2-16 for approval voting), snapshot (an anchored epoch), window
+        (seconds open for votes)."""
+        body = {"project_id": project_id, "action": action, "title": title, **fields}
+        return self.request("POST", "/v1/proposals", body=body)
+
+    def vote(
+        self,
+        proposal_id: str,
+        choice: str,
+        *,
+        approve: Iterable[int] | None = None,
+        reason: str | None = None,
+    ) -> Any:
+        """Votes yes, no or abstain, or approves options (choice "approve", `approve` their
+        indices); voting again replaces the earlier vote while the window is open."""
+        body = {
+            "proposal_id": proposal_id,
+            "choice": choice,
+            "approve": None if approve is None else list(approve),
+            "reason": reason,
+        }
+        return self.request("POST", "/v1/votes", body=body)
+
+    def proposals(self, project_id: str, *, only_open: bool = False) -> Any:
+        """A project's proposals with their tallies: `{"items": [...]}`."""
+        params = {"open": "true" if only_open else None}
+        return self.request("GET", f"/v1/projects/{project_id}/proposals", params=params)
+
+    def proposal(self, proposal_id: str) -> Any:
+        """A proposal's tally with every ballot, its power and the credits behind it."""
+        return self.request("GET", f"/v1/proposals/{proposal_id}")
+
     def match(self, *, limit: int | None = None) -> Any:
         """Returns the open projects of others ranked for this node's profile, best first:
         `{"items": [...], ...}`, each item with `project_id`, `score` and the four parts

@@ -6,7 +6,8 @@ No I/O happens here: no sockets, no database, no chain, no clock. Functions take
 
 Modules: `records` (the kinds), `envelope` (bytes, signatures, ids), `validate` (rules),
 `topics` (gossip topics), `merkle` (OpenZeppelin-compatible trees and proofs), `epoch` (an
-epoch's tree from records), `settlement` (the contract's pro-rata arithmetic).
+epoch's tree from records), `settlement` (the contract's pro-rata arithmetic), `tally`
+(voting power and the result of a proposal).
 """
 
 from protocol.envelope import (
@@ -31,6 +32,7 @@ from protocol.errors import (
     MissingRecord,
     NonCanonical,
     NotAuthorized,
+    OutsideWindow,
     ProjectClosed,
     ProtocolError,
     RecordTooLarge,
@@ -50,6 +52,8 @@ from protocol.records import (
     Manifest,
     Profile,
     Project,
+    Proposal,
+    Vote,
     project_id,
 )
 
@@ -77,9 +81,11 @@ __all__ = [
     "MissingRecord",
     "NonCanonical",
     "NotAuthorized",
+    "OutsideWindow",
     "Profile",
     "Project",
     "ProjectClosed",
+    "Proposal",
     "ProtocolError",
     "Record",
     "RecordTooLarge",
@@ -87,6 +93,7 @@ __all__ = [
     "SettlementError",
     "UnknownKind",
     "UnknownLeaf",
+    "Vote",
     "decode",
     "decode_body",
     "encode_body",

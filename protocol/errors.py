@@ -77,6 +77,10 @@ class InvalidManifest(InvalidRecord):
 # Merkle trees and settlement.
 
 
+class OutsideWindow(InvalidRecord):
+    """Raised when a vote is dated outside its proposal's voting window."""
+
+
 class InvalidProof(ProtocolError):
     """Raised when a Merkle proof, multiproof or tree dump is malformed or inconsistent."""
 

@@ -30,6 +30,7 @@ _CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _TAG = re.compile(r"[a-z0-9][a-z0-9+#.\-]{0,31}")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9\-]{0,63}")
+_AMOUNT = re.compile(r"[1-9][0-9]{0,77}")
 
 
 class Check:
@@ -127,6 +128,43 @@ class SortedSet(Check):
             self.item(kind, name, entry)
         if any(a >= b for a, b in itertools.pairwise(value)):
             raise InvalidField(kind, name, "items must be sorted and unique")
+
+
+class Unique(Check):
+    """A tuple of at most `max_items` items, each passing `item`, without duplicates, in the
+    author's order (options of a proposal: their order is what votes refer to by index)."""
+
+    def __init__(self, item: Check, max_items: int) -> None:
+        self.item, self.max_items = item, max_items
+
+    def __call__(self, kind: str, name: str, value: Any) -> None:
+        if type(value) is not tuple:
+            raise InvalidField(kind, name, f"expected an array, got {type(value).__name__}")
+        if len(value) > self.max_items:
+            raise InvalidField(kind, name, f"{len(value)} items, at most {self.max_items} allowed")
+        for entry in value:
+            self.item(kind, name, entry)
+        if len(set(value)) != len(value):
+            raise InvalidField(kind, name, "items must be unique")
+
+
+class Array(Check):
+    """A tuple whose shape another field decides: checked by its kind's cross-field rules."""
+
+    def __call__(self, kind: str, name: str, value: Any) -> None:
+        if type(value) is not tuple:
+            raise InvalidField(kind, name, f"expected an array, got {type(value).__name__}")
+
+
+class Amount(Check):
+    """A uint256 above zero written in decimal, without leading zeros or signs (an amount of a
+    token in its smallest unit, beyond what a msgpack or JavaScript integer holds)."""
+
+    def __call__(self, kind: str, name: str, value: Any) -> None:
+        if type(value) is not str or not _AMOUNT.fullmatch(value) or int(value) >= 2**256:
+            raise InvalidField(
+                kind, name, f"{value!r} is not a decimal integer in [1, 2**256) without leading 0"
+            )
 
 
 class Tag(Check):

@@ -28,6 +28,8 @@ from protocol.fields import (
     HASH_SIZE,
     KEY_SIZE,
     MAX_SAFE_INT,
+    Amount,
+    Array,
     Blob,
     Check,
     Choice,
@@ -36,11 +38,12 @@ from protocol.fields import (
     Tag,
     Text,
     UInt,
+    Unique,
     spec,
 )
 
-# Version 2: epoch roots name their manifest, the `manifest` kind exists, and profiles have
-# an `about` text.
+# Version 2: epoch roots name their manifest, the `manifest` kind exists, profiles have an
+# `about` text, and the `proposal` and `vote` kinds exist (collective decisions).
 FORMAT_VERSION = 2
 
 # Seconds since 1970. Anything before 2020 is a broken clock, not a record.
@@ -62,6 +65,14 @@ MAX_ABOUT = 2000
 # limit with room for its other fields, and an epoch of MAX_LEAVES takes MAX_PARTS parts.
 MAX_MANIFEST_IDS = 1900
 MAX_PARTS = -(-MAX_LEAVES // MAX_MANIFEST_IDS)
+
+# Collective decisions. A voting window lasts from a minute (tests, a quick poll among agents)
+# to 90 days; a proposal offers at most MAX_OPTIONS options to approve.
+MIN_WINDOW = 60
+MAX_WINDOW = 90 * 86_400
+MAX_OPTIONS = 16
+# Quorum and threshold are in thousandths (per mille), so that tallies need no fractions.
+PER_MILLE = 1000
 
 _PROJECT_DOMAIN = b"workwork/project/v1\x00"
 
@@ -252,4 +263,117 @@ class EpochRoot(Body):
         if not self.parts <= self.leaf_count <= self.parts * MAX_MANIFEST_IDS:
             raise InvalidField(
                 self.KIND, "parts", "must fit leaf_count: 1 to MAX_MANIFEST_IDS leaves a part"
+            )
+
+
+# The parameters of each action of a proposal, in wire order: (name, check). A proposal's
+# `params` holds exactly these values, so that what a decision would do is signed and strict.
+PARAMS: dict[str, tuple[tuple[str, Check], ...]] = {
+    # Move `amount` of the project's pool in `token` (the zero address for ether) to `epoch`.
+    "allocate": (
+        ("epoch", UInt(MAX_EPOCH)),
+        ("token", Blob(ADDRESS_SIZE)),
+        ("amount", Amount()),
+    ),
+    # Accept (or re-weigh; weight 0 withdraws) a contribution of the project into `epoch`.
+    "accept": (
+        ("contribution_id", Blob(HASH_SIZE)),
+        ("epoch", UInt(MAX_EPOCH)),
+        ("weight", UInt(MAX_WEIGHT)),
+    ),
+    # The project's governance settings, all of them, as they would be after the decision.
+    "settings": (
+        ("quorum", UInt(PER_MILLE)),
+        ("threshold", UInt(PER_MILLE)),
+        ("half_life", UInt(MAX_EPOCH)),
+        ("epoch_length", UInt(MAX_EPOCH)),
+        ("reviewers", SortedSet(Blob(KEY_SIZE), MAX_REVIEWERS)),
+        ("status", Choice("open", "closed")),
+    ),
+    # Free text only: a poll, no effect.
+    "signal": (),
+}
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Proposal(Body):
+    """A question put to a project's members; immutable (no revision).
+
+    Votes count from `created_at` until `closes_at` (excluded), each with the voting power its
+    author has in the project's anchored epochs up to `snapshot` (see `protocol.tally`). With
+    no `options`, the choices are yes, no and abstain; with 2 to MAX_OPTIONS options, a vote
+    approves any of them (approval voting, for budget splits and choosing among alternatives).
+    """
+
+    KIND: ClassVar[str] = "proposal"
+
+    project_id: bytes = spec(Blob(HASH_SIZE))
+    # What the decision would do; its parameters are `params`, in the order PARAMS gives.
+    action: str = spec(Choice(*PARAMS))
+    title: str = spec(Text(200, min_bytes=1))
+    text: str = spec(Text(16_384, multiline=True))
+    params: tuple[Any, ...] = spec(Array())
+    options: tuple[str, ...] = spec(Unique(Text(200, min_bytes=1), MAX_OPTIONS))
+    # The last epoch whose anchored work counts as voting power.
+    snapshot: int = spec(UInt(MAX_EPOCH))
+    closes_at: int = spec(UInt(MAX_TIMESTAMP, MIN_TIMESTAMP))
+
+    def check(self) -> None:
+        schema = PARAMS[self.action]
+        if len(self.params) != len(schema):
+            raise InvalidField(
+                self.KIND,
+                "params",
+                f"a {self.action} proposal has {len(schema)} parameters, got {len(self.params)}",
+            )
+        for (name, check), value in zip(schema, self.params, strict=True):
+            check(self.KIND, f"params.{name}", value)
+        if len(self.options) == 1:
+            raise InvalidField(self.KIND, "options", "none (yes/no/abstain) or at least two")
+        window = self.closes_at - self.created_at
+        if not MIN_WINDOW <= window <= MAX_WINDOW:
+            raise InvalidField(
+                self.KIND,
+                "closes_at",
+                f"the window is {window} s, not within [{MIN_WINDOW}, {MAX_WINDOW}]",
+            )
+
+    def param(self, name: str) -> Any:
+        """Returns the parameter `name` of the proposal's action."""
+        for (field, _), value in zip(PARAMS[self.action], self.params, strict=True):
+            if field == name:
+                return value
+        raise KeyError(f"a {self.action} proposal has no parameter {name!r}")
+
+    def named_params(self) -> dict[str, Any]:
+        """Returns the parameters by name."""
+        return {name: v for (name, _), v in zip(PARAMS[self.action], self.params, strict=True)}
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Vote(Body):
+    """A member's vote on a proposal; revisable until the window closes.
+
+    Among the votes of one author on one proposal dated inside its window, the highest
+    (revision, id) counts. `choice` is yes, no or abstain on a proposal without options; on one
+    with options it is `approve`, with the indices of the options approved in `approve`, or
+    abstain.
+    """
+
+    KIND: ClassVar[str] = "vote"
+
+    revision: int = spec(UInt(MAX_REVISION))
+    # The proposal's project, so that the vote travels on its work shard without a look-up.
+    project_id: bytes = spec(Blob(HASH_SIZE))
+    proposal_id: bytes = spec(Blob(HASH_SIZE))
+    choice: str = spec(Choice("yes", "no", "abstain", "approve"))
+    approve: tuple[int, ...] = spec(SortedSet(UInt(MAX_OPTIONS - 1), MAX_OPTIONS))
+    reason: str = spec(Text(2000, multiline=True))
+
+    def check(self) -> None:
+        if (self.choice == "approve") != bool(self.approve):
+            raise InvalidField(
+                self.KIND, "approve", "lists options when the choice is approve, and only then"
             )

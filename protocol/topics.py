@@ -1,16 +1,16 @@
 """Which gossip topic a record travels on.
 
 Profiles and project postings share one `meta` topic that every node follows. Contributions,
-acceptances, manifests and epoch roots travel on one of SHARDS work topics, chosen from their project id,
-as Ethereum shards attestations into subnets: a node follows the shards of the projects it cares
-about, and the cost of a mesh stays bounded however many projects exist. The store keeps its
+acceptances, manifests, epoch roots, proposals and votes travel on one of SHARDS work topics,
+chosen from their project id, as Ethereum shards attestations into subnets: a node follows the
+shards of the projects it cares about, and the cost of a mesh stays bounded however many projects exist. The store keeps its
 per-topic record sets (what sync reconciles) under the same names.
 """
 
 from __future__ import annotations
 
 from protocol.envelope import Record
-from protocol.records import Acceptance, Contribution, EpochRoot, Manifest
+from protocol.records import Acceptance, Contribution, EpochRoot, Manifest, Proposal, Vote
 
 SHARDS = 32
 META = "meta"
@@ -31,7 +31,7 @@ def work(index: int) -> str:
 def topic(record: Record) -> str:
     """Returns the topic a record is published on and synced under."""
     body = record.body
-    if isinstance(body, Contribution | Acceptance | Manifest | EpochRoot):
+    if isinstance(body, Contribution | Acceptance | Manifest | EpochRoot | Proposal | Vote):
         return work(shard(body.project_id))
     return META
 

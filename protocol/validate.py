@@ -47,6 +47,7 @@ from protocol.errors import (
     FromTheFuture,
     InvalidManifest,
     NotAuthorized,
+    OutsideWindow,
     ProjectClosed,
     ReferenceMismatch,
 )
@@ -57,6 +58,8 @@ from protocol.records import (
     Manifest,
     Profile,
     Project,
+    Proposal,
+    Vote,
     project_id,
 )
 
@@ -67,8 +70,8 @@ MAX_SKEW = 300
 @dataclass(frozen=True, slots=True)
 class Ref:
     """A dependency: the project with id `key` (kind "project"), or the record with id `key`
-    that the dependent names as its contribution, a manifest part or a listed acceptance
-    (kinds "contribution", "manifest", "acceptance")."""
+    that the dependent names as its contribution, a manifest part, a listed acceptance or its
+    proposal (kinds "contribution", "manifest", "acceptance", "proposal")."""
 
     kind: str
     key: bytes
@@ -97,7 +100,7 @@ def subject_project(record: Record) -> bytes | None:
     body = record.body
     if isinstance(body, Project):
         return project_id(record.author, body.name)
-    if isinstance(body, Contribution | Acceptance | Manifest | EpochRoot):
+    if isinstance(body, Contribution | Acceptance | Manifest | EpochRoot | Proposal | Vote):
         return body.project_id
     return None
 
@@ -107,8 +110,10 @@ def dependencies(record: Record) -> tuple[Ref, ...]:
     body = record.body
     if isinstance(body, Acceptance):
         return (Ref("project", body.project_id), Ref("contribution", body.contribution_id))
-    if isinstance(body, Contribution):
+    if isinstance(body, Contribution | Proposal):
         return (Ref("project", body.project_id),)
+    if isinstance(body, Vote):
+        return (Ref("proposal", body.proposal_id),)
     if isinstance(body, EpochRoot):
         return (Ref("project", body.project_id), Ref("manifest", body.manifest))
     if isinstance(body, Manifest):
@@ -124,7 +129,9 @@ def slot(record: Record) -> tuple[str, bytes] | None:
     """Returns what a revisable record is about, or None if the record is not revisable.
 
     A profile's slot is its author; a project's is its project id (which includes its owner); an
-    acceptance's is the contribution it judges, whichever of the owner or reviewers signed it.
+    acceptance's is the contribution it judges, whichever of the owner or reviewers signed it; a
+    vote's is its proposal and its author (64 bytes). Which vote of a slot counts also depends
+    on the proposal's window (`protocol.tally.ballots`), not on this order alone.
     """
     body = record.body
     if isinstance(body, Profile):
@@ -133,6 +140,8 @@ def slot(record: Record) -> tuple[str, bytes] | None:
         return ("project", project_id(record.author, body.name))
     if isinstance(body, Acceptance):
         return ("acceptance", body.contribution_id)
+    if isinstance(body, Vote):
+        return ("vote", body.proposal_id + record.author)
     return None
 
 
@@ -376,3 +385,57 @@ def check_manifest(
         judged.add(verdict.contribution_id)
     if given != len(body.acceptances):
         raise InvalidManifest(f"{name} lists {len(body.acceptances)} acceptances, {given} given")
+
+
+def check_proposal(proposal: Record, project: Record) -> None:
+    """Checks that a proposal belongs to the project given (any revision).
+
+    Anyone may propose: a proposal decides nothing until members with voting power vote for it.
+    Whether the project is still open is, as for contributions, checked only on what a node's
+    own user submits.
+
+    Raises:
+        ReferenceMismatch: `project` is not the project the proposal names.
+    """
+    _project_of(proposal, project, proposal.expect(Proposal).project_id)
+
+
+def check_vote(vote: Record, proposal: Record) -> None:
+    """Checks a vote against its proposal: same project, a choice the proposal offers, and a
+    date inside its voting window.
+
+    All three are facts of the two records alone, so a vote that fails is invalid for good,
+    whatever else a node holds. A vote dated inside the window may still have been signed
+    after it (its date is its author's word, as every record's is); see `protocol.tally`.
+
+    Raises:
+        ReferenceMismatch: `proposal` is not the proposal the vote names, or is of another
+            project, or the choice is not one the proposal offers.
+        InvalidRecord: the vote is dated outside the proposal's window.
+    """
+    body = vote.expect(Vote)
+    question = proposal.expect(Proposal)
+    name = f"vote {vote.id.hex()[:16]}"
+    if proposal.id != body.proposal_id:
+        raise ReferenceMismatch(
+            f"{name} names proposal {body.proposal_id.hex()[:16]}, not {proposal.id.hex()[:16]}"
+        )
+    if question.project_id != body.project_id:
+        raise ReferenceMismatch(f"{name} names another project than its proposal")
+    if question.options:
+        if body.choice not in ("approve", "abstain"):
+            raise ReferenceMismatch(
+                f"{name} says {body.choice!r} to a proposal with options: approve or abstain"
+            )
+        if body.approve and body.approve[-1] >= len(question.options):
+            raise ReferenceMismatch(
+                f"{name} approves option {body.approve[-1]}; the proposal has "
+                f"{len(question.options)}"
+            )
+    elif body.choice == "approve":
+        raise ReferenceMismatch(f"{name} approves options of a yes/no proposal")
+    if not question.created_at <= body.created_at < question.closes_at:
+        raise OutsideWindow(
+            f"{name} is dated {body.created_at}, outside the window of proposal "
+            f"{proposal.id.hex()[:16]} [{question.created_at}, {question.closes_at})"
+        )

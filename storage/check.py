@@ -28,8 +28,10 @@ from protocol import (
     EpochRoot,
     Manifest,
     Project,
+    Proposal,
     ProtocolError,
     Record,
+    Vote,
 )
 from protocol import decode as decode_record
 from protocol.records import project_id
@@ -54,6 +56,8 @@ _TABLES = {
     keys.REVIEWED,
     keys.ROOTS,
     keys.COMMITTED,
+    keys.PROPOSALS,
+    keys.VOTES,
     keys.ORPHAN,
     keys.ARRIVAL,
     keys.WAITING,
@@ -102,6 +106,7 @@ class _Checker:
         self.listed(keys.BY_AUTHOR, Contribution, "author")
         self.roots()
         self.committed()
+        self.decisions()
         self.orphans()
         return tuple(self.problems)
 
@@ -142,6 +147,10 @@ class _Checker:
                 for reviewer in body.reviewers:
                     self.named.add((pid, reviewer))
                     needed.append(keys.reviewer(pid, reviewer))
+            elif isinstance(body, Proposal):
+                needed.append(keys.proposal(body.project_id, body.created_at, rid))
+            elif isinstance(body, Vote):
+                needed.append(keys.vote(body.proposal_id, record.author, body.revision, rid))
             elif isinstance(body, Acceptance):
                 entry = keys.acceptance(body.contribution_id, body.revision, rid)
                 needed.append(entry)
@@ -152,8 +161,9 @@ class _Checker:
                 if self.db.get(entry) is None:
                     self.problem(f"{record.kind} {rid.hex()} lacks index entry {entry.hex()}")
             subject = slot(record)
-            # Acceptances in force follow another rule, checked by `acceptances`.
-            if subject is not None and not isinstance(body, Acceptance):
+            # Acceptances in force follow another rule, checked by `acceptances`; votes have
+            # no entry in force (a tally chooses among them).
+            if subject is not None and not isinstance(body, Acceptance | Vote):
                 value = self.db.get(keys.latest(*subject))
                 rank = (getattr(body, "revision", 0), rid)
                 if value is None:
@@ -388,6 +398,27 @@ class _Checker:
             with self.db.iterator(prefix=roots, include_value=False) as it:
                 if next(it, None) is None:
                     self.problem(f"K entry {key.hex()} is of an epoch with no stored root")
+
+    def decisions(self) -> None:
+        """Checks that P and U entries name the proposals and votes they are built from."""
+        for key in self.db.iterator(prefix=keys.PROPOSALS, include_value=False):
+            record = self.fetch(key[-keys.ID_SIZE :], key)
+            if record is None:
+                continue
+            body = record.body
+            if not isinstance(body, Proposal) or key != keys.proposal(
+                body.project_id, body.created_at, record.id
+            ):
+                self.problem(f"proposal entry {key.hex()} does not match its record")
+        for key in self.db.iterator(prefix=keys.VOTES, include_value=False):
+            record = self.fetch(key[-keys.ID_SIZE :], key)
+            if record is None:
+                continue
+            body = record.body
+            if not isinstance(body, Vote) or key != keys.vote(
+                body.proposal_id, record.author, body.revision, record.id
+            ):
+                self.problem(f"vote entry {key.hex()} does not match its record")
 
     def orphans(self) -> None:
         arrived: dict[bytes, int] = {}

@@ -15,14 +15,15 @@ A record goes through these steps (`offer`):
 2. `validate.check`: the clock. A record from the future is rejected now, even as an orphan.
 3. Dependencies (`validate.dependencies`): if any is missing, the record is parked in the orphan
    area, with one "waiting" entry per missing dependency.
-4. The rules that need its dependencies (`check_contribution`, `check_manifest`, ...). A record
-   that breaks one is rejected and never stored. An acceptance is stored only if its author is the project's
-   owner or a reviewer that some stored revision of the project names (the V index); one whose
-   author no revision names yet is held until the end of the call, in case a revision of this
-   call names them, and then rejected (see `Ingest.defer` for why not an orphan).
-5. Applied: the record, its topic entry and its kind's index entries; for a revisable record,
-   the latest-revision entry and the acceptance index if it supersedes the record in force; for
-   an epoch root, the K entries of every acceptance its manifest lists (all stored by then: a
+4. The rules that need its dependencies (`check_contribution`, `check_manifest`,
+   `check_vote`, ...). A record that breaks one is rejected and never stored. An acceptance is
+   stored only if its author is the project's owner or a reviewer that some stored revision of
+   the project names (the V index); one whose author no revision names yet is held until the
+   end of the call, in case a revision of this call names them, and then rejected (see
+   `Ingest.defer` for why not an orphan).
+5. Applied: the record, its topic entry and its kind's index entries; for a revisable record
+   but a vote (which has only its U entry), the latest-revision entry and the acceptance index
+   if it supersedes the record in force; for an epoch root, the K entries of every acceptance its manifest lists (all stored by then: a
    manifest part depends on the next part and on its acceptances, a root on part 0).
 6. Orphans waiting for what the record provides lose that wait; those that wait for nothing more
    go back to step 4, in id order, so a project releases its contributions, which release their
@@ -61,8 +62,10 @@ from protocol import (
     NotAuthorized,
     Profile,
     Project,
+    Proposal,
     ProtocolError,
     Record,
+    Vote,
 )
 from protocol import decode as decode_record
 from protocol.records import project_id
@@ -74,6 +77,8 @@ from protocol.validate import (
     check_contribution,
     check_epoch_root,
     check_manifest,
+    check_proposal,
+    check_vote,
     dependencies,
 )
 from storage import keys
@@ -257,6 +262,10 @@ class Ingest:
                 self.lists[record.id] = listed
             elif isinstance(body, EpochRoot):
                 check_epoch_root(record, found["project"], found["manifest"])
+            elif isinstance(body, Proposal):
+                check_proposal(record, found["project"])
+            elif isinstance(body, Vote):
+                check_vote(record, found["proposal"])
         except ProtocolError as exc:
             self.rejected.append((record.id, exc))
             return
@@ -283,6 +292,10 @@ class Ingest:
             self.post(record, body)
         elif isinstance(body, Profile):
             self.revise("profile", record.author, record, body.revision)
+        elif isinstance(body, Proposal):
+            put(keys.proposal(body.project_id, body.created_at, rid), b"")
+        elif isinstance(body, Vote):
+            put(keys.vote(body.proposal_id, record.author, body.revision, rid), b"")
         self.added.append(rid)
         if self.orphans.waiting:
             # Whatever kind of record a dependent takes this one for: if it is not that kind,

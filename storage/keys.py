@@ -26,6 +26,8 @@ which sorts before any character, so "work/1" and "work/10" never share a prefix
     X      X project_id epoch id                          empty: epoch roots
     K      K contribution_id epoch acceptance_id          empty: acceptances that the manifest
                                                           of a stored epoch root lists
+    P      P project_id created_at id                     empty: proposals by project
+    U      U proposal_id author revision id               empty: every stored vote
     O      O id                                           envelope bytes of an orphan
     Q      Q seq id                                       u32 size: orphans in arrival order
     W      W ref key id                                   empty: orphan `id` waits for (ref, key)
@@ -45,7 +47,9 @@ reviewers may change (author = the acceptance's signer, never the owner). K says
 contribution an anchored epoch pays: its entries are written with the epoch root, from the
 manifest the root names (which is stored before it, with every acceptance it lists). `ref` is one
 byte naming a dependency (`protocol.validate.Ref`): p for a project (key = project id), c for a
-contribution, m for a manifest part, a for a listed acceptance (key = record id). Records (R) and
+contribution, m for a manifest part, a for a listed acceptance, r for a vote's proposal (key =
+record id). Votes have no L entry: which vote of an author counts is decided when a proposal is
+tallied (`protocol.tally`), from all of them (the U entries of the proposal). Records (R) and
 every index but the orphan tables are only ever added to, except E and L entries, which follow
 the record in force (and so also change when the project revision in force changes its
 reviewers).
@@ -74,6 +78,8 @@ REVIEWERS = b"V"
 REVIEWED = b"G"
 ROOTS = b"X"
 COMMITTED = b"K"
+PROPOSALS = b"P"
+VOTES = b"U"
 ORPHAN = b"O"
 ARRIVAL = b"Q"
 WAITING = b"W"
@@ -86,9 +92,15 @@ COUNT_PREFIX = META + b"count:"
 
 SLOTS = {"profile": b"f", "project": b"p", "acceptance": b"a"}
 SLOT_NAMES = {code: name for name, code in SLOTS.items()}
-REFS = {"project": b"p", "contribution": b"c", "manifest": b"m", "acceptance": b"a"}
+REFS = {
+    "project": b"p",
+    "contribution": b"c",
+    "manifest": b"m",
+    "acceptance": b"a",
+    "proposal": b"r",
+}
 # The kinds of dependency that name a record by its id (all but a project).
-RECORD_REFS = ("contribution", "manifest", "acceptance")
+RECORD_REFS = ("contribution", "manifest", "acceptance", "proposal")
 REF_NAMES = {code: name for name, code in REFS.items()}
 
 PEER = STATE + b"p"
@@ -183,6 +195,14 @@ def committed(contribution_id: bytes, epoch: int, acceptance_id: bytes) -> bytes
 def read_committed(key: bytes) -> tuple[bytes, int, bytes]:
     """Returns (contribution id, epoch, acceptance id) of a K key."""
     return key[1 : 1 + ID_SIZE], read_u32(key, 1 + ID_SIZE), key[1 + ID_SIZE + 4 :]
+
+
+def proposal(project_id: bytes, created_at: int, rid: bytes) -> bytes:
+    return PROPOSALS + project_id + _u64.pack(created_at) + rid
+
+
+def vote(proposal_id: bytes, author: bytes, revision: int, rid: bytes) -> bytes:
+    return VOTES + proposal_id + author + _u64.pack(revision) + rid
 
 
 def orphan(rid: bytes) -> bytes:

@@ -381,6 +381,19 @@ class Store:
         by revision then id (the last one has the highest revision)."""
         return self._records(keys.ACCEPTANCES + contribution_id, cursor, limit, _key_id)
 
+    def proposals(
+        self, project_id: bytes, *, cursor: bytes | None = None, limit: int = 100
+    ) -> Page[Record]:
+        """Returns the proposals of a project, oldest first (by created_at, then id)."""
+        return self._records(keys.PROPOSALS + project_id, cursor, limit, _key_id)
+
+    def votes(
+        self, proposal_id: bytes, *, cursor: bytes | None = None, limit: int = 100
+    ) -> Page[Record]:
+        """Returns every stored vote on a proposal, revisions included, by author, revision
+        and id (which of them counts is the tally's rule, `protocol.tally.ballots`)."""
+        return self._records(keys.VOTES + proposal_id, cursor, limit, _key_id)
+
     def committed_of(self, contribution_id: bytes) -> tuple[tuple[int, bytes], ...]:
         """Returns (epoch, acceptance id) of each acceptance of a contribution that the manifest
         of a stored epoch root lists: the anchored epochs that pay it (normally none or one).

@@ -10,6 +10,7 @@
 | network.py, work.py, settle.py, wallet.py, match.py | the handlers and route tables, by resource |
 """
 
+from node.api.decide import DECISION_ROUTES
 from node.api.match import MATCH_ROUTES
 from node.api.network import NETWORK_ROUTES
 from node.api.routes import Route
@@ -18,7 +19,12 @@ from node.api.wallet import WALLET_ROUTES
 from node.api.work import WORK_ROUTES
 
 ROUTES: tuple[Route, ...] = (
-    NETWORK_ROUTES + WORK_ROUTES + SETTLEMENT_ROUTES + WALLET_ROUTES + MATCH_ROUTES
+    NETWORK_ROUTES
+    + WORK_ROUTES
+    + DECISION_ROUTES
+    + SETTLEMENT_ROUTES
+    + WALLET_ROUTES
+    + MATCH_ROUTES
 )
 
 __all__ = ["ROUTES"]

@@ -32,6 +32,7 @@ from node.errors import (
 )
 from protocol import Acceptance, Contribution, Project
 from protocol.fields import UInt
+from protocol.records import MAX_WINDOW
 from storage import StorageError
 
 if TYPE_CHECKING:
@@ -148,6 +149,18 @@ def _flag(value: Any) -> bool:
     raise ValueError("expected true or false")
 
 
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value
+
+
+def _indices(value: Any) -> list[int]:
+    if not isinstance(value, list) or not all(type(v) is int and 0 <= v < 16 for v in value):
+        raise ValueError("expected a list of option indices, 0-15")
+    return value
+
+
 def _strings(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("expected a list of strings")
@@ -205,6 +218,15 @@ TYPES: dict[str, ParamType] = {
     "slug": ParamType(_string, {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"}),
     "actor": ParamType(_string, {"enum": ["human", "agent"]}),
     "strings": ParamType(_strings, {"type": "array", "items": {"type": "string"}}),
+    "object": ParamType(_object, {"type": "object"}),
+    # What a proposal would do, and a vote's choice (`protocol.records.Proposal`, `Vote`).
+    "action": ParamType(_string, {"enum": ["allocate", "accept", "settings", "signal"]}),
+    "choice": ParamType(_string, {"enum": ["yes", "no", "abstain", "approve"]}),
+    "indices": ParamType(
+        _indices, {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 15}}
+    ),
+    # Seconds; at least MIN_WINDOW, which the builder checks (the pattern takes 0 or 1 as low).
+    "window": _bounded(1, MAX_WINDOW),
 }
 
 

@@ -2,8 +2,9 @@
 // (@msgpack/msgpack, @noble/ed25519, @noble/hashes) from the fields and seeds alone.
 // Prints {name: {author, body, signature, envelope, id, links}} as JSON; the Python tests
 // compare it with the committed vectors. `links` says, for each field that holds a record id
-// (a manifest part's `next`, an epoch root's `manifest`), which case's id, derived here, it is:
-// the hash chain from an epoch root through its manifest parts, checked independently.
+// (a manifest part's `next`, an epoch root's `manifest`, a vote's `proposal_id`), which case's
+// id, derived here, it is: the hash chain from an epoch root through its manifest parts, and a
+// vote's proposal, checked independently.
 //
 // Run: node scripts/vectors/records.mjs [tests/vectors/records.json]
 import { readFileSync } from "node:fs";
@@ -16,7 +17,7 @@ ed.hashes.sha512 = sha512;
 const hex = (bytes) => Buffer.from(bytes).toString("hex");
 const unhex = (text) => Uint8Array.from(Buffer.from(text, "hex"));
 const FORMAT_VERSION = 2;
-const LINK_FIELDS = { manifest: ["next"], epoch_root: ["manifest"] };
+const LINK_FIELDS = { manifest: ["next"], epoch_root: ["manifest"], vote: ["proposal_id"] };
 
 function value([, type, v]) {
   switch (type) {
@@ -25,6 +26,9 @@ function value([, type, v]) {
     case "bin": return unhex(v);
     case "str[]": return v;
     case "bin[]": return v.map(unhex);
+    case "int[]": return v;
+    // A proposal's parameters: items typed one by one.
+    case "arr": return v.map(([t, x]) => value([null, t, x]));
     default: throw new Error(`unknown field type ${type}`);
   }
 }

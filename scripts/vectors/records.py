@@ -26,6 +26,8 @@ from protocol import (
     Manifest,
     Profile,
     Project,
+    Proposal,
+    Vote,
     encode_body,
     project_id,
     sign,
@@ -53,8 +55,13 @@ def typed(value: object) -> tuple[str, object]:
         return "bin", value.hex()
     if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
         return "str[]", list(value)
-    if isinstance(value, tuple):
+    if isinstance(value, tuple) and all(type(v) is int for v in value):
+        return "int[]", list(value)
+    if isinstance(value, tuple) and all(isinstance(v, bytes) for v in value):
         return "bin[]", [v.hex() for v in value]
+    if isinstance(value, tuple):
+        # A proposal's parameters: an array whose items have types of their own.
+        return "arr", [list(typed(v)) for v in value]
     raise TypeError(type(value))
 
 
@@ -131,6 +138,31 @@ def main() -> None:
         parts=2,
         next=record_id("alice", last),
         acceptances=tuple(listed[:2]),
+    )
+    # Collective decisions: a proposal to allocate pool funds (parameters of three types, an
+    # amount beyond 2^64 as decimal text), one to change settings (a nested set of keys), one
+    # with options to approve, and votes on them that name them by id.
+    allocate = Proposal(
+        created_at=t0 + 604_800 * 3 + 600,
+        project_id=pid,
+        action="allocate",
+        title="Pay epoch 2 from the pool",
+        text="The pool holds 3 ETH; epoch 2 shipped the Spanish docs.\nPay it 1.5 ETH.",
+        params=(2, bytes(20), "1500000000000000000000000000000"),
+        options=(),
+        snapshot=2,
+        closes_at=t0 + 604_800 * 4,
+    )
+    approval = Proposal(
+        created_at=t0 + 604_800 * 3 + 700,
+        project_id=pid,
+        action="signal",
+        title="Which language next?",
+        text="",
+        params=(),
+        options=("German", "Français", "日本語"),
+        snapshot=2,
+        closes_at=t0 + 604_800 * 3 + 700 + 60,
     )
     cases = [
         case(
@@ -235,6 +267,51 @@ def main() -> None:
                 contract=bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3"),
                 tx_hash=hashlib.sha256(b"tx").digest(),
             ),
+        ),
+        case("proposal-allocate", "bob", allocate),
+        case(
+            "proposal-settings",
+            "carol",
+            Proposal(
+                created_at=t0 + 604_800 * 3 + 650,
+                project_id=pid,
+                action="settings",
+                title="Quorum of a third, decay by half a year",
+                text="",
+                params=(333, 500, 26, 604_800, (alice, carol), "open"),
+                options=(),
+                snapshot=2,
+                closes_at=t0 + 604_800 * 3 + 650 + 90 * 86_400,
+            ),
+        ),
+        case("proposal-options", "bob", approval),
+        case(
+            "vote-yes",
+            "carol",
+            Vote(
+                created_at=t0 + 604_800 * 3 + 900,
+                revision=0,
+                project_id=pid,
+                proposal_id=record_id("bob", allocate),
+                choice="yes",
+                approve=(),
+                reason="Epoch 2 earned it.",
+            ),
+            {"proposal_id": "proposal-allocate"},
+        ),
+        case(
+            "vote-approve-revised",
+            "bob",
+            Vote(
+                created_at=t0 + 604_800 * 3 + 759,
+                revision=3,
+                project_id=pid,
+                proposal_id=record_id("bob", approval),
+                choice="approve",
+                approve=(0, 2),
+                reason="",
+            ),
+            {"proposal_id": "proposal-options"},
         ),
     ]
     out = {

@@ -54,6 +54,9 @@ def field_value(entry: list[Any]) -> Any:
         "bin": bytes.fromhex,
         "str[]": tuple,
         "bin[]": lambda v: tuple(bytes.fromhex(x) for x in v),
+        "int[]": tuple,
+        # A proposal's parameters: each item typed.
+        "arr": lambda v: tuple(field_value([None, *item]) for item in v),
     }[kind](value)
 
 
@@ -107,6 +110,19 @@ def test_vectors_match_javascript_encoder() -> None:
     linked = {c["name"]: c.get("links", {}) for c in VECTORS["cases"]}
     assert linked["epoch-root"] == {"manifest": "manifest-part-0"}
     assert linked["manifest-part-0"] == {"next": "manifest-part-1"}
+    assert linked["vote-yes"] == {"proposal_id": "proposal-allocate"}
+    assert linked["vote-approve-revised"] == {"proposal_id": "proposal-options"}
+
+
+def test_vectors_cover_every_kind_and_action() -> None:
+    kinds = {c["kind"] for c in VECTORS["cases"]}
+    assert kinds == set(KINDS)
+    actions = {
+        dict((f[0], f[2]) for f in c["fields"])["action"]
+        for c in VECTORS["cases"]
+        if c["kind"] == "proposal"
+    }
+    assert actions == {"allocate", "settings", "signal"}
 
 
 def test_vectors_are_of_this_format_version() -> None:
@@ -246,7 +262,7 @@ def test_decoder_refuses_a_profile_without_about() -> None:
         (lambda v: [1, *v[1:]], UnknownKind),  # the format before manifests
         (lambda v: [3, *v[1:]], UnknownKind),
         (lambda v: ["2", *v[1:]], UnknownKind),
-        (lambda v: [v[0], "vote", *v[2:]], UnknownKind),
+        (lambda v: [v[0], "ballot", *v[2:]], UnknownKind),
         (lambda v: [v[0], b"profile", *v[2:]], UnknownKind),
         (lambda v: v[:-1], InvalidField),
         (lambda v: [*v, ""], InvalidField),

@@ -15,7 +15,9 @@ from protocol import (
     EpochRoot,
     Profile,
     Project,
+    Proposal,
     Record,
+    Vote,
     project_id,
     sign,
 )
@@ -189,3 +191,37 @@ def anchoring(
         **changes,
     }
     return [*parts, epoch_root(owner, name, **fields)]
+
+
+def proposal(who: str = "bob", owner: str = "alice", name: str = "docs", **changes: Any) -> Record:
+    """A yes/no signal proposal, open from T0 + 100 for a day, counting epochs up to 0."""
+    body = Proposal(
+        created_at=T0 + 100,
+        project_id=pid(owner, name),
+        action="signal",
+        title=f"A question from {who}",
+        text="",
+        params=(),
+        options=(),
+        snapshot=0,
+        closes_at=T0 + 100 + 86_400,
+    )
+    return sign(replace(body, **changes), key(who))
+
+
+def vote(
+    question: Record, who: str = "bob", choice: str = "yes", *, revision: int = 0, **changes: Any
+) -> Record:
+    """A vote on `question`, dated a minute after it opened."""
+    asked = question.expect(Proposal)
+    fields: dict[str, Any] = {
+        "created_at": asked.created_at + 60,
+        "revision": revision,
+        "project_id": asked.project_id,
+        "proposal_id": question.id,
+        "choice": choice,
+        "approve": (),
+        "reason": "",
+        **changes,
+    }
+    return sign(Vote(**fields), key(who))

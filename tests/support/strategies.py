@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from protocol import Acceptance, Body, Contribution, EpochRoot, Manifest, Profile, Project
+from protocol import (
+    Acceptance,
+    Body,
+    Contribution,
+    EpochRoot,
+    Manifest,
+    Profile,
+    Project,
+    Proposal,
+    Vote,
+)
 from protocol.records import (
     MAX_ABOUT,
     MAX_LEAVES,
     MAX_MANIFEST_IDS,
+    MAX_OPTIONS,
     MAX_PARTS,
     MAX_TIMESTAMP,
     MAX_WEIGHT,
+    MAX_WINDOW,
     MIN_TIMESTAMP,
+    MIN_WINDOW,
 )
 
 timestamps = st.integers(MIN_TIMESTAMP, MAX_TIMESTAMP)
@@ -107,6 +120,61 @@ manifests = st.integers(1, MAX_PARTS).flatmap(
         )
     )
 )
+epochs = st.integers(0, 2**32 - 1)
+keysets = st.sets(hashes, max_size=4).map(lambda s: tuple(sorted(s)))
+params = {
+    "signal": st.just(()),
+    "allocate": st.tuples(
+        epochs, st.binary(min_size=20, max_size=20), st.integers(1, 2**256 - 1).map(str)
+    ),
+    "accept": st.tuples(hashes, epochs, st.integers(0, MAX_WEIGHT)),
+    "settings": st.tuples(
+        st.integers(0, 1000),
+        st.integers(0, 1000),
+        epochs,
+        epochs,
+        keysets,
+        st.sampled_from(["open", "closed"]),
+    ),
+}
+options = st.one_of(
+    st.just(()),
+    st.lists(text(1, 200), min_size=2, max_size=MAX_OPTIONS, unique=True).map(tuple),
+)
+# The window: created_at, then closes_at between MIN_WINDOW and MAX_WINDOW later.
+windows = st.tuples(
+    st.integers(MIN_TIMESTAMP, MAX_TIMESTAMP - MAX_WINDOW), st.integers(MIN_WINDOW, MAX_WINDOW)
+)
+proposals = st.tuples(st.sampled_from(sorted(params)), windows).flatmap(
+    lambda drawn: st.builds(
+        Proposal,
+        created_at=st.just(drawn[1][0]),
+        project_id=hashes,
+        action=st.just(drawn[0]),
+        title=text(1, 200),
+        text=text(0, 2000, multiline),
+        params=params[drawn[0]],
+        options=options,
+        snapshot=epochs,
+        closes_at=st.just(drawn[1][0] + drawn[1][1]),
+    )
+)
+votes = st.sampled_from(["yes", "no", "abstain", "approve"]).flatmap(
+    lambda choice: st.builds(
+        Vote,
+        created_at=timestamps,
+        revision=revisions,
+        project_id=hashes,
+        proposal_id=hashes,
+        choice=st.just(choice),
+        approve=(
+            st.sets(st.integers(0, MAX_OPTIONS - 1), min_size=1).map(lambda s: tuple(sorted(s)))
+            if choice == "approve"
+            else st.just(())
+        ),
+        reason=text(0, 2000, multiline),
+    )
+)
 bodies: st.SearchStrategy[Body] = st.one_of(
-    profiles, projects, contributions, acceptances, manifests, epoch_roots
+    profiles, projects, contributions, acceptances, manifests, epoch_roots, proposals, votes
 )

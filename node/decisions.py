@@ -1,0 +1,302 @@
+"""Collective decisions from the store: voting power, tallies, and the records a user asks for.
+
+Power comes from anchored epochs only (`protocol.tally`): for each epoch of the project up to a
+proposal's snapshot that has an epoch root, the acceptances its manifest lists give credits to
+the keys that signed their contributions. Where an owner published two roots of an epoch naming
+different manifests, the root of lowest (created_at, id) decides (`protocol.epoch.first_root`),
+not this node's chain, so that every node computes the same power whatever chain it uses.
+
+The builders (`propose`, `vote`) check what only this node's user can be told before signing
+(the project is open, the snapshot is anchored, the window has not closed), as `node.api.actions`
+does for the other kinds; the store's rules (`protocol.validate.check_vote`) then apply as to any
+record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from node.errors import BadRequest, Conflict, NotFound
+from node.keys import Identity
+from protocol import Acceptance, Contribution, EpochRoot, Project, Proposal, Record, Vote
+from protocol.epoch import first_root, listed, manifest_parts
+from protocol.errors import MissingRecord
+from protocol.records import MAX_WINDOW, MIN_WINDOW, PARAMS, project_id
+from protocol.tally import DEFAULTS, Credit, Settings, Tally, credits, powers, tally
+from protocol.validate import check_vote
+from storage import Store
+from storage.store import MAX_LIMIT
+
+# How long a proposal is open for votes unless its author says otherwise.
+DEFAULT_WINDOW = 7 * 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A proposal's tally and the credits that give each voter's power.
+
+    Attributes:
+        tally: the result (`protocol.tally.Tally`).
+        credits: the credits of every key at the snapshot, by key: what proves each power (an
+            anchored leaf each, whose proof `workwork proof` exports).
+        open: whether the window was still open at the time asked.
+    """
+
+    tally: Tally
+    credits: Mapping[bytes, tuple[Credit, ...]]
+    open: bool
+
+
+def settings_of(store: Store, project: Record) -> Settings:
+    """Returns the project's governance settings: the defaults, until passed `settings`
+    proposals take effect (issue 13, item 4)."""
+    return DEFAULTS
+
+
+def _all(page_of: Any, *args: Any) -> list[Record]:
+    found: list[Record] = []
+    cursor = None
+    while True:
+        page = page_of(*args, cursor=cursor, limit=MAX_LIMIT)
+        found += page.items
+        if page.cursor is None:
+            return found
+        cursor = page.cursor
+
+
+def anchored_epochs(store: Store, pid: bytes) -> dict[int, Record]:
+    """Returns the epoch root that decides each anchored epoch of a project, by epoch."""
+    roots: dict[int, list[Record]] = {}
+    for root in _all(store.epoch_roots, pid):
+        roots.setdefault(root.expect(EpochRoot).epoch, []).append(root)
+    chosen = {epoch: first_root(found) for epoch, found in roots.items()}
+    return {epoch: root for epoch, root in chosen.items() if root is not None}
+
+
+def credits_of(store: Store, project: Record, snapshot: int) -> list[Credit]:
+    """Returns the credits of a project's anchored epochs up to `snapshot`.
+
+    Raises:
+        MissingRecord: a listed record is missing (only a damaged store shows that).
+        StorageError: the store could not be read.
+    """
+    pid = project_id(project.author, project.expect(Project).name)
+    found: list[Credit] = []
+    for epoch, root in sorted(anchored_epochs(store, pid).items()):
+        if epoch > snapshot:
+            break
+        acceptances: list[Record] = []
+        works: dict[bytes, Record] = {}
+        for aid in listed(manifest_parts(root, project, store.get)):
+            acceptance = store.get(aid)
+            if acceptance is None:
+                raise MissingRecord(f"acceptance {aid.hex()[:16]} of a stored manifest is missing")
+            cid = acceptance.expect(Acceptance).contribution_id
+            work = store.get(cid)
+            if work is None:
+                raise MissingRecord(
+                    f"contribution {cid.hex()[:16]} of a stored manifest is missing"
+                )
+            works[cid] = work
+            acceptances.append(acceptance)
+        found += credits(epoch, acceptances, works)
+    return found
+
+
+def decide(store: Store, proposal: Record, *, now: float) -> Decision:
+    """Returns the tally of a stored proposal from the stored votes and anchored epochs.
+
+    Raises:
+        NotFound: the proposal's project is not in the store.
+        StorageError: the store could not be read.
+    """
+    body = proposal.expect(Proposal)
+    project = _project(store, body.project_id)
+    settings = settings_of(store, project)
+    found = credits_of(store, project, body.snapshot)
+    power = powers(found, body.snapshot, settings.half_life)
+    by_key: dict[bytes, list[Credit]] = {}
+    for credit in found:
+        by_key.setdefault(credit.author, []).append(credit)
+    result = tally(proposal, _all(store.votes, proposal.id), power, settings)
+    return Decision(
+        result,
+        {key: tuple(found) for key, found in by_key.items()},
+        now < body.closes_at,
+    )
+
+
+def proposals(store: Store, pid: bytes) -> list[Record]:
+    """Returns every stored proposal of a project, oldest first.
+
+    Raises:
+        NotFound: the project is not in the store.
+    """
+    _project(store, pid)
+    return _all(store.proposals, pid)
+
+
+def proposal(store: Store, rid: bytes) -> Record:
+    """Returns a stored proposal.
+
+    Raises:
+        NotFound: no proposal of that id is stored.
+    """
+    found = store.get(rid)
+    if found is None or not isinstance(found.body, Proposal):
+        raise NotFound(f"no proposal {rid.hex()} in the store")
+    return found
+
+
+def params_of(
+    store: Store, project: Record, action: str, given: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    """Returns the parameters of an action in wire order from values given by name (already
+    converted to their record types); for `settings`, what is not given is kept as it is now.
+
+    Raises:
+        BadRequest: a parameter is missing or unknown.
+    """
+    schema = PARAMS[action]
+    names = [name for name, _ in schema]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise BadRequest(f"a {action} proposal takes {names or 'no parameters'}, not {unknown}")
+    values = dict(given)
+    if action == "settings":
+        now = project.expect(Project)
+        current = settings_of(store, project)
+        defaults = {
+            "quorum": current.quorum,
+            "threshold": current.threshold,
+            "half_life": current.half_life,
+            "epoch_length": now.epoch_length,
+            "reviewers": now.reviewers,
+            "status": now.status,
+        }
+        values = {**defaults, **values}
+    if action == "allocate":
+        values.setdefault("token", b"\x00" * 20)
+    missing = [name for name in names if name not in values]
+    if missing:
+        raise BadRequest(f"a {action} proposal needs {missing}")
+    return tuple(values[name] for name in names)
+
+
+def propose(
+    store: Store,
+    identity: Identity,
+    *,
+    now: int,
+    project: bytes,
+    action: str,
+    title: str,
+    text: str = "",
+    params: Mapping[str, Any] | None = None,
+    options: Iterable[str] = (),
+    snapshot: int | None = None,
+    window: int = DEFAULT_WINDOW,
+) -> Record:
+    """Returns a proposal to a project's members.
+
+    The snapshot defaults to the project's last anchored epoch, and must be anchored: the power
+    of an epoch still open could change after the vote.
+
+    Raises:
+        NotFound: the project (or the contribution an `accept` names) is not in the store.
+        Conflict: the project is closed, or no epoch of it up to the snapshot is anchored
+            (nobody would have any power).
+        BadRequest: the action is unknown, or a parameter is missing or unknown.
+        InvalidField: a field is out of bounds (a window outside [MIN_WINDOW, MAX_WINDOW]).
+    """
+    posting = _project(store, project)
+    body = posting.expect(Project)
+    if action not in PARAMS:
+        raise BadRequest(f"unknown action {action!r}: one of {sorted(PARAMS)}")
+    if body.status == "closed":
+        raise Conflict(f"project {body.name!r} is closed")
+    epochs = anchored_epochs(store, project)
+    if not epochs:
+        raise Conflict(f"no epoch of project {body.name!r} is anchored: nobody has power yet")
+    if snapshot is None:
+        snapshot = max(epochs)
+    elif snapshot not in epochs:
+        raise Conflict(
+            f"epoch {snapshot} of project {body.name!r} is not anchored; anchored: "
+            f"{sorted(epochs)[-10:]}"
+        )
+    values = params_of(store, posting, action, params or {})
+    if action == "accept":
+        work = store.get(values[0])
+        if (
+            work is None
+            or not isinstance(work.body, Contribution)
+            or (work.body.project_id != project)
+        ):
+            raise NotFound(f"no contribution {values[0].hex()} of this project in the store")
+    if not MIN_WINDOW <= window <= MAX_WINDOW:
+        raise BadRequest(f"a window of {window} s is outside [{MIN_WINDOW}, {MAX_WINDOW}]")
+    return identity.sign(
+        Proposal(
+            created_at=now,
+            project_id=project,
+            action=action,
+            title=title,
+            text=text,
+            params=values,
+            options=tuple(options),
+            snapshot=snapshot,
+            closes_at=now + window,
+        )
+    )
+
+
+def vote(
+    store: Store,
+    identity: Identity,
+    *,
+    now: int,
+    proposal_id: bytes,
+    choice: str,
+    approve: Iterable[int] = (),
+    reason: str = "",
+) -> Record:
+    """Returns a vote on a proposal, revising this identity's earlier vote on it if any.
+
+    Raises:
+        NotFound: the proposal is not in the store.
+        Conflict: its window has closed.
+        ProtocolError: the choice is not one the proposal offers (`check_vote`), or a field is
+            out of bounds.
+    """
+    question = proposal(store, proposal_id)
+    body = question.expect(Proposal)
+    if now >= body.closes_at:
+        raise Conflict(f"voting on proposal {proposal_id.hex()[:16]} closed at {body.closes_at}")
+    revision, created_at = 0, max(now, body.created_at)
+    for old in _all(store.votes, proposal_id):
+        if old.author == identity.public_key:
+            revision = max(revision, old.expect(Vote).revision + 1)
+            created_at = max(created_at, old.body.created_at)
+    new = identity.sign(
+        Vote(
+            created_at=created_at,
+            revision=revision,
+            project_id=body.project_id,
+            proposal_id=proposal_id,
+            choice=choice,
+            approve=tuple(sorted(set(approve))),
+            reason=reason,
+        )
+    )
+    check_vote(new, question)
+    return new
+
+
+def _project(store: Store, pid: bytes) -> Record:
+    posting = store.project(pid)
+    if posting is None:
+        raise NotFound(f"no project {pid.hex()} in the store")
+    return posting
