@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
 from node.cli.base import ID, cli, current, emit, examples, new_table, output, show_pairs
+
+if TYPE_CHECKING:
+    from node.chain.client import ChainClient
 
 ETHER = 10**18
 _UNITS = {"ether": 10**18, "eth": 10**18, "gwei": 10**9, "wei": 1}
@@ -684,21 +687,12 @@ def proof_verify(file: Path, rpc: str | None, offline: bool) -> None:
 
     Needs no daemon and no keys. A failure names exactly what failed.
     """
-    from web3 import Web3
+    from node.chain.proof import verify_proof
 
-    from node.chain.client import ChainClient
-    from node.chain.proof import MalformedProof, verify_proof
-    from node.config import ChainConfig
-
-    try:
-        data = json.loads(file.read_text())
-    except ValueError as exc:
-        raise MalformedProof(f"{file} is not JSON: {exc}") from None
+    data = _read_json(file)
     checked = verify_proof(data)
     if rpc and not offline:
-        config = ChainConfig(backend="rpc", url=rpc)
-        w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": config.timeout}))
-        checked = verify_proof(data, ChainClient(w3, checked.contract, config=config))
+        checked = verify_proof(data, _rpc_chain(rpc, checked.contract))
 
     def human(console: Console, d: dict[str, Any]) -> None:
         where = "and against the chain" if d["on_chain"] else "offline (pass --rpc for the chain)"
@@ -706,6 +700,28 @@ def proof_verify(file: Path, rpc: str | None, offline: bool) -> None:
         show_pairs(console, [(k.replace("_", " "), v) for k, v in d.items() if k != "valid"])
 
     emit(checked.to_json(), human)
+
+
+def _read_json(file: Path) -> Any:
+    """The JSON in a proof or portfolio file (`MalformedProof` if it is not JSON)."""
+    from node.chain.proof import MalformedProof
+
+    try:
+        return json.loads(file.read_text())
+    except ValueError as exc:
+        raise MalformedProof(f"{file} is not JSON: {exc}") from None
+
+
+def _rpc_chain(rpc: str, contract: bytes) -> ChainClient:
+    """A chain client of `contract` at JSON-RPC endpoint `rpc`, for verifying files (no keys)."""
+    from web3 import Web3
+
+    from node.chain.client import ChainClient
+    from node.config import ChainConfig
+
+    config = ChainConfig(backend="rpc", url=rpc)
+    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": config.timeout}))
+    return ChainClient(w3, contract, config=config)
 
 
 @cli.group(
@@ -770,23 +786,12 @@ def portfolio_verify(file: Path, rpc: str | None, offline: bool) -> None:
 
     Needs no daemon and no keys. A failure names exactly what failed (entries[i]. and the field).
     """
-    from web3 import Web3
-
-    from node.chain.client import ChainClient
     from node.chain.portfolio import verify_portfolio
-    from node.chain.proof import MalformedProof
-    from node.config import ChainConfig
 
-    try:
-        data = json.loads(file.read_text())
-    except ValueError as exc:
-        raise MalformedProof(f"{file} is not JSON: {exc}") from None
+    data = _read_json(file)
     checked = verify_portfolio(data)
     if rpc and not offline and checked.entries:
-        config = ChainConfig(backend="rpc", url=rpc)
-        w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": config.timeout}))
-        contract = checked.entries[0].proof.contract
-        checked = verify_portfolio(data, ChainClient(w3, contract, config=config))
+        checked = verify_portfolio(data, _rpc_chain(rpc, checked.entries[0].proof.contract))
 
     def human(console: Console, d: dict[str, Any]) -> None:
         where = "and against the chain" if d["on_chain"] else "offline (pass --rpc for the chain)"
