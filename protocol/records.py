@@ -43,7 +43,7 @@ from protocol.fields import (
 )
 
 # Version 2: epoch roots name their manifest, the `manifest` kind exists, profiles have an
-# `about` text, and the `proposal` and `vote` kinds exist (collective decisions).
+# `about` text, and the `proposal`, `vote` and `decision` kinds exist (collective decisions).
 FORMAT_VERSION = 2
 
 # Seconds since 1970. Anything before 2020 is a broken clock, not a record.
@@ -73,6 +73,11 @@ MAX_WINDOW = 90 * 86_400
 MAX_OPTIONS = 16
 # Quorum and threshold are in thousandths (per mille), so that tallies need no fractions.
 PER_MILLE = 1000
+# Ballots a decision lists: 34 bytes an id and up to 9 a power keep a full decision under the
+# 64 KiB record limit. A proposal with more voters cannot be decided in one record (a later
+# format would chain parts, as manifests do).
+MAX_BALLOTS = 1400
+OUTCOMES = ("passed", "rejected", "no quorum")
 
 _PROJECT_DOMAIN = b"workwork/project/v1\x00"
 
@@ -377,3 +382,51 @@ class Vote(Body):
             raise InvalidField(
                 self.KIND, "approve", "lists options when the choice is approve, and only then"
             )
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Decision(Body):
+    """The final tally of a proposal, signed by its project's owner once the window closed.
+
+    `ballots` are the ids of the votes counted (one per author, sorted) and `powers` the power
+    each carried, in the same order; `total` is the power of every member at the snapshot. The
+    figures (`yes`, `no`, `abstain`, `approvals`, `winners`, `outcome`) follow from them and the
+    settings by `protocol.tally`'s rules, which `protocol.validate.check_decision` recomputes, so
+    a decision whose figures do not add up is invalid for good. Whether each power is the
+    power the chain's anchored epochs give is checked by every reader against its records
+    (`node.decisions`) and by `workwork audit`. Once stored, the decision is the proposal's
+    result: votes arriving later change nothing. Of several decisions of one proposal (an
+    owner that signed twice), the lowest (created_at, id) holds
+    (`protocol.validate.first_decision`).
+    """
+
+    KIND: ClassVar[str] = "decision"
+
+    project_id: bytes = spec(Blob(HASH_SIZE))
+    proposal_id: bytes = spec(Blob(HASH_SIZE))
+    ballots: tuple[bytes, ...] = spec(SortedSet(Blob(HASH_SIZE), MAX_BALLOTS))
+    powers: tuple[int, ...] = spec(Array())
+    total: int = spec(UInt())
+    quorum: int = spec(UInt(PER_MILLE))
+    threshold: int = spec(UInt(PER_MILLE))
+    half_life: int = spec(UInt(MAX_EPOCH))
+    yes: int = spec(UInt())
+    no: int = spec(UInt())
+    abstain: int = spec(UInt())
+    approvals: tuple[int, ...] = spec(Array())
+    winners: tuple[int, ...] = spec(Unique(UInt(MAX_OPTIONS - 1), MAX_OPTIONS))
+    outcome: str = spec(Choice(*OUTCOMES))
+
+    def check(self) -> None:
+        if len(self.powers) != len(self.ballots):
+            raise InvalidField(self.KIND, "powers", "one power for each ballot, in its order")
+        if len(self.approvals) > MAX_OPTIONS:
+            raise InvalidField(self.KIND, "approvals", f"at most {MAX_OPTIONS} options")
+        number = UInt()
+        for i, power in enumerate(self.powers):
+            number(self.KIND, f"powers.{i}", power)
+        for i, power in enumerate(self.approvals):
+            number(self.KIND, f"approvals.{i}", power)
+        if sum(self.powers) > self.total:
+            raise InvalidField(self.KIND, "total", "is below the power of the ballots")

@@ -25,6 +25,7 @@ from typing import Any
 from protocol import (
     Acceptance,
     Contribution,
+    Decision,
     EpochRoot,
     Manifest,
     Project,
@@ -58,6 +59,7 @@ _TABLES = {
     keys.COMMITTED,
     keys.PROPOSALS,
     keys.VOTES,
+    keys.DECISIONS,
     keys.ORPHAN,
     keys.ARRIVAL,
     keys.WAITING,
@@ -151,6 +153,8 @@ class _Checker:
                 needed.append(keys.proposal(body.project_id, body.created_at, rid))
             elif isinstance(body, Vote):
                 needed.append(keys.vote(body.proposal_id, record.author, body.revision, rid))
+            elif isinstance(body, Decision):
+                needed.append(keys.decision(body.proposal_id, body.created_at, rid))
             elif isinstance(body, Acceptance):
                 entry = keys.acceptance(body.contribution_id, body.revision, rid)
                 needed.append(entry)
@@ -419,6 +423,15 @@ class _Checker:
                 body.proposal_id, record.author, body.revision, record.id
             ):
                 self.problem(f"vote entry {key.hex()} does not match its record")
+        for key in self.db.iterator(prefix=keys.DECISIONS, include_value=False):
+            record = self.fetch(key[-keys.ID_SIZE :], key)
+            if record is None:
+                continue
+            body = record.body
+            if not isinstance(body, Decision) or key != keys.decision(
+                body.proposal_id, body.created_at, record.id
+            ):
+                self.problem(f"decision entry {key.hex()} does not match its record")
 
     def orphans(self) -> None:
         arrived: dict[bytes, int] = {}

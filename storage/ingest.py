@@ -57,6 +57,7 @@ from typing import Any
 from protocol import (
     Acceptance,
     Contribution,
+    Decision,
     EpochRoot,
     Manifest,
     NotAuthorized,
@@ -75,6 +76,7 @@ from protocol.validate import (
     check,
     check_acceptance,
     check_contribution,
+    check_decision,
     check_epoch_root,
     check_manifest,
     check_proposal,
@@ -241,7 +243,7 @@ class Ingest:
             parent = self.lookup(ref)
             if parent is None:
                 missing.append(ref)
-            elif ref.kind == "acceptance":
+            elif ref.kind in ("acceptance", "vote"):
                 listed.append(parent)
             else:
                 found[ref.kind] = parent
@@ -266,6 +268,8 @@ class Ingest:
                 check_proposal(record, found["project"])
             elif isinstance(body, Vote):
                 check_vote(record, found["proposal"])
+            elif isinstance(body, Decision):
+                check_decision(record, found["project"], found["proposal"], listed)
         except ProtocolError as exc:
             self.rejected.append((record.id, exc))
             return
@@ -296,6 +300,8 @@ class Ingest:
             put(keys.proposal(body.project_id, body.created_at, rid), b"")
         elif isinstance(body, Vote):
             put(keys.vote(body.proposal_id, record.author, body.revision, rid), b"")
+        elif isinstance(body, Decision):
+            put(keys.decision(body.proposal_id, body.created_at, rid), b"")
         self.added.append(rid)
         if self.orphans.waiting:
             # Whatever kind of record a dependent takes this one for: if it is not that kind,

@@ -394,6 +394,13 @@ class Store:
         and id (which of them counts is the tally's rule, `protocol.tally.ballots`)."""
         return self._records(keys.VOTES + proposal_id, cursor, limit, _key_id)
 
+    def decisions(
+        self, proposal_id: bytes, *, cursor: bytes | None = None, limit: int = 100
+    ) -> Page[Record]:
+        """Returns the decisions of a proposal, oldest first (normally one; which holds is
+        `protocol.validate.first_decision`)."""
+        return self._records(keys.DECISIONS + proposal_id, cursor, limit, _key_id)
+
     def committed_of(self, contribution_id: bytes) -> tuple[tuple[int, bytes], ...]:
         """Returns (epoch, acceptance id) of each acceptance of a contribution that the manifest
         of a stored epoch root lists: the anchored epochs that pay it (normally none or one).

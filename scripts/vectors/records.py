@@ -22,6 +22,7 @@ from protocol import (
     Acceptance,
     Body,
     Contribution,
+    Decision,
     EpochRoot,
     Manifest,
     Profile,
@@ -164,6 +165,34 @@ def main() -> None:
         snapshot=2,
         closes_at=t0 + 604_800 * 3 + 700 + 60,
     )
+    vote_yes = Vote(
+        created_at=t0 + 604_800 * 3 + 900,
+        revision=0,
+        project_id=pid,
+        proposal_id=record_id("bob", allocate),
+        choice="yes",
+        approve=(),
+        reason="Epoch 2 earned it.",
+    )
+    # The owner's decision on the allocation: carol's yes with power 30 of 45 (a quorum of 20 %
+    # and more than half of yes + no), dated five minutes after the window closed.
+    decision = Decision(
+        created_at=t0 + 604_800 * 4 + 300,
+        project_id=pid,
+        proposal_id=record_id("bob", allocate),
+        ballots=(record_id("carol", vote_yes),),
+        powers=(30,),
+        total=45,
+        quorum=200,
+        threshold=500,
+        half_life=0,
+        yes=30,
+        no=0,
+        abstain=0,
+        approvals=(),
+        winners=(),
+        outcome="passed",
+    )
     cases = [
         case(
             "profile-human",
@@ -288,16 +317,14 @@ def main() -> None:
         case(
             "vote-yes",
             "carol",
-            Vote(
-                created_at=t0 + 604_800 * 3 + 900,
-                revision=0,
-                project_id=pid,
-                proposal_id=record_id("bob", allocate),
-                choice="yes",
-                approve=(),
-                reason="Epoch 2 earned it.",
-            ),
+            vote_yes,
             {"proposal_id": "proposal-allocate"},
+        ),
+        case(
+            "decision-passed",
+            "alice",
+            decision,
+            {"proposal_id": "proposal-allocate", "ballots": ["vote-yes"]},
         ),
         case(
             "vote-approve-revised",

@@ -112,6 +112,10 @@ def test_vectors_match_javascript_encoder() -> None:
     assert linked["manifest-part-0"] == {"next": "manifest-part-1"}
     assert linked["vote-yes"] == {"proposal_id": "proposal-allocate"}
     assert linked["vote-approve-revised"] == {"proposal_id": "proposal-options"}
+    assert linked["decision-passed"] == {
+        "proposal_id": "proposal-allocate",
+        "ballots": ["vote-yes"],
+    }
 
 
 def test_vectors_cover_every_kind_and_action() -> None:
