@@ -89,6 +89,10 @@ class ChainConfig:
         poll_interval: seconds between looks at the chain while waiting.
         timeout: seconds one JSON-RPC request may take.
         retries: attempts of a request before the chain is reported unavailable.
+        settle: seconds after a proposal's window closes before the owner's node signs its
+            decision (votes made at the last moment reach it meanwhile).
+        execution_grace: seconds after a passed decision by which its owner's node must have
+            executed it; `workwork audit` reports one not executed by then.
     """
 
     backend: ChainBackend = "embedded"
@@ -98,8 +102,12 @@ class ChainConfig:
     poll_interval: float = 1.0
     timeout: float = 10.0
     retries: int = 5
+    settle: float = 120.0
+    execution_grace: float = 3600.0
 
     def __post_init__(self) -> None:
+        if self.settle < 0 or self.execution_grace < 0:
+            raise ConfigError("settle and execution_grace must be >= 0")
         if self.backend not in ("embedded", "anvil", "rpc"):
             raise ConfigError(f"chain backend must be embedded, anvil or rpc, not {self.backend!r}")
         if self.backend == "rpc" and not self.url.startswith(("http://", "https://")):

@@ -64,6 +64,7 @@ from node.chain.anchoring import (
 from node.chain.anchors import published_anchors, senders
 from node.chain.client import ETHER, ChainClient, NonceUsed, TokenInfo, checksum
 from node.chain.closing import CLOSE_INTERVAL, GRACE, Owned, Plan, due, last_due
+from node.chain.executor import Executor
 from node.chain.intents import Anchored, ChainRef, Intent, intent_key, is_intent_key, published
 from node.chain.treasury import Books, Funding, Payment, Treasury
 from node.chain.trees import EpochTree, standing_of, stored_tree
@@ -219,6 +220,8 @@ class Settlement:
         self._round_done = trio.Event()
         # Funding, pools and per-token books.
         self.treasury = Treasury(self)
+        # Decisions of this node's proposals, and the execution of passed allocations.
+        self.executor = Executor(self)
 
     @property
     def store(self) -> Store:
@@ -268,6 +271,11 @@ class Settlement:
                     if (pid, epoch) not in failed:
                         what = f"anchoring epoch {epoch}"
                         await self._guarded(failures, what, self.anchor, pid, epoch)
+        decided = await self._guarded(
+            failures, "deciding proposals and executing allocations", self.executor.round
+        )
+        if decided is not None:
+            wake = decided if wake is None else min(wake, decided)
         self.errors = failures
         self._round_done.set()
         self._round_done = trio.Event()
