@@ -242,6 +242,12 @@ class Client:
         """A proposal's tally with every ballot, its power and the credits behind it."""
         return self.request("GET", f"/v1/proposals/{proposal_id}")
 
+    def audit_decisions(self, project_id: str, *, timeout: float = 600.0) -> Any:
+        """Audits a project's decisions: tallies recounted, allocations matched (`ok`,
+        `proposals`, `allocations`, `findings`, `summary`)."""
+        path = f"/v1/projects/{project_id}/decisions/audit"
+        return self.request("GET", path, timeout=timeout)
+
     def match(self, *, limit: int | None = None) -> Any:
         """Returns the open projects of others ranked for this node's profile, best first:
         `{"items": [...], ...}`, each item with `project_id`, `score` and the four parts

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from node import decisions
+from node import decisions, outcomes
 from node.api import actions
 from node.api.app import Api
 from node.api.routes import TYPES, Param, Route
 from node.api.views import address, record
-from node.errors import BadRequest, Conflict, NotFound, OrphanRecord
+from node.chain.audit_decisions import audit_decisions
+from node.chain.executions import Executed, done_key
+from node.errors import BadRequest, ChainError, Conflict, NotFound, OrphanRecord
 from protocol import Proposal, ProtocolError, Record
 from protocol.records import PARAMS
 
@@ -140,6 +142,40 @@ def decision_view(found: decisions.Decision, *, votes: bool = True) -> dict[str,
     return out
 
 
+def outcome_view(store: Any, seen: outcomes.Outcome, *, votes: bool = True) -> dict[str, Any]:
+    """Returns a proposal's tally as JSON (`decision_view`), with `decision`: the owner's signed
+    decision that fixes it (null until there is one), whether this node's records bear out its
+    powers (`valid`), what they do not (`findings`), and the transaction that executed it, where
+    this node executed it."""
+    out = decision_view(seen.decision, votes=votes)
+    held = seen.record
+    if held is None:
+        out["decision"] = None
+        return out
+    done = store.state.intent(done_key(held.id))
+    executed = None if done is None else Executed.decode(held.id, done)
+    out["decision"] = {
+        "record": record(held),
+        "valid": seen.valid,
+        "findings": [{"code": f.code, "detail": f.detail} for f in seen.findings],
+        "executed_tx": None if executed is None else "0x" + executed.tx_hash.hex(),
+    }
+    return out
+
+
+def _audit(store: Any, chain: Any, pid: bytes, now: float, grace: float) -> dict[str, Any]:
+    decisions.proposals(store, pid)  # NotFound for an unknown project
+    report = audit_decisions(store, chain, pid, now=now, grace=grace)
+    return {**report.to_json(), "summary": report.summary()}
+
+
+async def audit(api: Api, args: dict[str, Any]) -> Any:
+    settle = api.settlement
+    chain = getattr(settle, "chain", None)
+    grace = chain.config.execution_grace if chain is not None else 0.0
+    return await api.read(_audit, api.node.store, chain, args["project_id"], api.now(), grace)
+
+
 async def propose(api: Api, args: dict[str, Any]) -> Any:
     action = args["action"]
     params = convert_params(action, args.pop("params", {}))
@@ -163,7 +199,7 @@ def _list(store: Any, pid: bytes, now: int, only_open: bool) -> dict[str, Any]:
     for proposal in decisions.proposals(store, pid):
         if only_open and now >= proposal.expect(Proposal).closes_at:
             continue
-        found.append(decision_view(decisions.decide(store, proposal, now=now), votes=False))
+        found.append(outcome_view(store, outcomes.outcome(store, proposal, now=now), votes=False))
     return {"items": found}
 
 
@@ -174,7 +210,7 @@ async def list_proposals(api: Api, args: dict[str, Any]) -> Any:
 
 def _show(store: Any, rid: bytes, now: int) -> dict[str, Any]:
     found: Record = decisions.proposal(store, rid)
-    return decision_view(decisions.decide(store, found, now=now))
+    return outcome_view(store, outcomes.outcome(store, found, now=now))
 
 
 async def show_proposal(api: Api, args: dict[str, Any]) -> Any:
@@ -227,4 +263,9 @@ DECISION_ROUTES: tuple[Route, ...] = (
           raises=(NotFound,), returns="Object"),
     Route("POST", "/v1/votes", vote, "Vote on a proposal (again: the last vote counts).", _VOTE,
           raises=(NotFound, Conflict, OrphanRecord, ProtocolError), returns="Record"),
+    Route("GET", "/v1/projects/{project_id}/decisions/audit", audit,
+          "Audit a project's decisions: every tally recounted from the records and the chain, "
+          "every allocation on chain matched to a passed decision (docs/AUDIT.md).",
+          (Param("project_id", "id", "a project id (hex)", "path", True),),
+          raises=(NotFound, ChainError), returns="Object"),
 )  # fmt: skip

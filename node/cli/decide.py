@@ -141,7 +141,7 @@ def _show_list(console: Console, data: dict[str, Any]) -> None:
             plain(item["title"]),
             str(item["votes"]),
             _summary(item),
-            item["outcome"],
+            item["outcome"] + (" (final)" if item.get("decision") else ""),
             "open" if item["open"] else "closed",
         )
     console.print(table)
@@ -171,7 +171,8 @@ def _show_tally(console: Console, data: dict[str, Any]) -> None:
             ("quorum", f"{settings['quorum']}/1000: {'met' if data['quorum_met'] else 'not met'}"),
             ("threshold", f"{settings['threshold']}/1000"),
             ("winners", [data["options"][i] for i in data["winners"]]),
-            ("outcome", data["outcome"] + (" (so far)" if data["open"] else "")),
+            ("outcome", data["outcome"] + _finality(data)),
+            *_decision_rows(data.get("decision")),
         ],
     )
     table = new_table("author", "choice", "power", "credits", "reason")
@@ -190,6 +191,30 @@ def _show_tally(console: Console, data: dict[str, Any]) -> None:
             plain(ballot["vote"]["fields"]["reason"]),
         )
     console.print(table)
+
+
+def _finality(data: dict[str, Any]) -> str:
+    if data["open"]:
+        return " (so far)"
+    if data.get("decision") is None:
+        return " (provisional: the owner's decision is not in yet)"
+    return " (final: the owner's signed decision)"
+
+
+def _decision_rows(decision: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """The rows of the owner's signed decision, if any: its id, whether this node's records
+    bear out its powers, the findings, and the allocation's transaction where known."""
+    if decision is None:
+        return []
+    rows: list[tuple[str, Any]] = [
+        ("decision", decision["record"]["id"]),
+        ("recount", "agrees" if decision["valid"] else "DISAGREES: not executed"),
+    ]
+    for finding in decision["findings"]:
+        rows.append((finding["code"], finding["detail"]))
+    if decision["executed_tx"]:
+        rows.append(("executed", decision["executed_tx"]))
+    return rows
 
 
 @cli.group(epilog=examples("workwork proposal show <proposal id>"))

@@ -625,19 +625,39 @@ def claim(contribution_id: str) -> None:
 
 
 @cli.command(
-    epilog=examples("workwork audit <project id> 0", "workwork --json audit <project id> 0")
+    epilog=examples(
+        "workwork audit <project id> 0",
+        "workwork --json audit <project id> 0",
+        "workwork audit <project id> --decisions",
+    )
 )
 @click.argument("project_id", type=ID)
-@click.argument("number", metavar="EPOCH", type=click.IntRange(0))
+@click.argument("number", metavar="[EPOCH]", type=click.IntRange(0), required=False)
+@click.option(
+    "--decisions",
+    is_flag=True,
+    help="Audit the project's decisions: recount every tally, match allocations on chain.",
+)
 @output
-def audit(project_id: str, number: int) -> int:
-    """Audit an epoch: re-check every record and compare the root with the chain.
+def audit(project_id: str, number: int | None, decisions: bool) -> int:
+    """Audit an epoch: re-check every record and compare the root with the chain; with
+    --decisions, recount every decision of the project and match its allocations.
 
     Exits 0 when everything agrees, 3 when the audit found differences (listed), 1 on error.
     """
-    with current().console.status(f"auditing epoch {number}…"):
-        data = current().client().audit(project_id, number)
-    emit(data, lambda c, d: c.print(d["summary"]))
+    if number is None and not decisions:
+        raise click.UsageError("name an EPOCH, or pass --decisions (or both)")
+    reports = []
+    if number is not None:
+        with current().console.status(f"auditing epoch {number}…"):
+            reports.append(current().client().audit(project_id, number))
+    if decisions:
+        with current().console.status("auditing decisions…"):
+            reports.append(current().client().audit_decisions(project_id))
+    data = reports[0] if len(reports) == 1 else {"ok": all(r["ok"] for r in reports),
+                                                 "epoch": reports[0], "decisions": reports[1],
+                                                 "summary": "\n\n".join(r["summary"] for r in reports)}  # fmt: skip
+    emit(data, lambda c, d: c.print(d["summary"], markup=False, highlight=False))
     return 0 if data["ok"] else AUDIT_FAILED
 
 
