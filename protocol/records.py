@@ -66,9 +66,12 @@ MAX_ABOUT = 2000
 MAX_MANIFEST_IDS = 1900
 MAX_PARTS = -(-MAX_LEAVES // MAX_MANIFEST_IDS)
 
-# Collective decisions. A voting window lasts from a minute (tests, a quick poll among agents)
-# to 90 days; a proposal offers at most MAX_OPTIONS options to approve.
-MIN_WINDOW = 60
+# Collective decisions. A voting window lasts from ten seconds (a quick poll among agents on one
+# network, the demo) to 90 days; a proposal offers at most MAX_OPTIONS options to approve. A
+# short window is safe against late votes: the owner's node signs the decision a settle time
+# after the window closes (`chain.settle`), and the decision, not each node's arrival order,
+# fixes the result.
+MIN_WINDOW = 10
 MAX_WINDOW = 90 * 86_400
 MAX_OPTIONS = 16
 # Quorum and threshold are in thousandths (per mille), so that tallies need no fractions.

@@ -206,7 +206,9 @@ class Settlement:
         self.dumps = Path(data_dir) / "epochs"
         self.clock = clock
         self.auto_close = auto_close
-        self.interval = interval
+        # A proposal that arrives by gossip is seen at the next round: within the settle time
+        # at most, so that a short one (the demo's) is not stretched to CLOSE_INTERVAL.
+        self.interval = min(interval, max(1.0, chain.config.settle))
         self._locks: dict[tuple[bytes, int], trio.Lock] = {}
         # The ids of this node's projects, and the meta topic's record count when they were
         # listed: the list is made again only when a project or profile has arrived since.
