@@ -52,8 +52,9 @@ from node.chain.executions import (
     orders_due,
 )
 from node.decisions import _all
+from node.errors import NodeError
 from node.outcomes import Pending, due, outcome, sign_decision
-from protocol import Decision, Proposal, Record
+from protocol import Decision, Proposal, ProtocolError, Record
 from protocol.validate import first_decision
 from storage.store import MAX_LIMIT
 
@@ -91,10 +92,23 @@ class Executor:
             return None
         pending = await s.gateway.read(self._pending, own)
         plan = due(pending, s.clock(), self.settle)
+        # One proposal or allocation that fails (too many ballots, a reverted allocation) must
+        # not hold up the others: each is tried, and the first failure raised at the end.
+        failed: list[Exception] = []
         for proposal_id in plan.due:
-            await self.decide(proposal_id)
+            try:
+                await self.decide(proposal_id)
+            except (NodeError, ProtocolError) as exc:
+                log.warning("executor: deciding %s: %s", proposal_id.hex()[:16], exc)
+                failed.append(exc)
         for order in await s.gateway.read(self._orders, own):
-            await self.execute(order)
+            try:
+                await self.execute(order)
+            except NodeError as exc:
+                log.warning("executor: executing %s: %s", order.decision_id.hex()[:16], exc)
+                failed.append(exc)
+        if failed:
+            raise failed[0]
         return plan.wake
 
     async def decide(self, proposal_id: bytes) -> Record:

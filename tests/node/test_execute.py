@@ -19,9 +19,11 @@ from node.chain.client import ChainClient
 from node.chain.executions import Order, done_key, encode_tx, intent_key
 from node.chain.settlement import Settlement
 from node.config import ChainConfig
+from node.errors import TransactionReverted
 from node.keys import Identity
 from node.outcomes import outcome
-from protocol import Decision
+from protocol import Decision, Record, sign
+from protocol.tally import decision, tally
 from storage import Store
 from tests.support import allocations as al
 from tests.support import factories as f
@@ -188,3 +190,51 @@ def test_killed_around_the_execution_it_allocates_exactly_once(tmp_path: Path) -
             assert store.state.intent(intent_key(made.id)) is None
             assert store.state.intent(done_key(made.id)) is not None
             assert store.check() == ()
+
+
+async def test_an_allocation_the_pool_cannot_pay_does_not_hold_up_another(tmp_path: Path) -> None:
+    """Two passed allocations, one of more than the pool holds: the contract would revert it,
+    so it is never sent (gas estimation refuses it) and the round reports it; the other is
+    executed all the same."""
+    owner = Identity(f.key("alice"), Account.create())
+    chain = ChainClient.embedded(owner.wallet, config=config())
+    affordable = al.proposal()
+    # Orders run in decision id order: the one the pool cannot pay is made to come first.
+    at = int(al.after(affordable))
+    too_much = next(
+        q
+        for q in (
+            f.proposal(
+                "bob", action="allocate", params=(0, bytes(20), str(10 * al.ETHER)), title=f"#{i}"
+            )
+            for i in range(64)
+        )
+        if decision_id(q, at) < decision_id(affordable, at)
+    )
+    with trio.fail_after(TIMEOUT):
+        async with strict_node(tmp_path / "n") as node:
+            settle = Settlement(
+                node, owner, chain, tmp_path / "n", clock=lambda: al.after(affordable)
+            )
+            await ingest(node, records(owner))
+            await settle.anchor(f.pid(), 0)
+            al.fund_pool(chain, owner)
+            records_ = [affordable, too_much, *al.votes(affordable), *al.votes(too_much)]
+            await ingest(node, records_, now=f.T0 + 200)
+            before = sent(chain, owner)
+            with pytest.raises(TransactionReverted):
+                await settle.executor.round()
+            assert al.allocations(chain, owner.address) == [(0, al.AMOUNT)]
+            assert sent(chain, owner) == before + 1
+            # Both were decided; the one the pool cannot pay stays unexecuted, with no intent.
+            for question in (affordable, too_much):
+                found = await node.gateway.read(node.store.decisions, question.id)
+                assert [d.id for d in found.items] == [decision_id(question, at)]
+
+
+def decision_id(question: Record, at: int) -> bytes:
+    """The id of the decision alice's node signs at `at` on a proposal with al.votes (carol's
+    power 4 and bob's 2 from records(owner))."""
+    power = {f.pub("carol"): 4, f.pub("bob"): 2}
+    made = decision(tally(question, al.votes(question), power), created_at=at)
+    return sign(made, f.key("alice")).id

@@ -8,6 +8,7 @@ from protocol import (
     Acceptance,
     Body,
     Contribution,
+    Decision,
     EpochRoot,
     Manifest,
     Profile,
@@ -175,6 +176,40 @@ votes = st.sampled_from(["yes", "no", "abstain", "approve"]).flatmap(
         reason=text(0, 2000, multiline),
     )
 )
+# A decision's structural rules only (its figures need its proposal: check_decision).
+powers = st.integers(0, 2**40)
+decisions = st.sets(hashes, max_size=20).flatmap(
+    lambda ballots: st.lists(powers, min_size=len(ballots), max_size=len(ballots)).flatmap(
+        lambda given: st.builds(
+            Decision,
+            created_at=timestamps,
+            project_id=hashes,
+            proposal_id=hashes,
+            ballots=st.just(tuple(sorted(ballots))),
+            powers=st.just(tuple(given)),
+            total=st.integers(sum(given), sum(given) + 2**40),
+            quorum=st.integers(0, 1000),
+            threshold=st.integers(0, 1000),
+            half_life=epochs,
+            yes=powers,
+            no=powers,
+            abstain=powers,
+            approvals=st.lists(powers, max_size=MAX_OPTIONS).map(tuple),
+            winners=st.lists(
+                st.integers(0, MAX_OPTIONS - 1), max_size=MAX_OPTIONS, unique=True
+            ).map(tuple),
+            outcome=st.sampled_from(["passed", "rejected", "no quorum"]),
+        )
+    )
+)
 bodies: st.SearchStrategy[Body] = st.one_of(
-    profiles, projects, contributions, acceptances, manifests, epoch_roots, proposals, votes
+    profiles,
+    projects,
+    contributions,
+    acceptances,
+    manifests,
+    epoch_roots,
+    proposals,
+    votes,
+    decisions,
 )
