@@ -16,7 +16,7 @@ from eth_account import Account
 
 import node.cli.main  # noqa: F401  (registers the commands)
 from node.cli.base import cli
-from node.client import Client
+from node.client import Client, DaemonError
 from node.config import ChainConfig, NetworkConfig
 from node.daemon import Daemon
 from node.home import Home, Settings
@@ -92,6 +92,9 @@ async def test_an_allocation_decided_executed_and_audited_through_the_api(
 
                 report = await call(client.audit_decisions, pid)
                 assert report["ok"], report["summary"]
+                with pytest.raises(DaemonError) as caught:
+                    await call(client.audit_decisions, "ab" * 32)
+                assert (caught.value.status, caught.value.type) == (404, "NotFound")
                 assert report["proposals"][0]["execution"] == decided["executed_tx"]
 
                 code, out = await call(invoke, root, "proposal", "show", asked["id"])
