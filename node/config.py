@@ -93,11 +93,17 @@ class ChainConfig:
             decision (votes made at the last moment reach it meanwhile).
         execution_grace: seconds after a passed decision by which its owner's node must have
             executed it; `workwork audit` reports one not executed by then.
+        contract_block: the block the contract was deployed in, where the node starts reading
+            its events (0 reads from genesis: right, but slow on a long chain).
+        log_range: the most blocks one eth_getLogs request spans; public endpoints refuse
+            wide ranges (commonly above 10,000 or fewer blocks), so events are read in slices.
     """
 
     backend: ChainBackend = "embedded"
     url: str = ""
     contract: str = ""
+    contract_block: int = 0
+    log_range: int = 5_000
     confirmations: int = 0
     poll_interval: float = 1.0
     timeout: float = 10.0
@@ -120,6 +126,8 @@ class ChainConfig:
             raise ConfigError(f"contract {self.contract!r} is not a 0x-prefixed 20-byte address")
         if self.confirmations < 0 or self.retries < 1:
             raise ConfigError("confirmations must be >= 0 and retries >= 1")
+        if self.contract_block < 0 or self.log_range < 1:
+            raise ConfigError("contract_block must be >= 0 and log_range >= 1")
         if self.poll_interval <= 0 or self.timeout <= 0:
             raise ConfigError("poll_interval and timeout must be positive")
 

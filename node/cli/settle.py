@@ -228,11 +228,17 @@ def chain_deploy(url: str, save: bool, passphrase_file: Path | None) -> None:
     client = ChainClient.deploy(w3, identity.wallet, config=config)
     address = checksum(client.address)
     if settings is not None:
-        chain_settings = {"backend": "rpc", "url": url, "contract": address}
+        chain_settings = {
+            "backend": "rpc",
+            "url": url,
+            "contract": address,
+            "contract_block": client.first_block,
+        }
         write(home.config, settings.replace(chain=chain_settings), replace=True)
     emit(
         {
             "contract": address,
+            "block": client.first_block,
             "chain_id": client.chain_id,
             "deployer": checksum(client.sender),
             "saved": save,

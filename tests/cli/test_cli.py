@@ -293,6 +293,8 @@ def test_chain_deploy_saves_the_contract_into_the_config(tmp_path: Path) -> None
         assert deployed["saved"] and deployed["deployer"] == wallet
         saved = Home(home).settings().chain
         assert (saved.backend, saved.url, saved.contract) == ("rpc", url, deployed["contract"])
+        # Where its events start, so that the node never reads the chain from genesis.
+        assert saved.contract_block == deployed["block"] > 0
     # Without a chain that answers: one clear line, and nothing changed.
     down = run(home, "chain", "deploy", "--chain", url, "--save")
     assert down.returncode == 1 and "did not answer" in down.stderr
