@@ -24,10 +24,11 @@ epoch pays: that epoch cannot change any more.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from node.chain.intents import intent_key
 from node.errors import BadRequest, Conflict, ContributionAnchored, EpochAnchored, NotFound
+from node.governance import governance_of
 from node.keys import Identity
 from protocol import (
     Acceptance,
@@ -36,6 +37,7 @@ from protocol import (
     NotAuthorized,
     Profile,
     Project,
+    ProjectClosed,
     Record,
     project_id,
     tagset,
@@ -111,12 +113,15 @@ def post_project(
     skills: Iterable[str] | None = None,
     epoch_length: int | None = None,
     reviewers: Iterable[bytes] | None = None,
+    governance: tuple[Any, ...] | None = None,
 ) -> Record:
     """Returns a new project posting, or the next revision of the identity's project `name`.
 
     The payout (anchoring) address is always the wallet's: the contract stores an epoch's root
     under the address that sends `anchor`, and the node anchors with its wallet. A revision
-    keeps the fields not given and the status (closing is `close_project`).
+    keeps the fields not given and the status (closing is `close_project`). `governance` is
+    (mode, quorum, threshold, half_life, window) (`protocol.records.GOVERNANCE`), or () for
+    the defaults; a revision keeps the record's unless given.
 
     Raises:
         BadRequest: a new project without a title.
@@ -139,6 +144,7 @@ def post_project(
                 epoch_length=epoch_length or 0,
                 status="open",
                 reviewers=keyset(reviewers or ()),
+                governance=tuple(governance or ()),
             )
         )
     old = current.expect(Project)
@@ -154,6 +160,7 @@ def post_project(
             epoch_length=old.epoch_length if epoch_length is None else epoch_length,
             status=old.status,
             reviewers=old.reviewers if reviewers is None else keyset(reviewers),
+            governance=old.governance if governance is None else tuple(governance),
         )
     )
 
@@ -184,6 +191,7 @@ def close_project(store: Store, identity: Identity, *, now: int, project: bytes)
             epoch_length=old.epoch_length,
             status="closed",
             reviewers=old.reviewers,
+            governance=old.governance,
         )
     )
 
@@ -204,9 +212,13 @@ def contribute(
 
     Raises:
         NotFound: the project is not in the store (the node may not have synced it yet).
+        ProjectClosed: a passed `settings` decision closed the project (a closing revision
+            is refused when the node stores the contribution, `validate.check_open`).
         InvalidField: a field is out of bounds, or there is neither evidence URI nor hash.
     """
-    _project(store, project)
+    posting = _project(store, project)
+    if governance_of(store, posting, now=now).status == "closed":
+        raise ProjectClosed(f"project {posting.expect(Project).name!r} was closed by a decision")
     return identity.sign(
         Contribution(
             created_at=now,
