@@ -16,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from node.chain.trees import EpochTree
 from node.decisions import _all, credits_of
-from node.errors import NotFound
+from node.errors import NotFound, SettlementError
 from protocol import Acceptance, Contribution, Project, Proposal, Record
+from protocol.epoch import summarize
 from protocol.governance import Governance, Verdict, at, timeline, verdict
 from protocol.merkle import Leaf, MerkleTree
 from protocol.records import project_id
@@ -177,7 +179,9 @@ def executions(
         author: the owner's key (who signs them).
     """
     pid = project_id(project.author, project.expect(Project).name)
-    made = []
+    made: list[Acceptance] = []
+    if governance_of(store, project, now=now).mode == "owner":
+        return ()
     for cid, judged in verdicts(store, project, now=now).items():
         if judged.decision is None or store.committed_of(cid):
             continue
@@ -204,6 +208,34 @@ def executions(
             )
         )
     return tuple(made)
+
+
+def owner_tree(store: Store, project: Record, epoch: int, *, now: float) -> EpochTree | None:
+    """Returns the tree the owner's node anchors for an open epoch when governance changes
+    what counts (lazy mode, or reviewers a decision named or removed), or None when the stored
+    acceptances in force give it (`node.chain.trees.stored_tree`).
+
+    Call it after signing the `executions`: every leaf must then come from an acceptance,
+    which the manifest lists.
+
+    Raises:
+        EmptyTree: no contribution counts in the epoch.
+        SettlementError: a leaf comes from a decision that no acceptance carries out yet.
+    """
+    governance = governance_of(store, project, now=now)
+    if governance.mode == "owner" and governance.reviewers == project.expect(Project).reviewers:
+        return None
+    pairs = effective_leaves(store, project, epoch, now=now)
+    ids = []
+    for judged, _ in pairs:
+        if judged.acceptance is None:
+            raise SettlementError(
+                f"contribution {judged.contribution_id.hex()[:16]} counts in epoch {epoch} by "
+                "a decision that no acceptance carries out yet"
+            )
+        ids.append(judged.acceptance.id)
+    merkle = MerkleTree.build(leaf for _, leaf in pairs)
+    return EpochTree(merkle, summarize(merkle), tuple(sorted(ids)), None)
 
 
 def _epochs(store: Store, pid: bytes) -> Iterable[int]:

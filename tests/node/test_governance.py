@@ -10,19 +10,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 from eth_account import Account
 
 from node.api.actions import contribute
+from node.chain.client import ChainClient
+from node.chain.settlement import Settlement
 from node.chain.trees import stored_tree
+from node.config import ChainConfig
 from node.decisions import credits_of, decide, propose, settings_of
 from node.errors import Conflict
 from node.governance import effective_tree, executions, governance_of, verdicts
 from node.keys import Identity
 from protocol import Acceptance, ProjectClosed, Proposal, Record, sign
+from protocol.epoch import listed, manifest_parts
 from protocol.governance import DEFAULT_WINDOW
 from protocol.tally import DEFAULTS, Settings
 from storage import Store
 from tests.support import factories as f
+from tests.support.epochs import ingest as epochs_ingest
+from tests.support.epochs import strict_node
 
 WINDOW = 2 * 86_400
 DAY = 86_400
@@ -356,3 +363,45 @@ def test_credits_follow_a_new_anchor(store: Store) -> None:
     ingest(store, f.anchoring(a_dave, [dave], epoch=1))
     assert {c.weight for c in credits_of(store, project, 1)} == {10, 20, 5}
     assert {c.weight for c in credits_of(store, project, 0)} == {10, 20}
+
+
+# The owner's node anchors what governance says counts.
+
+
+async def test_the_owner_node_anchors_what_a_passed_overturn_decided(tmp_path: Path) -> None:
+    owner = Identity(f.key("alice"), Account.create())
+    chain = ChainClient.embedded(owner.wallet, config=ChainConfig(poll_interval=0.05))
+    project = f.project(
+        payout=owner.address, epoch_length=0, governance=("lazy", 200, 500, 0, WINDOW)
+    )
+    records, dave = base(project)
+    extra = f.contribution("erin")
+    overturn = accepting(dave, 50, at=f.T0 + 1500)
+    moved = accepting(extra, 8, at=f.T0 + 1500)  # nobody accepted erin's work: members do
+    records += [extra, *passed(overturn, "bob", "carol"), *passed(moved, "bob", "carol")]
+    closes = overturn.expect(Proposal).closes_at
+    with trio.fail_after(30):
+        async with strict_node(tmp_path / "n") as node:
+            settle = Settlement(
+                node, owner, chain, tmp_path / "n", auto_close=False, clock=lambda: closes + 10
+            )
+            await epochs_ingest(node, records, now=LATER)
+            done = await settle.anchor(f.pid(), 1)
+            assert (done.summary.leaf_count, done.summary.total_weight) == (2, 58)
+            # The manifest lists the owner's acceptances that carry out the decisions.
+            listed = await node.gateway.read(_listed, node.store, done.record)
+            assert sorted((a.body.weight, a.body.revision) for a in listed) == [(8, 0), (50, 1)]
+            assert all(a.author == owner.public_key for a in listed)
+            # Done once: a second anchor call finds nothing left to carry out.
+            assert await settle.execute(f.pid()) == ()
+
+
+def _listed(store: Store, root: Record) -> list[Any]:
+    project = store.project(f.pid())
+    assert project is not None
+    found = []
+    for aid in listed(manifest_parts(root, project, store.get)):
+        acceptance = store.get(aid)
+        assert acceptance is not None
+        found.append(acceptance)
+    return found
