@@ -76,6 +76,20 @@ class Governance:
         return Settings(self.quorum, self.threshold, self.half_life)
 
 
+# What a project whose record states no governance has (with its own epoch length, reviewers
+# and status).
+DEFAULT_GOVERNANCE = Governance(
+    mode=DEFAULT_MODE,
+    quorum=DEFAULT_QUORUM,
+    threshold=DEFAULT_THRESHOLD,
+    half_life=DEFAULT_HALF_LIFE,
+    window=DEFAULT_WINDOW,
+    epoch_length=0,
+    reviewers=(),
+    status="open",
+)
+
+
 def stated(project: Record) -> Governance:
     """Returns the governance a project record states, with the defaults where it states none."""
     body = project.expect(Project)

@@ -43,6 +43,8 @@ from protocol import (
     tagset,
 )
 from protocol.fields import keyset
+from protocol.governance import DEFAULT_GOVERNANCE, stated
+from protocol.records import GOVERNANCE
 from storage import Store
 
 if TYPE_CHECKING:
@@ -165,6 +167,25 @@ def post_project(
     )
 
 
+def governance_given(
+    store: Store, identity: Identity, name: str, given: dict[str, Any]
+) -> tuple[Any, ...]:
+    """Returns the governance field of the identity's project `name` with the values `given`
+    (by name: mode, quorum, threshold, half_life, window) and the others as the record in force
+    states them (the defaults for a new project)."""
+    current = store.project(project_id(identity.public_key, name))
+    stated_now = DEFAULT_GOVERNANCE if current is None else stated(current)
+    values = {
+        "mode": stated_now.mode,
+        "quorum": stated_now.quorum,
+        "threshold": stated_now.threshold,
+        "half_life": stated_now.half_life,
+        "window": stated_now.window,
+        **given,
+    }
+    return tuple(values[name] for name, _ in GOVERNANCE)
+
+
 def close_project(store: Store, identity: Identity, *, now: int, project: bytes) -> Record:
     """Returns the revision of a project that closes it to new contributions.
 
@@ -217,7 +238,9 @@ def contribute(
         InvalidField: a field is out of bounds, or there is neither evidence URI nor hash.
     """
     posting = _project(store, project)
-    if governance_of(store, posting, now=now).status == "closed":
+    # A closing revision is refused when the node stores the contribution (`check_open`).
+    closed = posting.expect(Project).status == "closed"
+    if not closed and governance_of(store, posting, now=now).status == "closed":
         raise ProjectClosed(f"project {posting.expect(Project).name!r} was closed by a decision")
     return identity.sign(
         Contribution(
