@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from node.errors import BadRequest, Conflict, NotFound
@@ -98,10 +99,47 @@ def credits_of(store: Store, project: Record, snapshot: int) -> list[Credit]:
         MissingRecord: a listed record is missing (only a damaged store shows that).
         StorageError: the store could not be read.
     """
+    return list(_counted(store, project, snapshot).credits)
+
+
+def power_of(
+    store: Store, project: Record, snapshot: int, half_life: int
+) -> tuple[Mapping[bytes, int], Mapping[bytes, tuple[Credit, ...]]]:
+    """Returns the voting power of every key with any at `snapshot` (`protocol.tally.powers`)
+    and the credits behind each, kept with the credits (see `credits_of`); read-only.
+
+    Raises:
+        the errors of `credits_of`.
+    """
+    counted = _counted(store, project, snapshot)
+    with _lock:
+        found = counted.powers.get(half_life)
+    if found is None:
+        by_key: dict[bytes, list[Credit]] = {}
+        for credit in counted.credits:
+            by_key.setdefault(credit.author, []).append(credit)
+        found = (
+            MappingProxyType(powers(counted.credits, snapshot, half_life)),
+            MappingProxyType({key: tuple(credits) for key, credits in by_key.items()}),
+        )
+        with _lock:
+            counted.powers[half_life] = found
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """What `credits_of` keeps: the credits, and the powers computed from them by half-life."""
+
+    credits: tuple[Credit, ...]
+    powers: dict[int, tuple[Mapping[bytes, int], Mapping[bytes, tuple[Credit, ...]]]]
+
+
+def _counted(store: Store, project: Record, snapshot: int) -> _Counted:
     pid = project_id(project.author, project.expect(Project).name)
     roots = sorted((e, r) for e, r in anchored_epochs(store, pid).items() if e <= snapshot)
     key = (id(store), str(store.path), pid, snapshot, tuple(r.id for _, r in roots))
-    return list(_kept_credits(key, lambda: _credits(store, project, roots)))
+    return _kept_credits(key, lambda: _Counted(_credits(store, project, roots), {}))
 
 
 def _credits(store: Store, project: Record, roots: list[tuple[int, Record]]) -> tuple[Credit, ...]:
@@ -127,11 +165,11 @@ def _credits(store: Store, project: Record, roots: list[tuple[int, Record]]) -> 
 
 # The credits of the last few (store, project, snapshot, roots) asked for (`credits_of`).
 KEPT_CREDITS = 64
-_kept: OrderedDict[Hashable, tuple[Credit, ...]] = OrderedDict()
+_kept: OrderedDict[Hashable, _Counted] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _kept_credits(key: Hashable, build: Callable[[], tuple[Credit, ...]]) -> tuple[Credit, ...]:
+def _kept_credits(key: Hashable, build: Callable[[], _Counted]) -> _Counted:
     with _lock:
         found = _kept.get(key)
         if found is not None:
@@ -157,17 +195,9 @@ def decide(store: Store, proposal: Record, *, now: float) -> Decision:
     # The settings in effect when the proposal was made: a decision closing during its window
     # does not change how it is counted.
     settings = settings_of(store, project, now=now, when=body.created_at)
-    found = credits_of(store, project, body.snapshot)
-    power = powers(found, body.snapshot, settings.half_life)
-    by_key: dict[bytes, list[Credit]] = {}
-    for credit in found:
-        by_key.setdefault(credit.author, []).append(credit)
+    power, by_key = power_of(store, project, body.snapshot, settings.half_life)
     result = tally(proposal, _all(store.votes, proposal.id), power, settings)
-    return Decision(
-        result,
-        {key: tuple(found) for key, found in by_key.items()},
-        now < body.closes_at,
-    )
+    return Decision(result, by_key, now < body.closes_at)
 
 
 def proposals(store: Store, pid: bytes) -> list[Record]:

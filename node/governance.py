@@ -17,14 +17,14 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from node.chain.trees import EpochTree
-from node.decisions import _all, credits_of
+from node.decisions import _all, power_of
 from node.errors import NotFound, SettlementError
 from protocol import Acceptance, Contribution, Project, Proposal, Record
 from protocol.epoch import summarize
 from protocol.governance import Governance, Verdict, at, timeline, verdict
 from protocol.merkle import Leaf, MerkleTree
 from protocol.records import project_id
-from protocol.tally import powers, tally
+from protocol.tally import tally
 from protocol.validate import latest_authorized
 from storage import Store
 from storage.store import MAX_LIMIT
@@ -34,7 +34,7 @@ def passes(store: Store, project: Record, proposal: Record, governance: Governan
     """Returns whether a closed proposal passed, tallied with `governance`'s settings."""
     body = proposal.expect(Proposal)
     settings = governance.settings
-    power = powers(credits_of(store, project, body.snapshot), body.snapshot, settings.half_life)
+    power, _ = power_of(store, project, body.snapshot, settings.half_life)
     return tally(proposal, _all(store.votes, proposal.id), power, settings).passed
 
 
