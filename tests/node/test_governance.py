@@ -405,3 +405,31 @@ def _listed(store: Store, root: Record) -> list[Any]:
         assert acceptance is not None
         found.append(acceptance)
     return found
+
+
+def test_a_reviewer_a_settings_proposal_names_is_stored_and_counts_once_it_passes(
+    tmp_path: Path,
+) -> None:
+    records, _ = base(governed())
+    erin_work = f.contribution("erin")
+    by_frank = f.acceptance(erin_work, "frank", weight=6, epoch=1, created_at=f.T0 + 1100)
+    change = changing((200, 500, 0, 86_400, (f.pub("frank"),), "open"), at=f.T0 + 1200)
+    closes = change.expect(Proposal).closes_at
+    every = [*records, erin_work, by_frank, *passed(change, "bob", "carol")]
+    for seed in range(3):
+        shuffled = every[:]
+        random.Random(seed).shuffle(shuffled)
+        with Store.open(tmp_path / f"s{seed}") as store:
+            store.ingest(shuffled, now=LATER)  # one call: frank's acceptance waits for it
+            assert store.has(by_frank.id)
+            assert not store.check()
+            judged = verdicts(store, project_of(store), now=closes)
+            assert judged[erin_work.id].acceptance == by_frank
+            assert erin_work.id not in verdicts(store, project_of(store), now=closes - 1)
+    # Before any record names frank, his acceptance is refused (sync offers it again later).
+    with Store.open(tmp_path / "early") as store:
+        ingest(store, [*records, erin_work])
+        assert store.ingest([by_frank], now=LATER).rejected
+        ingest(store, passed(change, "bob", "carol"))
+        ingest(store, [by_frank])
+        assert not store.check()
