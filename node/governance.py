@@ -165,35 +165,31 @@ def effective_tree(store: Store, project: Record, epoch: int, *, now: float) -> 
     return MerkleTree.build(leaf for _, leaf in effective_leaves(store, project, epoch, now=now))
 
 
-def executions(
-    store: Store, project: Record, *, now: float, author: bytes
-) -> tuple[Acceptance, ...]:
+def executions(store: Store, project: Record, *, now: float) -> tuple[Acceptance, ...]:
     """Returns the acceptances the owner's node signs to carry out passed `accept` decisions:
-    one for each contribution, not paid by an anchored epoch, whose verdict is a decision that
-    the acceptance in force does not already state (epoch and weight).
+    one for each contribution, not paid by an anchored epoch, whose verdict is a decision (not
+    an acceptance made after the decision closed). None in owner mode.
 
     Each revises the acceptance in force (the next revision above every stored one) and is
-    dated `now`, after the decision closed, so it stands as the verdict in turn.
-
-    Args:
-        author: the owner's key (who signs them).
+    dated `now`, after the decision closed, so it stands as the verdict in turn. The owner
+    signs them (the owner's acceptances always count).
     """
     pid = project_id(project.author, project.expect(Project).name)
     made: list[Acceptance] = []
-    if governance_of(store, project, now=now).mode == "owner":
+    line = line_of(store, project, now=now)
+    governance = at(line, now)
+    if governance.mode == "owner":
         return ()
-    for cid, judged in verdicts(store, project, now=now).items():
-        if judged.decision is None or store.committed_of(cid):
+    # Only contributions a passed decision names can have a decision as their verdict: the
+    # service asks every round, so this reads those alone.
+    for cid, decided in accept_decisions(store, project, line, now=now).items():
+        judged = verdict(governance, cid, _in_force(store, project, governance, cid), decided)
+        if judged is None or judged.decision is None or store.committed_of(cid):
             continue
         if judged.weight and store.anchored(pid, judged.epoch):
             continue  # too late for that epoch: an acceptance into it would be late
-        held = store.acceptance_of(cid)
-        if held is not None and held.author == author:
-            body = held.expect(Acceptance)
-            if (body.epoch, body.weight) == (judged.epoch, judged.weight) and (
-                held.body.created_at >= judged.decision.expect(Proposal).closes_at
-            ):
-                continue
+        # A decision is the verdict only while no acceptance made after it closed stands: once
+        # this one is stored, the decision no longer counts against it (`verdict`).
         revision = 1 + max(
             (a.expect(Acceptance).revision for a in _all(store.acceptances_of, cid)), default=-1
         )
@@ -208,6 +204,14 @@ def executions(
             )
         )
     return tuple(made)
+
+
+def _in_force(store: Store, project: Record, governance: Governance, cid: bytes) -> Record | None:
+    """Returns a contribution's acceptance in force among the reviewers `governance` names."""
+    if governance.reviewers == project.expect(Project).reviewers:
+        return store.acceptance_of(cid)
+    counting = governed(project, governance)
+    return latest_authorized(counting, _all(store.acceptances_of, cid)).get(cid)
 
 
 def owner_tree(store: Store, project: Record, epoch: int, *, now: float) -> EpochTree | None:

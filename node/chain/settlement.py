@@ -543,7 +543,7 @@ class Settlement:
         project = self.store.project(project_id)
         if project is None or project.author != self.identity.public_key:
             return ()
-        return executions(self.store, project, now=self.clock(), author=project.author)
+        return executions(self.store, project, now=self.clock())
 
     # Epoch closing.
 
