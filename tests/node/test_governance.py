@@ -433,3 +433,24 @@ def test_a_reviewer_a_settings_proposal_names_is_stored_and_counts_once_it_passe
         ingest(store, passed(change, "bob", "carol"))
         ingest(store, [by_frank])
         assert not store.check()
+
+
+async def test_an_epoch_length_a_decision_sets_closes_epochs(tmp_path: Path) -> None:
+    owner = Identity(f.key("alice"), Account.create())
+    chain = ChainClient.embedded(owner.wallet, config=ChainConfig(poll_interval=0.05))
+    # Epochs close on the owner's command only, until the members set an hour.
+    project = f.project(payout=owner.address, epoch_length=0)
+    records, _ = base(project)
+    change = changing((200, 500, 0, 3600, (), "open"), at=f.T0 + 1200)
+    closes = change.expect(Proposal).closes_at
+    with trio.fail_after(30):
+        async with strict_node(tmp_path / "n") as node:
+            await epochs_ingest(node, [*records, *passed(change, "bob", "carol")], now=LATER)
+            before = Settlement(node, owner, chain, tmp_path / "n", clock=lambda: closes - 1)
+            assert await before.close_due() == []
+            after = Settlement(node, owner, chain, tmp_path / "n", clock=lambda: closes)
+            closed = await after.close_due()
+            # Epoch 1 (dave's) ended long ago in hours since 1970; epoch 0, anchored on another
+            # chain, is anchored here too, with its manifest.
+            assert sorted(a.epoch for a in closed) == [0, 1]
+            assert after.errors == []
