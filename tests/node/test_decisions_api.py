@@ -195,6 +195,10 @@ async def test_project_governance_through_the_api_and_the_cli(tmp_path: Path) ->
                 3600,
             )
             assert shown["decision"] is None and len(shown["history"]) == 1
+            out = await call(invoke, root, "governance", pid)
+            assert out["mode"] == "lazy" and out["window"] == 3600
+            text = await call(CliRunner().invoke, cli, ["--data-dir", str(root), "governance", pid])
+            assert text.exit_code == 0 and "the project record" in text.output
 
             work = await call(
                 client.contribute, project_id=pid, summary="guide", evidence_uri="https://e.org"
