@@ -1,11 +1,11 @@
 """A project's governance and effective acceptances from the store (`protocol.governance`).
 
 `governance_of` walks the project's passed `settings` decisions; `verdicts` and `effective_tree`
-apply its passed `accept` decisions to the acceptances in force, in lazy mode. Both are what
-every node computes from the same records at the same `now`; the owner's node makes a passed
-decision's verdict an acceptance of its own (`executions`) before it anchors an epoch, so that
-the epoch's manifest lists signed acceptances as always and the anchored tree is the effective
-one.
+apply its passed `accept` decisions to the acceptances in force, in lazy and vote modes. Both
+are what every node computes from the same records at the same `now`; the owner's node makes a
+passed decision's verdict an acceptance of its own (`executions`) before it anchors an epoch,
+so that the epoch's manifest lists signed acceptances as always and the anchored tree is the
+effective one.
 
 A reviewer that only a decision names counts for the acceptance in force here (the store's
 own index follows the project revision in force); see docs/GOVERNANCE.md.
@@ -184,7 +184,7 @@ def executions(store: Store, project: Record, *, now: float) -> tuple[Acceptance
     # service asks every round, so this reads those alone.
     for cid, decided in accept_decisions(store, project, line, now=now).items():
         judged = verdict(governance, cid, _in_force(store, project, governance, cid), decided)
-        if judged is None or judged.decision is None or store.committed_of(cid):
+        if judged is None or judged.acceptance is not None or store.committed_of(cid):
             continue
         if judged.weight and store.anchored(pid, judged.epoch):
             continue  # too late for that epoch: an acceptance into it would be late
@@ -216,8 +216,8 @@ def _in_force(store: Store, project: Record, governance: Governance, cid: bytes)
 
 def owner_tree(store: Store, project: Record, epoch: int, *, now: float) -> EpochTree | None:
     """Returns the tree the owner's node anchors for an open epoch when governance changes
-    what counts (lazy mode, or reviewers a decision named or removed), or None when the stored
-    acceptances in force give it (`node.chain.trees.stored_tree`).
+    what counts (lazy or vote mode, or reviewers a decision named or removed), or None when the
+    stored acceptances in force give it (`node.chain.trees.stored_tree`).
 
     Call it after signing the `executions`: every leaf must then come from an acceptance,
     which the manifest lists.

@@ -13,15 +13,18 @@ of `now`, so every node holding the same records computes the same governance an
   A passed decision sets every setting its parameters name (all of them but, optionally, mode
   and window). The revision's event sets the settings back to the record's only while the mode
   in effect is `owner`: in `owner` mode the latest word wins, the owner's or the members';
-  in `lazy` mode only a decision changes settings, so an owner cannot undo a decision by
-  revising the record (nor, by backdating a revision, since a decision sets all settings).
+  in `lazy` and `vote` modes only a decision changes settings, so an owner cannot undo a
+  decision by revising the record (nor, by backdating a revision, since a decision sets all
+  settings).
   Only the revision in force is an event; it stands for the earlier revisions too.
 - **Which settings proposals passed**: closed by `now` (`closes_at <= now`), tallied with the
   settings in effect when the proposal was made (its `created_at`). Every earlier event is
   decided by then, since a decision takes effect only when its window closes, after its
   proposal was made: no circularity.
 - **Acceptances** (`verdict`), per mode in effect now: in `owner` mode, the acceptance in force
-  counts and `accept` decisions have no effect. In `lazy` mode, a passed `accept` decision
+  counts and `accept` decisions have no effect. In `vote` mode, only passed `accept` decisions
+  accept: the latest (closes_at, id) of a contribution decides, and an acceptance that no
+  decision backs counts for nothing. In `lazy` mode, a passed `accept` decision
   counts against the acceptance in force A if it closed after A was made and was proposed
   within `window` seconds of A (lazy consensus: A stands unless overturned in its window);
   with no acceptance in force, every passed decision counts. Of those that count, the latest
@@ -50,7 +53,7 @@ class Governance:
     """A project's governance settings at some time.
 
     Attributes:
-        mode: `owner` or `lazy` (see the module).
+        mode: `owner`, `lazy` or `vote` (see the module).
         quorum, threshold: in thousandths; half_life: in epochs (`protocol.tally`).
         window: in lazy mode, seconds after an acceptance during which it may be overturned.
         epoch_length, reviewers, status: as in the project record.
@@ -191,7 +194,8 @@ class Verdict:
 
     Attributes:
         contribution_id, epoch, weight: the judgement.
-        acceptance: the acceptance in force, when it stands; None when a decision does.
+        acceptance: the acceptance in force that states it (it stands, or carries out the
+            decision), or None: a decision that no acceptance carries out yet.
         decision: the passed `accept` proposal that decides, or None.
     """
 
@@ -218,21 +222,33 @@ def verdict(
         decisions: passed `accept` proposals naming the contribution (closed by now).
     """
     counting: list[Record] = []
-    if governance.mode == "lazy":
+    if governance.mode != "owner":
         for proposal in decisions:
             body = proposal.expect(Proposal)
             if body.param("contribution_id") != contribution_id:
                 continue
-            if in_force is None or (
-                body.closes_at > in_force.body.created_at
-                and body.created_at < in_force.body.created_at + governance.window
+            if (
+                governance.mode == "vote"
+                or in_force is None
+                or (
+                    body.closes_at > in_force.body.created_at
+                    and body.created_at < in_force.body.created_at + governance.window
+                )
             ):
                 counting.append(proposal)
     if counting:
         chosen = max(counting, key=lambda p: (p.expect(Proposal).closes_at, p.id))
         body = chosen.expect(Proposal)
-        return Verdict(contribution_id, body.param("epoch"), body.param("weight"), None, chosen)
-    if in_force is None:
+        epoch, weight = body.param("epoch"), body.param("weight")
+        # The acceptance in force carries the decision out if it states the same judgement
+        # (the owner's node signs one: `node.governance.executions`).
+        carrier = None
+        if in_force is not None:
+            accepted = in_force.expect(Acceptance)
+            if (accepted.epoch, accepted.weight) == (epoch, weight):
+                carrier = in_force
+        return Verdict(contribution_id, epoch, weight, carrier, chosen)
+    if in_force is None or governance.mode == "vote":
         return None
     accepted = in_force.expect(Acceptance)
     return Verdict(contribution_id, accepted.epoch, accepted.weight, in_force, None)

@@ -75,10 +75,10 @@ MAX_OPTIONS = 16
 # Quorum and threshold are in thousandths (per mille), so that tallies need no fractions.
 PER_MILLE = 1000
 
-# Who decides a project's acceptances (`protocol.governance`): its owner and reviewers alone, or
+# Who decides a project's acceptances (`protocol.governance`): its owner and reviewers alone;
 # they with lazy consensus (an acceptance stands unless a passed `accept` proposal made within
-# `window` seconds of it overturns it).
-MODES = ("owner", "lazy")
+# `window` seconds of it overturns it); or the members alone (only passed `accept` proposals).
+MODES = ("owner", "lazy", "vote")
 # A project's governance settings, in wire order: how a project record states them and how a
 # `settings` proposal changes them.
 GOVERNANCE = (

@@ -367,7 +367,11 @@ _POST = (
     Param("reviewers", "keys", "public keys (hex) whose acceptances count too"),
     # The project's governance (docs/GOVERNANCE.md); those not given keep the record's values
     # (the defaults for a new project, or one that states none).
-    Param("mode", "mode", "owner: the owner and reviewers accept; lazy: lazy consensus"),
+    Param(
+        "mode",
+        "mode",
+        "owner: the owner and reviewers accept; lazy: lazy consensus; vote: decisions only",
+    ),
     Param("quorum", "per_mille", "share of all power that must vote, in thousandths"),
     Param("threshold", "per_mille", "share of yes among yes + no to pass, in thousandths"),
     Param("half_life", "epoch", "epochs after which accepted work counts half; 0: no decay"),

@@ -62,8 +62,8 @@ def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
     multiple=True,
     help="NAME=VALUE of the action (repeatable): allocate epoch, token (default ether), amount "
     "(wei); accept contribution_id, epoch, weight; settings quorum, threshold (thousandths), "
-    "half_life (epochs), epoch_length, reviewers (comma-separated keys), status, mode (owner "
-    "or lazy), window (seconds to overturn an acceptance in lazy mode).",
+    "half_life (epochs), epoch_length, reviewers (comma-separated keys), status, mode (owner, "
+    "lazy or vote), window (seconds to overturn an acceptance in lazy mode).",
 )
 @click.option(
     "--option", "options", multiple=True, help="An option to approve (2-16; approval voting)."

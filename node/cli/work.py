@@ -112,8 +112,9 @@ def project() -> None:
 )
 @click.option(
     "--mode",
-    type=click.Choice(["owner", "lazy"]),
-    help="Governance: owner (owner and reviewers accept) or lazy (members may overturn).",
+    type=click.Choice(["owner", "lazy", "vote"]),
+    help="Governance: owner (owner and reviewers accept), lazy (members may overturn) or "
+    "vote (only members' decisions accept).",
 )
 @click.option("--quorum", type=click.IntRange(0, 1000), help="Thousandths of power that vote.")
 @click.option("--threshold", type=click.IntRange(0, 1000), help="Thousandths of yes to pass.")

@@ -185,7 +185,7 @@ async def test_project_governance_through_the_api_and_the_cli(tmp_path: Path) ->
             assert kept["fields"]["governance"] == revised["fields"]["governance"]
             out = await call(invoke, root, "project", "post", "docs", "--window", "3600")
             assert out["fields"]["governance"] == ["lazy", 300, 600, 0, 3600]
-            await expect_error("BadRequest", client.post_project, name="docs", mode="vote")
+            await expect_error("BadRequest", client.post_project, name="docs", mode="dao")
             await expect_error("BadRequest", client.post_project, name="docs", quorum=1001)
             shown = await call(client.governance, pid)
             assert (shown["mode"], shown["quorum"], shown["threshold"], shown["window"]) == (
@@ -214,5 +214,5 @@ async def test_project_governance_through_the_api_and_the_cli(tmp_path: Path) ->
             plain = await call(client.propose, pid, "settings", "Quorum", params={"quorum": 100})
             assert len(plain["fields"]["params"]) == 6
             await expect_error(
-                "BadRequest", client.propose, pid, "settings", "Bad", params={"mode": "vote"}
+                "BadRequest", client.propose, pid, "settings", "Bad", params={"mode": "dao"}
             )

@@ -20,7 +20,7 @@ from node.chain.trees import stored_tree
 from node.config import ChainConfig
 from node.decisions import credits_of, decide, propose, settings_of
 from node.errors import Conflict
-from node.governance import effective_tree, executions, governance_of, verdicts
+from node.governance import effective_tree, executions, governance_of, owner_tree, verdicts
 from node.keys import Identity
 from protocol import Acceptance, ProjectClosed, Proposal, Record, sign
 from protocol.epoch import listed, manifest_parts
@@ -75,7 +75,7 @@ def changing(params: tuple[Any, ...], *, at: int, who: str = "carol") -> Record:
 
 
 # Every record of these tests is dated before this: the store's clock refuses none.
-LATER = f.T0 + 30 * DAY
+LATER = f.T0 + 60 * DAY
 
 
 def ingest(store: Store, records: list[Record]) -> None:
@@ -454,3 +454,35 @@ async def test_an_epoch_length_a_decision_sets_closes_epochs(tmp_path: Path) -> 
             # chain, is anchored here too, with its manifest.
             assert sorted(a.epoch for a in closed) == [0, 1]
             assert after.errors == []
+
+
+# Vote mode: only decisions accept.
+
+
+def test_in_vote_mode_only_decisions_accept_and_the_owner_carries_them_out(
+    store: Store,
+) -> None:
+    records, dave = base(governed("vote"))
+    unjudged = f.contribution("erin")
+    by_owner = f.acceptance(unjudged, weight=3, epoch=1)  # no decision backs it
+    # Proposed long after the owner's acceptance of dave's work: no window in vote mode.
+    decision = accepting(dave, 40, at=f.T0 + 1000 + 30 * DAY)
+    ingest(store, [*records, unjudged, by_owner, *passed(decision, "bob", "carol")])
+    closes = decision.expect(Proposal).closes_at
+    project = project_of(store)
+    # Before it closes, nothing of epoch 1 counts: the owner's acceptances alone do not.
+    assert dave.id not in verdicts(store, project, now=closes - 1)
+    assert unjudged.id not in verdicts(store, project, now=closes)
+    judged = verdicts(store, project, now=closes)[dave.id]
+    assert (judged.weight, judged.decision, judged.acceptance) == (40, decision, None)
+    bodies = executions(store, project, now=closes)
+    assert [(b.contribution_id, b.weight) for b in bodies] == [(dave.id, 40)]
+    ingest(store, [sign(b, f.key("alice")) for b in bodies])
+    # Carried out: the decision still decides, the new acceptance states it, and the tree the
+    # owner anchors holds dave's work alone.
+    judged = verdicts(store, project, now=closes + 1)[dave.id]
+    assert judged.decision == decision and judged.acceptance is not None
+    assert executions(store, project, now=closes + 1) == ()
+    tree = owner_tree(store, project, 1, now=closes + 1)
+    assert tree is not None and [leaf.weight for leaf in tree.merkle.leaves] == [40]
+    assert tree.acceptances == (judged.acceptance.id,)

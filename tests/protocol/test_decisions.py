@@ -69,7 +69,7 @@ def test_each_action_takes_its_parameters(action: str, params: tuple[Any, ...]) 
         ({"action": "settings", "params": (0, 500, 0, 0, (), "gone")}, "params.status"),
         # Mode and window come together or not at all; the mode is one of MODES.
         ({"action": "settings", "params": (0, 500, 0, 0, (), "open", "lazy")}, "params"),
-        ({"action": "settings", "params": (0, 500, 0, 0, (), "open", "vote", 0)}, "params.mode"),
+        ({"action": "settings", "params": (0, 500, 0, 0, (), "open", "dao", 0)}, "params.mode"),
         (
             {"action": "settings", "params": (0, 500, 0, 0, (), "open", "lazy", MAX_WINDOW + 1)},
             "params.window",

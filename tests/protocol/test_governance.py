@@ -59,7 +59,7 @@ def test_an_empty_governance_on_the_wire_is_not_canonical() -> None:
     ("governance", "field"),
     [
         (("lazy", 200, 500, 0), "governance"),
-        (("vote", 200, 500, 0, 0), "governance.mode"),
+        (("dao", 200, 500, 0, 0), "governance.mode"),
         (("owner", 1001, 500, 0, 0), "governance.quorum"),
         (("owner", 200, 500, 2**32, 0), "governance.half_life"),
         (("owner", 200, 500, 0, 90 * DAY + 1), "governance.window"),
@@ -226,3 +226,16 @@ def test_without_an_acceptance_any_passed_decision_accepts() -> None:
 def test_a_signed_project_with_governance_round_trips_as_a_record() -> None:
     record = sign(project_body(governance=("lazy", 1, 2, 3, 4)), f.key("alice"))
     assert stated(record).window == 4
+
+
+def test_in_vote_mode_only_decisions_count_and_an_acceptance_carries_one_out() -> None:
+    vote = replace(LAZY, mode="vote")
+    held = acceptance(f.T0 + 100, weight=5)
+    assert verdict(vote, WORK.id, held, []) is None
+    # No window: a decision proposed long after the acceptance still decides.
+    late = accepting(f.T0 + 100 + 60 * DAY, weight=5)
+    found = verdict(vote, WORK.id, held, [late])
+    assert found is not None and (found.decision, found.acceptance) == (late, held)
+    other = accepting(f.T0 + 100 + 60 * DAY, weight=6)
+    found = verdict(vote, WORK.id, held, [other])
+    assert found is not None and (found.weight, found.acceptance) == (6, None)
