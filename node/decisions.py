@@ -300,7 +300,7 @@ def propose(
     body = posting.expect(Project)
     if action not in PARAMS:
         raise BadRequest(f"unknown action {action!r}: one of {sorted(PARAMS)}")
-    if body.status == "closed" or _closed_by_decision(store, posting, now):
+    if _closed(store, posting, now):
         raise Conflict(f"project {body.name!r} is closed")
     epochs = anchored_epochs(store, project)
     if not epochs:
@@ -380,7 +380,9 @@ def vote(
     return new
 
 
-def _closed_by_decision(store: Store, project: Record, now: float) -> bool:
+def _closed(store: Store, project: Record, now: float) -> bool:
+    """Whether the project is closed by the governance in effect (its record's status, or a
+    passed decision's: docs/GOVERNANCE.md says which wins)."""
     from node.governance import governance_of  # it builds on this module
 
     return governance_of(store, project, now=now).status == "closed"

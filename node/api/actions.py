@@ -127,6 +127,8 @@ def post_project(
 
     Raises:
         BadRequest: a new project without a title.
+        Conflict: a revision would change the epoch length, reviewers or governance of a
+            project in lazy or vote mode, where only a passed `settings` decision does.
         InvalidField: a field is out of bounds.
     """
     pid = project_id(identity.public_key, name)
@@ -150,6 +152,20 @@ def post_project(
             )
         )
     old = current.expect(Project)
+    governed = {
+        "epoch_length": epoch_length is not None and epoch_length != old.epoch_length,
+        "reviewers": reviewers is not None and keyset(reviewers) != old.reviewers,
+        "governance": governance is not None and tuple(governance) != old.governance,
+    }
+    changed = [name for name, differs in governed.items() if differs]
+    if changed:
+        mode = governance_of(store, current, now=now).mode
+        if mode != "owner":
+            # The revision would change none of them in this mode (docs/GOVERNANCE.md).
+            raise Conflict(
+                f"project {name!r} is in {mode} mode: only a passed settings decision changes "
+                f"{', '.join(changed)} (workwork propose <project> settings --param ...)"
+            )
     return identity.sign(
         Project(
             created_at=max(now, old.created_at),
@@ -192,7 +208,8 @@ def close_project(store: Store, identity: Identity, *, now: int, project: bytes)
     Raises:
         NotFound: the project is not in the store.
         NotAuthorized: the project is not the identity's.
-        Conflict: the project is closed already.
+        Conflict: the project is closed already, or its mode (lazy or vote) leaves closing to
+            a passed `settings` decision (docs/GOVERNANCE.md).
     """
     current = _project(store, project)
     old = current.expect(Project)
@@ -200,6 +217,16 @@ def close_project(store: Store, identity: Identity, *, now: int, project: bytes)
         raise NotAuthorized(f"project {old.name!r} belongs to {current.author.hex()[:16]}")
     if old.status == "closed":
         raise Conflict(f"project {old.name!r} is closed already")
+    governance = governance_of(store, current, now=now)
+    if governance.status == "closed":
+        raise Conflict(f"project {old.name!r} was closed by a decision")
+    if governance.mode != "owner":
+        # A revision would change no setting in this mode, but would still stop this node's
+        # and others' contributions (`check_open` reads the record): refuse it here.
+        raise Conflict(
+            f"project {old.name!r} is in {governance.mode} mode: only a passed settings "
+            "decision closes it (workwork propose <project> settings --param status=closed)"
+        )
     return identity.sign(
         Project(
             created_at=max(now, old.created_at),

@@ -172,19 +172,22 @@ async def test_project_governance_through_the_api_and_the_cli(tmp_path: Path) ->
     root = tmp_path / "a"
     with trio.fail_after(60):
         async with daemon(root) as (running, client):
-            posted = await call(
-                client.post_project, name="docs", title="Docs", mode="lazy", quorum=300
-            )
+            posted = await call(client.post_project, name="docs", title="Docs", quorum=300)
             pid = posted["project_id"]
             # The rest takes the defaults; the record states all five.
-            assert posted["fields"]["governance"] == ["lazy", 300, 500, 0, 7 * 86_400]
+            assert posted["fields"]["governance"] == ["owner", 300, 500, 0, 7 * 86_400]
             revised = await call(client.post_project, name="docs", threshold=600)
-            assert revised["fields"]["governance"] == ["lazy", 300, 600, 0, 7 * 86_400]
+            assert revised["fields"]["governance"] == ["owner", 300, 600, 0, 7 * 86_400]
             # A revision that names none keeps them.
             kept = await call(client.post_project, name="docs", description="more")
             assert kept["fields"]["governance"] == revised["fields"]["governance"]
-            out = await call(invoke, root, "project", "post", "docs", "--window", "3600")
+            out = await call(
+                invoke, root, "project", "post", "docs", "--window", "3600", "--mode", "lazy"
+            )
             assert out["fields"]["governance"] == ["lazy", 300, 600, 0, 3600]
+            # Lazy now: only a passed settings decision changes them.
+            await expect_error("Conflict", client.post_project, name="docs", quorum=100)
+            await expect_error("Conflict", client.close_project, pid)
             await expect_error("BadRequest", client.post_project, name="docs", mode="dao")
             await expect_error("BadRequest", client.post_project, name="docs", quorum=1001)
             shown = await call(client.governance, pid)

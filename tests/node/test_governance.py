@@ -13,7 +13,7 @@ import pytest
 import trio
 from eth_account import Account
 
-from node.api.actions import contribute
+from node.api.actions import close_project, contribute, post_project
 from node.chain.client import ChainClient
 from node.chain.settlement import Settlement
 from node.chain.trees import stored_tree
@@ -22,7 +22,7 @@ from node.decisions import credits_of, decide, propose, settings_of
 from node.errors import Conflict
 from node.governance import effective_tree, executions, governance_of, owner_tree, verdicts
 from node.keys import Identity
-from protocol import Acceptance, EmptyTree, ProjectClosed, Proposal, Record, sign
+from protocol import Acceptance, EmptyTree, Project, ProjectClosed, Proposal, Record, sign
 from protocol.epoch import listed, manifest_parts
 from protocol.governance import DEFAULT_WINDOW
 from protocol.tally import DEFAULTS, Settings
@@ -496,3 +496,36 @@ def test_in_vote_mode_only_decisions_accept_and_the_owner_carries_them_out(
     tree = owner_tree(store, project, 1, now=closes + 1)
     assert tree is not None and [leaf.weight for leaf in tree.merkle.leaves] == [40]
     assert tree.acceptances == (judged.acceptance.id,)
+
+
+def test_in_lazy_mode_the_owner_cannot_close_the_project_alone(store: Store) -> None:
+    records, _ = base(governed())
+    ingest(store, records)
+    alice = Identity(f.key("alice"), Account.create())
+    with pytest.raises(Conflict, match="only a passed settings decision closes it"):
+        close_project(store, alice, now=f.T0 + 2000, project=f.pid())
+    # In owner mode the owner closes it by a revision, as before.
+    with Store.open(store.path.parent / "owner") as other:
+        records, _ = base(governed("owner"))
+        ingest(other, records)
+        closing = close_project(other, alice, now=f.T0 + 2000, project=f.pid())
+        assert closing.expect(Project).status == "closed"
+
+
+def test_in_lazy_mode_a_revision_may_not_change_what_decisions_govern(store: Store) -> None:
+    records, _ = base(governed())
+    ingest(store, records)
+    alice = Identity(f.key("alice"), Account.create())
+    now = f.T0 + 2000
+    for change in (
+        {"epoch_length": 60},
+        {"reviewers": [f.pub("erin")]},
+        {"governance": ("owner", 200, 500, 0, WINDOW)},
+    ):
+        with pytest.raises(Conflict, match="only a passed settings decision changes"):
+            post_project(store, alice, now=now, name="docs", **change)  # type: ignore[arg-type]
+    # What governance does not cover, and values left as they are, may be revised.
+    revised = post_project(
+        store, alice, now=now, name="docs", title="New title", epoch_length=86_400
+    )
+    assert revised.expect(Project).title == "New title"
