@@ -166,7 +166,8 @@ class Client:
         return self.request("GET", f"/v1/projects/{project_id}")
 
     def post_project(self, **fields: Any) -> Any:
-        """Fields: name (required), title, description, skills, epoch_length, reviewers."""
+        """Fields: name (required), title, description, skills, epoch_length, reviewers, and
+        the governance: mode, quorum, threshold, half_life, window."""
         return self.request("POST", "/v1/projects", body=fields)
 
     def close_project(self, project_id: str) -> Any:
@@ -247,6 +248,10 @@ class Client:
         `proposals`, `allocations`, `findings`, `summary`)."""
         path = f"/v1/projects/{project_id}/decisions/audit"
         return self.request("GET", path, timeout=timeout)
+
+    def governance(self, project_id: str) -> Any:
+        """A project's governance in effect, and its `history`."""
+        return self.request("GET", f"/v1/projects/{project_id}/governance")
 
     def match(self, *, limit: int | None = None) -> Any:
         """Returns the open projects of others ranked for this node's profile, best first:

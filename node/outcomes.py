@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from node.decisions import Decision, _all, _project, decide, settings_of
+from node.decisions import Decision, _all, _project, decide
 from node.errors import Conflict
 from node.keys import Identity
 from protocol import Decision as DecisionBody
@@ -102,9 +102,10 @@ def outcome(store: Store, proposal: Record, *, now: float) -> Outcome:
     if held is None:
         return Outcome(live, None, ())
     body = held.expect(DecisionBody)
-    project = _project(store, body.project_id)
+    _project(store, body.project_id)
     votes = _in_order((store.get(vid) for vid in body.ballots), body.ballots)
-    findings = list(_check(held, votes, live, settings_of(store, project)))
+    # The settings the proposal is counted with: those in effect when it was made.
+    findings = list(_check(held, votes, live, live.tally.settings))
     if len(found) > 1:
         findings.append(
             Finding(

@@ -33,6 +33,7 @@ from protocol.fields import (
     Blob,
     Check,
     Choice,
+    Fixed,
     Slug,
     SortedSet,
     Tag,
@@ -82,6 +83,20 @@ PER_MILLE = 1000
 MAX_BALLOTS = 1400
 OUTCOMES = ("passed", "rejected", "no quorum")
 
+# Who decides a project's acceptances (`protocol.governance`): its owner and reviewers alone;
+# they with lazy consensus (an acceptance stands unless a passed `accept` proposal made within
+# `window` seconds of it overturns it); or the members alone (only passed `accept` proposals).
+MODES = ("owner", "lazy", "vote")
+# A project's governance settings, in wire order: how a project record states them and how a
+# `settings` proposal changes them.
+GOVERNANCE = (
+    ("mode", Choice(*MODES)),
+    ("quorum", UInt(PER_MILLE)),
+    ("threshold", UInt(PER_MILLE)),
+    ("half_life", UInt(MAX_EPOCH)),
+    ("window", UInt(MAX_WINDOW)),
+)
+
 _PROJECT_DOMAIN = b"workwork/project/v1\x00"
 
 
@@ -102,6 +117,10 @@ class Body:
     KIND: ClassVar[str] = ""
     # Filled in by `_register` from the dataclass fields: (name, check) in wire order.
     SCHEMA: ClassVar[tuple[tuple[str, Check], ...]] = ()
+    # How many of the last fields are optional: added to the kind after records of it existed,
+    # absent from the wire when empty (`()`, which such a field never holds when present), so
+    # records made before them still decode, to the same bytes and id.
+    OPTIONAL: ClassVar[int] = 0
 
     created_at: int = spec(UInt(MAX_TIMESTAMP, MIN_TIMESTAMP))
 
@@ -117,6 +136,15 @@ class Body:
     def values(self) -> tuple[Any, ...]:
         """Returns the field values in wire order."""
         return tuple(getattr(self, name) for name, _ in self.SCHEMA)
+
+    def wire(self) -> tuple[Any, ...]:
+        """Returns the field values that go on the wire: `values` less the optional trailing
+        fields that are absent (empty)."""
+        found = self.values()
+        end = len(found)
+        while end > len(found) - self.OPTIONAL and found[end - 1] == ():
+            end -= 1
+        return found[:end]
 
 
 KINDS: dict[str, type[Body]] = {}
@@ -166,6 +194,11 @@ class Project(Body):
     status: str = spec(Choice("open", "closed"))
     # Ed25519 keys, besides the owner's, whose acceptances count for this project.
     reviewers: tuple[bytes, ...] = spec(SortedSet(Blob(KEY_SIZE), MAX_REVIEWERS))
+    # Optional: the governance settings [mode, quorum, threshold, half_life, window] (see
+    # GOVERNANCE), or empty (absent from the wire) for the defaults (`protocol.governance`).
+    governance: tuple[Any, ...] = spec(Fixed(*GOVERNANCE, optional=True), ())
+
+    OPTIONAL: ClassVar[int] = 1
 
 
 @_register
@@ -289,7 +322,8 @@ PARAMS: dict[str, tuple[tuple[str, Check], ...]] = {
         ("epoch", UInt(MAX_EPOCH)),
         ("weight", UInt(MAX_WEIGHT)),
     ),
-    # The project's governance settings, all of them, as they would be after the decision.
+    # The project's governance settings, all of them, as they would be after the decision;
+    # `mode` and `window` may be left out together (OPTIONAL_PARAMS): they stay as they are.
     "settings": (
         ("quorum", UInt(PER_MILLE)),
         ("threshold", UInt(PER_MILLE)),
@@ -297,10 +331,15 @@ PARAMS: dict[str, tuple[tuple[str, Check], ...]] = {
         ("epoch_length", UInt(MAX_EPOCH)),
         ("reviewers", SortedSet(Blob(KEY_SIZE), MAX_REVIEWERS)),
         ("status", Choice("open", "closed")),
+        GOVERNANCE[0],
+        GOVERNANCE[4],
     ),
     # Free text only: a poll, no effect.
     "signal": (),
 }
+# How many of the last parameters of an action a proposal may leave out (all of them or none):
+# added after proposals of the action existed, which keep decoding.
+OPTIONAL_PARAMS: dict[str, int] = {"settings": 2}
 
 
 @_register
@@ -329,13 +368,15 @@ class Proposal(Body):
 
     def check(self) -> None:
         schema = PARAMS[self.action]
-        if len(self.params) != len(schema):
+        sizes = {len(schema), len(schema) - OPTIONAL_PARAMS.get(self.action, 0)}
+        if len(self.params) not in sizes:
             raise InvalidField(
                 self.KIND,
                 "params",
-                f"a {self.action} proposal has {len(schema)} parameters, got {len(self.params)}",
+                f"a {self.action} proposal has {' or '.join(map(str, sorted(sizes)))} "
+                f"parameters, got {len(self.params)}",
             )
-        for (name, check), value in zip(schema, self.params, strict=True):
+        for (name, check), value in zip(schema, self.params, strict=False):
             check(self.KIND, f"params.{name}", value)
         if len(self.options) == 1:
             raise InvalidField(self.KIND, "options", "none (yes/no/abstain) or at least two")
@@ -348,15 +389,16 @@ class Proposal(Body):
             )
 
     def param(self, name: str) -> Any:
-        """Returns the parameter `name` of the proposal's action."""
-        for (field, _), value in zip(PARAMS[self.action], self.params, strict=True):
+        """Returns the parameter `name` of the proposal's action (KeyError if it has none, or
+        left it out)."""
+        for (field, _), value in zip(PARAMS[self.action], self.params, strict=False):
             if field == name:
                 return value
         raise KeyError(f"a {self.action} proposal has no parameter {name!r}")
 
     def named_params(self) -> dict[str, Any]:
-        """Returns the parameters by name."""
-        return {name: v for (name, _), v in zip(PARAMS[self.action], self.params, strict=True)}
+        """Returns the parameters by name (those the proposal gives)."""
+        return {name: v for (name, _), v in zip(PARAMS[self.action], self.params, strict=False)}
 
 
 @_register

@@ -151,6 +151,10 @@ class _Checker:
                     needed.append(keys.reviewer(pid, reviewer))
             elif isinstance(body, Proposal):
                 needed.append(keys.proposal(body.project_id, body.created_at, rid))
+                if body.action == "settings":
+                    for reviewer in body.param("reviewers"):
+                        self.named.add((body.project_id, reviewer))
+                        needed.append(keys.reviewer(body.project_id, reviewer))
             elif isinstance(body, Vote):
                 needed.append(keys.vote(body.proposal_id, record.author, body.revision, rid))
             elif isinstance(body, Decision):
@@ -257,7 +261,10 @@ class _Checker:
         for key in self.db.iterator(prefix=keys.REVIEWERS, include_value=False):
             named = (key[1 : 1 + keys.ID_SIZE], key[1 + keys.ID_SIZE :])
             if named not in self.named:
-                self.problem(f"reviewer entry {key.hex()} is named by no stored project revision")
+                self.problem(
+                    f"reviewer entry {key.hex()} is named by no stored project revision or "
+                    "settings proposal"
+                )
 
     def acceptances(self) -> None:
         """Checks the A table, and the acceptance in force of each contribution it lists."""

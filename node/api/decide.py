@@ -17,8 +17,10 @@ from node.api.views import address, record
 from node.chain.audit_decisions import audit_decisions
 from node.chain.executions import Executed, done_key
 from node.errors import BadRequest, ChainError, Conflict, NotFound, OrphanRecord
+from node.governance import line_of, project_of
 from protocol import Proposal, ProtocolError, Record
-from protocol.records import PARAMS
+from protocol.governance import Governance, at
+from protocol.records import MODES, PARAMS
 
 # The record type of each parameter of a proposal's action, as the API's types convert them.
 _PARAM_TYPES = {
@@ -33,6 +35,8 @@ _PARAM_TYPES = {
     "epoch_length": "epoch_length",
     "reviewers": "keys",
     "status": "status",
+    "mode": "mode",
+    "window": "lazy_window",
 }
 
 
@@ -58,6 +62,10 @@ def convert_params(action: str, given: dict[str, Any]) -> dict[str, Any]:
             elif kind == "status":
                 if value not in ("open", "closed"):
                     raise ValueError("expected 'open' or 'closed'")
+                converted = value
+            elif kind == "mode":
+                if value not in MODES:
+                    raise ValueError(f"expected one of {list(MODES)}")
                 converted = value
             elif kind == "amount":
                 converted = str(TYPES["amount"].convert(value))
@@ -217,6 +225,32 @@ async def show_proposal(api: Api, args: dict[str, Any]) -> Any:
     return await api.read(_show, api.node.store, args["proposal_id"], api.now())
 
 
+def governance_view(governance: Governance) -> dict[str, Any]:
+    """Returns a project's governance as JSON."""
+    return {
+        "mode": governance.mode,
+        "quorum": governance.quorum,
+        "threshold": governance.threshold,
+        "half_life": governance.half_life,
+        "window": governance.window,
+        "epoch_length": governance.epoch_length,
+        "reviewers": [key.hex() for key in governance.reviewers],
+        "status": governance.status,
+        "since": governance.since,
+        "decision": None if governance.decision is None else governance.decision.hex(),
+    }
+
+
+def _governance(store: Any, pid: bytes, now: int) -> dict[str, Any]:
+    project = project_of(store, pid)
+    line = line_of(store, project, now=now)
+    return {**governance_view(at(line, now)), "history": [governance_view(g) for g in line]}
+
+
+async def show_governance(api: Api, args: dict[str, Any]) -> Any:
+    return await api.read(_governance, api.node.store, args["project_id"], api.now())
+
+
 _PROPOSE = (
     Param("project_id", "id", "the project (hex id)", required=True),
     Param(
@@ -232,7 +266,7 @@ _PROPOSE = (
         "object",
         "the action's parameters by name: allocate {epoch, token (default ether), amount}; "
         "accept {contribution_id, epoch, weight}; settings {quorum, threshold, half_life, "
-        "epoch_length, reviewers, status} (what is not given stays); signal {}",
+        "epoch_length, reviewers, status, mode, window} (what is not given stays); signal {}",
     ),
     Param("options", "strings", "2-16 options to approve (approval voting); none: yes/no/abstain"),
     Param(
@@ -268,4 +302,9 @@ DECISION_ROUTES: tuple[Route, ...] = (
           "every allocation on chain matched to a passed decision (docs/AUDIT.md).",
           (Param("project_id", "id", "a project id (hex)", "path", True),),
           raises=(NotFound, ChainError), returns="Object"),
+    Route("GET", "/v1/projects/{project_id}/governance", show_governance,
+          "A project's governance in effect (its record's, as passed settings decisions changed "
+          "it), and each state since the record's (`history`).",
+          (Param("project_id", "id", "a project id (hex)", "path", True),),
+          raises=(NotFound,), returns="Object"),
 )  # fmt: skip

@@ -32,7 +32,7 @@ from node.errors import (
 )
 from protocol import Acceptance, Contribution, Project
 from protocol.fields import UInt
-from protocol.records import MAX_WINDOW
+from protocol.records import MAX_WINDOW, MODES, PER_MILLE
 from storage import StorageError
 
 if TYPE_CHECKING:
@@ -141,6 +141,12 @@ def _string(value: Any) -> str:
     return value
 
 
+def _one_of(value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"expected one of {list(choices)}")
+    return str(value)
+
+
 def _flag(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -227,6 +233,11 @@ TYPES: dict[str, ParamType] = {
     ),
     # Seconds; at least MIN_WINDOW, which the builder checks (the pattern takes 0 or 1 as low).
     "window": _bounded(1, MAX_WINDOW),
+    # A project's governance (`protocol.records.GOVERNANCE`): its mode, quorum and threshold in
+    # thousandths, and the lazy-consensus window in seconds (0: nothing can be overturned).
+    "mode": ParamType(partial(_one_of, choices=MODES), {"enum": list(MODES)}),
+    "per_mille": _bounded(0, PER_MILLE),
+    "lazy_window": _bounded(0, MAX_WINDOW),
 }
 
 

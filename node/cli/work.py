@@ -110,6 +110,16 @@ def project() -> None:
 @click.option(
     "--reviewer", "reviewers", multiple=True, help="A reviewer's public key (repeatable)."
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["owner", "lazy", "vote"]),
+    help="Governance: owner (owner and reviewers accept), lazy (members may overturn) or "
+    "vote (only members' decisions accept).",
+)
+@click.option("--quorum", type=click.IntRange(0, 1000), help="Thousandths of power that vote.")
+@click.option("--threshold", type=click.IntRange(0, 1000), help="Thousandths of yes to pass.")
+@click.option("--half-life", type=click.IntRange(0), help="Epochs until work counts half.")
+@click.option("--window", type=click.IntRange(0), help="Lazy mode: seconds to overturn.")
 @output
 def project_post(
     name: str,
@@ -118,8 +128,20 @@ def project_post(
     skills: tuple[str, ...],
     epoch_length: int | None,
     reviewers: tuple[str, ...],
+    mode: str | None,
+    quorum: int | None,
+    threshold: int | None,
+    half_life: int | None,
+    window: int | None,
 ) -> None:
     """Post project NAME, or revise your project NAME (fields not given are kept)."""
+    governance = {
+        "mode": mode,
+        "quorum": quorum,
+        "threshold": threshold,
+        "half_life": half_life,
+        "window": window,
+    }
     emit(
         current()
         .client()
@@ -130,6 +152,7 @@ def project_post(
             skills=list(skills) or None,
             epoch_length=epoch_length,
             reviewers=list(reviewers) or None,
+            **{key: value for key, value in governance.items() if value is not None},
         ),
         show_record,
     )

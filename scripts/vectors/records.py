@@ -77,7 +77,11 @@ def case(
         "name": name,
         "seed": seed(signer).hex(),
         "kind": body.KIND,
-        "fields": [[field, *typed(getattr(body, field))] for field, _ in body.SCHEMA],
+        # What goes on the wire: optional trailing fields that are absent are left out.
+        "fields": [
+            [field, *typed(value)]
+            for (field, _), value in zip(body.SCHEMA, body.wire(), strict=False)
+        ],
         "author": record.author.hex(),
         "body": encode_body(body).hex(),
         "signature": record.signature.hex(),
@@ -258,6 +262,25 @@ def main() -> None:
                 reviewers=(carol,),
             ),
         ),
+        # The optional governance settings (mode, quorum, threshold, half-life, window) of a
+        # project revision; the case above, without them, keeps its bytes and id.
+        case(
+            "project-governed",
+            "alice",
+            Project(
+                created_at=t0 + 120,
+                revision=2,
+                name="translate-docs",
+                title="Translate the WorkWork docs",
+                description="",
+                skills=(),
+                payout=bytes.fromhex("a11ce00000000000000000000000000000000a11"),
+                epoch_length=0,
+                status="open",
+                reviewers=(),
+                governance=("lazy", 250, 600, 4, 3 * 86_400),
+            ),
+        ),
         case("contribution", "bob", contribution),
         case("acceptance", "carol", acceptance),
         case("manifest-part-1", "alice", last),
@@ -311,6 +334,22 @@ def main() -> None:
                 options=(),
                 snapshot=2,
                 closes_at=t0 + 604_800 * 3 + 650 + 90 * 86_400,
+            ),
+        ),
+        # A settings proposal with the optional mode and lazy-consensus window.
+        case(
+            "proposal-settings-mode",
+            "bob",
+            Proposal(
+                created_at=t0 + 604_800 * 3 + 660,
+                project_id=pid,
+                action="settings",
+                title="Lazy consensus",
+                text="Acceptances stand unless overturned within two days.",
+                params=(200, 500, 0, 604_800, (carol,), "closed", "lazy", 2 * 86_400),
+                options=(),
+                snapshot=2,
+                closes_at=t0 + 604_800 * 3 + 660 + 86_400,
             ),
         ),
         case("proposal-options", "bob", approval),

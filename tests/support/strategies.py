@@ -27,6 +27,7 @@ from protocol.records import (
     MAX_WINDOW,
     MIN_TIMESTAMP,
     MIN_WINDOW,
+    MODES,
 )
 
 timestamps = st.integers(MIN_TIMESTAMP, MAX_TIMESTAMP)
@@ -71,6 +72,17 @@ projects = st.builds(
     epoch_length=st.integers(0, 2**32 - 1),
     status=st.sampled_from(["open", "closed"]),
     reviewers=st.sets(hashes, max_size=4).map(lambda s: tuple(sorted(s))),
+    # The optional governance: absent (the defaults) or all five settings.
+    governance=st.one_of(
+        st.just(()),
+        st.tuples(
+            st.sampled_from(MODES),
+            st.integers(0, 1000),
+            st.integers(0, 1000),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, MAX_WINDOW),
+        ),
+    ),
 )
 contributions = st.builds(
     Contribution,
@@ -129,13 +141,26 @@ params = {
         epochs, st.binary(min_size=20, max_size=20), st.integers(1, 2**256 - 1).map(str)
     ),
     "accept": st.tuples(hashes, epochs, st.integers(0, MAX_WEIGHT)),
-    "settings": st.tuples(
-        st.integers(0, 1000),
-        st.integers(0, 1000),
-        epochs,
-        epochs,
-        keysets,
-        st.sampled_from(["open", "closed"]),
+    "settings": st.one_of(
+        st.tuples(
+            st.integers(0, 1000),
+            st.integers(0, 1000),
+            epochs,
+            epochs,
+            keysets,
+            st.sampled_from(["open", "closed"]),
+        ),
+        # With the optional mode and window.
+        st.tuples(
+            st.integers(0, 1000),
+            st.integers(0, 1000),
+            epochs,
+            epochs,
+            keysets,
+            st.sampled_from(["open", "closed"]),
+            st.sampled_from(MODES),
+            st.integers(0, MAX_WINDOW),
+        ),
     ),
 }
 options = st.one_of(
