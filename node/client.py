@@ -428,6 +428,38 @@ class Client:
     def openapi(self) -> Any:
         return self.request("GET", "/openapi.json")
 
+    def put_evidence(self, data: bytes, *, timeout: float = 120.0) -> Any:
+        """Stores an evidence file on the node; returns `{uri, sha256, size}`."""
+        return _decode(
+            self._send(
+                "POST",
+                "/v1/evidence",
+                content=data,
+                headers={"Content-Type": "application/octet-stream"},
+                timeout=timeout,
+            )
+        )
+
+    def evidence(self, sha256: str) -> bytes:
+        """Returns the bytes of an evidence file the node holds."""
+        return _bytes(self._send("GET", f"/v1/evidence/{sha256}"))
+
+    def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **options)
+        except httpx.TransportError as exc:
+            raise DaemonError(
+                "NotRunning", f"cannot reach the node at {self.base_url}: {exc}", NOT_RUNNING_HINT
+            ) from None
+
+
+def _bytes(response: httpx.Response) -> bytes:
+    """Returns the bytes of a successful answer; raises the error of any other."""
+    if response.is_success:
+        return response.content
+    _decode(response)
+    raise AssertionError("unreachable: an error answer raises")
+
 
 def _decode(response: httpx.Response) -> Any:
     try:

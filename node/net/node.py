@@ -26,8 +26,10 @@ from libp2p.crypto.keys import KeyPair
 from libp2p.peer.id import ID
 from libp2p.tools.anyio_service import background_trio_service
 
-from node.config import NetworkConfig
+from node.config import EvidenceConfig, NetworkConfig
 from node.errors import OrphanRecord
+from node.evidence import DIRNAME as EVIDENCE_DIR
+from node.evidence import Evidence
 from node.gateway import Gateway
 from node.net import hostkey
 from node.net.gossip import Gossip
@@ -61,9 +63,15 @@ class Node:
         *,
         clock: Callable[[], float] = time.time,
         strict_io: bool | None = None,
+        evidence: EvidenceConfig | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.config = config
+        self.evidence_config = evidence or EvidenceConfig()
+        # Evidence files by sha256 (`node.evidence`); blocking file I/O, called in threads.
+        self.evidence = Evidence(
+            self.data_dir / EVIDENCE_DIR, max_bytes=self.evidence_config.max_bytes
+        )
         self.clock = clock
         # Refuse store calls from the event loop (see node.gateway); on in the tests.
         self.strict_io = os.environ.get(STRICT_IO_ENV) == "1" if strict_io is None else strict_io
@@ -196,6 +204,7 @@ class Node:
     async def run(self, *, task_status: TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = hostkey.load_or_create(self.data_dir / hostkey.FILENAME)
+        await trio.to_thread.run_sync(self.evidence.open)
         # Opening reads the store's id filter (or rebuilds it): seconds for a large store.
         store = await trio.to_thread.run_sync(Store.open, self.data_dir / "store")
         try:
