@@ -24,6 +24,7 @@ valid. The node refuses to make a contribution that breaks the rule whatever its
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 # 2026-12-06T00:00:00Z: contributions dated from then on carry a valid URI or none.
@@ -43,7 +44,7 @@ _DNS = rf"{_LABEL}(?:\.{_LABEL})*\.?"
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
 _IPV6 = r"\[[0-9A-Fa-f:.]{2,45}\]"
-_PORT = r"(?::(?:[1-9][0-9]{0,4}))?"
+_PORT = r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?"
 
 HTTPS = re.compile(rf"https://(?:{_IPV4}|{_DNS}|{_IPV6}){_PORT}{_PATH}{_QUERY}{_FRAGMENT}")
 IPFS = re.compile(rf"ipfs://(?:Qm[1-9A-HJ-NP-Za-km-z]{{44}}|b[a-z2-7]{{50,200}}){_PATH}")
@@ -64,10 +65,10 @@ def check_uri(uri: str) -> None:
     """
     scheme, colon, _ = uri.partition(":")
     if not colon or scheme.lower() not in SCHEMES:
-        shown = f"{scheme}:" if colon and len(scheme) <= 16 else "no scheme"
+        what = f"scheme {scheme}:" if colon and len(scheme) <= 16 else "a text without a scheme"
         raise UriError(
-            f"{shown} is not an evidence scheme: use https://, ipfs://, ar:// or "
-            "workwork:sha256:<hex>"
+            f"{what} is not evidence others can open: use https://, ipfs://, ar:// or "
+            "workwork:sha256:<hex> (`workwork contribute --evidence FILE` stores a file)"
         )
     if scheme != scheme.lower():
         raise UriError(f"the scheme must be lowercase ({scheme.lower()}:)")
@@ -75,8 +76,13 @@ def check_uri(uri: str) -> None:
     if not pattern.fullmatch(uri):
         raise UriError(_why(scheme, uri))
     if scheme == "https":
-        host = uri[len("https://") :].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-        if len(host.rpartition(":")[0] or host) > _HOST_BOUND:
+        authority = re.split(r"[/?#]", uri[len("https://") :], maxsplit=1)[0]
+        if authority.startswith("["):
+            try:
+                ipaddress.IPv6Address(authority[1:].partition("]")[0])
+            except ValueError:
+                raise UriError("the host in brackets is not an IPv6 address") from None
+        elif len(authority.partition(":")[0]) > _HOST_BOUND:
             raise UriError(f"the host has more than {_HOST_BOUND} characters")
 
 

@@ -245,7 +245,15 @@ def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:
                 lambda: ok(worker, "project", "show", pid)["fields"]["status"] == "closed",
                 timeout=15,
             )
-            late = run(worker, "contribute", pid, "--summary", "late", "--evidence-uri", "u")
+            late = run(
+                worker,
+                "contribute",
+                pid,
+                "--summary",
+                "late",
+                "--evidence-uri",
+                "https://example.org/w",
+            )
             assert late.returncode == 1 and "closed" in late.stderr
 
             exported = tmp_path / "records.jsonl"
@@ -306,7 +314,15 @@ def test_fund_takes_an_amount_with_its_unit_and_refuses_a_bare_number(tmp_path: 
         pid = ok(home, "project", "post", "docs", "--title", "Docs", "--epoch-length", "0")[
             "project_id"
         ]
-        work = ok(home, "contribute", pid, "--summary", "Wrote it", "--evidence-uri", "u")
+        work = ok(
+            home,
+            "contribute",
+            pid,
+            "--summary",
+            "Wrote it",
+            "--evidence-uri",
+            "https://example.org/w",
+        )
         ok(home, "accept", work["id"], "--weight", "1", "--epoch", "0")
         ok(home, "epoch", "anchor", pid, "0")
         for bare in ("1", "0.5", "1e18"):
@@ -347,7 +363,15 @@ def test_a_node_on_another_chain_than_the_project_says_so(tmp_path: Path) -> Non
             ]
             with daemon(worker, "--chain", "embedded", "--bootstrap", addr):
                 wait_until(lambda: run(worker, "project", "show", pid).returncode == 0, timeout=20)
-                work = ok(worker, "contribute", pid, "--summary", "Wrote it", "--evidence-uri", "u")
+                work = ok(
+                    worker,
+                    "contribute",
+                    pid,
+                    "--summary",
+                    "Wrote it",
+                    "--evidence-uri",
+                    "https://example.org/w",
+                )
                 cid = work["id"]
                 wait_until(lambda: ok(owner, "contributions", "--project", pid), timeout=20)
                 ok(owner, "accept", cid, "--weight", "1", "--epoch", "0")
