@@ -444,6 +444,11 @@ class Client:
         """Returns the bytes of an evidence file the node holds."""
         return _bytes(self._send("GET", f"/v1/evidence/{sha256}"))
 
+    def contribution_evidence(self, contribution_id: str, *, timeout: float = 600.0) -> bytes:
+        """Returns the file a contribution names by hash, fetched from peers if need be."""
+        path = f"/v1/contributions/{contribution_id}/evidence"
+        return _bytes(self._send("GET", path, timeout=timeout))
+
     def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
         try:
             return self._http.request(method, path, **options)

@@ -4,7 +4,9 @@
 most `[evidence] max_bytes`) and answers `{"uri": "workwork:sha256:<hex>", "sha256": "<hex>",
 "size": n}`: the URI to give a contribution as its evidence, which peers can then fetch from
 this node over `/workwork/evidence/1`. `GET /v1/evidence/{sha256}` answers the bytes of a file
-this node holds. Files are read and written in a worker thread, never on the event loop.
+this node holds. `GET /v1/contributions/{id}/evidence` answers the file a contribution names,
+from this node or fetched from its peers (`node.net.evidence`), checked against the hash.
+Files are read and written in a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from starlette.responses import Response
 
 from node.api.app import OCTETS, Api
 from node.api.routes import Param, Route
-from node.errors import BadRequest, EvidenceMismatch, EvidenceTooLarge, NotFound
+from node.errors import (
+    BadRequest,
+    EvidenceMismatch,
+    EvidenceTooLarge,
+    EvidenceUnavailable,
+    NotFound,
+)
+from protocol import Contribution
+from protocol.evidence import named_sha256
+from storage import Store
 
 
 def blob_response(data: bytes, digest: bytes) -> Response:
@@ -48,6 +59,27 @@ async def download(api: Api, args: dict[str, Any]) -> Any:
     return blob_response(data, digest)
 
 
+def _named(store: Store, cid: bytes) -> bytes:
+    found = store.get(cid)
+    if found is None or not isinstance(found.body, Contribution):
+        raise NotFound(f"no contribution {cid.hex()} in the store")
+    named = named_sha256(found.body)
+    if named is None:
+        where = found.body.evidence_uri
+        raise NotFound(
+            f"contribution {cid.hex()[:16]} names no file by hash"
+            + (f": its evidence is at {where}" if where else "")
+        )
+    return named
+
+
+async def contribution_evidence(api: Api, args: dict[str, Any]) -> Any:
+    cid: bytes = args["contribution_id"]
+    digest = await api.read(_named, api.node.store, cid)
+    data = await api.node.evidence_net.get(cid, digest)
+    return blob_response(data, digest)
+
+
 EVIDENCE_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/evidence", upload,
           "Store an evidence file (the raw body, application/octet-stream); answers its workwork: URI, sha256 and size.",
@@ -56,4 +88,8 @@ EVIDENCE_ROUTES: tuple[Route, ...] = (
           "The bytes of an evidence file this node holds (application/octet-stream).",
           (Param("sha256", "id", "the file's sha256 (hex)", "path", True),),
           raises=(NotFound, EvidenceMismatch), returns="bytes"),
+    Route("GET", "/v1/contributions/{contribution_id}/evidence", contribution_evidence,
+          "The file a contribution names by hash: from this node, else fetched from peers over /workwork/evidence/1 and checked against the hash (then kept).",
+          (Param("contribution_id", "id", "contribution id (hex)", "path", True),),
+          raises=(NotFound, EvidenceUnavailable, EvidenceMismatch), returns="bytes"),
 )  # fmt: skip

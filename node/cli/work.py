@@ -225,13 +225,24 @@ def project_close(project_id: str) -> None:
 
 @cli.command(
     epilog=examples(
+        "workwork contribute <project id> --summary 'Wrote the guide' --evidence guide.md",
         "workwork contribute <project id> --summary 'Wrote the guide' "
         "--evidence-uri https://example.org/guide --evidence-file guide.md --effort 90",
     )
 )
 @click.argument("project_id", type=ID)
 @click.option("--summary", required=True, help="What you did.")
-@click.option("--evidence-uri", default="", help="Where the work is.")
+@click.option(
+    "--evidence",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file of the work, stored on your node, which serves it to peers: its "
+    "workwork:sha256 URI becomes the evidence.",
+)
+@click.option(
+    "--evidence-uri",
+    default="",
+    help="Where the work is: https://, ipfs://, ar:// or workwork:sha256:<hex>.",
+)
 @click.option(
     "--evidence-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -244,19 +255,27 @@ def project_close(project_id: str) -> None:
 def contribute(
     project_id: str,
     summary: str,
+    evidence: Path | None,
     evidence_uri: str,
     evidence_file: Path | None,
     evidence_hash: str | None,
     effort: int,
     payout: str | None,
 ) -> None:  # fmt: skip
-    """Contribute to a project (needs evidence: a URI, a file or a hash)."""
+    """Contribute to a project (needs evidence: a file, a URI or a hash)."""
+    if evidence is not None and (evidence_uri or evidence_file or evidence_hash):
+        raise click.UsageError(
+            "--evidence stores the file and names it: leave out --evidence-uri, "
+            "--evidence-file and --evidence-hash"
+        )
     if evidence_file is not None:
         evidence_hash = hashlib.sha256(evidence_file.read_bytes()).hexdigest()
+    client = current().client()
+    if evidence is not None:
+        stored = client.put_evidence(evidence.read_bytes())
+        evidence_uri, evidence_hash = stored["uri"], stored["sha256"]
     emit(
-        current()
-        .client()
-        .contribute(
+        client.contribute(
             project_id=project_id,
             summary=summary,
             evidence_uri=evidence_uri,

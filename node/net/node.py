@@ -32,6 +32,7 @@ from node.evidence import DIRNAME as EVIDENCE_DIR
 from node.evidence import Evidence
 from node.gateway import Gateway
 from node.net import hostkey
+from node.net.evidence import EvidenceService
 from node.net.gossip import Gossip
 from node.net.host import Stack, build
 from node.net.intake import Intake
@@ -85,6 +86,7 @@ class Node:
         self._sync: Sync | None = None
         self._peers: Peers | None = None
         self._intake: Intake | None = None
+        self._evidence_net: EvidenceService | None = None
 
     # What a running node offers.
 
@@ -118,6 +120,12 @@ class Node:
     def peers(self) -> Peers:
         assert self._peers is not None, "the node is not running"
         return self._peers
+
+    @property
+    def evidence_net(self) -> EvidenceService:
+        """Evidence files served to and fetched from peers (`node.net.evidence`)."""
+        assert self._evidence_net is not None, "the node is not running"
+        return self._evidence_net
 
     @property
     def peer_id(self) -> ID:
@@ -245,6 +253,10 @@ class Node:
                     clock=self.clock,
                     interval=self.config.sync_interval,
                 )
+                self._evidence_net = EvidenceService(
+                    stack.host, gateway, self.evidence, self._peers, self.evidence_config
+                )
+                self._evidence_net.start()
                 await nursery.start(self._intake.run)
                 await nursery.start(self._gossip.run)
                 for topic in self.topics():
