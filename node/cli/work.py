@@ -325,6 +325,7 @@ def contributions(project_id: str | None, author: str | None) -> None:
 
 @cli.command(
     epilog=examples(
+        "workwork evidence get <contribution id>   # open the work first",
         "workwork accept <contribution id> --weight 10",
         "workwork accept <contribution id> --weight 0   # withdraw",
     )
