@@ -16,6 +16,7 @@ from rich.console import Console
 from node.cli.base import (
     ID,
     cli,
+    command_id,
     current,
     emit,
     examples,
@@ -217,7 +218,9 @@ def project_close(project_id: str) -> None:
         elif pools:
             console.print(f"note: the pools were not closed: {pools['error']}", markup=False)
             console.print(
-                f"hint: {pools['hint']}; then `workwork pool close {project_id}`", markup=False
+                f"hint: {pools['hint']}; then `workwork pool close {command_id(project_id)}`",
+                markup=False,
+                soft_wrap=True,
             )
 
     emit(current().client().close_project(project_id), human)
@@ -359,8 +362,13 @@ def export_(file: Any) -> None:
     epilog=examples("workwork import records.jsonl", "cat records.jsonl | workwork import"),
 )
 @click.argument("file", type=click.File("rb"), default="-")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show progress on stderr (default: when stderr is a terminal).",
+)
 @output
-def import_(file: Any) -> int:
+def import_(file: Any, progress: bool | None) -> int:
     """Validate and store records from JSON lines (as `export` writes them).
 
     Exits 0 when every record was stored (or held already), 4 when some were refused (listed).
@@ -374,7 +382,7 @@ def import_(file: Any) -> int:
             f"{file.name}: line {line} is not UTF-8 text: not an export of records "
             '(JSON lines {"id", "kind", "raw"}, as `workwork export` writes them)'
         ) from None
-    result = current().client().import_records(lines)
+    result = _import_with_progress(lines, progress)
 
     def human(console: Console, data: dict[str, Any]) -> None:
         console.print(
@@ -386,3 +394,30 @@ def import_(file: Any) -> int:
 
     emit(result, human)
     return EXIT_REFUSED if result["rejected"] else 0
+
+
+# Lines per import request while progress shows: finer steps than the daemon's bound, at the
+# cost of a request per thousand records.
+_PROGRESS_LINES = 1000
+
+
+def _import_with_progress(lines: list[str], progress: bool | None) -> Any:
+    """Imports the lines through the daemon, with a progress bar on stderr if `progress` (or,
+    left unsaid, if stderr is a terminal): the JSON or summary on stdout stays as it is."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    errors = Console(stderr=True)
+    show = errors.is_terminal if progress is None else progress
+    client = current().client()
+    if not show:
+        return client.import_records(lines)
+    with Progress(
+        TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
+        console=errors,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("import", total=len(lines))
+
+        def step(sent: int, total: int) -> None:
+            bar.update(task, completed=sent, total=total)
+
+        return client.import_records(lines, progress=step, part_lines=_PROGRESS_LINES)
