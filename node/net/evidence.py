@@ -154,7 +154,12 @@ class EvidenceService:
             EvidenceUnavailable: neither this node nor any peer asked gave it; the message says
                 what each peer answered.
         """
-        data = await trio.to_thread.run_sync(self._evidence.get, sha256)
+        try:
+            data = await trio.to_thread.run_sync(self._evidence.get, sha256)
+        except EvidenceMismatch as exc:
+            # The copy here was damaged (and removed): a peer's copy may be good.
+            log.warning("%s; asking peers", exc)
+            data = None
         if data is not None:
             return data
         failures: list[str] = []

@@ -66,3 +66,44 @@ async def test_uploads_that_are_refused(tmp_path: Path) -> None:
                 await call(client.evidence, "xyz")
             assert bad.value.status == 400
     assert len(list((tmp_path / "a" / "evidence").glob("*/*"))) == 1
+
+
+async def test_a_contribution_s_file_is_answered_by_the_node_that_holds_it(
+    tmp_path: Path,
+) -> None:
+    data = b"the guide\n"
+    digest = hashlib.sha256(data).hexdigest()
+    with trio.fail_after(30):
+        async with daemon(tmp_path / "a") as (_, client):
+            pid = (await call(client.post_project, name="docs", title="Docs"))["project_id"]
+            stored = await call(client.put_evidence, data)
+            # The hash comes from the workwork URI when none is given.
+            work = await call(
+                client.contribute, project_id=pid, summary="guide", evidence_uri=stored["uri"]
+            )
+            assert work["fields"]["evidence_hash"] == digest
+            assert await call(client.contribution_evidence, work["id"]) == data
+            elsewhere = await call(
+                client.contribute,
+                project_id=pid,
+                summary="on the web",
+                evidence_uri="https://example.org/guide",
+            )
+            with pytest.raises(DaemonError) as none:
+                await call(client.contribution_evidence, elsewhere["id"])
+            assert none.value.status == 404
+            assert "its evidence is at https://example.org/guide" in none.value.message
+            with pytest.raises(DaemonError) as refused:
+                await call(client.contribute, project_id=pid, summary="x", evidence_uri="not a uri")
+            assert (refused.value.status, refused.value.type) == (400, "InvalidField")
+            assert "https://" in refused.value.message
+            # No peer holds a file this node lacks: said, with what was asked.
+            lost = hashlib.sha256(b"lost").hexdigest()
+            gone = await call(client.contribute, project_id=pid, summary="lost", evidence_hash=lost)
+            with pytest.raises(DaemonError) as unavailable:
+                await call(client.contribution_evidence, gone["id"])
+            assert (unavailable.value.status, unavailable.value.type) == (
+                404,
+                "EvidenceUnavailable",
+            )
+            assert "no peer is connected" in unavailable.value.message

@@ -211,3 +211,15 @@ async def test_a_greedy_or_garbled_requester_is_limited(tmp_path: Path) -> None:
             answer = await _ask(host, a2, b"\x91\xa3get")
             assert isinstance(answer, Refused) and answer.reason.startswith("bad request")
             assert strikes(a2, host) == 1
+
+
+async def test_a_damaged_copy_is_dropped_and_fetched_again(tmp_path: Path) -> None:
+    with trio.fail_after(30):
+        async with node(tmp_path / "a") as a, node(tmp_path / "b") as b:
+            contribution = await holding(a)
+            path = b.evidence.path(SHA)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"rotted")
+            await link(a, b)
+            assert await b.evidence_net.get(contribution.id, SHA) == DATA
+            assert path.read_bytes() == DATA
