@@ -158,3 +158,26 @@ class ApiConfig:
             )
         if not 0 <= self.port < 65536:
             raise ConfigError(f"API port {self.port} is outside 0-65535")
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceConfig:
+    """The node's evidence store (`node.evidence`) and what it serves to peers.
+
+    Attributes:
+        max_bytes: the largest evidence file taken (API upload, peer fetch) or served.
+        peer_rate: requests a peer may make of this node per second, on average; each asks
+            for one chunk of a file, at most 1 MiB (`protocol.evidence.CHUNK`).
+        peer_burst: requests a peer may make at once before the rate applies: with the
+            defaults, a file of 16 MiB (16 chunks) at once, then 4 MiB a second.
+    """
+
+    max_bytes: int = 16 * 1024 * 1024
+    peer_rate: float = 4.0
+    peer_burst: float = 32.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_bytes <= 1024 * 1024 * 1024:
+            raise ConfigError("evidence max_bytes must be in [1, 1 GiB]")
+        if self.peer_rate <= 0 or self.peer_burst < 1:
+            raise ConfigError("evidence peer_rate must be positive and peer_burst at least 1")

@@ -45,6 +45,7 @@ from protocol import (
 from protocol.fields import keyset
 from protocol.governance import DEFAULT_GOVERNANCE, stated
 from protocol.records import GOVERNANCE
+from protocol.uri import workwork_digest
 from storage import Store
 
 if TYPE_CHECKING:
@@ -262,13 +263,19 @@ def contribute(
         NotFound: the project is not in the store (the node may not have synced it yet).
         ProjectClosed: a passed `settings` decision closed the project (a closing revision
             is refused when the node stores the contribution, `validate.check_open`).
-        InvalidField: a field is out of bounds, or there is neither evidence URI nor hash.
+        InvalidField: a field is out of bounds, there is neither evidence URI nor hash, or the
+            URI is not one others can open (`protocol.uri`).
     """
     posting = _project(store, project)
     # A closing revision is refused when the node stores the contribution (`check_open`).
     closed = posting.expect(Project).status == "closed"
     if not closed and governance_of(store, posting, now=now).status == "closed":
         raise ProjectClosed(f"project {posting.expect(Project).name!r} was closed by a decision")
+    # A workwork: URI names the file's sha256: the record carries it as the hash too, which is
+    # what a reviewer's node checks the fetched bytes against.
+    named = workwork_digest(evidence_uri)
+    if named is not None and not evidence_hash:
+        evidence_hash = named
     return identity.sign(
         Contribution(
             created_at=now,

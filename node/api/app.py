@@ -70,6 +70,10 @@ T = TypeVar("T")
 
 TOKEN_COOKIE = "workwork_token"
 
+JSON = "application/json"
+# The media type of a raw upload (an evidence file).
+OCTETS = "application/octet-stream"
+
 
 @dataclass
 class Api:
@@ -140,6 +144,9 @@ class Api:
     async def _arguments(self, route: Route, request: Request) -> dict[str, Any]:
         """Checks and converts a request's parameters as the route declares them."""
         body: dict[str, Any] = {}
+        if route.upload:
+            data = await self._body(route, request, kind=OCTETS, size=self.node.evidence.max_bytes)
+            return {"data": data}
         if route.body:
             raw = await self._body(route, request)
             # In a thread: an import's 32 MiB take a while to parse.
@@ -164,21 +171,28 @@ class Api:
                 raise BadRequest(f"{param.name}: {exc}") from None
         return args
 
-    async def _body(self, route: Route, request: Request) -> bytes:
+    async def _body(
+        self, route: Route, request: Request, *, kind: str = JSON, size: int | None = None
+    ) -> bytes:
         """Returns a request's body, read within the route's bounds of size and time.
 
+        Args:
+            kind: the media type the body must be declared as.
+            size: its bound in bytes, in place of the route's `Limits`.
+
         Raises:
-            UnsupportedMediaType: a body that is not declared as JSON.
+            UnsupportedMediaType: a body that is not declared as `kind`.
             BodyTooLarge: a body larger than the route takes; a declared length says so before
                 anything is read.
             BodyTimeout: the body did not arrive whole in time.
             ClientDisconnect: the client left.
         """
-        size, seconds = self.limits.of(route)
+        bound, seconds = self.limits.of(route)
+        size = bound if size is None else size
         length = request.headers.get("content-length")
         declared = (length is not None and length != "0") or "transfer-encoding" in request.headers
         if declared:
-            _check_json(request)
+            _check_type(request, kind)
         if length is not None and length.isdigit() and int(length) > size:
             raise BodyTooLarge(f"the body has {length} bytes; this route takes at most {size}")
         chunks: list[bytes] = []
@@ -200,7 +214,7 @@ class Api:
                 f"the body did not arrive whole within {seconds:g} s ({received} bytes came)"
             )
         if received and not declared:
-            _check_json(request)  # a body without a declared length (HTTP/2)
+            _check_type(request, kind)  # a body without a declared length (HTTP/2)
         return b"".join(chunks)
 
 
@@ -251,11 +265,11 @@ def loads(text: str | bytes, what: str) -> Any:
         raise BadRequest(f"{what} is not valid JSON") from None
 
 
-def _check_json(request: Request) -> None:
+def _check_type(request: Request, expected: str) -> None:
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if kind != "application/json":
+    if kind != expected:
         raise UnsupportedMediaType(
-            f"the body is declared as {kind or 'nothing'}; send it as application/json"
+            f"the body is declared as {kind or 'nothing'}; send it as {expected}"
         )
 
 
