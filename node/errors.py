@@ -66,6 +66,10 @@ class SyncError(NetworkError):
     """Raised when a sync exchange with a peer fails or the peer answers out of protocol."""
 
 
+class RelayRefused(NetworkError):
+    """Raised when a relay refuses a reservation or a relayed circuit (limits, no reservation)."""
+
+
 class ChainError(NodeError):
     """Raised when the chain cannot be reached, refuses a transaction, or disagrees with us."""
 
@@ -333,6 +337,7 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (ContributionAnchored, Outcome(409, EXIT_ERROR, "an anchored epoch cannot change; new work is a new contribution")),
     (Conflict, Outcome(409, EXIT_ERROR, "")),
     (SyncError, Outcome(502, EXIT_ERROR, "the peer failed or left; the node syncs again with it or others")),
+    (RelayRefused, Outcome(502, EXIT_ERROR, "the relay is full or the peer holds no reservation there; the node tries its other relays, or dial the peer directly")),
     (NetworkError, Outcome(502, EXIT_ERROR, "check the address and that the peer is running")),
     (ChainUnavailable, Outcome(503, EXIT_ERROR, "is the chain's endpoint up? check --chain (or [chain] in config.toml), then retry")),
     (NoChain, Outcome(409, EXIT_ERROR, "start the node with a chain (--chain)")),

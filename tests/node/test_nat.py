@@ -1,0 +1,65 @@
+"""Home nodes behind NAT, on 127.0.0.1: relaying, reservations, relayed addresses, reachability.
+
+The real NAT (network namespaces behind iptables MASQUERADE) is tests/node/test_nat_netns.py;
+here every node is reachable, so reachability is configured where the test needs a home node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+from node.net.nat import PUBLIC, is_relayed
+from tests.support import factories as f
+from tests.support.nodes import has_all, running, wait_for
+
+
+def circuit(relay_addr: str, peer: object) -> str:
+    return f"{relay_addr}/p2p-circuit/p2p/{peer}"
+
+
+async def test_records_flow_between_two_home_nodes_through_a_relay(
+    dirs: Callable[[str], Path],
+) -> None:
+    home = {"reachability": "private", "hole_punch": False, "target_peers": 1}
+    with trio.fail_after(60):
+        async with running(dirs("relay"), role="bootstrap", relay_hop=True) as relay:
+            boot = (relay.addrs()[0],)
+            async with (
+                running(dirs("alice"), bootstrap=boot, **home) as alice,
+                running(dirs("bob"), bootstrap=boot, **home) as bob,
+            ):
+                await wait_for(lambda: bool(alice.nat.reservations), timeout=20)
+                relayed = alice.nat.relay_addrs()
+                assert relayed and all(is_relayed(a) for a in relayed)
+                assert relayed[0].startswith(relay.addrs()[0])
+                # The relay tells others of alice's relayed address by peer exchange.
+                await wait_for(
+                    lambda: any(
+                        pid == str(alice.peer_id) and any(is_relayed(a) for a in addrs)
+                        for pid, addrs in relay.peers.share()
+                    ),
+                    timeout=10,
+                )
+                await bob.connect(circuit(relay.addrs()[0], alice.peer_id))
+                assert alice.nat.connections()["relayed"] == 1
+                assert bob.nat.connections() == {"direct": 1, "relayed": 1}
+                records = [f.profile("carol"), f.project("carol")]
+                await alice.submit(records)
+                await wait_for(has_all(bob, [r.id for r in records]), timeout=20)
+                status = relay.nat.status()
+                assert status["relay_hop"] and status["relay_reservations_served"] == 2
+
+
+async def test_reachability_is_learned_from_autonat(dirs: Callable[[str], Path]) -> None:
+    with trio.fail_after(60):
+        async with (
+            running(dirs("relay"), role="bootstrap", relay_hop=True) as relay,
+            running(dirs("home"), bootstrap=(relay.addrs()[0],)) as home,
+        ):
+            # On 127.0.0.1 the relay sees the address the node advertises: public, no slot.
+            await wait_for(lambda: home.nat.reachability == PUBLIC, timeout=20)
+            assert not home.nat.reservations
+            assert home.nat.status()["reachability"] == PUBLIC
