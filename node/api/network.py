@@ -37,6 +37,8 @@ async def status(api: Api, args: dict[str, Any]) -> Any:
         "topics": counts,
         # Whether the store takes writes: a full disk shows here (and records are refused).
         "store": node.gateway.status(),
+        # Reachability (AutoNAT), relay slots held and served, direct vs relayed connections.
+        "nat": node.nat.status(),
         "syncing": [
             {
                 "peer": r.peer,

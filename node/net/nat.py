@@ -174,6 +174,12 @@ class Nat:
                 direct += 1
         return {"direct": direct, "relayed": relayed}
 
+    def relayed_peers(self) -> list[str]:
+        """Returns the connected peers reached only through a relay."""
+        return sorted(
+            str(p) for p, conns in self._connections().items() if conns and _all_relayed(conns)
+        )
+
     def status(self) -> dict[str, Any]:
         """Returns the node's reachability and relay state, for the API's status."""
         now = self._clock()
@@ -188,6 +194,7 @@ class Nat:
                 for r in self.reservations.values()
             ],
             "connections": self.connections(),
+            "relayed_peers": self.relayed_peers(),
         }
 
     # Dialing.

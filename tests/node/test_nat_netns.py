@@ -1,0 +1,60 @@
+"""The real NAT test: scripts/nat builds network namespaces (a public one with a bootstrap relay,
+two homes each behind its own MASQUERADE router) and runs a `workwork` daemon in each; records
+must flow between the two home nodes. Skips where namespaces cannot be made."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def _why_not() -> str | None:
+    if os.name != "posix" or os.geteuid() != 0:
+        return "needs root to create network namespaces"
+    for tool in ("ip", "iptables"):
+        if shutil.which(tool) is None:
+            return f"needs {tool} (apt-get install -y iproute2 iptables)"
+    probe = f"wwprobe{os.getpid() % 100000}"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, check=False)
+    if made.returncode != 0:
+        return f"network namespaces are not allowed here: {made.stderr.decode().strip()}"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True, check=False)
+    return None
+
+
+def test_two_home_nodes_behind_nat_exchange_records(tmp_path: Path) -> None:
+    reason = _why_not()
+    if reason:
+        pytest.skip(reason)
+    done = subprocess.run(
+        [str(ROOT / "scripts/nat"), "--keep-logs", str(tmp_path / "logs")],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    report = json.loads(done.stdout)
+    assert report["ok"]
+    # Both homes found out, by AutoNAT, that they cannot be dialed, and reserved a relay slot.
+    assert report["reachability"] == {"relay": "public", "home1": "private", "home2": "private"}
+    assert report["relay_slots_served"] == 2
+    assert set(report["seconds"]["record_arrival"]) == {"home1->home2", "home2->home1"}
+    # Direct (DCUtR punched through both NATs) or relayed: the report says which, and the link
+    # counts on both sides.
+    assert report["home_link"] in ("direct", "relayed")
+    for home in ("home1", "home2"):
+        conns = report["connections"][home]
+        assert conns["direct"] + conns["relayed"] == 2
+    # Nothing of the run is left behind.
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    assert not [line for line in left.stdout.splitlines() if line.startswith("ww")]
