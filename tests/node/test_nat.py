@@ -12,6 +12,7 @@ from pathlib import Path
 import trio
 
 from node.net.nat import PUBLIC, is_relayed
+from node.net.peers import _base
 from tests.support import factories as f
 from tests.support.nodes import has_all, running, wait_for
 
@@ -63,3 +64,13 @@ async def test_reachability_is_learned_from_autonat(dirs: Callable[[str], Path])
             await wait_for(lambda: home.nat.reachability == PUBLIC, timeout=20)
             assert not home.nat.reservations
             assert home.nat.status()["reachability"] == PUBLIC
+
+
+def test_a_relayed_address_keeps_its_relay() -> None:
+    # Cut at the first /p2p/ (as peers.py did), a relayed address became the relay's own
+    # address, which then failed the handshake as the wrong peer.
+    relay, peer = "12D3KooWRelay", "12D3KooWPeer"
+    relayed = f"/ip4/10.77.0.1/tcp/4001/p2p/{relay}/p2p-circuit"
+    assert _base(f"{relayed}/p2p/{peer}", peer) == relayed
+    assert _base(relayed, peer) == relayed
+    assert _base(f"/ip4/10.0.0.2/tcp/4001/p2p/{peer}", peer) == "/ip4/10.0.0.2/tcp/4001"
