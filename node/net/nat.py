@@ -231,8 +231,8 @@ class Nat:
             while True:
                 try:
                     await self._step()
-                except (trio.TooSlowError, OSError, RuntimeError) as exc:
-                    log.debug("nat: %s", exc)
+                except Exception as exc:  # a peer's failure; the next look tries again
+                    log.debug("nat: %s", exc, exc_info=True)
                 with trio.move_on_after(RETRY_INTERVAL if self._wanting() else CHECK_INTERVAL):
                     await self._wake.wait()
                 self._wake = trio.Event()
@@ -289,8 +289,11 @@ class Nat:
         for relay in [ID.from_base58(r.relay) for r in renew] + fresh:
             changed |= await self._reserve_on(relay, now)
         if changed:
-            with trio.move_on_after(EXCHANGE_TIMEOUT):
-                await push_identify_to_peers(self._stack.host)
+            try:
+                with trio.move_on_after(EXCHANGE_TIMEOUT):
+                    await push_identify_to_peers(self._stack.host)
+            except Exception as exc:  # a peer that fails the push learns at its next identify
+                log.debug("identify push failed: %s", exc)
 
     async def _reserve_on(self, relay: ID, now: float) -> bool:
         host = self._stack.host
@@ -310,17 +313,18 @@ class Nat:
             self.reservations.pop(str(relay), None)
             return False
         expires = float(self._transport._reservations.get(relay, now + self._config.relay_ttl))
-        addrs = tuple(
-            f"{a}/p2p/{relay}{CIRCUIT}"
-            for a in _transport_addrs(host.get_peerstore().addrs(relay))[:2]
-        )
+        try:
+            known = _transport_addrs(host.get_peerstore().addrs(relay))
+        except Exception:  # the peerstore forgot the relay (it left meanwhile)
+            known = []
+        addrs = tuple(f"{a}/p2p/{relay}{CIRCUIT}" for a in known[:2])
         if not addrs:
             return False
-        known = self.reservations.get(str(relay))
+        held = self.reservations.get(str(relay))
         self.reservations[str(relay)] = Reservation(str(relay), addrs, expires)
-        if known is None:
+        if held is None:
             log.info("reserved a relay slot: %s", ", ".join(addrs))
-        return known is None or known.addrs != addrs
+        return held is None or held.addrs != addrs
 
     def _supporting(self, protocol: str) -> list[ID]:
         """Connected peers, reached directly, that said (identify) they speak `protocol`."""
