@@ -251,12 +251,20 @@ def scenario(lab: Lab, punch_wait: float) -> dict[str, Any]:
     while link() == "relayed" and time.monotonic() < deadline:
         time.sleep(1.0)
     final = {name: lab.json(name, "status")["nat"] for name in ("relay", "home1", "home2")}
+    # What a person sees: `workwork status` of a home node, its reachability and relay lines.
+    shown = lab.cli("home1", "status").stdout.splitlines()
+    status_lines = [
+        " ".join(line.split())
+        for line in shown
+        if line.split() and line.split()[0] in ("reachability", "connections", "relay")
+    ]
     return {
         "ok": True,
         "reachability": {name: nat["reachability"] for name, nat in final.items()},
         "home_link": link(),
         "connections": {name: nat["connections"] for name, nat in final.items()},
         "relay_slots_served": final["relay"]["relay_reservations_served"],
+        "home1_status": status_lines,
         "seconds": {
             "answering_to_both_reserved": round(reserved_after, 1),
             "answering_to_home_link": round(linked_after, 1),

@@ -48,6 +48,9 @@ def test_two_home_nodes_behind_nat_exchange_records(tmp_path: Path) -> None:
     # Both homes found out, by AutoNAT, that they cannot be dialed, and reserved a relay slot.
     assert report["reachability"] == {"relay": "public", "home1": "private", "home2": "private"}
     assert report["relay_slots_served"] == 2
+    # `workwork status` shows it to a person.
+    assert "reachability private" in report["home1_status"]
+    assert any(line.startswith("relay slots /ip4/10.77.0.1/") for line in report["home1_status"])
     assert set(report["seconds"]["record_arrival"]) == {"home1->home2", "home2->home1"}
     # Direct (DCUtR punched through both NATs) or relayed: the report says which, and the link
     # counts on both sides.
