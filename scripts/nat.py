@@ -14,7 +14,7 @@ JSON report: reachability, the home-to-home link (direct or relayed), direct and
 connections per node, time to first record. Everything is torn down at the end, also on
 failure or Ctrl-C. Exit status 0 if records flowed both ways between the home nodes.
 
-Usage: scripts/nat [--keep-logs DIR] [--punch-wait SECONDS]
+Usage: scripts/nat [--keep-logs DIR] [--punch-wait SECONDS] [--no-firewall]
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 class Lab:
     """The namespaces, links and node processes of one run; `close` undoes all of it."""
 
-    def __init__(self, suffix: str, work: Path) -> None:
+    def __init__(self, suffix: str, work: Path, *, firewall: bool = True) -> None:
         self.s = suffix
+        self.firewall = firewall
         self.work = work
         self.namespaces: list[str] = []
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -109,7 +110,7 @@ class Lab:
             # A home router's stateful firewall: nothing new comes in from outside; what answers
             # a connection from inside does. Unsolicited SYNs are dropped, not refused, as home
             # routers do (a refusal would end a hole punch whose SYN arrives first).
-            for chain in ("INPUT", "FORWARD"):
+            for chain in ("INPUT", "FORWARD") if self.firewall else ():
                 self.run(
                     router, "iptables", "-A", chain, "-i", "wan", "-m", "conntrack",
                     "--ctstate", "NEW,INVALID", "-j", "DROP",
@@ -278,6 +279,12 @@ def main() -> int:
     parser.add_argument("--suffix", default=str(os.getpid() % 100000))
     parser.add_argument("--keep-logs", type=Path, help="Copy the nodes' logs here at the end.")
     parser.add_argument("--punch-wait", type=float, default=20.0, help="Seconds to wait for DCUtR.")
+    parser.add_argument(
+        "--no-firewall",
+        action="store_true",
+        help="Routers answer unsolicited SYNs with a reset instead of dropping them (hole "
+        "punching then fails and the home link stays relayed).",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print(json.dumps({"ok": False, "skipped": "needs root (network namespaces)"}))
@@ -294,7 +301,7 @@ def main() -> int:
     # SIGTERM (from a test's timeout, say) unwinds like Ctrl-C, through the teardown below.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     work = Path(tempfile.mkdtemp(prefix="ww-nat-"))
-    lab = Lab(args.suffix, work)
+    lab = Lab(args.suffix, work, firewall=not args.no_firewall)
     try:
         report = scenario(lab, args.punch_wait)
         code = 0
