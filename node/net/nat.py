@@ -31,7 +31,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import multiaddr
@@ -50,6 +49,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from node.config import NetworkConfig
 from node.errors import RelayRefused
+from node.net.core.nat import PRIVATE, PUBLIC, UNKNOWN, Reservation, Slots, ask_reachability
 from node.net.host import Stack
 from node.net.peers import Peers
 
@@ -58,18 +58,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-UNKNOWN, PUBLIC, PRIVATE = "unknown", "public", "private"
 # How often the node looks again at its reachability and reservations, at the latest; a new
 # connection wakes it sooner.
 CHECK_INTERVAL = 30.0
 # While the node still wants something (a verdict, a slot), it looks this often: identify may
 # not have told yet which of its peers serve AutoNAT or relays when a connection opens.
 RETRY_INTERVAL = 2.0
-REFUSED_WAIT = 60.0
-# Reachability is asked again after this long (a home router may change).
-RECHECK_AFTER = 600.0
-# A reservation is renewed when less than this share of its lifetime is left.
-RENEW_SHARE = 0.25
 EXCHANGE_TIMEOUT = 15.0
 CIRCUIT = "/p2p-circuit"
 
@@ -77,15 +71,6 @@ CIRCUIT = "/p2p-circuit"
 def is_relayed(addr: str) -> bool:
     """Returns whether a multiaddr goes through a relay."""
     return CIRCUIT in addr
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    """A slot this node holds on a relay, and the address it gives the node."""
-
-    relay: str
-    addrs: tuple[str, ...]
-    expires: float
 
 
 class _Relay(CircuitV2Protocol):
@@ -130,7 +115,7 @@ class Nat:
         self._peers = peers
         self._clock = clock
         self.reachability = {"public": PUBLIC, "private": PRIVATE}.get(config.reachability, UNKNOWN)
-        self.reservations: dict[str, Reservation] = {}
+        self.slots = Slots(config.relay_slots, config.relay_ttl)
         self.limits = RelayLimits(
             duration=config.relay_duration,
             data=config.relay_bytes,
@@ -151,16 +136,19 @@ class Nat:
         )
         serve = config.relay_hop or config.role == "bootstrap" or config.reachability == "public"
         self._autonat = AutoNATService(host, serve=serve, confirmations=1)  # type: ignore[arg-type]
-        self._asked_at = 0.0
-        # Relays that refused a reservation -> when to ask them again.
-        self._refused: dict[str, float] = {}
+        self._asked_at: float | None = None
         self._wake = trio.Event()
 
     # Queries.
 
+    @property
+    def reservations(self) -> dict[str, Reservation]:
+        """The relay slots held: relay peer id -> reservation."""
+        return self.slots.held
+
     def relay_addrs(self) -> list[str]:
         """Returns the relayed addresses this node holds (without its own /p2p/ part)."""
-        return [a for r in self.reservations.values() for a in r.addrs]
+        return self.slots.addrs()
 
     def connections(self) -> dict[str, int]:
         """Returns how many connected peers are reached directly, and how many only relayed."""
@@ -243,13 +231,11 @@ class Nat:
         if self.reachability != PRIVATE:
             return False
         direct = sum(1 for conns in self._connections().values() if not _all_relayed(conns))
-        return len(self.reservations) < min(self._config.relay_slots, direct)
+        return self.slots.short(direct)
 
     async def _step(self) -> None:
         now = self._clock()
-        if self._config.reachability == "auto" and (
-            self.reachability == UNKNOWN or now - self._asked_at > RECHECK_AFTER
-        ):
+        if ask_reachability(self._config.reachability, self.reachability, self._asked_at, now):
             await self._ask_reachability(now)
         if self.reachability == PRIVATE:
             await self._reserve(now)
@@ -277,17 +263,10 @@ class Nat:
 
     async def _reserve(self, now: float) -> None:
         """Holds `relay_slots` reservations, renewing those that near their end."""
-        ttl = self._config.relay_ttl
-        renew = [r for r in self.reservations.values() if r.expires - now < ttl * RENEW_SHARE]
-        wanted = self._config.relay_slots - len(self.reservations)
-        fresh = [
-            p
-            for p in self._supporting(HOP)
-            if str(p) not in self.reservations and self._refused.get(str(p), 0.0) <= now
-        ][:wanted]
+        relays = [str(p) for p in self._supporting(HOP)]
         changed = False
-        for relay in [ID.from_base58(r.relay) for r in renew] + fresh:
-            changed |= await self._reserve_on(relay, now)
+        for relay in self.slots.to_ask(now, relays):
+            changed |= await self._reserve_on(ID.from_base58(relay), now)
         if changed:
             try:
                 with trio.move_on_after(EXCHANGE_TIMEOUT):
@@ -308,10 +287,7 @@ class Nat:
             log.debug("reservation on %s failed: %s", relay, exc)
             ok = False
         if not ok:
-            # A full relay is not asked again before REFUSED_WAIT.
-            self._refused[str(relay)] = now + REFUSED_WAIT
-            self.reservations.pop(str(relay), None)
-            return False
+            return self.slots.refused(str(relay), now)
         expires = float(self._transport._reservations.get(relay, now + self._config.relay_ttl))
         try:
             known = _transport_addrs(host.get_peerstore().addrs(relay))
@@ -319,12 +295,10 @@ class Nat:
             known = []
         addrs = tuple(f"{a}/p2p/{relay}{CIRCUIT}" for a in known[:2])
         if not addrs:
-            return False
-        held = self.reservations.get(str(relay))
-        self.reservations[str(relay)] = Reservation(str(relay), addrs, expires)
-        if held is None:
+            return self.slots.refused(str(relay), now)
+        if str(relay) not in self.slots.held:
             log.info("reserved a relay slot: %s", ", ".join(addrs))
-        return held is None or held.addrs != addrs
+        return self.slots.granted(Reservation(str(relay), addrs, expires))
 
     def _supporting(self, protocol: str) -> list[ID]:
         """Connected peers, reached directly, that said (identify) they speak `protocol`."""
@@ -345,7 +319,7 @@ class Nat:
         return dict(self._stack.host.get_network().connections)
 
     def _gone(self, peer: ID) -> None:
-        if self.reservations.pop(str(peer), None) is not None:
+        if self.slots.lost(str(peer)):
             log.info("lost the relay slot on %s (disconnected)", peer)
             self._wake.set()
         if isinstance(self._protocol, _Relay):

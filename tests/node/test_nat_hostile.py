@@ -66,6 +66,14 @@ def served(relay: Node) -> int:
     return protocol.held()
 
 
+def circuits_to(relay: Node, peer: Node) -> int:
+    """Circuits the relay holds open to `peer` (on its reservation)."""
+    protocol = relay.nat._protocol
+    reservation = protocol.resource_manager.get_reservation(peer.peer_id)
+    assert reservation is not None
+    return int(reservation.active_connections)
+
+
 def circuit_transport(host: IHost) -> CircuitV2Transport:
     protocol = CircuitV2Protocol(host, allow_hop=False)
     return CircuitV2Transport(host, protocol, RelayConfig(roles=RelayRole.STOP))
@@ -156,6 +164,9 @@ async def test_a_peer_hanging_up_mid_circuit_frees_it(dirs: Callable[[str], Path
                 # The whole host goes, mid-circuit: its connection to the relay drops.
                 await quitter.disconnect(relay.peer_id)
             await wait_for(lambda: not home.nat.relayed_peers(), timeout=15)
+            # The relay gives the circuit's slot back once it sees the hang-up (py-libp2p reads
+            # a reset stream three more times first, about a second).
+            await wait_for(lambda: circuits_to(relay, home) == 0, timeout=10)
             # The only circuit slot to home is free again: an honest peer gets through.
             async with bare_peer() as (honest, _):
                 await circuit_transport(honest).dial(circuit(relay, home.peer_id))
