@@ -11,6 +11,7 @@ from pathlib import Path
 
 import trio
 
+from node.net.core.peers import PeerBook, scopes_for
 from node.net.nat import PUBLIC, is_relayed
 from node.net.peers import _base
 from tests.support import factories as f
@@ -74,3 +75,18 @@ def test_a_relayed_address_keeps_its_relay() -> None:
     assert _base(f"{relayed}/p2p/{peer}", peer) == relayed
     assert _base(relayed, peer) == relayed
     assert _base(f"/ip4/10.0.0.2/tcp/4001/p2p/{peer}", peer) == "/ip4/10.0.0.2/tcp/4001"
+
+
+def test_a_relayed_address_has_the_scope_of_its_relay() -> None:
+    # The address policy stays as it is: a stranger cannot point a node at a relay on a private
+    # network (its LAN) unless the operator's own addresses are there or it allows them.
+    book = PeerBook("me", scopes=scopes_for(("/ip4/0.0.0.0/tcp/4001",)))
+    private = "/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWRelay/p2p-circuit"
+    public = "/ip4/1.1.1.1/tcp/4001/p2p/12D3KooWRelay/p2p-circuit"
+    book.learned([("12D3KooWPeer", (private, public))], now=1.0)
+    known = book.get("12D3KooWPeer")
+    assert known is not None and known.addrs == (public,)
+    lan = PeerBook("me", scopes=scopes_for(("/ip4/10.0.0.5/tcp/4001",)))
+    lan.learned([("12D3KooWPeer", (private,))], now=1.0)
+    known = lan.get("12D3KooWPeer")
+    assert known is not None and known.addrs == (private,)
