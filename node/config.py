@@ -15,6 +15,7 @@ import multiaddr
 from node.errors import ConfigError
 
 Role = Literal["personal", "bootstrap"]
+Reachability = Literal["auto", "public", "private"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,17 @@ class NetworkConfig:
         quic: also listen on QUIC (experimental in py-libp2p).
         gossip_drop: fraction of received gossip messages to ignore, for fault-injection tests
             that show sync repairing what gossip loses. Always 0 in production.
+        reachability: whether peers can dial this node: "auto" asks AutoNAT servers (the
+            bootstrap nodes), "public" and "private" say so without asking. A private node
+            reserves a slot on relays and advertises its relayed address (node/net/nat.py).
+        relay_slots: relays a private node keeps a reservation on.
+        hole_punch: upgrade relayed connections to direct ones with DCUtR.
+        relay_hop: offer circuit relay v2 to others (bootstrap nodes with a public address).
+        relay_reservations: reservations a relay holds at once (all peers together).
+        relay_circuits: circuits at once to one reserved peer.
+        relay_duration: seconds a relayed circuit may last before the relay closes it.
+        relay_bytes: bytes a relayed circuit may carry (both ways together).
+        relay_ttl: seconds a reservation lasts unless renewed (clients renew before).
     """
 
     listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
@@ -50,6 +62,15 @@ class NetworkConfig:
     dial_private: bool = False
     quic: bool = False
     gossip_drop: float = 0.0
+    reachability: Reachability = "auto"
+    relay_slots: int = 2
+    hole_punch: bool = True
+    relay_hop: bool = False
+    relay_reservations: int = 128
+    relay_circuits: int = 8
+    relay_duration: int = 600
+    relay_bytes: int = 16 * 1024 * 1024
+    relay_ttl: int = 3600
 
     def __post_init__(self) -> None:
         for addr in (*self.listen, *self.announce, *self.bootstrap):
@@ -69,6 +90,22 @@ class NetworkConfig:
                 raise ConfigError("follow takes 32-byte project ids")
         if self.max_connections < 1 or self.target_peers < 0 or self.sync_interval <= 0:
             raise ConfigError("max_connections, target_peers and sync_interval must be positive")
+        if self.reachability not in ("auto", "public", "private"):
+            raise ConfigError(
+                f"reachability must be 'auto', 'public' or 'private', not {self.reachability!r}"
+            )
+        relay = (
+            self.relay_reservations,
+            self.relay_circuits,
+            self.relay_duration,
+            self.relay_bytes,
+            self.relay_ttl,
+        )
+        if self.relay_slots < 0 or min(relay) < 1:
+            raise ConfigError(
+                "relay_slots must be >= 0, and relay_reservations, relay_circuits, "
+                "relay_duration, relay_bytes and relay_ttl >= 1"
+            )
 
 
 ChainBackend = Literal["embedded", "anvil", "rpc"]

@@ -82,6 +82,10 @@ class EvidenceUnavailable(EvidenceError):
     """Raised when neither this node nor any peer asked could give an evidence file."""
 
 
+class RelayRefused(NetworkError):
+    """Raised when a relay refuses a reservation or a relayed circuit (limits, no reservation)."""
+
+
 class ChainError(NodeError):
     """Raised when the chain cannot be reached, refuses a transaction, or disagrees with us."""
 
@@ -353,6 +357,7 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (EvidenceMismatch, Outcome(502, EXIT_ERROR, "the file did not match its hash: nothing was kept; try again (another peer may hold a good copy)")),
     (EvidenceUnavailable, Outcome(404, EXIT_ERROR, "the contributor's node (or a peer that fetched the file) must be online: check `workwork peers` and try again")),
     (SyncError, Outcome(502, EXIT_ERROR, "the peer failed or left; the node syncs again with it or others")),
+    (RelayRefused, Outcome(502, EXIT_ERROR, "the relay is full or the peer holds no reservation there; the node tries its other relays, or dial the peer directly")),
     (NetworkError, Outcome(502, EXIT_ERROR, "check the address and that the peer is running")),
     (ChainUnavailable, Outcome(503, EXIT_ERROR, "is the chain's endpoint up? check --chain (or [chain] in config.toml), then retry")),
     (NoChain, Outcome(409, EXIT_ERROR, "start the node with a chain (--chain)")),

@@ -28,12 +28,31 @@ def status() -> None:
                 ("records", data["records"]),
                 ("orphans", data["orphans"]),
                 ("store", _store(data["store"])),
+                *_nat(data.get("nat")),
                 ("topics", [f"{t} ({n})" for t, n in data["topics"].items()]),
                 ("version", data["version"]),
             ],
         )
 
     emit(current().client().status(), human)
+
+
+def _nat(nat: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """The status lines about reachability and relays (none from a node that predates them)."""
+    if not nat:
+        return []
+    conns = nat["connections"]
+    slots = [
+        f"{a}  (expires in {r['expires_in']} s)" for r in nat["reservations"] for a in r["addrs"]
+    ]
+    rows: list[tuple[str, Any]] = [
+        ("reachability", nat["reachability"]),
+        ("connections", f"{conns['direct']} direct, {conns['relayed']} relayed"),
+        ("relay slots", slots or "none"),
+    ]
+    if nat["relay_hop"]:
+        rows.append(("relaying for", f"{nat['relay_reservations_served']} reserved peer(s)"))
+    return rows
 
 
 def _store(health: dict[str, Any]) -> str:

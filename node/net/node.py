@@ -36,6 +36,7 @@ from node.net.evidence import EvidenceService
 from node.net.gossip import Gossip
 from node.net.host import Stack, build
 from node.net.intake import Intake
+from node.net.nat import Nat
 from node.net.peers import Peers
 from node.net.sync import Sync
 from protocol import Contribution, Project, Record, project_id
@@ -87,6 +88,7 @@ class Node:
         self._peers: Peers | None = None
         self._intake: Intake | None = None
         self._evidence_net: EvidenceService | None = None
+        self._nat: Nat | None = None
 
     # What a running node offers.
 
@@ -126,6 +128,12 @@ class Node:
         """Evidence files served to and fetched from peers (`node.net.evidence`)."""
         assert self._evidence_net is not None, "the node is not running"
         return self._evidence_net
+
+    @property
+    def nat(self) -> Nat:
+        """Reachability, relay reservations and hole punching (node.net.nat)."""
+        assert self._nat is not None, "the node is not running"
+        return self._nat
 
     @property
     def peer_id(self) -> ID:
@@ -263,5 +271,8 @@ class Node:
                     await self._gossip.follow(topic)
                 await nursery.start(self._sync.run)
                 await nursery.start(self._peers.run)
+                self._nat = Nat(stack, self.config, self._peers, clock=self.clock)
+                self._peers.circuit_dialer = self._nat.dial
+                await nursery.start(self._nat.run)
                 log.info("node %s listening on %s", self.peer_id, ", ".join(self.addrs()))
                 task_status.started(self)
