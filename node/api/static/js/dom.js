@@ -109,48 +109,66 @@ export function pill(text, kind = "") {
   return h("span", { class: `pill ${kind}`.trim() }, text);
 }
 
-/** Returns a button that runs `action` once per click, disabled while it runs, and shows what
- * it did (or the error) beside itself. */
-export function action(label, run, { kind = "", confirmText = null } = {}) {
+/** Says something in the banner above the view, which outlives the view's next rendering. */
+export function announce(text, kind = "ok") {
+  const notice = document.getElementById("notice");
+  notice.textContent = text;
+  notice.className = kind;
+  notice.hidden = !text;
+}
+
+/** Renders the current view again (after an action changed what it shows). */
+export function refresh() {
+  window.dispatchEvent(new Event("workwork:refresh"));
+}
+
+// What an action's button or form does with its outcome: an error stays beside the control;
+// success either shows there too or, with `reload`, goes to the banner and the view is drawn
+// again with what changed.
+async function perform(run, out, control, reload) {
+  control.disabled = true;
+  out.textContent = "working…";
+  out.className = "result";
+  try {
+    const said = (await run()) || "done";
+    if (reload) {
+      out.textContent = "";
+      announce(said);
+      refresh();
+    } else {
+      out.textContent = said;
+      out.className = "result ok";
+    }
+  } catch (error) {
+    out.textContent = describe(error);
+    out.className = "result err";
+  } finally {
+    control.disabled = false;
+  }
+}
+
+/** Returns a button that runs `run` on a click, disabled while it runs. */
+export function action(label, run, { kind = "", reload = true } = {}) {
   const out = h("span", { class: "result", role: "status" });
   const button = h("button", { type: "button", class: kind }, label);
-  button.addEventListener("click", async () => {
-    if (confirmText && !window.confirm(confirmText)) return;
-    button.disabled = true;
-    out.textContent = "working…";
-    out.className = "result";
-    try {
-      out.textContent = (await run()) || "done";
-      out.className = "result ok";
-    } catch (error) {
-      out.textContent = describe(error);
-      out.className = "result err";
-    } finally {
-      button.disabled = false;
-    }
-  });
+  button.addEventListener("click", () => perform(run, out, button, reload));
   return h("span", { class: "action" }, button, out);
 }
 
-/** Returns a form whose submit runs `run(form)`; the same result line as `action`. */
-export function form(label, fields, run, { kind = "primary", name = "" } = {}) {
+/** Returns a form whose submit runs `run(form)`; outcomes as for `action`. */
+export function form(label, fields, run, { kind = "primary", name = "", reload = true, inline = false } = {}) {
   const out = h("p", { class: "result", role: "status" });
   const submit = h("button", { type: "submit", class: kind }, label);
-  const el = h("form", { class: "form", "aria-label": name || label }, fields, h("div", {}, submit), out);
-  el.addEventListener("submit", async (event) => {
+  const el = h(
+    "form",
+    { class: inline ? "form inline" : "form", "aria-label": name || label },
+    fields,
+    h("div", { class: "submit" }, submit),
+    out,
+  );
+  el.addEventListener("submit", (event) => {
     event.preventDefault();
-    submit.disabled = true;
-    out.textContent = "working…";
-    out.className = "result";
-    try {
-      out.textContent = (await run(el)) || "done";
-      out.className = "result ok";
-    } catch (error) {
-      out.textContent = describe(error);
-      out.className = "result err";
-    } finally {
-      submit.disabled = false;
-    }
+    perform(() => run(el), out, submit, reload);
   });
   return el;
 }

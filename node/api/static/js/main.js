@@ -7,7 +7,7 @@
 //   #/profile          my profile             #/node           node, chain, peers, sync
 
 import { forget, login, logout } from "./api.js";
-import { describe, h, section } from "./dom.js";
+import { announce, describe, h, section } from "./dom.js";
 import { node } from "./network.js";
 import { review } from "./owner.js";
 import { matches, mine, portfolio, profile, project, projects } from "./participant.js";
@@ -24,13 +24,8 @@ const VIEWS = [
 ];
 
 const main = document.getElementById("view");
-const notice = document.getElementById("notice");
 
-function say(text, kind = "") {
-  notice.textContent = text;
-  notice.className = kind;
-  notice.hidden = !text;
-}
+const say = announce;
 
 async function start() {
   // A one-time login link: trade its code for a session cookie, then drop it from the URL and
@@ -45,20 +40,37 @@ async function start() {
       say(describe(error), "err");
     }
   }
-  window.addEventListener("hashchange", render);
+  // A new place clears the banner; a view drawn again after an action keeps what it says.
+  window.addEventListener("hashchange", () => {
+    say("");
+    render();
+  });
+  window.addEventListener("workwork:refresh", render);
   window.addEventListener("workwork:logged-out", loggedOut);
   document.getElementById("logout").addEventListener("click", async () => {
     await logout().catch(() => null);
     forget();
     loggedOut();
   });
+  // The skip link moves focus to the view without touching the URL, which the router owns.
+  document.querySelector(".skip").addEventListener("click", (event) => {
+    event.preventDefault();
+    main.tabIndex = -1;
+    main.focus();
+  });
   await render();
+  first = false;
 }
+
+// The first view leaves focus where a page load leaves it (so Tab starts at the skip link);
+// later ones move it to their heading, so that keyboard and screen reader users land there.
+let first = true;
 
 let rendering = 0;
 
 async function render() {
   const path = location.hash.replace(/^#/, "") || "/";
+  if (!path.startsWith("/")) return; // an anchor within the page, not a view
   const found = VIEWS.find(([pattern]) => pattern.test(path));
   for (const link of document.querySelectorAll("nav a")) {
     const here = link.getAttribute("href") === "#" + path || (path === "/" && link.getAttribute("href") === "#/");
@@ -81,7 +93,7 @@ async function render() {
   main.setAttribute("aria-busy", "false");
   document.body.dataset.view = found ? found[1].name : "none";
   const heading = main.querySelector("h2");
-  if (heading && document.activeElement === document.body) {
+  if (heading && !first && document.activeElement === document.body) {
     heading.tabIndex = -1;
     heading.focus({ preventScroll: true });
   }

@@ -6,10 +6,6 @@ import { api, nameOf, whoami } from "./api.js";
 import { evidenceLink } from "./participant.js";
 import { action, amount, describe, empty, field, form, h, parseAmount, pill, section, short, table, when } from "./dom.js";
 
-function reload(delay = 0) {
-  setTimeout(() => window.dispatchEvent(new Event("hashchange")), delay);
-}
-
 /** Returns the panels of a project's page below its head. */
 export async function ownerPanels(project, contributions, { viewer = false } = {}) {
   const pid = project.project_id;
@@ -37,7 +33,6 @@ async function reviewQueue(projects) {
         h("p", { class: "muted" }, "Evidence: ", evidenceLink(c.fields), c.fields.effort ? ` · ${c.fields.effort} min claimed` : "", ` · sent ${when(c.fields.created_at)}`),
         form("Accept", [field("Weight", weight)], async () => {
           const done = await api("/v1/acceptances", { method: "POST", body: { contribution_id: c.id, weight: weight.value } });
-          reload(600);
           return `Accepted with weight ${done.fields.weight} into epoch ${done.fields.epoch}`;
         }, { name: `accept ${c.fields.summary}` }),
       );
@@ -69,19 +64,20 @@ async function tokenOf(pid, name) {
 
 function fundForm(pid, epoch, label, path) {
   const value = h("input", { name: "amount", inputmode: "decimal", placeholder: "0.5", required: true, class: "narrow" });
-  const token = h("input", { name: "token", value: "ETH", class: "narrow", "aria-label": "token" });
-  return form(label, [h("div", { class: "row" }, field("Amount", value), field("Token", token, "ETH, a symbol, or an address"))], async () => {
+  const token = h("input", { name: "token", value: "ETH", class: "narrow", title: "ETH, a token's symbol, or its 0x address" });
+  return form(label, [field("Amount", value), field("Token", token)], async () => {
     const t = await tokenOf(pid, token.value.trim());
     const body = { amount: parseAmount(value.value, t.decimals) };
     if (t.address) body.token = t.address;
     if (epoch !== null) body.epoch = epoch;
     const done = await api(path, { method: "POST", body });
-    reload(600);
     return `${label}: ${amount(done.amount, done.token || t)} in tx ${(done.tx_hash || "").slice(0, 10)}…`;
-  }, { kind: "", name: `${label} ${epoch ?? ""}`.trim() });
+  }, { kind: "", name: label, inline: true });
 }
 
 async function epochs(pid, owner) {
+  const [found_pool] = await Promise.all([api(`/v1/projects/${pid}/pool`).catch(() => null)]);
+  const allocatable = found_pool && found_pool.tokens.some((t) => BigInt(t.unallocated) > 0n);
   let found;
   try {
     found = await api(`/v1/projects/${pid}/epochs`);
@@ -100,26 +96,20 @@ async function epochs(pid, owner) {
     if (owner && !e.anchored && !e.pending && e.leaves > 0) {
       parts.push(action(`Anchor epoch ${e.epoch}`, async () => {
         const done = await api(`/v1/projects/${pid}/epochs/${e.epoch}/anchor`, { method: "POST" });
-        reload(600);
-        return `Anchored: root ${done.root.slice(0, 10)}… in tx ${done.tx_hash.slice(0, 10)}…`;
+            return `Anchored: root ${done.root.slice(0, 10)}… in tx ${done.tx_hash.slice(0, 10)}…`;
       }, { kind: "primary" }));
     }
     if (e.anchored && !e.other_chain) {
       parts.push(fundForm(pid, null, `Fund epoch ${e.epoch}`, `/v1/projects/${pid}/epochs/${e.epoch}/fund`));
-      if (owner) parts.push(fundForm(pid, e.epoch, `Allocate from pool to epoch ${e.epoch}`, `/v1/projects/${pid}/pool/allocate`));
+      if (owner && allocatable) parts.push(fundForm(pid, e.epoch, `Allocate from pool to epoch ${e.epoch}`, `/v1/projects/${pid}/pool/allocate`));
     }
     return h("article", { class: "epoch" }, parts);
   });
-  return section("Epochs", cards.length ? cards : empty("No accepted work yet: epochs appear once something is accepted."), await pool(pid));
+  return section("Epochs", cards.length ? cards : empty("No accepted work yet: epochs appear once something is accepted."), pool(pid, found_pool));
 }
 
-async function pool(pid) {
-  let found;
-  try {
-    found = await api(`/v1/projects/${pid}/pool`);
-  } catch {
-    return null;
-  }
+function pool(pid, found) {
+  if (!found) return null;
   return h(
     "div",
     { class: "pool" },
@@ -148,8 +138,7 @@ async function proposals(pid, owner) {
         ? h("div", { class: "row" }, ["yes", "no", "abstain"].map((choice) =>
             action(`Vote ${choice}`, async () => {
               await api("/v1/votes", { method: "POST", body: { proposal_id: p.proposal.id, choice } });
-              reload(600);
-              return `Voted ${choice}`;
+                  return `Voted ${choice}`;
             })))
         : null,
     ),
@@ -158,7 +147,6 @@ async function proposals(pid, owner) {
   const kind = h("select", { name: "action" }, h("option", { value: "signal" }, "signal (a question)"));
   const propose = form("Propose", [field("Title", title), field("Kind", kind)], async () => {
     await api("/v1/proposals", { method: "POST", body: { project_id: pid, action: kind.value, title: title.value } });
-    reload(600);
     return "Proposed";
   }, { kind: "", name: "propose" });
   return section(

@@ -46,13 +46,14 @@ export function profileForm(profile) {
   const skills = h("input", { name: "skills", value: (f.skills || []).join(", ") });
   const interests = h("input", { name: "interests", value: (f.interests || []).join(", ") });
   const about = h("textarea", { name: "about", rows: 3 }, f.about || "");
-  const list = (s) => s.value.split(",").map((x) => x.trim()).filter(Boolean);
+  // Tags are lowercase words joined by "-": "Open source" becomes "open-source".
+  const list = (s) => s.value.split(",").map((x) => x.trim().toLowerCase().replace(/\s+/g, "-")).filter(Boolean);
   return section(
     "My profile",
     form("Save profile", [
       field("Display name", name),
-      field("Skills", skills, "comma separated: python, writing, design"),
-      field("Interests", interests, "comma separated: climate, agriculture"),
+      field("Skills", skills, "tags, comma separated: python, writing, design"),
+      field("Interests", interests, "tags, comma separated: climate, open source"),
       field("About", about),
     ], async () => {
       await api("/v1/profile", {
@@ -61,7 +62,7 @@ export function profileForm(profile) {
       });
       forget();
       return "Saved: matching now uses it.";
-    }),
+    }, { name: "profile" }),
   );
 }
 
@@ -172,7 +173,6 @@ function contributeForm(pid) {
       }
       if (effort.value) body.effort = Number(effort.value);
       const made = await api("/v1/contributions", { method: "POST", body });
-      setTimeout(() => window.dispatchEvent(new Event("hashchange")), 0);
       return `Sent: contribution ${made.id.slice(0, 10)}…`;
     }, { name: "contribute" }),
   );
@@ -198,7 +198,6 @@ async function contributionCard(c, me, titles) {
       if (tokens.some((t) => BigInt(t.claimable) > 0n)) {
         out.push(action("Claim", async () => {
           const done = await api(`/v1/contributions/${c.id}/claim`, { method: "POST" });
-          setTimeout(() => window.dispatchEvent(new Event("hashchange")), 800);
           const paid = (done.payments || []).map((p) => amount(p.amount, p.token)).join(", ");
           return `Claimed ${paid || amount(done.amount)} to ${share.payout}`;
         }, { kind: "primary" }));

@@ -1,0 +1,234 @@
+"""The web app end to end, in a real browser: two real nodes on one anvil chain, a contributor
+and an owner each in their own Chromium context, through the whole cycle of work and pay.
+
+Alice (contributor) logs in with the one-time link, sets her profile, finds the project among
+her matches, opens its page (which survives a reload), contributes with a file hashed in the
+browser and uploaded to her node; Olivia (owner) accepts it from her review queue, anchors the
+epoch and funds it; Alice claims and sees what she was paid. Screenshots go to
+artifacts/web/ (gitignored), for a person to look at.
+
+Playwright drives Debian's Chromium (`executable_path`, no `playwright install`); the test skips
+where it is absent (`scripts/setup` installs it with apt when root on Debian).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from node.chain import anvil
+from node.client import Client
+from tests.support.cli import daemon, ok, wait_until
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "web"
+ETHER = 10**18
+STEP = 20_000  # ms: the most any step in the browser may take
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed (/usr/bin/chromium): run scripts/setup as root")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def _page(browser: Any, errors: list[str], width: int = 1100) -> Any:
+    """Returns a page in a fresh context (its own cookies), collecting what goes wrong."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(STEP)
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    page.on("console", lambda m: _console(m, errors))
+    return page
+
+
+def _console(message: Any, errors: list[str]) -> None:
+    # A 404 is how the API says "no profile yet" or "not here": the app shows it; Chromium logs
+    # every such answer as a failed resource too.
+    if message.type == "error" and "status of 404" not in message.text:
+        errors.append(f"console {message.type}: {message.text}")
+
+
+def _login_link(home: Path) -> str:
+    with Client.connect(home) as client:
+        code = client.request("POST", "/v1/session/code")
+        return f"{client.base_url}/{code['fragment']}"
+
+
+def _shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_a_contributor_and_an_owner_go_through_work_and_pay_in_the_browser(
+    tmp_path: Path, anvil_url: str, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=STEP)
+    olivia, alice = tmp_path / "olivia", tmp_path / "alice"
+    wallets = {home: ok(home, "init")["wallet"] for home in (olivia, alice)}
+    for wallet in wallets.values():
+        anvil.rpc(anvil_url, "anvil_setBalance", [wallet, hex(100 * ETHER)])
+    contract = ok(olivia, "chain", "deploy", "--chain", anvil_url)["contract"]
+    chain = ("--chain", anvil_url, "--contract", contract, "--confirmations", "0")
+    errors: list[str] = []
+
+    with daemon(olivia, *chain):
+        with Client.connect(olivia) as owner_api:
+            boot = owner_api.status()["addrs"][0]
+            owner_api.request("POST", "/v1/profile", body={"name": "Olivia", "skills": ["ops"]})
+            pid = owner_api.request(
+                "POST",
+                "/v1/projects",
+                body={
+                    "name": "guide",
+                    "title": "Write the WorkWork user guide",
+                    "description": "A guide for participants: installing, matching, "
+                    "contributing and claiming. Markdown, with screenshots.",
+                    "skills": ["writing", "docs"],
+                    "epoch_length": 0,
+                },
+            )["project_id"]
+        with daemon(alice, *chain, "--bootstrap", boot), Client.connect(alice) as alice_api:
+            wait_until(lambda: _knows(alice_api, pid), timeout=30)
+
+            # Alice: the one-time link logs her in; the code leaves the URL at once.
+            page = _page(browser, errors)
+            page.goto(_login_link(alice))
+            expect(page).to_have_url(re.compile(r"#/$"))
+            # No profile yet: the app asks for one, then ranks projects for it.
+            page.get_by_label("Display name").fill("Alice")
+            page.get_by_label("Skills").fill("writing, python")
+            page.get_by_label("Interests").fill("docs, open source")
+            page.get_by_role("button", name="Save profile").click()
+            expect(page.get_by_text("Saved: matching now uses it.")).to_be_visible()
+            page.reload()
+            match = page.get_by_role("link", name="Write the WorkWork user guide")
+            expect(match).to_be_visible()
+            expect(page.get_by_text(re.compile(r"good at: .*writing"))).to_be_visible()
+            _shot(page, "1-matches")
+
+            # The project's page has its own URL, which a reload keeps.
+            match.click()
+            expect(page).to_have_url(re.compile(rf"#/project/{pid}$"))
+            page.reload()
+            expect(
+                page.get_by_role("heading", name="Write the WorkWork user guide")
+            ).to_be_visible()
+
+            # Contribute with a file: hashed in the browser, kept by Alice's node.
+            work = tmp_path / "chapter-1.md"
+            work.write_bytes(b"# Chapter 1\n\nInstalling a WorkWork node.\n" * 50)
+            digest = hashlib.sha256(work.read_bytes()).hexdigest()
+            page.get_by_label("What did you do?").fill("Chapter 1: installing a node")
+            page.get_by_label("Evidence file").set_input_files(str(work))
+            page.get_by_label("Effort (minutes)").fill("90")
+            page.get_by_role("button", name="Send contribution").click()
+            expect(page.get_by_text(re.compile(r"^Sent: contribution"))).to_be_visible()
+            mine = alice_api.request("GET", "/v1/contributions")["items"]
+            assert [c["fields"]["evidence_uri"] for c in mine] == [f"workwork:sha256:{digest}"]
+            assert mine[0]["fields"]["evidence_hash"] == digest
+            stored = httpx.get(
+                f"{alice_api.base_url}/v1/evidence/{digest}",
+                headers={"Authorization": f"Bearer {alice_api.token}"},
+            )
+            assert stored.status_code == 200 and stored.content == work.read_bytes()
+            cid = mine[0]["id"]
+
+            # Olivia, in her own browser: the review queue names Alice and her file.
+            with Client.connect(olivia) as owner_api:
+                wait_until(lambda: _contributions(owner_api, pid), timeout=30)
+            owner = _page(browser, errors)
+            owner.goto(_login_link(olivia))
+            owner.get_by_role("link", name="Review").click()
+            expect(owner).to_have_url(re.compile(r"#/review$"))
+            card = owner.locator("article", has_text="Chapter 1: installing a node")
+            expect(card.get_by_text("Alice")).to_be_visible()
+            card.get_by_label("Weight").fill("10")
+            card.get_by_role("button", name="Accept").click()
+            expect(owner.get_by_text("Accepted with weight 10 into epoch 0")).to_be_visible()
+
+            # Her project's page: anchor epoch 0, then fund it with 1 ETH.
+            owner.goto(f"{owner.url.split('#')[0]}#/project/{pid}")
+            owner.get_by_role("button", name="Anchor epoch 0").click()
+            expect(owner.get_by_text(re.compile(r"^Anchored: root"))).to_be_visible()
+            fund = owner.get_by_role("form", name="Fund epoch 0")
+            fund.get_by_label("Amount").fill("1")
+            fund.get_by_role("button", name="Fund epoch 0").click()
+            expect(owner.get_by_text(re.compile(r"^Fund epoch 0: 1 ETH in tx"))).to_be_visible()
+            epoch = owner.locator("article.epoch", has_text="Epoch 0")
+            expect(epoch.get_by_text("anchored", exact=True)).to_be_visible()
+            expect(epoch.locator("td", has_text="1 ETH")).to_be_visible()
+            _shot(owner, "2-owner-epochs")
+
+            # Alice: once her node has the epoch root, she claims and sees the payout.
+            wait_until(lambda: _anchored(alice_api, cid), timeout=30)
+            page.get_by_role("link", name="My work").click()
+            row = page.locator("article.contribution", has_text="Chapter 1")
+            expect(row.locator("td").nth(1)).to_have_text("1 ETH")  # claimable
+            balance = alice_api.request("GET", "/v1/chain")["balance"]
+            row.get_by_role("button", name="Claim").click()
+            expect(page.get_by_text(re.compile(r"^Claimed 1 ETH to 0x"))).to_be_visible()
+            row = page.locator("article.contribution", has_text="Chapter 1")
+            expect(row.locator("td").nth(2)).to_have_text("1 ETH")  # paid
+            expect(row.get_by_role("button", name="Claim")).to_have_count(0)
+            assert int(alice_api.request("GET", "/v1/chain")["balance"]) > int(balance)
+            _shot(page, "3-paid")
+
+            # Readable at phone width: nothing runs off the side of a 375 px screen.
+            phone = _page(browser, errors, width=375)
+            phone.context.add_cookies(page.context.cookies())
+            phone.goto(f"{page.url.split('#')[0]}#/project/{pid}")
+            expect(phone.get_by_role("heading", name="Contributions")).to_be_visible()
+            assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+            _shot(phone, "4-phone-project")
+
+            # Keyboard: the menu is reachable and works with Tab and Enter.
+            page.goto(page.url.split("#")[0] + "#/mine")
+            page.reload()
+            page.keyboard.press("Tab")  # the skip link
+            page.keyboard.press("Tab")  # the brand
+            page.keyboard.press("Tab")  # Matches
+            page.keyboard.press("Tab")  # Projects
+            page.keyboard.press("Enter")
+            expect(page).to_have_url(re.compile(r"#/projects$"))
+    assert errors == []
+
+
+def _knows(client: Client, pid: str) -> bool:
+    return any(p["project_id"] == pid for p in client.request("GET", "/v1/projects")["items"])
+
+
+def _contributions(client: Client, pid: str) -> bool:
+    return bool(client.request("GET", f"/v1/projects/{pid}/contributions")["items"])
+
+
+def _anchored(client: Client, cid: str) -> bool:
+    found = client.request("GET", f"/v1/contributions/{cid}")
+    return bool(found["standing"]) and found["standing"]["status"] == "anchored"
