@@ -201,6 +201,25 @@ def test_a_contributor_and_an_owner_go_through_work_and_pay_in_the_browser(
             assert int(alice_api.request("GET", "/v1/chain")["balance"]) > int(balance)
             _shot(page, "3-paid")
 
+            # Olivia asks a question; Alice, whose anchored work gives her a vote, answers it.
+            owner.get_by_label("Title").fill("Write chapter 2 next?")
+            owner.get_by_role("button", name="Propose").click()
+            expect(owner.get_by_text("Proposed", exact=True)).to_be_visible()
+            wait_until(lambda: _proposals(alice_api, pid), timeout=30)
+            base = page.url.split("#")[0]
+            page.goto(f"{base}#/project/{pid}")
+            proposal = page.locator("article.proposal", has_text="Write chapter 2 next?")
+            proposal.get_by_role("button", name="Vote yes").click()
+            expect(page.get_by_text("Voted yes", exact=True)).to_be_visible()
+            proposal = page.locator("article.proposal", has_text="Write chapter 2 next?")
+            expect(proposal.get_by_text(re.compile(r"yes 10 · no 0"))).to_be_visible()
+
+            # For anyone: the node, its chain and its peers.
+            page.goto(f"{base}#/node")
+            expect(page.get_by_role("heading", name="Peers (1 connected)")).to_be_visible()
+            expect(page.get_by_role("heading", name="Chain")).to_be_visible()
+            _shot(page, "5-node")
+
             # Readable at phone width: nothing runs off the side of a 375 px screen.
             phone = _page(browser, errors, width=375)
             phone.context.add_cookies(page.context.cookies())
@@ -227,6 +246,10 @@ def _knows(client: Client, pid: str) -> bool:
 
 def _contributions(client: Client, pid: str) -> bool:
     return bool(client.request("GET", f"/v1/projects/{pid}/contributions")["items"])
+
+
+def _proposals(client: Client, pid: str) -> bool:
+    return bool(client.request("GET", f"/v1/projects/{pid}/proposals")["items"])
 
 
 def _anchored(client: Client, cid: str) -> bool:
