@@ -115,8 +115,25 @@ def test_a_contributor_and_an_owner_go_through_work_and_pay_in_the_browser(
                     "epoch_length": 0,
                 },
             )["project_id"]
+            others = [
+                owner_api.request("POST", "/v1/projects", body=body)["project_id"]
+                for body in (
+                    {
+                        "name": "examples",
+                        "title": "Python examples for the agent API",
+                        "description": "Small scripts that drive a node through its API.",
+                        "skills": ["python", "docs"],
+                    },
+                    {
+                        "name": "translate",
+                        "title": "Translate the guide into Spanish",
+                        "description": "Keep the Spanish guide in step with the English one.",
+                        "skills": ["translation", "spanish"],
+                    },
+                )
+            ]
         with daemon(alice, *chain, "--bootstrap", boot), Client.connect(alice) as alice_api:
-            wait_until(lambda: _knows(alice_api, pid), timeout=30)
+            wait_until(lambda: all(_knows(alice_api, p) for p in [pid, *others]), timeout=30)
 
             # Alice: the one-time link logs her in; the code leaves the URL at once.
             page = _page(browser, errors)
@@ -131,7 +148,9 @@ def test_a_contributor_and_an_owner_go_through_work_and_pay_in_the_browser(
             page.reload()
             match = page.get_by_role("link", name="Write the WorkWork user guide")
             expect(match).to_be_visible()
-            expect(page.get_by_text(re.compile(r"good at: .*writing"))).to_be_visible()
+            guide = page.locator("article.match", has_text="Write the WorkWork user guide")
+            expect(guide.get_by_text(re.compile(r"good at: .*writing"))).to_be_visible()
+            expect(page.locator("article.match")).to_have_count(3)
             _shot(page, "1-matches")
 
             # The project's page has its own URL, which a reload keeps.
@@ -199,7 +218,15 @@ def test_a_contributor_and_an_owner_go_through_work_and_pay_in_the_browser(
             expect(row.locator("td").nth(2)).to_have_text("1 ETH")  # paid
             expect(row.get_by_role("button", name="Claim")).to_have_count(0)
             assert int(alice_api.request("GET", "/v1/chain")["balance"]) > int(balance)
+            totals = page.locator(".totals")
+            expect(totals.locator(".total", has_text="Paid so far")).to_contain_text("1 ETH")
+            expect(totals.locator(".total", has_text="Claimable now")).to_contain_text("0 ETH")
             _shot(page, "3-paid")
+
+            # Her portfolio: the anchored, paid contribution, ready to download.
+            page.get_by_role("link", name="Portfolio").click()
+            expect(page.get_by_role("cell", name="10", exact=True)).to_be_visible()
+            expect(page.get_by_role("link", name="Download portfolio.json")).to_be_visible()
 
             # Olivia asks a question; Alice, whose anchored work gives her a vote, answers it.
             owner.get_by_label("Title").fill("Write chapter 2 next?")

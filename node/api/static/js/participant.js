@@ -182,11 +182,25 @@ export async function mine() {
   const [page, me] = await Promise.all([api("/v1/contributions", { query: { limit: 200 } }), whoami()]);
   if (!page.items.length) return section("My contributions", empty("None yet: pick a project among your matches."));
   const titles = new Map();
-  const cards = await Promise.all(page.items.map((c) => contributionCard(c, me, titles)));
-  return section("My contributions", cards);
+  const totals = new Map(); // token address -> {token, claimable, claimed}
+  const cards = await Promise.all(page.items.map((c) => contributionCard(c, me, titles, totals)));
+  const waiting = page.items.filter((c) => !c.standing).length;
+  const sums = [...totals.values()];
+  const summary = h(
+    "div",
+    { class: "totals" },
+    total("Claimable now", sums.map((t) => amount(t.claimable.toString(), t.token)).join(" + ") || "0 ETH"),
+    total("Paid so far", sums.map((t) => amount(t.claimed.toString(), t.token)).join(" + ") || "0 ETH"),
+    total("Waiting for review", String(waiting)),
+  );
+  return section("My contributions", summary, cards);
 }
 
-async function contributionCard(c, me, titles) {
+function total(label, value) {
+  return h("div", { class: "total" }, h("span", { class: "total-label" }, label), h("strong", {}, value));
+}
+
+async function contributionCard(c, me, titles, totals) {
   const pid = c.fields.project_id;
   if (!titles.has(pid)) titles.set(pid, api(`/v1/projects/${pid}`).then((p) => p.fields.title).catch(() => pid.slice(0, 10)));
   const out = [];
@@ -194,6 +208,13 @@ async function contributionCard(c, me, titles) {
     try {
       const share = await api(`/v1/contributions/${c.id}/share`);
       const tokens = share.tokens.length ? share.tokens : [{ token: { symbol: "ETH", decimals: 18 }, claimable: share.claimable, claimed: share.claimed }];
+      for (const t of tokens) {
+        const key = t.token.address || "ETH";
+        const sum = totals.get(key) || { token: t.token, claimable: 0n, claimed: 0n };
+        sum.claimable += BigInt(t.claimable);
+        sum.claimed += BigInt(t.claimed);
+        totals.set(key, sum);
+      }
       out.push(table(["Token", "Claimable", "Paid"], tokens.map((t) => [t.token.symbol || t.token.address, amount(t.claimable, t.token), amount(t.claimed, t.token)])));
       if (tokens.some((t) => BigInt(t.claimable) > 0n)) {
         out.push(action("Claim", async () => {
