@@ -16,13 +16,17 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from eth_account import Account
+from web3 import Web3
 
 from node.chain import anvil
+from node.chain.client import ChainClient
 from node.client import Client
 from tests.support.cli import daemon, ok, wait_until
 
@@ -92,10 +96,12 @@ def test_a_contributor_and_an_owner_go_through_work_and_pay_in_the_browser(
 
     expect.set_options(timeout=STEP)
     olivia, alice = tmp_path / "olivia", tmp_path / "alice"
-    wallets = {home: ok(home, "init")["wallet"] for home in (olivia, alice)}
-    for wallet in wallets.values():
-        anvil.rpc(anvil_url, "anvil_setBalance", [wallet, hex(100 * ETHER)])
-    contract = ok(olivia, "chain", "deploy", "--chain", anvil_url)["contract"]
+    # The two inits and the contract's deployment side by side: each is mostly waiting.
+    with ThreadPoolExecutor(3) as pool:
+        inits = [pool.submit(ok, home, "init") for home in (olivia, alice)]
+        contract = pool.submit(_deploy, anvil_url).result()
+        for made in inits:
+            anvil.rpc(anvil_url, "anvil_setBalance", [made.result()["wallet"], hex(100 * ETHER)])
     chain = ("--chain", anvil_url, "--contract", contract, "--confirmations", "0")
     errors: list[str] = []
 
@@ -265,6 +271,14 @@ def test_a_contributor_and_an_owner_go_through_work_and_pay_in_the_browser(
             page.keyboard.press("Enter")
             expect(page).to_have_url(re.compile(r"#/projects$"))
     assert errors == []
+
+
+def _deploy(url: str) -> str:
+    """Deploys a settlement contract from a throwaway dev account; returns its address."""
+    deployer = Account.create()
+    anvil.rpc(url, "anvil_setBalance", [deployer.address, hex(ETHER)])
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+    return str(ChainClient.deploy(w3, deployer).contract.address)
 
 
 def _knows(client: Client, pid: str) -> bool:
