@@ -142,3 +142,24 @@ class ApiConfig:
             )
         if not 0 <= self.port < 65536:
             raise ConfigError(f"API port {self.port} is outside 0-65535")
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceConfig:
+    """The node's evidence store (`node.evidence`) and what it serves to peers.
+
+    Attributes:
+        max_bytes: the largest evidence file taken (API upload, peer fetch) or served.
+        peer_rate: files a peer may fetch from this node per second, on average.
+        peer_burst: files a peer may fetch at once before the rate applies.
+    """
+
+    max_bytes: int = 16 * 1024 * 1024
+    peer_rate: float = 1.0
+    peer_burst: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_bytes <= 1024 * 1024 * 1024:
+            raise ConfigError("evidence max_bytes must be in [1, 1 GiB]")
+        if self.peer_rate <= 0 or self.peer_burst < 1:
+            raise ConfigError("evidence peer_rate must be positive and peer_burst at least 1")

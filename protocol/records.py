@@ -41,6 +41,7 @@ from protocol.fields import (
     Unique,
     spec,
 )
+from protocol.uri import URI_RULE_FROM, UriError, check_uri, workwork_digest
 
 # Version 2: epoch roots name their manifest, the `manifest` kind exists, profiles have an
 # `about` text, and the `proposal` and `vote` kinds exist (collective decisions).
@@ -179,6 +180,19 @@ class Contribution(Body):
     def check(self) -> None:
         if not self.evidence_uri and not self.evidence_hash:
             raise InvalidField(self.KIND, "evidence", "needs an evidence URI, a hash or both")
+        # Contributions dated before the rule keep whatever text they carried (protocol.uri).
+        if self.evidence_uri and self.created_at >= URI_RULE_FROM:
+            try:
+                check_uri(self.evidence_uri)
+            except UriError as exc:
+                raise InvalidField(self.KIND, "evidence_uri", str(exc)) from None
+            named = workwork_digest(self.evidence_uri)
+            if named is not None and self.evidence_hash and named != self.evidence_hash:
+                raise InvalidField(
+                    self.KIND,
+                    "evidence_hash",
+                    "differs from the sha256 that the workwork: evidence URI names",
+                )
 
 
 @_register

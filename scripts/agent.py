@@ -7,8 +7,10 @@ It needs a running node (`workwork node start`) and uses only `node.client`:
 2. asks the node to match open projects of others to its profile (GET /v1/match: love, good
    at, needs and paid, each with a reason), takes the best one that fits, and prints why;
 3. produces a piece of work: here a small Markdown file about the project (a real agent would
-   write code, docs or data), and computes its sha256;
-4. contributes it, with the file's URI and hash as evidence;
+   write code, docs or data);
+4. stores the file on its node (POST /v1/evidence), which serves it to peers, and contributes
+   with its `workwork:sha256:` URI as evidence: the owner's node fetches it over libp2p and
+   checks the hash (`workwork evidence get <contribution id>`);
 5. follows the contribution until the project's owner accepts it, or the wait runs out,
    and prints the outcome as JSON.
 
@@ -20,7 +22,6 @@ Exit status: 0 accepted, 1 an error (no daemon, no fitting project), 3 not accep
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -98,11 +99,12 @@ def main() -> int:
             for part in PARTS:
                 print(f"  {chosen[part]['reason']}", file=sys.stderr)
             work = produce(project, Path(args.out))
+            stored = client.put_evidence(work.read_bytes())
             contribution = client.contribute(
                 project_id=project["project_id"],
                 summary=f"Agent notes for {project['fields']['title']}",
-                evidence_uri=work.resolve().as_uri(),
-                evidence_hash=hashlib.sha256(work.read_bytes()).hexdigest(),
+                evidence_uri=stored["uri"],
+                evidence_hash=stored["sha256"],
                 effort=1,
             )
             print(
@@ -120,6 +122,7 @@ def main() -> int:
         "project_id": project["project_id"],
         "contribution_id": contribution["id"],
         "evidence": str(work),
+        "evidence_uri": stored["uri"],
         "why": {part: chosen[part] for part in PARTS},
         "accepted": verdict is not None,
         "weight": None if verdict is None else verdict["fields"]["weight"],

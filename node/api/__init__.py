@@ -9,9 +9,11 @@
 | views.py | records and values as JSON |
 | actions.py | records built from what a user asks, against what the store knows |
 | network.py, work.py, settle.py, wallet.py, match.py | the handlers and route tables, by resource |
+| evidence.py | evidence files: upload, download |
 """
 
 from node.api.decide import DECISION_ROUTES
+from node.api.evidence import EVIDENCE_ROUTES
 from node.api.match import MATCH_ROUTES
 from node.api.network import NETWORK_ROUTES
 from node.api.routes import Route
@@ -27,6 +29,7 @@ ROUTES: tuple[Route, ...] = (
     + SETTLEMENT_ROUTES
     + WALLET_ROUTES
     + MATCH_ROUTES
+    + EVIDENCE_ROUTES
     + SESSION_ROUTES
 )
 

@@ -41,6 +41,7 @@ from protocol import (
     tagset,
 )
 from protocol.fields import keyset
+from protocol.uri import workwork_digest
 from storage import Store
 
 if TYPE_CHECKING:
@@ -204,9 +205,15 @@ def contribute(
 
     Raises:
         NotFound: the project is not in the store (the node may not have synced it yet).
-        InvalidField: a field is out of bounds, or there is neither evidence URI nor hash.
+        InvalidField: a field is out of bounds, there is neither evidence URI nor hash, or the
+            URI is not one others can open (`protocol.uri`).
     """
     _project(store, project)
+    # A workwork: URI names the file's sha256: the record carries it as the hash too, which is
+    # what a reviewer's node checks the fetched bytes against.
+    named = workwork_digest(evidence_uri)
+    if named is not None and not evidence_hash:
+        evidence_hash = named
     return identity.sign(
         Contribution(
             created_at=now,

@@ -48,7 +48,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from node.api import evidence, webapp
+from node.api import webapp
 from node.api.openapi import openapi
 from node.api.routes import TYPES, Limits, Route
 from node.api.session import KEY_FILE, Sessions, cookie_name, load_key
@@ -72,6 +72,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TOKEN_COOKIE = "workwork_token"
+
+JSON = "application/json"
+# The media type of a raw upload (an evidence file).
+OCTETS = "application/octet-stream"
 
 
 @dataclass
@@ -123,7 +127,6 @@ class Api:
         # The session key lives in the data dir, so that browser sessions outlive a restart.
         self.sessions = Sessions(load_key(self.node.data_dir / KEY_FILE))
         routes.extend(webapp.starlette_routes(self))
-        routes.extend(evidence.starlette_routes(self))
         app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
         return _Guard(app, token, self.sessions, self.now)
 
@@ -147,6 +150,9 @@ class Api:
     async def _arguments(self, route: Route, request: Request) -> dict[str, Any]:
         """Checks and converts a request's parameters as the route declares them."""
         body: dict[str, Any] = {}
+        if route.upload:
+            data = await self._body(route, request, kind=OCTETS, size=self.node.evidence.max_bytes)
+            return {"data": data}
         if route.body:
             raw = await self._body(route, request)
             # In a thread: an import's 32 MiB take a while to parse.
@@ -171,21 +177,28 @@ class Api:
                 raise BadRequest(f"{param.name}: {exc}") from None
         return args
 
-    async def _body(self, route: Route, request: Request) -> bytes:
+    async def _body(
+        self, route: Route, request: Request, *, kind: str = JSON, size: int | None = None
+    ) -> bytes:
         """Returns a request's body, read within the route's bounds of size and time.
 
+        Args:
+            kind: the media type the body must be declared as.
+            size: its bound in bytes, in place of the route's `Limits`.
+
         Raises:
-            UnsupportedMediaType: a body that is not declared as JSON.
+            UnsupportedMediaType: a body that is not declared as `kind`.
             BodyTooLarge: a body larger than the route takes; a declared length says so before
                 anything is read.
             BodyTimeout: the body did not arrive whole in time.
             ClientDisconnect: the client left.
         """
-        size, seconds = self.limits.of(route)
+        bound, seconds = self.limits.of(route)
+        size = bound if size is None else size
         length = request.headers.get("content-length")
         declared = (length is not None and length != "0") or "transfer-encoding" in request.headers
         if declared:
-            _check_json(request)
+            _check_type(request, kind)
         if length is not None and length.isdigit() and int(length) > size:
             raise BodyTooLarge(f"the body has {length} bytes; this route takes at most {size}")
         chunks: list[bytes] = []
@@ -207,7 +220,7 @@ class Api:
                 f"the body did not arrive whole within {seconds:g} s ({received} bytes came)"
             )
         if received and not declared:
-            _check_json(request)  # a body without a declared length (HTTP/2)
+            _check_type(request, kind)  # a body without a declared length (HTTP/2)
         return b"".join(chunks)
 
 
@@ -258,11 +271,11 @@ def loads(text: str | bytes, what: str) -> Any:
         raise BadRequest(f"{what} is not valid JSON") from None
 
 
-def _check_json(request: Request) -> None:
+def _check_type(request: Request, expected: str) -> None:
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if kind != "application/json":
+    if kind != expected:
         raise UnsupportedMediaType(
-            f"the body is declared as {kind or 'nothing'}; send it as application/json"
+            f"the body is declared as {kind or 'nothing'}; send it as {expected}"
         )
 
 

@@ -1,119 +1,95 @@
-"""Evidence files given to the node: `POST /v1/evidence` stores one, `GET /v1/evidence/{sha256}`
-answers it.
+"""The API's routes on evidence files: upload one into the node's evidence store, read one back.
 
-The smallest version of the contract the `evidence` branch builds (issue 16, item 3), so that the
-web app can upload what a contributor attaches; that branch's store (peers fetching blobs over
-libp2p, limits per peer) replaces it at merge. The contract:
-
-- `POST /v1/evidence`, the file as the raw body (`Content-Type: application/octet-stream`), at
-  most `MAX_EVIDENCE` bytes: `{"uri": "workwork:sha256:<hex>", "sha256": "<hex>", "size": n}`;
-- `GET /v1/evidence/{sha256}`: the bytes, as an attachment that a browser never renders (a file
-  from anyone must not run as a page of this origin), or 404.
-
-Files live in the data dir's `evidence/`, named by their sha256, written atomically.
+`POST /v1/evidence` takes the file's raw bytes (`Content-Type: application/octet-stream`, at
+most `[evidence] max_bytes`) and answers `{"uri": "workwork:sha256:<hex>", "sha256": "<hex>",
+"size": n}`: the URI to give a contribution as its evidence, which peers can then fetch from
+this node over `/workwork/evidence/1`. `GET /v1/evidence/{sha256}` answers the bytes of a file
+this node holds. `GET /v1/contributions/{id}/evidence` answers the file a contribution names,
+from this node or fetched from its peers (`node.net.evidence`), checked against the hash.
+Files are read and written in a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import trio
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route as StarletteRoute
+from starlette.responses import Response
 
-from node.errors import BadRequest, BodyTimeout, BodyTooLarge, NotFound, UnsupportedMediaType
-
-if TYPE_CHECKING:
-    from node.api.app import Api
-
-MAX_EVIDENCE = 16 * 1024 * 1024
-_HEX = re.compile(r"^[0-9a-f]{64}$")
-# A stored file is served as bytes to save, never as a page: no sniffing, no scripts, a sandbox.
-_DOWNLOAD = {
-    "Content-Disposition": "attachment",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "sandbox; default-src 'none'",
-}
+from node.api.app import OCTETS, Api
+from node.api.routes import Param, Route
+from node.errors import (
+    BadRequest,
+    EvidenceMismatch,
+    EvidenceTooLarge,
+    EvidenceUnavailable,
+    NotFound,
+)
+from protocol import Contribution
+from protocol.evidence import named_sha256
+from storage import Store
 
 
-def _folder(api: Api) -> Path:
-    return Path(api.node.data_dir) / "evidence"
+def blob_response(data: bytes, digest: bytes) -> Response:
+    """Returns an evidence file as an HTTP answer that a browser downloads, never renders: the
+    bytes come from whoever contributed, and this origin holds the API's token."""
+    headers = {
+        "Content-Disposition": f'attachment; filename="{digest.hex()}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        # Content-addressed: the bytes of a hash never change.
+        "Cache-Control": "private, max-age=31536000, immutable",
+    }
+    return Response(data, media_type=OCTETS, headers=headers)
 
 
-def _store(folder: Path, digest: str, data: bytes) -> None:
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = folder / digest
-    if path.exists():
-        return
-    tmp = folder / f".{digest}.tmp"
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+async def upload(api: Api, args: dict[str, Any]) -> Any:
+    data: bytes = args["data"]
+    if not data:
+        raise BadRequest("the file is empty: send its bytes as the body")
+    digest = await trio.to_thread.run_sync(api.node.evidence.put, data)
+    return {"uri": api.node.evidence.uri(digest), "sha256": digest.hex(), "size": len(data)}
 
 
-async def _read_body(request: Request) -> bytes:
-    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if kind != "application/octet-stream":
-        raise UnsupportedMediaType(
-            f"the body is declared as {kind or 'nothing'}; send the file as "
-            "application/octet-stream"
+async def download(api: Api, args: dict[str, Any]) -> Any:
+    digest: bytes = args["sha256"]
+    data = await trio.to_thread.run_sync(api.node.evidence.get, digest)
+    if data is None:
+        raise NotFound(f"no evidence file {digest.hex()} in this node's evidence store")
+    return blob_response(data, digest)
+
+
+def _named(store: Store, cid: bytes) -> bytes:
+    found = store.get(cid)
+    if found is None or not isinstance(found.body, Contribution):
+        raise NotFound(f"no contribution {cid.hex()} in the store")
+    named = named_sha256(found.body)
+    if named is None:
+        where = found.body.evidence_uri
+        raise NotFound(
+            f"contribution {cid.hex()[:16]} names no file by hash"
+            + (f": its evidence is at {where}" if where else "")
         )
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_EVIDENCE:
-        raise BodyTooLarge(f"the file has {length} bytes; evidence takes at most {MAX_EVIDENCE}")
-    chunks: list[bytes] = []
-    size = 0
-    with trio.move_on_after(60) as timer:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_EVIDENCE:
-                raise BodyTooLarge(
-                    f"the file has more than {MAX_EVIDENCE} bytes, the most it takes"
-                )
-            chunks.append(chunk)
-    if timer.cancelled_caught:
-        raise BodyTimeout(f"the file did not arrive whole within 60 s ({size} bytes came)")
-    return b"".join(chunks)
+    return named
 
 
-def starlette_routes(api: Api) -> list[StarletteRoute]:
-    """Returns the two evidence routes, which read and answer raw bytes."""
-    from node.api.app import _Gone, problem
+async def contribution_evidence(api: Api, args: dict[str, Any]) -> Any:
+    cid: bytes = args["contribution_id"]
+    digest = await api.read(_named, api.node.store, cid)
+    data = await api.node.evidence_net.get(cid, digest)
+    return blob_response(data, digest)
 
-    async def add(request: Request) -> Response:
-        try:
-            data = await _read_body(request)
-            if not data:
-                raise BadRequest("the file is empty")
-            digest = hashlib.sha256(data).hexdigest()
-            await trio.to_thread.run_sync(_store, _folder(api), digest, data)
-        except ClientDisconnect:
-            return _Gone()
-        except Exception as exc:
-            return problem(exc)
-        return JSONResponse(
-            {"uri": f"workwork:sha256:{digest}", "sha256": digest, "size": len(data)}
-        )
 
-    async def get(request: Request) -> Response:
-        digest = str(request.path_params["sha256"]).lower()
-        try:
-            if not _HEX.match(digest):
-                raise BadRequest("sha256: expected 64 hex digits (0-9, a-f)")
-            path = _folder(api) / digest
-            try:
-                data = await trio.to_thread.run_sync(path.read_bytes)
-            except FileNotFoundError:
-                raise NotFound(f"no evidence file {digest} on this node") from None
-        except Exception as exc:
-            return problem(exc)
-        return Response(data, media_type="application/octet-stream", headers=_DOWNLOAD)
-
-    return [
-        StarletteRoute("/v1/evidence", add, methods=["POST"]),
-        StarletteRoute("/v1/evidence/{sha256}", get, methods=["GET"]),
-    ]
+EVIDENCE_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/v1/evidence", upload,
+          "Store an evidence file (the raw body, application/octet-stream); answers its workwork: URI, sha256 and size.",
+          raises=(BadRequest, EvidenceTooLarge), returns="Evidence", upload=True),
+    Route("GET", "/v1/evidence/{sha256}", download,
+          "The bytes of an evidence file this node holds (application/octet-stream).",
+          (Param("sha256", "id", "the file's sha256 (hex)", "path", True),),
+          raises=(NotFound, EvidenceMismatch), returns="bytes"),
+    Route("GET", "/v1/contributions/{contribution_id}/evidence", contribution_evidence,
+          "The file a contribution names by hash: from this node, else fetched from peers over /workwork/evidence/1 and checked against the hash (then kept).",
+          (Param("contribution_id", "id", "contribution id (hex)", "path", True),),
+          raises=(NotFound, EvidenceUnavailable, EvidenceMismatch), returns="bytes"),
+)  # fmt: skip

@@ -276,7 +276,8 @@ class Limits:
 
     def of(self, route: Route) -> tuple[int, float]:
         """Returns the size and time bounds of a route's body."""
-        if route.bulk:
+        if route.bulk or route.upload:
+            # An upload's size bound is the node's `[evidence] max_bytes` (node/api/app.py).
             return self.bulk_body, self.bulk_body_seconds
         return self.body, self.body_seconds
 
@@ -286,7 +287,9 @@ class Route:
     """One endpoint. The handler gets the checked parameters by name (absent ones left out)
     and returns JSON-able data, or a Starlette `Response` for other content types.
 
-    `bulk` gives the route the larger body bounds of `Limits` (an import).
+    `bulk` gives the route the larger body bounds of `Limits` (an import). `upload` makes the
+    body raw bytes (`application/octet-stream`, bounded by the node's `[evidence] max_bytes`),
+    which the handler gets as `data`.
     """
 
     method: str
@@ -297,11 +300,12 @@ class Route:
     raises: tuple[type[Exception], ...] = ()
     returns: str = "Object"
     bulk: bool = False
+    upload: bool = False
 
     @property
     def body(self) -> bool:
-        """Whether the route reads a JSON body."""
-        return any(p.where == "body" for p in self.params)
+        """Whether the route reads a body (JSON, or raw bytes for an upload)."""
+        return self.upload or any(p.where == "body" for p in self.params)
 
     def errors(self) -> dict[int, tuple[type[BaseException], ...]]:
         """Returns the error statuses the route may answer, each with the errors that give it.

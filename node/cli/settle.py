@@ -17,7 +17,18 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from node.cli.base import ID, cli, current, emit, examples, new_table, output, show_pairs
+from node.cli.base import (
+    ID,
+    cli,
+    command_id,
+    current,
+    emit,
+    examples,
+    new_table,
+    output,
+    show_pairs,
+    suggest,
+)
 
 if TYPE_CHECKING:
     from node.chain.client import ChainClient
@@ -327,7 +338,10 @@ def epoch_close(project_id: str, number: int | None) -> None:
         for leaf in data["leaves"]:
             table.add_row(leaf["contribution_id"], leaf["payout"], leaf["weight"])
         console.print(table)
-        console.print(f"Anchor it: workwork epoch anchor {data['project_id']} {data['epoch']}")
+        suggest(
+            console,
+            f"Anchor it: workwork epoch anchor {command_id(data['project_id'])} {data['epoch']}",
+        )
 
     emit(data, human)
 

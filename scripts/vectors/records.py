@@ -33,6 +33,7 @@ from protocol import (
     sign,
 )
 from protocol.records import MAX_ABOUT
+from protocol.uri import URI_RULE_FROM, evidence_uri
 
 # 117 lines of 17 bytes, then 11 more: MAX_ABOUT bytes exactly.
 ABOUT_AT_LIMIT = "Ops\tÑ€€𝄞\n" * 117 + "€€€ok"
@@ -230,6 +231,21 @@ def main() -> None:
             ),
         ),
         case("contribution", "bob", contribution),
+        # Dated after the evidence URI rule (protocol.uri): a file in the author's node's
+        # evidence store, its workwork: URI naming the same sha256 as the hash.
+        case(
+            "contribution-workwork-evidence",
+            "bob",
+            Contribution(
+                created_at=URI_RULE_FROM + 60,
+                project_id=pid,
+                summary="Chapter 4 in German.",
+                evidence_uri=evidence_uri(hashlib.sha256(b"chapter 4").digest()),
+                evidence_hash=hashlib.sha256(b"chapter 4").digest(),
+                effort=90,
+                payout=bytes.fromhex("b0b0000000000000000000000000000000000b0b"),
+            ),
+        ),
         case("acceptance", "carol", acceptance),
         case("manifest-part-1", "alice", last),
         case("manifest-part-0", "alice", first, {"next": "manifest-part-1"}),

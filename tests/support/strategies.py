@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from hypothesis import strategies as st
 
 from protocol import (
@@ -27,6 +30,7 @@ from protocol.records import (
     MIN_TIMESTAMP,
     MIN_WINDOW,
 )
+from protocol.uri import URI_RULE_FROM, evidence_uri
 
 timestamps = st.integers(MIN_TIMESTAMP, MAX_TIMESTAMP)
 revisions = st.integers(0, 2**53 - 1)
@@ -71,13 +75,47 @@ projects = st.builds(
     status=st.sampled_from(["open", "closed"]),
     reviewers=st.sets(hashes, max_size=4).map(lambda s: tuple(sorted(s))),
 )
+# Evidence URIs others can open (protocol.uri), which contributions from URI_RULE_FROM carry;
+# older ones may carry any text.
+_PATHS = st.from_regex(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]{0,20}){0,3}", fullmatch=True).filter(
+    lambda p: re.fullmatch(r"([^%]|%[0-9A-Fa-f]{2})*", p) is not None
+)
+open_uris = st.one_of(
+    st.builds(
+        lambda host, path: f"https://{host}{path}",
+        st.from_regex(r"[a-z0-9]{1,20}(\.[a-z0-9]{1,20}){0,3}", fullmatch=True),
+        _PATHS,
+    ),
+    st.builds(
+        lambda cid, path: f"ipfs://b{cid}{path}",
+        st.text("abcdefghijklmnopqrstuvwxyz234567", min_size=58, max_size=58),
+        _PATHS,
+    ),
+    st.builds(lambda tx: f"ar://{tx}", st.from_regex(r"[A-Za-z0-9_-]{43}", fullmatch=True)),
+)
+
+
+def _contribution(
+    created_at: int, uri: str, old_uri: str, digest: bytes, workwork: bool, **rest: Any
+) -> Contribution:
+    """A contribution whose URI fits its date: any text before URI_RULE_FROM, else a URI
+    others can open (a workwork: one names the hash)."""
+    if created_at < URI_RULE_FROM:
+        uri = old_uri
+    elif workwork and digest:
+        uri = evidence_uri(digest)
+    return Contribution(created_at=created_at, evidence_uri=uri, evidence_hash=digest, **rest)
+
+
 contributions = st.builds(
-    Contribution,
+    _contribution,
     created_at=timestamps,
+    uri=open_uris,
+    old_uri=text(1, 200),
+    digest=st.one_of(st.just(b""), hashes),
+    workwork=st.booleans(),
     project_id=hashes,
     summary=text(1, 400, multiline),
-    evidence_uri=text(1, 200),
-    evidence_hash=st.one_of(st.just(b""), hashes),
     effort=st.integers(0, 10_000_000),
     payout=addresses,
 )

@@ -195,6 +195,10 @@ def test_a_contributor_and_an_owner_go_through_work_and_pay_in_the_browser(
             expect(owner).to_have_url(re.compile(r"#/review$"))
             card = owner.locator("article", has_text="Chapter 1: installing a node")
             expect(card.get_by_text("Alice")).to_be_visible()
+            # Her file comes through Olivia's own node, fetched from Alice's and checked.
+            with owner.expect_download() as download:
+                card.get_by_role("link", name=f"file {digest[:8]}").click()
+            assert Path(download.value.path()).read_bytes() == work.read_bytes()
             card.get_by_label("Weight").fill("10")
             card.get_by_role("button", name="Accept").click()
             expect(owner.get_by_text("Accepted with weight 10 into epoch 0")).to_be_visible()

@@ -30,7 +30,7 @@ async function reviewQueue(projects) {
         { class: "contribution" },
         h("div", { class: "match-head" }, h("strong", {}, await nameOf(c.author)), h("a", { href: `#/project/${project.project_id}` }, project.fields.title)),
         h("p", {}, c.fields.summary),
-        h("p", { class: "muted" }, "Evidence: ", evidenceLink(c.fields), c.fields.effort ? ` · ${c.fields.effort} min claimed` : "", ` · sent ${when(c.fields.created_at)}`),
+        h("p", { class: "muted" }, "Evidence: ", evidenceLink(c), c.fields.effort ? ` · ${c.fields.effort} min claimed` : "", ` · sent ${when(c.fields.created_at)}`),
         form("Accept", [field("Weight", weight)], async () => {
           const done = await api("/v1/acceptances", { method: "POST", body: { contribution_id: c.id, weight: weight.value } });
           return `Accepted with weight ${done.fields.weight} into epoch ${done.fields.epoch}`;

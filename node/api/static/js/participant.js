@@ -127,16 +127,19 @@ async function contributionTable(items, me) {
     items.map(async (c) => [
       c.author === me.key ? "you" : await nameOf(c.author),
       c.fields.summary,
-      evidenceLink(c.fields),
+      evidenceLink(c),
       standing(c),
     ]),
   );
   return table(["By", "Summary", "Evidence", "Standing"], rows);
 }
 
-export function evidenceLink(fields) {
-  const digest = hashOf(fields.evidence_uri);
-  if (digest) return h("a", { href: `/v1/evidence/${digest}`, download: `evidence-${digest.slice(0, 12)}` }, "file " + digest.slice(0, 8));
+/** Returns a link to a contribution's evidence: a file named by hash comes through this node,
+ * which fetches it from peers and checks it against the hash; an https link as it is. */
+export function evidenceLink(c) {
+  const fields = c.fields;
+  const digest = hashOf(fields.evidence_uri) || (fields.evidence_uri ? null : fields.evidence_hash);
+  if (digest) return h("a", { href: `/v1/contributions/${c.id}/evidence`, download: `evidence-${digest.slice(0, 12)}` }, "file " + digest.slice(0, 8));
   if (/^https:\/\//.test(fields.evidence_uri || "")) return h("a", { href: fields.evidence_uri, rel: "noopener noreferrer", target: "_blank" }, "link");
   return fields.evidence_uri ? h("span", { class: "mono" }, fields.evidence_uri) : short(fields.evidence_hash, 10);
 }
@@ -234,7 +237,7 @@ async function contributionCard(c, me, titles, totals) {
     h("div", { class: "match-head" }, h("a", { href: `#/project/${pid}`, class: "title" }, await titles.get(pid)), standing(c)),
     h("p", {}, c.fields.summary),
     facts([
-      ["Evidence", evidenceLink(c.fields)],
+      ["Evidence", evidenceLink(c)],
       ["Acceptance", c.acceptance ? `weight ${c.acceptance.fields.weight} in epoch ${c.acceptance.fields.epoch}` : "not yet"],
       ["Sent", when(c.fields.created_at)],
     ]),
