@@ -28,21 +28,10 @@ const main = document.getElementById("view");
 const say = announce;
 
 async function start() {
-  // A one-time login link: trade its code for a session cookie, then drop it from the URL and
-  // from history, so that a reload or a shared screen shows no code.
-  const params = new URLSearchParams(location.hash.slice(1));
-  const code = params.get("login");
-  if (code) {
-    history.replaceState(null, "", location.pathname + "#/");
-    try {
-      await login(code);
-    } catch (error) {
-      say(describe(error), "err");
-    }
-  }
   // A new place clears the banner; a view drawn again after an action keeps what it says.
-  window.addEventListener("hashchange", () => {
+  window.addEventListener("hashchange", async () => {
     say("");
+    await takeLogin();
     render();
   });
   window.addEventListener("workwork:refresh", render);
@@ -58,8 +47,24 @@ async function start() {
     main.tabIndex = -1;
     main.focus();
   });
+  await takeLogin();
   await render();
   first = false;
+}
+
+// A one-time login link: trade its code for a session cookie, then drop it from the URL and
+// from history, so that a reload or a shared screen shows no code. A link pasted into a tab
+// that is already open arrives as a change of the fragment, not a new page: both come here.
+async function takeLogin() {
+  const code = new URLSearchParams(location.hash.slice(1)).get("login");
+  if (!code) return;
+  history.replaceState(null, "", location.pathname + "#/");
+  try {
+    await login(code);
+    forget();
+  } catch (error) {
+    say(describe(error), "err");
+  }
 }
 
 // The first view leaves focus where a page load leaves it (so Tab starts at the skip link);

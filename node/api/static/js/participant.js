@@ -20,8 +20,8 @@ export async function matches() {
       h(
         "ul",
         { class: "reasons" },
-        ["love", "good_at", "needs", "paid"].map((part) =>
-          h("li", {}, h("meter", { min: 0, max: 1, value: m[part].score, "aria-label": part }), " ", m[part].reason),
+        [["love", "love"], ["good_at", "good at"], ["needs", "needs"], ["paid", "paid"]].map(([part, label]) =>
+          h("li", {}, h("meter", { min: 0, max: 1, value: m[part].score, "aria-label": `${label}: ${Math.round(m[part].score * 100)} of 100` }), " ", m[part].reason),
         ),
       ),
     ),
