@@ -384,6 +384,10 @@ class _Guard:
         # pages from sending the cookie; this holds even in a browser that ignores it.
         if method not in _SAFE and not origins:
             raise ForeignOrigin("a request that changes something must name its page's Origin")
+        # Login codes come from the token's holder (`workwork dashboard`): a session cannot
+        # make itself new ones, which would let it outlive its 30 days.
+        if path == webapp.CODE_PATH:
+            raise Unauthorized("a login code is made with the API token: run `workwork dashboard`")
 
     def _holds_token(self, headers: dict[bytes, list[bytes]]) -> bool:
         offered: list[bytes] = []

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 INDEX = "/"
 STATIC_PREFIX = "/static/"
 SESSION_PATH = "/v1/session"
+CODE_PATH = "/v1/session/code"
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -166,7 +167,7 @@ async def new_code(api: Api, args: dict[str, Any]) -> Any:
 SESSION_ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
-        "/v1/session/code",
+        CODE_PATH,
         new_code,
         "A one-time login code for the web app (`workwork dashboard` prints the link): good "
         "once, for 10 minutes; the page at /#login=CODE trades it for a session cookie.",

@@ -182,6 +182,9 @@ def test_a_contributor_and_an_owner_go_through_work_and_pay_in_the_browser(
             digest = hashlib.sha256(work.read_bytes()).hexdigest()
             page.get_by_label("What did you do?").fill("Chapter 1: installing a node")
             page.get_by_label("Evidence file").set_input_files(str(work))
+            expect(
+                page.get_by_text(f"{work.stat().st_size} bytes, sha256 {digest}")
+            ).to_be_visible()
             page.get_by_label("Effort (minutes)").fill("90")
             page.get_by_role("button", name="Send contribution").click()
             expect(page.get_by_text(re.compile(r"^Sent: contribution"))).to_be_visible()

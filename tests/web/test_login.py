@@ -108,6 +108,11 @@ async def test_a_session_changes_nothing_without_its_page_origin(tmp_path: Path)
             auth = {"Authorization": f"Bearer {client.token}"}
             missing = await call(httpx.get, url + "/v1/profile", headers=auth)
             assert missing.status_code == 404  # nothing was written
+            # A session cannot make itself login codes: only the token's holder can.
+            codes = await call(
+                httpx.post, url + "/v1/session/code", headers={**session, "Origin": url}
+            )
+            assert codes.status_code == 401
             # Our own page may.
             own = await call(
                 httpx.post, url + "/v1/profile", json=profile, headers={**session, "Origin": url}

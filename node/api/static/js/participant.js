@@ -2,7 +2,7 @@
 // contributions with what each can claim, my portfolio, my profile.
 
 import { api, forget, nameOf, whoami } from "./api.js";
-import { hashOf, upload } from "./evidence.js";
+import { hashOf, sha256, upload } from "./evidence.js";
 import { action, amount, describe, empty, facts, field, form, h, pill, section, short, table, when } from "./dom.js";
 import { ownerPanels } from "./owner.js";
 
@@ -153,7 +153,19 @@ export function standing(c) {
 
 function contributeForm(pid) {
   const summary = h("textarea", { name: "summary", rows: 2, required: true });
+  const hashed = h("small", { class: "help mono wrap", role: "status" });
   const file = h("input", { type: "file", name: "evidence" });
+  // Shown as soon as a file is chosen: the hash the contribution will carry.
+  file.addEventListener("change", async () => {
+    hashed.textContent = "";
+    if (!file.files.length) return;
+    try {
+      const chosen = file.files[0];
+      hashed.textContent = `${chosen.size} bytes, sha256 ${await sha256(await chosen.arrayBuffer())}`;
+    } catch (error) {
+      hashed.textContent = describe(error);
+    }
+  });
   const link = h("input", { type: "url", name: "link", placeholder: "https://…" });
   const effort = h("input", { type: "number", name: "effort", min: 0, step: 1, inputmode: "numeric" });
   return section(
@@ -161,6 +173,7 @@ function contributeForm(pid) {
     form("Send contribution", [
       field("What did you do?", summary),
       field("Evidence file", file, "hashed (sha256) in this browser, then kept by your node for others to fetch"),
+      hashed,
       field("…or a link", link),
       field("Effort (minutes)", effort),
     ], async () => {
