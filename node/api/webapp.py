@@ -13,7 +13,6 @@ code; the page trades it at `POST /v1/session` for an HttpOnly, SameSite=Strict 
 
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -29,8 +28,6 @@ from node.errors import BadRequest, BodyTooLarge, UnsupportedMediaType
 
 if TYPE_CHECKING:
     from node.api.app import Api
-
-log = logging.getLogger(__name__)
 
 INDEX = "/"
 STATIC_PREFIX = "/static/"
