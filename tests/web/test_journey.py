@@ -109,18 +109,6 @@ def test_a_contributor_and_an_owner_go_through_work_and_pay_in_the_browser(
         with Client.connect(olivia) as owner_api:
             boot = owner_api.status()["addrs"][0]
             owner_api.request("POST", "/v1/profile", body={"name": "Olivia", "skills": ["ops"]})
-            pid = owner_api.request(
-                "POST",
-                "/v1/projects",
-                body={
-                    "name": "guide",
-                    "title": "Write the WorkWork user guide",
-                    "description": "A guide for participants: installing, matching, "
-                    "contributing and claiming. Markdown, with screenshots.",
-                    "skills": ["writing", "docs"],
-                    "epoch_length": 0,
-                },
-            )["project_id"]
             others = [
                 owner_api.request("POST", "/v1/projects", body=body)["project_id"]
                 for body in (
@@ -138,6 +126,33 @@ def test_a_contributor_and_an_owner_go_through_work_and_pay_in_the_browser(
                     },
                 )
             ]
+            # Olivia posts her main project in her browser.
+            owner = _page(browser, errors)
+            owner.goto(_login_link(olivia))
+            owner.get_by_role("link", name="Projects").click()
+            owner.get_by_text("Post a project").click()
+            post = owner.get_by_role("form", name="post a project")
+            post.get_by_label("Short name").fill("guide")
+            post.get_by_label("Title").fill("Write the WorkWork user guide")
+            post.get_by_label("Description").fill(
+                "A guide for participants: installing, matching, contributing and claiming. "
+                "Markdown, with screenshots."
+            )
+            post.get_by_label("Skills wanted").fill("Writing, docs")
+            post.get_by_role("button", name="Post project").click()
+            expect(owner.get_by_text('Posted "Write the WorkWork user guide"')).to_be_visible()
+            expect(owner.get_by_role("link", name="Write the WorkWork user guide")).to_be_visible()
+            pid = next(
+                p["project_id"]
+                for p in owner_api.request("GET", "/v1/projects")["items"]
+                if p["fields"]["name"] == "guide"
+            )
+            posted = owner_api.request("GET", f"/v1/projects/{pid}")["fields"]
+            assert posted["skills"] == ["docs", "writing"] or posted["skills"] == [
+                "writing",
+                "docs",
+            ]
+            assert posted["epoch_length"] == 0
         with daemon(alice, *chain, "--bootstrap", boot), Client.connect(alice) as alice_api:
             wait_until(lambda: all(_knows(alice_api, p) for p in [pid, *others]), timeout=30)
 
@@ -201,8 +216,6 @@ def test_a_contributor_and_an_owner_go_through_work_and_pay_in_the_browser(
             # Olivia, in her own browser: the review queue names Alice and her file.
             with Client.connect(olivia) as owner_api:
                 wait_until(lambda: _contributions(owner_api, pid), timeout=30)
-            owner = _page(browser, errors)
-            owner.goto(_login_link(olivia))
             owner.get_by_role("link", name="Review").click()
             expect(owner).to_have_url(re.compile(r"#/review$"))
             card = owner.locator("article", has_text="Chapter 1: installing a node")

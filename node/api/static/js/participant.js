@@ -85,7 +85,37 @@ export async function projects() {
       pill(p.fields.status, p.fields.status === "open" ? "ok" : ""),
     ]),
   );
-  return section("Projects", rows.length ? table(["Title", "Owner", "Skills", "Status"], rows) : empty("No projects known yet."));
+  return [
+    section("Projects", rows.length ? table(["Title", "Owner", "Skills", "Status"], rows) : empty("No projects known yet.")),
+    postForm(),
+  ];
+}
+
+function postForm() {
+  const name = h("input", { name: "name", required: true, pattern: "[a-z0-9][a-z0-9\\-]{0,63}", placeholder: "guide" });
+  const title = h("input", { name: "title", required: true });
+  const description = h("textarea", { name: "description", rows: 3 });
+  const skills = h("input", { name: "skills" });
+  const days = h("input", { type: "number", name: "days", min: 0, step: 1, value: 0, inputmode: "numeric", class: "narrow" });
+  const tags = (text) => text.split(",").map((x) => x.trim().toLowerCase().replace(/\s+/g, "-")).filter(Boolean);
+  return h(
+    "details",
+    { class: "card" },
+    h("summary", {}, "Post a project"),
+    form("Post project", [
+      field("Short name", name, "a-z, 0-9 and -: names the project among yours, for good"),
+      field("Title", title),
+      field("Description", description),
+      field("Skills wanted", skills, "tags, comma separated: writing, docs"),
+      field("Epoch length (days)", days, "0: you close each epoch yourself by anchoring it"),
+    ], async () => {
+      const made = await api("/v1/projects", {
+        method: "POST",
+        body: { name: name.value, title: title.value, description: description.value, skills: tags(skills.value), epoch_length: Number(days.value) * 86400 },
+      });
+      return `Posted "${made.fields.title}": others see it as their nodes sync`;
+    }, { name: "post a project" }),
+  );
 }
 
 export async function project(pid) {
