@@ -150,13 +150,15 @@ class EvidenceConfig:
 
     Attributes:
         max_bytes: the largest evidence file taken (API upload, peer fetch) or served.
-        peer_rate: files a peer may fetch from this node per second, on average.
-        peer_burst: files a peer may fetch at once before the rate applies.
+        peer_rate: requests a peer may make of this node per second, on average; each asks
+            for one chunk of a file, at most 1 MiB (`protocol.evidence.CHUNK`).
+        peer_burst: requests a peer may make at once before the rate applies: with the
+            defaults, a file of 16 MiB (16 chunks) at once, then 4 MiB a second.
     """
 
     max_bytes: int = 16 * 1024 * 1024
-    peer_rate: float = 1.0
-    peer_burst: float = 10.0
+    peer_rate: float = 4.0
+    peer_burst: float = 32.0
 
     def __post_init__(self) -> None:
         if not 0 < self.max_bytes <= 1024 * 1024 * 1024:

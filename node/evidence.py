@@ -122,6 +122,24 @@ class Evidence:
             raise EvidenceMismatch(f"the stored file of {digest.hex()} was damaged; removed")
         return data
 
+    def read(self, digest: bytes, offset: int, length: int) -> tuple[int, bytes] | None:
+        """Returns the size of the blob of a sha256 and up to `length` of its bytes from
+        `offset`; None if this node has none. Not checked against the hash: `get` is, and a
+        fetcher checks what it assembles.
+
+        Raises:
+            StorageError: the file could not be read.
+        """
+        try:
+            with self.path(digest).open("rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                file.seek(offset)
+                return size, file.read(length)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read the evidence file: {exc.strerror}") from exc
+
     @staticmethod
     def uri(digest: bytes) -> str:
         return evidence_uri(digest)

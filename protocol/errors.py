@@ -112,10 +112,6 @@ class WireError(DecodeError):
     """Raised when a gossip batch or sync message is malformed, non-canonical or too large."""
 
 
-class BlobTooLarge(WireError):
-    """Raised when an evidence response carries a file larger than the receiver takes."""
-
-
 class InvalidSyncMessage(ProtocolError):
     """Raised when a reconciliation message is malformed, non-canonical or over its limits."""
 

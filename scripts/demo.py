@@ -69,6 +69,12 @@ def run(home: Path, *args: str, check: bool = True) -> Any:
     return json.loads(done.stdout) if done.stdout.strip() else None
 
 
+def _opened(home: Path, contribution_id: str, out: Path) -> Any:
+    """`workwork evidence get` into `out`: its answer once the file came, else None."""
+    got = run(home, "evidence", "get", contribution_id, "-o", str(out), check=False)
+    return got if isinstance(got, dict) and "path" in got else None
+
+
 def wait(what: str, probe: Any, timeout: float = STEP_TIMEOUT) -> Any:
     """Polls `probe()` until it returns something truthy; fails the demo after `timeout` s."""
     deadline = time.monotonic() + timeout
@@ -211,9 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             work_file = base / "dana-chapter1.md"
             work_file.write_text("# Chapter 1\n\nGetting started with WorkWork.\n")
             dana = run(homes["boot"], "contribute", pid, "--summary", "Chapter 1: getting started",
-                       "--evidence-uri", "https://example.org/guide/ch1",
-                       "--evidence-file", str(work_file), "--effort", "120")  # fmt: skip
-            info(f"Dana contributed {dana['id'][:16]}…")
+                       "--evidence", str(work_file), "--effort", "120")  # fmt: skip
+            info(
+                f"Dana contributed {dana['id'][:16]}…, her file stored on her node "
+                f"({dana['fields']['evidence_uri'][:25]}…)"
+            )
             agent = subprocess.Popen(
                 [sys.executable, str(ROOT / "scripts" / "agent.py"), "--data-dir",
                  str(homes["agent"]), "--skill", "writing", "--name", "Scribe (agent)",
@@ -227,6 +235,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             ids = {c["author"]: c["id"] for c in contributions}
             agent_cid = ids[keys["agent"]["public_key"]]
             info(f"the agent contributed {agent_cid[:16]}…; Alice's node has both")
+
+            opened = wait(
+                "Alice's node to fetch Dana's file from hers",
+                lambda: _opened(homes["alice"], dana["id"], base / "alice-opened-ch1.md"),
+            )
+            info(f"Alice opened Dana's file over libp2p: {opened['size']} bytes, sha256 checked")
 
             say("6. Alice accepts both (weights 3 and 2)")
             run(homes["alice"], "accept", dana["id"], "--weight", "3", "--epoch", "0")

@@ -3,17 +3,19 @@
 The messages are `protocol.evidence`'s; py-libp2p's RequestResponse carries them (one stream
 per request, varint-framed, size-capped, timed out), as it carries sync.
 
-Serving, within limits: a peer may ask `[evidence] peer_burst` times at once, then
-`peer_rate` times a second (`core.rates.PeerRates`); at most MAX_INBOUND requests are served
+A file travels in chunks of at most 1 MiB, one request each (`protocol.evidence`). Serving,
+within limits: a peer may ask `[evidence] peer_burst` chunks at once, then `peer_rate` a
+second (`core.rates.PeerRates`); at most MAX_INBOUND requests are served
 at once; a banned peer is refused; a request that does not decode earns a strike. A file is
 served only if a contribution in the store names it (`protocol.evidence.named_sha256`: one
 point lookup through the gateway) and the evidence store holds it, checked against its hash.
 
 Fetching: the node's own evidence store first; then its connected peers, one after another,
-until one gives bytes that hash to the sha256 asked for. The fetched file is kept (and so
+until one gives bytes that hash to the sha256 asked for, in chunks of the size its first answer
+states (a file larger than this node takes is refused before the rest is asked for). The fetched file is kept (and so
 served in turn: the node holds the contribution that names it). What each peer did wrong is
-judged: bytes that do not match the hash, or garbage, are a strike; a hang-up, a timeout, a
-refusal or a file larger than this node takes are not (a peer may just not have it, or allow
+judged: bytes that do not match the hash, garbage, or another chunk than the one asked for
+are a strike; a hang-up, a timeout, a refusal or a file larger than this node takes are not (a peer may just not have it, or allow
 larger files than we do).
 """
 
@@ -41,8 +43,8 @@ from node.gateway import Gateway
 from node.net.core.rates import PeerRates
 from node.net.peers import Peers
 from protocol import Contribution, ProtocolError
-from protocol.errors import BlobTooLarge
 from protocol.evidence import (
+    CHUNK,
     MAX_REQUEST_BYTES,
     OVERHEAD,
     PROTOCOL_ID,
@@ -97,7 +99,7 @@ class EvidenceService:
         self.config = RequestResponseConfig(
             timeout=TIMEOUT,
             max_request_size=MAX_REQUEST_BYTES,
-            max_response_size=config.max_bytes + OVERHEAD,
+            max_response_size=CHUNK + OVERHEAD,
             max_concurrent_inbound=MAX_INBOUND,
         )
 
@@ -131,12 +133,24 @@ class EvidenceService:
         named = await self._gateway.read(self._named, request.contribution_id)
         if named != request.sha256:
             return Refused("no contribution here names that file")
-        data = await trio.to_thread.run_sync(self._evidence.get, request.sha256)
-        if data is None:
+        if request.offset == 0:
+            # The first chunk: the whole file is checked against its hash (a damaged one is
+            # removed, and not served); the following chunks are read as they are.
+            data = await trio.to_thread.run_sync(self._evidence.get, request.sha256)
+            if data is None:
+                return Refused("not held here")
+            if len(data) > self.max_bytes:
+                return Refused("larger than this node serves")
+            return Blob(len(data), data[:CHUNK])
+        found = await trio.to_thread.run_sync(
+            self._evidence.read, request.sha256, request.offset, CHUNK
+        )
+        if found is None:
             return Refused("not held here")
-        if len(data) > self.max_bytes:
-            return Refused("larger than this node serves")
-        return Blob(data)
+        size, chunk = found
+        if size > self.max_bytes or request.offset >= size:
+            return Refused("no such part of the file")
+        return Blob(size, chunk)
 
     def _named(self, cid: bytes) -> bytes | None:
         found = self._gateway.store.get(cid)
@@ -184,31 +198,53 @@ class EvidenceService:
             log.warning("cannot keep the evidence file %s: %s", sha256.hex(), exc)
 
     async def fetch(self, peer: ID, contribution_id: bytes, sha256: bytes) -> bytes:
-        """Returns the file of `sha256` from one peer, checked against the hash.
+        """Returns the file of `sha256` from one peer, chunk by chunk, checked against the hash.
 
         Raises:
             EvidenceMismatch: the peer sent bytes of another hash (a strike).
-            EvidenceTooLarge: the peer sent more than this node takes.
-            EvidenceUnavailable: the peer refused, hung up, timed out, or answered garbage (a
-                strike).
+            EvidenceTooLarge: the peer's file is larger than this node takes.
+            EvidenceUnavailable: the peer refused, hung up, timed out, or answered garbage or
+                another chunk than the one asked for (a strike).
         """
-        request = encode_get(Get(contribution_id, sha256))
+        first = await self._chunk(peer, Get(contribution_id, sha256, 0))
+        size = first.size
+        if size > self.max_bytes:
+            raise EvidenceTooLarge(
+                f"the file has {size:,} bytes; this node takes at most {self.max_bytes:,}"
+            )
+        data = bytearray()
+        chunk = first
+        while True:
+            if chunk.size != size or len(chunk.data) != min(CHUNK, size - len(data)):
+                self._peers.penalize(peer, "an evidence chunk that is not the one asked for")
+                raise EvidenceUnavailable("the peer sent another chunk than the one asked for")
+            data += chunk.data
+            if len(data) == size:
+                break
+            chunk = await self._chunk(peer, Get(contribution_id, sha256, len(data)))
+        whole = bytes(data)
+        if not matches(whole, sha256):
+            self._peers.penalize(peer, f"evidence {sha256.hex()[:16]} of another hash")
+            raise EvidenceMismatch("the bytes sent do not hash to the sha256 asked for")
+        return whole
+
+    async def _chunk(self, peer: ID, request: Get) -> Blob:
+        """Returns one chunk from a peer (`fetch`)."""
         try:
-            raw = await self._rr.send_request(peer, [PROTOCOL], request, CODEC, self.config)
+            raw = await self._rr.send_request(
+                peer, [PROTOCOL], encode_get(request), CODEC, self.config
+            )
         except MessageTooLargeError as exc:
-            raise EvidenceTooLarge(f"the peer sent more than {self.max_bytes:,} bytes") from exc
+            # An answer is one chunk: a larger one breaks the protocol.
+            self._peers.penalize(peer, "an evidence answer over its bound")
+            raise EvidenceUnavailable(f"an answer over {CHUNK + OVERHEAD} bytes") from exc
         except RequestResponseError as exc:
             raise EvidenceUnavailable(f"{type(exc).__name__}: {exc}") from exc
         try:
-            answer = decode_answer(raw, max_bytes=self.max_bytes)
-        except BlobTooLarge as exc:
-            raise EvidenceTooLarge(f"the peer sent more than {self.max_bytes:,} bytes") from exc
+            answer = decode_answer(raw)
         except ProtocolError as exc:
             self._peers.penalize(peer, f"bad evidence response: {exc}")
             raise EvidenceUnavailable(f"a bad answer: {exc}") from exc
         if isinstance(answer, Refused):
             raise EvidenceUnavailable(f"refused: {answer.reason}")
-        if not matches(answer.data, sha256):
-            self._peers.penalize(peer, f"evidence {sha256.hex()[:16]} of another hash")
-            raise EvidenceMismatch("the bytes sent do not hash to the sha256 asked for")
-        return answer.data
+        return answer

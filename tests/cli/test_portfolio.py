@@ -40,7 +40,15 @@ def test_a_portfolio_exported_on_one_node_verifies_anywhere(tmp_path: Path) -> N
                     "--evidence-uri",
                     "https://example.org/w",
                 )
-                waiting = ok(worker, "contribute", pid, "--summary", "More", "--evidence-uri", "v")
+                waiting = ok(
+                    worker,
+                    "contribute",
+                    pid,
+                    "--summary",
+                    "More",
+                    "--evidence-uri",
+                    "https://example.org/v",
+                )
                 wait_until(
                     lambda: len(ok(owner, "contributions", "--project", pid)) == 2, timeout=20
                 )

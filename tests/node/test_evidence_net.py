@@ -31,7 +31,7 @@ from node.net.evidence import PROTOCOL
 from node.net.node import Node
 from protocol import Record
 from protocol.codec import pack
-from protocol.evidence import Blob, Get, decode_answer, encode_answer, encode_get
+from protocol.evidence import CHUNK, Blob, Get, decode_answer, encode_answer, encode_get
 from protocol.uri import evidence_uri
 from protocol.wire import Refused
 from tests.support import factories as f
@@ -117,7 +117,7 @@ def _answering(host: IHost, answer: bytes) -> None:
     async def handler(data: bytes, context: RequestContext) -> bytes:
         return answer
 
-    bounds = RequestResponseConfig(max_response_size=64 * 1024 * 1024, max_request_size=1024)
+    bounds = RequestResponseConfig(max_response_size=4 * CHUNK, max_request_size=1024)
     RequestResponse(host).set_handler(PROTOCOL, handler, BytesCodec(), bounds)
 
 
@@ -129,14 +129,28 @@ def strikes(target: Node, peer: IHost) -> int:
 @pytest.mark.parametrize(
     ("answer", "error", "strike"),
     [
-        (encode_answer(Blob(b"not the file")), EvidenceMismatch, True),
+        (encode_answer(Blob(12, b"not the file")), EvidenceMismatch, True),
         (b"\x93garbage", EvidenceUnavailable, True),
-        (pack(("blob", b"x", "extra")), EvidenceUnavailable, True),
+        (pack(("blob", 1, b"x", "extra")), EvidenceUnavailable, True),
         (encode_answer(Refused("no")), EvidenceUnavailable, False),
-        (encode_answer(Blob(bytes(4097))), EvidenceTooLarge, False),
-        (encode_answer(Blob(bytes(100_000))), EvidenceTooLarge, False),
+        # A chunk shorter than the file it says, and then the same chunk again.
+        (encode_answer(Blob(1000, bytes(100))), EvidenceUnavailable, True),
+        # Larger than this node takes (4,096 bytes here): refused at the first chunk.
+        (encode_answer(Blob(4097, bytes(4097))), EvidenceTooLarge, False),
+        (encode_answer(Blob(2**30, bytes(1000))), EvidenceTooLarge, False),
+        # An answer over one chunk's bound.
+        (pack(("blob", 2 * CHUNK, bytes(CHUNK + 100))), EvidenceUnavailable, True),
     ],
-    ids=["wrong-bytes", "garbage", "malformed", "refused", "oversize", "oversize-frame"],
+    ids=[
+        "wrong-bytes",
+        "garbage",
+        "malformed",
+        "refused",
+        "short-chunk",
+        "oversize",
+        "oversize-declared",
+        "oversize-frame",
+    ],
 )
 async def test_a_hostile_peer_s_answer_is_refused_and_nothing_is_kept(
     tmp_path: Path, answer: bytes, error: type[Exception], strike: bool
@@ -178,7 +192,7 @@ async def test_an_honest_peer_still_gives_the_file_beside_a_liar(tmp_path: Path)
             node(tmp_path / "b") as b,
             bare_peer() as (host, _),
         ):
-            _answering(host, encode_answer(Blob(b"a forgery")))
+            _answering(host, encode_answer(Blob(9, b"a forgery")))
             await dial(host, b)
             contribution = await holding(a)
             await link(a, b)
@@ -189,7 +203,7 @@ async def _ask(host: IHost, target: Node, request: bytes) -> Any:
     raw = await RequestResponse(host).send_request(
         target.peer_id, [PROTOCOL], request, BytesCodec()
     )
-    return decode_answer(raw, max_bytes=len(DATA))
+    return decode_answer(raw)
 
 
 async def test_a_greedy_or_garbled_requester_is_limited(tmp_path: Path) -> None:
@@ -202,7 +216,7 @@ async def test_a_greedy_or_garbled_requester_is_limited(tmp_path: Path) -> None:
             await dial(host, a)
             request = encode_get(Get(contribution.id, SHA))
             for _ in range(3):
-                assert await _ask(host, a, request) == Blob(DATA)
+                assert await _ask(host, a, request) == Blob(len(DATA), DATA)
             assert await _ask(host, a, request) == Refused("rate limited: ask again later")
             assert strikes(a, host) == 0
 
@@ -223,3 +237,14 @@ async def test_a_damaged_copy_is_dropped_and_fetched_again(tmp_path: Path) -> No
             await link(a, b)
             assert await b.evidence_net.get(contribution.id, SHA) == DATA
             assert path.read_bytes() == DATA
+
+
+async def test_a_file_of_several_chunks_arrives_whole(tmp_path: Path) -> None:
+    # One answer of several MiB stalled in py-libp2p's yamux; a file travels in chunks.
+    data = bytes(range(256)) * (2 * CHUNK // 256) + b"tail" * 1000
+    sha = hashlib.sha256(data).digest()
+    with trio.fail_after(60):
+        async with node(tmp_path / "a") as a, node(tmp_path / "b") as b:
+            contribution = await holding(a, data)
+            await link(a, b)
+            assert await b.evidence_net.fetch(a.peer_id, contribution.id, sha) == data

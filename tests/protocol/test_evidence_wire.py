@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from protocol import Contribution
 from protocol.codec import pack
-from protocol.errors import BlobTooLarge, DecodeError, WireError
+from protocol.errors import DecodeError, WireError
 from protocol.evidence import (
+    CHUNK,
     Blob,
     Get,
     decode_answer,
@@ -29,21 +30,24 @@ SHA = hashlib.sha256(b"x").digest()
 
 
 def test_round_trips() -> None:
-    assert decode_get(encode_get(Get(bytes(32), SHA))) == Get(bytes(32), SHA)
-    assert decode_answer(encode_answer(Blob(b"abc")), max_bytes=3) == Blob(b"abc")
-    assert decode_answer(encode_answer(Refused("no")), max_bytes=3) == Refused("no")
+    assert decode_get(encode_get(Get(bytes(32), SHA))) == Get(bytes(32), SHA, 0)
+    assert decode_get(encode_get(Get(bytes(32), SHA, CHUNK))) == Get(bytes(32), SHA, CHUNK)
+    assert decode_answer(encode_answer(Blob(10, b"abc"))) == Blob(10, b"abc")
+    assert decode_answer(encode_answer(Refused("no"))) == Refused("no")
 
 
 @pytest.mark.parametrize(
     "data",
     [
         b"",
-        pack(("get", bytes(32))),
-        pack(("get", bytes(31), SHA)),
-        pack(("put", bytes(32), SHA)),
-        pack(("get", bytes(32), SHA, 1)),
-        b"\xdc\x00\x03" + pack(("get", bytes(32), SHA))[1:],  # an array16 header: not canonical
-        pack(("get", bytes(32), SHA)) + b"\x00",
+        pack(("get", bytes(32), SHA)),
+        pack(("get", bytes(31), SHA, 0)),
+        pack(("put", bytes(32), SHA, 0)),
+        pack(("get", bytes(32), SHA, -1)),
+        pack(("get", bytes(32), SHA, 2**40)),
+        pack(("get", bytes(32), SHA, 0, 1)),
+        b"\xdc\x00\x04" + pack(("get", bytes(32), SHA, 0))[1:],  # an array16 header: not canonical
+        pack(("get", bytes(32), SHA, 0)) + b"\x00",
         bytes(200),
     ],
 )
@@ -53,17 +57,19 @@ def test_bad_requests_are_decode_errors(data: bytes) -> None:
 
 
 def test_answers_are_bounded() -> None:
-    with pytest.raises(BlobTooLarge):
-        decode_answer(encode_answer(Blob(bytes(11))), max_bytes=10)
-    with pytest.raises(BlobTooLarge):
-        decode_answer(encode_answer(Blob(bytes(1000))), max_bytes=10)
     with pytest.raises(WireError):
-        decode_answer(pack(("blob", "text")), max_bytes=10)
+        decode_answer(encode_answer(Blob(CHUNK + 1, bytes(CHUNK + 1))))
+    with pytest.raises(WireError):
+        decode_answer(pack(("blob", 2, b"abc")))  # more bytes than the file has
+    with pytest.raises(WireError):
+        decode_answer(pack(("blob", 0, b"")))
+    with pytest.raises(WireError):
+        decode_answer(pack(("blob", 3, "abc")))
 
 
 @given(st.binary(max_size=200))
 def test_any_bytes_decode_or_raise_a_decode_error(data: bytes) -> None:
-    for decode in (decode_get, lambda d: decode_answer(d, max_bytes=100)):
+    for decode in (decode_get, decode_answer):
         with contextlib.suppress(DecodeError):
             decode(data)
 
