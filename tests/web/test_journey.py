@@ -310,6 +310,12 @@ def test_a_contributor_and_an_owner_go_through_work_and_pay_in_the_browser(
             page.keyboard.press("Tab")  # Projects
             page.keyboard.press("Enter")
             expect(page).to_have_url(re.compile(r"#/projects$"))
+
+            # Logging out ends the session in this browser: a reload does not bring it back.
+            page.get_by_role("button", name="Log out").click()
+            expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+            page.reload()
+            expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     assert errors == []
 
 
