@@ -312,6 +312,10 @@ class Unauthorized(Refused):
     """Raised when a request carries no API token, or a wrong one."""
 
 
+class LoginExpired(Unauthorized):
+    """Raised when a browser offers a one-time login code that is unknown, used or expired."""
+
+
 class BodyTooLarge(Refused):
     """Raised when a request body is larger than its route takes."""
 
@@ -383,6 +387,7 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (StorageError, Outcome(503, EXIT_ERROR, "the node's store cannot be read or written (a full disk?); free space: the node goes on by itself")),
     (WrongHost, Outcome(421, EXIT_ERROR, "call the API at the address of the data dir's api.json (127.0.0.1 or localhost and its port)")),
     (ForeignOrigin, Outcome(403, EXIT_ERROR, "the API serves only its own dashboard to a browser; call it from a program, which sends no Origin")),
+    (LoginExpired, Outcome(401, EXIT_ERROR, "run `workwork dashboard` again and open the new link it prints")),
     (Unauthorized, Outcome(401, EXIT_ERROR, "send 'Authorization: Bearer <token>' with the token in the data dir's api.cookie")),
     (BodyTooLarge, Outcome(413, EXIT_ERROR, "send a smaller body (see docs/API.md for each route's bound); split a large import into several")),
     (UnsupportedMediaType, Outcome(415, EXIT_ERROR, "send the body with the route's Content-Type: application/json (application/octet-stream for an evidence file)")),

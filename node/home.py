@@ -9,6 +9,7 @@ Layout (default `~/.workwork`; `--data-dir` or $WORKWORK_HOME choose another):
     store/          the LevelDB record store (`storage`)
     evidence/       evidence files by sha256, 0600 (`node.evidence`)
     api.cookie      the API token of the running daemon, 0600, rewritten at every start
+    api.session     the key of the web app's browser sessions, 0600, made once (node/api/session.py)
     api.json        where the running daemon's API listens: host, port, pid; removed at exit
     logs/node.log   the daemon's log
 

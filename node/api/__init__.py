@@ -2,7 +2,8 @@
 
 | module | what |
 |---|---|
-| app.py | the ASGI app: auth, parameter checks, errors, the dashboard |
+| app.py | the ASGI app: auth, parameter checks, errors |
+| webapp.py, session.py, static/ | the participant web app and its browser login |
 | routes.py | route and parameter types (a route is data) |
 | openapi.py | the OpenAPI document generated from the routes |
 | views.py | records and values as JSON |
@@ -18,6 +19,7 @@ from node.api.network import NETWORK_ROUTES
 from node.api.routes import Route
 from node.api.settle import SETTLEMENT_ROUTES
 from node.api.wallet import WALLET_ROUTES
+from node.api.webapp import SESSION_ROUTES
 from node.api.work import WORK_ROUTES
 
 ROUTES: tuple[Route, ...] = (
@@ -28,6 +30,7 @@ ROUTES: tuple[Route, ...] = (
     + WALLET_ROUTES
     + MATCH_ROUTES
     + EVIDENCE_ROUTES
+    + SESSION_ROUTES
 )
 
 __all__ = ["ROUTES"]
