@@ -37,6 +37,14 @@ class NetworkConfig:
         quic: also listen on QUIC (experimental in py-libp2p).
         gossip_drop: fraction of received gossip messages to ignore, for fault-injection tests
             that show sync repairing what gossip loses. Always 0 in production.
+        author_rate: records per second a key with no accepted work may make this node store
+            from peers (node/net/core/authors.py); a key with n accepted contributions gets
+            1 + min(n, 100) times this, and the bursts and totals below likewise. 0 turns the
+            authors' rations off (for benchmarks of the pipeline, and tests of other things).
+        author_burst: records such a key may bring at once.
+        author_total: bytes such a key may make this node store since it started.
+        newcomers_rate: records per second all keys with no accepted work together may add.
+        newcomers_burst: records they may add together at once.
     """
 
     listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
@@ -50,6 +58,11 @@ class NetworkConfig:
     dial_private: bool = False
     quic: bool = False
     gossip_drop: float = 0.0
+    author_rate: float = 1.0
+    author_burst: int = 500
+    author_total: int = 64 * 1024 * 1024
+    newcomers_rate: float = 50.0
+    newcomers_burst: int = 5_000
 
     def __post_init__(self) -> None:
         for addr in (*self.listen, *self.announce, *self.bootstrap):
@@ -64,6 +77,15 @@ class NetworkConfig:
             raise ConfigError(f"role must be 'personal' or 'bootstrap', not {self.role!r}")
         if not 0.0 <= self.gossip_drop < 1.0:
             raise ConfigError("gossip_drop must be in [0, 1)")
+        rations = (
+            self.author_rate,
+            self.author_burst,
+            self.author_total,
+            self.newcomers_rate,
+            self.newcomers_burst,
+        )
+        if any(value < 0 for value in rations):
+            raise ConfigError("author_* and newcomers_* must not be negative")
         for pid in self.follow:
             if len(pid) != 32:
                 raise ConfigError("follow takes 32-byte project ids")

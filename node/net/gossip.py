@@ -89,6 +89,8 @@ class Counters:
     stored: int = 0
     duplicates: int = 0
     invalid_messages: int = 0
+    # Records not stored because their authors went past their rations (nobody's offence).
+    rationed: int = 0
     # Batches not stored because the store failed (a full disk).
     unstored: int = 0
     dropped: int = 0
@@ -229,6 +231,7 @@ class Gossip:
         self.counters.stored += len(result.added) + len(result.released)
         self.counters.duplicates += len(result.duplicates)
         self.counters.held += taken.held
+        self.counters.rationed += taken.rationed
         stored = result.added + result.released
         if stored:
             for listener in self.on_stored:
@@ -240,9 +243,10 @@ class Gossip:
             rid, error = result.rejected[0]
             self._reject(forwarder, f"record {rid.hex()[:16]}: {error}")
             return False
-        if taken.refused:
-            # Orphans past the peer's quota were not stored: nor are they passed on, so that a
-            # flood of them stops here.
+        if taken.refused or taken.rationed:
+            # Orphans past the peer's quota, or records past their authors' rations, were not
+            # stored: nor are they passed on, so that a flood of them stops here. Nobody is
+            # blamed for the rations: the forwarder cannot know what others brought us.
             return False
         # Held records are passed on: a peer whose clock runs ahead of ours finds them valid.
         return bool(result.added or result.orphaned or taken.held)

@@ -13,7 +13,10 @@ that sent them and the topic they came on. In order, cheapest first:
 3. The clock (`take`, node/net/core/held.py): a record dated up to HOLD_SKEW beyond the
    validity window is held and offered to the store once the node's clock makes it valid (the
    held records' ticker); further out, it is an offence of the peer.
-4. Orphans (`take`): records whose parents the node has not seen are charged to the peer, within
+4. Authors (`take`, node/net/core/authors.py): each record is charged to its author's ration,
+   which grows with the author's accepted work; keys with none share the newcomers' pool. What
+   goes past is not stored, and is nobody's offence (`Taken.rationed`).
+5. Orphans (`take`): records whose parents the node has not seen are charged to the peer, within
    its quota and the room left in the orphan area; what goes past the peer's quota is not
    stored, and is an offence if the peer's orphans have waited ORPHAN_GRACE already.
 
@@ -33,10 +36,11 @@ from typing import TYPE_CHECKING
 import trio
 
 from node.gateway import Gateway
+from node.net.core.authors import Authors, Limits
 from node.net.core.held import Held, Timing, judge
 from node.net.core.quotas import Quotas
 from node.net.core.ticker import Ticker
-from protocol import Record
+from protocol import Acceptance, Record
 from protocol.topics import topic as topic_of
 from protocol.validate import dependencies
 from storage import IngestResult, Store
@@ -57,6 +61,8 @@ class Taken:
     # Records not stored: all of them if there is an offence other than orphans; otherwise
     # orphans past the peer's quota, or with no room left in the orphan area.
     refused: int = 0
+    # Records not stored because their authors went past their rations (nobody's offence).
+    rationed: int = 0
     offence: str | None = None
 
 
@@ -66,13 +72,21 @@ class Intake:
     Args:
         gateway: the store's gateway.
         clock: wall time, seconds since 1970 (the records' own scale).
+        limits: the authors' rations (node/net/core/authors.py); None rations nobody.
     """
 
-    def __init__(self, gateway: Gateway, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        clock: Callable[[], float] = time.time,
+        limits: Limits | None = None,
+    ) -> None:
         self._gateway = gateway
         self._clock = clock
         store = gateway.store
         self.quotas = Quotas(store.max_orphans, store.max_orphan_bytes)
+        self.authors = None if limits is None else Authors(limits)
         self.held = Held()
         self._ticker = Ticker(self.held.due, self.held.next_wakeup, self._release, clock)
         self._nursery: trio.Nursery | None = None
@@ -140,8 +154,8 @@ class Intake:
         with trio.CancelScope(shield=True):
             # Shielded: py-libp2p cancels a validator that runs past its timeout, and records
             # that were written must still be counted and announced.
-            result, refused, over = await self._gateway.write(
-                _ingest_within, self._gateway.store, self.quotas, peer, records, now
+            result, refused, over, rationed = await self._gateway.write(
+                _ingest_within, self._gateway.store, self.quotas, self.authors, peer, records, now
             )
         self.quotas.settled(
             (*result.released, *(rid for rid, _ in result.discarded), *result.evicted)
@@ -157,7 +171,7 @@ class Intake:
                 f"{refused} orphans past its quota ({count} orphans, {size} bytes waiting, "
                 "the oldest for over two minutes)"
             )
-        return Taken(result, refused=refused, offence=offence)
+        return Taken(result, refused=refused, rationed=rationed, offence=offence)
 
     def _release(self, due: Sequence[tuple[str, Record]]) -> None:
         """Stores held records whose time has come (the held records' ticker)."""
@@ -179,15 +193,28 @@ class Intake:
 
 
 def _ingest_within(
-    store: Store, quotas: Quotas, peer: str, records: Sequence[Record], now: float
-) -> tuple[IngestResult, int, bool]:
-    """Ingests `records`, leaving out the would-be orphans that `peer` has no room for (in the
-    writer thread, so that what is stored cannot change between the look and the write).
+    store: Store,
+    quotas: Quotas,
+    authors: Authors | None,
+    peer: str,
+    records: Sequence[Record],
+    now: float,
+) -> tuple[IngestResult, int, bool, int]:
+    """Ingests `records`, leaving out those past their authors' rations and the would-be
+    orphans that `peer` has no room for (in the writer thread, so that what is stored cannot
+    change between the look and the write).
 
     Returns:
-        The store's result, how many orphans were left out, and whether the peer went past its
-        own quota.
+        The store's result, how many orphans were left out, whether the peer went past its
+        own quota, and how many records were left out for their authors' rations.
     """
+    rationed = 0
+    if authors is not None:
+        admitted = [r for r in records if _admit(store, authors, r, now)]
+        rationed = len(records) - len(admitted)
+        records = admitted
+        if not records:
+            return IngestResult(), 0, False, rationed
     brought = {r.id for r in records}
     projects: dict[bytes, bool] = {}
     orphans: list[Record] = []
@@ -206,8 +233,69 @@ def _ingest_within(
                 orphans.append(record)
                 break
     if not orphans:
-        return store.ingest(records, now=now), 0, False
+        result = store.ingest(records, now=now)
+        _vouch(store, authors, records, result)
+        return result, 0, False, rationed
     room, over = quotas.orphan_room(peer, [len(r.raw) for r in orphans], store.orphans(), now)
     left_out = {r.id for r in orphans[room:]}
     kept = [r for r in records if r.id not in left_out]
-    return store.ingest(kept, now=now), len(left_out), over
+    result = store.ingest(kept, now=now)
+    _vouch(store, authors, kept, result)
+    return result, len(left_out), over, rationed
+
+
+def _vouch(
+    store: Store, authors: Authors | None, records: Sequence[Record], result: IngestResult
+) -> None:
+    """Has the standing of the contributors whose work was just accepted looked up again."""
+    if authors is None:
+        return
+    stored = {*result.added, *result.released}
+    for record in records:
+        if record.id in stored and isinstance(record.body, Acceptance):
+            contribution = store.get(record.body.contribution_id)
+            if contribution is not None:
+                authors.vouched(contribution.author)
+
+
+# Contributions of an author looked at to find its standing: enough to reach the trust cap
+# when most of them were accepted, and a bounded read for a key with thousands of others.
+STANDING_SCAN = 256
+
+
+def _admit(store: Store, authors: Authors, record: Record, now: float) -> bool:
+    """Charges `record` to its author's ration if it fits (a record stored already is free:
+    the store takes it as a duplicate)."""
+    if store.has(record.id):
+        return True
+    author = record.author
+    standing = authors.standing(author, now)
+    if standing is None:
+        standing = standing_of(store, author, authors.limits.trust_cap)
+        authors.learn(author, standing, now)
+    return authors.admit(author, len(record.raw), standing, now)
+
+
+def standing_of(store: Store, author: bytes, cap: int) -> int:
+    """How many contributions of `author` (up to `cap`) have an acceptance in force of weight
+    above 0 signed by another key: what the network has vouched for (a key cannot vouch for
+    itself by accepting its own work in its own project)."""
+    accepted = 0
+    cursor: bytes | None = None
+    looked = 0
+    while looked < STANDING_SCAN and accepted < cap:
+        page = store.contributions_by(author, cursor=cursor, limit=100)
+        for contribution in page.items:
+            looked += 1
+            acceptance = store.acceptance_of(contribution.id)
+            if (
+                acceptance is not None
+                and acceptance.author != author
+                and isinstance(acceptance.body, Acceptance)
+                and acceptance.body.weight > 0
+            ):
+                accepted += 1
+        cursor = page.cursor
+        if cursor is None:
+            break
+    return accepted

@@ -101,6 +101,8 @@ class Report:
     fetched: int = 0
     stored: int = 0
     rejected: int = 0
+    # Records past their authors' rations: not stored, fetched again once they have refilled.
+    rationed: int = 0
     error: str | None = None
 
 
@@ -412,6 +414,7 @@ class Sync:
         report.fetched += len(blobs)
         report.stored += len(result.added) + len(result.released)
         report.rejected += bad + len(result.rejected) + taken.refused
+        report.rationed += taken.rationed
 
 
 def _missing(store: Store, need: Sequence[bytes]) -> list[bytes]:

@@ -1,0 +1,173 @@
+"""Per-author quotas: what one key may make this node store, decided without I/O.
+
+Theory of operation. A key costs nothing to make, and every record a key signs validly is one
+every node would store. Per-peer bans (node/net/core/peers.py) do not hold off an author: the
+records of one key reach a node through any number of honest forwarders, and a fresh key is a
+fresh author. So the node also rations what each *author* may make it store, the way Nostr
+relays limit events per pubkey and Radicle nodes choose whom they seed, and lets the ration grow
+with what the network has vouched for: contributions of the key that some project accepted.
+
+Rules:
+- Each author has two token buckets, one for records and one for bytes, of `burst` and
+  `byte_burst` refilled at `rate` and `byte_rate` per second, and a total of `total` bytes it
+  may make this node store since the node started. All four are multiplied by the author's
+  trust, 1 + min(standing, trust_cap), where standing is the number of its contributions that
+  an acceptance in force by another key accepted with weight > 0 (looked up by the caller, in
+  the store, and told here with `learn`; remembered STANDING_TTL seconds, or until the caller
+  says with `vouched` that one more of its contributions was accepted).
+- Keys with no standing also share one pool, `newcomers_burst` records refilled at
+  `newcomers_rate` per second, whoever signs them: ten thousand fresh keys get together what the
+  pool allows, not ten thousand rations. This is the policy on records from keys with no
+  accepted work (issue 15, defect 6).
+- A record that goes past is not taken, and it is nobody's offence: the forwarder cannot know
+  how much of an author this node has taken already (other forwarders brought the rest), and
+  an honest node that took it did so within its own budget. It comes again by sync once the
+  budget has refilled (sync goes through the same quotas: there is no back door).
+- Local records (the node's own user) are not rationed: this is about what others make us keep.
+- Memory. At most MAX_AUTHORS authors are remembered; when full, those whose buckets have
+  refilled are forgotten (their totals with them: the newcomer pool still bounds what fresh
+  keys add together), and if none has, a new author is refused until one has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from node.net.core.quotas import Bucket
+
+MAX_AUTHORS = 100_000
+STANDING_TTL = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The ration of a key with no accepted work; a trusted key gets it times its trust.
+
+    The defaults let a newcomer post a profile, projects and hundreds of contributions at once,
+    then one record a second; and all newcomers together 50 records a second, which bounds what
+    a flood of fresh keys adds to a node's disk to about 50 x 64 KiB/s at worst, 50 x ~400 B/s
+    for typical records (docs/PROTOCOL.md, Network).
+    """
+
+    rate: float = 1.0
+    burst: float = 500.0
+    byte_rate: float = 16 * 1024.0
+    byte_burst: float = 4 * 1024 * 1024.0
+    total: int = 64 * 1024 * 1024
+    newcomers_rate: float = 50.0
+    newcomers_burst: float = 5_000.0
+    trust_cap: int = 100
+
+
+@dataclass(slots=True)
+class _Author:
+    records: Bucket
+    size: Bucket
+    stored: int = 0
+
+
+@dataclass
+class Authors:
+    """Rations per author; see the module's theory of operation."""
+
+    limits: Limits = field(default_factory=Limits)
+    _authors: dict[bytes, _Author] = field(default_factory=dict, init=False)
+    _standing: dict[bytes, tuple[int, float]] = field(default_factory=dict, init=False)
+    _newcomers: Bucket | None = field(default=None, init=False)
+
+    def standing(self, author: bytes, now: float) -> int | None:
+        """The standing of `author` as last learned, or None if unknown or older than
+        STANDING_TTL (the caller then looks it up and calls `learn`)."""
+        known = self._standing.get(author)
+        if known is None or now - known[1] >= STANDING_TTL:
+            return None
+        return known[0]
+
+    def learn(self, author: bytes, standing: int, now: float) -> None:
+        """Remembers the standing of `author` (accepted contributions) as of `now`."""
+        if len(self._standing) >= MAX_AUTHORS:
+            self._standing = {a: s for a, s in self._standing.items() if now - s[1] < STANDING_TTL}
+            if len(self._standing) >= MAX_AUTHORS:
+                return  # looked up again next time
+        self._standing[author] = (standing, now)
+
+    def vouched(self, author: bytes) -> None:
+        """A contribution of `author` was just accepted: its standing is looked up again."""
+        self._standing.pop(author, None)
+
+    def trust(self, standing: int) -> int:
+        """How many rations a key of this standing gets."""
+        return 1 + min(max(0, standing), self.limits.trust_cap)
+
+    def admit(self, author: bytes, size: int, standing: int, now: float) -> bool:
+        """Whether this node takes a record of `size` bytes by `author` now; if so, it is
+        charged to the author's ration (and the newcomers' pool, for a key with no standing).
+        """
+        limits = self.limits
+        trust = self.trust(standing)
+        state = self._authors.get(author)
+        if state is None:
+            if len(self._authors) >= MAX_AUTHORS and not self._forget(now):
+                return False
+            state = _Author(
+                Bucket(limits.rate * trust, limits.burst * trust, limits.burst * trust, now),
+                Bucket(
+                    limits.byte_rate * trust,
+                    limits.byte_burst * trust,
+                    limits.byte_burst * trust,
+                    now,
+                ),
+            )
+            self._authors[author] = state
+        else:
+            _scale(state.records, limits.rate * trust, limits.burst * trust)
+            _scale(state.size, limits.byte_rate * trust, limits.byte_burst * trust)
+        if state.stored + size > limits.total * trust:
+            return False
+        if not (_can(state.records, now, 1.0) and _can(state.size, now, float(size))):
+            return False
+        if standing <= 0:
+            pool = self._pool(now)
+            if not pool.take(now):
+                return False
+        state.records.take(now)
+        state.size.take(now, float(size))
+        state.stored += size
+        return True
+
+    def stored(self, author: bytes) -> int:
+        """Bytes of `author` taken since start (as far as it is remembered)."""
+        state = self._authors.get(author)
+        return 0 if state is None else state.stored
+
+    def _pool(self, now: float) -> Bucket:
+        if self._newcomers is None:
+            limits = self.limits
+            self._newcomers = Bucket(
+                limits.newcomers_rate, limits.newcomers_burst, limits.newcomers_burst, now
+            )
+        return self._newcomers
+
+    def _forget(self, now: float) -> bool:
+        """Forgets authors whose buckets have refilled; returns whether any was."""
+        before = len(self._authors)
+        self._authors = {
+            a: s for a, s in self._authors.items() if not (s.records.full(now) and s.size.full(now))
+        }
+        return len(self._authors) < before
+
+
+def _can(bucket: Bucket, now: float, cost: float) -> bool:
+    """Whether `bucket` holds `cost` tokens now (refilling it, taking none)."""
+    bucket.tokens = min(bucket.burst, bucket.tokens + max(0.0, now - bucket.at) * bucket.rate)
+    bucket.at = now
+    return bucket.tokens >= cost
+
+
+def _scale(bucket: Bucket, rate: float, burst: float) -> None:
+    """Gives a bucket the rate and burst of the author's trust now; a key that gained standing
+    gets the larger burst's difference at once."""
+    if burst > bucket.burst:
+        bucket.tokens += burst - bucket.burst
+    bucket.rate, bucket.burst = rate, burst
+    bucket.tokens = min(bucket.tokens, burst)

@@ -1,0 +1,80 @@
+"""Authors' rations over real hosts on 127.0.0.1 (issue 15, admission control): a flood of
+records from fresh keys, passed on by an honest node, is refused past the newcomers' pool
+without a strike against the forwarder; a key with accepted work still gets through during the
+flood; and sync, asked for the same records, is held to the same rations. Every wait is on a
+condition and bounded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+from node.net.intake import standing_of
+from protocol.topics import shard, work
+from tests.support import factories as f
+from tests.support.nodes import running, wait_for
+
+# The target's rations: a pool for newcomers that refills too slowly to matter in a test.
+POOL = 40
+TARGET = {"author_rate": 1.0, "newcomers_burst": POOL, "newcomers_rate": 0.001, "author_burst": 100}
+
+
+async def test_a_flood_of_fresh_keys_is_rationed_and_the_honest_forwarder_is_not_blamed(
+    dirs: Callable[[str], Path],
+) -> None:
+    project = f.project("alice")
+    contribution = f.contribution("bob", "alice")
+    accepted = f.acceptance(contribution, "alice")
+    flood = [f.profile(f"fresh{i}") for i in range(300)]
+    topic = work(shard(f.pid("alice")))
+    with trio.fail_after(60):
+        async with (
+            # The forwarder rations nobody: it is an honest node that took the flood (say, its
+            # records came to it slowly over a day) and passes it on.
+            running(dirs("relay"), role="bootstrap", author_rate=0.0) as relay,
+            running(
+                dirs("target"), bootstrap=(relay.addrs()[0],), follow=(f.pid("alice"),), **TARGET
+            ) as target,
+        ):
+            await wait_for(lambda: len(target.peers.connected()) == 1, timeout=10)
+            await wait_for(lambda: relay.peer_id in target.gossip.mesh("meta"), timeout=10)
+            await wait_for(lambda: bool(target.gossip.subscribers(topic)), timeout=10)
+            await wait_for(lambda: relay.peer_id in target.gossip.mesh(topic), timeout=10)
+            # Bob's contribution is accepted by Alice: Bob has standing at the target.
+            await relay.submit([project])
+            await wait_for(lambda: target.store.has(project.id), timeout=10)
+            await relay.submit([contribution, accepted])
+            await wait_for(lambda: target.store.has(accepted.id), timeout=10)
+            assert standing_of(target.store, f.pub("bob"), 100) == 1
+            before = target.gossip.counters.stored
+
+            for i in range(0, len(flood), 50):
+                await relay.submit(flood[i : i + 50])
+            await wait_for(
+                lambda: (
+                    target.gossip.counters.rationed + target.gossip.counters.stored - before
+                    >= len(flood)
+                ),
+                timeout=20,
+            )
+            stored = sum(target.store.has(r.id) for r in flood)
+            # The pool had POOL less the project, the contribution and the acceptance (all three by
+            # keys with no standing then).
+            assert stored == POOL - 3
+            assert target.gossip.counters.rationed == len(flood) - stored
+
+            # During the flood, a key with accepted work still gets through.
+            honest = f.profile("bob", about="trusted")
+            await relay.submit([honest])
+            await wait_for(lambda: target.store.has(honest.id), timeout=10)
+
+            # Sync asks for what the target lacks, and the same rations hold.
+            report = await target.sync.sync_with(relay.peer_id)
+            assert report.rationed == len(flood) - stored
+            assert sum(target.store.has(r.id) for r in flood) == stored
+
+            # The forwarder did nothing it could have known was wrong.
+            assert not target.peers.book._strikes.get(str(relay.peer_id))
+            assert relay.peer_id in target.peers.connected()
