@@ -216,6 +216,13 @@ class Gossip:
                     forwarder, f"replayed {len(blobs)} records we hold, past its allowance"
                 )
             return False
+        # Records whose authors' rations are spent are dropped before any signature check.
+        unrationed = self._intake.ration(fresh)
+        rationed = len(fresh) - len(unrationed)
+        self.counters.rationed += rationed
+        if not unrationed:
+            return False  # not passed on, and nobody's offence (node/net/core/authors.py)
+        fresh = unrationed
         try:
             # The clock is the intake's to judge: a record from the near future is held.
             records, errors = await decode_all(fresh, self._verify, now=None)
@@ -243,7 +250,7 @@ class Gossip:
             rid, error = result.rejected[0]
             self._reject(forwarder, f"record {rid.hex()[:16]}: {error}")
             return False
-        if taken.refused or taken.rationed:
+        if taken.refused or taken.rationed or rationed:
             # Orphans past the peer's quota, or records past their authors' rations, were not
             # stored: nor are they passed on, so that a flood of them stops here. Nobody is
             # blamed for the rations: the forwarder cannot know what others brought us.

@@ -13,7 +13,8 @@ that sent them and the topic they came on. In order, cheapest first:
 3. The clock (`take`, node/net/core/held.py): a record dated up to HOLD_SKEW beyond the
    validity window is held and offered to the store once the node's clock makes it valid (the
    held records' ticker); further out, it is an offence of the peer.
-4. Authors (`take`, node/net/core/authors.py): each record is charged to its author's ration,
+4. Authors (`ration` before signatures are checked, then `take`, node/net/core/authors.py):
+   records of authors whose rations are spent are dropped unverified; each record is charged to its author's ration,
    which grows with the author's accepted work; keys with none share the newcomers' pool. What
    goes past is not stored, and is nobody's offence (`Taken.rationed`).
 5. Orphans (`take`): records whose parents the node has not seen are charged to the peer, within
@@ -41,6 +42,7 @@ from node.net.core.held import Held, Timing, judge
 from node.net.core.quotas import Quotas
 from node.net.core.ticker import Ticker
 from protocol import Acceptance, Record
+from protocol.envelope import claimed_author
 from protocol.topics import topic as topic_of
 from protocol.validate import dependencies
 from storage import IngestResult, Store
@@ -111,6 +113,27 @@ class Intake:
             for blob, rid in zip(blobs, ids, strict=True)
             if rid not in known and rid not in held
         ]
+
+    def ration(self, blobs: Sequence[bytes]) -> list[bytes]:
+        """Returns the blobs whose claimed authors have room in their rations now, in order;
+        the others are dropped before their signatures are checked (nobody's offence).
+
+        Charges nothing: `take` does, once the records are verified.
+        """
+        authors = self.authors
+        if authors is None:
+            return list(blobs)
+        claims = [claimed_author(blob) for blob in blobs]
+        verdicts = authors.room(
+            [(a, len(b)) for a, b in zip(claims, blobs, strict=True) if a is not None],
+            self._clock(),
+        )
+        kept: list[bytes] = []
+        judged = iter(verdicts)
+        for blob, author in zip(blobs, claims, strict=True):
+            if author is None or next(judged):
+                kept.append(blob)
+        return kept
 
     async def take(self, peer: str, topic: str, records: Sequence[Record]) -> Taken:
         """Checks `records` (decoded and verified) that `peer` sent on `topic`, and stores them.

@@ -114,6 +114,8 @@ class _Checked:
     blobs: tuple[bytes, ...]
     valid: list[Record] = field(default_factory=list)
     errors: list[ProtocolError] = field(default_factory=list)
+    # Dropped before their signatures were checked: their authors' rations were spent.
+    rationed: int = 0
     done: trio.Event = field(default_factory=trio.Event)
 
 
@@ -376,8 +378,11 @@ class Sync:
                 nursery.start_soon(self._check, batch)
 
     async def _check(self, batch: _Checked) -> None:
+        # Records whose authors' rations are spent are dropped before any signature check.
+        blobs = self._intake.ration(batch.blobs)
+        batch.rationed = len(batch.blobs) - len(blobs)
         # The clock is the intake's to judge: a record from the near future is held.
-        batch.valid, batch.errors = await decode_all(batch.blobs, self._verify, now=None)
+        batch.valid, batch.errors = await decode_all(blobs, self._verify, now=None)
         batch.done.set()
 
     async def _download(
@@ -414,7 +419,7 @@ class Sync:
         report.fetched += len(blobs)
         report.stored += len(result.added) + len(result.released)
         report.rejected += bad + len(result.rejected) + taken.refused
-        report.rationed += taken.rationed
+        report.rationed += taken.rationed + batch.rationed
 
 
 def _missing(store: Store, need: Sequence[bytes]) -> list[bytes]:

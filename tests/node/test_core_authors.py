@@ -111,3 +111,26 @@ def test_a_flooding_key_gets_its_rate_over_virtual_time() -> None:
     trio.run(main, clock=clock)
     # Offers at 0, 0.1, ... 59.9 s: the burst, then 59 refilled.
     assert result == [20 + 59]
+
+
+def test_room_charges_nothing_and_knows_only_authors_it_has_looked_up() -> None:
+    authors = Authors(Limits(burst=2, rate=0.001, newcomers_burst=1e6))
+    # Unknown standing: only `admit`, after the signature check, may refuse.
+    assert authors.room([(A, 100)] * 5, T0) == [True] * 5
+    authors.learn(A, 0, T0)
+    # Two fit in the burst, counting the batch's own; asking charges nothing.
+    assert authors.room([(A, 100)] * 3, T0) == [True, True, False]
+    assert authors.room([(A, 100)] * 3, T0) == [True, True, False]
+    assert admitted(authors, A, 1, T0) == 1
+    assert authors.room([(A, 100), (B, 100), (A, 100)], T0) == [True, True, False]
+
+
+def test_room_sees_the_newcomers_pool_drain_within_a_batch() -> None:
+    authors = Authors(Limits(newcomers_burst=3, newcomers_rate=0.001))
+    keys = [i.to_bytes(32, "big") for i in range(5)]
+    for key in keys:
+        authors.learn(key, 0, T0)
+    authors.learn(B, 1, T0)
+    assert authors.room([(k, 100) for k in keys], T0) == [True, True, True, False, False]
+    assert sum(authors.admit(k, 100, 0, T0) for k in keys) == 3
+    assert authors.room([(keys[0], 100), (B, 100)], T0) == [False, True]

@@ -23,6 +23,11 @@ Rules:
   how much of an author this node has taken already (other forwarders brought the rest), and
   an honest node that took it did so within its own budget. It comes again by sync once the
   budget has refilled (sync goes through the same quotas: there is no back door).
+- Before signatures. `room` says, charging nothing, whether each record of a batch could be
+  admitted (counting the ones before it), from the author key its bytes claim: records of an author (or of newcomers) whose ration is spent
+  are dropped before their signatures are checked, so a flood past its ration costs the node a
+  hash and a look-up per record. A forged claim costs the named author nothing (it is charged
+  only by `admit`, after the signature was checked).
 - Local records (the node's own user) are not rationed: this is about what others make us keep.
 - Memory. At most MAX_AUTHORS authors are remembered; when full, those whose buckets have
   refilled are forgotten (their totals with them: the newcomer pool still bounds what fresh
@@ -31,6 +36,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from node.net.core.quotas import Bucket
@@ -135,6 +141,44 @@ class Authors:
         state.stored += size
         return True
 
+    def room(self, claims: Sequence[tuple[bytes, int]], now: float) -> list[bool]:
+        """For records claimed to be (author, size), in order: whether each could be admitted
+        now, given the ones before it in the list; charging nothing. True for an author whose
+        standing is unknown (only `admit`, after the record's signature was checked, decides
+        then). For dropping records before their signatures are checked: a forged record naming
+        an author costs that author nothing."""
+        limits = self.limits
+        pool = _level(self._pool(now), now)
+        used: dict[bytes, tuple[int, int]] = {}
+        verdicts = []
+        for author, size in claims:
+            standing = self.standing(author, now)
+            if standing is None:
+                verdicts.append(True)
+                continue
+            trust = self.trust(standing)
+            state = self._authors.get(author)
+            count, length = used.get(author, (0, 0))
+            ok = standing > 0 or pool >= 1.0
+            if ok and state is not None:
+                _scale(state.records, limits.rate * trust, limits.burst * trust)
+                _scale(state.size, limits.byte_rate * trust, limits.byte_burst * trust)
+                ok = (
+                    state.stored + length + size <= limits.total * trust
+                    and _level(state.records, now) >= count + 1
+                    and _level(state.size, now) >= length + size
+                )
+            elif ok:
+                ok = count + 1 <= limits.burst * trust and length + size <= min(
+                    limits.byte_burst * trust, limits.total * trust
+                )
+            if ok:
+                used[author] = (count + 1, length + size)
+                if standing <= 0:
+                    pool -= 1.0
+            verdicts.append(ok)
+        return verdicts
+
     def stored(self, author: bytes) -> int:
         """Bytes of `author` taken since start (as far as it is remembered)."""
         state = self._authors.get(author)
@@ -155,6 +199,13 @@ class Authors:
             a: s for a, s in self._authors.items() if not (s.records.full(now) and s.size.full(now))
         }
         return len(self._authors) < before
+
+
+def _level(bucket: Bucket, now: float) -> float:
+    """The tokens `bucket` holds now (refilling it, taking none)."""
+    bucket.tokens = min(bucket.burst, bucket.tokens + max(0.0, now - bucket.at) * bucket.rate)
+    bucket.at = now
+    return bucket.tokens
 
 
 def _can(bucket: Bucket, now: float, cost: float) -> bool:
