@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from node.gateway import Gateway
-from node.net.core.authors import Authors, Limits
+from node.net.core.authors import Authors, Limits, Rationed
 from node.net.core.held import Held, Timing, judge
 from node.net.core.quotas import Quotas
 from node.net.core.ticker import Ticker
@@ -89,6 +89,8 @@ class Intake:
         store = gateway.store
         self.quotas = Quotas(store.max_orphans, store.max_orphan_bytes)
         self.authors = None if limits is None else Authors(limits)
+        # Left out for their authors' rations lately: sync does not fetch them again yet.
+        self.rationed = Rationed()
         self.held = Held()
         self._ticker = Ticker(self.held.due, self.held.next_wakeup, self._release, clock)
         self._nursery: trio.Nursery | None = None
@@ -129,10 +131,14 @@ class Intake:
             self._clock(),
         )
         kept: list[bytes] = []
+        dropped: list[bytes] = []
         judged = iter(verdicts)
         for blob, author in zip(blobs, claims, strict=True):
             if author is None or next(judged):
                 kept.append(blob)
+            else:
+                dropped.append(hashlib.sha256(blob).digest())
+        self.rationed.add(dropped, self._clock())
         return kept
 
     async def take(self, peer: str, topic: str, records: Sequence[Record]) -> Taken:
@@ -180,6 +186,7 @@ class Intake:
             result, refused, over, rationed = await self._gateway.write(
                 _ingest_within, self._gateway.store, self.quotas, self.authors, peer, records, now
             )
+        self.rationed.add(rationed, now)
         self.quotas.settled(
             (*result.released, *(rid for rid, _ in result.discarded), *result.evicted)
         )
@@ -194,7 +201,7 @@ class Intake:
                 f"{refused} orphans past its quota ({count} orphans, {size} bytes waiting, "
                 "the oldest for over two minutes)"
             )
-        return Taken(result, refused=refused, rationed=rationed, offence=offence)
+        return Taken(result, refused=refused, rationed=len(rationed), offence=offence)
 
     def _release(self, due: Sequence[tuple[str, Record]]) -> None:
         """Stores held records whose time has come (the held records' ticker)."""
@@ -222,19 +229,23 @@ def _ingest_within(
     peer: str,
     records: Sequence[Record],
     now: float,
-) -> tuple[IngestResult, int, bool, int]:
+) -> tuple[IngestResult, int, bool, list[bytes]]:
     """Ingests `records`, leaving out those past their authors' rations and the would-be
     orphans that `peer` has no room for (in the writer thread, so that what is stored cannot
     change between the look and the write).
 
     Returns:
         The store's result, how many orphans were left out, whether the peer went past its
-        own quota, and how many records were left out for their authors' rations.
+        own quota, and the ids of the records left out for their authors' rations.
     """
-    rationed = 0
+    rationed: list[bytes] = []
     if authors is not None:
-        admitted = [r for r in records if _admit(store, authors, r, now)]
-        rationed = len(records) - len(admitted)
+        admitted: list[Record] = []
+        for record in records:
+            if _admit(store, authors, record, now):
+                admitted.append(record)
+            else:
+                rationed.append(record.id)
         records = admitted
         if not records:
             return IngestResult(), 0, False, rationed

@@ -352,6 +352,10 @@ class Sync:
         signatures always have work queued, and nothing waits for a round trip.
         """
         pending = await self._gateway.read(_missing, self._store, need)
+        # What was just left out for its authors' rations is not fetched again yet.
+        now = self._clock()
+        rationed = self._intake.rationed
+        pending = [rid for rid in pending if not rationed.recent(rid, now)]
         downloaded_send, downloaded = trio.open_memory_channel[
             tuple[set[bytes], tuple[bytes, ...]]
         ](1)

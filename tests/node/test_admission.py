@@ -6,6 +6,7 @@ condition and bounded."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,9 +71,18 @@ async def test_a_flood_of_fresh_keys_is_rationed_and_the_honest_forwarder_is_not
             await relay.submit([honest])
             await wait_for(lambda: target.store.has(honest.id), timeout=10)
 
-            # Sync asks for what the target lacks, and the same rations hold.
+            # Sync does not fetch again what was just left out...
             report = await target.sync.sync_with(relay.peer_id)
-            assert report.rationed == len(flood) - stored
+            assert report.needed >= len(flood) - stored
+            assert report.fetched == 0
+            # ...and what it fetches is held to the same rations: no back door. These records
+            # of more fresh keys the relay holds without having published them.
+            unseen = [f.profile(f"late{i}") for i in range(50)]
+            await relay.gateway.write(relay.store.ingest, unseen, now=time.time())
+            report = await target.sync.sync_with(relay.peer_id)
+            assert report.fetched == len(unseen)
+            assert report.rationed == len(unseen)
+            assert not any(target.store.has(r.id) for r in unseen)
             assert sum(target.store.has(r.id) for r in flood) == stored
 
             # The forwarder did nothing it could have known was wrong.

@@ -8,7 +8,7 @@ import trio
 import trio.testing
 
 from node.net.core import authors as authors_module
-from node.net.core.authors import STANDING_TTL, Authors, Limits
+from node.net.core.authors import RATIONED_TTL, STANDING_TTL, Authors, Limits, Rationed
 
 T0 = 1_700_000_000.0
 A, B = b"a" * 32, b"b" * 32
@@ -134,3 +134,18 @@ def test_room_sees_the_newcomers_pool_drain_within_a_batch() -> None:
     assert authors.room([(k, 100) for k in keys], T0) == [True, True, True, False, False]
     assert sum(authors.admit(k, 100, 0, T0) for k in keys) == 3
     assert authors.room([(keys[0], 100), (B, 100)], T0) == [False, True]
+
+
+def test_rationed_ids_are_remembered_for_a_while_and_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(authors_module, "MAX_RATIONED", 3)
+    rationed = Rationed()
+    ids = [bytes([i]) * 32 for i in range(5)]
+    rationed.add(ids[:2], T0)
+    assert rationed.recent(ids[0], T0 + RATIONED_TTL - 1)
+    assert not rationed.recent(ids[0], T0 + RATIONED_TTL)
+    assert not rationed.recent(ids[4], T0)
+    rationed.add(ids[2:], T0 + 1)
+    # The oldest gave way to the newest.
+    assert len(rationed) == 3
+    assert not rationed.recent(ids[0], T0 + 1) and not rationed.recent(ids[1], T0 + 1)
+    assert all(rationed.recent(rid, T0 + 1) for rid in ids[2:])

@@ -28,6 +28,10 @@ Rules:
   are dropped before their signatures are checked, so a flood past its ration costs the node a
   hash and a look-up per record. A forged claim costs the named author nothing (it is charged
   only by `admit`, after the signature was checked).
+- Sync does not fetch again, for RATIONED_TTL seconds, what it has just left out (`Rationed`):
+  a peer holding a million records past their rations would otherwise send them all again at
+  every periodic sync. Once that time has passed they are fetched, and taken if the rations
+  have refilled.
 - Local records (the node's own user) are not rationed: this is about what others make us keep.
 - Memory. At most MAX_AUTHORS authors are remembered; when full, those whose buckets have
   refilled are forgotten (their totals with them: the newcomer pool still bounds what fresh
@@ -43,6 +47,10 @@ from node.net.core.quotas import Bucket
 
 MAX_AUTHORS = 100_000
 STANDING_TTL = 600.0
+# Ids of records left out for their authors' rations, that sync does not fetch again for a
+# while: by their first 8 bytes (a rare collision only delays a record), at most this many.
+MAX_RATIONED = 262_144
+RATIONED_TTL = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,3 +230,29 @@ def _scale(bucket: Bucket, rate: float, burst: float) -> None:
         bucket.tokens += burst - bucket.burst
     bucket.rate, bucket.burst = rate, burst
     bucket.tokens = min(bucket.tokens, burst)
+
+
+@dataclass
+class Rationed:
+    """Ids of records recently left out for their authors' rations (see the theory above)."""
+
+    _at: dict[bytes, float] = field(default_factory=dict, init=False)
+
+    def add(self, ids: Sequence[bytes], now: float) -> None:
+        for rid in ids:
+            key = rid[:8]
+            self._at.pop(key, None)
+            self._at[key] = now
+        excess = len(self._at) - MAX_RATIONED
+        if excess > 0:
+            # Oldest first: dicts keep insertion order.
+            for key in list(self._at)[:excess]:
+                del self._at[key]
+
+    def recent(self, rid: bytes, now: float) -> bool:
+        """Whether `rid` was left out less than RATIONED_TTL seconds ago."""
+        at = self._at.get(rid[:8])
+        return at is not None and now - at < RATIONED_TTL
+
+    def __len__(self) -> int:
+        return len(self._at)
