@@ -13,6 +13,7 @@ from typing import Literal
 import multiaddr
 
 from node.errors import ConfigError
+from protocol.stamp import MAX_DIFFICULTY
 
 Role = Literal["personal", "bootstrap"]
 
@@ -45,6 +46,12 @@ class NetworkConfig:
         author_total: bytes such a key may make this node store since it started.
         newcomers_rate: records per second all keys with no accepted work together may add.
         newcomers_burst: records they may add together at once.
+        key_difficulty: bits of proof of work (protocol.stamp) a key with no accepted work
+            needs to draw on the newcomers' pool; `workwork init` mints the identity key with
+            this much. A network parameter: dev and test networks set it low or to 0.
+        unstamped_rate: records per second all keys with no accepted work and too little
+            proof of work together may add.
+        unstamped_burst: records they may add together at once.
     """
 
     listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
@@ -63,6 +70,9 @@ class NetworkConfig:
     author_total: int = 64 * 1024 * 1024
     newcomers_rate: float = 50.0
     newcomers_burst: int = 5_000
+    key_difficulty: int = 15
+    unstamped_rate: float = 2.0
+    unstamped_burst: int = 200
 
     def __post_init__(self) -> None:
         for addr in (*self.listen, *self.announce, *self.bootstrap):
@@ -84,8 +94,10 @@ class NetworkConfig:
             self.newcomers_rate,
             self.newcomers_burst,
         )
-        if any(value < 0 for value in rations):
-            raise ConfigError("author_* and newcomers_* must not be negative")
+        if any(value < 0 for value in (*rations, self.unstamped_rate, self.unstamped_burst)):
+            raise ConfigError("author_*, newcomers_* and unstamped_* must not be negative")
+        if not 0 <= self.key_difficulty <= MAX_DIFFICULTY:
+            raise ConfigError(f"key_difficulty must be in [0, {MAX_DIFFICULTY}]")
         for pid in self.follow:
             if len(pid) != 32:
                 raise ConfigError("follow takes 32-byte project ids")

@@ -133,6 +133,9 @@ class Node:
             total=config.author_total,
             newcomers_rate=config.newcomers_rate,
             newcomers_burst=float(config.newcomers_burst),
+            difficulty=config.key_difficulty,
+            unstamped_rate=config.unstamped_rate,
+            unstamped_burst=float(config.unstamped_burst),
         )
 
     def topics(self) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ import trio.testing
 
 from node.net.core import authors as authors_module
 from node.net.core.authors import RATIONED_TTL, STANDING_TTL, Authors, Limits, Rationed
+from protocol.stamp import mint, work
 
 T0 = 1_700_000_000.0
 A, B = b"a" * 32, b"b" * 32
@@ -149,3 +150,23 @@ def test_rationed_ids_are_remembered_for_a_while_and_bounded(monkeypatch) -> Non
     assert len(rationed) == 3
     assert not rationed.recent(ids[0], T0 + 1) and not rationed.recent(ids[1], T0 + 1)
     assert all(rationed.recent(rid, T0 + 1) for rid in ids[2:])
+
+
+def test_without_proof_of_work_fresh_keys_share_the_small_unstamped_pool() -> None:
+    """Defect 6: a new identity costs nothing. With a difficulty, free keys cannot starve the
+    newcomers who minted theirs."""
+    limits = Limits(difficulty=8, newcomers_burst=5, unstamped_burst=2, unstamped_rate=0.001)
+    authors = Authors(limits)
+    counter = iter(range(10**6))
+    stamped = [bytes(mint(8, seed=lambda: bytes([next(counter) % 256]) * 32).verify_key)]
+    free = [i.to_bytes(32, "big") for i in range(100)]
+    free = [k for k in free if work(k) < 8][:50]
+    assert not authors.stamped(free[0]) and authors.stamped(stamped[0])
+    assert sum(authors.admit(k, 100, 0, T0) for k in free) == 2
+    assert admitted(authors, stamped[0], 10, T0) == 5
+    # A key with accepted work needs no stamp.
+    assert admitted(authors, free[0], 3, T0, standing=1) == 3
+    assert authors.room([(free[1], 100), (stamped[0], 100)], T0) == [True, True]
+    authors.learn(free[1], 0, T0)
+    authors.learn(stamped[0], 0, T0)
+    assert authors.room([(free[1], 100), (stamped[0], 100)], T0) == [False, False]

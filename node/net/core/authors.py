@@ -18,7 +18,10 @@ Rules:
 - Keys with no standing also share one pool, `newcomers_burst` records refilled at
   `newcomers_rate` per second, whoever signs them: ten thousand fresh keys get together what the
   pool allows, not ten thousand rations. This is the policy on records from keys with no
-  accepted work (issue 15, defect 6).
+  accepted work (issue 15, defect 6). With a `difficulty`, only keys stamped with that much
+  proof of work (protocol.stamp: about 2**difficulty key generations to make, a hash to check)
+  draw on it; the others share the unstamped pool, `unstamped_burst` refilled at
+  `unstamped_rate`, so that a flood of free keys cannot starve newcomers who paid for theirs.
 - A record that goes past is not taken, and it is nobody's offence: the forwarder cannot know
   how much of an author this node has taken already (other forwarders brought the rest), and
   an honest node that took it did so within its own budget. It comes again by sync once the
@@ -44,6 +47,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from node.net.core.quotas import Bucket
+from protocol.stamp import work
 
 MAX_AUTHORS = 100_000
 STANDING_TTL = 600.0
@@ -71,6 +75,11 @@ class Limits:
     newcomers_rate: float = 50.0
     newcomers_burst: float = 5_000.0
     trust_cap: int = 100
+    # Bits of proof of work (protocol.stamp) a key with no accepted work needs to draw on the
+    # newcomers' pool; keys with less share the far smaller unstamped pool. 0: every key has it.
+    difficulty: int = 0
+    unstamped_rate: float = 2.0
+    unstamped_burst: float = 200.0
 
 
 @dataclass(slots=True)
@@ -88,6 +97,7 @@ class Authors:
     _authors: dict[bytes, _Author] = field(default_factory=dict, init=False)
     _standing: dict[bytes, tuple[int, float]] = field(default_factory=dict, init=False)
     _newcomers: Bucket | None = field(default=None, init=False)
+    _unstamped: Bucket | None = field(default=None, init=False)
 
     def standing(self, author: bytes, now: float) -> int | None:
         """The standing of `author` as last learned, or None if unknown or older than
@@ -141,7 +151,7 @@ class Authors:
         if not (_can(state.records, now, 1.0) and _can(state.size, now, float(size))):
             return False
         if standing <= 0:
-            pool = self._pool(now)
+            pool = self._pool(author, now)
             if not pool.take(now):
                 return False
         state.records.take(now)
@@ -156,7 +166,7 @@ class Authors:
         then). For dropping records before their signatures are checked: a forged record naming
         an author costs that author nothing."""
         limits = self.limits
-        pool = _level(self._pool(now), now)
+        pools: dict[int, float] = {}
         used: dict[bytes, tuple[int, int]] = {}
         verdicts = []
         for author, size in claims:
@@ -167,7 +177,12 @@ class Authors:
             trust = self.trust(standing)
             state = self._authors.get(author)
             count, length = used.get(author, (0, 0))
-            ok = standing > 0 or pool >= 1.0
+            pool = None
+            if standing <= 0:
+                pool = self._pool(author, now)
+                if id(pool) not in pools:
+                    pools[id(pool)] = _level(pool, now)
+            ok = pool is None or pools[id(pool)] >= 1.0
             if ok and state is not None:
                 _scale(state.records, limits.rate * trust, limits.burst * trust)
                 _scale(state.size, limits.byte_rate * trust, limits.byte_burst * trust)
@@ -182,8 +197,8 @@ class Authors:
                 )
             if ok:
                 used[author] = (count + 1, length + size)
-                if standing <= 0:
-                    pool -= 1.0
+                if pool is not None:
+                    pools[id(pool)] -= 1.0
             verdicts.append(ok)
         return verdicts
 
@@ -192,13 +207,24 @@ class Authors:
         state = self._authors.get(author)
         return 0 if state is None else state.stored
 
-    def _pool(self, now: float) -> Bucket:
-        if self._newcomers is None:
-            limits = self.limits
-            self._newcomers = Bucket(
-                limits.newcomers_rate, limits.newcomers_burst, limits.newcomers_burst, now
+    def stamped(self, author: bytes) -> bool:
+        """Whether `author` has the proof of work the newcomers' pool asks for."""
+        return self.limits.difficulty <= 0 or work(author) >= self.limits.difficulty
+
+    def _pool(self, author: bytes, now: float) -> Bucket:
+        """The pool that `author`, a key with no standing, draws on."""
+        limits = self.limits
+        if self.stamped(author):
+            if self._newcomers is None:
+                self._newcomers = Bucket(
+                    limits.newcomers_rate, limits.newcomers_burst, limits.newcomers_burst, now
+                )
+            return self._newcomers
+        if self._unstamped is None:
+            self._unstamped = Bucket(
+                limits.unstamped_rate, limits.unstamped_burst, limits.unstamped_burst, now
             )
-        return self._newcomers
+        return self._unstamped
 
     def _forget(self, now: float) -> bool:
         """Forgets authors whose buckets have refilled; returns whether any was."""
