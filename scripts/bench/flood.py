@@ -164,7 +164,7 @@ async def seed(node: Node, raws: list[bytes]) -> None:
 # Child processes.
 
 
-async def child_target(data: Path, setup_file: Path) -> None:
+async def child_target(data: Path, setup_file: Path, sync_interval: float) -> None:
     stored: dict[str, float] = {}
     peak = [0.0]
 
@@ -180,7 +180,7 @@ async def child_target(data: Path, setup_file: Path) -> None:
 
     with trio.move_on_after(CHILD_TIMEOUT):
         async with trio.open_nursery() as nursery:
-            node = await start(nursery, data, role="bootstrap")
+            node = await start(nursery, data, role="bootstrap", sync_interval=sync_interval)
             await seed(node, msgpack.unpackb(setup_file.read_bytes()))
             node.gossip.on_stored.append(listener)
             nursery.start_soon(sample)
@@ -327,7 +327,9 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     (tmp / "honest.msgpack").write_bytes(msgpack.packb(honest))
     children: list[Child] = []
     try:
-        target = Child("target", str(tmp / "target"), str(tmp / "setup.msgpack"))
+        target = Child(
+            "target", str(tmp / "target"), str(tmp / "setup.msgpack"), str(args.sync_interval)
+        )
         children.append(target)
         ready = target.read("ready", 120)
         addr = ready["addr"]
@@ -364,6 +366,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return {
         "flood_records": args.records,
         "flood_keys": args.keys,
+        "target_sync_interval_s": args.sync_interval,
         "flood_mib": flood_bytes / 2**20,
         "generate_s": round(generated, 1),
         "flood_rate_per_s": args.rate,
@@ -394,6 +397,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2000.0, help="flood records/s")
     parser.add_argument("--seconds", type=float, default=20.0, help="baseline phase length")
     parser.add_argument("--honest-rate", type=float, default=10.0, help="honest records/s")
+    parser.add_argument(
+        "--sync-interval", type=float, default=30.0, help="the target's periodic sync, s"
+    )
     parser.add_argument("--log", help="children log here (node.* at INFO), one file each")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -414,7 +420,7 @@ def main() -> None:
             logging.getLogger("libp2p").setLevel(logging.WARNING)
         match role:
             case "target":
-                trio.run(child_target, Path(rest[0]), Path(rest[1]))
+                trio.run(child_target, Path(rest[0]), Path(rest[1]), float(rest[2]))
             case "honest":
                 trio.run(child_honest, Path(rest[0]), rest[1], Path(rest[2]), Path(rest[3]))
             case "flooder":
