@@ -304,7 +304,15 @@ def _percentile(values: list[float], q: float) -> float:
 
 def latencies(sent: dict[str, float], stored: dict[str, float]) -> dict[str, Any]:
     delays = sorted(stored[rid] - at for rid, at in sent.items() if rid in stored)
+    first = min(sent.values(), default=0.0)
+    # When the slow ones were sent (s into the phase), to tell a stall from a steady queue.
+    slow = sorted(
+        (round(at - first, 1), round(stored[rid] - at, 2))
+        for rid, at in sent.items()
+        if rid in stored and stored[rid] - at > 1.0
+    )
     return {
+        "slow_sent_at_s_and_delay_s": slow[:10] + (["..."] if len(slow) > 20 else []) + slow[-10:],
         "sent": len(sent),
         "arrived": len(delays),
         "p50_ms": 1000 * _percentile(delays, 0.5),
