@@ -13,13 +13,20 @@ from pathlib import Path
 import trio
 
 from node.net.intake import standing_of
+from protocol import sign, stamp
 from protocol.topics import shard, work
 from tests.support import factories as f
 from tests.support.nodes import running, wait_for
 
 # The target's rations: a pool for newcomers that refills too slowly to matter in a test.
 POOL = 40
-TARGET = {"author_rate": 1.0, "newcomers_burst": POOL, "newcomers_rate": 0.001, "author_burst": 100}
+TARGET = {
+    "author_rate": 1.0,
+    "key_difficulty": 0,
+    "newcomers_burst": POOL,
+    "newcomers_rate": 0.001,
+    "author_burst": 100,
+}
 
 
 async def test_a_flood_of_fresh_keys_is_rationed_and_the_honest_forwarder_is_not_blamed(
@@ -88,3 +95,40 @@ async def test_a_flood_of_fresh_keys_is_rationed_and_the_honest_forwarder_is_not
             # The forwarder did nothing it could have known was wrong.
             assert not target.peers.book._strikes.get(str(relay.peer_id))
             assert relay.peer_id in target.peers.connected()
+
+
+async def test_fresh_keys_without_proof_of_work_cannot_starve_stamped_newcomers(
+    dirs: Callable[[str], Path],
+) -> None:
+    """Defect 6: a new identity costs nothing. With a key difficulty, a flood of free keys
+    fills only the unstamped pool; a newcomer who minted its key still gets through."""
+    free = [f.profile(f"free{i}") for i in range(100)]
+    assert all(
+        stamp.work(r.author) < 8 for r in free[:30]
+    )  # (the odds of one having 8 bits: 1/256)
+    free = [r for r in free if stamp.work(r.author) < 8]
+    newcomer = sign(f.profile("newcomer").body, stamp.mint(8))
+    with trio.fail_after(60):
+        async with (
+            running(dirs("relay"), role="bootstrap", author_rate=0.0) as relay,
+            running(
+                dirs("target"),
+                bootstrap=(relay.addrs()[0],),
+                author_rate=1.0,
+                key_difficulty=8,
+                unstamped_burst=20,
+                unstamped_rate=0.001,
+            ) as target,
+        ):
+            await wait_for(lambda: relay.peer_id in target.gossip.mesh("meta"), timeout=10)
+            await relay.submit(free)
+            await wait_for(
+                lambda: (
+                    target.gossip.counters.rationed + target.gossip.counters.stored >= len(free)
+                ),
+                timeout=20,
+            )
+            assert sum(target.store.has(r.id) for r in free) == 20
+            await relay.submit([newcomer])
+            await wait_for(lambda: target.store.has(newcomer.id), timeout=10)
+            assert not target.peers.book._strikes.get(str(relay.peer_id))
