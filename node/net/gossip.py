@@ -27,6 +27,7 @@ lose messages (a peer offline, a slow reader): sync repairs that.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import random
@@ -211,7 +212,8 @@ class Gossip:
             # honest forwarder sends one now and then (we got the records by sync first), so
             # only replays past the peer's allowance count against it.
             self.counters.replays += 1
-            if self._intake.quotas.replay(str(forwarder), self._clock()):
+            ids = [hashlib.sha256(blob).digest() for blob in blobs]
+            if self._intake.replay(str(forwarder), ids):
                 self._reject(
                     forwarder, f"replayed {len(blobs)} records we hold, past its allowance"
                 )

@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# How long after a record was stored a gossip copy of it is not held against the sender.
+REPLAY_GRACE = 30.0
+
 
 @dataclass
 class Taken:
@@ -91,6 +94,9 @@ class Intake:
         self.authors = None if limits is None else Authors(limits)
         # Left out for their authors' rations lately: sync does not fetch them again yet.
         self.rationed = Rationed()
+        # Stored lately, by gossip or sync: a gossip copy of one of them that comes now is no
+        # replay (see `replay`).
+        self.stored_lately = Rationed(REPLAY_GRACE)
         self.held = Held()
         self._ticker = Ticker(self.held.due, self.held.next_wakeup, self._release, clock)
         self._nursery: trio.Nursery | None = None
@@ -115,6 +121,20 @@ class Intake:
             for blob, rid in zip(blobs, ids, strict=True)
             if rid not in known and rid not in held
         ]
+
+    def replay(self, peer: str, ids: Sequence[bytes]) -> bool:
+        """`peer` sent a gossip batch of records that are all stored here: returns True if that
+        is an offence (past its replay allowance, node/net/core/quotas.py).
+
+        Not if one of them was stored in the last REPLAY_GRACE seconds: under load, a gossip
+        message waits in py-libp2p's validation queue for seconds, and the node's sync with the
+        very peer that published it may store its records meanwhile. The peer could not have
+        known; counting those got an honest publisher banned during a flood.
+        """
+        now = self._clock()
+        if any(self.stored_lately.recent(rid, now) for rid in ids):
+            return False
+        return self.quotas.replay(peer, now)
 
     def ration(self, blobs: Sequence[bytes]) -> list[bytes]:
         """Returns the blobs whose claimed authors have room in their rations now, in order;
@@ -187,6 +207,7 @@ class Intake:
                 _ingest_within, self._gateway.store, self.quotas, self.authors, peer, records, now
             )
         self.rationed.add(rationed, now)
+        self.stored_lately.add([*result.added, *result.released], now)
         self.quotas.settled(
             (*result.released, *(rid for rid, _ in result.discarded), *result.evicted)
         )

@@ -12,11 +12,16 @@ from pathlib import Path
 
 import trio
 
+from node.net.core.peers import MAX_STRIKES
+from node.net.core.quotas import DUPLICATE_BURST
 from node.net.intake import standing_of
 from protocol import sign, stamp
 from protocol.topics import shard, work
 from tests.support import factories as f
 from tests.support.nodes import running, wait_for
+
+# Enough single-record replays to earn a ban, were they counted.
+DUPLICATE_BURST_PLUS = int(DUPLICATE_BURST) + MAX_STRIKES + 2
 
 # The target's rations: a pool for newcomers that refills too slowly to matter in a test.
 POOL = 40
@@ -132,3 +137,34 @@ async def test_fresh_keys_without_proof_of_work_cannot_starve_stamped_newcomers(
             await relay.submit([newcomer])
             await wait_for(lambda: target.store.has(newcomer.id), timeout=10)
             assert not target.peers.book._strikes.get(str(relay.peer_id))
+
+
+async def test_a_publisher_whose_records_sync_brought_first_is_no_replayer(
+    dirs: Callable[[str], Path],
+) -> None:
+    """Found by the flood benchmark: under load a gossip message waits seconds in py-libp2p's
+    validation queue, the node's sync with the publisher stores its records meanwhile, and the
+    gossip copies then looked like replays: the honest publisher was banned. Records stored in
+    the last REPLAY_GRACE seconds are no replay."""
+    records = [f.profile(f"p{i}") for i in range(DUPLICATE_BURST_PLUS)]
+    with trio.fail_after(60):
+        async with (
+            running(dirs("publisher"), role="bootstrap") as publisher,
+            running(dirs("target"), bootstrap=(publisher.addrs()[0],)) as target,
+        ):
+            await wait_for(lambda: publisher.peer_id in target.gossip.mesh("meta"), timeout=10)
+            await wait_for(lambda: target.peer_id in publisher.gossip.mesh("meta"), timeout=10)
+            # Stored by the publisher, not yet gossiped; the target's sync brings them first.
+            await publisher.gateway.write(publisher.store.ingest, records, now=time.time())
+            report = await target.sync.sync_with(publisher.peer_id)
+            assert report.stored == len(records)
+            # Then the gossip copies arrive, one message each.
+            for record in records:
+                sent = publisher.gossip.counters.published_messages
+                await publisher.gossip.publish([record])
+                await wait_for(
+                    lambda s=sent: publisher.gossip.counters.published_messages > s, timeout=10
+                )
+            await wait_for(lambda: target.gossip.counters.replays >= len(records), timeout=20)
+            assert not target.peers.book._strikes.get(str(publisher.peer_id))
+            assert not target.peers.is_banned(publisher.peer_id)

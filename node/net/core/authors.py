@@ -260,8 +260,10 @@ def _scale(bucket: Bucket, rate: float, burst: float) -> None:
 
 @dataclass
 class Rationed:
-    """Ids of records recently left out for their authors' rations (see the theory above)."""
+    """Ids of records recently left out for their authors' rations (see the theory above); also
+    used, with another `ttl`, for ids stored lately (node/net/intake.py)."""
 
+    ttl: float = RATIONED_TTL
     _at: dict[bytes, float] = field(default_factory=dict, init=False)
 
     def add(self, ids: Sequence[bytes], now: float) -> None:
@@ -276,9 +278,9 @@ class Rationed:
                 del self._at[key]
 
     def recent(self, rid: bytes, now: float) -> bool:
-        """Whether `rid` was left out less than RATIONED_TTL seconds ago."""
+        """Whether `rid` was added less than `ttl` seconds ago."""
         at = self._at.get(rid[:8])
-        return at is not None and now - at < RATIONED_TTL
+        return at is not None and now - at < self.ttl
 
     def __len__(self) -> int:
         return len(self._at)
