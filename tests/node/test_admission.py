@@ -156,8 +156,9 @@ async def test_a_publisher_whose_records_sync_brought_first_is_no_replayer(
             await wait_for(lambda: target.peer_id in publisher.gossip.mesh("meta"), timeout=10)
             # Stored by the publisher, not yet gossiped; the target's sync brings them first.
             await publisher.gateway.write(publisher.store.ingest, records, now=time.time())
-            report = await target.sync.sync_with(publisher.peer_id)
-            assert report.stored == len(records)
+            await target.sync.sync_with(publisher.peer_id)
+            # (Under load, the sync the connection started may be the one that stored them.)
+            assert all(target.store.has(r.id) for r in records)
             # Then the gossip copies arrive, one message each.
             for record in records:
                 sent = publisher.gossip.counters.published_messages
