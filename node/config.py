@@ -13,6 +13,7 @@ from typing import Literal
 import multiaddr
 
 from node.errors import ConfigError
+from protocol.stamp import MAX_DIFFICULTY
 
 Role = Literal["personal", "bootstrap"]
 Reachability = Literal["auto", "public", "private"]
@@ -49,6 +50,20 @@ class NetworkConfig:
         relay_duration: seconds a relayed circuit may last before the relay closes it.
         relay_bytes: bytes a relayed circuit may carry (both ways together).
         relay_ttl: seconds a reservation lasts unless renewed (clients renew before).
+        author_rate: records per second a key with no accepted work may make this node store
+            from peers (node/net/core/authors.py); a key with n accepted contributions gets
+            1 + min(n, 100) times this, and the bursts and totals below likewise. 0 turns the
+            authors' rations off (for benchmarks of the pipeline, and tests of other things).
+        author_burst: records such a key may bring at once.
+        author_total: bytes such a key may make this node store since it started.
+        newcomers_rate: records per second all keys with no accepted work together may add.
+        newcomers_burst: records they may add together at once.
+        key_difficulty: bits of proof of work (protocol.stamp) a key with no accepted work
+            needs to draw on the newcomers' pool; `workwork init` mints the identity key with
+            this much. A network parameter: dev and test networks set it low or to 0.
+        unstamped_rate: records per second all keys with no accepted work and too little
+            proof of work together may add.
+        unstamped_burst: records they may add together at once.
     """
 
     listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
@@ -71,6 +86,14 @@ class NetworkConfig:
     relay_duration: int = 600
     relay_bytes: int = 16 * 1024 * 1024
     relay_ttl: int = 3600
+    author_rate: float = 1.0
+    author_burst: int = 500
+    author_total: int = 64 * 1024 * 1024
+    newcomers_rate: float = 50.0
+    newcomers_burst: int = 5_000
+    key_difficulty: int = 15
+    unstamped_rate: float = 2.0
+    unstamped_burst: int = 200
 
     def __post_init__(self) -> None:
         for addr in (*self.listen, *self.announce, *self.bootstrap):
@@ -85,6 +108,17 @@ class NetworkConfig:
             raise ConfigError(f"role must be 'personal' or 'bootstrap', not {self.role!r}")
         if not 0.0 <= self.gossip_drop < 1.0:
             raise ConfigError("gossip_drop must be in [0, 1)")
+        rations = (
+            self.author_rate,
+            self.author_burst,
+            self.author_total,
+            self.newcomers_rate,
+            self.newcomers_burst,
+        )
+        if any(value < 0 for value in (*rations, self.unstamped_rate, self.unstamped_burst)):
+            raise ConfigError("author_*, newcomers_* and unstamped_* must not be negative")
+        if not 0 <= self.key_difficulty <= MAX_DIFFICULTY:
+            raise ConfigError(f"key_difficulty must be in [0, {MAX_DIFFICULTY}]")
         for pid in self.follow:
             if len(pid) != 32:
                 raise ConfigError("follow takes 32-byte project ids")

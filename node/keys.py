@@ -55,7 +55,7 @@ from nacl.signing import SigningKey
 
 from node.errors import KeyFileError
 from node.files import read_secret, write_secret
-from protocol import Body, Record, sign
+from protocol import Body, Record, sign, stamp
 
 IDENTITY_FORMAT = "workwork-identity/1"
 IDENTITY_FILE = "identity.key"
@@ -138,8 +138,13 @@ class _Keystore:
     document: dict[str, Any]
 
 
-def create(identity_path: Path, wallet_path: Path, passphrase: str) -> Identity:
+def create(
+    identity_path: Path, wallet_path: Path, passphrase: str, *, difficulty: int = 0
+) -> Identity:
     """Makes a new identity key and wallet key and writes them encrypted.
+
+    The identity key is minted with `difficulty` bits of proof of work (`protocol.stamp`): the
+    network's `key_difficulty`, so that its records draw on the newcomers' pool of other nodes.
 
     Raises:
         KeyFileError: either file exists already (keys are never overwritten), the passphrase
@@ -149,7 +154,7 @@ def create(identity_path: Path, wallet_path: Path, passphrase: str) -> Identity:
         if path.exists():
             raise KeyFileError(f"{path} exists already; refusing to overwrite a key")
     _check_new(passphrase)
-    identity = Identity(SigningKey.generate(), Account.create())
+    identity = Identity(stamp.mint(difficulty), Account.create())
     write_secret(identity_path, _seal_identity(identity.signing_key, passphrase))
     keystore = Account.encrypt(identity.wallet.key, passphrase, kdf="scrypt", iterations=SCRYPT_N)
     write_secret(wallet_path, json.dumps(keystore, indent=2).encode())

@@ -149,6 +149,23 @@ def decode(data: bytes, *, verify: bool = True) -> Record:
     return Record(body, author, signature, data, hashlib.sha256(data).digest())
 
 
+# The canonical envelope starts with a 3-array and a bin 8 of 32 bytes: the author's key.
+_AUTHOR_PREFIX = b"\x93\xc4\x20"
+
+
+def claimed_author(data: bytes) -> bytes | None:
+    """Returns the author key that envelope bytes name, without decoding or verifying them
+    (None if they do not start as an envelope does).
+
+    Only a hint: an unverified claim may be false. It is good for refusing work cheaply (a node
+    whose ration for that author is spent drops the bytes before checking them), never for
+    charging or crediting anyone.
+    """
+    if len(data) < 3 + KEY_SIZE or data[:3] != _AUTHOR_PREFIX:
+        return None
+    return bytes(data[3 : 3 + KEY_SIZE])
+
+
 def signature_valid(data: bytes) -> bool:
     """Returns whether `data` is an envelope whose signature verifies, without decoding its body.
 

@@ -162,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     secret.chmod(0o600)
     ENV.pop("WORKWORK_PASSPHRASE", None)
     ENV.pop("WORKWORK_HOME", None)
+    # A dev network: keys are minted with a little proof of work (the default 15 bits take
+    # about a second each on a laptop).
+    ENV["WORKWORK_KEY_DIFFICULTY"] = "8"
     homes = {name: base / name for name in ("boot", "alice", "agent")}
     pp = ("--passphrase-file", str(secret))
 

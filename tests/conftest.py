@@ -11,6 +11,9 @@ pytest_plugins = ["tests.support.fixtures"]
 # Every node the tests run, in this process or in a child, refuses store calls from its event
 # loop (see node/gateway.py): a blocking call that slipped past the gateway fails its test.
 os.environ["WORKWORK_STRICT_IO"] = "1"
+# A test network: `workwork init` mints keys with no proof of work, and its config says so
+# (tests/protocol/test_stamp.py tests the real difficulty).
+os.environ["WORKWORK_KEY_DIFFICULTY"] = "0"
 
 # The fast loop (`scripts/test -m "not slow"`) tries fewer examples in each property test; the
 # whole suite (CI) tries hypothesis's usual number, or what each test asks for.

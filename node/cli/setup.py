@@ -40,6 +40,13 @@ from node.home import Settings, write
 @click.option("--listen", multiple=True, help="Multiaddr to listen on (repeatable).")
 @click.option("--announce", multiple=True, help="Multiaddr to tell peers instead (repeatable).")
 @click.option("--bootstrap", multiple=True, help="Multiaddr of a bootstrap node (repeatable).")
+@click.option(
+    "--key-difficulty",
+    type=click.IntRange(0, 32),
+    envvar="WORKWORK_KEY_DIFFICULTY",
+    help="The network's key_difficulty: bits of proof of work to mint the identity key with "
+    "(about 1 s at the default 15); written to config.toml (else $WORKWORK_KEY_DIFFICULTY).",
+)
 @output
 def init(
     passphrase_file: Path | None,
@@ -47,6 +54,7 @@ def init(
     listen: tuple[str, ...],
     announce: tuple[str, ...],
     bootstrap: tuple[str, ...],
+    key_difficulty: int | None,
 ) -> None:
     """Create the data dir: keys (encrypted with a passphrase) and config.toml.
 
@@ -64,10 +72,14 @@ def init(
     for name, value in (("listen", listen), ("announce", announce), ("bootstrap", bootstrap)):
         if value:
             network[name] = value
+    if key_difficulty is not None:
+        network["key_difficulty"] = key_difficulty
     settings = Settings().replace(network=network)
     passphrase = keys.passphrase(passphrase_file, new=True)
     home.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    identity = keys.create(home.identity, home.wallet, passphrase)
+    identity = keys.create(
+        home.identity, home.wallet, passphrase, difficulty=settings.network.key_difficulty
+    )
     peer = hostkey.peer_id(hostkey.load_or_create(home.host_key))
     write(home.config, settings)
 

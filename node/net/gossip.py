@@ -27,6 +27,7 @@ lose messages (a peer offline, a slow reader): sync repairs that.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import random
@@ -89,6 +90,8 @@ class Counters:
     stored: int = 0
     duplicates: int = 0
     invalid_messages: int = 0
+    # Records not stored because their authors went past their rations (nobody's offence).
+    rationed: int = 0
     # Batches not stored because the store failed (a full disk).
     unstored: int = 0
     dropped: int = 0
@@ -209,11 +212,19 @@ class Gossip:
             # honest forwarder sends one now and then (we got the records by sync first), so
             # only replays past the peer's allowance count against it.
             self.counters.replays += 1
-            if self._intake.quotas.replay(str(forwarder), self._clock()):
+            ids = [hashlib.sha256(blob).digest() for blob in blobs]
+            if self._intake.replay(str(forwarder), ids):
                 self._reject(
                     forwarder, f"replayed {len(blobs)} records we hold, past its allowance"
                 )
             return False
+        # Records whose authors' rations are spent are dropped before any signature check.
+        unrationed = self._intake.ration(fresh)
+        rationed = len(fresh) - len(unrationed)
+        self.counters.rationed += rationed
+        if not unrationed:
+            return False  # not passed on, and nobody's offence (node/net/core/authors.py)
+        fresh = unrationed
         try:
             # The clock is the intake's to judge: a record from the near future is held.
             records, errors = await decode_all(fresh, self._verify, now=None)
@@ -229,6 +240,7 @@ class Gossip:
         self.counters.stored += len(result.added) + len(result.released)
         self.counters.duplicates += len(result.duplicates)
         self.counters.held += taken.held
+        self.counters.rationed += taken.rationed
         stored = result.added + result.released
         if stored:
             for listener in self.on_stored:
@@ -240,9 +252,10 @@ class Gossip:
             rid, error = result.rejected[0]
             self._reject(forwarder, f"record {rid.hex()[:16]}: {error}")
             return False
-        if taken.refused:
-            # Orphans past the peer's quota were not stored: nor are they passed on, so that a
-            # flood of them stops here.
+        if taken.refused or taken.rationed or rationed:
+            # Orphans past the peer's quota, or records past their authors' rations, were not
+            # stored: nor are they passed on, so that a flood of them stops here. Nobody is
+            # blamed for the rations: the forwarder cannot know what others brought us.
             return False
         # Held records are passed on: a peer whose clock runs ahead of ours finds them valid.
         return bool(result.added or result.orphaned or taken.held)

@@ -13,7 +13,11 @@ that sent them and the topic they came on. In order, cheapest first:
 3. The clock (`take`, node/net/core/held.py): a record dated up to HOLD_SKEW beyond the
    validity window is held and offered to the store once the node's clock makes it valid (the
    held records' ticker); further out, it is an offence of the peer.
-4. Orphans (`take`): records whose parents the node has not seen are charged to the peer, within
+4. Authors (`ration` before signatures are checked, then `take`, node/net/core/authors.py):
+   records of authors whose rations are spent are dropped unverified; each record is charged to its author's ration,
+   which grows with the author's accepted work; keys with none share the newcomers' pool. What
+   goes past is not stored, and is nobody's offence (`Taken.rationed`).
+5. Orphans (`take`): records whose parents the node has not seen are charged to the peer, within
    its quota and the room left in the orphan area; what goes past the peer's quota is not
    stored, and is an offence if the peer's orphans have waited ORPHAN_GRACE already.
 
@@ -33,10 +37,12 @@ from typing import TYPE_CHECKING
 import trio
 
 from node.gateway import Gateway
+from node.net.core.authors import Authors, Limits, Rationed
 from node.net.core.held import Held, Timing, judge
 from node.net.core.quotas import Quotas
 from node.net.core.ticker import Ticker
-from protocol import Record
+from protocol import Acceptance, Record
+from protocol.envelope import claimed_author
 from protocol.topics import topic as topic_of
 from protocol.validate import dependencies
 from storage import IngestResult, Store
@@ -46,6 +52,9 @@ if TYPE_CHECKING:
     from trio_typing import TaskStatus
 
 log = logging.getLogger(__name__)
+
+# How long after a record was stored a gossip copy of it is not held against the sender.
+REPLAY_GRACE = 30.0
 
 
 @dataclass
@@ -57,6 +66,8 @@ class Taken:
     # Records not stored: all of them if there is an offence other than orphans; otherwise
     # orphans past the peer's quota, or with no room left in the orphan area.
     refused: int = 0
+    # Records not stored because their authors went past their rations (nobody's offence).
+    rationed: int = 0
     offence: str | None = None
 
 
@@ -66,13 +77,26 @@ class Intake:
     Args:
         gateway: the store's gateway.
         clock: wall time, seconds since 1970 (the records' own scale).
+        limits: the authors' rations (node/net/core/authors.py); None rations nobody.
     """
 
-    def __init__(self, gateway: Gateway, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        clock: Callable[[], float] = time.time,
+        limits: Limits | None = None,
+    ) -> None:
         self._gateway = gateway
         self._clock = clock
         store = gateway.store
         self.quotas = Quotas(store.max_orphans, store.max_orphan_bytes)
+        self.authors = None if limits is None else Authors(limits)
+        # Left out for their authors' rations lately: sync does not fetch them again yet.
+        self.rationed = Rationed()
+        # Stored lately, by gossip or sync: a gossip copy of one of them that comes now is no
+        # replay (see `replay`).
+        self.stored_lately = Rationed(REPLAY_GRACE)
         self.held = Held()
         self._ticker = Ticker(self.held.due, self.held.next_wakeup, self._release, clock)
         self._nursery: trio.Nursery | None = None
@@ -97,6 +121,45 @@ class Intake:
             for blob, rid in zip(blobs, ids, strict=True)
             if rid not in known and rid not in held
         ]
+
+    def replay(self, peer: str, ids: Sequence[bytes]) -> bool:
+        """`peer` sent a gossip batch of records that are all stored here: returns True if that
+        is an offence (past its replay allowance, node/net/core/quotas.py).
+
+        Not if one of them was stored in the last REPLAY_GRACE seconds: under load, a gossip
+        message waits in py-libp2p's validation queue for seconds, and the node's sync with the
+        very peer that published it may store its records meanwhile. The peer could not have
+        known; counting those got an honest publisher banned during a flood.
+        """
+        now = self._clock()
+        if any(self.stored_lately.recent(rid, now) for rid in ids):
+            return False
+        return self.quotas.replay(peer, now)
+
+    def ration(self, blobs: Sequence[bytes]) -> list[bytes]:
+        """Returns the blobs whose claimed authors have room in their rations now, in order;
+        the others are dropped before their signatures are checked (nobody's offence).
+
+        Charges nothing: `take` does, once the records are verified.
+        """
+        authors = self.authors
+        if authors is None:
+            return list(blobs)
+        claims = [claimed_author(blob) for blob in blobs]
+        verdicts = authors.room(
+            [(a, len(b)) for a, b in zip(claims, blobs, strict=True) if a is not None],
+            self._clock(),
+        )
+        kept: list[bytes] = []
+        dropped: list[bytes] = []
+        judged = iter(verdicts)
+        for blob, author in zip(blobs, claims, strict=True):
+            if author is None or next(judged):
+                kept.append(blob)
+            else:
+                dropped.append(hashlib.sha256(blob).digest())
+        self.rationed.add(dropped, self._clock())
+        return kept
 
     async def take(self, peer: str, topic: str, records: Sequence[Record]) -> Taken:
         """Checks `records` (decoded and verified) that `peer` sent on `topic`, and stores them.
@@ -140,9 +203,11 @@ class Intake:
         with trio.CancelScope(shield=True):
             # Shielded: py-libp2p cancels a validator that runs past its timeout, and records
             # that were written must still be counted and announced.
-            result, refused, over = await self._gateway.write(
-                _ingest_within, self._gateway.store, self.quotas, peer, records, now
+            result, refused, over, rationed = await self._gateway.write(
+                _ingest_within, self._gateway.store, self.quotas, self.authors, peer, records, now
             )
+        self.rationed.add(rationed, now)
+        self.stored_lately.add([*result.added, *result.released], now)
         self.quotas.settled(
             (*result.released, *(rid for rid, _ in result.discarded), *result.evicted)
         )
@@ -157,7 +222,7 @@ class Intake:
                 f"{refused} orphans past its quota ({count} orphans, {size} bytes waiting, "
                 "the oldest for over two minutes)"
             )
-        return Taken(result, refused=refused, offence=offence)
+        return Taken(result, refused=refused, rationed=len(rationed), offence=offence)
 
     def _release(self, due: Sequence[tuple[str, Record]]) -> None:
         """Stores held records whose time has come (the held records' ticker)."""
@@ -179,15 +244,32 @@ class Intake:
 
 
 def _ingest_within(
-    store: Store, quotas: Quotas, peer: str, records: Sequence[Record], now: float
-) -> tuple[IngestResult, int, bool]:
-    """Ingests `records`, leaving out the would-be orphans that `peer` has no room for (in the
-    writer thread, so that what is stored cannot change between the look and the write).
+    store: Store,
+    quotas: Quotas,
+    authors: Authors | None,
+    peer: str,
+    records: Sequence[Record],
+    now: float,
+) -> tuple[IngestResult, int, bool, list[bytes]]:
+    """Ingests `records`, leaving out those past their authors' rations and the would-be
+    orphans that `peer` has no room for (in the writer thread, so that what is stored cannot
+    change between the look and the write).
 
     Returns:
-        The store's result, how many orphans were left out, and whether the peer went past its
-        own quota.
+        The store's result, how many orphans were left out, whether the peer went past its
+        own quota, and the ids of the records left out for their authors' rations.
     """
+    rationed: list[bytes] = []
+    if authors is not None:
+        admitted: list[Record] = []
+        for record in records:
+            if _admit(store, authors, record, now):
+                admitted.append(record)
+            else:
+                rationed.append(record.id)
+        records = admitted
+        if not records:
+            return IngestResult(), 0, False, rationed
     brought = {r.id for r in records}
     projects: dict[bytes, bool] = {}
     orphans: list[Record] = []
@@ -206,8 +288,69 @@ def _ingest_within(
                 orphans.append(record)
                 break
     if not orphans:
-        return store.ingest(records, now=now), 0, False
+        result = store.ingest(records, now=now)
+        _vouch(store, authors, records, result)
+        return result, 0, False, rationed
     room, over = quotas.orphan_room(peer, [len(r.raw) for r in orphans], store.orphans(), now)
     left_out = {r.id for r in orphans[room:]}
     kept = [r for r in records if r.id not in left_out]
-    return store.ingest(kept, now=now), len(left_out), over
+    result = store.ingest(kept, now=now)
+    _vouch(store, authors, kept, result)
+    return result, len(left_out), over, rationed
+
+
+def _vouch(
+    store: Store, authors: Authors | None, records: Sequence[Record], result: IngestResult
+) -> None:
+    """Has the standing of the contributors whose work was just accepted looked up again."""
+    if authors is None:
+        return
+    stored = {*result.added, *result.released}
+    for record in records:
+        if record.id in stored and isinstance(record.body, Acceptance):
+            contribution = store.get(record.body.contribution_id)
+            if contribution is not None:
+                authors.vouched(contribution.author)
+
+
+# Contributions of an author looked at to find its standing: enough to reach the trust cap
+# when most of them were accepted, and a bounded read for a key with thousands of others.
+STANDING_SCAN = 256
+
+
+def _admit(store: Store, authors: Authors, record: Record, now: float) -> bool:
+    """Charges `record` to its author's ration if it fits (a record stored already is free:
+    the store takes it as a duplicate)."""
+    if store.has(record.id):
+        return True
+    author = record.author
+    standing = authors.standing(author, now)
+    if standing is None:
+        standing = standing_of(store, author, authors.limits.trust_cap)
+        authors.learn(author, standing, now)
+    return authors.admit(author, len(record.raw), standing, now)
+
+
+def standing_of(store: Store, author: bytes, cap: int) -> int:
+    """How many contributions of `author` (up to `cap`) have an acceptance in force of weight
+    above 0 signed by another key: what the network has vouched for (a key cannot vouch for
+    itself by accepting its own work in its own project)."""
+    accepted = 0
+    cursor: bytes | None = None
+    looked = 0
+    while looked < STANDING_SCAN and accepted < cap:
+        page = store.contributions_by(author, cursor=cursor, limit=100)
+        for contribution in page.items:
+            looked += 1
+            acceptance = store.acceptance_of(contribution.id)
+            if (
+                acceptance is not None
+                and acceptance.author != author
+                and isinstance(acceptance.body, Acceptance)
+                and acceptance.body.weight > 0
+            ):
+                accepted += 1
+        cursor = page.cursor
+        if cursor is None:
+            break
+    return accepted

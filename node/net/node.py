@@ -32,6 +32,7 @@ from node.evidence import DIRNAME as EVIDENCE_DIR
 from node.evidence import Evidence
 from node.gateway import Gateway
 from node.net import hostkey
+from node.net.core.authors import Limits
 from node.net.evidence import EvidenceService
 from node.net.gossip import Gossip
 from node.net.host import Stack, build
@@ -145,6 +146,22 @@ class Node:
         assert self._stack is not None, "the node is not running"
         return [str(a) for a in self._stack.host.get_addrs()]
 
+    def limits(self) -> Limits | None:
+        """The authors' rations of this node's configuration (None: off)."""
+        config = self.config
+        if config.author_rate <= 0:
+            return None
+        return Limits(
+            rate=config.author_rate,
+            burst=float(config.author_burst),
+            total=config.author_total,
+            newcomers_rate=config.newcomers_rate,
+            newcomers_burst=float(config.newcomers_burst),
+            difficulty=config.key_difficulty,
+            unstamped_rate=config.unstamped_rate,
+            unstamped_burst=float(config.unstamped_burst),
+        )
+
     def topics(self) -> tuple[str, ...]:
         """Returns the topics this node follows by its role and configuration."""
         if self.config.role == "bootstrap":
@@ -244,7 +261,7 @@ class Node:
             async with trio.open_nursery() as nursery:
                 gateway = self._gateway
                 self._peers = Peers(stack, gateway, self.config, clock=self.clock)
-                self._intake = Intake(gateway, clock=self.clock)
+                self._intake = Intake(gateway, clock=self.clock, limits=self.limits())
                 self._gossip = Gossip(
                     stack,
                     self._intake,

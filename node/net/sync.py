@@ -101,6 +101,8 @@ class Report:
     fetched: int = 0
     stored: int = 0
     rejected: int = 0
+    # Records past their authors' rations: not stored, fetched again once they have refilled.
+    rationed: int = 0
     error: str | None = None
 
 
@@ -112,6 +114,8 @@ class _Checked:
     blobs: tuple[bytes, ...]
     valid: list[Record] = field(default_factory=list)
     errors: list[ProtocolError] = field(default_factory=list)
+    # Dropped before their signatures were checked: their authors' rations were spent.
+    rationed: int = 0
     done: trio.Event = field(default_factory=trio.Event)
 
 
@@ -348,6 +352,10 @@ class Sync:
         signatures always have work queued, and nothing waits for a round trip.
         """
         pending = await self._gateway.read(_missing, self._store, need)
+        # What was just left out for its authors' rations is not fetched again yet.
+        now = self._clock()
+        rationed = self._intake.rationed
+        pending = [rid for rid in pending if not rationed.recent(rid, now)]
         downloaded_send, downloaded = trio.open_memory_channel[
             tuple[set[bytes], tuple[bytes, ...]]
         ](1)
@@ -374,8 +382,11 @@ class Sync:
                 nursery.start_soon(self._check, batch)
 
     async def _check(self, batch: _Checked) -> None:
+        # Records whose authors' rations are spent are dropped before any signature check.
+        blobs = self._intake.ration(batch.blobs)
+        batch.rationed = len(batch.blobs) - len(blobs)
         # The clock is the intake's to judge: a record from the near future is held.
-        batch.valid, batch.errors = await decode_all(batch.blobs, self._verify, now=None)
+        batch.valid, batch.errors = await decode_all(blobs, self._verify, now=None)
         batch.done.set()
 
     async def _download(
@@ -412,6 +423,7 @@ class Sync:
         report.fetched += len(blobs)
         report.stored += len(result.added) + len(result.released)
         report.rejected += bad + len(result.rejected) + taken.refused
+        report.rationed += taken.rationed + batch.rationed
 
 
 def _missing(store: Store, need: Sequence[bytes]) -> list[bytes]:

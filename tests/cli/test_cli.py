@@ -75,6 +75,22 @@ def _init(home: Path, *args: str, **variables: str | None) -> subprocess.Complet
     )  # fmt: skip
 
 
+def test_init_mints_the_identity_key_at_the_networks_difficulty(tmp_path: Path) -> None:
+    """Defect 6: a key is minted with proof of work (protocol.stamp), and the node's config
+    keeps the difficulty its rations ask of others' keys."""
+    import tomllib
+
+    from protocol.stamp import work
+
+    made = json.loads(_init(tmp_path / "a", "--json", "--key-difficulty", "10").stdout)
+    assert work(bytes.fromhex(made["public_key"])) >= 10
+    config = tomllib.loads((tmp_path / "a" / "config.toml").read_text())
+    assert config["network"]["key_difficulty"] == 10
+    # From the environment too (the test suite's default is 0).
+    made = json.loads(_init(tmp_path / "b", "--json", WORKWORK_KEY_DIFFICULTY="9").stdout)
+    assert work(bytes.fromhex(made["public_key"])) >= 9
+
+
 def test_init_refuses_weak_passphrases_and_changes_nothing(tmp_path: Path) -> None:
     home = tmp_path / "home"
     short = _init(home, WORKWORK_PASSPHRASE="seven c")

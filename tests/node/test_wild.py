@@ -99,6 +99,9 @@ async def clocked(
 ) -> AsyncIterator[Node]:
     """Runs a node on `clock` (wall time, seconds since 1970) instead of the wall clock."""
     config.setdefault("sync_interval", 3600.0)
+    # Authors' rations are off unless a test says otherwise (tests/node/test_admission.py):
+    # most tests send thousands of records by a few fresh keys to test other things.
+    config.setdefault("author_rate", 0.0)
     node = Node(data_dir, NetworkConfig(**config), clock=clock)  # type: ignore[arg-type]
     async with trio.open_nursery() as nursery:
         await nursery.start(node.run)

@@ -26,6 +26,9 @@ async def running(
     to the rule as well: the test then reads the store through the gateway.
     """
     config.setdefault("sync_interval", 3600.0)  # tests that rely on periodic sync say so
+    # Authors' rations are off unless a test says otherwise (tests/node/test_admission.py):
+    # most tests send thousands of records by a few fresh keys to test other things.
+    config.setdefault("author_rate", 0.0)
     node = Node(data_dir, NetworkConfig(**config))
     if everywhere:
         node.io_root = trio.lowlevel.current_task()
