@@ -37,6 +37,12 @@ class NetworkConfig:
         quic: also listen on QUIC (experimental in py-libp2p).
         gossip_drop: fraction of received gossip messages to ignore, for fault-injection tests
             that show sync repairing what gossip loses. Always 0 in production.
+        dht: answer and walk the Kademlia DHT to find peers beyond the bootstrap list
+            (node/net/discovery.py).
+        mdns: announce the node and find peers on the LAN by mDNS; off unless turned on (a
+            bootstrap node on a public address should leave it off).
+        discovery_interval: seconds between rounds of the DHT walk once the node has
+            `target_peers` peers (every 2 s while it has fewer).
     """
 
     listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
@@ -50,6 +56,9 @@ class NetworkConfig:
     dial_private: bool = False
     quic: bool = False
     gossip_drop: float = 0.0
+    dht: bool = True
+    mdns: bool = False
+    discovery_interval: float = 30.0
 
     def __post_init__(self) -> None:
         for addr in (*self.listen, *self.announce, *self.bootstrap):
@@ -69,6 +78,8 @@ class NetworkConfig:
                 raise ConfigError("follow takes 32-byte project ids")
         if self.max_connections < 1 or self.target_peers < 0 or self.sync_interval <= 0:
             raise ConfigError("max_connections, target_peers and sync_interval must be positive")
+        if self.discovery_interval <= 0:
+            raise ConfigError("discovery_interval must be positive")
 
 
 ChainBackend = Literal["embedded", "anvil", "rpc"]
