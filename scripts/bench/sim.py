@@ -34,18 +34,14 @@ import heapq
 import json
 import random
 import resource
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from node.net.core.peers import PUBLIC, Dial, PeerBook  # noqa: E402
-from node.net.core.syncs import Outcome, SyncPlan  # noqa: E402
-from node.net.host import DEGREE, DEGREE_HIGH, DEGREE_LOW, HEARTBEAT  # noqa: E402
+from node.net.core.peers import PUBLIC, Dial, PeerBook
+from node.net.core.syncs import Outcome, SyncPlan
+from node.net.host import DEGREE, DEGREE_HIGH, DEGREE_LOW, HEARTBEAT
 
 D_LAZY = 6
 HISTORY_GOSSIP = 3  # heartbeats of messages advertised by IHAVE (GossipSub's default)
