@@ -14,7 +14,8 @@ simulator models, on a discrete-event loop with no sleeps and no sockets:
 - GossipSub as our host configures it (node/net/host.py): one topic, mesh degree D=6 (D_low 4,
   D_high 12), a heartbeat every second that grafts up to D when the mesh is under D_low and
   prunes at random down to D when it is over D_high (a pruned peer backs off 60 s), forwarding a new message to the
-  mesh, and IHAVE of the last 3 heartbeats' messages to D_lazy=6 peers outside the mesh, which
+  mesh, and IHAVE of the last 3 heartbeats' messages to max(6, a quarter of the) peers outside the
+  mesh, which
   answer IWANT for what they lack;
 - sync: when the plan says a peer is due, the node fetches what the peer holds and it lacks
   (the set difference; one request, one answer, and the records).
@@ -43,7 +44,9 @@ from node.net.core.peers import PUBLIC, Dial, PeerBook
 from node.net.core.syncs import Outcome, SyncPlan
 from node.net.host import DEGREE, DEGREE_HIGH, DEGREE_LOW, HEARTBEAT
 
+# IHAVE goes to max(D_LAZY, GOSSIP_FACTOR x the peers outside the mesh), as py-libp2p does.
 D_LAZY = 6
+GOSSIP_FACTOR = 0.25
 HISTORY_GOSSIP = 3  # heartbeats of messages advertised by IHAVE (GossipSub's default)
 SYNC_TIMEOUT = 10.0
 PRUNE_BACKOFF = 60.0  # GossipSub v1.1's default
@@ -314,7 +317,8 @@ class Sim:
         if recent:
             rids = tuple(rid for _, rid in recent)
             others = list(conns - mesh)
-            for j in self.rng.sample(others, min(len(others), D_LAZY)):
+            lazy = max(D_LAZY, int(GOSSIP_FACTOR * len(others)))
+            for j in self.rng.sample(others, min(len(others), lazy)):
                 self.send(i, j, self._ihave, j, i, rids)
         self.at(self.now + HEARTBEAT, self.heartbeat, i)
 
