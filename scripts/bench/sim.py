@@ -10,13 +10,13 @@ simulator models, on a discrete-event loop with no sleeps and no sockets:
   message, and a partition that cuts the nodes into two halves for a while (messages and dials
   across the cut are lost; connections stay up, as TCP would until it timed out);
 - connections: a dial reaches its target after one link latency; a node at `max_connections`
-  answers the dialer's peer exchange and hangs up (see `full` below);
+  answers the dialer's peer exchange and hangs up (py-libp2p refuses outright: see
+  docs/BENCHMARKS.md on why the simulation does not);
 - GossipSub as our host configures it (node/net/host.py): one topic, mesh degree D=6 (D_low 4,
   D_high 12), a heartbeat every second that grafts up to D when the mesh is under D_low and
-  prunes at random down to D when it is over D_high (a pruned peer backs off 60 s), forwarding a new message to the
-  mesh, and IHAVE of the last 3 heartbeats' messages to max(6, a quarter of the) peers outside the
-  mesh, which
-  answer IWANT for what they lack;
+  prunes at random down to D when it is over D_high (a pruned peer backs off 60 s),
+  forwarding a new message to the mesh, and IHAVE of the last 3 heartbeats' messages to
+  max(6, a quarter of the) peers outside the mesh, which answer IWANT for what they lack;
 - sync: when the plan says a peer is due, the node fetches what the peer holds and it lacks
   (the set difference; one request, one answer, and the records).
 
@@ -69,6 +69,8 @@ class Params:
         target: peers each node dials for (`network.target_peers`).
         sync_interval: `network.sync_interval`.
         horizon: the run stops here at the latest (virtual seconds).
+        refuse_when_full: a node at `max_connections` refuses a dial with no exchange, as
+            py-libp2p 0.8.1 does, instead of answering the exchange and hanging up.
     """
 
     nodes: int
@@ -85,6 +87,7 @@ class Params:
     sync_interval: float = 30.0
     seed: int = 1
     horizon: float = 900.0
+    refuse_when_full: bool = False
 
 
 @dataclass
@@ -101,6 +104,7 @@ class Result:
     duplicates_per_node_per_record: float
     sync_records_per_node: float
     connections_mean: float
+    stranded: int
     mesh_mean: float
     events: int
     wall_s: float
@@ -200,6 +204,7 @@ class Sim:
             duplicates_per_node_per_record=round(sum(self.duplicates) / n / r, 2),
             sync_records_per_node=round(sum(self.synced) / n, 2),
             connections_mean=round(sum(map(len, self.conns)) / n, 1),
+            stranded=sum(1 for c in self.conns if not c),
             mesh_mean=round(sum(map(len, self.mesh)) / n, 1),
             events=self.events,
             wall_s=round(wall, 1),
@@ -268,7 +273,9 @@ class Sim:
         # A node at its limit answers the exchange and hangs up: modelled on what a connection
         # manager with a grace period does. (py-libp2p refuses outright; see docs/BENCHMARKS.md.)
         if len(self.conns[j]) >= self.p.max_connections:
-            self.send(j, i, self._dial_result, i, j, False, shared)
+            self.send(
+                j, i, self._dial_result, i, j, False, () if self.p.refuse_when_full else shared
+            )
             return
         self.conns[j].add(i)
         book.connected(self.ids[i], self.now, (self.addrs[i],))
@@ -427,6 +434,9 @@ def main() -> None:
     parser.add_argument("--loss", type=float, default=0.0)
     parser.add_argument("--partition", action="store_true", help="cut the network in two, 5-35 s")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--refuse-when-full", action="store_true", help="full nodes refuse dials (py-libp2p)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     for n in [int(x) for x in args.nodes.split(",")]:
@@ -437,6 +447,7 @@ def main() -> None:
             loss=args.loss,
             partition=(5.0, 35.0) if args.partition else None,
             seed=args.seed,
+            refuse_when_full=args.refuse_when_full,
         )
         result = simulate(params)
         result.extra["peak_rss_mib"] = round(
@@ -452,7 +463,7 @@ def main() -> None:
                 f"(p99 {result.msgs_per_node_per_record_p99}; gossip "
                 f"{result.gossip_per_node_per_record}, dup {result.duplicates_per_node_per_record})"
                 f", sync-fetched/node {result.sync_records_per_node}, conns "
-                f"{result.connections_mean}, mesh {result.mesh_mean}, {result.events} events, "
+                f"{result.connections_mean} ({result.stranded} with none), mesh {result.mesh_mean}, {result.events} events, "
                 f"{result.wall_s} s wall",
                 flush=True,
             )

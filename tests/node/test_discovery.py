@@ -21,7 +21,7 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.utils.varint import encode_varint_prefixed, read_varint_prefixed_bytes_limited
 
-from node.net.core.peers import MAX_KNOWN, MAX_LEARNED, PRIVATE, scope
+from node.net.core.peers import MAX_KNOWN, MAX_LEARNED, MAX_STRIKES, PRIVATE, scope
 from node.net.discovery import read_answer
 from tests.support.hostile import bare_peer
 from tests.support.nodes import running, wait_for
@@ -166,3 +166,38 @@ async def test_nodes_on_a_lan_find_each_other_by_mdns_and_a_flood_of_reports_sta
             assert len(known) <= MAX_KNOWN
             assert str(b.peer_id) in {p.peer_id for p in known if p.verified}
             assert not [x for p in known for x in p.addrs if scope(x) == PRIVATE]
+
+
+@pytest.mark.slow
+async def test_a_peer_that_answers_the_walk_with_garbage_is_struck_and_banned(
+    dirs: Callable[[str], Path],
+) -> None:
+    """Each unreadable FIND_NODE answer is a strike: the peer is banned at its MAX_STRIKES-th
+    answer, not before, and hung up on; the node's real peer is untouched."""
+    banned_when_answering: list[bool] = []
+
+    with trio.fail_after(60):
+        async with (
+            running(dirs("boot"), role="bootstrap") as boot,
+            running(dirs("node"), bootstrap=(boot.addrs()[0],), discovery_interval=3600) as node,
+            bare_peer() as (host, _),
+        ):
+
+            async def serve_garbage(stream: INetStream) -> None:
+                try:
+                    while True:
+                        await read_varint_prefixed_bytes_limited(stream, 1 << 20)
+                        banned_when_answering.append(node.peers.is_banned(host.get_id()))
+                        await stream.write(encode_varint_prefixed(b"\xff\xff not a DHT answer"))
+                except Exception:  # the asker closed the stream
+                    pass
+
+            host.set_stream_handler(KAD, serve_garbage)
+            await wait_for(lambda: boot.peer_id in node.peers.connected(), timeout=10)
+            await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(node.addrs()[0])))
+            await wait_for(lambda: host.get_id() in node.peers.connected(), timeout=10)
+            while not node.peers.is_banned(host.get_id()):
+                await node.discovery.walk_once()
+            assert banned_when_answering[:MAX_STRIKES] == [False] * MAX_STRIKES
+            await wait_for(lambda: host.get_id() not in node.peers.connected(), timeout=10)
+            assert not node.peers.is_banned(boot.peer_id)
