@@ -280,7 +280,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         deadline = time.time() + args.converge_timeout
         while time.time() < deadline:
             held = [_status(Path(c.config["data"])).get("held", 0) for c in children]
-            if min(held) >= count:
+            if min(held) >= count + 1:  # the project, and every record
                 converged_at = time.time()
                 break
             time.sleep(0.5)
@@ -318,6 +318,10 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         return sorted(out)
 
     everyone = delays(list(range(args.nodes)))
+    # The last arrival of any published record anywhere: when the network had converged.
+    last_arrival = max(
+        (at for a in arrivals for rid, at in a.items() if rid in wanted), default=0.0
+    )
     steady = delays([i for i in range(args.nodes) if i not in victims])
     published = len([rid for rid in sent if rid in wanted])
     traffic = [s.get("bytes", 0) for s in statuses]
@@ -335,6 +339,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "converge_after_last_restart_s": (
             round(converged_at - last_restart, 2) if converged_at else None
         ),
+        "last_arrival_after_last_restart_s": round(last_arrival - last_restart, 2),
+        "last_arrival_after_last_publish_s": round(last_arrival - end_publish, 2),
         "converge_after_last_publish_s": (
             round(converged_at - end_publish, 2) if converged_at else None
         ),
