@@ -136,6 +136,7 @@ async def test_a_dht_flood_of_made_up_peers_keeps_the_table_bounded_and_the_real
             assert boot.peer_id in node.peers.connected()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("WORKWORK_NO_MDNS") == "1", reason="no LAN multicast here")
 async def test_nodes_on_a_lan_find_each_other_by_mdns_and_a_flood_of_reports_stays_bounded(
     dirs: Callable[[str], Path],
