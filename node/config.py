@@ -64,6 +64,12 @@ class NetworkConfig:
         unstamped_rate: records per second all keys with no accepted work and too little
             proof of work together may add.
         unstamped_burst: records they may add together at once.
+        dht: answer and walk the Kademlia DHT to find peers beyond the bootstrap list
+            (node/net/discovery.py).
+        mdns: announce the node and find peers on the LAN by mDNS; off unless turned on (a
+            bootstrap node on a public address should leave it off).
+        discovery_interval: seconds between rounds of the DHT walk once the node has
+            `target_peers` peers (every 2 s while it has fewer).
     """
 
     listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
@@ -94,6 +100,9 @@ class NetworkConfig:
     key_difficulty: int = 15
     unstamped_rate: float = 2.0
     unstamped_burst: int = 200
+    dht: bool = True
+    mdns: bool = False
+    discovery_interval: float = 30.0
 
     def __post_init__(self) -> None:
         for addr in (*self.listen, *self.announce, *self.bootstrap):
@@ -140,6 +149,8 @@ class NetworkConfig:
                 "relay_slots must be >= 0, and relay_reservations, relay_circuits, "
                 "relay_duration, relay_bytes and relay_ttl >= 1"
             )
+        if self.discovery_interval <= 0:
+            raise ConfigError("discovery_interval must be positive")
 
 
 ChainBackend = Literal["embedded", "anvil", "rpc"]

@@ -2,7 +2,8 @@
 
 Run order (trio nesting gives the reverse for shutdown): open the store (in a thread: it may
 rebuild its id filter) and its gateway; start the host listening; start pubsub and its router;
-start gossip, sync and the peer manager; follow topics; dial bootstrap and known peers.
+start gossip, sync, the peer manager and discovery (DHT walk, mDNS); follow topics; dial
+bootstrap and known peers.
 `Node.run` reports the node ready with `task_status.started`, and closes the store last.
 
 Local writes take the same path as remote ones: a record signed here is checked and ingested
@@ -33,6 +34,7 @@ from node.evidence import Evidence
 from node.gateway import Gateway
 from node.net import hostkey
 from node.net.core.authors import Limits
+from node.net.discovery import Discovery
 from node.net.evidence import EvidenceService
 from node.net.gossip import Gossip
 from node.net.host import Stack, build
@@ -88,6 +90,7 @@ class Node:
         self._sync: Sync | None = None
         self._peers: Peers | None = None
         self._intake: Intake | None = None
+        self._discovery: Discovery | None = None
         self._evidence_net: EvidenceService | None = None
         self._nat: Nat | None = None
 
@@ -123,6 +126,11 @@ class Node:
     def peers(self) -> Peers:
         assert self._peers is not None, "the node is not running"
         return self._peers
+
+    @property
+    def discovery(self) -> Discovery:
+        assert self._discovery is not None, "the node is not running"
+        return self._discovery
 
     @property
     def evidence_net(self) -> EvidenceService:
@@ -288,6 +296,8 @@ class Node:
                     await self._gossip.follow(topic)
                 await nursery.start(self._sync.run)
                 await nursery.start(self._peers.run)
+                self._discovery = Discovery(stack, self._peers, self.config)
+                await nursery.start(self._discovery.run)
                 self._nat = Nat(stack, self.config, self._peers, clock=self.clock)
                 self._peers.circuit_dialer = self._nat.dial
                 await nursery.start(self._nat.run)
