@@ -138,6 +138,11 @@ def _decode_in_worker(
     return records, errors
 
 
+def worker_pids() -> list[int]:
+    """Returns the process ids of the idle verifying workers (for tests and benchmarks)."""
+    return _POOL.pids()
+
+
 class _Worker:
     """One worker process (node/net/worker.py) and the pipes to it; used by one thread at a time."""
 
@@ -198,6 +203,15 @@ class _Pool:
             return bytes(len(blobs))
         self._idle.put(worker)
         return verdicts
+
+    def pids(self) -> list[int]:
+        idle: list[_Worker] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                idle.append(self._idle.get_nowait())
+        for worker in idle:
+            self._idle.put(worker)
+        return [worker.process.pid for worker in idle]
 
     def _borrow(self) -> _Worker:
         wait = 0.0

@@ -130,6 +130,22 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def tree_cpu_seconds(pid: int, *, itself: bool = True) -> float:
+    """Returns the CPU time (user and system) of process `pid` and of its descendants alive now,
+    read from /proc; 0 for a process that has ended."""
+    total = 0.0
+    try:
+        if itself:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += tree_cpu_seconds(int(child))
+    except (OSError, IndexError, ValueError):
+        pass
+    return total
+
+
 def emit(**event: Any) -> None:
     print(json.dumps(event), flush=True)
 
@@ -286,6 +302,7 @@ async def child_fresh(data: Path, addr: str, expect: int, raws_file: Path) -> No
     baseline = raw_verify_rate(msgpack.unpackb(raws_file.read_bytes()))
     async with trio.open_nursery() as nursery:
         began = time.time()
+        cpu_began = cpu_seconds()
         node = await start(nursery, data, role="bootstrap", bootstrap=(addr,), sync_interval=1e9)
 
         def holds() -> int:
@@ -297,11 +314,16 @@ async def child_fresh(data: Path, addr: str, expect: int, raws_file: Path) -> No
             while await node.gateway.read(holds) < expect:
                 await trio.sleep(0.05)
         took = time.time() - began
+        cpu_s = cpu_seconds() - cpu_began
+        # The verifying workers started during the catch-up: all of their CPU is the catch-up's.
+        workers_cpu_s = tree_cpu_seconds(os.getpid(), itself=False)
         held = await node.gateway.read(holds)
         emit(
             event="done",
             held=held,
             seconds=took,
+            cpu_s=cpu_s,
+            workers_cpu_s=workers_cpu_s,
             reports=[vars(r) for r in [*node.sync.reports, *node.sync.active()]],
             baseline=baseline,
             rss_mib=peak_rss_mib(),
@@ -458,9 +480,13 @@ def catchup(count: int, tmp: Path) -> dict[str, Any]:
     fresh = None
     try:
         ready = seed.read("ready", 300)
+        seed_cpu = tree_cpu_seconds(seed.proc.pid)
+        load = os.getloadavg()[0]
         fresh = Child("fresh", str(tmp / "fresh"), ready["addr"], str(count), str(raws_file))
         done = fresh.read("done")
+        seed_cpu = tree_cpu_seconds(seed.proc.pid) - seed_cpu
         rate = done["held"] / done["seconds"]
+        per = 1e6 / done["held"]
         return {
             "records": count,
             "held": done["held"],
@@ -470,6 +496,15 @@ def catchup(count: int, tmp: Path) -> dict[str, Any]:
             "ratio": rate / done["baseline"],
             "rounds": sum(r["rounds"] for r in done["reports"]),
             "peak_rss_mib": done["rss_mib"],
+            # Where each record's CPU went, in microseconds, and the machine's load meanwhile.
+            "us_per_record": {
+                "fresh_process": round(done["cpu_s"] * per, 1),
+                "fresh_workers": round(done["workers_cpu_s"] * per, 1),
+                "seed_process": round(seed_cpu * per, 1),
+                "raw_verify": round(1e6 / done["baseline"], 1),
+            },
+            "load_before": load,
+            "load_after": os.getloadavg()[0],
         }
     finally:
         if fresh:
