@@ -20,8 +20,11 @@ one hop between two node processes.
                 published by a fourth: a task that sleeps 10 ms, again and again, records how
                 late each wake-up is; against the same figure for the same node idle, measured
                 first in the same run (the raw baseline). Target: max < 50 ms.
+    rss         a node process started on a store of N records (filled by another process,
+                which ends first): its peak RSS and anonymous memory once started, and after
+                reading every topic's ids and every record's bytes. Not part of `all`.
 
-Run: .venv/bin/python scripts/bench/network.py [throughput|latency|catchup|lag|all]
+Run: .venv/bin/python scripts/bench/network.py [throughput|latency|catchup|lag|rss|all]
      [--records N] [--rate R] [--seconds S] [--gossip G] [--json]. Only 127.0.0.1 is used; child processes
      end by themselves, and the parent stops them by pid when it leaves.
 """
@@ -247,6 +250,44 @@ async def child_seed(data: Path, raws_file: Path) -> None:
         held = await seed(node, raws_file)
         emit(event="ready", addr=node.addrs()[0], held=held)
         await until_stopped()
+        nursery.cancel_scope.cancel()
+
+
+def proc_status() -> dict[str, float]:
+    """Returns this process's memory figures from /proc/self/status, in MiB."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmHWM", "VmRSS", "RssAnon", "RssFile", "RssShmem"):
+            out[name] = round(int(value.split()[0]) / 1024, 1)
+    return out
+
+
+async def child_holder(data: Path) -> None:
+    """A node started on a store filled beforehand by another process: it holds the records
+    without ever having had them in memory as a list. It counts and sums every topic, reads
+    every topic's ids page by page (what answering a fresh peer's sync reads) and reads every
+    record's bytes once (what serving its fetches reads); then says what its memory is."""
+    async with trio.open_nursery() as nursery:
+        node = await start(nursery, data, role="bootstrap", sync_interval=1e9)
+        started = proc_status()
+
+        def read_all() -> int:
+            count = 0
+            for topic in node.topics():
+                node.store.topic_summary(topic)
+                cursor = None
+                while True:
+                    page = node.store.topic_ids(topic, cursor=cursor)
+                    for _, rid in page.items:
+                        count += node.store.get_raw(rid) is not None
+                    cursor = page.cursor
+                    if cursor is None:
+                        break
+            return count
+
+        held = await node.gateway.read(read_all)
+        emit(event="done", held=held, started=started, after=proc_status())
         nursery.cancel_scope.cancel()
 
 
@@ -512,6 +553,34 @@ def catchup(count: int, tmp: Path) -> dict[str, Any]:
         seed.stop()
 
 
+def rss(count: int, tmp: Path) -> dict[str, Any]:
+    """A node process holding `count` records: its memory once started, and after reading
+    them all (`child_holder`). Another process fills the store first and ends."""
+    raws_file = tmp / "records.msgpack"
+    raws_file.write_bytes(msgpack.packb(make_records(count)))
+    seed = Child("seed", str(tmp / "node"), str(raws_file))
+    try:
+        filled = seed.read("ready", 1800)
+    finally:
+        seed.stop()
+    raws_file.unlink()
+    holder = Child("holder", str(tmp / "node"))
+    try:
+        done = holder.read("done", 1800)
+    finally:
+        holder.stop()
+    return {
+        "records": count,
+        "held": filled["held"],
+        "read": done["held"],
+        "started_mib": done["started"],
+        "after_reading_all_mib": done["after"],
+        "store_on_disk_mib": round(
+            sum(f.stat().st_size for f in (tmp / "node").rglob("*") if f.is_file()) / 2**20, 1
+        ),
+    }
+
+
 def _percentile(values: list[float], q: float) -> float:
     return values[int(q * (len(values) - 1))]
 
@@ -633,7 +702,7 @@ def main() -> None:
         "which",
         nargs="?",
         default="all",
-        choices=["throughput", "latency", "catchup", "lag", "all"],
+        choices=["throughput", "latency", "catchup", "lag", "rss", "all"],
     )
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=10.0, help="latency: records/s in all")
@@ -669,23 +738,25 @@ def main() -> None:
                 trio.run(child_peer, json.loads(rest[0]))
             case "fresh":
                 trio.run(child_fresh, Path(rest[0]), rest[1], int(rest[2]), Path(rest[3]))
+            case "holder":
+                trio.run(child_holder, Path(rest[0]))
             case "lagserver":
                 trio.run(child_lag_server, Path(rest[0]), Path(rest[1]), float(rest[2]))
         return
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="workwork-bench-") as tmp:
         base = Path(tmp)
-        for name in ("throughput", "catchup", "latency", "lag"):
-            if args.which in (name, "all"):
+        for name in ("throughput", "catchup", "latency", "lag", "rss"):
+            if args.which == name or (args.which == "all" and name != "rss"):
                 (base / name).mkdir()
                 if name == "latency":
                     results[name] = latency(base / name, rate=args.rate, seconds=args.seconds)
                 elif name == "lag":
                     results[name] = lag(args.records, args.gossip, base / name, fresh=args.fresh)
                 else:
-                    results[name] = {"throughput": throughput, "catchup": catchup}[name](
-                        args.records, base / name
-                    )
+                    results[name] = {"throughput": throughput, "catchup": catchup, "rss": rss}[
+                        name
+                    ](args.records, base / name)
                 if not args.json:
                     print(name, json.dumps(results[name], indent=1), flush=True)
     if args.json:
