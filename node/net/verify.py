@@ -194,15 +194,24 @@ class _Pool:
         except OSError as exc:
             log.warning("cannot start a verifying worker process: %s", exc)
             return bytes(len(blobs))
-        verdicts = worker.check(blobs)
+        try:
+            verdicts = worker.check(blobs)
+        except BaseException:
+            # Interrupted between a batch and its answer: the worker's next answer would be
+            # this batch's, so it must never be used again.
+            self._discard(worker)
+            raise
         if verdicts is None:
             log.warning("a verifying worker process died; starting another")
-            worker.close()
-            with self._lock:
-                self._started -= 1
+            self._discard(worker)
             return bytes(len(blobs))
         self._idle.put(worker)
         return verdicts
+
+    def _discard(self, worker: _Worker) -> None:
+        worker.close()
+        with self._lock:
+            self._started -= 1
 
     def pids(self) -> list[int]:
         idle: list[_Worker] = []
