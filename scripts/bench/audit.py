@@ -8,11 +8,10 @@ embedded chain (eth-tester) and its epoch root stored. Two phases are timed, in 
 - baseline: libsodium's `crypto_sign_open` on the signed bytes of the same 2N records, one
   after another, in one thread: the raw cost of the signatures an audit must check;
 - audit: `audit_epoch` of the epoch, with the chain: reading every record from LevelDB,
-  decoding and verifying each again (in the verifying worker processes, node/net/verify.py),
-  the rules, the tree, the chain's anchor.
+  decoding and verifying each again (in worker threads), the rules, the tree, the chain's anchor.
 
 The ratio is baseline time / audit time: 1.0 would mean the audit costs no more than checking
-the signatures alone in one thread (it uses THREADS worker processes for those, so it can pass 1.0 on a
+the signatures alone in one thread (it uses THREADS threads for those, so it can pass 1.0 on a
 quiet machine with free cores). Rounds alternate the two phases; the best of each is kept.
 
 Run: .venv/bin/python scripts/bench/audit.py [--contributions N] [--rounds N] [--json]
