@@ -28,8 +28,7 @@ the two values that disagree. A bad record is reported and left out of the local
 also shows up as the root mismatch it causes. The audit writes nothing.
 
 It scales to epochs of 100,000 leaves by reading the store a page at a time and checking each
-page's records in the verifying worker processes (node/net/verify.py), on both cores, while the
-next page is read: the threads that hand them over wait on a pipe without the GIL.
+page's signatures in worker threads (libsodium releases the GIL) while the next page is read.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ from typing import Any
 from node.chain.anchors import find_epoch_anchor, published_anchors
 from node.chain.client import Allocation, Anchor, ChainClient, PoolState
 from node.errors import AuditError
-from node.net.verify import THREADS, accepted
+from node.net.verify import THREADS
 from protocol import (
     Contribution,
     EpochRoot,
@@ -794,17 +793,12 @@ class _Audit:
 def _verify(records: Sequence[Record], now: float) -> list[tuple[int, ProtocolError]]:
     """Decodes each record again from its bytes, signature included, and checks its date.
 
-    Returns (index, error) of the records that fail. Runs in a worker thread, which hands the
-    bytes to a verifying worker process (`node.net.verify.accepted`: `decode` whole, on the
-    other core, with no GIL to share with the thread reading the store) and waits; a record
-    the worker accepted is the store's decoding of those very bytes, so only its date is left
-    to check here. One it refused is decoded here, which raises its error.
+    Returns (index, error) of the records that fail. Runs in a worker thread.
     """
-    verdicts = accepted([record.raw for record in records])
     errors: list[tuple[int, ProtocolError]] = []
-    for index, (record, ok) in enumerate(zip(records, verdicts, strict=True)):
+    for index, record in enumerate(records):
         try:
-            check(record if ok else decode(record.raw), now=now)
+            check(decode(record.raw), now=now)
         except ProtocolError as exc:
             errors.append((index, exc))
     return errors

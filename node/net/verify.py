@@ -138,18 +138,6 @@ def _decode_in_worker(
     return records, errors
 
 
-def accepted(blobs: Sequence[bytes]) -> bytes:
-    """Returns one byte per blob, 1 if `protocol.decode` accepts it (signature included), else 0:
-    checked by a worker process. Blocks: for a thread (the audit's), never the event loop.
-
-    A 0 can also mean that no worker could do it (one died, or none could be started): the
-    caller decodes those blobs itself, which says why or finds them good.
-    """
-    if THREADS < 2:
-        return bytes(len(blobs))
-    return _POOL.check(blobs)
-
-
 def worker_pids() -> list[int]:
     """Returns the process ids of the idle verifying workers (for tests and benchmarks)."""
     return _POOL.pids()
