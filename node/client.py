@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -166,7 +166,8 @@ class Client:
         return self.request("GET", f"/v1/projects/{project_id}")
 
     def post_project(self, **fields: Any) -> Any:
-        """Fields: name (required), title, description, skills, epoch_length, reviewers."""
+        """Fields: name (required), title, description, skills, epoch_length, reviewers, and
+        the governance: mode, quorum, threshold, half_life, window."""
         return self.request("POST", "/v1/projects", body=fields)
 
     def close_project(self, project_id: str) -> Any:
@@ -242,6 +243,16 @@ class Client:
         """A proposal's tally with every ballot, its power and the credits behind it."""
         return self.request("GET", f"/v1/proposals/{proposal_id}")
 
+    def audit_decisions(self, project_id: str, *, timeout: float = 600.0) -> Any:
+        """Audits a project's decisions: tallies recounted, allocations matched (`ok`,
+        `proposals`, `allocations`, `findings`, `summary`)."""
+        path = f"/v1/projects/{project_id}/decisions/audit"
+        return self.request("GET", path, timeout=timeout)
+
+    def governance(self, project_id: str) -> Any:
+        """A project's governance in effect, and its `history`."""
+        return self.request("GET", f"/v1/projects/{project_id}/governance")
+
     def match(self, *, limit: int | None = None) -> Any:
         """Returns the open projects of others ranked for this node's profile, best first:
         `{"items": [...], ...}`, each item with `project_id`, `score` and the four parts
@@ -266,27 +277,44 @@ class Client:
         least 4): `{"matches": [{"kind", "id"}]}`, at most two."""
         return self.request("GET", f"/v1/ids/{prefix}")
 
-    def import_records(self, lines: Iterable[str]) -> Any:
+    def import_records(
+        self,
+        lines: Iterable[str],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        part_lines: int = IMPORT_LINES,
+    ) -> Any:
         """Sends JSON lines of an export (or of bare hex envelopes) to be validated and stored.
 
         A large file goes in several requests, each within the daemon's bounds; the result
         adds theirs up. An export lists parents first, and a record whose parent comes in a
         later request waits in the store's orphans until it does.
+
+        Args:
+            lines: the lines.
+            progress: called after each request with (lines sent, lines to send); a line
+                offered again in a later pass counts again, so both only grow.
+            part_lines: lines per request, at most IMPORT_LINES (smaller parts: finer progress).
         """
         totals: dict[str, Any] = {"added": 0, "duplicates": 0, "orphaned": 0, "rejected": []}
         pending = list(lines)
+        sent, total = 0, len(pending)
         while pending:
-            progress = 0
+            stored = 0
             totals["rejected"] = []
-            for part in _import_parts(pending):
+            for part in _import_parts(pending, min(part_lines, IMPORT_LINES)):
                 result = self.request("POST", "/v1/records/import", body={"lines": part})
-                progress += result["added"]
+                stored += result["added"]
                 for key in totals:
                     totals[key] += result[key]
+                sent += len(part)
+                if progress is not None:
+                    progress(sent, total)
             # A record refused for now (a reviewer's acceptance in a part before the revision
             # naming the reviewer) is offered again, while that stores more.
             refused = {item["id"] for item in totals["rejected"]}
-            pending = [line for line in pending if _line_id(line) in refused] if progress else []
+            pending = [line for line in pending if _line_id(line) in refused] if stored else []
+            total += len(pending)
         return totals
 
     # Settlement: the chain, epochs, funding, claims, audits and proofs.
@@ -428,6 +456,43 @@ class Client:
     def openapi(self) -> Any:
         return self.request("GET", "/openapi.json")
 
+    def put_evidence(self, data: bytes, *, timeout: float = 120.0) -> Any:
+        """Stores an evidence file on the node; returns `{uri, sha256, size}`."""
+        return _decode(
+            self._send(
+                "POST",
+                "/v1/evidence",
+                content=data,
+                headers={"Content-Type": "application/octet-stream"},
+                timeout=timeout,
+            )
+        )
+
+    def evidence(self, sha256: str) -> bytes:
+        """Returns the bytes of an evidence file the node holds."""
+        return _bytes(self._send("GET", f"/v1/evidence/{sha256}"))
+
+    def contribution_evidence(self, contribution_id: str, *, timeout: float = 600.0) -> bytes:
+        """Returns the file a contribution names by hash, fetched from peers if need be."""
+        path = f"/v1/contributions/{contribution_id}/evidence"
+        return _bytes(self._send("GET", path, timeout=timeout))
+
+    def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **options)
+        except httpx.TransportError as exc:
+            raise DaemonError(
+                "NotRunning", f"cannot reach the node at {self.base_url}: {exc}", NOT_RUNNING_HINT
+            ) from None
+
+
+def _bytes(response: httpx.Response) -> bytes:
+    """Returns the bytes of a successful answer; raises the error of any other."""
+    if response.is_success:
+        return response.content
+    _decode(response)
+    raise AssertionError("unreachable: an error answer raises")
+
 
 def _decode(response: httpx.Response) -> Any:
     try:
@@ -462,14 +527,15 @@ def _line_id(line: str) -> str | None:
         return None
 
 
-def _import_parts(lines: list[str]) -> Iterator[list[str]]:
-    """Yields the lines in parts within the bounds of one import request (at least one part)."""
+def _import_parts(lines: list[str], count: int = IMPORT_LINES) -> Iterator[list[str]]:
+    """Yields the lines in parts of at most `count` lines, each within the bounds of one import
+    request (at least one part)."""
     part: list[str] = []
     size = 0
     for line in lines:
         # As the line travels: a JSON string, and a comma.
         cost = len(json.dumps(line)) + 2
-        if part and (len(part) == IMPORT_LINES or size + cost > IMPORT_BYTES):
+        if part and (len(part) == count or size + cost > IMPORT_BYTES):
             yield part
             part, size = [], 0
         part.append(line)

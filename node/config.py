@@ -15,6 +15,7 @@ import multiaddr
 from node.errors import ConfigError
 
 Role = Literal["personal", "bootstrap"]
+Reachability = Literal["auto", "public", "private"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,17 @@ class NetworkConfig:
         quic: also listen on QUIC (experimental in py-libp2p).
         gossip_drop: fraction of received gossip messages to ignore, for fault-injection tests
             that show sync repairing what gossip loses. Always 0 in production.
+        reachability: whether peers can dial this node: "auto" asks AutoNAT servers (the
+            bootstrap nodes), "public" and "private" say so without asking. A private node
+            reserves a slot on relays and advertises its relayed address (node/net/nat.py).
+        relay_slots: relays a private node keeps a reservation on.
+        hole_punch: upgrade relayed connections to direct ones with DCUtR.
+        relay_hop: offer circuit relay v2 to others (bootstrap nodes with a public address).
+        relay_reservations: reservations a relay holds at once (all peers together).
+        relay_circuits: circuits at once to one reserved peer.
+        relay_duration: seconds a relayed circuit may last before the relay closes it.
+        relay_bytes: bytes a relayed circuit may carry (both ways together).
+        relay_ttl: seconds a reservation lasts unless renewed (clients renew before).
     """
 
     listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
@@ -50,6 +62,15 @@ class NetworkConfig:
     dial_private: bool = False
     quic: bool = False
     gossip_drop: float = 0.0
+    reachability: Reachability = "auto"
+    relay_slots: int = 2
+    hole_punch: bool = True
+    relay_hop: bool = False
+    relay_reservations: int = 128
+    relay_circuits: int = 8
+    relay_duration: int = 600
+    relay_bytes: int = 16 * 1024 * 1024
+    relay_ttl: int = 3600
 
     def __post_init__(self) -> None:
         for addr in (*self.listen, *self.announce, *self.bootstrap):
@@ -69,6 +90,22 @@ class NetworkConfig:
                 raise ConfigError("follow takes 32-byte project ids")
         if self.max_connections < 1 or self.target_peers < 0 or self.sync_interval <= 0:
             raise ConfigError("max_connections, target_peers and sync_interval must be positive")
+        if self.reachability not in ("auto", "public", "private"):
+            raise ConfigError(
+                f"reachability must be 'auto', 'public' or 'private', not {self.reachability!r}"
+            )
+        relay = (
+            self.relay_reservations,
+            self.relay_circuits,
+            self.relay_duration,
+            self.relay_bytes,
+            self.relay_ttl,
+        )
+        if self.relay_slots < 0 or min(relay) < 1:
+            raise ConfigError(
+                "relay_slots must be >= 0, and relay_reservations, relay_circuits, "
+                "relay_duration, relay_bytes and relay_ttl >= 1"
+            )
 
 
 ChainBackend = Literal["embedded", "anvil", "rpc"]
@@ -89,17 +126,31 @@ class ChainConfig:
         poll_interval: seconds between looks at the chain while waiting.
         timeout: seconds one JSON-RPC request may take.
         retries: attempts of a request before the chain is reported unavailable.
+        settle: seconds after a proposal's window closes before the owner's node signs its
+            decision (votes made at the last moment reach it meanwhile).
+        execution_grace: seconds after a passed decision by which its owner's node must have
+            executed it; `workwork audit` reports one not executed by then.
+        contract_block: the block the contract was deployed in, where the node starts reading
+            its events (0 reads from genesis: right, but slow on a long chain).
+        log_range: the most blocks one eth_getLogs request spans; public endpoints refuse
+            wide ranges (commonly above 10,000 or fewer blocks), so events are read in slices.
     """
 
     backend: ChainBackend = "embedded"
     url: str = ""
     contract: str = ""
+    contract_block: int = 0
+    log_range: int = 5_000
     confirmations: int = 0
     poll_interval: float = 1.0
     timeout: float = 10.0
     retries: int = 5
+    settle: float = 120.0
+    execution_grace: float = 3600.0
 
     def __post_init__(self) -> None:
+        if self.settle < 0 or self.execution_grace < 0:
+            raise ConfigError("settle and execution_grace must be >= 0")
         if self.backend not in ("embedded", "anvil", "rpc"):
             raise ConfigError(f"chain backend must be embedded, anvil or rpc, not {self.backend!r}")
         if self.backend == "rpc" and not self.url.startswith(("http://", "https://")):
@@ -112,6 +163,8 @@ class ChainConfig:
             raise ConfigError(f"contract {self.contract!r} is not a 0x-prefixed 20-byte address")
         if self.confirmations < 0 or self.retries < 1:
             raise ConfigError("confirmations must be >= 0 and retries >= 1")
+        if self.contract_block < 0 or self.log_range < 1:
+            raise ConfigError("contract_block must be >= 0 and log_range >= 1")
         if self.poll_interval <= 0 or self.timeout <= 0:
             raise ConfigError("poll_interval and timeout must be positive")
 
@@ -142,3 +195,26 @@ class ApiConfig:
             )
         if not 0 <= self.port < 65536:
             raise ConfigError(f"API port {self.port} is outside 0-65535")
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceConfig:
+    """The node's evidence store (`node.evidence`) and what it serves to peers.
+
+    Attributes:
+        max_bytes: the largest evidence file taken (API upload, peer fetch) or served.
+        peer_rate: requests a peer may make of this node per second, on average; each asks
+            for one chunk of a file, at most 1 MiB (`protocol.evidence.CHUNK`).
+        peer_burst: requests a peer may make at once before the rate applies: with the
+            defaults, a file of 16 MiB (16 chunks) at once, then 4 MiB a second.
+    """
+
+    max_bytes: int = 16 * 1024 * 1024
+    peer_rate: float = 4.0
+    peer_burst: float = 32.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_bytes <= 1024 * 1024 * 1024:
+            raise ConfigError("evidence max_bytes must be in [1, 1 GiB]")
+        if self.peer_rate <= 0 or self.peer_burst < 1:
+            raise ConfigError("evidence peer_rate must be positive and peer_burst at least 1")

@@ -76,7 +76,12 @@ class Daemon:
         self._stop.set()
 
     async def run(self, *, task_status: TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
-        node = Node(self.home.root, self.settings.network, clock=self.clock)
+        node = Node(
+            self.home.root,
+            self.settings.network,
+            clock=self.clock,
+            evidence=self.settings.evidence,
+        )
         # The API and the settlement service are the node's own code too (strict mode).
         node.io_root = trio.lowlevel.current_task()
         async with trio.open_nursery() as nursery:

@@ -14,8 +14,11 @@ record.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from node.errors import BadRequest, Conflict, NotFound
@@ -23,8 +26,9 @@ from node.keys import Identity
 from protocol import Acceptance, Contribution, EpochRoot, Project, Proposal, Record, Vote
 from protocol.epoch import first_root, listed, manifest_parts
 from protocol.errors import MissingRecord
-from protocol.records import MAX_WINDOW, MIN_WINDOW, PARAMS, project_id
-from protocol.tally import DEFAULTS, Credit, Settings, Tally, credits, powers, tally
+from protocol.governance import stated
+from protocol.records import MAX_WINDOW, MIN_WINDOW, OPTIONAL_PARAMS, PARAMS, project_id
+from protocol.tally import Credit, Settings, Tally, credits, powers, tally
 from protocol.validate import check_vote
 from storage import Store
 from storage.store import MAX_LIMIT
@@ -49,10 +53,18 @@ class Decision:
     open: bool
 
 
-def settings_of(store: Store, project: Record) -> Settings:
-    """Returns the project's governance settings: the defaults, until passed `settings`
-    proposals take effect (issue 13, item 4)."""
-    return DEFAULTS
+def settings_of(
+    store: Store, project: Record, *, now: float | None = None, when: float | None = None
+) -> Settings:
+    """Returns the project's quorum, threshold and half-life in effect at `when` (default:
+    `now`), as its record states them and passed `settings` decisions closed by `now` change
+    them (`node.governance`); `now` None takes the record's alone.
+    """
+    if now is None:
+        return stated(project).settings
+    from node.governance import governance_of  # it builds on this module
+
+    return governance_of(store, project, now=now, when=when).settings
 
 
 def _all(page_of: Any, *args: Any) -> list[Record]:
@@ -78,15 +90,61 @@ def anchored_epochs(store: Store, pid: bytes) -> dict[int, Record]:
 def credits_of(store: Store, project: Record, snapshot: int) -> list[Credit]:
     """Returns the credits of a project's anchored epochs up to `snapshot`.
 
+    Kept per (store, project, snapshot, epoch roots that decide the epochs up to it): reading
+    every anchored epoch's manifest and acceptances is most of a tally's cost, and only a new
+    anchor (an epoch root, stored only with its manifest) changes the result. The roots are
+    read from their index each call (one scan), the manifests and acceptances only on a miss.
+
     Raises:
         MissingRecord: a listed record is missing (only a damaged store shows that).
         StorageError: the store could not be read.
     """
+    return list(_counted(store, project, snapshot).credits)
+
+
+def power_of(
+    store: Store, project: Record, snapshot: int, half_life: int
+) -> tuple[Mapping[bytes, int], Mapping[bytes, tuple[Credit, ...]]]:
+    """Returns the voting power of every key with any at `snapshot` (`protocol.tally.powers`)
+    and the credits behind each, kept with the credits (see `credits_of`); read-only.
+
+    Raises:
+        the errors of `credits_of`.
+    """
+    counted = _counted(store, project, snapshot)
+    with _lock:
+        found = counted.powers.get(half_life)
+    if found is None:
+        by_key: dict[bytes, list[Credit]] = {}
+        for credit in counted.credits:
+            by_key.setdefault(credit.author, []).append(credit)
+        found = (
+            MappingProxyType(powers(counted.credits, snapshot, half_life)),
+            MappingProxyType({key: tuple(credits) for key, credits in by_key.items()}),
+        )
+        with _lock:
+            counted.powers[half_life] = found
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """What `credits_of` keeps: the credits, and the powers computed from them by half-life."""
+
+    credits: tuple[Credit, ...]
+    powers: dict[int, tuple[Mapping[bytes, int], Mapping[bytes, tuple[Credit, ...]]]]
+
+
+def _counted(store: Store, project: Record, snapshot: int) -> _Counted:
     pid = project_id(project.author, project.expect(Project).name)
+    roots = sorted((e, r) for e, r in anchored_epochs(store, pid).items() if e <= snapshot)
+    key = (id(store), str(store.path), pid, snapshot, tuple(r.id for _, r in roots))
+    return _kept_credits(key, lambda: _Counted(_credits(store, project, roots), {}))
+
+
+def _credits(store: Store, project: Record, roots: list[tuple[int, Record]]) -> tuple[Credit, ...]:
     found: list[Credit] = []
-    for epoch, root in sorted(anchored_epochs(store, pid).items()):
-        if epoch > snapshot:
-            break
+    for epoch, root in roots:
         acceptances: list[Record] = []
         works: dict[bytes, Record] = {}
         for aid in listed(manifest_parts(root, project, store.get)):
@@ -102,7 +160,27 @@ def credits_of(store: Store, project: Record, snapshot: int) -> list[Credit]:
             works[cid] = work
             acceptances.append(acceptance)
         found += credits(epoch, acceptances, works)
-    return found
+    return tuple(found)
+
+
+# The credits of the last few (store, project, snapshot, roots) asked for (`credits_of`).
+KEPT_CREDITS = 64
+_kept: OrderedDict[Hashable, _Counted] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _kept_credits(key: Hashable, build: Callable[[], _Counted]) -> _Counted:
+    with _lock:
+        found = _kept.get(key)
+        if found is not None:
+            _kept.move_to_end(key)
+            return found
+    built = build()
+    with _lock:
+        _kept[key] = built
+        while len(_kept) > KEPT_CREDITS:
+            _kept.popitem(last=False)
+    return built
 
 
 def decide(store: Store, proposal: Record, *, now: float) -> Decision:
@@ -114,18 +192,12 @@ def decide(store: Store, proposal: Record, *, now: float) -> Decision:
     """
     body = proposal.expect(Proposal)
     project = _project(store, body.project_id)
-    settings = settings_of(store, project)
-    found = credits_of(store, project, body.snapshot)
-    power = powers(found, body.snapshot, settings.half_life)
-    by_key: dict[bytes, list[Credit]] = {}
-    for credit in found:
-        by_key.setdefault(credit.author, []).append(credit)
+    # The settings in effect when the proposal was made: a decision closing during its window
+    # does not change how it is counted.
+    settings = settings_of(store, project, now=now, when=body.created_at)
+    power, by_key = power_of(store, project, body.snapshot, settings.half_life)
     result = tally(proposal, _all(store.votes, proposal.id), power, settings)
-    return Decision(
-        result,
-        {key: tuple(found) for key, found in by_key.items()},
-        now < body.closes_at,
-    )
+    return Decision(result, by_key, now < body.closes_at)
 
 
 def proposals(store: Store, pid: bytes) -> list[Record]:
@@ -151,7 +223,12 @@ def proposal(store: Store, rid: bytes) -> Record:
 
 
 def params_of(
-    store: Store, project: Record, action: str, given: Mapping[str, Any]
+    store: Store,
+    project: Record,
+    action: str,
+    given: Mapping[str, Any],
+    *,
+    now: float | None = None,
 ) -> tuple[Any, ...]:
     """Returns the parameters of an action in wire order from values given by name (already
     converted to their record types); for `settings`, what is not given is kept as it is now.
@@ -166,19 +243,27 @@ def params_of(
         raise BadRequest(f"a {action} proposal takes {names or 'no parameters'}, not {unknown}")
     values = dict(given)
     if action == "settings":
-        now = project.expect(Project)
-        current = settings_of(store, project)
+        from node.governance import governance_of  # it builds on this module
+
+        current = stated(project) if now is None else governance_of(store, project, now=now)
         defaults = {
             "quorum": current.quorum,
             "threshold": current.threshold,
             "half_life": current.half_life,
-            "epoch_length": now.epoch_length,
-            "reviewers": now.reviewers,
-            "status": now.status,
+            "epoch_length": current.epoch_length,
+            "reviewers": current.reviewers,
+            "status": current.status,
         }
         values = {**defaults, **values}
+        if ("mode" in given) != ("window" in given):
+            # Both or neither go on the wire: the one not given stays as it is.
+            values.setdefault("mode", current.mode)
+            values.setdefault("window", current.window)
     if action == "allocate":
         values.setdefault("token", b"\x00" * 20)
+    names = names[: len(names) - OPTIONAL_PARAMS.get(action, 0)] + [
+        name for name in names[len(names) - OPTIONAL_PARAMS.get(action, 0) :] if name in values
+    ]
     missing = [name for name in names if name not in values]
     if missing:
         raise BadRequest(f"a {action} proposal needs {missing}")
@@ -215,7 +300,7 @@ def propose(
     body = posting.expect(Project)
     if action not in PARAMS:
         raise BadRequest(f"unknown action {action!r}: one of {sorted(PARAMS)}")
-    if body.status == "closed":
+    if _closed(store, posting, now):
         raise Conflict(f"project {body.name!r} is closed")
     epochs = anchored_epochs(store, project)
     if not epochs:
@@ -227,7 +312,7 @@ def propose(
             f"epoch {snapshot} of project {body.name!r} is not anchored; anchored: "
             f"{sorted(epochs)[-10:]}"
         )
-    values = params_of(store, posting, action, params or {})
+    values = params_of(store, posting, action, params or {}, now=now)
     if action == "accept":
         work = store.get(values[0])
         if (
@@ -293,6 +378,14 @@ def vote(
     )
     check_vote(new, question)
     return new
+
+
+def _closed(store: Store, project: Record, now: float) -> bool:
+    """Whether the project is closed by the governance in effect (its record's status, or a
+    passed decision's: docs/GOVERNANCE.md says which wins)."""
+    from node.governance import governance_of  # it builds on this module
+
+    return governance_of(store, project, now=now).status == "closed"
 
 
 def _project(store: Store, pid: bytes) -> Record:

@@ -66,6 +66,26 @@ class SyncError(NetworkError):
     """Raised when a sync exchange with a peer fails or the peer answers out of protocol."""
 
 
+class EvidenceError(NodeError):
+    """Raised when an evidence file cannot be stored, found or fetched."""
+
+
+class EvidenceTooLarge(EvidenceError):
+    """Raised when an evidence file is larger than the node takes (`[evidence] max_bytes`)."""
+
+
+class EvidenceMismatch(EvidenceError):
+    """Raised when bytes offered as an evidence file do not hash to the sha256 that names it."""
+
+
+class EvidenceUnavailable(EvidenceError):
+    """Raised when neither this node nor any peer asked could give an evidence file."""
+
+
+class RelayRefused(NetworkError):
+    """Raised when a relay refuses a reservation or a relayed circuit (limits, no reservation)."""
+
+
 class ChainError(NodeError):
     """Raised when the chain cannot be reached, refuses a transaction, or disagrees with us."""
 
@@ -292,12 +312,17 @@ class Unauthorized(Refused):
     """Raised when a request carries no API token, or a wrong one."""
 
 
+class LoginExpired(Unauthorized):
+    """Raised when a browser offers a one-time login code that is unknown, used or expired."""
+
+
 class BodyTooLarge(Refused):
     """Raised when a request body is larger than its route takes."""
 
 
 class UnsupportedMediaType(Refused):
-    """Raised when a request body is not declared as JSON (Content-Type: application/json)."""
+    """Raised when a request body is not declared as the route's media type (JSON, or
+    application/octet-stream for an upload)."""
 
 
 class BodyTimeout(Refused):
@@ -332,7 +357,11 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (EpochAnchored, Outcome(409, EXIT_ERROR, "leave out --epoch to accept into the first open epoch")),
     (ContributionAnchored, Outcome(409, EXIT_ERROR, "an anchored epoch cannot change; new work is a new contribution")),
     (Conflict, Outcome(409, EXIT_ERROR, "")),
+    (EvidenceTooLarge, Outcome(413, EXIT_ERROR, "the node takes files up to [evidence] max_bytes of its config.toml; publish a larger one elsewhere (https://, ipfs://, ar://) and give its URI and hash")),
+    (EvidenceMismatch, Outcome(502, EXIT_ERROR, "the file did not match its hash: nothing was kept; try again (another peer may hold a good copy)")),
+    (EvidenceUnavailable, Outcome(404, EXIT_ERROR, "the contributor's node (or a peer that fetched the file) must be online: check `workwork peers` and try again")),
     (SyncError, Outcome(502, EXIT_ERROR, "the peer failed or left; the node syncs again with it or others")),
+    (RelayRefused, Outcome(502, EXIT_ERROR, "the relay is full or the peer holds no reservation there; the node tries its other relays, or dial the peer directly")),
     (NetworkError, Outcome(502, EXIT_ERROR, "check the address and that the peer is running")),
     (ChainUnavailable, Outcome(503, EXIT_ERROR, "is the chain's endpoint up? check --chain (or [chain] in config.toml), then retry")),
     (NoChain, Outcome(409, EXIT_ERROR, "start the node with a chain (--chain)")),
@@ -358,9 +387,10 @@ OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
     (StorageError, Outcome(503, EXIT_ERROR, "the node's store cannot be read or written (a full disk?); free space: the node goes on by itself")),
     (WrongHost, Outcome(421, EXIT_ERROR, "call the API at the address of the data dir's api.json (127.0.0.1 or localhost and its port)")),
     (ForeignOrigin, Outcome(403, EXIT_ERROR, "the API serves only its own dashboard to a browser; call it from a program, which sends no Origin")),
+    (LoginExpired, Outcome(401, EXIT_ERROR, "run `workwork dashboard` again and open the new link it prints")),
     (Unauthorized, Outcome(401, EXIT_ERROR, "send 'Authorization: Bearer <token>' with the token in the data dir's api.cookie")),
     (BodyTooLarge, Outcome(413, EXIT_ERROR, "send a smaller body (see docs/API.md for each route's bound); split a large import into several")),
-    (UnsupportedMediaType, Outcome(415, EXIT_ERROR, "send the body as JSON, with 'Content-Type: application/json'")),
+    (UnsupportedMediaType, Outcome(415, EXIT_ERROR, "send the body with the route's Content-Type: application/json (application/octet-stream for an evidence file)")),
     (BodyTimeout, Outcome(408, EXIT_ERROR, "send the whole body at once; the API closed the connection")),
     (NodeError, Outcome(400, EXIT_ERROR, "")),
 )  # fmt: skip

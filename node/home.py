@@ -2,12 +2,14 @@
 
 Layout (default `~/.workwork`; `--data-dir` or $WORKWORK_HOME choose another):
 
-    config.toml     settings: [network], [chain], [api] (see `Settings`)
+    config.toml     settings: [network], [chain], [api], [evidence] (see `Settings`)
     host.key        libp2p host key, clear, 0600 (`node.hostkey`)
     identity.key    Ed25519 record-signing key, encrypted, 0600 (`node.keys`)
     wallet.json     EVM wallet, v3 keystore, 0600 (`node.keys`)
     store/          the LevelDB record store (`storage`)
+    evidence/       evidence files by sha256, 0600 (`node.evidence`)
     api.cookie      the API token of the running daemon, 0600, rewritten at every start
+    api.session     the key of the web app's browser sessions, 0600, made once (node/api/session.py)
     api.json        where the running daemon's API listens: host, port, pid; removed at exit
     logs/node.log   the daemon's log
 
@@ -28,7 +30,7 @@ from typing import Any
 
 import tomli_w
 
-from node.config import ApiConfig, ChainConfig, NetworkConfig
+from node.config import ApiConfig, ChainConfig, EvidenceConfig, NetworkConfig
 from node.errors import ConfigError
 
 HOME_ENV = "WORKWORK_HOME"
@@ -45,6 +47,7 @@ class Settings:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
 
     def replace(self, **sections: Mapping[str, Any]) -> Settings:
         """Returns these settings with some fields of some sections changed.
@@ -74,6 +77,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "network": NetworkConfig,
     "chain": ChainConfig,
     "api": ApiConfig,
+    "evidence": EvidenceConfig,
 }
 
 

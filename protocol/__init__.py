@@ -20,6 +20,7 @@ from protocol.envelope import (
     sign,
 )
 from protocol.errors import (
+    BadDecision,
     BadSignature,
     DecodeError,
     EmptyTree,
@@ -48,6 +49,7 @@ from protocol.records import (
     Acceptance,
     Body,
     Contribution,
+    Decision,
     EpochRoot,
     Manifest,
     Profile,
@@ -65,9 +67,11 @@ __all__ = [
     "MAX_RECORD_SIZE",
     "SIGNING_DOMAIN",
     "Acceptance",
+    "BadDecision",
     "BadSignature",
     "Body",
     "Contribution",
+    "Decision",
     "DecodeError",
     "EmptyTree",
     "EpochRoot",

@@ -71,7 +71,7 @@ def _unpack(data: bytes, what: str) -> Any:
 
 def encode_body(body: Body) -> bytes:
     """Returns the canonical bytes of a body (what the author signs)."""
-    return pack((FORMAT_VERSION, body.KIND, *body.values()))
+    return pack((FORMAT_VERSION, body.KIND, *body.wire()))
 
 
 def decode_body(data: bytes) -> Body:
@@ -92,9 +92,14 @@ def decode_body(data: bytes) -> Body:
     if cls is None:
         raise UnknownKind(f"body: unknown record kind {kind!r}")
     names = cls.SCHEMA
-    if len(value) != 2 + len(names):
-        raise InvalidField(kind, "*", f"expected {len(names)} fields, got {len(value) - 2}")
+    given = len(value) - 2
+    if not len(names) - cls.OPTIONAL <= given <= len(names):
+        expected = f"{len(names) - cls.OPTIONAL} to {len(names)}" if cls.OPTIONAL else len(names)
+        raise InvalidField(kind, "*", f"expected {expected} fields, got {given}")
     body = cls(*value[2:])
+    # An optional field present on the wire but empty would be absent in the canonical form.
+    if given > len(names) - cls.OPTIONAL and value[-1] == ():
+        raise NonCanonical(f"body: optional field {names[given - 1][0]!r} is empty, not absent")
     if pack(value) != data:
         raise NonCanonical("body: not in canonical encoding")
     return body

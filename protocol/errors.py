@@ -81,6 +81,11 @@ class OutsideWindow(InvalidRecord):
     """Raised when a vote is dated outside its proposal's voting window."""
 
 
+class BadDecision(InvalidRecord):
+    """Raised when a decision's figures do not follow from the ballots it lists, or it is
+    dated before its proposal's window closed."""
+
+
 class InvalidProof(ProtocolError):
     """Raised when a Merkle proof, multiproof or tree dump is malformed or inconsistent."""
 

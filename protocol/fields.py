@@ -177,9 +177,31 @@ class Tag(Check):
             )
 
 
-def spec(check: Check) -> Any:
-    """Declares a dataclass field whose values `check` admits."""
-    return dataclass_field(metadata={"check": check})
+class Fixed(Check):
+    """An array of a fixed number of items, each with a check of its own, in order; or, with
+    `optional`, the empty array, which stands for a field that is absent from the wire
+    (`protocol.records.Body.OPTIONAL`)."""
+
+    def __init__(self, *items: tuple[str, Check], optional: bool = False) -> None:
+        self.items, self.optional = items, optional
+
+    def __call__(self, kind: str, name: str, value: Any) -> None:
+        if type(value) is not tuple:
+            raise InvalidField(kind, name, f"expected an array, got {type(value).__name__}")
+        if self.optional and value == ():
+            return
+        if len(value) != len(self.items):
+            raise InvalidField(kind, name, f"expected {len(self.items)} items, got {len(value)}")
+        for (item, check), entry in zip(self.items, value, strict=True):
+            check(kind, f"{name}.{item}", entry)
+
+
+def spec(check: Check, default: Any = dataclass_field) -> Any:
+    """Declares a dataclass field whose values `check` admits (with a default, for optional
+    trailing fields)."""
+    if default is dataclass_field:
+        return dataclass_field(metadata={"check": check})
+    return dataclass_field(default=default, metadata={"check": check})
 
 
 def tagset(tags: Iterable[str]) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ from protocol.fields import (
     Blob,
     Check,
     Choice,
+    Fixed,
     Slug,
     SortedSet,
     Tag,
@@ -41,9 +42,10 @@ from protocol.fields import (
     Unique,
     spec,
 )
+from protocol.uri import URI_RULE_FROM, UriError, check_uri, workwork_digest
 
 # Version 2: epoch roots name their manifest, the `manifest` kind exists, profiles have an
-# `about` text, and the `proposal` and `vote` kinds exist (collective decisions).
+# `about` text, and the `proposal`, `vote` and `decision` kinds exist (collective decisions).
 FORMAT_VERSION = 2
 
 # Seconds since 1970. Anything before 2020 is a broken clock, not a record.
@@ -66,13 +68,35 @@ MAX_ABOUT = 2000
 MAX_MANIFEST_IDS = 1900
 MAX_PARTS = -(-MAX_LEAVES // MAX_MANIFEST_IDS)
 
-# Collective decisions. A voting window lasts from a minute (tests, a quick poll among agents)
-# to 90 days; a proposal offers at most MAX_OPTIONS options to approve.
-MIN_WINDOW = 60
+# Collective decisions. A voting window lasts from ten seconds (a quick poll among agents on one
+# network, the demo) to 90 days; a proposal offers at most MAX_OPTIONS options to approve. A
+# short window is safe against late votes: the owner's node signs the decision a settle time
+# after the window closes (`chain.settle`), and the decision, not each node's arrival order,
+# fixes the result.
+MIN_WINDOW = 10
 MAX_WINDOW = 90 * 86_400
 MAX_OPTIONS = 16
 # Quorum and threshold are in thousandths (per mille), so that tallies need no fractions.
 PER_MILLE = 1000
+# Ballots a decision lists: 34 bytes an id and up to 9 a power keep a full decision under the
+# 64 KiB record limit. A proposal with more voters cannot be decided in one record (a later
+# format would chain parts, as manifests do).
+MAX_BALLOTS = 1400
+OUTCOMES = ("passed", "rejected", "no quorum")
+
+# Who decides a project's acceptances (`protocol.governance`): its owner and reviewers alone;
+# they with lazy consensus (an acceptance stands unless a passed `accept` proposal made within
+# `window` seconds of it overturns it); or the members alone (only passed `accept` proposals).
+MODES = ("owner", "lazy", "vote")
+# A project's governance settings, in wire order: how a project record states them and how a
+# `settings` proposal changes them.
+GOVERNANCE = (
+    ("mode", Choice(*MODES)),
+    ("quorum", UInt(PER_MILLE)),
+    ("threshold", UInt(PER_MILLE)),
+    ("half_life", UInt(MAX_EPOCH)),
+    ("window", UInt(MAX_WINDOW)),
+)
 
 _PROJECT_DOMAIN = b"workwork/project/v1\x00"
 
@@ -94,6 +118,10 @@ class Body:
     KIND: ClassVar[str] = ""
     # Filled in by `_register` from the dataclass fields: (name, check) in wire order.
     SCHEMA: ClassVar[tuple[tuple[str, Check], ...]] = ()
+    # How many of the last fields are optional: added to the kind after records of it existed,
+    # absent from the wire when empty (`()`, which such a field never holds when present), so
+    # records made before them still decode, to the same bytes and id.
+    OPTIONAL: ClassVar[int] = 0
 
     created_at: int = spec(UInt(MAX_TIMESTAMP, MIN_TIMESTAMP))
 
@@ -109,6 +137,15 @@ class Body:
     def values(self) -> tuple[Any, ...]:
         """Returns the field values in wire order."""
         return tuple(getattr(self, name) for name, _ in self.SCHEMA)
+
+    def wire(self) -> tuple[Any, ...]:
+        """Returns the field values that go on the wire: `values` less the optional trailing
+        fields that are absent (empty)."""
+        found = self.values()
+        end = len(found)
+        while end > len(found) - self.OPTIONAL and found[end - 1] == ():
+            end -= 1
+        return found[:end]
 
 
 KINDS: dict[str, type[Body]] = {}
@@ -158,6 +195,11 @@ class Project(Body):
     status: str = spec(Choice("open", "closed"))
     # Ed25519 keys, besides the owner's, whose acceptances count for this project.
     reviewers: tuple[bytes, ...] = spec(SortedSet(Blob(KEY_SIZE), MAX_REVIEWERS))
+    # Optional: the governance settings [mode, quorum, threshold, half_life, window] (see
+    # GOVERNANCE), or empty (absent from the wire) for the defaults (`protocol.governance`).
+    governance: tuple[Any, ...] = spec(Fixed(*GOVERNANCE, optional=True), ())
+
+    OPTIONAL: ClassVar[int] = 1
 
 
 @_register
@@ -179,6 +221,19 @@ class Contribution(Body):
     def check(self) -> None:
         if not self.evidence_uri and not self.evidence_hash:
             raise InvalidField(self.KIND, "evidence", "needs an evidence URI, a hash or both")
+        # Contributions dated before the rule keep whatever text they carried (protocol.uri).
+        if self.evidence_uri and self.created_at >= URI_RULE_FROM:
+            try:
+                check_uri(self.evidence_uri)
+            except UriError as exc:
+                raise InvalidField(self.KIND, "evidence_uri", str(exc)) from None
+            named = workwork_digest(self.evidence_uri)
+            if named is not None and self.evidence_hash and named != self.evidence_hash:
+                raise InvalidField(
+                    self.KIND,
+                    "evidence_hash",
+                    "differs from the sha256 that the workwork: evidence URI names",
+                )
 
 
 @_register
@@ -281,7 +336,8 @@ PARAMS: dict[str, tuple[tuple[str, Check], ...]] = {
         ("epoch", UInt(MAX_EPOCH)),
         ("weight", UInt(MAX_WEIGHT)),
     ),
-    # The project's governance settings, all of them, as they would be after the decision.
+    # The project's governance settings, all of them, as they would be after the decision;
+    # `mode` and `window` may be left out together (OPTIONAL_PARAMS): they stay as they are.
     "settings": (
         ("quorum", UInt(PER_MILLE)),
         ("threshold", UInt(PER_MILLE)),
@@ -289,10 +345,15 @@ PARAMS: dict[str, tuple[tuple[str, Check], ...]] = {
         ("epoch_length", UInt(MAX_EPOCH)),
         ("reviewers", SortedSet(Blob(KEY_SIZE), MAX_REVIEWERS)),
         ("status", Choice("open", "closed")),
+        GOVERNANCE[0],
+        GOVERNANCE[4],
     ),
     # Free text only: a poll, no effect.
     "signal": (),
 }
+# How many of the last parameters of an action a proposal may leave out (all of them or none):
+# added after proposals of the action existed, which keep decoding.
+OPTIONAL_PARAMS: dict[str, int] = {"settings": 2}
 
 
 @_register
@@ -321,13 +382,15 @@ class Proposal(Body):
 
     def check(self) -> None:
         schema = PARAMS[self.action]
-        if len(self.params) != len(schema):
+        sizes = {len(schema), len(schema) - OPTIONAL_PARAMS.get(self.action, 0)}
+        if len(self.params) not in sizes:
             raise InvalidField(
                 self.KIND,
                 "params",
-                f"a {self.action} proposal has {len(schema)} parameters, got {len(self.params)}",
+                f"a {self.action} proposal has {' or '.join(map(str, sorted(sizes)))} "
+                f"parameters, got {len(self.params)}",
             )
-        for (name, check), value in zip(schema, self.params, strict=True):
+        for (name, check), value in zip(schema, self.params, strict=False):
             check(self.KIND, f"params.{name}", value)
         if len(self.options) == 1:
             raise InvalidField(self.KIND, "options", "none (yes/no/abstain) or at least two")
@@ -340,15 +403,16 @@ class Proposal(Body):
             )
 
     def param(self, name: str) -> Any:
-        """Returns the parameter `name` of the proposal's action."""
-        for (field, _), value in zip(PARAMS[self.action], self.params, strict=True):
+        """Returns the parameter `name` of the proposal's action (KeyError if it has none, or
+        left it out)."""
+        for (field, _), value in zip(PARAMS[self.action], self.params, strict=False):
             if field == name:
                 return value
         raise KeyError(f"a {self.action} proposal has no parameter {name!r}")
 
     def named_params(self) -> dict[str, Any]:
-        """Returns the parameters by name."""
-        return {name: v for (name, _), v in zip(PARAMS[self.action], self.params, strict=True)}
+        """Returns the parameters by name (those the proposal gives)."""
+        return {name: v for (name, _), v in zip(PARAMS[self.action], self.params, strict=False)}
 
 
 @_register
@@ -377,3 +441,51 @@ class Vote(Body):
             raise InvalidField(
                 self.KIND, "approve", "lists options when the choice is approve, and only then"
             )
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Decision(Body):
+    """The final tally of a proposal, signed by its project's owner once the window closed.
+
+    `ballots` are the ids of the votes counted (one per author, sorted) and `powers` the power
+    each carried, in the same order; `total` is the power of every member at the snapshot. The
+    figures (`yes`, `no`, `abstain`, `approvals`, `winners`, `outcome`) follow from them and the
+    settings by `protocol.tally`'s rules, which `protocol.validate.check_decision` recomputes, so
+    a decision whose figures do not add up is invalid for good. Whether each power is the
+    power the chain's anchored epochs give is checked by every reader against its records
+    (`node.decisions`) and by `workwork audit`. Once stored, the decision is the proposal's
+    result: votes arriving later change nothing. Of several decisions of one proposal (an
+    owner that signed twice), the lowest (created_at, id) holds
+    (`protocol.validate.first_decision`).
+    """
+
+    KIND: ClassVar[str] = "decision"
+
+    project_id: bytes = spec(Blob(HASH_SIZE))
+    proposal_id: bytes = spec(Blob(HASH_SIZE))
+    ballots: tuple[bytes, ...] = spec(SortedSet(Blob(HASH_SIZE), MAX_BALLOTS))
+    powers: tuple[int, ...] = spec(Array())
+    total: int = spec(UInt())
+    quorum: int = spec(UInt(PER_MILLE))
+    threshold: int = spec(UInt(PER_MILLE))
+    half_life: int = spec(UInt(MAX_EPOCH))
+    yes: int = spec(UInt())
+    no: int = spec(UInt())
+    abstain: int = spec(UInt())
+    approvals: tuple[int, ...] = spec(Array())
+    winners: tuple[int, ...] = spec(Unique(UInt(MAX_OPTIONS - 1), MAX_OPTIONS))
+    outcome: str = spec(Choice(*OUTCOMES))
+
+    def check(self) -> None:
+        if len(self.powers) != len(self.ballots):
+            raise InvalidField(self.KIND, "powers", "one power for each ballot, in its order")
+        if len(self.approvals) > MAX_OPTIONS:
+            raise InvalidField(self.KIND, "approvals", f"at most {MAX_OPTIONS} options")
+        number = UInt()
+        for i, power in enumerate(self.powers):
+            number(self.KIND, f"powers.{i}", power)
+        for i, power in enumerate(self.approvals):
+            number(self.KIND, f"approvals.{i}", power)
+        if sum(self.powers) > self.total:
+            raise InvalidField(self.KIND, "total", "is below the power of the ballots")

@@ -17,8 +17,12 @@ no anchored epoch lists has none.
   `[created_at, closes_at)` and fitting its choices count (`protocol.validate.check_vote`, the
   same rule that admits them); of those, the highest (revision, id) is the author's ballot, as
   for every revisable record. The date is the signer's word: a vote backdated into the window
-  counts like any other, so a tally is final only once every honest vote has reached every node
-  (sync), and item 4's executions fix it by a signed record.
+  counts like any other, so a tally computed from the votes a node holds is provisional: once
+  the window has closed (and a settle time for sync passed) the project's owner signs a
+  `decision` listing the ballots it counted and their powers, and from then on the decision is
+  the result everywhere; votes signed later (backdated or not) change nothing.
+  `protocol.validate.check_decision` checks its figures; readers check its powers against the
+  anchored epochs, and the audit reports an in-window vote it left out.
 - **Result.** With settings (quorum, threshold in thousandths, half-life), a proposal passes if
   the power that voted (abstentions included) is at least `quorum` of the total, and, without
   options, yes is above `threshold` of yes + no; with options, an option wins if the power
@@ -37,7 +41,7 @@ from dataclasses import dataclass
 
 from protocol.envelope import Record
 from protocol.errors import ProtocolError
-from protocol.records import PER_MILLE, Acceptance, Contribution, Proposal, Vote
+from protocol.records import PER_MILLE, Acceptance, Contribution, Decision, Proposal, Vote
 from protocol.validate import check_vote
 
 # Defaults of the governance settings, until a project sets its own (a passed `settings`
@@ -200,6 +204,8 @@ def tally(
     votes: Iterable[Record],
     power: Mapping[bytes, int],
     settings: Settings = DEFAULTS,
+    *,
+    total: int | None = None,
 ) -> Tally:
     """Counts the votes on a proposal.
 
@@ -210,6 +216,8 @@ def tally(
             (`powers`); a key not in it has none.
         settings: the project's quorum, threshold and half-life (the half-life is already in
             `power`; it is kept here so that the tally says what it was computed with).
+        total: the power of every member, when `power` holds only the voters' (a decision's
+            check); by default the sum of `power`.
     """
     question = proposal.expect(Proposal)
     chosen = ballots(proposal, votes)
@@ -220,7 +228,8 @@ def tally(
         sums[ballot.choice] += ballot.power
         for index in ballot.approve:
             approvals[index] += ballot.power
-    total = sum(power.values())
+    if total is None:
+        total = sum(power.values())
     voted = sum(sums.values())
     quorum = voted > 0 and voted * PER_MILLE >= settings.quorum * total
     winners: tuple[int, ...] = ()
@@ -253,4 +262,29 @@ def tally(
         quorum=quorum,
         winners=winners,
         passed=passed,
+    )
+
+
+def decision(result: Tally, *, created_at: int) -> Decision:
+    """Returns the body of the decision that records a tally: its ballots (by vote id) and
+    their powers, the total, the settings and the figures. The project's owner signs it once
+    the window has closed (`protocol.validate.check_decision` is its check)."""
+    question = result.proposal.expect(Proposal)
+    ordered = sorted(result.ballots, key=lambda b: b.vote.id)
+    return Decision(
+        created_at=created_at,
+        project_id=question.project_id,
+        proposal_id=result.proposal.id,
+        ballots=tuple(b.vote.id for b in ordered),
+        powers=tuple(b.power for b in ordered),
+        total=result.total,
+        quorum=result.settings.quorum,
+        threshold=result.settings.threshold,
+        half_life=result.settings.half_life,
+        yes=result.yes,
+        no=result.no,
+        abstain=result.abstain,
+        approvals=result.approvals,
+        winners=result.winners,
+        outcome=result.outcome,
     )

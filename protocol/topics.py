@@ -1,7 +1,7 @@
 """Which gossip topic a record travels on.
 
 Profiles and project postings share one `meta` topic that every node follows. Contributions,
-acceptances, manifests, epoch roots, proposals and votes travel on one of SHARDS work topics,
+acceptances, manifests, epoch roots, proposals, votes and decisions travel on one of SHARDS work topics,
 chosen from their project id, as Ethereum shards attestations into subnets: a node follows the
 shards of the projects it cares about, and the cost of a mesh stays bounded however many projects exist. The store keeps its
 per-topic record sets (what sync reconciles) under the same names.
@@ -10,7 +10,15 @@ per-topic record sets (what sync reconciles) under the same names.
 from __future__ import annotations
 
 from protocol.envelope import Record
-from protocol.records import Acceptance, Contribution, EpochRoot, Manifest, Proposal, Vote
+from protocol.records import (
+    Acceptance,
+    Contribution,
+    Decision,
+    EpochRoot,
+    Manifest,
+    Proposal,
+    Vote,
+)
 
 SHARDS = 32
 META = "meta"
@@ -31,7 +39,9 @@ def work(index: int) -> str:
 def topic(record: Record) -> str:
     """Returns the topic a record is published on and synced under."""
     body = record.body
-    if isinstance(body, Contribution | Acceptance | Manifest | EpochRoot | Proposal | Vote):
+    if isinstance(
+        body, Contribution | Acceptance | Manifest | EpochRoot | Proposal | Vote | Decision
+    ):
         return work(shard(body.project_id))
     return META
 

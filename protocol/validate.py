@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 from protocol.envelope import Record
 from protocol.errors import (
+    BadDecision,
     FromTheFuture,
     InvalidManifest,
     NotAuthorized,
@@ -54,6 +55,7 @@ from protocol.errors import (
 from protocol.records import (
     Acceptance,
     Contribution,
+    Decision,
     EpochRoot,
     Manifest,
     Profile,
@@ -70,8 +72,9 @@ MAX_SKEW = 300
 @dataclass(frozen=True, slots=True)
 class Ref:
     """A dependency: the project with id `key` (kind "project"), or the record with id `key`
-    that the dependent names as its contribution, a manifest part, a listed acceptance or its
-    proposal (kinds "contribution", "manifest", "acceptance", "proposal")."""
+    that the dependent names as its contribution, a manifest part, a listed acceptance, its
+    proposal or a counted ballot (kinds "contribution", "manifest", "acceptance", "proposal",
+    "vote")."""
 
     kind: str
     key: bytes
@@ -100,7 +103,9 @@ def subject_project(record: Record) -> bytes | None:
     body = record.body
     if isinstance(body, Project):
         return project_id(record.author, body.name)
-    if isinstance(body, Contribution | Acceptance | Manifest | EpochRoot | Proposal | Vote):
+    if isinstance(
+        body, Contribution | Acceptance | Manifest | EpochRoot | Proposal | Vote | Decision
+    ):
         return body.project_id
     return None
 
@@ -114,6 +119,9 @@ def dependencies(record: Record) -> tuple[Ref, ...]:
         return (Ref("project", body.project_id),)
     if isinstance(body, Vote):
         return (Ref("proposal", body.proposal_id),)
+    if isinstance(body, Decision):
+        refs = [Ref("project", body.project_id), Ref("proposal", body.proposal_id)]
+        return tuple(refs + [Ref("vote", vid) for vid in body.ballots])
     if isinstance(body, EpochRoot):
         return (Ref("project", body.project_id), Ref("manifest", body.manifest))
     if isinstance(body, Manifest):
@@ -439,3 +447,78 @@ def check_vote(vote: Record, proposal: Record) -> None:
             f"{name} is dated {body.created_at}, outside the window of proposal "
             f"{proposal.id.hex()[:16]} [{question.created_at}, {question.closes_at})"
         )
+
+
+def check_decision(
+    decision: Record, project: Record, proposal: Record, votes: Iterable[Record]
+) -> None:
+    """Checks a decision against its project, its proposal and the votes it lists: signed by
+    the owner, dated once the window closed, one counted vote per author, and figures that
+    follow from the ballots' choices and powers by the tally's rules (`protocol.tally`).
+
+    Whether each power is what the anchored epochs give is not checked here: that needs the
+    chain's records, which a node may still be missing (see `node.decisions`).
+
+    Args:
+        decision: the decision.
+        project: any revision of its project (the owner never changes).
+        proposal: the record the decision names as its proposal.
+        votes: the records of the ids the decision lists, each once.
+
+    Raises:
+        ReferenceMismatch: the project or proposal given is not the one named, or a vote is of
+            another proposal or says what the proposal does not offer.
+        NotAuthorized: the decision is not signed by the project's owner.
+        OutsideWindow: a listed vote is dated outside the window.
+        BadDecision: the decision is dated before the window closed, lists two votes of one
+            author or a vote not given, or a figure does not follow from the ballots.
+    """
+    from protocol.tally import Settings, tally
+
+    body = decision.expect(Decision)
+    _owned(decision, project, body.project_id, "decision")
+    question = proposal.expect(Proposal)
+    name = f"decision {decision.id.hex()[:16]}"
+    if proposal.id != body.proposal_id or question.project_id != body.project_id:
+        raise ReferenceMismatch(f"{name} names another proposal or project than the one given")
+    if body.created_at < question.closes_at:
+        raise BadDecision(
+            f"{name} is dated {body.created_at}, before its proposal's window closes "
+            f"({question.closes_at})"
+        )
+    listed = dict(zip(body.ballots, body.powers, strict=True))
+    power: dict[bytes, int] = {}
+    counted: list[Record] = []
+    for vote in votes:
+        if vote.id not in listed:
+            raise BadDecision(f"{name} does not list vote {vote.id.hex()[:16]}")
+        check_vote(vote, proposal)
+        if vote.author in power:
+            raise BadDecision(f"{name} counts two votes of {vote.author.hex()[:16]}")
+        power[vote.author] = listed[vote.id]
+        counted.append(vote)
+    if len(counted) != len(body.ballots):
+        raise BadDecision(f"{name} lists {len(body.ballots)} votes, {len(counted)} given")
+    settings = Settings(body.quorum, body.threshold, body.half_life)
+    result = tally(proposal, counted, power, settings, total=body.total)
+    figures = (
+        result.yes,
+        result.no,
+        result.abstain,
+        result.approvals,
+        result.winners,
+        result.outcome,
+    )
+    claimed = (body.yes, body.no, body.abstain, body.approvals, body.winners, body.outcome)
+    if figures != claimed:
+        raise BadDecision(
+            f"{name} says (yes, no, abstain, approvals, winners, outcome) = {claimed}, but its "
+            f"ballots give {figures}"
+        )
+
+
+def first_decision(decisions: Iterable[Record]) -> Record | None:
+    """Returns the decision in force among decisions of one proposal: the lowest
+    (created_at, id), as for epoch roots; None if there is none. Only the owner signs
+    decisions, so two of them are the owner's equivocation, which `workwork audit` reports."""
+    return min(decisions, key=lambda d: (d.body.created_at, d.id), default=None)

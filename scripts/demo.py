@@ -11,9 +11,11 @@ They share anvil (from the npm package) on 127.0.0.1. The run: keys and configs,
 settlement contract, three daemons (the two personal nodes bootstrap from `boot`), profiles, a
 project, a human's and an agent's contributions, acceptances, the epoch anchored on chain,
 a test stablecoin (USDC, 6 decimals) paid into the project's pool by Dana's node as a sponsor,
-part of it allocated by Alice to the anchored epoch, Alice funding the epoch in ETH, both
-contributors claiming both tokens, an audit from the bootstrap node and a proof file verified offline and
-against the chain. It prints a summary, stops everything it started (by pid) and leaves the
+a decision to allocate part of it to the anchored epoch (Dana proposes, Dana and the agent vote
+with the power of their accepted weights, Alice's node signs the decision and executes it on
+chain by itself), Alice funding the epoch in ETH, both contributors claiming both tokens, an
+audit of the epoch and of the decisions from the bootstrap node and a proof file verified
+offline and against the chain. It prints a summary, stops everything it started (by pid) and leaves the
 data dirs for inspection.
 
     scripts/demo.py [--dir demo-data]
@@ -67,6 +69,12 @@ def run(home: Path, *args: str, check: bool = True) -> Any:
     if check and done.returncode != 0:
         raise DemoFailed(f"`workwork {' '.join(args)}` failed:\n{done.stderr.strip()}")
     return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def _opened(home: Path, contribution_id: str, out: Path) -> Any:
+    """`workwork evidence get` into `out`: its answer once the file came, else None."""
+    got = run(home, "evidence", "get", contribution_id, "-o", str(out), check=False)
+    return got if isinstance(got, dict) and "path" in got else None
 
 
 def wait(what: str, probe: Any, timeout: float = STEP_TIMEOUT) -> Any:
@@ -180,7 +188,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             info(f"WorkWorkSettlement deployed at {contract} by Alice's wallet")
             usdc = deploy_stablecoin(url, keys["boot"]["wallet"], 1000 * 10**6)
             info(f"a test stablecoin, USDC (6 decimals), at {usdc}; 1000 USDC minted to Dana")
-            chain = ("--chain", url, "--contract", contract, "--confirmations", "1")
+            # Decisions are signed one second after a proposal's window closes (the default
+            # settle time is two minutes, for votes that travel over a wide network).
+            chain = (
+                "--chain",
+                url,
+                "--contract",
+                contract,
+                "--confirmations",
+                "1",
+                "--settle",
+                "1",
+            )
 
             say("3. Three daemons: the bootstrap node first, the others bootstrap from it")
             stack.enter_context(daemon(homes["boot"], *chain, *pp))
@@ -211,9 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             work_file = base / "dana-chapter1.md"
             work_file.write_text("# Chapter 1\n\nGetting started with WorkWork.\n")
             dana = run(homes["boot"], "contribute", pid, "--summary", "Chapter 1: getting started",
-                       "--evidence-uri", "https://example.org/guide/ch1",
-                       "--evidence-file", str(work_file), "--effort", "120")  # fmt: skip
-            info(f"Dana contributed {dana['id'][:16]}…")
+                       "--evidence", str(work_file), "--effort", "120")  # fmt: skip
+            info(
+                f"Dana contributed {dana['id'][:16]}…, her file stored on her node "
+                f"({dana['fields']['evidence_uri'][:25]}…)"
+            )
             agent = subprocess.Popen(
                 [sys.executable, str(ROOT / "scripts" / "agent.py"), "--data-dir",
                  str(homes["agent"]), "--skill", "writing", "--name", "Scribe (agent)",
@@ -227,6 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             ids = {c["author"]: c["id"] for c in contributions}
             agent_cid = ids[keys["agent"]["public_key"]]
             info(f"the agent contributed {agent_cid[:16]}…; Alice's node has both")
+
+            opened = wait(
+                "Alice's node to fetch Dana's file from hers",
+                lambda: _opened(homes["alice"], dana["id"], base / "alice-opened-ch1.md"),
+            )
+            info(f"Alice opened Dana's file over libp2p: {opened['size']} bytes, sha256 checked")
 
             say("6. Alice accepts both (weights 3 and 2)")
             run(homes["alice"], "accept", dana["id"], "--weight", "3", "--epoch", "0")
@@ -254,17 +281,62 @@ def main(argv: Sequence[str] | None = None) -> int:
             info(f"root {anchored['root'][:18]}…  {anchored['leaf_count']} leaves, total weight "
                  f"{anchored['total_weight']}, tx {anchored['tx_hash'][:18]}…")  # fmt: skip
 
-            say("8. Funding: a sponsor's pool in USDC, part allocated; 1 ETH into epoch 0")
+            say("8. A decision: the members allocate 100 USDC of the pool to epoch 0")
+            # The agent waits for proposals in the projects it contributed to, and votes.
+            voter = subprocess.Popen(
+                [sys.executable, str(ROOT / "scripts" / "agent.py"), "--data-dir",
+                 str(homes["agent"]), "--vote", "--timeout", "30"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV,
+            )  # fmt: skip
+            wait("the epoch root to reach Dana's node",
+                 lambda: run(homes["boot"], "share", dana["id"])["anchored"])  # fmt: skip
+            asked = run(homes["boot"], "propose", pid, "allocate",
+                        "--title", "Pay epoch 0 100 USDC from the pool",
+                        "--param", "epoch=0", "--param", f"token={usdc}",
+                        "--param", "amount=100000000", "--window", "10s")  # fmt: skip
+            qid = asked["id"]
+            info(f"Dana proposed {qid[:16]}…: 100 USDC of the pool to epoch 0, 10 s to vote")
+            run(homes["boot"], "vote", qid, "yes", "--reason", "Chapter 1 and the notes earned it")
+            info("Dana voted yes (power 3: her accepted weight in anchored epoch 0)")
+            # While the window runs: the sponsor's pool, Alice's own funding in ETH, an audit.
             pooled = pooling.result(timeout=STEP_TIMEOUT)
-            info(f"Dana's node, as a sponsor, paid {units(pooled['amount'], pooled['token'])} "
+            info(f"Dana's node, as a sponsor, had paid {units(pooled['amount'], pooled['token'])} "
                  f"into the project's pool (approved the contract first in tx "
                  f"{pooled['approvals'][0][:18]}…)")  # fmt: skip
-            allocated = run(homes["alice"], "pool", "allocate", pid, "0", "100usdc")
-            info(f"Alice allocated {units(allocated['amount'], allocated['token'])} of the pool "
-                 f"to epoch 0 in tx {allocated['tx_hash'][:18]}…")  # fmt: skip
             funded = run(homes["alice"], "fund", pid, "0", "1ether")
             info(f"Alice's project earned 1 ETH and paid it into epoch 0 (audited first) in tx "
                  f"{funded['tx_hash'][:18]}…")  # fmt: skip
+            # And the bootstrap node audits epoch 0; a proof file is checked.
+            report = run(homes["boot"], "audit", pid, "0", check=False)
+            if not report or not report.get("ok"):
+                raise DemoFailed(f"the audit failed: {json.dumps(report, indent=1)}")
+            info(
+                f"audit: OK ({report['leaves']} leaves, root matches the chain and the epoch root)"
+            )
+            proof_file = base / "agent-proof.json"
+            run(homes["agent"], "proof", "export", agent_cid, "--output", str(proof_file))
+            verifying = pool.submit(
+                run, homes["boot"], "proof", "verify", str(proof_file), "--rpc", url
+            )
+            offline = run(homes["boot"], "proof", "verify", str(proof_file), "--offline")
+            online = verifying.result(timeout=STEP_TIMEOUT)
+            if not (offline["valid"] and online["valid"] and online["on_chain"]):
+                raise DemoFailed("the proof file did not verify")
+            info(f"{proof_file.name}: valid offline, and against the chain")
+            out, err = voter.communicate(timeout=STEP_TIMEOUT)
+            if voter.returncode != 0:
+                raise DemoFailed(f"the agent did not vote:\n{err}")
+            info(f"the agent voted yes through the API: {json.loads(out)['voted'][0]['title']!r}")
+            decided = wait(
+                "Alice's node to decide and execute the proposal",
+                lambda: _executed(run(homes["alice"], "proposal", "show", qid)),
+            )
+            tally = (f"yes {decided['yes']}, no {decided['no']}, abstain {decided['abstain']} of "
+                     f"{decided['total_power']}")  # fmt: skip
+            execution = decided["decision"]["executed_tx"]
+            info(f"the window closed; Alice's node signed the decision: {decided['outcome']} "
+                 f"({tally})")  # fmt: skip
+            info(f"and executed it on chain by itself: 100 USDC to epoch 0 in tx {execution[:18]}…")
 
             say("9. Claims: each contributor claims a pro-rata share of both tokens")
 
@@ -284,23 +356,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                     info(f"{name:6} claimed {units(paid['amount'], paid['token'])} in tx "
                          f"{paid['tx_hash'][:18]}…")  # fmt: skip
 
-            say("10. Audit from the bootstrap node; a proof file and a portfolio checked")
-            report = run(homes["boot"], "audit", pid, "0", check=False)
-            if not report or not report.get("ok"):
-                raise DemoFailed(f"the audit failed: {json.dumps(report, indent=1)}")
-            info(
-                f"audit: OK ({report['leaves']} leaves, root matches the chain and the epoch root)"
-            )
-            proof_file = base / "agent-proof.json"
-            run(homes["agent"], "proof", "export", agent_cid, "--output", str(proof_file))
-            offline = run(homes["boot"], "proof", "verify", str(proof_file), "--offline")
-            online = run(homes["boot"], "proof", "verify", str(proof_file), "--rpc", url)
-            if not (offline["valid"] and online["valid"] and online["on_chain"]):
-                raise DemoFailed("the proof file did not verify")
-            info(f"{proof_file.name}: valid offline, and against the chain")
+            say("10. Audit of the decisions from the bootstrap node; a portfolio checked")
+            auditing = pool.submit(run, homes["boot"], "audit", pid, "--decisions", check=False)
             portfolio = base / "dana-portfolio.json"
             run(homes["boot"], "portfolio", "export", str(portfolio))
             checked = run(homes["alice"], "portfolio", "verify", str(portfolio), "--rpc", url)
+            choices = auditing.result(timeout=STEP_TIMEOUT)
+            if not choices or not choices.get("ok"):
+                raise DemoFailed(f"the audit of decisions failed: {json.dumps(choices, indent=1)}")
+            (audited,) = choices["proposals"]
+            if audited["execution"] != execution:
+                raise DemoFailed(f"the audit matched another allocation: {audited}")
+            info(f"decisions: OK (the tally recounts from the records and the chain: "
+                 f"{audited['outcome']}, yes {audited['yes']} of {audited['total']}; the one "
+                 f"allocation on chain is its execution)")  # fmt: skip
             if not checked["on_chain"] or checked["contributions"] != 1:
                 raise DemoFailed("Dana's portfolio did not verify")
             info(
@@ -317,9 +386,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 paid = "  ".join(units(p["amount"], p["token"]) for p in claim["payments"])
                 info(f"{who:30} weight {weight}  paid {paid}")
             info(f"anchor tx   {anchored['tx_hash']}")
-            info(f"pool tx     {pooled['tx_hash']} (500 USDC in; 100 allocated to epoch 0)")
+            info(f"pool tx     {pooled['tx_hash']} (500 USDC in)")
+            info(f"decision    {qid[:16]}… allocate 100 USDC to epoch 0: {decided['outcome']}, "
+                 f"{tally}")  # fmt: skip
+            for ballot in decided["ballots"]:
+                who = "Dana" if ballot["author"] == keys["boot"]["public_key"] else "the agent"
+                info(f"              {who:9} {ballot['choice']:4} power {ballot['power']}")
+            info(f"executed    {execution} (by Alice's node, once)")
             info(f"fund tx     {funded['tx_hash']} (1 ETH)")
-            info("audit     OK; proof file valid offline and on chain; Dana's portfolio valid")
+            info("audit       OK (epoch 0 and the decision); proof file valid offline and on chain; "
+                 "Dana's portfolio valid")  # fmt: skip
             info(f"data dirs left in {base} (logs in each dir's logs/ and demo-daemon.log)")
             info(f"took {time.monotonic() - started:.0f} s")
     except DemoFailed as exc:
@@ -331,6 +407,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _has_project(home: Path, pid: str) -> bool:
     found = run(home, "project", "show", pid, check=False)
     return bool(found) and "error" not in found
+
+
+def _executed(shown: dict[str, Any]) -> dict[str, Any] | None:
+    decision = shown.get("decision")
+    return shown if decision is not None and decision["executed_tx"] else None
 
 
 def _two(contributions: list[dict[str, Any]]) -> list[dict[str, Any]] | None:

@@ -25,6 +25,7 @@ from typing import Any
 from protocol import (
     Acceptance,
     Contribution,
+    Decision,
     EpochRoot,
     Manifest,
     Project,
@@ -58,6 +59,7 @@ _TABLES = {
     keys.COMMITTED,
     keys.PROPOSALS,
     keys.VOTES,
+    keys.DECISIONS,
     keys.ORPHAN,
     keys.ARRIVAL,
     keys.WAITING,
@@ -149,8 +151,14 @@ class _Checker:
                     needed.append(keys.reviewer(pid, reviewer))
             elif isinstance(body, Proposal):
                 needed.append(keys.proposal(body.project_id, body.created_at, rid))
+                if body.action == "settings":
+                    for reviewer in body.param("reviewers"):
+                        self.named.add((body.project_id, reviewer))
+                        needed.append(keys.reviewer(body.project_id, reviewer))
             elif isinstance(body, Vote):
                 needed.append(keys.vote(body.proposal_id, record.author, body.revision, rid))
+            elif isinstance(body, Decision):
+                needed.append(keys.decision(body.proposal_id, body.created_at, rid))
             elif isinstance(body, Acceptance):
                 entry = keys.acceptance(body.contribution_id, body.revision, rid)
                 needed.append(entry)
@@ -253,7 +261,10 @@ class _Checker:
         for key in self.db.iterator(prefix=keys.REVIEWERS, include_value=False):
             named = (key[1 : 1 + keys.ID_SIZE], key[1 + keys.ID_SIZE :])
             if named not in self.named:
-                self.problem(f"reviewer entry {key.hex()} is named by no stored project revision")
+                self.problem(
+                    f"reviewer entry {key.hex()} is named by no stored project revision or "
+                    "settings proposal"
+                )
 
     def acceptances(self) -> None:
         """Checks the A table, and the acceptance in force of each contribution it lists."""
@@ -419,6 +430,15 @@ class _Checker:
                 body.proposal_id, record.author, body.revision, record.id
             ):
                 self.problem(f"vote entry {key.hex()} does not match its record")
+        for key in self.db.iterator(prefix=keys.DECISIONS, include_value=False):
+            record = self.fetch(key[-keys.ID_SIZE :], key)
+            if record is None:
+                continue
+            body = record.body
+            if not isinstance(body, Decision) or key != keys.decision(
+                body.proposal_id, body.created_at, record.id
+            ):
+                self.problem(f"decision entry {key.hex()} does not match its record")
 
     def orphans(self) -> None:
         arrived: dict[bytes, int] = {}

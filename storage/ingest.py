@@ -18,9 +18,9 @@ A record goes through these steps (`offer`):
 4. The rules that need its dependencies (`check_contribution`, `check_manifest`,
    `check_vote`, ...). A record that breaks one is rejected and never stored. An acceptance is
    stored only if its author is the project's owner or a reviewer that some stored revision of
-   the project names (the V index); one whose author no revision names yet is held until the
-   end of the call, in case a revision of this call names them, and then rejected (see
-   `Ingest.defer` for why not an orphan).
+   the project, or some stored `settings` proposal of it, names (the V index); one whose author
+   none names yet is held until the end of the call, in case a record of this call names them,
+   and then rejected (see `Ingest.defer` for why not an orphan).
 5. Applied: the record, its topic entry and its kind's index entries; for a revisable record
    but a vote (which has only its U entry), the latest-revision entry and the acceptance index
    if it supersedes the record in force; for an epoch root, the K entries of every acceptance its manifest lists (all stored by then: a
@@ -57,6 +57,7 @@ from typing import Any
 from protocol import (
     Acceptance,
     Contribution,
+    Decision,
     EpochRoot,
     Manifest,
     NotAuthorized,
@@ -75,6 +76,7 @@ from protocol.validate import (
     check,
     check_acceptance,
     check_contribution,
+    check_decision,
     check_epoch_root,
     check_manifest,
     check_proposal,
@@ -241,7 +243,7 @@ class Ingest:
             parent = self.lookup(ref)
             if parent is None:
                 missing.append(ref)
-            elif ref.kind == "acceptance":
+            elif ref.kind in ("acceptance", "vote"):
                 listed.append(parent)
             else:
                 found[ref.kind] = parent
@@ -266,6 +268,8 @@ class Ingest:
                 check_proposal(record, found["project"])
             elif isinstance(body, Vote):
                 check_vote(record, found["proposal"])
+            elif isinstance(body, Decision):
+                check_decision(record, found["project"], found["proposal"], listed)
         except ProtocolError as exc:
             self.rejected.append((record.id, exc))
             return
@@ -294,8 +298,15 @@ class Ingest:
             self.revise("profile", record.author, record, body.revision)
         elif isinstance(body, Proposal):
             put(keys.proposal(body.project_id, body.created_at, rid), b"")
+            if body.action == "settings":
+                # A decision may name reviewers: their acceptances are stored, so that they
+                # count if it passes (node/governance.py), whatever the arrival order.
+                self.name(body.project_id, body.param("reviewers"))
+                self.undefer(body.project_id, body.param("reviewers"))
         elif isinstance(body, Vote):
             put(keys.vote(body.proposal_id, record.author, body.revision, rid), b"")
+        elif isinstance(body, Decision):
+            put(keys.decision(body.proposal_id, body.created_at, rid), b"")
         self.added.append(rid)
         if self.orphans.waiting:
             # Whatever kind of record a dependent takes this one for: if it is not that kind,
@@ -351,24 +362,32 @@ class Ingest:
         """Applies a project revision: V entries, the revision in force, what depends on it."""
         pid = project_id(record.author, body.name)
         previous = self.project(pid)
-        for reviewer in body.reviewers:
-            if (pid, reviewer) not in self.named:
-                self.named.add((pid, reviewer))
-                self.wb.put(keys.reviewer(pid, reviewer), b"")
+        self.name(pid, body.reviewers)
         if self.revise("project", pid, record, body.revision)[0]:
             self.projects[pid] = record
             if previous is not None:
                 before = previous.expect(Project).reviewers
                 if before != body.reviewers:
                     self.recount(pid, record, set(before) ^ set(body.reviewers))
+        self.undefer(pid, body.reviewers)
+        self.release(Ref("project", pid))
+
+    def name(self, pid: bytes, reviewers: Iterable[bytes]) -> None:
+        """Writes the V entries of reviewers that a project revision or a `settings` proposal
+        names (the storage rule of acceptances)."""
+        for reviewer in reviewers:
+            if (pid, reviewer) not in self.named:
+                self.named.add((pid, reviewer))
+                self.wb.put(keys.reviewer(pid, reviewer), b"")
+
+    def undefer(self, pid: bytes, reviewers: tuple[bytes, ...]) -> None:
+        """Stores after all the acceptances of this call whose author `reviewers` names."""
         if self.deferred:
-            # Acceptances of this call whose author this revision names: stored after all.
             for rid, held in list(self.deferred.items()):
                 judged = held.expect(Acceptance)
-                if judged.project_id == pid and held.author in body.reviewers:
+                if judged.project_id == pid and held.author in reviewers:
                     del self.deferred[rid]
                     self.again.append(held)
-        self.release(Ref("project", pid))
 
     def accept(self, record: Record, body: Acceptance) -> None:
         rid, author, cid = record.id, record.author, body.contribution_id

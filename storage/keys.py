@@ -28,6 +28,7 @@ which sorts before any character, so "work/1" and "work/10" never share a prefix
                                                           of a stored epoch root lists
     P      P project_id created_at id                     empty: proposals by project
     U      U proposal_id author revision id               empty: every stored vote
+    D      D proposal_id created_at id                    empty: decisions of a proposal
     O      O id                                           envelope bytes of an orphan
     Q      Q seq id                                       u32 size: orphans in arrival order
     W      W ref key id                                   empty: orphan `id` waits for (ref, key)
@@ -47,8 +48,8 @@ reviewers may change (author = the acceptance's signer, never the owner). K says
 contribution an anchored epoch pays: its entries are written with the epoch root, from the
 manifest the root names (which is stored before it, with every acceptance it lists). `ref` is one
 byte naming a dependency (`protocol.validate.Ref`): p for a project (key = project id), c for a
-contribution, m for a manifest part, a for a listed acceptance, r for a vote's proposal (key =
-record id). Votes have no L entry: which vote of an author counts is decided when a proposal is
+contribution, m for a manifest part, a for a listed acceptance, r for a vote's (or a
+decision's) proposal, v for a vote a decision counts (key = record id). Votes have no L entry: which vote of an author counts is decided when a proposal is
 tallied (`protocol.tally`), from all of them (the U entries of the proposal). Records (R) and
 every index but the orphan tables are only ever added to, except E and L entries, which follow
 the record in force (and so also change when the project revision in force changes its
@@ -80,6 +81,7 @@ ROOTS = b"X"
 COMMITTED = b"K"
 PROPOSALS = b"P"
 VOTES = b"U"
+DECISIONS = b"D"
 ORPHAN = b"O"
 ARRIVAL = b"Q"
 WAITING = b"W"
@@ -98,9 +100,10 @@ REFS = {
     "manifest": b"m",
     "acceptance": b"a",
     "proposal": b"r",
+    "vote": b"v",
 }
 # The kinds of dependency that name a record by its id (all but a project).
-RECORD_REFS = ("contribution", "manifest", "acceptance", "proposal")
+RECORD_REFS = ("contribution", "manifest", "acceptance", "proposal", "vote")
 REF_NAMES = {code: name for name, code in REFS.items()}
 
 PEER = STATE + b"p"
@@ -203,6 +206,10 @@ def proposal(project_id: bytes, created_at: int, rid: bytes) -> bytes:
 
 def vote(proposal_id: bytes, author: bytes, revision: int, rid: bytes) -> bytes:
     return VOTES + proposal_id + author + _u64.pack(revision) + rid
+
+
+def decision(proposal_id: bytes, created_at: int, rid: bytes) -> bytes:
+    return DECISIONS + proposal_id + _u64.pack(created_at) + rid
 
 
 def orphan(rid: bytes) -> bytes:

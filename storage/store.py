@@ -47,6 +47,7 @@ from storage.errors import (
     translate,
 )
 from storage.ingest import Ingest
+from storage.repair import rebuild_listings
 from storage.seen import MIN_CAPACITY, Seen
 from storage.state import State
 from storage.values import IngestResult, Page
@@ -394,6 +395,13 @@ class Store:
         and id (which of them counts is the tally's rule, `protocol.tally.ballots`)."""
         return self._records(keys.VOTES + proposal_id, cursor, limit, _key_id)
 
+    def decisions(
+        self, proposal_id: bytes, *, cursor: bytes | None = None, limit: int = 100
+    ) -> Page[Record]:
+        """Returns the decisions of a proposal, oldest first (normally one; which holds is
+        `protocol.validate.first_decision`)."""
+        return self._records(keys.DECISIONS + proposal_id, cursor, limit, _key_id)
+
     def committed_of(self, contribution_id: bytes) -> tuple[tuple[int, bytes], ...]:
         """Returns (epoch, acceptance id) of each acceptance of a contribution that the manifest
         of a stored epoch root lists: the anchored epochs that pay it (normally none or one).
@@ -659,6 +667,13 @@ class Store:
         """
         with self._lock, translate(self.path, "checking"):
             return check_store(self._db, self._seen)
+
+    def rebuild_indexes(self) -> int:
+        """Rebuilds the index tables that each record alone determines (`storage.repair`) from
+        the records; returns the number of entries written or removed. For a store no node
+        runs on (`workwork store check --repair`); no cache of the store holds these tables."""
+        with self._lock, translate(self.path, "rebuilding the indexes of"):
+            return rebuild_listings(self._db, sync=True)
 
     def rebuild_filter(self) -> None:
         """Rebuilds the filter of stored ids from the records themselves: the repair of a filter

@@ -24,10 +24,11 @@ epoch pays: that epoch cannot change any more.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from node.chain.intents import intent_key
 from node.errors import BadRequest, Conflict, ContributionAnchored, EpochAnchored, NotFound
+from node.governance import governance_of
 from node.keys import Identity
 from protocol import (
     Acceptance,
@@ -36,11 +37,15 @@ from protocol import (
     NotAuthorized,
     Profile,
     Project,
+    ProjectClosed,
     Record,
     project_id,
     tagset,
 )
 from protocol.fields import keyset
+from protocol.governance import DEFAULT_GOVERNANCE, stated
+from protocol.records import GOVERNANCE
+from protocol.uri import workwork_digest
 from storage import Store
 
 if TYPE_CHECKING:
@@ -111,15 +116,20 @@ def post_project(
     skills: Iterable[str] | None = None,
     epoch_length: int | None = None,
     reviewers: Iterable[bytes] | None = None,
+    governance: tuple[Any, ...] | None = None,
 ) -> Record:
     """Returns a new project posting, or the next revision of the identity's project `name`.
 
     The payout (anchoring) address is always the wallet's: the contract stores an epoch's root
     under the address that sends `anchor`, and the node anchors with its wallet. A revision
-    keeps the fields not given and the status (closing is `close_project`).
+    keeps the fields not given and the status (closing is `close_project`). `governance` is
+    (mode, quorum, threshold, half_life, window) (`protocol.records.GOVERNANCE`), or () for
+    the defaults; a revision keeps the record's unless given.
 
     Raises:
         BadRequest: a new project without a title.
+        Conflict: a revision would change the epoch length, reviewers or governance of a
+            project in lazy or vote mode, where only a passed `settings` decision does.
         InvalidField: a field is out of bounds.
     """
     pid = project_id(identity.public_key, name)
@@ -139,9 +149,24 @@ def post_project(
                 epoch_length=epoch_length or 0,
                 status="open",
                 reviewers=keyset(reviewers or ()),
+                governance=tuple(governance or ()),
             )
         )
     old = current.expect(Project)
+    governed = {
+        "epoch_length": epoch_length is not None and epoch_length != old.epoch_length,
+        "reviewers": reviewers is not None and keyset(reviewers) != old.reviewers,
+        "governance": governance is not None and tuple(governance) != old.governance,
+    }
+    changed = [name for name, differs in governed.items() if differs]
+    if changed:
+        mode = governance_of(store, current, now=now).mode
+        if mode != "owner":
+            # The revision would change none of them in this mode (docs/GOVERNANCE.md).
+            raise Conflict(
+                f"project {name!r} is in {mode} mode: only a passed settings decision changes "
+                f"{', '.join(changed)} (workwork propose <project> settings --param ...)"
+            )
     return identity.sign(
         Project(
             created_at=max(now, old.created_at),
@@ -154,8 +179,28 @@ def post_project(
             epoch_length=old.epoch_length if epoch_length is None else epoch_length,
             status=old.status,
             reviewers=old.reviewers if reviewers is None else keyset(reviewers),
+            governance=old.governance if governance is None else tuple(governance),
         )
     )
+
+
+def governance_given(
+    store: Store, identity: Identity, name: str, given: dict[str, Any]
+) -> tuple[Any, ...]:
+    """Returns the governance field of the identity's project `name` with the values `given`
+    (by name: mode, quorum, threshold, half_life, window) and the others as the record in force
+    states them (the defaults for a new project)."""
+    current = store.project(project_id(identity.public_key, name))
+    stated_now = DEFAULT_GOVERNANCE if current is None else stated(current)
+    values = {
+        "mode": stated_now.mode,
+        "quorum": stated_now.quorum,
+        "threshold": stated_now.threshold,
+        "half_life": stated_now.half_life,
+        "window": stated_now.window,
+        **given,
+    }
+    return tuple(values[name] for name, _ in GOVERNANCE)
 
 
 def close_project(store: Store, identity: Identity, *, now: int, project: bytes) -> Record:
@@ -164,7 +209,8 @@ def close_project(store: Store, identity: Identity, *, now: int, project: bytes)
     Raises:
         NotFound: the project is not in the store.
         NotAuthorized: the project is not the identity's.
-        Conflict: the project is closed already.
+        Conflict: the project is closed already, or its mode (lazy or vote) leaves closing to
+            a passed `settings` decision (docs/GOVERNANCE.md).
     """
     current = _project(store, project)
     old = current.expect(Project)
@@ -172,6 +218,16 @@ def close_project(store: Store, identity: Identity, *, now: int, project: bytes)
         raise NotAuthorized(f"project {old.name!r} belongs to {current.author.hex()[:16]}")
     if old.status == "closed":
         raise Conflict(f"project {old.name!r} is closed already")
+    governance = governance_of(store, current, now=now)
+    if governance.status == "closed":
+        raise Conflict(f"project {old.name!r} was closed by a decision")
+    if governance.mode != "owner":
+        # A revision would change no setting in this mode, but would still stop this node's
+        # and others' contributions (`check_open` reads the record): refuse it here.
+        raise Conflict(
+            f"project {old.name!r} is in {governance.mode} mode: only a passed settings "
+            "decision closes it (workwork propose <project> settings --param status=closed)"
+        )
     return identity.sign(
         Project(
             created_at=max(now, old.created_at),
@@ -184,6 +240,7 @@ def close_project(store: Store, identity: Identity, *, now: int, project: bytes)
             epoch_length=old.epoch_length,
             status="closed",
             reviewers=old.reviewers,
+            governance=old.governance,
         )
     )
 
@@ -204,9 +261,21 @@ def contribute(
 
     Raises:
         NotFound: the project is not in the store (the node may not have synced it yet).
-        InvalidField: a field is out of bounds, or there is neither evidence URI nor hash.
+        ProjectClosed: a passed `settings` decision closed the project (a closing revision
+            is refused when the node stores the contribution, `validate.check_open`).
+        InvalidField: a field is out of bounds, there is neither evidence URI nor hash, or the
+            URI is not one others can open (`protocol.uri`).
     """
-    _project(store, project)
+    posting = _project(store, project)
+    # A closing revision is refused when the node stores the contribution (`check_open`).
+    closed = posting.expect(Project).status == "closed"
+    if not closed and governance_of(store, posting, now=now).status == "closed":
+        raise ProjectClosed(f"project {posting.expect(Project).name!r} was closed by a decision")
+    # A workwork: URI names the file's sha256: the record carries it as the hash too, which is
+    # what a reviewer's node checks the fetched bytes against.
+    named = workwork_digest(evidence_uri)
+    if named is not None and not evidence_hash:
+        evidence_hash = named
     return identity.sign(
         Contribution(
             created_at=now,

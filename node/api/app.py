@@ -21,7 +21,9 @@ What every request passes before a route sees it (`_Guard`), in this order: its 
 address the API is bound to (421 otherwise: a DNS rebinding page names its own host); a
 browser's Origin, if any, is the dashboard's own (403); it carries the token of the data dir's
 `api.cookie`, as `Authorization: Bearer <token>` or as a cookie `workwork_token=<token>` (401),
-/openapi.json included and the dashboard page excepted. A route that takes a body then reads it
+/openapi.json included and the web app's static files excepted; a browser holds a session cookie
+instead (node/api/session.py), and a request that changes something on a session alone must
+carry its page's Origin. A route that takes a body then reads it
 under `Limits`: declared as JSON (415), within a size (413, answered from Content-Length before
 reading any of it) and within a time (408); both close the connection.
 """
@@ -36,19 +38,20 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from importlib import resources
 from typing import Any, TypeVar
 
 import trio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from node.api import webapp
 from node.api.openapi import openapi
 from node.api.routes import TYPES, Limits, Route
+from node.api.session import KEY_FILE, Sessions, cookie_name, load_key
 from node.errors import (
     BUG,
     BadRequest,
@@ -70,6 +73,10 @@ T = TypeVar("T")
 
 TOKEN_COOKIE = "workwork_token"
 
+JSON = "application/json"
+# The media type of a raw upload (an evidence file).
+OCTETS = "application/octet-stream"
+
 
 @dataclass
 class Api:
@@ -90,6 +97,7 @@ class Api:
     settlement: Any = None
     routes: tuple[Route, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    sessions: Sessions | None = None
 
     def now(self) -> int:
         return int(self.node.clock())
@@ -116,9 +124,11 @@ class Api:
             for path, methods in by_path.items()
         ]
         routes.append(StarletteRoute("/openapi.json", self._openapi, methods=["GET"]))
-        routes.append(StarletteRoute(DASHBOARD_PATH, _dashboard, methods=["GET"]))
+        # The session key lives in the data dir, so that browser sessions outlive a restart.
+        self.sessions = Sessions(load_key(self.node.data_dir / KEY_FILE))
+        routes.extend(webapp.starlette_routes(self))
         app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
-        return _Guard(app, token)
+        return _Guard(app, token, self.sessions, self.now)
 
     async def _openapi(self, request: Request) -> Response:
         return JSONResponse(openapi(self.routes, cookie=TOKEN_COOKIE, limits=self.limits))
@@ -140,6 +150,9 @@ class Api:
     async def _arguments(self, route: Route, request: Request) -> dict[str, Any]:
         """Checks and converts a request's parameters as the route declares them."""
         body: dict[str, Any] = {}
+        if route.upload:
+            data = await self._body(route, request, kind=OCTETS, size=self.node.evidence.max_bytes)
+            return {"data": data}
         if route.body:
             raw = await self._body(route, request)
             # In a thread: an import's 32 MiB take a while to parse.
@@ -164,21 +177,28 @@ class Api:
                 raise BadRequest(f"{param.name}: {exc}") from None
         return args
 
-    async def _body(self, route: Route, request: Request) -> bytes:
+    async def _body(
+        self, route: Route, request: Request, *, kind: str = JSON, size: int | None = None
+    ) -> bytes:
         """Returns a request's body, read within the route's bounds of size and time.
 
+        Args:
+            kind: the media type the body must be declared as.
+            size: its bound in bytes, in place of the route's `Limits`.
+
         Raises:
-            UnsupportedMediaType: a body that is not declared as JSON.
+            UnsupportedMediaType: a body that is not declared as `kind`.
             BodyTooLarge: a body larger than the route takes; a declared length says so before
                 anything is read.
             BodyTimeout: the body did not arrive whole in time.
             ClientDisconnect: the client left.
         """
-        size, seconds = self.limits.of(route)
+        bound, seconds = self.limits.of(route)
+        size = bound if size is None else size
         length = request.headers.get("content-length")
         declared = (length is not None and length != "0") or "transfer-encoding" in request.headers
         if declared:
-            _check_json(request)
+            _check_type(request, kind)
         if length is not None and length.isdigit() and int(length) > size:
             raise BodyTooLarge(f"the body has {length} bytes; this route takes at most {size}")
         chunks: list[bytes] = []
@@ -200,7 +220,7 @@ class Api:
                 f"the body did not arrive whole within {seconds:g} s ({received} bytes came)"
             )
         if received and not declared:
-            _check_json(request)  # a body without a declared length (HTTP/2)
+            _check_type(request, kind)  # a body without a declared length (HTTP/2)
         return b"".join(chunks)
 
 
@@ -251,11 +271,11 @@ def loads(text: str | bytes, what: str) -> Any:
         raise BadRequest(f"{what} is not valid JSON") from None
 
 
-def _check_json(request: Request) -> None:
+def _check_type(request: Request, expected: str) -> None:
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if kind != "application/json":
+    if kind != expected:
         raise UnsupportedMediaType(
-            f"the body is declared as {kind or 'nothing'}; send it as application/json"
+            f"the body is declared as {kind or 'nothing'}; send it as {expected}"
         )
 
 
@@ -303,27 +323,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-DASHBOARD_PATH = "/"
-# The page may run its own inline script and talk to this origin, and nothing else.
-_DASHBOARD_CSP = (
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-
-
-async def _dashboard(request: Request) -> Response:
-    page = resources.files("node.api").joinpath("dashboard.html").read_text("utf-8")
-    headers = {"Content-Security-Policy": _DASHBOARD_CSP, "Referrer-Policy": "no-referrer"}
-    return HTMLResponse(page, headers=headers)
+DASHBOARD_PATH = webapp.INDEX
+# Methods that change nothing: a session alone may make them without an Origin.
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class _Guard:
     """Refuses a request before any route sees it: a Host other than the address the API is
     bound to, a browser page of another origin than the dashboard's, no or a wrong token."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(
+        self, app: ASGIApp, token: str, sessions: Sessions, now: Callable[[], int]
+    ) -> None:
         self.app = app
         self.token = token.encode()
+        self.sessions = sessions
+        self.now = now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -357,23 +372,48 @@ class _Guard:
         if origins and origins != [f"http://{host}".encode()]:
             shown = b", ".join(origins).decode("latin-1")
             raise ForeignOrigin(f"requests from pages of {shown} are refused")
-        # The dashboard page is static and holds no data: it reads the API with the token it
-        # finds in its URL fragment, which browsers never send.
-        public = scope.get("method") in ("GET", "HEAD") and scope.get("path") == DASHBOARD_PATH
-        if not public and not self._holds_token(headers):
+        # The web app's files are static and hold no data; a login trades a one-time code.
+        method, path = str(scope.get("method")), str(scope.get("path"))
+        if webapp.public(method, path) or self._holds_token(headers):
+            return
+        server = _server(scope)
+        if not self._holds_session(headers, server[1] if server else 0):
             raise Unauthorized("missing or wrong API token")
+        # A session is a browser's: what changes something must come from our page, which
+        # names itself in Origin (checked above). SameSite=Strict already keeps other sites'
+        # pages from sending the cookie; this holds even in a browser that ignores it.
+        if method not in _SAFE and not origins:
+            raise ForeignOrigin("a request that changes something must name its page's Origin")
+        # Login codes come from the token's holder (`workwork dashboard`): a session cannot
+        # make itself new ones, which would let it outlive its 30 days.
+        if path == webapp.CODE_PATH:
+            raise Unauthorized("a login code is made with the API token: run `workwork dashboard`")
 
     def _holds_token(self, headers: dict[bytes, list[bytes]]) -> bool:
         offered: list[bytes] = []
         for value in headers.get(b"authorization", []):
             if value[:7].lower() == b"bearer ":
                 offered.append(value[7:].strip())
-        for value in headers.get(b"cookie", []):
-            for part in value.split(b";"):
-                key, _, token = part.strip().partition(b"=")
-                if key == TOKEN_COOKIE.encode():
-                    offered.append(token)
+        offered.extend(_cookies(headers, TOKEN_COOKIE))
         return any(hmac.compare_digest(token, self.token) for token in offered)
+
+    def _holds_session(self, headers: dict[bytes, list[bytes]], port: int) -> bool:
+        now = self.now()
+        return any(
+            self.sessions.valid(value.decode("latin-1"), now)
+            for value in _cookies(headers, cookie_name(port))
+        )
+
+
+def _cookies(headers: dict[bytes, list[bytes]], name: str) -> list[bytes]:
+    """Returns the values of the cookies called `name` in a request's Cookie headers."""
+    found: list[bytes] = []
+    for value in headers.get(b"cookie", []):
+        for part in value.split(b";"):
+            key, _, token = part.strip().partition(b"=")
+            if key == name.encode():
+                found.append(token)
+    return found
 
 
 def _until_gone(send: Send, scope: Scope) -> Send:

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from node import decisions
+from node import decisions, outcomes
 from node.api import actions
 from node.api.app import Api
 from node.api.routes import TYPES, Param, Route
 from node.api.views import address, record
-from node.errors import BadRequest, Conflict, NotFound, OrphanRecord
+from node.chain.audit_decisions import audit_decisions
+from node.chain.executions import Executed, done_key
+from node.errors import BadRequest, ChainError, Conflict, NotFound, OrphanRecord
+from node.governance import line_of, project_of
 from protocol import Proposal, ProtocolError, Record
-from protocol.records import PARAMS
+from protocol.governance import Governance, at
+from protocol.records import MODES, PARAMS
 
 # The record type of each parameter of a proposal's action, as the API's types convert them.
 _PARAM_TYPES = {
@@ -31,6 +35,8 @@ _PARAM_TYPES = {
     "epoch_length": "epoch_length",
     "reviewers": "keys",
     "status": "status",
+    "mode": "mode",
+    "window": "lazy_window",
 }
 
 
@@ -56,6 +62,10 @@ def convert_params(action: str, given: dict[str, Any]) -> dict[str, Any]:
             elif kind == "status":
                 if value not in ("open", "closed"):
                     raise ValueError("expected 'open' or 'closed'")
+                converted = value
+            elif kind == "mode":
+                if value not in MODES:
+                    raise ValueError(f"expected one of {list(MODES)}")
                 converted = value
             elif kind == "amount":
                 converted = str(TYPES["amount"].convert(value))
@@ -140,6 +150,40 @@ def decision_view(found: decisions.Decision, *, votes: bool = True) -> dict[str,
     return out
 
 
+def outcome_view(store: Any, seen: outcomes.Outcome, *, votes: bool = True) -> dict[str, Any]:
+    """Returns a proposal's tally as JSON (`decision_view`), with `decision`: the owner's signed
+    decision that fixes it (null until there is one), whether this node's records bear out its
+    powers (`valid`), what they do not (`findings`), and the transaction that executed it, where
+    this node executed it."""
+    out = decision_view(seen.decision, votes=votes)
+    held = seen.record
+    if held is None:
+        out["decision"] = None
+        return out
+    done = store.state.intent(done_key(held.id))
+    executed = None if done is None else Executed.decode(held.id, done)
+    out["decision"] = {
+        "record": record(held),
+        "valid": seen.valid,
+        "findings": [{"code": f.code, "detail": f.detail} for f in seen.findings],
+        "executed_tx": None if executed is None else "0x" + executed.tx_hash.hex(),
+    }
+    return out
+
+
+def _audit(store: Any, chain: Any, pid: bytes, now: float, grace: float) -> dict[str, Any]:
+    decisions.proposals(store, pid)  # NotFound for an unknown project
+    report = audit_decisions(store, chain, pid, now=now, grace=grace)
+    return {**report.to_json(), "summary": report.summary()}
+
+
+async def audit(api: Api, args: dict[str, Any]) -> Any:
+    settle = api.settlement
+    chain = getattr(settle, "chain", None)
+    grace = chain.config.execution_grace if chain is not None else 0.0
+    return await api.read(_audit, api.node.store, chain, args["project_id"], api.now(), grace)
+
+
 async def propose(api: Api, args: dict[str, Any]) -> Any:
     action = args["action"]
     params = convert_params(action, args.pop("params", {}))
@@ -163,7 +207,7 @@ def _list(store: Any, pid: bytes, now: int, only_open: bool) -> dict[str, Any]:
     for proposal in decisions.proposals(store, pid):
         if only_open and now >= proposal.expect(Proposal).closes_at:
             continue
-        found.append(decision_view(decisions.decide(store, proposal, now=now), votes=False))
+        found.append(outcome_view(store, outcomes.outcome(store, proposal, now=now), votes=False))
     return {"items": found}
 
 
@@ -174,11 +218,37 @@ async def list_proposals(api: Api, args: dict[str, Any]) -> Any:
 
 def _show(store: Any, rid: bytes, now: int) -> dict[str, Any]:
     found: Record = decisions.proposal(store, rid)
-    return decision_view(decisions.decide(store, found, now=now))
+    return outcome_view(store, outcomes.outcome(store, found, now=now))
 
 
 async def show_proposal(api: Api, args: dict[str, Any]) -> Any:
     return await api.read(_show, api.node.store, args["proposal_id"], api.now())
+
+
+def governance_view(governance: Governance) -> dict[str, Any]:
+    """Returns a project's governance as JSON."""
+    return {
+        "mode": governance.mode,
+        "quorum": governance.quorum,
+        "threshold": governance.threshold,
+        "half_life": governance.half_life,
+        "window": governance.window,
+        "epoch_length": governance.epoch_length,
+        "reviewers": [key.hex() for key in governance.reviewers],
+        "status": governance.status,
+        "since": governance.since,
+        "decision": None if governance.decision is None else governance.decision.hex(),
+    }
+
+
+def _governance(store: Any, pid: bytes, now: int) -> dict[str, Any]:
+    project = project_of(store, pid)
+    line = line_of(store, project, now=now)
+    return {**governance_view(at(line, now)), "history": [governance_view(g) for g in line]}
+
+
+async def show_governance(api: Api, args: dict[str, Any]) -> Any:
+    return await api.read(_governance, api.node.store, args["project_id"], api.now())
 
 
 _PROPOSE = (
@@ -196,7 +266,7 @@ _PROPOSE = (
         "object",
         "the action's parameters by name: allocate {epoch, token (default ether), amount}; "
         "accept {contribution_id, epoch, weight}; settings {quorum, threshold, half_life, "
-        "epoch_length, reviewers, status} (what is not given stays); signal {}",
+        "epoch_length, reviewers, status, mode, window} (what is not given stays); signal {}",
     ),
     Param("options", "strings", "2-16 options to approve (approval voting); none: yes/no/abstain"),
     Param(
@@ -227,4 +297,14 @@ DECISION_ROUTES: tuple[Route, ...] = (
           raises=(NotFound,), returns="Object"),
     Route("POST", "/v1/votes", vote, "Vote on a proposal (again: the last vote counts).", _VOTE,
           raises=(NotFound, Conflict, OrphanRecord, ProtocolError), returns="Record"),
+    Route("GET", "/v1/projects/{project_id}/decisions/audit", audit,
+          "Audit a project's decisions: every tally recounted from the records and the chain, "
+          "every allocation on chain matched to a passed decision (docs/AUDIT.md).",
+          (Param("project_id", "id", "a project id (hex)", "path", True),),
+          raises=(NotFound, ChainError), returns="Object"),
+    Route("GET", "/v1/projects/{project_id}/governance", show_governance,
+          "A project's governance in effect (its record's, as passed settings decisions changed "
+          "it), and each state since the record's (`history`).",
+          (Param("project_id", "id", "a project id (hex)", "path", True),),
+          raises=(NotFound,), returns="Object"),
 )  # fmt: skip

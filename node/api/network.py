@@ -37,6 +37,8 @@ async def status(api: Api, args: dict[str, Any]) -> Any:
         "topics": counts,
         # Whether the store takes writes: a full disk shows here (and records are refused).
         "store": node.gateway.status(),
+        # Reachability (AutoNAT), relay slots held and served, direct vs relayed connections.
+        "nat": node.nat.status(),
         "syncing": [
             {
                 "peer": r.peer,
@@ -76,6 +78,8 @@ async def connect(api: Api, args: dict[str, Any]) -> Any:
         raise BadRequest(f"{addr!r} needs a /p2p/<peer id> part")
     try:
         await api.node.connect(addr)
+    except NetworkError:  # RelayRefused: a relay said why, with its own hint
+        raise
     except Exception as exc:  # libp2p's dialing raises many types; all mean "unreachable"
         raise NetworkError(f"cannot connect to {addr}: {exc or type(exc).__name__}") from exc
     return {"connected": addr.split("/p2p/")[1]}

@@ -22,7 +22,8 @@ _ERROR_TEXT = {
     409: "Conflicts with the state of a record or of the chain (a closed project, a refused "
     "transaction)",
     413: "The body is larger than the route takes; the connection is closed",
-    415: "The body is not declared as application/json",
+    415: "The body is not declared as the route's media type (application/json, or "
+    "application/octet-stream for an upload)",
     421: "The Host header names another host than the address the API is bound to",
     500: "A bug in the node (details in its log)",
     502: "A peer could not be reached, or the chain answered out of turn",
@@ -96,6 +97,15 @@ _SCHEMAS: dict[str, Any] = {
         },
         "required": ["items"],
     },
+    "Evidence": {
+        "type": "object",
+        "properties": {
+            "uri": {"type": "string", "pattern": "^workwork:sha256:[0-9a-f]{64}$"},
+            "sha256": _HEX32,
+            "size": {"type": "integer", "minimum": 1},
+        },
+        "required": ["uri", "sha256", "size"],
+    },
     "Status": {"type": "object"},
     "ImportResult": {"type": "object"},
     "Object": {"type": "object"},
@@ -121,6 +131,8 @@ def openapi(routes: Iterable[Route], *, cookie: str, limits: Limits) -> dict[str
         body = [p for p in route.params if p.where == "body"]
         if route.returns == "JSON lines":
             ok = {"application/x-ndjson": {"schema": {"type": "string"}}}
+        elif route.returns == "bytes":
+            ok = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
         else:
             ok = {"application/json": {"schema": {"$ref": f"#/components/schemas/{route.returns}"}}}
         responses: dict[str, Any] = {"200": {"description": route.summary, "content": ok}}
@@ -137,7 +149,15 @@ def openapi(routes: Iterable[Route], *, cookie: str, limits: Limits) -> dict[str
             "parameters": parameters,
             "responses": responses,
         }
-        if body:
+        if route.upload:
+            operation["requestBody"] = {
+                "description": "the file's bytes, at most the node's [evidence] max_bytes",
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        elif body:
             schema = {
                 "type": "object",
                 "additionalProperties": False,

@@ -32,7 +32,7 @@ from node.errors import (
 )
 from protocol import Acceptance, Contribution, Project
 from protocol.fields import UInt
-from protocol.records import MAX_WINDOW
+from protocol.records import MAX_WINDOW, MODES, PER_MILLE
 from storage import StorageError
 
 if TYPE_CHECKING:
@@ -141,6 +141,12 @@ def _string(value: Any) -> str:
     return value
 
 
+def _one_of(value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"expected one of {list(choices)}")
+    return str(value)
+
+
 def _flag(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -227,6 +233,11 @@ TYPES: dict[str, ParamType] = {
     ),
     # Seconds; at least MIN_WINDOW, which the builder checks (the pattern takes 0 or 1 as low).
     "window": _bounded(1, MAX_WINDOW),
+    # A project's governance (`protocol.records.GOVERNANCE`): its mode, quorum and threshold in
+    # thousandths, and the lazy-consensus window in seconds (0: nothing can be overturned).
+    "mode": ParamType(partial(_one_of, choices=MODES), {"enum": list(MODES)}),
+    "per_mille": _bounded(0, PER_MILLE),
+    "lazy_window": _bounded(0, MAX_WINDOW),
 }
 
 
@@ -276,7 +287,8 @@ class Limits:
 
     def of(self, route: Route) -> tuple[int, float]:
         """Returns the size and time bounds of a route's body."""
-        if route.bulk:
+        if route.bulk or route.upload:
+            # An upload's size bound is the node's `[evidence] max_bytes` (node/api/app.py).
             return self.bulk_body, self.bulk_body_seconds
         return self.body, self.body_seconds
 
@@ -286,7 +298,9 @@ class Route:
     """One endpoint. The handler gets the checked parameters by name (absent ones left out)
     and returns JSON-able data, or a Starlette `Response` for other content types.
 
-    `bulk` gives the route the larger body bounds of `Limits` (an import).
+    `bulk` gives the route the larger body bounds of `Limits` (an import). `upload` makes the
+    body raw bytes (`application/octet-stream`, bounded by the node's `[evidence] max_bytes`),
+    which the handler gets as `data`.
     """
 
     method: str
@@ -297,11 +311,12 @@ class Route:
     raises: tuple[type[Exception], ...] = ()
     returns: str = "Object"
     bulk: bool = False
+    upload: bool = False
 
     @property
     def body(self) -> bool:
-        """Whether the route reads a JSON body."""
-        return any(p.where == "body" for p in self.params)
+        """Whether the route reads a body (JSON, or raw bytes for an upload)."""
+        return self.upload or any(p.where == "body" for p in self.params)
 
     def errors(self) -> dict[int, tuple[type[BaseException], ...]]:
         """Returns the error statuses the route may answer, each with the errors that give it.

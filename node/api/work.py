@@ -94,7 +94,16 @@ async def show_project(api: Api, args: dict[str, Any]) -> Any:
     return out
 
 
+# The parameters of POST /v1/projects that make the project record's governance.
+GOVERNANCE_PARAMS = ("mode", "quorum", "threshold", "half_life", "window")
+
+
 async def post_project(api: Api, args: dict[str, Any]) -> Any:
+    given = {name: args.pop(name) for name in GOVERNANCE_PARAMS if name in args}
+    if given:
+        args["governance"] = await api.read(
+            actions.governance_given, api.node.store, api.identity, args["name"], given
+        )
     new = await api.read(actions.post_project, api.node.store, api.identity, now=api.now(), **args)
     pid = project_id(new.author, new.expect(Project).name)
     await api.follow(pid)
@@ -356,6 +365,17 @@ _POST = (
         "epoch_length", "epoch_length", "seconds per epoch; 0: epochs close on the owner's command"
     ),
     Param("reviewers", "keys", "public keys (hex) whose acceptances count too"),
+    # The project's governance (docs/GOVERNANCE.md); those not given keep the record's values
+    # (the defaults for a new project, or one that states none).
+    Param(
+        "mode",
+        "mode",
+        "owner: the owner and reviewers accept; lazy: lazy consensus; vote: decisions only",
+    ),
+    Param("quorum", "per_mille", "share of all power that must vote, in thousandths"),
+    Param("threshold", "per_mille", "share of yes among yes + no to pass, in thousandths"),
+    Param("half_life", "epoch", "epochs after which accepted work counts half; 0: no decay"),
+    Param("window", "lazy_window", "lazy mode: seconds after an acceptance to overturn it"),
 )
 _CONTRIBUTE = (
     Param("project_id", "id", "the project (hex id)", required=True),

@@ -35,6 +35,7 @@ per epoch and pool, and where the pools' money went.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -51,7 +52,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
-from web3.types import TxReceipt, Wei
+from web3.types import FilterParams, TxReceipt, Wei
 
 from node.chain.rpc import (
     KNOWN,
@@ -317,6 +318,8 @@ class ChainClient:
         self.address = bytes.fromhex(checksum(contract)[2:])
         self.contract: Contract = w3.eth.contract(address=checksum(contract), abi=list(self.abi))
         self.chain_id: int = self._rpc("reading the chain id", lambda: w3.eth.chain_id)
+        # Where its events start: the deployment block, when known (see `ChainConfig`).
+        self.first_block = config.contract_block
         # Tokens seen to hold code on this chain, so that each is looked up once.
         self._tokens: set[bytes] = set()
 
@@ -357,7 +360,9 @@ class ChainClient:
         address = receipt["contractAddress"]
         if receipt["status"] != 1 or address is None:
             raise ChainError(f"deploying the contract failed in tx 0x{tx.hash.hex()}")
-        return cls(w3, address, account, config=config)
+        client = cls(w3, address, account, config=config)
+        client.first_block = int(receipt["blockNumber"])
+        return client
 
     @classmethod
     def embedded(
@@ -531,13 +536,7 @@ class ChainClient:
             "0x" + project_id.hex(),
             "0x" + epoch.to_bytes(32, "big").hex(),
         ]
-        address = self._checksum
-        logs = self._rpc(
-            "reading Anchored events",
-            lambda: self.w3.eth.get_logs(
-                {"address": address, "fromBlock": 0, "toBlock": "latest", "topics": topics}
-            ),
-        )
+        logs = self._logs("reading Anchored events", topics)
         if not logs:
             return None
         entry = event.process_log(logs[0])
@@ -592,14 +591,25 @@ class ChainClient:
         event = getattr(self.contract.events, name)()
         topics = [event.topic, _word(int.from_bytes(owner, "big")), "0x" + project_id.hex()]
         topics += more
+        return [event.process_log(log) for log in self._logs(f"reading {name} events", topics)]
+
+    def _logs(self, what: str, topics: list[Any]) -> list[Any]:
+        """Returns the contract's logs matching `topics`, oldest first, read from the block the
+        contract was deployed in (`first_block`) to the latest, `config.log_range` blocks a
+        request: endpoints refuse wider ranges, and blocks before the contract hold none."""
         address = self._checksum
-        logs = self._rpc(
-            f"reading {name} events",
-            lambda: self.w3.eth.get_logs(
-                {"address": address, "fromBlock": 0, "toBlock": "latest", "topics": topics}
-            ),
-        )
-        return [event.process_log(log) for log in logs]
+        latest = self.block_number()
+        found: list[Any] = []
+        step = self.config.log_range
+        for start in range(self.first_block, latest + 1, step):
+            query: FilterParams = {
+                "address": address,
+                "fromBlock": start,
+                "toBlock": min(start + step - 1, latest),
+                "topics": topics,
+            }
+            found += self._rpc(what, functools.partial(self.w3.eth.get_logs, query))
+        return found
 
     def verify(
         self, owner: bytes, project_id: bytes, epoch: int, leaf: Leaf, proof: Sequence[bytes]

@@ -64,10 +64,12 @@ from node.chain.anchoring import (
 from node.chain.anchors import published_anchors, senders
 from node.chain.client import ETHER, ChainClient, NonceUsed, TokenInfo, checksum
 from node.chain.closing import CLOSE_INTERVAL, GRACE, Owned, Plan, due, last_due
+from node.chain.executor import Executor
 from node.chain.intents import Anchored, ChainRef, Intent, intent_key, is_intent_key, published
 from node.chain.treasury import Books, Funding, Payment, Treasury
 from node.chain.trees import EpochTree, standing_of, stored_tree
 from node.errors import LateAcceptance, NodeError, NotFound, SettlementError, WrongChain
+from node.governance import executions, governance_of, owner_tree
 from protocol import (
     Acceptance,
     Contribution,
@@ -205,7 +207,9 @@ class Settlement:
         self.dumps = Path(data_dir) / "epochs"
         self.clock = clock
         self.auto_close = auto_close
-        self.interval = interval
+        # A proposal that arrives by gossip is seen at the next round: within the settle time
+        # at most, so that a short one (the demo's) is not stretched to CLOSE_INTERVAL.
+        self.interval = min(interval, max(1.0, chain.config.settle))
         self._locks: dict[tuple[bytes, int], trio.Lock] = {}
         # The ids of this node's projects, and the meta topic's record count when they were
         # listed: the list is made again only when a project or profile has arrived since.
@@ -219,6 +223,8 @@ class Settlement:
         self._round_done = trio.Event()
         # Funding, pools and per-token books.
         self.treasury = Treasury(self)
+        # Decisions of this node's proposals, and the execution of passed allocations.
+        self.executor = Executor(self)
 
     @property
     def store(self) -> Store:
@@ -268,6 +274,11 @@ class Settlement:
                     if (pid, epoch) not in failed:
                         what = f"anchoring epoch {epoch}"
                         await self._guarded(failures, what, self.anchor, pid, epoch)
+        decided = await self._guarded(
+            failures, "deciding proposals and executing allocations", self.executor.round
+        )
+        if decided is not None:
+            wake = decided if wake is None else min(wake, decided)
         self.errors = failures
         self._round_done.set()
         self._round_done = trio.Event()
@@ -316,6 +327,8 @@ class Settlement:
         Raises:
             the errors of `anchor`, at the first anchor that fails.
         """
+        for pid in await self._own_projects():
+            await self.execute(pid)
         plan = await self._plan()
         return [await self.anchor(pid, epoch) for pid, epoch in plan.due]
 
@@ -336,6 +349,7 @@ class Settlement:
             ChainError: the chain refused or did not answer (the intent stays for a retry).
             StorageError: the store could not be read or written (likewise).
         """
+        await self.execute(project_id)
         lock = self._locks.setdefault((project_id, epoch), trio.Lock())
         async with lock:
             machine = Anchoring(
@@ -487,6 +501,11 @@ class Settlement:
     def _tree(self, project_id: bytes, epoch: int) -> EpochTree:
         project = self.project(project_id)
         try:
+            if not self.store.anchored(project_id, epoch):
+                # Lazy consensus, or reviewers set by decisions: what governance says counts.
+                found = owner_tree(self.store, project, epoch, now=self.clock())
+                if found is not None:
+                    return found
             return stored_tree(
                 self.store, project, epoch, chain=(self.chain.chain_id, self.chain.address)
             )
@@ -512,6 +531,29 @@ class Settlement:
     def dump_path(self, project_id: bytes, epoch: int) -> Path:
         """Where the tree of an anchored epoch is kept (OpenZeppelin's standard-v1 dump)."""
         return self.dumps / project_id.hex() / f"{epoch}.json"
+
+    async def execute(self, project_id: bytes) -> tuple[Record, ...]:
+        """Signs, stores and publishes the acceptances that carry out the passed `accept`
+        decisions of a project this node owns (`node.governance.executions`); returns them.
+
+        Raises:
+            SettlementError: the store refused one.
+        """
+        bodies = await self.gateway.read(self._executions, project_id)
+        if not bodies:
+            return ()
+        records = tuple(self.identity.sign(body) for body in bodies)
+        result = await self.node.submit(records)
+        for rid, error in result.rejected:
+            raise SettlementError(f"the acceptance {rid.hex()[:16]} of a decision: {error}")
+        log.info("settlement: %d acceptances carry out passed decisions", len(records))
+        return records
+
+    def _executions(self, project_id: bytes) -> tuple[Acceptance, ...]:
+        project = self.store.project(project_id)
+        if project is None or project.author != self.identity.public_key:
+            return ()
+        return executions(self.store, project, now=self.clock())
 
     # Epoch closing.
 
@@ -549,7 +591,8 @@ class Settlement:
         project = self.store.project(pid)
         if project is None:
             return None
-        length = project.expect(Project).epoch_length
+        # A passed settings decision may have changed it.
+        length = governance_of(self.store, project, now=now).epoch_length
         if length == 0:
             return Owned(pid, 0, ())
         last = last_due(length, now)

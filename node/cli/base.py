@@ -147,6 +147,20 @@ def short(value: str) -> str:
     return value
 
 
+def command_id(value: str) -> str:
+    """Returns an id as a suggested command line gives it: the first SHORT hex digits (which
+    `RecordId` takes back as the id), or whole with `--wide`; so that the line fits 80 columns
+    and copies in one piece."""
+    if _HEX64.fullmatch(value) and not current().wide:
+        return value[:SHORT]
+    return value
+
+
+def suggest(console: Console, text: str) -> None:
+    """Prints a line that suggests a command: never wrapped by rich, never read as markup."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 class IdTable(Table):
     """A table that never wraps an id: ids are shortened to a prefix that commands take, or with
     `--wide` shown whole in a column that does not wrap; other cells fold instead of being cut."""

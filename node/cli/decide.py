@@ -1,4 +1,5 @@
-"""The commands of `workwork` on collective decisions: propose, vote, proposals, proposal show.
+"""The commands of `workwork` on collective decisions: propose, vote, proposals, proposal show,
+governance.
 
 They join the `cli` group of node/cli/base.py and follow its rules: `@output` for --json,
 `emit` with a renderer for people. All of them ask the running node.
@@ -61,7 +62,8 @@ def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
     multiple=True,
     help="NAME=VALUE of the action (repeatable): allocate epoch, token (default ether), amount "
     "(wei); accept contribution_id, epoch, weight; settings quorum, threshold (thousandths), "
-    "half_life (epochs), epoch_length, reviewers (comma-separated keys), status.",
+    "half_life (epochs), epoch_length, reviewers (comma-separated keys), status, mode (owner, "
+    "lazy or vote), window (seconds to overturn an acceptance in lazy mode).",
 )
 @click.option(
     "--option", "options", multiple=True, help="An option to approve (2-16; approval voting)."
@@ -141,7 +143,7 @@ def _show_list(console: Console, data: dict[str, Any]) -> None:
             plain(item["title"]),
             str(item["votes"]),
             _summary(item),
-            item["outcome"],
+            item["outcome"] + (" (final)" if item.get("decision") else ""),
             "open" if item["open"] else "closed",
         )
     console.print(table)
@@ -171,7 +173,8 @@ def _show_tally(console: Console, data: dict[str, Any]) -> None:
             ("quorum", f"{settings['quorum']}/1000: {'met' if data['quorum_met'] else 'not met'}"),
             ("threshold", f"{settings['threshold']}/1000"),
             ("winners", [data["options"][i] for i in data["winners"]]),
-            ("outcome", data["outcome"] + (" (so far)" if data["open"] else "")),
+            ("outcome", data["outcome"] + _finality(data)),
+            *_decision_rows(data.get("decision")),
         ],
     )
     table = new_table("author", "choice", "power", "credits", "reason")
@@ -192,6 +195,30 @@ def _show_tally(console: Console, data: dict[str, Any]) -> None:
     console.print(table)
 
 
+def _finality(data: dict[str, Any]) -> str:
+    if data["open"]:
+        return " (so far)"
+    if data.get("decision") is None:
+        return " (provisional: the owner's decision is not in yet)"
+    return " (final: the owner's signed decision)"
+
+
+def _decision_rows(decision: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """The rows of the owner's signed decision, if any: its id, whether this node's records
+    bear out its powers, the findings, and the allocation's transaction where known."""
+    if decision is None:
+        return []
+    rows: list[tuple[str, Any]] = [
+        ("decision", decision["record"]["id"]),
+        ("recount", "agrees" if decision["valid"] else "DISAGREES: not executed"),
+    ]
+    for finding in decision["findings"]:
+        rows.append((finding["code"], finding["detail"]))
+    if decision["executed_tx"]:
+        rows.append(("executed", decision["executed_tx"]))
+    return rows
+
+
 @cli.group(epilog=examples("workwork proposal show <proposal id>"))
 def proposal() -> None:
     """One proposal: its tally, every vote, and the power behind each."""
@@ -204,3 +231,29 @@ def proposal_show(proposal_id: str) -> None:
     """A proposal's tally with every vote that counts, its power and the anchored work
     (epoch:contribution=weight) that gives it."""
     emit(current().client().proposal(proposal_id), _show_tally)
+
+
+def _show_governance(console: Console, data: dict[str, Any]) -> None:
+    show_pairs(
+        console,
+        [
+            ("mode", data["mode"]),
+            ("quorum", f"{data['quorum']}/1000"),
+            ("threshold", f"{data['threshold']}/1000"),
+            ("half-life", f"{data['half_life']} epochs" if data["half_life"] else "none"),
+            ("window", f"{data['window']} s to overturn an acceptance (lazy mode)"),
+            ("epoch length", f"{data['epoch_length']} s" if data["epoch_length"] else "on command"),
+            ("reviewers", [key[:16] for key in data["reviewers"]] or "none"),
+            ("status", data["status"]),
+            ("set by", data["decision"] or "the project record"),
+        ],
+    )
+
+
+@cli.command(epilog=examples("workwork governance <project id>"))
+@click.argument("project_id", type=ID)
+@output
+def governance(project_id: str) -> None:
+    """A project's governance in effect: its record's settings as passed decisions changed
+    them (docs/GOVERNANCE.md); --json adds every earlier state."""
+    emit(current().client().governance(project_id), _show_governance)

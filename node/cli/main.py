@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import click
 
-from node.cli import decide, match, network, settle, setup, store, wallet, work  # noqa: F401  (they add their commands)
+from node.cli import decide, evidence, match, network, settle, setup, store, wallet, work  # noqa: F401  (they add their commands)
 from node.cli.base import cli
 from node.client import DaemonError
 from node.errors import BUG, outcome, single

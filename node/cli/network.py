@@ -28,12 +28,31 @@ def status() -> None:
                 ("records", data["records"]),
                 ("orphans", data["orphans"]),
                 ("store", _store(data["store"])),
+                *_nat(data.get("nat")),
                 ("topics", [f"{t} ({n})" for t, n in data["topics"].items()]),
                 ("version", data["version"]),
             ],
         )
 
     emit(current().client().status(), human)
+
+
+def _nat(nat: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """The status lines about reachability and relays (none from a node that predates them)."""
+    if not nat:
+        return []
+    conns = nat["connections"]
+    slots = [
+        f"{a}  (expires in {r['expires_in']} s)" for r in nat["reservations"] for a in r["addrs"]
+    ]
+    rows: list[tuple[str, Any]] = [
+        ("reachability", nat["reachability"]),
+        ("connections", f"{conns['direct']} direct, {conns['relayed']} relayed"),
+        ("relay slots", slots or "none"),
+    ]
+    if nat["relay_hop"]:
+        rows.append(("relaying for", f"{nat['relay_reservations_served']} reserved peer(s)"))
+    return rows
 
 
 def _store(health: dict[str, Any]) -> str:
@@ -124,19 +143,37 @@ class Tally:
 @click.option("--open", "launch", is_flag=True, help="Open it in the default browser.")
 @output
 def dashboard(launch: bool) -> None:
-    """Print the URL of the node's web dashboard (projects, contributions, epochs, peers).
+    """Print a login link to the node's web app (matches, projects, contributions, claims,
+    review, epochs, proposals, peers).
 
-    The URL carries the API token after '#', which browsers never send to a server: treat
-    the URL as the token itself.
+    The link works once, for 10 minutes: it starts a session in the browser that opens it
+    (a cookie only this node's pages send), which lasts 30 days and outlives node restarts.
+    The code after '#' never reaches a server other than this node.
     """
     with current().client() as client:
-        client.status()  # fails here, with a hint, if the node is not running
-        url = f"{client.base_url}/#token={client.token}"
+        data = client.request("POST", "/v1/session/code")
+        url = f"{client.base_url}/{data['fragment']}"
+    opened: bool | None = None
     if launch:
-        import webbrowser
+        opened = _open_browser(url)
+    result = {"url": url, "expires_at": data["expires_at"], "opened": opened}
+    emit(result, lambda c, d: c.print(d["url"], soft_wrap=True))
+    if opened is False:
+        click.echo(
+            "no browser found on this machine: open the link above in a browser that can reach "
+            "the node (it works once, for 10 minutes)",
+            err=True,
+        )
 
-        webbrowser.open(url)
-    emit({"url": url}, lambda c, d: c.print(d["url"], soft_wrap=True))
+
+def _open_browser(url: str) -> bool:
+    """Opens `url` in the default browser; returns False when there is none to open."""
+    import webbrowser
+
+    try:
+        return webbrowser.open(url)
+    except webbrowser.Error:
+        return False
 
 
 @cli.command(epilog=examples("workwork peers"))

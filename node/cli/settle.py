@@ -17,7 +17,18 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from node.cli.base import ID, cli, current, emit, examples, new_table, output, show_pairs
+from node.cli.base import (
+    ID,
+    cli,
+    command_id,
+    current,
+    emit,
+    examples,
+    new_table,
+    output,
+    show_pairs,
+    suggest,
+)
 
 if TYPE_CHECKING:
     from node.chain.client import ChainClient
@@ -228,11 +239,17 @@ def chain_deploy(url: str, save: bool, passphrase_file: Path | None) -> None:
     client = ChainClient.deploy(w3, identity.wallet, config=config)
     address = checksum(client.address)
     if settings is not None:
-        chain_settings = {"backend": "rpc", "url": url, "contract": address}
+        chain_settings = {
+            "backend": "rpc",
+            "url": url,
+            "contract": address,
+            "contract_block": client.first_block,
+        }
         write(home.config, settings.replace(chain=chain_settings), replace=True)
     emit(
         {
             "contract": address,
+            "block": client.first_block,
             "chain_id": client.chain_id,
             "deployer": checksum(client.sender),
             "saved": save,
@@ -327,7 +344,10 @@ def epoch_close(project_id: str, number: int | None) -> None:
         for leaf in data["leaves"]:
             table.add_row(leaf["contribution_id"], leaf["payout"], leaf["weight"])
         console.print(table)
-        console.print(f"Anchor it: workwork epoch anchor {data['project_id']} {data['epoch']}")
+        suggest(
+            console,
+            f"Anchor it: workwork epoch anchor {command_id(data['project_id'])} {data['epoch']}",
+        )
 
     emit(data, human)
 
@@ -625,19 +645,39 @@ def claim(contribution_id: str) -> None:
 
 
 @cli.command(
-    epilog=examples("workwork audit <project id> 0", "workwork --json audit <project id> 0")
+    epilog=examples(
+        "workwork audit <project id> 0",
+        "workwork --json audit <project id> 0",
+        "workwork audit <project id> --decisions",
+    )
 )
 @click.argument("project_id", type=ID)
-@click.argument("number", metavar="EPOCH", type=click.IntRange(0))
+@click.argument("number", metavar="[EPOCH]", type=click.IntRange(0), required=False)
+@click.option(
+    "--decisions",
+    is_flag=True,
+    help="Audit the project's decisions: recount every tally, match allocations on chain.",
+)
 @output
-def audit(project_id: str, number: int) -> int:
-    """Audit an epoch: re-check every record and compare the root with the chain.
+def audit(project_id: str, number: int | None, decisions: bool) -> int:
+    """Audit an epoch: re-check every record and compare the root with the chain; with
+    --decisions, recount every decision of the project and match its allocations.
 
     Exits 0 when everything agrees, 3 when the audit found differences (listed), 1 on error.
     """
-    with current().console.status(f"auditing epoch {number}…"):
-        data = current().client().audit(project_id, number)
-    emit(data, lambda c, d: c.print(d["summary"]))
+    if number is None and not decisions:
+        raise click.UsageError("name an EPOCH, or pass --decisions (or both)")
+    reports = []
+    if number is not None:
+        with current().console.status(f"auditing epoch {number}…"):
+            reports.append(current().client().audit(project_id, number))
+    if decisions:
+        with current().console.status("auditing decisions…"):
+            reports.append(current().client().audit_decisions(project_id))
+    data = reports[0] if len(reports) == 1 else {"ok": all(r["ok"] for r in reports),
+                                                 "epoch": reports[0], "decisions": reports[1],
+                                                 "summary": "\n\n".join(r["summary"] for r in reports)}  # fmt: skip
+    emit(data, lambda c, d: c.print(d["summary"], markup=False, highlight=False))
     return 0 if data["ok"] else AUDIT_FAILED
 
 

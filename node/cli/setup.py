@@ -128,6 +128,11 @@ def node_group() -> None:
 @click.option("--chain", help="embedded, anvil, or a JSON-RPC URL (http[s]://...).")
 @click.option("--contract", help="The settlement contract's address (needed with a URL).")
 @click.option("--confirmations", type=click.IntRange(0), help="Blocks to wait after an anchor.")
+@click.option(
+    "--settle",
+    type=click.FloatRange(0),
+    help="Seconds after a proposal's window closes before this owner's node decides it.",
+)
 @click.option("--listen", multiple=True, help="Multiaddr to listen on (repeatable).")
 @click.option("--announce", multiple=True, help="Multiaddr to announce instead (repeatable).")
 @click.option("--bootstrap", multiple=True, help="Bootstrap multiaddr with /p2p/ (repeatable).")
@@ -150,6 +155,7 @@ def start(
     chain: str | None,
     contract: str | None,
     confirmations: int | None,
+    settle: float | None,
     listen: tuple[str, ...],
     announce: tuple[str, ...],
     bootstrap: tuple[str, ...],
@@ -188,6 +194,8 @@ def start(
         chain_settings["contract"] = contract
     if confirmations is not None:
         chain_settings["confirmations"] = confirmations
+    if settle is not None:
+        chain_settings["settle"] = settle
     settings = home.settings().replace(network=network, api=api, chain=chain_settings)
     identity = keys.load(home.identity, home.wallet, keys.passphrase(passphrase_file))
     setup_logging(home, verbose=verbose)

@@ -30,7 +30,9 @@ def store_group() -> None:
 @click.option(
     "--repair",
     is_flag=True,
-    help="Rebuild the filter of stored ids from the records, if it misses some.",
+    help="Rebuild what the records alone determine: the filter of stored ids, and the index "
+    "entries of each record by project, author, contribution, reviewer, epoch root, proposal "
+    "and vote.",
 )
 @output
 def check(repair: bool) -> int:
@@ -40,9 +42,11 @@ def check(repair: bool) -> int:
     (listed, at most 100), 1 if the store cannot be checked.
 
     --repair fixes only what can be rebuilt exactly from the records: the filter of stored ids
-    (a miss there costs a lookup, never a record). Other problems are listed and left alone:
-    nothing is deleted or rewritten; copy the data dir before anything else, then re-sync into
-    a new one if the store is damaged.
+    (a miss there costs a lookup, never a record), and the index entries that each record alone
+    determines (storage/repair.py), rewritten in one atomic batch. Other problems (revisions in
+    force, epochs' acceptances, topics, orphans) are listed and left alone: no record is
+    deleted or rewritten; copy the data dir before anything else, then re-sync into a new one
+    if the store is damaged.
     """
     from storage import Store, StoreInUse
 
@@ -60,9 +64,14 @@ def check(repair: bool) -> int:
     repaired: list[str] = []
     with store:
         problems = store.check()
-        if repair and any(_FILTER in p for p in problems):
-            store.rebuild_filter()
-            repaired.append("rebuilt the filter of stored ids from the records")
+        if repair and problems:
+            if any(_FILTER in p for p in problems):
+                store.rebuild_filter()
+                repaired.append("rebuilt the filter of stored ids from the records")
+            # Idempotent: on tables that are right it changes nothing.
+            changed = store.rebuild_indexes()
+            if changed:
+                repaired.append(f"rewrote {changed} index entries from the records")
             problems = store.check()
 
     def human(console: Console, data: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from rich.console import Console
 from node.cli.base import (
     ID,
     cli,
+    command_id,
     current,
     emit,
     examples,
@@ -110,6 +111,16 @@ def project() -> None:
 @click.option(
     "--reviewer", "reviewers", multiple=True, help="A reviewer's public key (repeatable)."
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["owner", "lazy", "vote"]),
+    help="Governance: owner (owner and reviewers accept), lazy (members may overturn) or "
+    "vote (only members' decisions accept).",
+)
+@click.option("--quorum", type=click.IntRange(0, 1000), help="Thousandths of power that vote.")
+@click.option("--threshold", type=click.IntRange(0, 1000), help="Thousandths of yes to pass.")
+@click.option("--half-life", type=click.IntRange(0), help="Epochs until work counts half.")
+@click.option("--window", type=click.IntRange(0), help="Lazy mode: seconds to overturn.")
 @output
 def project_post(
     name: str,
@@ -118,8 +129,20 @@ def project_post(
     skills: tuple[str, ...],
     epoch_length: int | None,
     reviewers: tuple[str, ...],
+    mode: str | None,
+    quorum: int | None,
+    threshold: int | None,
+    half_life: int | None,
+    window: int | None,
 ) -> None:
     """Post project NAME, or revise your project NAME (fields not given are kept)."""
+    governance = {
+        "mode": mode,
+        "quorum": quorum,
+        "threshold": threshold,
+        "half_life": half_life,
+        "window": window,
+    }
     emit(
         current()
         .client()
@@ -130,6 +153,7 @@ def project_post(
             skills=list(skills) or None,
             epoch_length=epoch_length,
             reviewers=list(reviewers) or None,
+            **{key: value for key, value in governance.items() if value is not None},
         ),
         show_record,
     )
@@ -217,7 +241,9 @@ def project_close(project_id: str) -> None:
         elif pools:
             console.print(f"note: the pools were not closed: {pools['error']}", markup=False)
             console.print(
-                f"hint: {pools['hint']}; then `workwork pool close {project_id}`", markup=False
+                f"hint: {pools['hint']}; then `workwork pool close {command_id(project_id)}`",
+                markup=False,
+                soft_wrap=True,
             )
 
     emit(current().client().close_project(project_id), human)
@@ -225,13 +251,24 @@ def project_close(project_id: str) -> None:
 
 @cli.command(
     epilog=examples(
+        "workwork contribute <project id> --summary 'Wrote the guide' --evidence guide.md",
         "workwork contribute <project id> --summary 'Wrote the guide' "
         "--evidence-uri https://example.org/guide --evidence-file guide.md --effort 90",
     )
 )
 @click.argument("project_id", type=ID)
 @click.option("--summary", required=True, help="What you did.")
-@click.option("--evidence-uri", default="", help="Where the work is.")
+@click.option(
+    "--evidence",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file of the work, stored on your node, which serves it to peers: its "
+    "workwork:sha256 URI becomes the evidence.",
+)
+@click.option(
+    "--evidence-uri",
+    default="",
+    help="Where the work is: https://, ipfs://, ar:// or workwork:sha256:<hex>.",
+)
 @click.option(
     "--evidence-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -244,19 +281,27 @@ def project_close(project_id: str) -> None:
 def contribute(
     project_id: str,
     summary: str,
+    evidence: Path | None,
     evidence_uri: str,
     evidence_file: Path | None,
     evidence_hash: str | None,
     effort: int,
     payout: str | None,
 ) -> None:  # fmt: skip
-    """Contribute to a project (needs evidence: a URI, a file or a hash)."""
+    """Contribute to a project (needs evidence: a file, a URI or a hash)."""
+    if evidence is not None and (evidence_uri or evidence_file or evidence_hash):
+        raise click.UsageError(
+            "--evidence stores the file and names it: leave out --evidence-uri, "
+            "--evidence-file and --evidence-hash"
+        )
     if evidence_file is not None:
         evidence_hash = hashlib.sha256(evidence_file.read_bytes()).hexdigest()
+    client = current().client()
+    if evidence is not None:
+        stored = client.put_evidence(evidence.read_bytes())
+        evidence_uri, evidence_hash = stored["uri"], stored["sha256"]
     emit(
-        current()
-        .client()
-        .contribute(
+        client.contribute(
             project_id=project_id,
             summary=summary,
             evidence_uri=evidence_uri,
@@ -306,6 +351,7 @@ def contributions(project_id: str | None, author: str | None) -> None:
 
 @cli.command(
     epilog=examples(
+        "workwork evidence get <contribution id>   # open the work first",
         "workwork accept <contribution id> --weight 10",
         "workwork accept <contribution id> --weight 0   # withdraw",
     )
@@ -339,8 +385,13 @@ def export_(file: Any) -> None:
     epilog=examples("workwork import records.jsonl", "cat records.jsonl | workwork import"),
 )
 @click.argument("file", type=click.File("rb"), default="-")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show progress on stderr (default: when stderr is a terminal).",
+)
 @output
-def import_(file: Any) -> int:
+def import_(file: Any, progress: bool | None) -> int:
     """Validate and store records from JSON lines (as `export` writes them).
 
     Exits 0 when every record was stored (or held already), 4 when some were refused (listed).
@@ -354,7 +405,7 @@ def import_(file: Any) -> int:
             f"{file.name}: line {line} is not UTF-8 text: not an export of records "
             '(JSON lines {"id", "kind", "raw"}, as `workwork export` writes them)'
         ) from None
-    result = current().client().import_records(lines)
+    result = _import_with_progress(lines, progress)
 
     def human(console: Console, data: dict[str, Any]) -> None:
         console.print(
@@ -366,3 +417,30 @@ def import_(file: Any) -> int:
 
     emit(result, human)
     return EXIT_REFUSED if result["rejected"] else 0
+
+
+# Lines per import request while progress shows: finer steps than the daemon's bound, at the
+# cost of a request per thousand records.
+_PROGRESS_LINES = 1000
+
+
+def _import_with_progress(lines: list[str], progress: bool | None) -> Any:
+    """Imports the lines through the daemon, with a progress bar on stderr if `progress` (or,
+    left unsaid, if stderr is a terminal): the JSON or summary on stdout stays as it is."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    errors = Console(stderr=True)
+    show = errors.is_terminal if progress is None else progress
+    client = current().client()
+    if not show:
+        return client.import_records(lines)
+    with Progress(
+        TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
+        console=errors,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("import", total=len(lines))
+
+        def step(sent: int, total: int) -> None:
+            bar.update(task, completed=sent, total=total)
+
+        return client.import_records(lines, progress=step, part_lines=_PROGRESS_LINES)

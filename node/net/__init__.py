@@ -8,8 +8,9 @@
 | gossip.py | record batches over GossipSub: validated at the edge, published with flow control |
 | sync.py | the node's sync sessions: reconcile and fetch, when the sync plan says |
 | serve.py | answering other nodes' sync requests, within limits |
+| evidence.py | evidence files: served to peers and fetched from them, checked against their hash |
 | intake.py | what records from peers go through before the store: replays, topic, clock, orphans |
-| core/ | the decisions, without I/O: the peer book, the sync plan, quotas, held records, the ticker |
+| core/ | the decisions, without I/O: the peer book, the sync plan, quotas, request rates, held records, the ticker |
 | peers.py | dialing, remembering, exchanging and penalizing peers |
 | verify.py | decoding and signature checks of batches, on threads and worker processes |
 | worker.py | a verifying worker process (`python -m node.net.worker`): decodes and verifies batches |

@@ -26,13 +26,17 @@ from libp2p.crypto.keys import KeyPair
 from libp2p.peer.id import ID
 from libp2p.tools.anyio_service import background_trio_service
 
-from node.config import NetworkConfig
+from node.config import EvidenceConfig, NetworkConfig
 from node.errors import OrphanRecord
+from node.evidence import DIRNAME as EVIDENCE_DIR
+from node.evidence import Evidence
 from node.gateway import Gateway
 from node.net import hostkey
+from node.net.evidence import EvidenceService
 from node.net.gossip import Gossip
 from node.net.host import Stack, build
 from node.net.intake import Intake
+from node.net.nat import Nat
 from node.net.peers import Peers
 from node.net.sync import Sync
 from protocol import Contribution, Project, Record, project_id
@@ -61,9 +65,15 @@ class Node:
         *,
         clock: Callable[[], float] = time.time,
         strict_io: bool | None = None,
+        evidence: EvidenceConfig | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.config = config
+        self.evidence_config = evidence or EvidenceConfig()
+        # Evidence files by sha256 (`node.evidence`); blocking file I/O, called in threads.
+        self.evidence = Evidence(
+            self.data_dir / EVIDENCE_DIR, max_bytes=self.evidence_config.max_bytes
+        )
         self.clock = clock
         # Refuse store calls from the event loop (see node.gateway); on in the tests.
         self.strict_io = os.environ.get(STRICT_IO_ENV) == "1" if strict_io is None else strict_io
@@ -77,6 +87,8 @@ class Node:
         self._sync: Sync | None = None
         self._peers: Peers | None = None
         self._intake: Intake | None = None
+        self._evidence_net: EvidenceService | None = None
+        self._nat: Nat | None = None
 
     # What a running node offers.
 
@@ -110,6 +122,18 @@ class Node:
     def peers(self) -> Peers:
         assert self._peers is not None, "the node is not running"
         return self._peers
+
+    @property
+    def evidence_net(self) -> EvidenceService:
+        """Evidence files served to and fetched from peers (`node.net.evidence`)."""
+        assert self._evidence_net is not None, "the node is not running"
+        return self._evidence_net
+
+    @property
+    def nat(self) -> Nat:
+        """Reachability, relay reservations and hole punching (node.net.nat)."""
+        assert self._nat is not None, "the node is not running"
+        return self._nat
 
     @property
     def peer_id(self) -> ID:
@@ -196,6 +220,7 @@ class Node:
     async def run(self, *, task_status: TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = hostkey.load_or_create(self.data_dir / hostkey.FILENAME)
+        await trio.to_thread.run_sync(self.evidence.open)
         # Opening reads the store's id filter (or rebuilds it): seconds for a large store.
         store = await trio.to_thread.run_sync(Store.open, self.data_dir / "store")
         try:
@@ -236,11 +261,18 @@ class Node:
                     clock=self.clock,
                     interval=self.config.sync_interval,
                 )
+                self._evidence_net = EvidenceService(
+                    stack.host, gateway, self.evidence, self._peers, self.evidence_config
+                )
+                self._evidence_net.start()
                 await nursery.start(self._intake.run)
                 await nursery.start(self._gossip.run)
                 for topic in self.topics():
                     await self._gossip.follow(topic)
                 await nursery.start(self._sync.run)
                 await nursery.start(self._peers.run)
+                self._nat = Nat(stack, self.config, self._peers, clock=self.clock)
+                self._peers.circuit_dialer = self._nat.dial
+                await nursery.start(self._nat.run)
                 log.info("node %s listening on %s", self.peer_id, ", ".join(self.addrs()))
                 task_status.started(self)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import multiaddr
@@ -54,6 +54,7 @@ DIAL_TIMEOUT = 10.0
 LOAD_AT_MOST = 20_000
 
 Listener = Callable[[ID], None]
+CircuitDialer = Callable[[multiaddr.Multiaddr], Awaitable[None]]
 
 
 class _Notifee(INotifee):
@@ -113,6 +114,8 @@ class Peers:
         # Called with each peer whose connection opened, or whose last connection closed.
         self.on_connected: list[Listener] = []
         self.on_disconnected: list[Listener] = []
+        # Dials relayed addresses (/p2p-circuit), which the host's swarm skips (node.net.nat).
+        self.circuit_dialer: CircuitDialer | None = None
 
     # Queries.
 
@@ -173,11 +176,11 @@ class Peers:
         key = str(info.peer_id)
         if self.is_banned(key):
             raise ConnectionRefusedError(f"{key} is banned")
-        base = str(addr).split("/p2p/")[0]
+        base = _base(str(addr), key)
         self._apply(self.book.dialing(key, (base,), self._clock()))
         try:
             with trio.fail_after(DIAL_TIMEOUT):
-                await self._stack.host.connect(info)
+                await self._connect(multiaddr.Multiaddr(f"{base}/p2p/{key}"))
         except BaseException:
             self._apply(self.book.dial_failed(key, self._clock()))
             raise
@@ -244,9 +247,7 @@ class Peers:
         for addr in dial.addrs:
             try:
                 with trio.fail_after(DIAL_TIMEOUT):
-                    await self._stack.host.connect(
-                        info_from_p2p_addr(multiaddr.Multiaddr(f"{addr}/p2p/{dial.peer_id}"))
-                    )
+                    await self._connect(multiaddr.Multiaddr(f"{addr}/p2p/{dial.peer_id}"))
             except Exception as exc:  # any dial failure: unreachable, refused, bad address
                 log.debug("dial %s at %s failed: %s", dial.peer_id, addr, exc)
                 continue
@@ -254,6 +255,15 @@ class Peers:
             self._apply(self.book.dial_succeeded(dial.peer_id, self._clock()))
             return
         self._apply(self.book.dial_failed(dial.peer_id, self._clock()))
+
+    async def _connect(self, addr: multiaddr.Multiaddr) -> None:
+        """Connects to the peer at `addr` (with /p2p/), directly or through a relay."""
+        if "/p2p-circuit" in str(addr):
+            if self.circuit_dialer is None:
+                raise ConnectionRefusedError(f"{addr} is relayed and this node dials no relays")
+            await self.circuit_dialer(addr)
+        else:
+            await self._stack.host.connect(info_from_p2p_addr(addr))
 
     async def _hang_up(self, peer: ID) -> None:
         with trio.move_on_after(DIAL_TIMEOUT):
@@ -279,7 +289,18 @@ class Peers:
             addrs = self._stack.host.get_peerstore().addrs(peer)
         except Exception:  # the peerstore has no entry for it
             return ()
-        return tuple(dict.fromkeys(str(a).split("/p2p/")[0] for a in addrs))[:MAX_ADDRS]
+        return tuple(dict.fromkeys(_base(str(a), str(peer)) for a in addrs))[:MAX_ADDRS]
+
+
+def _base(addr: str, peer_id: str) -> str:
+    """Returns `addr` without its trailing /p2p/<peer_id>. A relayed address keeps its relay's
+    /p2p/ part: `/ip4/…/p2p/RELAY/p2p-circuit/p2p/PEER` -> `/ip4/…/p2p/RELAY/p2p-circuit`."""
+    suffix = f"/p2p/{peer_id}"
+    if addr.endswith(suffix):
+        return addr[: -len(suffix)]
+    if "/p2p-circuit" in addr:
+        return addr
+    return addr.split("/p2p/")[0]
 
 
 def _load(gateway: Gateway) -> list[KnownPeer]:

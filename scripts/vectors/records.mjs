@@ -2,7 +2,8 @@
 // (@msgpack/msgpack, @noble/ed25519, @noble/hashes) from the fields and seeds alone.
 // Prints {name: {author, body, signature, envelope, id, links}} as JSON; the Python tests
 // compare it with the committed vectors. `links` says, for each field that holds a record id
-// (a manifest part's `next`, an epoch root's `manifest`, a vote's `proposal_id`), which case's
+// (a manifest part's `next`, an epoch root's `manifest`, a vote's `proposal_id`, a decision's
+// `proposal_id` and every id of its `ballots`), which case's
 // id, derived here, it is: the hash chain from an epoch root through its manifest parts, and a
 // vote's proposal, checked independently.
 //
@@ -17,7 +18,12 @@ ed.hashes.sha512 = sha512;
 const hex = (bytes) => Buffer.from(bytes).toString("hex");
 const unhex = (text) => Uint8Array.from(Buffer.from(text, "hex"));
 const FORMAT_VERSION = 2;
-const LINK_FIELDS = { manifest: ["next"], epoch_root: ["manifest"], vote: ["proposal_id"] };
+const LINK_FIELDS = {
+  manifest: ["next"],
+  epoch_root: ["manifest"],
+  vote: ["proposal_id"],
+  decision: ["proposal_id", "ballots"],
+};
 
 function value([, type, v]) {
   switch (type) {
@@ -57,8 +63,12 @@ for (const c of vectors.cases) {
   for (const name of LINK_FIELDS[c.kind] ?? []) {
     const [, , target] = c.fields.find(([field]) => field === name);
     if (target === "") continue;
-    const found = Object.entries(out).find(([, derived]) => derived.id === target);
-    links[name] = found ? found[0] : null;
+    const named = (id) => {
+      const found = Object.entries(out).find(([, derived]) => derived.id === id);
+      return found ? found[0] : null;
+    };
+    // A decision's ballots are a list of vote ids: each is linked.
+    links[name] = Array.isArray(target) ? target.map(named) : named(target);
   }
   out[c.name].links = links;
 }

@@ -22,6 +22,7 @@ from protocol import (
     Acceptance,
     Body,
     Contribution,
+    Decision,
     EpochRoot,
     Manifest,
     Profile,
@@ -33,6 +34,7 @@ from protocol import (
     sign,
 )
 from protocol.records import MAX_ABOUT
+from protocol.uri import URI_RULE_FROM, evidence_uri
 
 # 117 lines of 17 bytes, then 11 more: MAX_ABOUT bytes exactly.
 ABOUT_AT_LIMIT = "Ops\tÑ€€𝄞\n" * 117 + "€€€ok"
@@ -76,7 +78,11 @@ def case(
         "name": name,
         "seed": seed(signer).hex(),
         "kind": body.KIND,
-        "fields": [[field, *typed(getattr(body, field))] for field, _ in body.SCHEMA],
+        # What goes on the wire: optional trailing fields that are absent are left out.
+        "fields": [
+            [field, *typed(value)]
+            for (field, _), value in zip(body.SCHEMA, body.wire(), strict=False)
+        ],
         "author": record.author.hex(),
         "body": encode_body(body).hex(),
         "signature": record.signature.hex(),
@@ -164,6 +170,34 @@ def main() -> None:
         snapshot=2,
         closes_at=t0 + 604_800 * 3 + 700 + 60,
     )
+    vote_yes = Vote(
+        created_at=t0 + 604_800 * 3 + 900,
+        revision=0,
+        project_id=pid,
+        proposal_id=record_id("bob", allocate),
+        choice="yes",
+        approve=(),
+        reason="Epoch 2 earned it.",
+    )
+    # The owner's decision on the allocation: carol's yes with power 30 of 45 (a quorum of 20 %
+    # and more than half of yes + no), dated five minutes after the window closed.
+    decision = Decision(
+        created_at=t0 + 604_800 * 4 + 300,
+        project_id=pid,
+        proposal_id=record_id("bob", allocate),
+        ballots=(record_id("carol", vote_yes),),
+        powers=(30,),
+        total=45,
+        quorum=200,
+        threshold=500,
+        half_life=0,
+        yes=30,
+        no=0,
+        abstain=0,
+        approvals=(),
+        winners=(),
+        outcome="passed",
+    )
     cases = [
         case(
             "profile-human",
@@ -229,7 +263,41 @@ def main() -> None:
                 reviewers=(carol,),
             ),
         ),
+        # The optional governance settings (mode, quorum, threshold, half-life, window) of a
+        # project revision; the case above, without them, keeps its bytes and id.
+        case(
+            "project-governed",
+            "alice",
+            Project(
+                created_at=t0 + 120,
+                revision=2,
+                name="translate-docs",
+                title="Translate the WorkWork docs",
+                description="",
+                skills=(),
+                payout=bytes.fromhex("a11ce00000000000000000000000000000000a11"),
+                epoch_length=0,
+                status="open",
+                reviewers=(),
+                governance=("lazy", 250, 600, 4, 3 * 86_400),
+            ),
+        ),
         case("contribution", "bob", contribution),
+        # Dated after the evidence URI rule (protocol.uri): a file in the author's node's
+        # evidence store, its workwork: URI naming the same sha256 as the hash.
+        case(
+            "contribution-workwork-evidence",
+            "bob",
+            Contribution(
+                created_at=URI_RULE_FROM + 60,
+                project_id=pid,
+                summary="Chapter 4 in German.",
+                evidence_uri=evidence_uri(hashlib.sha256(b"chapter 4").digest()),
+                evidence_hash=hashlib.sha256(b"chapter 4").digest(),
+                effort=90,
+                payout=bytes.fromhex("b0b0000000000000000000000000000000000b0b"),
+            ),
+        ),
         case("acceptance", "carol", acceptance),
         case("manifest-part-1", "alice", last),
         case("manifest-part-0", "alice", first, {"next": "manifest-part-1"}),
@@ -284,20 +352,34 @@ def main() -> None:
                 closes_at=t0 + 604_800 * 3 + 650 + 90 * 86_400,
             ),
         ),
+        # A settings proposal with the optional mode and lazy-consensus window.
+        case(
+            "proposal-settings-mode",
+            "bob",
+            Proposal(
+                created_at=t0 + 604_800 * 3 + 660,
+                project_id=pid,
+                action="settings",
+                title="Lazy consensus",
+                text="Acceptances stand unless overturned within two days.",
+                params=(200, 500, 0, 604_800, (carol,), "closed", "lazy", 2 * 86_400),
+                options=(),
+                snapshot=2,
+                closes_at=t0 + 604_800 * 3 + 660 + 86_400,
+            ),
+        ),
         case("proposal-options", "bob", approval),
         case(
             "vote-yes",
             "carol",
-            Vote(
-                created_at=t0 + 604_800 * 3 + 900,
-                revision=0,
-                project_id=pid,
-                proposal_id=record_id("bob", allocate),
-                choice="yes",
-                approve=(),
-                reason="Epoch 2 earned it.",
-            ),
+            vote_yes,
             {"proposal_id": "proposal-allocate"},
+        ),
+        case(
+            "decision-passed",
+            "alice",
+            decision,
+            {"proposal_id": "proposal-allocate", "ballots": ["vote-yes"]},
         ),
         case(
             "vote-approve-revised",

@@ -9,9 +9,14 @@ methods main's settlement service calls (`sign_fund`, `sign_claim`, `claimable`,
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from eth_account import Account
+from web3 import Web3
 from web3.contract import Contract
+from web3.middleware import Web3Middleware
+from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
 from node.chain.client import (
     ETHER,
@@ -26,7 +31,8 @@ from node.chain.client import (
     WrongChain,
     dev_fund,
 )
-from node.errors import InsufficientFunds, TransactionReverted, outcome
+from node.config import ChainConfig
+from node.errors import ChainError, InsufficientFunds, TransactionReverted, outcome
 from protocol.epoch import Summary
 from protocol.merkle import Leaf, MerkleTree
 from protocol.settlement import CLAIM_PERIOD, POOL_TIMEOUT, refundable, share
@@ -321,3 +327,50 @@ def test_an_owner_closes_its_pools(chain: Chain) -> None:
     assert funder.token_balance(token, funder.sender) == 10 * USDC
     with pytest.raises(TransactionReverted, match=r"PoolsAlreadyClosed\(0x"):
         owner.sign_close_pools(PROJECT)
+
+
+def capped_logs(w3: Web3, span: int, queries: list[tuple[int, int]]) -> Web3:
+    """A Web3 on `w3`'s provider that refuses eth_getLogs over more than `span` blocks, as public
+    endpoints do (each with its own limit), and notes every range asked."""
+
+    class Capped(Web3Middleware):
+        def wrap_make_request(self, make_request: MakeRequestFn) -> MakeRequestFn:
+            def refuse_wide(method: RPCEndpoint, params: Any) -> RPCResponse:
+                if method == "eth_getLogs":
+                    start, end = (int(str(params[0][key]), 0) for key in ("fromBlock", "toBlock"))
+                    queries.append((start, end))
+                    if end - start + 1 > span:
+                        raise ValueError(f"range of {end - start + 1} blocks over {span}")
+                return make_request(method, params)
+
+            return refuse_wide
+
+    capped = Web3(w3.provider)
+    capped.middleware_onion.add(Capped)
+    return capped
+
+
+def test_events_are_read_in_slices_from_the_deployment_block(chain: Chain) -> None:
+    for _ in range(3):  # blocks before the contract, which no query should read
+        dev_fund(chain.w3, Account.create().address)
+    owner = wallet(chain)
+    first = owner.first_block
+    assert first > 0
+    funder = beside(owner, chain)
+    anchored(owner, "slices", [1, 1])
+    for amount in (1, 2, 3, 4, 5):  # one block each
+        funder.transact(funder.sign_fund_pool(owner.sender, PROJECT, amount))
+        owner.transact(owner.sign_allocate(PROJECT, 1, amount))
+    queries: list[tuple[int, int]] = []
+    capped = capped_logs(chain.w3, 4, queries)
+    config = ChainConfig(contract_block=first, log_range=4)
+    reader = ChainClient(capped, owner.address, config=config)
+    found = reader.allocations(owner.sender, PROJECT)
+    assert [a.amount for a in found] == [1, 2, 3, 4, 5]
+    assert reader.find_anchor(owner.sender, PROJECT, 1) is not None
+    assert queries and all(start >= first for start, _ in queries)
+    assert all(end - start < 4 for start, end in queries)
+    # Read from genesis in one request, as before, the same endpoint refuses.
+    wide = ChainClient(capped, owner.address, config=ChainConfig(log_range=10**9))
+    with pytest.raises(ChainError):
+        wide.allocations(owner.sender, PROJECT)

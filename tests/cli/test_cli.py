@@ -188,11 +188,13 @@ def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:
 
             evidence = tmp_path / "guide.md"
             evidence.write_text("# Guide\n")
+            digest = hashlib.sha256(b"# Guide\n").hexdigest()
             work = ok(
                 worker, "contribute", pid, "--summary", "Wrote the guide",
-                "--evidence-file", str(evidence), "--effort", "45",
+                "--evidence", str(evidence), "--effort", "45",
             )  # fmt: skip
-            assert work["fields"]["evidence_hash"] == hashlib.sha256(b"# Guide\n").hexdigest()
+            assert work["fields"]["evidence_hash"] == digest
+            assert work["fields"]["evidence_uri"] == f"workwork:sha256:{digest}"
             seen = wait_until(lambda: ok(owner, "contributions", "--project", pid), timeout=15)
             assert [c["id"] for c in seen] == [work["id"]]
             assert seen[0]["acceptance"] is None
@@ -200,6 +202,11 @@ def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:
             refused = run(worker, "accept", work["id"], "--weight", "5")
             assert refused.returncode == 1 and "owner or a reviewer" in refused.stderr
 
+            # The owner opens the file: its node fetches it from the worker's over libp2p,
+            # and the CLI checks the hash again.
+            fetched = ok(owner, "evidence", "get", work["id"][:12], "-o", str(tmp_path / "got.md"))
+            assert fetched == {"path": str(tmp_path / "got.md"), "size": 8, "sha256": digest}
+            assert (tmp_path / "got.md").read_text() == "# Guide\n"
             verdict = ok(owner, "accept", work["id"], "--weight", "10")
             assert verdict["fields"]["weight"] == "10"
             mine = wait_until(
@@ -232,6 +239,11 @@ def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:
             assert agent.returncode == 0, err
             outcome = json.loads(out)
             assert outcome["contribution_id"] == theirs[0]["id"]
+            # The agent's evidence opens on the owner's node too.
+            assert outcome["evidence_uri"] == theirs[0]["fields"]["evidence_uri"]
+            agent_file = run(owner, "evidence", "get", theirs[0]["id"], "-o", "-")
+            assert agent_file.returncode == 0, agent_file.stderr
+            assert agent_file.stdout == Path(outcome["evidence"]).read_text()
             assert (outcome["accepted"], outcome["weight"]) == (True, "3")
             # The worker's own accepted work in the project is what makes it good at it.
             assert outcome["why"]["good_at"]["reason"].startswith(
@@ -245,7 +257,15 @@ def test_two_daemons_post_contribute_accept(tmp_path: Path) -> None:
                 lambda: ok(worker, "project", "show", pid)["fields"]["status"] == "closed",
                 timeout=15,
             )
-            late = run(worker, "contribute", pid, "--summary", "late", "--evidence-uri", "u")
+            late = run(
+                worker,
+                "contribute",
+                pid,
+                "--summary",
+                "late",
+                "--evidence-uri",
+                "https://example.org/w",
+            )
             assert late.returncode == 1 and "closed" in late.stderr
 
             exported = tmp_path / "records.jsonl"
@@ -293,6 +313,8 @@ def test_chain_deploy_saves_the_contract_into_the_config(tmp_path: Path) -> None
         assert deployed["saved"] and deployed["deployer"] == wallet
         saved = Home(home).settings().chain
         assert (saved.backend, saved.url, saved.contract) == ("rpc", url, deployed["contract"])
+        # Where its events start, so that the node never reads the chain from genesis.
+        assert saved.contract_block == deployed["block"] > 0
     # Without a chain that answers: one clear line, and nothing changed.
     down = run(home, "chain", "deploy", "--chain", url, "--save")
     assert down.returncode == 1 and "did not answer" in down.stderr
@@ -306,7 +328,15 @@ def test_fund_takes_an_amount_with_its_unit_and_refuses_a_bare_number(tmp_path: 
         pid = ok(home, "project", "post", "docs", "--title", "Docs", "--epoch-length", "0")[
             "project_id"
         ]
-        work = ok(home, "contribute", pid, "--summary", "Wrote it", "--evidence-uri", "u")
+        work = ok(
+            home,
+            "contribute",
+            pid,
+            "--summary",
+            "Wrote it",
+            "--evidence-uri",
+            "https://example.org/w",
+        )
         ok(home, "accept", work["id"], "--weight", "1", "--epoch", "0")
         ok(home, "epoch", "anchor", pid, "0")
         for bare in ("1", "0.5", "1e18"):
@@ -347,7 +377,15 @@ def test_a_node_on_another_chain_than_the_project_says_so(tmp_path: Path) -> Non
             ]
             with daemon(worker, "--chain", "embedded", "--bootstrap", addr):
                 wait_until(lambda: run(worker, "project", "show", pid).returncode == 0, timeout=20)
-                work = ok(worker, "contribute", pid, "--summary", "Wrote it", "--evidence-uri", "u")
+                work = ok(
+                    worker,
+                    "contribute",
+                    pid,
+                    "--summary",
+                    "Wrote it",
+                    "--evidence-uri",
+                    "https://example.org/w",
+                )
                 cid = work["id"]
                 wait_until(lambda: ok(owner, "contributions", "--project", pid), timeout=20)
                 ok(owner, "accept", cid, "--weight", "1", "--epoch", "0")

@@ -163,7 +163,15 @@ def test_tables_show_short_ids_that_commands_take_and_wide_shows_them_whole(
     ok(home, "init")
     with daemon(home):
         pid = ok(home, "project", "post", "docs", "--title", "Docs")["project_id"]
-        work = ok(home, "contribute", pid, "--summary", "Wrote it", "--evidence-uri", "u")["id"]
+        work = ok(
+            home,
+            "contribute",
+            pid,
+            "--summary",
+            "Wrote it",
+            "--evidence-uri",
+            "https://example.org/w",
+        )["id"]
         for args, full in ((("project", "list"), pid), (("contributions",), work)):
             listed = run(home, *args)
             assert listed.returncode == 0, listed.stderr

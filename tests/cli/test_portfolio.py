@@ -31,8 +31,24 @@ def test_a_portfolio_exported_on_one_node_verifies_anywhere(tmp_path: Path) -> N
             ]
             with daemon(worker, *chain, "--bootstrap", addr):
                 wait_until(lambda: run(worker, "project", "show", pid).returncode == 0, timeout=20)
-                paid = ok(worker, "contribute", pid, "--summary", "Wrote it", "--evidence-uri", "u")
-                waiting = ok(worker, "contribute", pid, "--summary", "More", "--evidence-uri", "v")
+                paid = ok(
+                    worker,
+                    "contribute",
+                    pid,
+                    "--summary",
+                    "Wrote it",
+                    "--evidence-uri",
+                    "https://example.org/w",
+                )
+                waiting = ok(
+                    worker,
+                    "contribute",
+                    pid,
+                    "--summary",
+                    "More",
+                    "--evidence-uri",
+                    "https://example.org/v",
+                )
                 wait_until(
                     lambda: len(ok(owner, "contributions", "--project", pid)) == 2, timeout=20
                 )

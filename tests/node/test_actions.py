@@ -233,13 +233,23 @@ async def test_submit_refuses_contributions_to_a_closed_project(tmp_path: Path) 
         await actions.submit(node, [posted])
         pid = project_id(alice.public_key, "docs")
         early = actions.contribute(
-            node.store, bob, now=now, project=pid, summary="early", evidence_uri="u"
+            node.store,
+            bob,
+            now=now,
+            project=pid,
+            summary="early",
+            evidence_uri="https://example.org/w",
         )
         await actions.submit(node, [early])
         closing = actions.close_project(node.store, alice, now=now + 1, project=pid)
         await actions.submit(node, [closing])
         late = actions.contribute(
-            node.store, bob, now=now + 2, project=pid, summary="late", evidence_uri="u"
+            node.store,
+            bob,
+            now=now + 2,
+            project=pid,
+            summary="late",
+            evidence_uri="https://example.org/w",
         )
         with pytest.raises(ProjectClosed):
             await actions.submit(node, [late])

@@ -270,7 +270,9 @@ def _ready(home: Path, process: subprocess.Popen[bytes], log: Path) -> Client:
 
 def _work(api: Client, pid: str, epoch: int) -> None:
     """A contribution of the owner's, accepted into `epoch`."""
-    work = api.contribute(project_id=pid, summary=f"work {epoch}", evidence_uri=f"u{epoch}")
+    work = api.contribute(
+        project_id=pid, summary=f"work {epoch}", evidence_uri=f"https://example.org/{epoch}"
+    )
     api.accept(work["id"], 1 + epoch, epoch=epoch)
 
 

@@ -35,7 +35,9 @@ async def test_integers_beyond_their_bounds_are_bad_requests(tmp_path: Path) -> 
     with trio.fail_after(60):
         async with daemon(tmp_path / "a") as (_, client):
             pid = (await call(client.post_project, name="docs", title="Docs"))["project_id"]
-            work = await call(client.contribute, project_id=pid, summary="s", evidence_uri="u")
+            work = await call(
+                client.contribute, project_id=pid, summary="s", evidence_uri="https://example.org/w"
+            )
             await call(client.accept, work["id"], 10, epoch=0)
             base = f"/v1/projects/{pid}"
             epoch_routes = (
@@ -86,7 +88,12 @@ async def test_integers_beyond_their_bounds_are_bad_requests(tmp_path: Path) -> 
                 client,
                 "POST",
                 "/v1/contributions",
-                {"project_id": pid, "summary": "s", "evidence_uri": "u", "effort": 10_000_001},
+                {
+                    "project_id": pid,
+                    "summary": "s",
+                    "evidence_uri": "https://example.org/w",
+                    "effort": 10_000_001,
+                },
             )
             assert response.status_code == 400
             assert "[0, 10000000]" in response.json()["error"]["message"]
@@ -169,7 +176,7 @@ async def test_what_the_store_lacks_is_a_404(tmp_path: Path) -> None:
                 ("POST", base + "/epochs/0/fund", {"amount": "1"}),
                 ("GET", base + "/epochs/0/audit", None),
                 ("POST", "/v1/contributions", {"project_id": unknown, "summary": "s",
-                                               "evidence_uri": "u"}),
+                                               "evidence_uri": "https://example.org/w"}),
                 ("GET", f"/v1/contributions/{unknown}", None),
                 ("POST", "/v1/acceptances", {"contribution_id": unknown, "weight": 1}),
                 ("GET", f"/v1/contributions/{unknown}/share", None),

@@ -166,3 +166,56 @@ def test_routes_are_described() -> None:
         ("GET", "/v1/projects/{project_id}/proposals"),
     } <= paths
     assert hasattr(Client, "propose") and hasattr(Client, "vote")
+
+
+async def test_project_governance_through_the_api_and_the_cli(tmp_path: Path) -> None:
+    root = tmp_path / "a"
+    with trio.fail_after(60):
+        async with daemon(root) as (running, client):
+            posted = await call(client.post_project, name="docs", title="Docs", quorum=300)
+            pid = posted["project_id"]
+            # The rest takes the defaults; the record states all five.
+            assert posted["fields"]["governance"] == ["owner", 300, 500, 0, 7 * 86_400]
+            revised = await call(client.post_project, name="docs", threshold=600)
+            assert revised["fields"]["governance"] == ["owner", 300, 600, 0, 7 * 86_400]
+            # A revision that names none keeps them.
+            kept = await call(client.post_project, name="docs", description="more")
+            assert kept["fields"]["governance"] == revised["fields"]["governance"]
+            out = await call(
+                invoke, root, "project", "post", "docs", "--window", "3600", "--mode", "lazy"
+            )
+            assert out["fields"]["governance"] == ["lazy", 300, 600, 0, 3600]
+            # Lazy now: only a passed settings decision changes them.
+            await expect_error("Conflict", client.post_project, name="docs", quorum=100)
+            await expect_error("Conflict", client.close_project, pid)
+            await expect_error("BadRequest", client.post_project, name="docs", mode="dao")
+            await expect_error("BadRequest", client.post_project, name="docs", quorum=1001)
+            shown = await call(client.governance, pid)
+            assert (shown["mode"], shown["quorum"], shown["threshold"], shown["window"]) == (
+                "lazy",
+                300,
+                600,
+                3600,
+            )
+            assert shown["decision"] is None and len(shown["history"]) == 1
+            out = await call(invoke, root, "governance", pid)
+            assert out["mode"] == "lazy" and out["window"] == 3600
+            text = await call(CliRunner().invoke, cli, ["--data-dir", str(root), "governance", pid])
+            assert text.exit_code == 0 and "the project record" in text.output
+
+            work = await call(
+                client.contribute, project_id=pid, summary="guide", evidence_uri="https://e.org"
+            )
+            verdict = await call(client.accept, work["id"], 10, epoch=0)
+            lines = anchored_epoch(running.identity, bytes.fromhex(pid), verdict, work)
+            await call(client.import_records, lines)
+            # A settings proposal keeps what it does not name; mode and window go together.
+            asked = await call(
+                client.propose, pid, "settings", "Owner mode", params={"mode": "owner"}
+            )
+            assert asked["fields"]["params"][-2:] == ["owner", 3600]
+            plain = await call(client.propose, pid, "settings", "Quorum", params={"quorum": 100})
+            assert len(plain["fields"]["params"]) == 6
+            await expect_error(
+                "BadRequest", client.propose, pid, "settings", "Bad", params={"mode": "dao"}
+            )

@@ -39,12 +39,15 @@ def body(**changes: Any) -> Proposal:
         ("accept", (b"\x02" * 32, 3, 0)),
         ("settings", (0, 1000, 0, 0, (), "closed")),
         ("settings", (200, 500, 4, 86_400, (KEY,), "open")),
+        # With the optional mode and lazy-consensus window.
+        ("settings", (200, 500, 4, 86_400, (KEY,), "open", "lazy", 86_400)),
+        ("settings", (0, 1000, 0, 0, (), "closed", "owner", 0)),
     ],
 )
 def test_each_action_takes_its_parameters(action: str, params: tuple[Any, ...]) -> None:
     made = body(action=action, params=params)
     assert decode_body(encode_body(made)) == made
-    assert [name for name, _ in PARAMS[action]] == list(made.named_params())
+    assert [name for name, _ in PARAMS[action]][: len(params)] == list(made.named_params())
 
 
 @pytest.mark.parametrize(
@@ -64,6 +67,13 @@ def test_each_action_takes_its_parameters(action: str, params: tuple[Any, ...]) 
         ({"action": "settings", "params": (1001, 500, 0, 0, (), "open")}, "params.quorum"),
         ({"action": "settings", "params": (0, 500, 0, 0, (KEY, KEY), "open")}, "params.reviewers"),
         ({"action": "settings", "params": (0, 500, 0, 0, (), "gone")}, "params.status"),
+        # Mode and window come together or not at all; the mode is one of MODES.
+        ({"action": "settings", "params": (0, 500, 0, 0, (), "open", "lazy")}, "params"),
+        ({"action": "settings", "params": (0, 500, 0, 0, (), "open", "dao", 0)}, "params.mode"),
+        (
+            {"action": "settings", "params": (0, 500, 0, 0, (), "open", "lazy", MAX_WINDOW + 1)},
+            "params.window",
+        ),
         ({"params": []}, "params"),
         ({"options": ("only one",)}, "options"),
         ({"options": ("a", "a")}, "options"),

@@ -225,3 +225,18 @@ def vote(
         **changes,
     }
     return sign(Vote(**fields), key(who))
+
+
+def decision(
+    question: Record,
+    votes: Sequence[Record],
+    power: dict[bytes, int],
+    owner: str = "alice",
+    **changes: Any,
+) -> Record:
+    """The owner's decision on `question` from `votes` and `power` (by key), dated at its close."""
+    from protocol.tally import decision as record_of
+    from protocol.tally import tally
+
+    made = record_of(tally(question, votes, power), created_at=question.expect(Proposal).closes_at)
+    return sign(replace(made, **changes), key(owner))

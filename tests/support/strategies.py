@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from hypothesis import strategies as st
 
 from protocol import (
     Acceptance,
     Body,
     Contribution,
+    Decision,
     EpochRoot,
     Manifest,
     Profile,
@@ -26,7 +30,9 @@ from protocol.records import (
     MAX_WINDOW,
     MIN_TIMESTAMP,
     MIN_WINDOW,
+    MODES,
 )
+from protocol.uri import URI_RULE_FROM, evidence_uri
 
 timestamps = st.integers(MIN_TIMESTAMP, MAX_TIMESTAMP)
 revisions = st.integers(0, 2**53 - 1)
@@ -70,14 +76,59 @@ projects = st.builds(
     epoch_length=st.integers(0, 2**32 - 1),
     status=st.sampled_from(["open", "closed"]),
     reviewers=st.sets(hashes, max_size=4).map(lambda s: tuple(sorted(s))),
+    # The optional governance: absent (the defaults) or all five settings.
+    governance=st.one_of(
+        st.just(()),
+        st.tuples(
+            st.sampled_from(MODES),
+            st.integers(0, 1000),
+            st.integers(0, 1000),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, MAX_WINDOW),
+        ),
+    ),
 )
+# Evidence URIs others can open (protocol.uri), which contributions from URI_RULE_FROM carry;
+# older ones may carry any text.
+_PATHS = st.from_regex(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]{0,20}){0,3}", fullmatch=True).filter(
+    lambda p: re.fullmatch(r"([^%]|%[0-9A-Fa-f]{2})*", p) is not None
+)
+open_uris = st.one_of(
+    st.builds(
+        lambda host, path: f"https://{host}{path}",
+        st.from_regex(r"[a-z0-9]{1,20}(\.[a-z0-9]{1,20}){0,3}", fullmatch=True),
+        _PATHS,
+    ),
+    st.builds(
+        lambda cid, path: f"ipfs://b{cid}{path}",
+        st.text("abcdefghijklmnopqrstuvwxyz234567", min_size=58, max_size=58),
+        _PATHS,
+    ),
+    st.builds(lambda tx: f"ar://{tx}", st.from_regex(r"[A-Za-z0-9_-]{43}", fullmatch=True)),
+)
+
+
+def _contribution(
+    created_at: int, uri: str, old_uri: str, digest: bytes, workwork: bool, **rest: Any
+) -> Contribution:
+    """A contribution whose URI fits its date: any text before URI_RULE_FROM, else a URI
+    others can open (a workwork: one names the hash)."""
+    if created_at < URI_RULE_FROM:
+        uri = old_uri
+    elif workwork and digest:
+        uri = evidence_uri(digest)
+    return Contribution(created_at=created_at, evidence_uri=uri, evidence_hash=digest, **rest)
+
+
 contributions = st.builds(
-    Contribution,
+    _contribution,
     created_at=timestamps,
+    uri=open_uris,
+    old_uri=text(1, 200),
+    digest=st.one_of(st.just(b""), hashes),
+    workwork=st.booleans(),
     project_id=hashes,
     summary=text(1, 400, multiline),
-    evidence_uri=text(1, 200),
-    evidence_hash=st.one_of(st.just(b""), hashes),
     effort=st.integers(0, 10_000_000),
     payout=addresses,
 )
@@ -128,13 +179,26 @@ params = {
         epochs, st.binary(min_size=20, max_size=20), st.integers(1, 2**256 - 1).map(str)
     ),
     "accept": st.tuples(hashes, epochs, st.integers(0, MAX_WEIGHT)),
-    "settings": st.tuples(
-        st.integers(0, 1000),
-        st.integers(0, 1000),
-        epochs,
-        epochs,
-        keysets,
-        st.sampled_from(["open", "closed"]),
+    "settings": st.one_of(
+        st.tuples(
+            st.integers(0, 1000),
+            st.integers(0, 1000),
+            epochs,
+            epochs,
+            keysets,
+            st.sampled_from(["open", "closed"]),
+        ),
+        # With the optional mode and window.
+        st.tuples(
+            st.integers(0, 1000),
+            st.integers(0, 1000),
+            epochs,
+            epochs,
+            keysets,
+            st.sampled_from(["open", "closed"]),
+            st.sampled_from(MODES),
+            st.integers(0, MAX_WINDOW),
+        ),
     ),
 }
 options = st.one_of(
@@ -175,6 +239,40 @@ votes = st.sampled_from(["yes", "no", "abstain", "approve"]).flatmap(
         reason=text(0, 2000, multiline),
     )
 )
+# A decision's structural rules only (its figures need its proposal: check_decision).
+powers = st.integers(0, 2**40)
+decisions = st.sets(hashes, max_size=20).flatmap(
+    lambda ballots: st.lists(powers, min_size=len(ballots), max_size=len(ballots)).flatmap(
+        lambda given: st.builds(
+            Decision,
+            created_at=timestamps,
+            project_id=hashes,
+            proposal_id=hashes,
+            ballots=st.just(tuple(sorted(ballots))),
+            powers=st.just(tuple(given)),
+            total=st.integers(sum(given), sum(given) + 2**40),
+            quorum=st.integers(0, 1000),
+            threshold=st.integers(0, 1000),
+            half_life=epochs,
+            yes=powers,
+            no=powers,
+            abstain=powers,
+            approvals=st.lists(powers, max_size=MAX_OPTIONS).map(tuple),
+            winners=st.lists(
+                st.integers(0, MAX_OPTIONS - 1), max_size=MAX_OPTIONS, unique=True
+            ).map(tuple),
+            outcome=st.sampled_from(["passed", "rejected", "no quorum"]),
+        )
+    )
+)
 bodies: st.SearchStrategy[Body] = st.one_of(
-    profiles, projects, contributions, acceptances, manifests, epoch_roots, proposals, votes
+    profiles,
+    projects,
+    contributions,
+    acceptances,
+    manifests,
+    epoch_roots,
+    proposals,
+    votes,
+    decisions,
 )
