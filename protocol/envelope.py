@@ -28,6 +28,7 @@ from protocol.errors import (
     DecodeError,
     InvalidField,
     NonCanonical,
+    ProtocolError,
     RecordTooLarge,
     UnknownKind,
 )
@@ -164,6 +165,46 @@ def claimed_author(data: bytes) -> bytes | None:
     if len(data) < 3 + KEY_SIZE or data[:3] != _AUTHOR_PREFIX:
         return None
     return bytes(data[3 : 3 + KEY_SIZE])
+
+
+def accepted(data: bytes) -> bool:
+    """Returns whether `decode` accepts `data`, signature included, without raising.
+
+    Runs in the worker processes of `node.net.verify`: they check a whole batch this way, and
+    the process that holds the batch rebuilds the accepted records with `rebuild`.
+    """
+    try:
+        decode(data)
+    except ProtocolError:
+        return False
+    return True
+
+
+def rebuild(data: bytes, rid: bytes | None = None) -> Record:
+    """Returns the record of envelope bytes that `decode` accepted, without checking them again.
+
+    Only for bytes that `decode` (or `accepted`) accepted as they are, in this process or
+    another: the fields are taken as they unpack, with no bounds, canonical-form or signature
+    check, which is what makes it about three times cheaper than `decode(verify=False)`.
+
+    Args:
+        data: the envelope bytes, exactly as accepted.
+        rid: their sha256, if the caller has it already.
+    """
+    author, signature, body_bytes = _unpack(data, "envelope")
+    value = _unpack(body_bytes, "body")
+    cls = KINDS[value[1]]
+    if len(value) - 2 != len(cls.SCHEMA):
+        # Optional fields absent on the wire: their defaults are the dataclass's to fill in.
+        return decode(data, verify=False)
+    body = cls.__new__(cls)
+    # What the dataclass's own __init__ does for a frozen class, minus __post_init__'s checks.
+    setter = object.__setattr__
+    for (name, _), field_value in zip(cls.SCHEMA, value[2:], strict=True):
+        setter(body, name, field_value)
+    if rid is None:
+        rid = hashlib.sha256(data).digest()
+    return Record(body, author, signature, data, rid)
 
 
 def signature_valid(data: bytes) -> bool:

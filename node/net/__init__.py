@@ -13,4 +13,5 @@
 | core/ | the decisions, without I/O: the peer book, the sync plan, quotas, request rates, held records, the ticker |
 | peers.py | dialing, remembering, exchanging and penalizing peers |
 | verify.py | decoding and signature checks of batches, on threads and worker processes |
+| worker.py | a verifying worker process (`python -m node.net.worker`): decodes and verifies batches |
 """

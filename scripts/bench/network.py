@@ -20,8 +20,11 @@ one hop between two node processes.
                 published by a fourth: a task that sleeps 10 ms, again and again, records how
                 late each wake-up is; against the same figure for the same node idle, measured
                 first in the same run (the raw baseline). Target: max < 50 ms.
+    rss         a node process started on a store of N records (filled by another process,
+                which ends first): its peak RSS and anonymous memory once started, and after
+                reading every topic's ids and every record's bytes. Not part of `all`.
 
-Run: .venv/bin/python scripts/bench/network.py [throughput|latency|catchup|lag|all]
+Run: .venv/bin/python scripts/bench/network.py [throughput|latency|catchup|lag|rss|all]
      [--records N] [--rate R] [--seconds S] [--gossip G] [--json]. Only 127.0.0.1 is used; child processes
      end by themselves, and the parent stops them by pid when it leaves.
 """
@@ -120,6 +123,20 @@ def raw_verify_rate(raws: list[bytes], sample: int = 20_000) -> float:
     return best
 
 
+def raw_verify_cpu_us(raws: list[bytes], sample: int = 5_000) -> float:
+    """Returns the CPU time of one crypto_sign_open over these records' signed bytes, in us:
+    the thread's CPU time, which a busy machine disturbs much less than the wall time."""
+    records = [decode(raw) for raw in raws[:sample]]
+    signed = [(r.signature + SIGNING_DOMAIN + encode_body(r.body), r.author) for r in records]
+    best = float("inf")
+    for _ in range(3):
+        start = time.thread_time()
+        for message, author in signed:
+            crypto_sign_open(message, author)
+        best = min(best, (time.thread_time() - start) / len(signed) * 1e6)
+    return best
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -128,6 +145,22 @@ def cpu_seconds() -> float:
     """Returns the CPU time this process used so far, every thread's, user and system."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def tree_cpu_seconds(pid: int, *, itself: bool = True) -> float:
+    """Returns the CPU time (user and system) of process `pid` and of its descendants alive now,
+    read from /proc; 0 for a process that has ended."""
+    total = 0.0
+    try:
+        if itself:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += tree_cpu_seconds(int(child))
+    except (OSError, IndexError, ValueError):
+        pass
+    return total
 
 
 def emit(**event: Any) -> None:
@@ -234,6 +267,44 @@ async def child_seed(data: Path, raws_file: Path) -> None:
         nursery.cancel_scope.cancel()
 
 
+def proc_status() -> dict[str, float]:
+    """Returns this process's memory figures from /proc/self/status, in MiB."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmHWM", "VmRSS", "RssAnon", "RssFile", "RssShmem"):
+            out[name] = round(int(value.split()[0]) / 1024, 1)
+    return out
+
+
+async def child_holder(data: Path) -> None:
+    """A node started on a store filled beforehand by another process: it holds the records
+    without ever having had them in memory as a list. It counts and sums every topic, reads
+    every topic's ids page by page (what answering a fresh peer's sync reads) and reads every
+    record's bytes once (what serving its fetches reads); then says what its memory is."""
+    async with trio.open_nursery() as nursery:
+        node = await start(nursery, data, role="bootstrap", sync_interval=1e9)
+        started = proc_status()
+
+        def read_all() -> int:
+            count = 0
+            for topic in node.topics():
+                node.store.topic_summary(topic)
+                cursor = None
+                while True:
+                    page = node.store.topic_ids(topic, cursor=cursor)
+                    for _, rid in page.items:
+                        count += node.store.get_raw(rid) is not None
+                    cursor = page.cursor
+                    if cursor is None:
+                        break
+            return count
+
+        held = await node.gateway.read(read_all)
+        emit(event="done", held=held, started=started, after=proc_status())
+        nursery.cancel_scope.cancel()
+
+
 TICK = 0.01
 
 
@@ -283,9 +354,13 @@ async def child_lag_server(data: Path, raws_file: Path, idle_seconds: float) -> 
 
 
 async def child_fresh(data: Path, addr: str, expect: int, raws_file: Path) -> None:
-    baseline = raw_verify_rate(msgpack.unpackb(raws_file.read_bytes()))
+    raws = msgpack.unpackb(raws_file.read_bytes())
+    baseline = raw_verify_rate(raws)
+    baseline_cpu_us = raw_verify_cpu_us(raws)
+    del raws
     async with trio.open_nursery() as nursery:
         began = time.time()
+        cpu_began = cpu_seconds()
         node = await start(nursery, data, role="bootstrap", bootstrap=(addr,), sync_interval=1e9)
 
         def holds() -> int:
@@ -297,11 +372,17 @@ async def child_fresh(data: Path, addr: str, expect: int, raws_file: Path) -> No
             while await node.gateway.read(holds) < expect:
                 await trio.sleep(0.05)
         took = time.time() - began
+        cpu_s = cpu_seconds() - cpu_began
+        # The verifying workers started during the catch-up: all of their CPU is the catch-up's.
+        workers_cpu_s = tree_cpu_seconds(os.getpid(), itself=False)
         held = await node.gateway.read(holds)
         emit(
             event="done",
             held=held,
             seconds=took,
+            cpu_s=cpu_s,
+            workers_cpu_s=workers_cpu_s,
+            baseline_cpu_us=baseline_cpu_us,
             reports=[vars(r) for r in [*node.sync.reports, *node.sync.active()]],
             baseline=baseline,
             rss_mib=peak_rss_mib(),
@@ -458,9 +539,13 @@ def catchup(count: int, tmp: Path) -> dict[str, Any]:
     fresh = None
     try:
         ready = seed.read("ready", 300)
+        seed_cpu = tree_cpu_seconds(seed.proc.pid)
+        load = os.getloadavg()[0]
         fresh = Child("fresh", str(tmp / "fresh"), ready["addr"], str(count), str(raws_file))
         done = fresh.read("done")
+        seed_cpu = tree_cpu_seconds(seed.proc.pid) - seed_cpu
         rate = done["held"] / done["seconds"]
+        per = 1e6 / done["held"]
         return {
             "records": count,
             "held": done["held"],
@@ -470,11 +555,49 @@ def catchup(count: int, tmp: Path) -> dict[str, Any]:
             "ratio": rate / done["baseline"],
             "rounds": sum(r["rounds"] for r in done["reports"]),
             "peak_rss_mib": done["rss_mib"],
+            # Where each record's CPU went, in microseconds, and the machine's load meanwhile.
+            "us_per_record": {
+                "fresh_process": round(done["cpu_s"] * per, 1),
+                "fresh_workers": round(done["workers_cpu_s"] * per, 1),
+                "seed_process": round(seed_cpu * per, 1),
+                "raw_verify": round(1e6 / done["baseline"], 1),
+                "raw_verify_cpu": round(done["baseline_cpu_us"], 1),
+            },
+            "load_before": load,
+            "load_after": os.getloadavg()[0],
         }
     finally:
         if fresh:
             fresh.stop()
         seed.stop()
+
+
+def rss(count: int, tmp: Path) -> dict[str, Any]:
+    """A node process holding `count` records: its memory once started, and after reading
+    them all (`child_holder`). Another process fills the store first and ends."""
+    raws_file = tmp / "records.msgpack"
+    raws_file.write_bytes(msgpack.packb(make_records(count)))
+    seed = Child("seed", str(tmp / "node"), str(raws_file))
+    try:
+        filled = seed.read("ready", 1800)
+    finally:
+        seed.stop()
+    raws_file.unlink()
+    holder = Child("holder", str(tmp / "node"))
+    try:
+        done = holder.read("done", 1800)
+    finally:
+        holder.stop()
+    return {
+        "records": count,
+        "held": filled["held"],
+        "read": done["held"],
+        "started_mib": done["started"],
+        "after_reading_all_mib": done["after"],
+        "store_on_disk_mib": round(
+            sum(f.stat().st_size for f in (tmp / "node").rglob("*") if f.is_file()) / 2**20, 1
+        ),
+    }
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -598,7 +721,7 @@ def main() -> None:
         "which",
         nargs="?",
         default="all",
-        choices=["throughput", "latency", "catchup", "lag", "all"],
+        choices=["throughput", "latency", "catchup", "lag", "rss", "all"],
     )
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=10.0, help="latency: records/s in all")
@@ -634,23 +757,25 @@ def main() -> None:
                 trio.run(child_peer, json.loads(rest[0]))
             case "fresh":
                 trio.run(child_fresh, Path(rest[0]), rest[1], int(rest[2]), Path(rest[3]))
+            case "holder":
+                trio.run(child_holder, Path(rest[0]))
             case "lagserver":
                 trio.run(child_lag_server, Path(rest[0]), Path(rest[1]), float(rest[2]))
         return
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="workwork-bench-") as tmp:
         base = Path(tmp)
-        for name in ("throughput", "catchup", "latency", "lag"):
-            if args.which in (name, "all"):
+        for name in ("throughput", "catchup", "latency", "lag", "rss"):
+            if args.which == name or (args.which == "all" and name != "rss"):
                 (base / name).mkdir()
                 if name == "latency":
                     results[name] = latency(base / name, rate=args.rate, seconds=args.seconds)
                 elif name == "lag":
                     results[name] = lag(args.records, args.gossip, base / name, fresh=args.fresh)
                 else:
-                    results[name] = {"throughput": throughput, "catchup": catchup}[name](
-                        args.records, base / name
-                    )
+                    results[name] = {"throughput": throughput, "catchup": catchup, "rss": rss}[
+                        name
+                    ](args.records, base / name)
                 if not args.json:
                     print(name, json.dumps(results[name], indent=1), flush=True)
     if args.json:

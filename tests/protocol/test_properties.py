@@ -15,6 +15,7 @@ from protocol import (
     encode_body,
     sign,
 )
+from protocol.envelope import accepted, rebuild
 from tests.support import factories as f
 from tests.support.strategies import bodies
 
@@ -35,6 +36,30 @@ def test_record_round_trip(body: Body) -> None:
     assert again == record
     assert again.id == record.id
     assert again.author == bytes(ALICE.verify_key)
+
+
+@given(bodies)
+def test_rebuild_gives_what_decode_gives(body: Body) -> None:
+    """The worker processes' path: what `accepted` accepts, `rebuild` makes into the very
+    record `decode` makes, body field by field (equality of the dataclasses compares them)."""
+    raw = sign(body, ALICE).raw
+    assert accepted(raw)
+    again = rebuild(raw)
+    assert again == decode(raw)
+    assert type(again.body) is type(body)
+    assert again.body.values() == body.values()
+    assert again.id == rebuild(raw, decode(raw).id).id
+
+
+@settings(max_examples=300)
+@given(bodies, st.data())
+def test_any_bit_flip_is_refused_by_accepted(body: Body, data: st.DataObject) -> None:
+    """What the worker processes answer for a mutated record is what `decode` says."""
+    raw = sign(body, ALICE).raw
+    position = data.draw(st.integers(0, len(raw) * 8 - 1), label="bit")
+    mutated = bytearray(raw)
+    mutated[position // 8] ^= 1 << (position % 8)
+    assert not accepted(bytes(mutated))
 
 
 @settings(max_examples=300)
