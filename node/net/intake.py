@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -260,13 +260,19 @@ def _ingest_within(
         own quota, and the ids of the records left out for their authors' rations.
     """
     rationed: list[bytes] = []
+    # Records charged to their authors' rations here, with the standing they were charged at:
+    # what is then not stored is given back (`_refund`).
+    charged: dict[bytes, tuple[Record, int]] = {}
     if authors is not None:
         admitted: list[Record] = []
         for record in records:
-            if _admit(store, authors, record, now):
-                admitted.append(record)
-            else:
+            standing = _admit(store, authors, record, now)
+            if standing is None:
                 rationed.append(record.id)
+                continue
+            admitted.append(record)
+            if standing >= 0:
+                charged[record.id] = (record, standing)
         records = admitted
         if not records:
             return IngestResult(), 0, False, rationed
@@ -287,16 +293,28 @@ def _ingest_within(
             if not found:
                 orphans.append(record)
                 break
-    if not orphans:
+    left_out: set[bytes] = set()
+    over = False
+    if orphans:
+        room, over = quotas.orphan_room(peer, [len(r.raw) for r in orphans], store.orphans(), now)
+        left_out = {r.id for r in orphans[room:]}
+        records = [r for r in records if r.id not in left_out]
+    try:
         result = store.ingest(records, now=now)
-        _vouch(store, authors, records, result)
-        return result, 0, False, rationed
-    room, over = quotas.orphan_room(peer, [len(r.raw) for r in orphans], store.orphans(), now)
-    left_out = {r.id for r in orphans[room:]}
-    kept = [r for r in records if r.id not in left_out]
-    result = store.ingest(kept, now=now)
-    _vouch(store, authors, kept, result)
+    except BaseException:
+        _refund(authors, charged.values(), now)
+        raise
+    _refund(authors, (charged[rid] for rid in left_out if rid in charged), now)
+    _vouch(store, authors, records, result)
     return result, len(left_out), over, rationed
+
+
+def _refund(authors: Authors | None, charged: Iterable[tuple[Record, int]], now: float) -> None:
+    """Gives back the rations charged for records the node did not keep."""
+    if authors is None:
+        return
+    for record, standing in charged:
+        authors.refund(record.author, len(record.raw), standing, now)
 
 
 def _vouch(
@@ -318,17 +336,18 @@ def _vouch(
 STANDING_SCAN = 256
 
 
-def _admit(store: Store, authors: Authors, record: Record, now: float) -> bool:
-    """Charges `record` to its author's ration if it fits (a record stored already is free:
-    the store takes it as a duplicate)."""
+def _admit(store: Store, authors: Authors, record: Record, now: float) -> int | None:
+    """Charges `record` to its author's ration if it fits. Returns None if it does not, else
+    the author's standing it was charged at, or -1 for a record stored already (free: the store
+    takes it as a duplicate, and nothing was charged)."""
     if store.has(record.id):
-        return True
+        return -1
     author = record.author
     standing = authors.standing(author, now)
     if standing is None:
         standing = standing_of(store, author, authors.limits.trust_cap)
         authors.learn(author, standing, now)
-    return authors.admit(author, len(record.raw), standing, now)
+    return standing if authors.admit(author, len(record.raw), standing, now) else None
 
 
 def standing_of(store: Store, author: bytes, cap: int) -> int:

@@ -46,7 +46,11 @@ async def main(data_dir: Path, bootstrap: str) -> None:
     logging.getLogger("libp2p").setLevel(logging.WARNING)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so that a write past the limit fails: EFBIG
     settings = Settings(
-        network=NetworkConfig(role="bootstrap", bootstrap=(bootstrap,), sync_interval=1.0),
+        # The authors' rations are on, as in production; the keys of the factories carry no
+        # proof of work, so the network's difficulty is 0 here (as on dev networks).
+        network=NetworkConfig(
+            role="bootstrap", bootstrap=(bootstrap,), sync_interval=1.0, key_difficulty=0
+        ),
         chain=ChainConfig(backend="embedded"),
         api=ApiConfig(),
     )

@@ -170,3 +170,22 @@ def test_without_proof_of_work_fresh_keys_share_the_small_unstamped_pool() -> No
     authors.learn(free[1], 0, T0)
     authors.learn(stamped[0], 0, T0)
     assert authors.room([(free[1], 100), (stamped[0], 100)], T0) == [False, False]
+
+
+def test_a_refund_gives_back_what_a_record_the_node_did_not_keep_cost() -> None:
+    """A write that failed (a full disk) or an orphan left out costs its author nothing: the
+    records are taken when they come again, at once."""
+    limits = Limits(burst=10, rate=0.001, byte_burst=1000, total=1000, newcomers_burst=10)
+    authors = Authors(limits)
+    assert admitted(authors, A, 10, T0, size=100) == 10
+    assert admitted(authors, A, 1, T0, size=100) == 0
+    for _ in range(10):
+        authors.refund(A, 100, 0, T0)
+    assert authors.stored(A) == 0
+    # The author's records, bytes and total and the newcomers' pool all came back.
+    assert admitted(authors, A, 10, T0, size=100) == 10
+    # Never above the burst, and an author never charged is left alone.
+    for _ in range(20):
+        authors.refund(A, 100, 0, T0)
+    authors.refund(B, 100, 0, T0)
+    assert admitted(authors, A, 20, T0, size=10) == 10

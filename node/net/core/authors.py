@@ -159,6 +159,20 @@ class Authors:
         state.stored += size
         return True
 
+    def refund(self, author: bytes, size: int, standing: int, now: float) -> None:
+        """Gives back what `admit` charged for a record of `size` bytes that the node then did
+        not keep (its disk failed, or the record was left out as an orphan past its peer's
+        quota): an author's ration pays only for what the node stores, so the record is taken
+        when it comes again. `standing` is the one `admit` was given."""
+        state = self._authors.get(author)
+        if state is None:
+            return
+        _give(state.records, now, 1.0)
+        _give(state.size, now, float(size))
+        state.stored = max(0, state.stored - size)
+        if standing <= 0:
+            _give(self._pool(author, now), now, 1.0)
+
     def room(self, claims: Sequence[tuple[bytes, int]], now: float) -> list[bool]:
         """For records claimed to be (author, size), in order: whether each could be admitted
         now, given the ones before it in the list; charging nothing. True for an author whose
@@ -240,6 +254,11 @@ def _level(bucket: Bucket, now: float) -> float:
     bucket.tokens = min(bucket.burst, bucket.tokens + max(0.0, now - bucket.at) * bucket.rate)
     bucket.at = now
     return bucket.tokens
+
+
+def _give(bucket: Bucket, now: float, amount: float) -> None:
+    """Puts `amount` tokens back into `bucket`, up to its burst."""
+    bucket.tokens = min(bucket.burst, _level(bucket, now) + amount)
 
 
 def _can(bucket: Bucket, now: float, cost: float) -> bool:
