@@ -24,7 +24,6 @@ Run: .venv/bin/python scripts/bench/flood.py [--records 100000] [--keys 1000] [-
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -39,6 +38,12 @@ from typing import Any
 import msgpack
 import trio
 from nacl.signing import SigningKey
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# scripts/bench/network.py: child processes and their line protocol.
+import network
+from network import emit, read_line
 
 from node.config import NetworkConfig
 from node.net import verify
@@ -130,17 +135,6 @@ def rss_anon_mib() -> float:
 
 def disk_mib(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
-
-
-def emit(**event: Any) -> None:
-    print(json.dumps(event), flush=True)
-
-
-async def read_line() -> str:
-    return await trio.to_thread.run_sync(
-        sys.stdin.readline,
-        abandon_on_cancel=True,  # type: ignore[call-arg]
-    )
 
 
 async def start(nursery: trio.Nursery, data: Path, **config: Any) -> Node:
@@ -278,7 +272,7 @@ async def child_flooder(data: Path, addr: str, flood_file: Path) -> None:
 # The parent.
 
 
-class Child:
+class Child(network.Child):
     """A child process of this script, read line by line; stopped by its pid only."""
 
     def __init__(self, *args: str) -> None:
@@ -289,35 +283,9 @@ class Child:
             text=True,
         )
 
-    def send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def read(self, event: str, timeout: float = CHILD_TIMEOUT) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"child exited before {event!r}")
-            with contextlib.suppress(ValueError):
-                message = json.loads(line)
-                if message.get("event") == event:
-                    return message  # type: ignore[no-any-return]
-        raise TimeoutError(event)
-
     def stop(self, grace: float = 10.0) -> None:
-        with contextlib.suppress(OSError):
-            self.send("stop")
-        try:
-            self.proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        # A target holding a flood's worth of state takes longer to stop than network.py's.
+        super().stop(grace)
 
 
 def _percentile(values: list[float], q: float) -> float:
