@@ -66,8 +66,9 @@ class NetworkConfig:
         unstamped_burst: records they may add together at once.
         dht: answer and walk the Kademlia DHT to find peers beyond the bootstrap list
             (node/net/discovery.py).
-        mdns: announce the node and find peers on the LAN by mDNS; off unless turned on (a
-            bootstrap node on a public address should leave it off).
+        mdns: announce the node and find peers on the LAN by mDNS. Off here; `workwork init`
+            writes it on for a personal node (a bootstrap node on a public address should
+            leave it off).
         discovery_interval: seconds between rounds of the DHT walk once the node has
             `target_peers` peers (every 2 s while it has fewer).
     """
