@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import multiaddr
 import trio
-from libp2p.host.autonat.autonat import AUTONAT_PROTOCOL_ID, AutoNATService, AutoNATStatus
+from libp2p.host.autonat.autonat import AUTONAT_PROTOCOL_ID, AutoNATService
 from libp2p.identity.identify_push.identify_push import push_identify_to_peers
 from libp2p.peer.id import ID
 from libp2p.relay.circuit_v2.config import RelayConfig, RelayRole
@@ -51,7 +51,16 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from node.config import NetworkConfig
 from node.errors import RelayRefused
-from node.net.core.nat import PRIVATE, PUBLIC, UNKNOWN, Reservation, Slots, ask_reachability
+from node.net.core.nat import (
+    PRIVATE,
+    PUBLIC,
+    UNKNOWN,
+    Reservation,
+    Slots,
+    ask_reachability,
+    pick_servers,
+    verdict,
+)
 from node.net.host import Stack
 from node.net.peers import Peers
 
@@ -268,11 +277,14 @@ class Nat:
             await self._reserve(now)
 
     async def _ask_reachability(self, now: float) -> None:
+        connections = self._connections()
+        addresses = {peer: _conn_ip(connections.get(peer, [])) for peer in connections}
         servers = self._supporting(AUTONAT_PROTOCOL_ID)
         if not servers:
             return
+        asked = pick_servers([(str(s), addresses.get(s) or str(s)) for s in servers], 4)
         self._autonat.dial_results.clear()
-        for server in servers[:4]:
+        for server in map(ID.from_base58, asked):
             try:
                 with trio.fail_after(EXCHANGE_TIMEOUT):
                     await self._autonat.query_server(server, timeout=EXCHANGE_TIMEOUT)
@@ -280,11 +292,13 @@ class Nat:
                 log.debug("autonat query to %s failed: %s", server, exc)
         if not self._autonat.dial_results:
             return
-        self._autonat.update_status()
-        status = self._autonat.get_status()
-        found = {AutoNATStatus.PUBLIC: PUBLIC, AutoNATStatus.PRIVATE: PRIVATE}.get(status, UNKNOWN)
+        # One vote per server address, the majority wins (node/net/core/nat.py).
+        found = verdict(
+            (addresses.get(server) or str(server), ok)
+            for server, ok in self._autonat.dial_results.items()
+        )
         if found != self.reachability:
-            log.info("reachability: %s (AutoNAT, %d servers)", found, len(servers[:4]))
+            log.info("reachability: %s (AutoNAT, %d servers)", found, len(asked))
         self.reachability = found
         self._asked_at = now
 
@@ -396,3 +410,17 @@ def _remote_ip(stream: Any) -> str | None:
     except Exception:  # a transport that does not say
         return None
     return str(remote[0]) if remote else None
+
+
+def _conn_ip(conns: list[Any]) -> str | None:
+    """The IP address a peer's first direct connection comes from, if known."""
+    for conn in conns:
+        if _conn_relayed(conn):
+            continue
+        try:
+            remote = conn.muxed_conn.get_remote_address()
+        except Exception:  # a transport that does not say
+            continue
+        if remote:
+            return str(remote[0])
+    return None
