@@ -12,10 +12,11 @@ messages. And the waiting messages (up to 1 MiB each) are held in memory with no
 - The others wait in one queue per forwarding peer, and a freed slot goes to the peers in
   turn (round robin, one message each): a peer with one message waits at most one message of
   each other peer's, whatever their backlogs.
-- A peer may have at most `per_peer` messages waiting; and all peers together `total`. A
-  message past either bound is dropped before it is judged (gossip may lose messages; sync
-  brings what was lost): past `per_peer` the newcomer; past `total` the oldest waiting message
-  of the peer with the most waiting, so that a flooder's backlog gives way, not others'.
+- A peer may have at most `per_peer` messages and `per_peer_bytes` bytes waiting; all peers
+  together `total_bytes`. A message past either bound is dropped before it is judged (gossip
+  may lose messages; sync brings what was lost): past a peer's bound the newcomer; past the
+  total the oldest waiting messages of the peer with the most bytes waiting, so that a
+  flooder's backlog gives way, not others'. Messages are up to 1 MiB (py-libp2p's limit).
 - The node's own messages (published locally) pass straight through.
 
 No time is involved: the gate orders and bounds, it does not pace.
@@ -34,7 +35,8 @@ import trio
 LIMIT = 10
 # A message waiting is a task and its bytes (a batch of up to 1 MiB, ~128 KiB from our nodes).
 PER_PEER = 256
-TOTAL = 1024
+PER_PEER_BYTES = 32 * 2**20
+TOTAL_BYTES = 128 * 2**20
 
 
 class Dropped(Exception):
@@ -44,6 +46,7 @@ class Dropped(Exception):
 @dataclass(eq=False)
 class _Waiter:
     peer: str
+    size: int
     event: trio.Event = field(default_factory=trio.Event)
     granted: bool = False
 
@@ -54,15 +57,19 @@ class FairGate:
 
     limit: int = LIMIT
     per_peer: int = PER_PEER
-    total: int = TOTAL
+    per_peer_bytes: int = PER_PEER_BYTES
+    total_bytes: int = TOTAL_BYTES
     running: int = 0
     waiting: int = 0
+    waiting_bytes: int = 0
     dropped: int = 0
     _queues: dict[str, deque[_Waiter]] = field(default_factory=dict)
+    _bytes: dict[str, int] = field(default_factory=dict)
 
     @asynccontextmanager
-    async def turn(self, peer: str) -> AsyncIterator[None]:
-        """Waits for `peer`'s turn to have a message judged, and holds the slot meanwhile.
+    async def turn(self, peer: str, size: int) -> AsyncIterator[None]:
+        """Waits for `peer`'s turn to have a message of `size` bytes judged, and holds the slot
+        meanwhile.
 
         Raises:
             Dropped: the message is not to be judged (too many waiting).
@@ -70,22 +77,25 @@ class FairGate:
         if self.running < self.limit and not self._queues:
             self.running += 1
         else:
-            await self._wait(peer)
+            await self._wait(peer, size)
         try:
             yield
         finally:
             self._release()
 
-    async def _wait(self, peer: str) -> None:
+    async def _wait(self, peer: str, size: int) -> None:
         queue = self._queues.get(peer)
-        if queue is not None and len(queue) >= self.per_peer:
+        held = self._bytes.get(peer, 0)
+        if queue is not None and (len(queue) >= self.per_peer or held + size > self.per_peer_bytes):
             self.dropped += 1
-            raise Dropped(f"{peer} has {len(queue)} messages waiting")
-        if self.waiting >= self.total:
+            raise Dropped(f"{peer} has {len(queue)} messages, {held} bytes waiting")
+        while self._queues and self.waiting_bytes + size > self.total_bytes:
             self._push_out()
-        waiter = _Waiter(peer)
+        waiter = _Waiter(peer, size)
         self._queues.setdefault(peer, deque()).append(waiter)
+        self._bytes[peer] = held + size
         self.waiting += 1
+        self.waiting_bytes += size
         try:
             await waiter.event.wait()
         except BaseException:
@@ -98,8 +108,8 @@ class FairGate:
             raise Dropped(f"{peer}'s message gave way to others")
 
     def _push_out(self) -> None:
-        """Drops the oldest waiting message of the peer with the most waiting."""
-        peer = max(self._queues, key=lambda p: len(self._queues[p]))
+        """Drops the oldest waiting message of the peer with the most bytes waiting."""
+        peer = max(self._queues, key=lambda p: self._bytes[p])
         waiter = self._queues[peer][0]
         self._forget(waiter)
         self.dropped += 1
@@ -110,9 +120,18 @@ class FairGate:
         if queue is None or waiter not in queue:
             return
         queue.remove(waiter)
-        self.waiting -= 1
+        self._count_out(waiter)
         if not queue:
             del self._queues[waiter.peer]
+
+    def _count_out(self, waiter: _Waiter) -> None:
+        self.waiting -= 1
+        self.waiting_bytes -= waiter.size
+        left = self._bytes[waiter.peer] - waiter.size
+        if left:
+            self._bytes[waiter.peer] = left
+        else:
+            del self._bytes[waiter.peer]
 
     def _release(self) -> None:
         """A slot is free: it goes to the next peer in turn, or back to the pool."""
@@ -124,6 +143,6 @@ class FairGate:
         waiter = queue.popleft()
         if queue:
             self._queues[peer] = queue  # to the back of the line
-        self.waiting -= 1
+        self._count_out(waiter)
         waiter.granted = True
         waiter.event.set()

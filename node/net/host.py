@@ -99,7 +99,7 @@ class NodePubsub(Pubsub):
             await super().push_msg(msg_forwarder, msg)
             return
         try:
-            async with self.fair.turn(str(msg_forwarder)):
+            async with self.fair.turn(str(msg_forwarder), msg.ByteSize()):
                 await super().push_msg(msg_forwarder, msg)
         except Dropped as exc:
             log.debug("gossip dropped before validation: %s", exc)

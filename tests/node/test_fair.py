@@ -9,9 +9,11 @@ import trio.testing
 from node.net.fair import Dropped, FairGate
 
 
-async def _judge(gate: FairGate, peer: str, order: list[str], release: trio.Event) -> None:
+async def _judge(
+    gate: FairGate, peer: str, order: list[str], release: trio.Event, size: int = 1000
+) -> None:
     try:
-        async with gate.turn(peer):
+        async with gate.turn(peer, size):
             order.append(peer)
             await release.wait()
     except Dropped:
@@ -56,7 +58,7 @@ async def test_peers_take_turns_one_message_each() -> None:
 
 
 async def test_a_peers_backlog_is_bounded_and_the_rest_dropped() -> None:
-    gate = FairGate(limit=1, per_peer=5, total=100)
+    gate = FairGate(limit=1, per_peer=5)
     order: list[str] = []
     release = trio.Event()
     async with trio.open_nursery() as nursery:
@@ -69,8 +71,27 @@ async def test_a_peers_backlog_is_bounded_and_the_rest_dropped() -> None:
     assert order.count("flooder") == 6
 
 
+async def test_a_peers_waiting_bytes_are_bounded() -> None:
+    gate = FairGate(limit=1, per_peer_bytes=3 * 2**20)
+    order: list[str] = []
+    release = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_judge, gate, "flooder", order, release, 2**20)
+        await trio.testing.wait_all_tasks_blocked()
+        for _ in range(5):
+            nursery.start_soon(_judge, gate, "flooder", order, release, 2**20)
+        nursery.start_soon(_judge, gate, "honest", order, release, 2**20)
+        await trio.testing.wait_all_tasks_blocked()
+        # Three messages of 1 MiB wait for the flooder (the fourth and fifth were dropped);
+        # the honest peer's bound is its own.
+        assert gate.waiting_bytes == 4 * 2**20 and gate.dropped == 2
+        release.set()
+    assert order.count("flooder") == 4 and order.count("honest") == 1
+    assert gate.waiting_bytes == 0
+
+
 async def test_past_the_total_the_longest_backlog_gives_way() -> None:
-    gate = FairGate(limit=1, per_peer=100, total=6)
+    gate = FairGate(limit=1, per_peer=100, total_bytes=6000)
     order: list[str] = []
     release = trio.Event()
     async with trio.open_nursery() as nursery:
@@ -80,7 +101,7 @@ async def test_past_the_total_the_longest_backlog_gives_way() -> None:
             nursery.start_soon(_judge, gate, "flooder", order, release)
         nursery.start_soon(_judge, gate, "honest", order, release)
         await trio.testing.wait_all_tasks_blocked()
-        assert gate.waiting == 6
+        assert gate.waiting == 6 and gate.waiting_bytes == 6000
         # Full: a newcomer pushes out the flooder's oldest, not the honest peer's message.
         nursery.start_soon(_judge, gate, "other", order, release)
         await trio.testing.wait_all_tasks_blocked()
@@ -100,10 +121,10 @@ async def test_a_cancelled_wait_gives_up_its_place_and_its_slot() -> None:
         with trio.CancelScope() as scope:
             scope.cancel()
             with pytest.raises(trio.Cancelled):
-                async with gate.turn("b"):
+                async with gate.turn("b", 1000):
                     raise AssertionError("never judged")
         assert gate.waiting == 0
         release.set()
     assert gate.running == 0
-    async with gate.turn("c"):
+    async with gate.turn("c", 1000):
         assert gate.running == 1
