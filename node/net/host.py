@@ -23,12 +23,16 @@
 - Messages wait their turn to be validated per forwarding peer, round robin, with bounds on
   how many may wait (node/net/fair.py): py-libp2p queues them all first come first served, so
   a flooder's backlog delayed every honest message behind it.
+- Banning a peer whose stream dies meanwhile does not stop the node: py-libp2p 0.8.1 deleted the
+  peer's entry after resetting its stream, and the KeyError, when the dead stream's handler had
+  deleted it first, ended the pubsub service.
 - A pubsub stream whose bytes are not a protobuf RPC is reset and the peer dropped; py-libp2p
   0.8.1 lets that DecodeError escape and take the whole swarm down with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import weakref
@@ -103,6 +107,18 @@ class NodePubsub(Pubsub):
                 await super().push_msg(msg_forwarder, msg)
         except Dropped as exc:
             log.debug("gossip dropped before validation: %s", exc)
+
+    async def _teardown_if_connected(self, peer_id: ID) -> None:
+        # py-libp2p resets a banned peer's stream, then deletes its entry: if the stream's
+        # death was handled meanwhile (`_handle_dead_peer` deletes it too), the KeyError ended
+        # the pubsub service and, with it, the node.
+        stream = self.peers.get(peer_id)
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                await stream.reset()
+            if self.peers.get(peer_id) is stream:
+                del self.peers[peer_id]
+        self._forget_all_subscriptions(peer_id)
 
     async def stream_handler(self, stream: INetStream) -> None:
         peer = stream.muxed_conn.peer_id

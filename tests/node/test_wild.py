@@ -415,3 +415,38 @@ async def test_an_honest_message_is_judged_in_its_turn_not_behind_a_flood(
             assert judged[0] <= flood // 2, f"{judged[0]} flood records were judged first"
             await wait_for(lambda: victim.gossip.counters.verified >= flood, timeout=60)
             assert victim.gossip.gate.dropped == 0 and victim.gossip.gate.waiting == 0
+
+
+async def test_a_peer_whose_stream_dies_while_it_is_banned_does_not_stop_the_node(
+    dirs: Callable[[str], Path],
+) -> None:
+    """The flood benchmark's flooder node stopped with a KeyError from py-libp2p's pubsub: it
+    banned a peer, reset the peer's stream and then deleted the peer's entry, which the dead
+    stream's handler had deleted meanwhile; the error ended the pubsub service and the node."""
+    honest = f.profile("erin")
+    with trio.fail_after(60):
+        async with (
+            running(dirs("node"), role="bootstrap") as node,
+            running(dirs("other"), bootstrap=(node.addrs()[0],), target_peers=1) as other,
+            bare_peer() as (host, pubsub),
+        ):
+            await join(host, pubsub, node)
+            node_pubsub = node.gossip._stack.pubsub
+            stream = node_pubsub.peers[host.get_id()]
+            reset = stream.reset
+
+            async def dies_meanwhile() -> None:
+                # The peer's connection dies while its stream is reset: py-libp2p's reader
+                # handles the dead peer first, as it does when the peer hangs up.
+                node_pubsub._handle_dead_peer(host.get_id())
+                await reset()
+
+            stream.reset = dies_meanwhile  # type: ignore[method-assign]
+            for _ in range(MAX_STRIKES):
+                node.peers.penalize(host.get_id(), "a test's offence")
+            await wait_for(lambda: host.get_id() not in node_pubsub.peers, timeout=10)
+            # The node goes on: gossip from another peer is still stored.
+            await wait_for(lambda: node.peer_id in other.gossip.mesh(META), timeout=20)
+            await other.submit([honest])
+            await wait_for(lambda: node.store.has(honest.id), timeout=20)
+            assert node.peers.is_banned(host.get_id())
