@@ -83,7 +83,7 @@ class NetworkConfig:
     role: Role = "personal"
     follow: tuple[bytes, ...] = ()
     max_connections: int = 128
-    spare_slots: int = 8
+    spare_slots: int = 32
     grace_period: float = 20.0
     target_peers: int = 8
     sync_interval: float = 30.0
