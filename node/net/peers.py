@@ -171,6 +171,10 @@ class Peers:
         """Records `peer` sent were stored: it is worth its slot."""
         self.slots.useful(str(peer), self._clock())
 
+    def reserved(self, peer: ID) -> None:
+        """`peer` holds a relay reservation on this node: its relayed address goes through us."""
+        self.slots.reserved(str(peer))
+
     def penalize(self, peer: ID, reason: str) -> None:
         """Counts a strike against `peer`; at MAX_STRIKES within the window it is banned."""
         log.info("strike against %s: %s", peer, reason[:200])

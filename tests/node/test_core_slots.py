@@ -134,6 +134,18 @@ def test_records_are_worth_more_than_the_mesh_but_only_while_recent() -> None:
     assert gone(stale.tick(T0 + 10 + USEFUL_WINDOW, mesh={"meshed"})) == ["feeder"]
 
 
+def test_a_peer_with_a_relay_reservation_outranks_the_mesh_but_not_records() -> None:
+    # Its relayed address goes through this node: trimming it would cut it off from whoever
+    # dials that address. A peer that brings records still comes first.
+    slots = Slots(2, GRACE)
+    slots.opened("home", T0 + 50)
+    slots.opened("meshed", T0)
+    slots.opened("feeder", T0)
+    slots.reserved("home")
+    slots.useful("feeder", T0 + 60)
+    assert gone(slots.tick(T0 + 100, mesh={"meshed"})) == ["meshed"]
+
+
 def test_dialed_and_known_peers_outrank_strangers_and_the_newest_stranger_goes() -> None:
     slots = Slots(3, GRACE)
     slots.opened("dialed", T0 + 5, outbound=True)

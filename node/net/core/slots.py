@@ -17,9 +17,13 @@ Rules:
   there are too many, each once it has settled: never fewer than `limit` remain, never a
   protected peer (a bootstrap node of the operator's), and never a more useful peer in the
   place of a less useful one still in its grace period (else a flood of dialers would push
-  out the node's peers one grace period at a time). Usefulness, most useful first: protected; sent records
-  that this node stored within USEFUL_WINDOW; in one of its GossipSub meshes; dialed by this
-  node (it chose them); known before this connection (reached before); connected longest.
+  out the node's peers one grace period at a time).
+- Usefulness, most useful first: protected; sent records that this node stored within
+  USEFUL_WINDOW; holds a relay reservation here (its relayed address goes through this node;
+  go-libp2p's relay tags such peers in its connection manager for the same reason, and not
+  with protection: whoever asks gets a reservation, and they are bounded on their own); in one
+  of its GossipSub meshes; dialed by this node (it chose them); known before this connection
+  (reached before); connected longest.
   So a newcomer is not trimmed for being newest: an old peer that does nothing for the node
   goes before a new one that brings records.
 - A peer hung up on is no longer counted: it is on its way out, and is not hung up on twice.
@@ -55,6 +59,7 @@ class Slot:
         known: this node had reached the peer before this connection.
         served: when this node last answered its peer exchange (0: never).
         useful: when records it sent were last stored (0: never).
+        reserved: it holds a relay reservation on this node.
     """
 
     peer_id: str
@@ -64,6 +69,7 @@ class Slot:
     known: bool = False
     served: float = 0.0
     useful: float = 0.0
+    reserved: bool = False
 
     def settles(self, grace: float) -> float:
         """Returns when this connection may be trimmed."""
@@ -116,6 +122,12 @@ class Slots:
         slot = self._open.get(peer_id)
         if slot is not None:
             slot.useful = now
+
+    def reserved(self, peer_id: str) -> None:
+        """`peer_id` was granted a relay reservation on this node."""
+        slot = self._open.get(peer_id)
+        if slot is not None:
+            slot.reserved = True
 
     def tick(self, now: float, mesh: Iterable[str] = ()) -> list[HangUp]:
         """Returns hang-ups for the surplus that has settled, least useful first.
@@ -170,11 +182,12 @@ class Slots:
 
     def _worth(
         self, slot: Slot, now: float, mesh: set[str]
-    ) -> tuple[bool, bool, bool, bool, bool, float]:
+    ) -> tuple[bool, bool, bool, bool, bool, bool, float]:
         """The sort key of `slot`: lower is trimmed first."""
         return (
             slot.protected,
             bool(slot.useful) and now - slot.useful < USEFUL_WINDOW,
+            slot.reserved,
             slot.peer_id in mesh,
             slot.outbound,
             slot.known,
