@@ -128,3 +128,4 @@ async def test_a_flood_of_dialers_leaves_a_full_node_bounded_with_its_useful_pee
             assert most <= LIMIT + spare
             assert before <= set(hub.peers.connected())
             assert not {h.get_id() for h in hosts} & set(hub.peers.connected())
+            assert hub.peers.slots.trimmed >= admitted

@@ -90,6 +90,8 @@ class Slots:
     grace: float = GRACE
     _open: dict[str, Slot] = field(default_factory=dict, init=False)
     _leaving: set[str] = field(default_factory=set, init=False)
+    # Connections hung up on since the start (what status shows).
+    trimmed: int = field(default=0, init=False)
 
     # Inputs.
 
@@ -150,6 +152,7 @@ class Slots:
         for slot in candidates[:surplus]:
             if slot.settles(self.grace) <= now:
                 self._leaving.add(slot.peer_id)
+                self.trimmed += 1
                 out.append(HangUp(slot.peer_id))
         return out
 
