@@ -165,7 +165,8 @@ class Peers:
     def served(self, peer: ID) -> None:
         """This node answered `peer`'s peer exchange: a surplus connection may go soon."""
         self.slots.served(str(peer), self._clock())
-        self._ticker.poke()
+        if self.slots.count() > self.slots.limit:  # else nothing to trim: no tick per request
+            self._ticker.poke()
 
     def useful(self, peer: ID) -> None:
         """Records `peer` sent were stored: it is worth its slot."""
