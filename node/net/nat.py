@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import multiaddr
 import trio
-from libp2p.host.autonat.autonat import AUTONAT_PROTOCOL_ID, AutoNATService, AutoNATStatus
+from libp2p.host.autonat.autonat import AUTONAT_PROTOCOL_ID, AutoNATService
 from libp2p.identity.identify_push.identify_push import push_identify_to_peers
 from libp2p.peer.id import ID
 from libp2p.relay.circuit_v2.config import RelayConfig, RelayRole
@@ -43,13 +43,24 @@ from libp2p.relay.circuit_v2.dcutr import DCUtRProtocol
 from libp2p.relay.circuit_v2.pb.circuit_pb2 import HopMessage
 from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP
 from libp2p.relay.circuit_v2.protocol import CircuitV2Protocol
+from libp2p.relay.circuit_v2.protocol_buffer import StatusCode, to_proto_status
 from libp2p.relay.circuit_v2.resources import RelayLimits
 from libp2p.relay.circuit_v2.transport import CircuitV2Transport
+from libp2p.relay.circuit_v2.utils import write_delimited_msg
 from libp2p.tools.anyio_service import background_trio_service
 
 from node.config import NetworkConfig
 from node.errors import RelayRefused
-from node.net.core.nat import PRIVATE, PUBLIC, UNKNOWN, Reservation, Slots, ask_reachability
+from node.net.core.nat import (
+    PRIVATE,
+    PUBLIC,
+    UNKNOWN,
+    Reservation,
+    Slots,
+    ask_reachability,
+    pick_servers,
+    verdict,
+)
 from node.net.host import Stack
 from node.net.peers import Peers
 
@@ -76,22 +87,47 @@ def is_relayed(addr: str) -> bool:
 class _Relay(CircuitV2Protocol):
     """py-libp2p's relay, reserving only for the peer on the other end of the stream."""
 
-    def __init__(self, host: Any, limits: RelayLimits, on_reserved: Callable[[ID], None]):
+    def __init__(
+        self, host: Any, limits: RelayLimits, per_ip: int, on_reserved: Callable[[ID], None]
+    ):
         super().__init__(host, limits=limits, allow_hop=True)
         self._on_reserved = on_reserved
+        self._per_ip = per_ip
+        # The IP address each reserving peer connected from.
+        self._ips: dict[ID, str] = {}
 
     async def _handle_reserve(self, stream: Any, msg: HopMessage) -> None:
         # py-libp2p reserves for `msg.peer` when present: one connection could then take every
         # slot for made-up peer ids. A reservation is for whoever asks, as the spec says.
         msg.ClearField("peer")
-        await super()._handle_reserve(stream, msg)
         peer = stream.muxed_conn.peer_id
+        ip = _remote_ip(stream)
+        if ip is not None and not self.resource_manager.has_reservation(peer):
+            # Peer ids cost nothing and an address does: one address holds few slots.
+            self.held()
+            holding = self.resource_manager._reservations
+            if sum(1 for p, at in self._ips.items() if at == ip and p in holding) >= self._per_ip:
+                refusal = HopMessage(
+                    type=HopMessage.STATUS,
+                    status=to_proto_status(StatusCode.RESOURCE_LIMIT_EXCEEDED),
+                )
+                with contextlib.suppress(Exception), trio.move_on_after(EXCHANGE_TIMEOUT):
+                    await write_delimited_msg(stream, refusal)
+                return
+        if ip is not None:
+            # Before the reservation is made: py-libp2p answers, then waits 0.1 s before it
+            # returns, and the next request from this address must count this one.
+            self._ips[peer] = ip
+        await super()._handle_reserve(stream, msg)
         if self.resource_manager.has_reservation(peer):
             self._on_reserved(peer)
+        else:
+            self._ips.pop(peer, None)
 
     def drop(self, peer: ID) -> None:
         """Ends `peer`'s reservation (it disconnected)."""
         self.resource_manager._reservations.pop(peer, None)
+        self._ips.pop(peer, None)
 
     def held(self) -> int:
         """Returns how many reservations are held (expired ones dropped first)."""
@@ -125,7 +161,7 @@ class Nat:
         )
         host = stack.host
         self._protocol: CircuitV2Protocol = (
-            _Relay(host, self.limits, self._reserved)
+            _Relay(host, self.limits, config.relay_per_ip, self._reserved)
             if config.relay_hop
             else CircuitV2Protocol(host, limits=self.limits, allow_hop=False)
         )
@@ -241,11 +277,14 @@ class Nat:
             await self._reserve(now)
 
     async def _ask_reachability(self, now: float) -> None:
+        connections = self._connections()
+        addresses = {peer: _conn_ip(connections.get(peer, [])) for peer in connections}
         servers = self._supporting(AUTONAT_PROTOCOL_ID)
         if not servers:
             return
+        asked = pick_servers([(str(s), addresses.get(s) or str(s)) for s in servers], 4)
         self._autonat.dial_results.clear()
-        for server in servers[:4]:
+        for server in map(ID.from_base58, asked):
             try:
                 with trio.fail_after(EXCHANGE_TIMEOUT):
                     await self._autonat.query_server(server, timeout=EXCHANGE_TIMEOUT)
@@ -253,11 +292,13 @@ class Nat:
                 log.debug("autonat query to %s failed: %s", server, exc)
         if not self._autonat.dial_results:
             return
-        self._autonat.update_status()
-        status = self._autonat.get_status()
-        found = {AutoNATStatus.PUBLIC: PUBLIC, AutoNATStatus.PRIVATE: PRIVATE}.get(status, UNKNOWN)
+        # One vote per server address, the majority wins (node/net/core/nat.py).
+        found = verdict(
+            (addresses.get(server) or str(server), ok)
+            for server, ok in self._autonat.dial_results.items()
+        )
         if found != self.reachability:
-            log.info("reachability: %s (AutoNAT, %d servers)", found, len(servers[:4]))
+            log.info("reachability: %s (AutoNAT, %d servers)", found, len(asked))
         self.reachability = found
         self._asked_at = now
 
@@ -361,3 +402,26 @@ def _conn_relayed(conn: Any) -> bool:
         return any(is_relayed(str(a)) for a in conn.get_transport_addresses())
     except Exception:  # a connection closing under us
         return False
+
+
+def _remote_ip(stream: Any) -> str | None:
+    """The IP address the peer on the other end of `stream` connects from, if known."""
+    try:
+        remote = stream.get_remote_address()
+    except Exception:  # a transport that does not say
+        return None
+    return str(remote[0]) if remote else None
+
+
+def _conn_ip(conns: list[Any]) -> str | None:
+    """The IP address a peer's first direct connection comes from, if known."""
+    for conn in conns:
+        if _conn_relayed(conn):
+            continue
+        try:
+            remote = conn.muxed_conn.get_remote_address()
+        except Exception:  # a transport that does not say
+            continue
+        if remote:
+            return str(remote[0])
+    return None

@@ -572,9 +572,10 @@ def catchup(count: int, tmp: Path) -> dict[str, Any]:
         seed.stop()
 
 
-def rss(count: int, tmp: Path) -> dict[str, Any]:
+def rss(count: int, tmp: Path, runs: int = 1) -> dict[str, Any]:
     """A node process holding `count` records: its memory once started, and after reading
-    them all (`child_holder`). Another process fills the store first and ends."""
+    them all (`child_holder`). Another process fills the store first and ends; then `runs`
+    node processes, one after another, each start on it and read it all."""
     raws_file = tmp / "records.msgpack"
     raws_file.write_bytes(msgpack.packb(make_records(count)))
     seed = Child("seed", str(tmp / "node"), str(raws_file))
@@ -583,17 +584,21 @@ def rss(count: int, tmp: Path) -> dict[str, Any]:
     finally:
         seed.stop()
     raws_file.unlink()
-    holder = Child("holder", str(tmp / "node"))
-    try:
-        done = holder.read("done", 1800)
-    finally:
-        holder.stop()
+    each = []
+    for _ in range(runs):
+        holder = Child("holder", str(tmp / "node"))
+        try:
+            each.append(holder.read("done", 1800))
+        finally:
+            holder.stop()
+    done = each[0]
     return {
         "records": count,
         "held": filled["held"],
         "read": done["held"],
         "started_mib": done["started"],
         "after_reading_all_mib": done["after"],
+        "runs": [{"started_mib": d["started"], "after_reading_all_mib": d["after"]} for d in each],
         "store_on_disk_mib": round(
             sum(f.stat().st_size for f in (tmp / "node").rglob("*") if f.is_file()) / 2**20, 1
         ),
@@ -728,6 +733,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="latency: publishing time")
     parser.add_argument("--gossip", type=int, default=20_000, help="lag: records published")
     parser.add_argument("--fresh", type=int, default=3, help="lag: catch-ups served at once")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="rss: node processes started on the filled store"
+    )
     parser.add_argument("--log", help="children log here (node.* at INFO), one file each")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -772,10 +780,12 @@ def main() -> None:
                     results[name] = latency(base / name, rate=args.rate, seconds=args.seconds)
                 elif name == "lag":
                     results[name] = lag(args.records, args.gossip, base / name, fresh=args.fresh)
+                elif name == "rss":
+                    results[name] = rss(args.records, base / name, args.runs)
                 else:
-                    results[name] = {"throughput": throughput, "catchup": catchup, "rss": rss}[
-                        name
-                    ](args.records, base / name)
+                    results[name] = {"throughput": throughput, "catchup": catchup}[name](
+                        args.records, base / name
+                    )
                 if not args.json:
                     print(name, json.dumps(results[name], indent=1), flush=True)
     if args.json:

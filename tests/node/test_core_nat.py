@@ -11,6 +11,8 @@ from node.net.core.nat import (
     Reservation,
     Slots,
     ask_reachability,
+    pick_servers,
+    verdict,
 )
 
 T0 = 1_800_000_000.0
@@ -75,3 +77,23 @@ def test_when_to_ask_autonat() -> None:
     assert ask_reachability("auto", PRIVATE, T0, T0 + RECHECK_AFTER)
     assert not ask_reachability("private", UNKNOWN, None, T0)
     assert not ask_reachability("public", PUBLIC, None, T0)
+
+
+def test_one_vote_per_server_address_and_the_majority_wins() -> None:
+    # A liar with many peer ids on one address is one vote against two honest addresses.
+    liar = [("203.0.113.9", True)] * 5
+    assert verdict([*liar, ("198.51.100.1", False), ("192.0.2.7", False)]) == PRIVATE
+    assert verdict([("198.51.100.1", True), ("192.0.2.7", True), ("203.0.113.9", False)]) == PUBLIC
+    # A tie is no verdict: the node asks again.
+    assert verdict([("198.51.100.1", True), ("192.0.2.7", False)]) == UNKNOWN
+    # Servers behind one address that disagree cast no vote.
+    assert verdict([("203.0.113.9", True), ("203.0.113.9", False), ("192.0.2.7", False)]) == PRIVATE
+    # A lone server is believed (nobody outvotes it); no answer is no verdict.
+    assert verdict([("192.0.2.7", True)]) == PUBLIC
+    assert verdict([]) == UNKNOWN
+
+
+def test_servers_at_distinct_addresses_are_asked_first() -> None:
+    servers = [("s1", "a"), ("s2", "a"), ("s3", "a"), ("s4", "b"), ("s5", "a"), ("s6", "c")]
+    assert pick_servers(servers, 4) == ["s1", "s4", "s6", "s2"]
+    assert pick_servers(servers[:2], 4) == ["s1", "s2"]

@@ -14,11 +14,17 @@ Rules:
   a refusal of a renewal drops the slot.
 - `ask_reachability` says when to ask AutoNAT servers again: in "auto" mode, while the answer
   is unknown, and RECHECK_AFTER seconds after the last answer (a home router may change).
+- `verdict` turns the servers' answers into the node's reachability: one vote per server IP
+  address (peer ids cost nothing, an address does; servers behind one address that disagree
+  cast no vote), and the majority wins; a tie is no verdict. A lone server is believed: there
+  is nobody to outvote it, and the answer is asked again after RECHECK_AFTER.
+- `pick_servers` asks servers at distinct addresses first, so that one address with many
+  peer ids cannot fill the round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 RENEW_SHARE = 0.25
@@ -93,3 +99,31 @@ def ask_reachability(mode: str, reachability: str, asked_at: float | None, now: 
     if mode != "auto":
         return False
     return reachability == UNKNOWN or asked_at is None or now - asked_at >= RECHECK_AFTER
+
+
+def verdict(answers: Iterable[tuple[str, bool]]) -> str:
+    """The reachability that AutoNAT answers say: (server's IP address, whether it dialed us
+    back) each; see the module's rules."""
+    by_address: dict[str, set[bool]] = {}
+    for address, ok in answers:
+        by_address.setdefault(address, set()).add(ok)
+    votes = [next(iter(said)) for said in by_address.values() if len(said) == 1]
+    public = sum(votes)
+    private = len(votes) - public
+    if public > private:
+        return PUBLIC
+    if private > public:
+        return PRIVATE
+    return UNKNOWN
+
+
+def pick_servers(servers: Sequence[tuple[str, str]], count: int) -> list[str]:
+    """Of (server, its IP address) pairs, `count` servers to ask: one per address first, in the
+    order given, then the others."""
+    seen: set[str] = set()
+    first: list[str] = []
+    rest: list[str] = []
+    for server, address in servers:
+        (rest if address in seen else first).append(server)
+        seen.add(address)
+    return (first + rest)[:count]
