@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 
 from node.net.core.peers import HangUp
 
-# Seconds a new connection is kept before it may be trimmed (go-libp2p's and py-libp2p's
-# connection managers use 20 s as well): `network.grace_period`.
+# Seconds a new connection is kept before it may be trimmed (Kubo's connection manager and
+# py-libp2p's use 20 s as well): `network.grace_period`.
 GRACE = 20.0
 # Seconds after this node answered a connection's peer exchange before it may be trimmed.
 LINGER = 1.0
