@@ -30,7 +30,12 @@ class NetworkConfig:
         role: a personal node follows the meta topic and the shards of `follow`; a bootstrap
             node follows every topic and keeps the full history.
         follow: project ids whose work shards a personal node joins.
-        max_connections: libp2p connection limit (inbound and outbound together).
+        max_connections: connected peers the node keeps (inbound and outbound together).
+        spare_slots: connections taken past `max_connections` for a while, so that a newcomer
+            still gets its peer exchange; the surplus is trimmed after `grace_period`
+            (node/net/core/slots.py). py-libp2p refuses connections past the sum.
+        grace_period: seconds a new connection is kept before it may be trimmed (sooner once
+            its peer exchange was answered).
         target_peers: below this many connected peers, known peers are dialed.
         sync_interval: seconds between periodic syncs with a connected peer.
         dial_private: also dial private and loopback addresses that other peers tell of (by
@@ -81,6 +86,8 @@ class NetworkConfig:
     role: Role = "personal"
     follow: tuple[bytes, ...] = ()
     max_connections: int = 128
+    spare_slots: int = 32
+    grace_period: float = 20.0
     target_peers: int = 8
     sync_interval: float = 30.0
     dial_private: bool = False
@@ -137,6 +144,8 @@ class NetworkConfig:
                 raise ConfigError("follow takes 32-byte project ids")
         if self.max_connections < 1 or self.target_peers < 0 or self.sync_interval <= 0:
             raise ConfigError("max_connections, target_peers and sync_interval must be positive")
+        if self.spare_slots < 0 or self.grace_period < 0:
+            raise ConfigError("spare_slots and grace_period must not be negative")
         if self.reachability not in ("auto", "public", "private"):
             raise ConfigError(
                 f"reachability must be 'auto', 'public' or 'private', not {self.reachability!r}"

@@ -32,6 +32,12 @@ async def status(api: Api, args: dict[str, Any]) -> Any:
         "public_key": api.identity.public_key.hex(),
         "wallet": address(api.identity.address),
         "peers": len(node.peers.connected()),
+        # The connection limit, the spare slots past it, and connections trimmed back to it.
+        "slots": {
+            "limit": node.config.max_connections,
+            "spare": node.config.spare_slots,
+            "trimmed": node.peers.slots.trimmed,
+        },
         "records": sum(counts.values()),
         "orphans": orphans,
         "topics": counts,

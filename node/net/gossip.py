@@ -134,6 +134,8 @@ class Gossip:
         self.counters = Counters()
         # Called with the ids of the records each gossip message added to the store.
         self.on_stored: list[Callable[[Sequence[bytes]], None]] = []
+        # Called with the forwarder of each gossip message that added records to the store.
+        self.on_useful: list[Callable[[ID], None]] = []
 
     @property
     def followed(self) -> frozenset[str]:
@@ -251,6 +253,8 @@ class Gossip:
         if stored:
             for listener in self.on_stored:
                 listener(stored)
+            for useful in self.on_useful:
+                useful(forwarder)
         if taken.offence is not None:
             self._reject(forwarder, taken.offence)
             return False

@@ -13,6 +13,10 @@
   it from seconds, so a node restarted within minutes would reuse message ids that peers still
   remember as seen and drop.
 - Identify and ping are on in every py-libp2p host.
+- The connection limit: py-libp2p refuses a connection past `max_connections` at once, before
+  the Noise handshake, so a full node would strand a newcomer that knows only it. Its ceiling
+  is set to `max_connections + spare_slots` instead, and node/net/core/slots.py trims the
+  surplus after a grace period (or once the newcomer's peer exchange was answered).
 - py-libp2p's auto-connector, which dials whatever its peerstore holds whenever the connection
   count is below a watermark, is turned off: dialing is `node.net.peers`'s job, with backoff and
   bans.
@@ -145,6 +149,7 @@ class Stack:
 
 def build(key: KeyPair, config: NetworkConfig) -> Stack:
     """Returns a host, pubsub and router for `key`, configured for our network."""
+    ceiling = config.max_connections + config.spare_slots
     host = new_host(
         key_pair=key,
         sec_opt={NOISE: NoiseTransport(key, noise_privkey=x25519_key_pair().private_key)},
@@ -152,12 +157,15 @@ def build(key: KeyPair, config: NetworkConfig) -> Stack:
         listen_addrs=[multiaddr.Multiaddr(a) for a in config.listen],
         announce_addrs=[multiaddr.Multiaddr(a) for a in config.announce] or None,
         enable_quic=config.quic,
-        # Dialing is ours (node.net.peers): libp2p's manager only enforces the ceiling.
+        # Dialing and trimming are ours (node.net.peers, node/net/core/slots.py): libp2p's
+        # manager only enforces the ceiling, max_connections plus the spare slots, and refuses
+        # past it before the security handshake. Its own pruner never runs: the count cannot
+        # pass its high watermark, the ceiling.
         connection_config=ConnectionConfig(
-            max_connections=config.max_connections,
+            max_connections=ceiling,
             min_connections=0,
             low_watermark=0,
-            high_watermark=config.max_connections,
+            high_watermark=ceiling,
         ),
     )
     gossipsub = GossipSub(

@@ -368,6 +368,7 @@ class Nat:
 
     def _reserved(self, peer: ID) -> None:
         """The relay granted `peer` a slot: its relayed address joins what we tell others."""
+        self._peers.reserved(peer)  # worth its connection slot (node/net/core/slots.py)
         addrs = [
             multiaddr.Multiaddr(f"{a}/p2p/{self._stack.host.get_id()}{CIRCUIT}")
             for a in _transport_addrs(self._stack.host.get_addrs())

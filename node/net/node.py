@@ -277,6 +277,7 @@ class Node:
                     clock=self.clock,
                     drop=self.config.gossip_drop,
                 )
+                self._gossip.on_useful.append(self._peers.useful)
                 self._sync = Sync(
                     stack,
                     gateway,

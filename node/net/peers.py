@@ -24,6 +24,7 @@ import trio
 from libp2p.abc import INetConn, INetStream, INetwork, INotifee
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.rcmgr import Direction
 
 from node.config import NetworkConfig
 from node.gateway import Gateway
@@ -40,6 +41,7 @@ from node.net.core.peers import (
     Unblock,
     scopes_for,
 )
+from node.net.core.slots import Slots
 from node.net.core.ticker import Ticker
 from node.net.host import Stack
 
@@ -62,7 +64,8 @@ class _Notifee(INotifee):
         self._peers = peers
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
-        self._peers._connected(conn.muxed_conn.peer_id)
+        outbound = getattr(conn, "direction", None) == Direction.OUTBOUND
+        self._peers._connected(conn.muxed_conn.peer_id, outbound=outbound)
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
         self._peers._disconnected(conn.muxed_conn.peer_id)
@@ -102,11 +105,14 @@ class Peers:
         self.book = PeerBook(
             str(stack.host.get_id()),
             bootstrap,
-            config.target_peers,
+            # A node does not dial past its own limit: it would only trim what it dialed.
+            min(config.target_peers, config.max_connections),
             rng or random.Random(),
             scopes_for(own, private=config.dial_private),
         )
-        self._ticker = Ticker(self._tick, self.book.next_wakeup, self._apply, clock)
+        # Past max_connections, connections are taken in spare slots and trimmed (core/slots.py).
+        self.slots = Slots(config.max_connections, config.grace_period)
+        self._ticker = Ticker(self._tick, self._next_wakeup, self._apply, clock)
         self._nursery: trio.Nursery | None = None
         # Changes of the table not written yet: peer id -> the peer, or None to forget it.
         self._unsaved: dict[str, KnownPeer | None] = {}
@@ -156,6 +162,20 @@ class Peers:
         if addrs:
             self._apply(self.book.learned_addrs(str(peer), addrs))
 
+    def served(self, peer: ID) -> None:
+        """This node answered `peer`'s peer exchange: a surplus connection may go soon."""
+        self.slots.served(str(peer), self._clock())
+        if self.slots.count() > self.slots.limit:  # else nothing to trim: no tick per request
+            self._ticker.poke()
+
+    def useful(self, peer: ID) -> None:
+        """Records `peer` sent were stored: it is worth its slot."""
+        self.slots.useful(str(peer), self._clock())
+
+    def reserved(self, peer: ID) -> None:
+        """`peer` holds a relay reservation on this node: its relayed address goes through us."""
+        self.slots.reserved(str(peer))
+
     def penalize(self, peer: ID, reason: str) -> None:
         """Counts a strike against `peer`; at MAX_STRIKES within the window it is banned."""
         log.info("strike against %s: %s", peer, reason[:200])
@@ -201,18 +221,35 @@ class Peers:
             task_status.started()
 
     def _tick(self, now: float) -> list[Action]:
-        return self.book.tick(now, {str(p) for p in self.connected()})
+        connected = {str(p) for p in self.connected()}
+        for gone in self.slots.missing(connected):  # closed unseen (an event was missed)
+            self.slots.closed(gone)
+        mesh = {str(p) for peers in self._stack.gossipsub.mesh.values() for p in peers}
+        return [*self.book.tick(now, connected), *self.slots.tick(now, mesh)]
 
-    def _connected(self, peer: ID) -> None:
-        actions = self.book.connected(str(peer), self._clock(), self._addrs_of(peer))
+    def _next_wakeup(self, now: float) -> float:
+        return min(self.book.next_wakeup(now), self.slots.next_wakeup(now))
+
+    def _connected(self, peer: ID, *, outbound: bool = False) -> None:
+        key, now = str(peer), self._clock()
+        before = self.book.get(key)
+        actions = self.book.connected(key, now, self._addrs_of(peer))
         self._apply(actions)
         if not any(isinstance(a, HangUp) for a in actions):
+            self.slots.opened(
+                key,
+                now,
+                outbound=outbound,
+                protected=key in self.book.bootstrap,
+                known=before is not None and before.verified,
+            )
             for listener in self.on_connected:
                 listener(peer)
 
     def _disconnected(self, peer: ID) -> None:
         if peer in self._stack.host.get_connected_peers():
             return  # another connection with it is still open
+        self.slots.closed(str(peer))
         self._apply(self.book.disconnected(str(peer), self._clock()))
         for listener in self.on_disconnected:
             listener(peer)

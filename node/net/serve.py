@@ -158,6 +158,9 @@ class Server:
             self._peers.penalize(peer, f"bad sync request: {exc}")
             return encode_response(Refused(f"bad request: {exc}"))
         if isinstance(request, PeersRequest):
+            # A surplus connection (a newcomer at a full node) has what it came for: it may be
+            # trimmed once the answer had time to reach it (node/net/core/slots.py).
+            self._peers.served(peer)
             return encode_response(PeerList(self._peers.share()))
         try:
             response = await self._gateway.read(self._answer, request)

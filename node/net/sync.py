@@ -212,7 +212,9 @@ class Sync:
             await self.exchange_peers(peer)
             # Identify may have answered after IDENTIFY_WAIT, when this session started.
             self._peers.learn_addrs(peer)
-            await self.sync_with(peer)
+            report = await self.sync_with(peer)
+            if report.stored:
+                self._peers.useful(peer)
             outcome = Outcome.DONE
         except SyncError as exc:
             log.info("sync with %s failed: %s", peer, exc)

@@ -9,9 +9,14 @@ simulator models, on a discrete-event loop with no sleeps and no sockets:
 - the network: a latency per link (uniform in `latency`, fixed per pair), a loss rate per
   message, and a partition that cuts the nodes into two halves for a while (messages and dials
   across the cut are lost; connections stay up, as TCP would until it timed out);
-- connections: a dial reaches its target after one link latency; a node at `max_connections`
-  answers the dialer's peer exchange and hangs up (py-libp2p refuses outright: see
-  docs/BENCHMARKS.md on why the simulation does not);
+- connections: a dial reaches its target after one link latency, the dialer's peer exchange is
+  answered with it, and a hang-up takes effect on both sides at once. Past `max_connections`,
+  each node runs the real `Slots` (node/net/core/slots.py), as the node does: it takes a dial
+  in one of `spare_slots` and trims the surplus, least useful first, one linger after the
+  exchange it answered or at the end of the grace period; past the spare slots it refuses,
+  with no exchange, as py-libp2p does before the handshake. The dialer's book counts a
+  connection hung up on soon after it opened as a failed dial. `--refuse-when-full` models
+  py-libp2p alone (no spare slots: refused at the limit, with no exchange);
 - GossipSub as our host configures it (node/net/host.py): one topic, mesh degree D=6 (D_low 4,
   D_high 12), a heartbeat every second that grafts up to D when the mesh is under D_low and
   prunes at random down to D when it is over D_high (a pruned peer backs off 60 s),
@@ -25,7 +30,8 @@ last publish (or after a partition heals), delivery latency p50/p99 over every (
 and the per-node message load (received messages of every kind per record).
 
 Run: .venv/bin/python scripts/bench/sim.py [--nodes 100,1000,10000] [--records R] [--rate R]
-     [--loss P] [--partition] [--seed S] [--json]
+     [--loss P] [--partition] [--seed S] [--max-connections N] [--spare-slots N]
+     [--refuse-when-full] [--json]
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from node.net.core.peers import PUBLIC, Dial, PeerBook
+from node.net.core.slots import GRACE, Slots
 from node.net.core.syncs import Outcome, SyncPlan
 from node.net.host import DEGREE, DEGREE_HIGH, DEGREE_LOW, HEARTBEAT
 
@@ -65,12 +72,14 @@ class Params:
         partition: (start, end) after the first publish: the network is cut in two halves.
         join_window: nodes join at random times within this (seconds).
         settle: seconds after the last join before publishing starts.
-        max_connections: connections a node accepts; beyond, it hangs up after exchange.
+        max_connections: connections a node keeps (`network.max_connections`).
+        spare_slots: connections it takes past that for a while (`network.spare_slots`).
+        grace: seconds before a surplus connection may be trimmed (`network.grace_period`).
         target: peers each node dials for (`network.target_peers`).
         sync_interval: `network.sync_interval`.
         horizon: the run stops here at the latest (virtual seconds).
         refuse_when_full: a node at `max_connections` refuses a dial with no exchange, as
-            py-libp2p 0.8.1 does, instead of answering the exchange and hanging up.
+            py-libp2p 0.8.1 does on its own (no spare slots).
     """
 
     nodes: int
@@ -83,6 +92,8 @@ class Params:
     join_window: float = 10.0
     settle: float = 10.0
     max_connections: int = 128
+    spare_slots: int = 32
+    grace: float = GRACE
     target: int = 8
     sync_interval: float = 30.0
     seed: int = 1
@@ -132,6 +143,9 @@ class Sim:
         }
         self.books: list[PeerBook | None] = [None] * n
         self.plans = [SyncPlan(interval=p.sync_interval) for _ in range(n)]
+        self.slots = [Slots(p.max_connections, p.grace) for _ in range(n)]
+        self.trimmed = 0
+        self.peak = 0
         self.conns: list[set[int]] = [set() for _ in range(n)]
         self.mesh: list[set[int]] = [set() for _ in range(n)]
         self.have: list[dict[int, float]] = [{} for _ in range(n)]
@@ -208,6 +222,7 @@ class Sim:
             mesh_mean=round(sum(map(len, self.mesh)) / n, 1),
             events=self.events,
             wall_s=round(wall, 1),
+            extra={"trimmed": self.trimmed, "peak_connections": self.peak},
         )
 
     # The network.
@@ -238,7 +253,7 @@ class Sim:
         self.books[i] = PeerBook(
             self.ids[i],
             {k: v for k, v in self.bootstrap.items() if k != self.ids[i]},
-            self.p.target,
+            min(self.p.target, self.p.max_connections),  # as node/net/peers.py
             random.Random(self.rng.random()),
             frozenset({PUBLIC}),
         )
@@ -262,7 +277,11 @@ class Sim:
                 j = self.index[action.peer_id]
                 if not self.send(i, j, self._dial_arrives, i, j):
                     self.at(self.now + 2 * SYNC_TIMEOUT, self._dial_result, i, j, False, ())
-        self._wake(i, book.next_wakeup(self.now))
+        slots = self.slots[i]
+        for hang_up in slots.tick(self.now, {self.ids[j] for j in self.mesh[i]}):
+            self.trimmed += 1
+            self._hang_up(i, self.index[hang_up.peer_id])
+        self._wake(i, min(book.next_wakeup(self.now), slots.next_wakeup(self.now)))
 
     def _dial_arrives(self, i: int, j: int) -> None:
         book = self.books[j]
@@ -270,15 +289,25 @@ class Sim:
             self.send(j, i, self._dial_result, i, j, False, ())
             return
         shared = book.share(self.now)
-        # A node at its limit answers the exchange and hangs up: modelled on what a connection
-        # manager with a grace period does. (py-libp2p refuses outright; see docs/BENCHMARKS.md.)
-        if len(self.conns[j]) >= self.p.max_connections:
-            self.send(
-                j, i, self._dial_result, i, j, False, () if self.p.refuse_when_full else shared
-            )
+        spare = 0 if self.p.refuse_when_full else self.p.spare_slots
+        if len(self.conns[j]) >= self.p.max_connections + spare:
+            # py-libp2p's ceiling: refused before the handshake, no exchange.
+            self.send(j, i, self._dial_result, i, j, False, ())
             return
+        pid = self.ids[i]
+        before = book.get(pid)
         self.conns[j].add(i)
-        book.connected(self.ids[i], self.now, (self.addrs[i],))
+        self.peak = max(self.peak, len(self.conns[j]))
+        book.connected(pid, self.now, (self.addrs[i],))
+        self.slots[j].opened(
+            pid,
+            self.now,
+            protected=pid in book.bootstrap,
+            known=before is not None and before.verified,
+        )
+        # The dialer's exchange is answered with the connection: a surplus one may go soon.
+        self.slots[j].served(pid, self.now)
+        self._wake(j, self.now)
         self._connected(j, i)
         if not self.send(j, i, self._dial_result, i, j, True, shared):
             self.at(self.now + SYNC_TIMEOUT, self._dial_result, i, j, True, shared)
@@ -287,15 +316,42 @@ class Sim:
         book = self.books[i]
         assert book is not None
         pid = self.ids[j]
-        if ok:
+        if ok and i not in self.conns[j]:
+            # Hung up on before the answer arrived (it was late): connected, and gone at once.
+            book.connected(pid, self.now, (self.addrs[j],))
+            book.dial_succeeded(pid, self.now)
+            book.disconnected(pid, self.now)
+        elif ok:
+            before = book.get(pid)
             self.conns[i].add(j)
             book.connected(pid, self.now, (self.addrs[j],))
             book.dial_succeeded(pid, self.now)
+            self.slots[i].opened(
+                pid,
+                self.now,
+                outbound=True,
+                protected=pid in book.bootstrap,
+                known=before is not None and before.verified,
+            )
             self._connected(i, j)
         else:
             book.dial_failed(pid, self.now)
         book.learned(shared, self.now)
         self._wake(i, self.now)
+
+    def _hang_up(self, i: int, j: int) -> None:
+        """`i` closes its connection with `j`; both sides see it at once."""
+        for a, b in ((i, j), (j, i)):
+            if b not in self.conns[a]:
+                continue
+            self.conns[a].discard(b)
+            self.mesh[a].discard(b)
+            self.slots[a].closed(self.ids[b])
+            self.plans[a].disconnected(self.ids[b])
+            book = self.books[a]
+            assert book is not None
+            book.disconnected(self.ids[b], self.now)
+            self._wake(a, self.now)
 
     def _connected(self, i: int, j: int) -> None:
         plan = self.plans[i]
@@ -333,7 +389,8 @@ class Sim:
         # Accepted whatever the mesh's size: the heartbeat prunes an oversized mesh to D, as
         # GossipSub does.
         self.received[j] += 1
-        self.mesh[j].add(i)
+        if i in self.conns[j]:  # not hung up on meanwhile
+            self.mesh[j].add(i)
 
     def _prune(self, j: int, i: int) -> None:
         self.received[j] += 1
@@ -360,6 +417,7 @@ class Sim:
             self.duplicates[j] += 1
             return
         self._store(j, rid)
+        self.slots[j].useful(self.ids[src], self.now)
         for k in self.mesh[j]:
             if k != src:
                 self.send(j, k, self._message, k, j, rid)
@@ -411,6 +469,7 @@ class Sim:
                 if rid not in self.have[i]:
                     self._store(i, rid)
                     self.synced[i] += 1
+                    self.slots[i].useful(self.ids[j], self.now)
             plan.finished(self.ids[j], Outcome.DONE, self.now)
         self._sync_wake(i, plan.next_wakeup(self.now))
 
@@ -437,6 +496,8 @@ def main() -> None:
     parser.add_argument(
         "--refuse-when-full", action="store_true", help="full nodes refuse dials (py-libp2p)"
     )
+    parser.add_argument("--max-connections", type=int, default=128)
+    parser.add_argument("--spare-slots", type=int, default=32)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     for n in [int(x) for x in args.nodes.split(",")]:
@@ -448,6 +509,8 @@ def main() -> None:
             partition=(5.0, 35.0) if args.partition else None,
             seed=args.seed,
             refuse_when_full=args.refuse_when_full,
+            max_connections=args.max_connections,
+            spare_slots=args.spare_slots,
         )
         result = simulate(params)
         result.extra["peak_rss_mib"] = round(
@@ -464,7 +527,8 @@ def main() -> None:
                 f"{result.gossip_per_node_per_record}, dup {result.duplicates_per_node_per_record})"
                 f", sync-fetched/node {result.sync_records_per_node}, conns "
                 f"{result.connections_mean} ({result.stranded} with none), mesh {result.mesh_mean}, {result.events} events, "
-                f"{result.wall_s} s wall",
+                f"{result.wall_s} s wall, {result.extra['trimmed']} trimmed, "
+                f"peak {result.extra['peak_connections']} connections",
                 flush=True,
             )
 

@@ -78,6 +78,8 @@ def test_parse_reads_sections() -> None:
         ("[network]\nreachability = 'maybe'\n", "reachability must be 'auto'"),
         ("[network]\nrelay_bytes = 0\n", "relay_bytes and relay_ttl >= 1"),
         ("[network]\nrelay_hop = 'yes'\n", "must be true or false"),
+        ("[network]\nspare_slots = -1\n", "spare_slots and grace_period must not be negative"),
+        ("[network]\ngrace_period = 'soon'\n", "must be a number"),
         ("network = 3\n", "must be a table"),
         ("[network\n", "not valid TOML"),
     ],

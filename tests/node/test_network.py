@@ -126,11 +126,20 @@ async def test_quic_transport_carries_sync_and_gossip(dirs: Callable[[str], Path
 async def test_connection_limit_holds_and_others_find_room_elsewhere(
     dirs: Callable[[str], Path],
 ) -> None:
-    # A bootstrap node that takes at most 2 connections, dialed by 4 nodes: it never holds more
-    # than 2, and the nodes it turned away still reach the network through the ones it took.
+    # A bootstrap node that keeps 2 connections and takes 1 more for a while (a spare slot,
+    # node/net/core/slots.py), dialed by 4 nodes: it never holds more than 3, is back at 2 within
+    # its grace period, keeps the two it had, and the nodes it turned away still reach the
+    # network through the ones it took.
+    grace = 3.0
     with trio.fail_after(60):
         async with (
-            running(dirs("hub"), role="bootstrap", max_connections=2) as hub,
+            running(
+                dirs("hub"),
+                role="bootstrap",
+                max_connections=2,
+                spare_slots=1,
+                grace_period=grace,
+            ) as hub,
             AsyncExitStack() as stack,
         ):
             addr = hub.addrs()[0]
@@ -153,12 +162,13 @@ async def test_connection_limit_holds_and_others_find_room_elsewhere(
                 for i in range(2)
             ]
             most = 0
-            with trio.move_on_after(3.0):
+            with trio.move_on_after(grace + 2):
                 while True:
                     most = max(most, len(hub.peers.connected()))
                     await trio.sleep(0.02)
-            assert most <= 2
-            assert all(hub.peer_id not in n.peers.connected() for n in late)
+            assert most <= 3
+            await wait_for(lambda: len(hub.peers.connected()) <= 2, timeout=grace + 2)
+            assert {n.peer_id for n in nodes} <= set(hub.peers.connected())
             # A record from a node the hub refused reaches everyone.
             records = [f.profile("dave")]
             await late[0].submit(records)

@@ -79,3 +79,25 @@ def test_per_node_load_does_not_grow_with_the_network() -> None:
     assert large.converged and small.converged
     # Ten times the nodes: per-node load grows by far less than ten times.
     assert large.msgs_per_node_per_record < 2 * small.msgs_per_node_per_record
+
+
+def test_full_nodes_take_newcomers_in_spare_slots_and_trim_back_to_their_limit() -> None:
+    # Nodes that keep 12 connections: refusing at the limit, as py-libp2p does on its own,
+    # strands most newcomers (they know only the three full bootstrap nodes); spare slots and
+    # trimming (node/net/core/slots.py, as the node runs it) strand none, and no node ever holds
+    # more than its limit plus its spare slots.
+    common = {"nodes": 100, "records": 5, "seed": 4, "max_connections": 12, "spare_slots": 8}
+    refused = sim.Sim(sim.Params(**common, refuse_when_full=True))
+    assert refused.run().stranded > 50
+    s = sim.Sim(sim.Params(**common))
+    result = s.run()
+    assert result.converged and result.stranded == 0
+    assert result.extra["trimmed"] > 0
+    assert result.extra["peak_connections"] <= 12 + 8
+    # The run stops when the last record arrives: a node may still hold more than its limit
+    # then, but only by connections still in their grace period (or protected ones).
+    for i, conns in enumerate(s.conns):
+        slots = [s.slots[i].get(s.ids[j]) for j in conns]
+        waiting = [x for x in slots if x and (x.protected or x.settles(s.p.grace) > s.now)]
+        assert len(conns) - 12 <= len(waiting)
+    assert all(i in s.conns[j] for i in range(100) for j in s.conns[i])

@@ -26,6 +26,11 @@ Rules:
   verified peer takes the place of the unverified peer that failed most, or else of the verified
   peer seen longest ago that is not connected. An exchange is read for at most MAX_LEARNED
   entries. Bootstrap nodes are always candidates to dial.
+- Hung up on. A connection that closes within SHORT_LIVED seconds of opening counts as a failed
+  dial of that peer (its backoff doubles from where it stood before the connection), as a
+  dialer in devp2p treats "too many peers": a full node takes a newcomer in a spare slot,
+  answers its peer exchange and hangs up (node/net/core/slots.py), and the newcomer must not
+  come back every DIAL_INTERVAL for more.
 - Where the node dials. An address a peer told of (by exchange, or identify of a connected
   peer) is kept only if its scope (`scope`: public, private or loopback) is one the node
   allows: public always; private and loopback only if the operator's own addresses (listen,
@@ -54,6 +59,8 @@ MAX_ADDRS = 8
 MAX_LEARNED = 32
 # Peers told to others in an exchange.
 MAX_SHARED = 32
+# A connection that closes sooner than this after it opened counts as a failed dial.
+SHORT_LIVED = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +228,8 @@ class PeerBook:
     _banned: dict[str, float] = field(default_factory=dict, init=False)
     _connected: set[str] = field(default_factory=set, init=False)
     _dialing: set[str] = field(default_factory=set, init=False)
+    # Connected peer -> when its connection opened, and its failures before.
+    _since: dict[str, tuple[float, int]] = field(default_factory=dict, init=False)
 
     # Inputs.
 
@@ -249,13 +258,21 @@ class PeerBook:
             return [HangUp(peer_id)]
         self._connected.add(peer_id)
         current = self._known.get(peer_id) or KnownPeer(peer_id, ())
+        self._since.setdefault(peer_id, (now, current.failures))
         seen = replace(current, addrs=_merge(addrs, current.addrs), last_seen=now, failures=0)
         return self._keep(seen, verified=True)
 
     def disconnected(self, peer_id: str, now: float) -> list[Action]:
         """Every connection with `peer_id` closed."""
         self._connected.discard(peer_id)
-        return []
+        since = self._since.pop(peer_id, None)
+        current = self._known.get(peer_id)
+        if since is None or current is None or now - since[0] >= SHORT_LIVED:
+            return []
+        # Hung up on soon after connecting (a full node's spare slot): a failed dial.
+        failed = replace(current, failures=since[1] + 1, tried_at=now)
+        self._known[peer_id] = failed
+        return [Save(failed)]
 
     def dialing(self, peer_id: str, addrs: Iterable[str], now: float) -> list[Action]:
         """The user (or the node) dials `peer_id` directly: remember where, and that it is tried."""
@@ -345,6 +362,10 @@ class PeerBook:
         """
         if connected is not None:
             self._connected = set(connected) - {self.self_id}
+            # Closed unseen, long ago: nothing more to learn from how long it lasted.
+            for peer_id, (opened, _) in list(self._since.items()):
+                if peer_id not in self._connected and now - opened >= SHORT_LIVED:
+                    del self._since[peer_id]
         actions: list[Action] = []
         for peer_id in [p for p, until in self._banned.items() if until <= now]:
             del self._banned[peer_id]
