@@ -257,6 +257,19 @@ class Store:
         # Stored bytes were verified on the way in.
         return None if raw is None else decode_record(raw, verify=False)
 
+    def get_many(self, rids: Iterable[bytes]) -> list[Record | None]:
+        """Returns `get` of each of `rids`, in order: for reading thousands of records at once.
+
+        The reads share one error translation instead of entering it per record, which is a
+        fifth of a point read's cost.
+        """
+        db = self._db
+        prefix = keys.RECORD
+        with translate(self.path, "reading"):
+            raws = [db.get(prefix + rid) for rid in rids]
+        # Stored bytes were verified on the way in.
+        return [None if raw is None else decode_record(raw, verify=False) for raw in raws]
+
     def get_raw(self, rid: bytes) -> bytes | None:
         """Returns the stored bytes of record `rid` (what its author signed), or None.
 
@@ -374,6 +387,14 @@ class Store:
         leaves this list in the same write.
         """
         return self._records(keys.accepted_prefix(project_id, epoch), cursor, limit, _value_id)
+
+    def acceptance_ids(
+        self, project_id: bytes, epoch: int, *, cursor: bytes | None = None, limit: int = 100
+    ) -> Page[bytes]:
+        """Returns the ids of what `acceptances` returns, in the same order and pages, from the
+        index alone: no record is read or decoded."""
+        entries, next_cursor = self._scan(keys.accepted_prefix(project_id, epoch), cursor, limit)
+        return Page(tuple(value for _, value in entries), next_cursor)
 
     def acceptances_of(
         self, contribution_id: bytes, *, cursor: bytes | None = None, limit: int = 100

@@ -24,6 +24,7 @@ from protocol.merkle import (
     MerkleTree,
     MultiProof,
     UnknownLeaf,
+    _sort,
     checksum,
     keccak,
     process_multiproof,
@@ -186,6 +187,67 @@ def test_checksum_eip55_examples() -> None:
 def test_root_matches_reference(n: int) -> None:
     items = make(n, seed=n)
     assert MerkleTree.build(items).root == reference_root(items)
+
+
+def make_small(n: int, seed: int = 0) -> list[Leaf]:
+    """Leaves whose weights fit 64 bits, as every leaf of a record does: the packed encoding."""
+    rng = random.Random(seed)
+    return [Leaf(rng.randbytes(32), rng.randbytes(20), rng.getrandbits(32)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 9, 255, 256, 257, 4097])
+def test_root_matches_reference_with_record_weights(n: int) -> None:
+    items = make_small(n, seed=n)
+    items[-1] = replace(items[-1], weight=2**64 - 1)
+    assert MerkleTree.build(items).root == reference_root(items)
+
+
+def test_a_weight_above_64_bits_anywhere_takes_the_general_encoding() -> None:
+    items = make_small(600, seed=1)
+    for i in [0, 299, 599]:
+        changed = list(items)
+        changed[i] = replace(items[i], weight=2**64)
+        tree = MerkleTree.build(changed)
+        assert tree.root == reference_root(changed)
+        assert verify(tree.root, changed[i], tree.proof(changed[i].contribution_id))
+
+
+def test_sort_orders_hashes_that_share_their_first_8_bytes() -> None:
+    # Leaf hashes are keccak outputs, so a collision of their first 8 bytes cannot be made by
+    # choosing leaves (short of 2**32 tries); the sort is fed such hashes directly.
+    rng = random.Random(7)
+    head = rng.randbytes(8)
+    hashes = [head + rng.randbytes(24) for _ in range(50)] + [rng.randbytes(32) for _ in range(50)]
+    hashes += [head + bytes(24), head + b"\xff" * 24]
+    rng.shuffle(hashes)
+    ordered = _sort(hashes)
+    assert [ordered[i : i + 32] for i in range(0, len(ordered), 32)] == sorted(hashes)
+
+
+def test_duplicates_found_among_ids_that_share_their_first_8_bytes() -> None:
+    rng = random.Random(4)
+    items = make_small(1000, seed=3)
+    head = rng.randbytes(8)
+    twins = [Leaf(head + rng.randbytes(24), bytes(20), 1) for _ in range(3)]
+    # Ids that share 8 bytes but differ are not duplicates.
+    assert MerkleTree.build(items + twins).root == reference_root(items + twins)
+    copy_of = Leaf(twins[1].contribution_id, b"\x01" * 20, 2)
+    with pytest.raises(InvalidLeaf, match=twins[1].contribution_id.hex()):
+        MerkleTree.build(items + twins + [copy_of])
+    with pytest.raises(InvalidLeaf, match=items[500].contribution_id.hex()):
+        MerkleTree.build([*items, replace(items[500], weight=7)])
+
+
+def test_proofs_and_nodes_of_a_large_tree() -> None:
+    items = make_small(3001, seed=5)
+    tree = MerkleTree.build(items)
+    nodes = tree.nodes
+    assert len(nodes) == 2 * len(items) - 1
+    for i in range(len(nodes) - len(items)):
+        a, b = sorted((nodes[2 * i + 1], nodes[2 * i + 2]))
+        assert nodes[i] == keccak(a + b).digest()
+    for leaf in items[::97]:
+        assert verify(tree.root, leaf, tree.proof(leaf.contribution_id))
 
 
 def test_leaves_sorted_by_hash() -> None:

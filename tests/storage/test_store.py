@@ -429,3 +429,29 @@ def test_a_read_that_fails_while_ingesting_is_a_storage_error(
     assert caught.value.path == store.path
     monkeypatch.undo()
     assert everything(store) == before
+
+
+def test_acceptance_ids_and_get_many_read_what_acceptances_and_get_read(store: Store) -> None:
+    # The audit reads pages of ids from the index and records many at a time; both must give
+    # exactly what the record-by-record queries give.
+    works = [f.contribution("bob", created_at=T0 + i, summary=f"work {i}") for i in range(7)]
+    verdicts = [f.acceptance(w, epoch=i % 2, weight=i) for i, w in enumerate(works)]
+    result = store.ingest([f.project(), *works, *verdicts], now=T0)
+    assert len(result.added) == 15
+    for epoch in (0, 1):
+        cursor, by_record, by_id = None, [], []
+        while True:
+            page = store.acceptances(f.pid(), epoch, cursor=cursor, limit=2)
+            id_page = store.acceptance_ids(f.pid(), epoch, cursor=cursor, limit=2)
+            assert id_page == Page(tuple(ids(page)), page.cursor)
+            by_record += ids(page)
+            by_id += id_page.items
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        # Weight 0 (work 0) is not in force.
+        assert by_id == by_record and len(by_id) == 3
+    missing = b"\x00" * 32
+    wanted = [works[3].id, missing, verdicts[5].id, works[3].id]
+    assert store.get_many(wanted) == [store.get(rid) for rid in wanted]
+    assert store.get_many(wanted)[1] is None and store.get_many([]) == []
