@@ -338,6 +338,13 @@ async def child_lag_server(data: Path, raws_file: Path, idle_seconds: float) -> 
         await read_line()  # "go"
         measured: list[float] = []
         cpu_began = cpu_seconds()
+        steps_file = os.environ.get("WORKWORK_BENCH_STEPS")
+        if steps_file:
+            sys.path.insert(0, str(Path(__file__).parent))  # scripts/bench/steps.py
+            from steps import Steps
+
+            steps = Steps()
+            trio.lowlevel.add_instrument(steps)
         with trio.move_on_after(CHILD_TIMEOUT):
             async with trio.open_nursery() as ticking:
                 ticking.start_soon(lags, measured)
@@ -349,6 +356,9 @@ async def child_lag_server(data: Path, raws_file: Path, idle_seconds: float) -> 
             gossip=vars(node.gossip.counters),
             **lag_stats(measured),
         )
+        if steps_file:
+            trio.lowlevel.remove_instrument(steps)
+            Path(steps_file).write_text(json.dumps(steps.summary(), indent=1))
         await until_stopped()
         nursery.cancel_scope.cancel()
 
@@ -728,12 +738,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="latency: publishing time")
     parser.add_argument("--gossip", type=int, default=20_000, help="lag: records published")
     parser.add_argument("--fresh", type=int, default=3, help="lag: catch-ups served at once")
+    parser.add_argument("--steps", help="lag: the serving node's longest task steps go here")
     parser.add_argument("--log", help="children log here (node.* at INFO), one file each")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.log:
         os.environ["WORKWORK_BENCH_LOG"] = args.log
+    if args.steps:
+        os.environ["WORKWORK_BENCH_STEPS"] = str(Path(args.steps).resolve())
     if args.child:
         log_dir = os.environ.get("WORKWORK_BENCH_LOG")
         if log_dir:
