@@ -3,7 +3,8 @@
 A task step is the run of one task between two of its waits: nothing else runs on the loop
 meanwhile, so the longest steps are the event loop's stalls. For each step it takes the wall
 time and the loop thread's CPU time (their difference is time the thread waited: for the GIL,
-or for a core); it keeps the longest steps with the task's name and where the task resumed, and
+or for a core; `network.py lag` tells the two apart per tick, from the kernel's run-queue
+figure); it keeps the longest steps with the task's name and where the task resumed, and
 a histogram of step lengths. `network.py lag --steps FILE` installs it in the serving node.
 """
 
@@ -52,6 +53,8 @@ class Steps(trio.abc.Instrument):
     def after_task_step(self, task: trio.lowlevel.Task) -> None:
         wall = time.perf_counter() - self._wall
         cpu = time.thread_time() - self._cpu
+        if not self._wall:
+            return  # the step that added the instrument: it was not timed
         self.count += 1
         ms = wall * 1000
         bucket = 0
