@@ -8,14 +8,12 @@ again (`protocol.envelope.rebuild`) and decodes the others itself, which raises 
 Frames, both ways: a 4-byte little-endian length, then that many bytes; a batch is a msgpack
 array of the envelopes. The module imports `protocol` and nothing of the node (no trio, no
 libp2p, no web3), so a worker starts in a fraction of a second; and it ends when its parent
-does, however the parent ends, because the parent's end closes its stdin. It runs at a lower
-scheduling priority than the node (NICE), so that the node's event loop gets a core first.
+does, however the parent ends, because the parent's end closes its stdin.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import struct
 import sys
 from typing import IO
@@ -25,14 +23,6 @@ import msgpack
 from protocol.envelope import accepted
 
 HEADER = struct.Struct("<I")
-# How much lower than its parent's a worker's scheduling priority is (its nice value added). A
-# worker is bulk work: a batch takes milliseconds to seconds, and no one waits on one record of
-# it; the node's event loop answers peers and the API, and each of its steps is a few ms. On a
-# busy machine, the event loop's thread had the GIL and work to do but waited on the kernel's
-# run queue behind the verifying workers (of this node and of its peers) for 100-200 ms at a
-# time: this gives the loop's wake-ups the core first. On an idle machine nothing changes: the
-# workers still have every core the loop leaves. Measured with `scripts/bench/network.py lag`.
-NICE = 5
 
 
 def read_frame(stream: IO[bytes]) -> bytes | None:
@@ -59,14 +49,7 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         write_frame(answers, bytes(accepted(blob) for blob in blobs))
 
 
-def lower_priority() -> None:
-    """Lowers this process's scheduling priority by NICE (where the system allows it)."""
-    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no os.nice (Windows)
-        os.nice(NICE)
-
-
 if __name__ == "__main__":
-    lower_priority()
     # The parent ended or was interrupted: so does the worker, quietly.
     with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
         serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -11,7 +11,6 @@ import pytest
 import trio
 
 from node.net import verify
-from node.net.worker import NICE
 from protocol import ProtocolError, decode, encode_body
 from protocol.codec import pack
 from tests.node.test_gossip import work_records
@@ -70,15 +69,3 @@ async def test_a_dead_worker_changes_no_verdict(caplog: pytest.LogCaptureFixture
         assert outcome(*await verify.decode_all(blobs, limit, now=None)) == want
     assert verify.worker_pids()
     assert not set(verify.worker_pids()) & set(pids)
-
-
-async def test_workers_run_at_a_lower_priority_than_the_node() -> None:
-    """The verifying workers yield the cores to the node's event loop: their nice value is the
-    node's plus worker.NICE (the loop waited 100-200 ms on the run queue behind them)."""
-    limit = verify.limiter()
-    with trio.fail_after(60):
-        await verify.decode_all(hostile_batch(), limit, now=None)
-    pids = verify.worker_pids()
-    assert pids
-    mine = os.getpriority(os.PRIO_PROCESS, 0)
-    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {min(19, mine + NICE)}
