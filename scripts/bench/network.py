@@ -774,9 +774,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="latency: publishing time")
     parser.add_argument("--gossip", type=int, default=20_000, help="lag: records published")
     parser.add_argument("--fresh", type=int, default=3, help="lag: catch-ups served at once")
-    parser.add_argument("--steps", help="lag: the serving node's longest task steps go here")
     parser.add_argument("--log", help="children log here (node.* at INFO), one file each")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--steps", help="lag: the serving node's longest task steps go here")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.log:
