@@ -279,6 +279,28 @@ class Store:
             raw: bytes | None = self._db.get(keys.RECORD + rid)
         return raw
 
+    def get_raws(self, ids: Iterable[bytes], budget: int, overhead: int = 0) -> list[bytes]:
+        """Returns the stored bytes of those of `ids` that are stored, in order, as many as fit
+        in `budget` bytes, each counting its length plus `overhead`; ids not stored are skipped.
+
+        For serving a fetch: one pass with no per-id call, which holds the GIL beside the event
+        loop for about half the time that `get_raw` per id does.
+        """
+        out: list[bytes] = []
+        used = 0
+        prefix = keys.RECORD
+        with translate(self.path, "reading"):
+            get = self._db.get
+            for rid in ids:
+                raw = get(prefix + rid)
+                if raw is None:
+                    continue
+                used += len(raw) + overhead
+                if used > budget:
+                    break
+                out.append(raw)
+        return out
+
     def has(self, rid: bytes) -> bool:
         """Returns True if the record with id `rid` is stored."""
         with translate(self.path, "reading"):

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING
 import multiaddr
 import trio
 from libp2p.abc import INetStream
+from libp2p.exceptions import ParseError
+from libp2p.io.exceptions import MessageTooLarge
 from libp2p.kad_dht.common import PROTOCOL_ID as KAD
 from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
 from libp2p.kad_dht.pb.kademlia_pb2 import Message
@@ -107,7 +109,7 @@ async def find_node(stream: INetStream, key: bytes, self_id: ID) -> list[Entry]:
 
     Raises:
         ValueError: the answer is not a FIND_NODE answer, or too large.
-        Exception: whatever the stream raises when the peer goes away.
+        Exception: whatever the stream raises when the peer goes away or cuts the answer short.
     """
     request = Message()
     request.type = Message.MessageType.FIND_NODE
@@ -115,8 +117,11 @@ async def find_node(stream: INetStream, key: bytes, self_id: ID) -> list[Entry]:
     await stream.write(encode_varint_prefixed(request.SerializeToString()))
     try:
         data = await read_varint_prefixed_bytes_limited(stream, MAX_ANSWER)
-    except Exception as exc:  # too large, cut short: the peer's fault either way
+    except (MessageTooLarge, ParseError) as exc:  # what the peer sent is wrong: its fault
         raise ValueError(f"unreadable answer: {exc}") from None
+    # A stream closed or reset before the whole answer is no offence: py-libp2p's own DHT
+    # resets the stream when it fails inside (a peer of its table whose addresses expired), so
+    # a loaded honest node does it; it only costs the asker this round.
     return read_answer(data, self_id)
 
 

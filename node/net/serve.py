@@ -177,14 +177,5 @@ class Server:
                 return Reconcile(reconciler.respond(request.payload))
             except ProtocolError as exc:
                 return Refused(f"bad reconcile message: {exc}")
-        out: list[bytes] = []
-        size = 64
-        for rid in request.ids:
-            raw = self._store.get_raw(rid)
-            if raw is None:
-                continue
-            size += len(raw) + 8
-            if size > MAX_RESPONSE_BYTES:
-                break
-            out.append(raw)
-        return Records(tuple(out))
+        # 64 bytes for the response's frame, 8 per record's (as the size caps count them).
+        return Records(tuple(self._store.get_raws(request.ids, MAX_RESPONSE_BYTES - 64, 8)))

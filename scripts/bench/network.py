@@ -183,7 +183,13 @@ async def until_stopped() -> None:
 
 
 async def start(nursery: trio.Nursery, data: Path, **config: Any) -> Node:
-    """Starts a node in a child process as the daemon does (its collector tuned likewise)."""
+    """Starts a node in a child process as the daemon does (its collector tuned likewise).
+
+    The authors' rations are off (`author_rate=0`) unless `config` sets them: these benchmarks
+    measure the pipeline, and their 16 keys with no accepted work and no proof of work would
+    otherwise bring 200 records, then 2 a second (scripts/bench/flood.py measures the rations).
+    """
+    config.setdefault("author_rate", 0.0)
     node = Node(data, NetworkConfig(**config))
     await nursery.start(node.run)
     tune_gc()
@@ -308,12 +314,36 @@ async def child_holder(data: Path) -> None:
 TICK = 0.01
 
 
-async def lags(late: list[float]) -> None:
-    """Sleeps TICK again and again (until cancelled); adds how late each wake-up was, in s."""
-    while True:
-        start = trio.current_time()
-        await trio.sleep(TICK)
-        late.append(trio.current_time() - start - TICK)
+async def lags(late: list[float], queued: list[float] | None = None) -> None:
+    """Sleeps TICK again and again (until cancelled); adds how late each wake-up was, in s.
+
+    With `queued`, also adds how long the loop's thread waited on the kernel's run queue for a
+    core during each tick (/proc/thread-self/schedstat): of a late wake-up, the part that was
+    the machine's, not the GIL's or the loop's own work.
+    """
+    schedstat = os.open("/proc/thread-self/schedstat", os.O_RDONLY) if queued is not None else -1
+    try:
+        while True:
+            waited = int(os.pread(schedstat, 100, 0).split()[1]) if queued is not None else 0
+            start = trio.current_time()
+            await trio.sleep(TICK)
+            late.append(trio.current_time() - start - TICK)
+            if queued is not None:
+                queued.append((int(os.pread(schedstat, 100, 0).split()[1]) - waited) / 1e9)
+    finally:
+        if queued is not None:
+            os.close(schedstat)
+
+
+def queued_stats(late: list[float], queued: list[float]) -> dict[str, Any]:
+    """The run-queue waits of the latest ticks, and of all of them, in ms."""
+    worst = sorted(range(len(queued)), key=lambda i: late[i], reverse=True)[:10]
+    return {
+        "worst_ticks_late_ms": [round(1000 * late[i], 1) for i in worst],
+        "worst_ticks_queued_ms": [round(1000 * queued[i], 1) for i in worst],
+        "late_total_s": round(sum(late), 2),
+        "queued_total_s": round(sum(queued), 2),
+    }
 
 
 def lag_stats(late: list[float]) -> dict[str, float]:
@@ -337,10 +367,18 @@ async def child_lag_server(data: Path, raws_file: Path, idle_seconds: float) -> 
         emit(event="idle", **lag_stats(idle))
         await read_line()  # "go"
         measured: list[float] = []
+        queued: list[float] = []
         cpu_began = cpu_seconds()
+        steps_file = os.environ.get("WORKWORK_BENCH_STEPS")
+        if steps_file:
+            sys.path.insert(0, str(Path(__file__).parent))  # scripts/bench/steps.py
+            from steps import Steps
+
+            steps = Steps()
+            trio.lowlevel.add_instrument(steps)
         with trio.move_on_after(CHILD_TIMEOUT):
             async with trio.open_nursery() as ticking:
-                ticking.start_soon(lags, measured)
+                ticking.start_soon(lags, measured, queued)
                 await read_line()  # "stop measuring"
                 ticking.cancel_scope.cancel()
         emit(
@@ -348,7 +386,11 @@ async def child_lag_server(data: Path, raws_file: Path, idle_seconds: float) -> 
             cpu_s=cpu_seconds() - cpu_began,
             gossip=vars(node.gossip.counters),
             **lag_stats(measured),
+            queued=queued_stats(measured, queued),
         )
+        if steps_file:
+            trio.lowlevel.remove_instrument(steps)
+            Path(steps_file).write_text(json.dumps(steps.summary(), indent=1))
         await until_stopped()
         nursery.cancel_scope.cancel()
 
@@ -623,6 +665,7 @@ def lag(count: int, gossip: int, tmp: Path, *, fresh: int = 3) -> dict[str, Any]
         idle = server.read("idle", 60)
         server.send("go")
         began = time.time()
+        load_began = os.getloadavg()[0]
         for i in range(fresh):
             children.append(
                 Child("fresh", str(tmp / f"fresh{i}"), addr, str(count), str(seed_file))
@@ -651,6 +694,9 @@ def lag(count: int, gossip: int, tmp: Path, *, fresh: int = 3) -> dict[str, Any]
         "gossip_stored": load["gossip"]["stored"],
         "gossip_published_s": published["at"] - began,
         "server_cpu_s": load["cpu_s"],
+        "run_queue": load["queued"],
+        # The machine's 1-minute load average when the measuring began and ended.
+        "load_average": [round(load_began, 1), round(os.getloadavg()[0], 1)],
     }
 
 
@@ -738,10 +784,13 @@ def main() -> None:
     )
     parser.add_argument("--log", help="children log here (node.* at INFO), one file each")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--steps", help="lag: the serving node's longest task steps go here")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.log:
         os.environ["WORKWORK_BENCH_LOG"] = args.log
+    if args.steps:
+        os.environ["WORKWORK_BENCH_STEPS"] = str(Path(args.steps).resolve())
     if args.child:
         log_dir = os.environ.get("WORKWORK_BENCH_LOG")
         if log_dir:

@@ -50,6 +50,13 @@ def test_ingest_then_query(store: Store) -> None:
     assert store.has(first.id) and not store.has(b"\x00" * 32)
     assert store.get(b"\x00" * 32) is None
     assert store.get_raw(first.id) == first.raw and store.get_raw(b"\x00" * 32) is None
+    # A fetch's answer: stored bytes in the order asked, unknown ids skipped, within a budget.
+    wanted = [second.id, b"\x00" * 32, first.id, posting.id]
+    assert store.get_raws(wanted, 10**6) == [second.raw, first.raw, posting.raw]
+    two = len(second.raw) + len(first.raw) + 2 * 8
+    assert store.get_raws(wanted, two, 8) == [second.raw, first.raw]
+    assert store.get_raws(wanted, two - 1, 8) == [second.raw]
+    assert store.get_raws(wanted, 0) == []
     assert store.project(f.pid()) == posting
     assert store.profile(f.pub("bob")) == profile
     assert ids(store.projects()) == [posting.id]
