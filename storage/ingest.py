@@ -131,7 +131,8 @@ class Ingest:
         self.projects: dict[bytes, Record] = {}
         self.counts: dict[str, int] = {}
         self.parked: dict[bytes, Record] = {}
-        self.works: list[Record] = []
+        # The ids of the contributions stored.
+        self.works: list[bytes] = []
         # Contributions that an acceptance of this call judged.
         self.judged: set[bytes] = set()
         # The acceptances listed by manifest parts this call stored, by part id, for the K
@@ -286,7 +287,7 @@ class Ingest:
         if isinstance(body, Contribution):
             put(keys.CONTRIBUTIONS + body.project_id + created + rid, b"")
             put(keys.BY_AUTHOR + record.author + created + rid, b"")
-            self.works.append(record)
+            self.works.append(rid)
         elif isinstance(body, Acceptance):
             self.accept(record, body)
         elif isinstance(body, EpochRoot):
@@ -576,7 +577,7 @@ class Ingest:
 
     def get(self, rid: bytes) -> Record | None:
         """Returns a record stored by this call or before it, or None."""
-        record = self.stored.get(rid) or self.caches.work(rid)
+        record = self.stored.get(rid) or self.caches.recent(rid)
         if record is None:
             raw = self.db.get(keys.RECORD + rid)
             if raw is None:
