@@ -240,8 +240,13 @@ class Ingest:
         # The acceptances a manifest part lists, which are many refs of one kind.
         listed: list[Record] = []
         missing: list[Ref] = []
+        projects, project_in_force, get = self.projects, self.caches.project, self.get
         for ref in dependencies(record):
-            parent = self.lookup(ref)
+            # The record that provides `ref`: the project in force, or the record by id.
+            if ref.kind == "project":
+                parent = projects.get(ref.key) or project_in_force(ref.key)
+            else:
+                parent = get(ref.key)
             if parent is None:
                 missing.append(ref)
             elif ref.kind in ("acceptance", "vote"):
@@ -562,12 +567,6 @@ class Ingest:
             self.evicted.append(rid)
 
     # Reads through the overlay.
-
-    def lookup(self, ref: Ref) -> Record | None:
-        """Returns the record that provides `ref`: the project in force, or the record by id."""
-        if ref.kind == "project":
-            return self.project(ref.key)
-        return self.get(ref.key)
 
     def project(self, pid: bytes) -> Record | None:
         posting = self.projects.get(pid)
