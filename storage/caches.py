@@ -82,10 +82,13 @@ class Recent(Generic[K, V]):
         self._new[key] = value
 
     def update(self, items: dict[K, V]) -> None:
-        """Puts every item of `items`, a call's worth: one dict operation, not one per item.
-
-        A generation may then hold up to `size` plus the items of one call.
-        """
+        """Puts every item of `items` (a call's worth), in one dict operation if they fit in a
+        generation; a generation never holds more than `size`."""
+        if len(items) > self.size:
+            # Rare (a call of more than `size` records): one at a time keeps the bound.
+            for key, value in items.items():
+                self.put(key, value)
+            return
         if len(self._new) + len(items) > self.size:
             self._old = self._new
             self._new = {}

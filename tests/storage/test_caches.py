@@ -15,11 +15,13 @@ def test_recent_keeps_at_least_its_size_and_forgets_the_oldest() -> None:
     assert [recent.get(i) for i in range(10)] == [None] * 4 + [str(i) for i in range(4, 10)]
 
 
-def test_recent_update_larger_than_its_size_keeps_the_whole_call() -> None:
+def test_recent_update_larger_than_its_size_stays_bounded() -> None:
     recent: Recent[int, int] = Recent(4)
     recent.put(-1, -1)
     recent.update({i: i for i in range(10)})
-    assert all(recent.get(i) == i for i in range(10)) and recent.get(-1) == -1
-    recent.pop(3)
-    recent.pop(-1)
-    assert recent.get(3) is None and recent.get(-1) is None
+    # Two generations of at most 4: the last items of the call are kept, the oldest forgotten.
+    assert len(recent._new) <= 4 and len(recent._old) <= 4
+    assert all(recent.get(i) == i for i in range(6, 10))
+    assert recent.get(-1) is None and recent.get(0) is None
+    recent.pop(9)
+    assert recent.get(9) is None and recent.get(8) == 8
