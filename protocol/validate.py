@@ -40,7 +40,7 @@ a project is still open is not a storage rule either (`check_open`), for the sam
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from protocol.envelope import Record
 from protocol.errors import (
@@ -69,12 +69,15 @@ from protocol.records import (
 MAX_SKEW = 300
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
+class Ref(NamedTuple):
     """A dependency: the project with id `key` (kind "project"), or the record with id `key`
     that the dependent names as its contribution, a manifest part, a listed acceptance, its
     proposal or a counted ballot (kinds "contribution", "manifest", "acceptance", "proposal",
-    "vote")."""
+    "vote").
+
+    A named tuple, not a frozen dataclass: ingest makes one or two per record, and a tuple
+    is made in under half the time.
+    """
 
     kind: str
     key: bytes

@@ -7,8 +7,9 @@ store keeps in memory, in one `Caches` object, what spares them:
 - the id filter (`storage.seen`): every stored id, and a few others;
 - the orphan index (`Orphans`): a mirror of the Q and W tables, bounded with the orphan area;
 - the record count of each topic that ingest has written to (the `count:` meta keys);
-- projects in force and contributions stored lately (`Recent`), which the contributions,
-  acceptances and epoch roots that follow them are validated against;
+- projects in force and records stored lately (`Recent`), which the records that follow them
+  are validated against: a contribution its acceptances, the acceptances a manifest part
+  lists (hundreds), a proposal its votes;
 - contributions stored since opening that no acceptance has been put in force for since: an
   acceptance of one cannot supersede anything, so its L entry need not be read;
 - the block summaries of the topics the store was asked about (`storage.blocks`);
@@ -25,7 +26,7 @@ around the write in this order:
    and so are the counts of the topics it writes to (what is forgotten is read again);
 2. the write;
 3. after it, what may hold only once the records are stored: the new counts, projects in
-   force, contributions, contributions still unjudged, and the block summaries.
+   force, records stored lately, contributions still unjudged, and the block summaries.
 
 The orphan index is the exception: a call changes it as it goes, before its write, so when a
 call fails the store calls `discard_unwritten`, and the next use reloads it from the database.
@@ -79,6 +80,19 @@ class Recent(Generic[K, V]):
             self._old = self._new
             self._new = {}
         self._new[key] = value
+
+    def update(self, items: dict[K, V]) -> None:
+        """Puts every item of `items` (a call's worth), in one dict operation if they fit in a
+        generation; a generation never holds more than `size`."""
+        if len(items) > self.size:
+            # Rare (a call of more than `size` records): one at a time keeps the bound.
+            for key, value in items.items():
+                self.put(key, value)
+            return
+        if len(self._new) + len(items) > self.size:
+            self._old = self._new
+            self._new = {}
+        self._new.update(items)
 
     def pop(self, key: K) -> None:
         self._new.pop(key, None)
@@ -167,15 +181,15 @@ class Caches:
         self._orphans: Orphans | None = None
         self._counts: dict[str, int] = {}
         self._projects: Recent[bytes, Record] = Recent(CACHE_SIZE)
-        self._works: Recent[bytes, Record] = Recent(CACHE_SIZE)
+        self._recent: Recent[bytes, Record] = Recent(CACHE_SIZE)
         self._unjudged: Recent[bytes, bool] = Recent(4 * CACHE_SIZE)
         # Project id -> (topic, T prefix) of its records; small, and cleared when it grows.
         self._topics: dict[bytes, tuple[str, bytes]] = {}
         # Reads on the path of every record, bound here rather than wrapped, which would cost a
-        # call each. `work(rid)`: a contribution stored lately, or None. `unjudged(rid)`: True
-        # if the contribution was stored since opening and no acceptance was put in force for
-        # it since, None if that is not known.
-        self.work = self._works.get
+        # call each. `recent(rid)`: a record stored lately, or None.
+        # `unjudged(rid)`: True if the contribution was stored since opening and no acceptance
+        # was put in force for it since, None if that is not known.
+        self.recent = self._recent.get
         self.unjudged = self._unjudged.get
 
     def orphans(self) -> Orphans:
@@ -223,7 +237,7 @@ class Caches:
         stored: dict[bytes, Record],
         counts: dict[str, int],
         projects: dict[bytes, Record],
-        works: list[Record],
+        works: list[bytes],
         judged: set[bytes],
     ) -> None:
         """Writes the batch of an ingest call, and brings the caches up to date around it.
@@ -233,7 +247,7 @@ class Caches:
             stored: the records the call stored, by id.
             counts: how many records the call stored in each topic.
             projects: the project revisions the call put in force, by project id.
-            works: the contributions the call stored.
+            works: the ids of the contributions the call stored.
             judged: the contributions whose acceptance in force the call changed.
 
         Raises:
@@ -259,10 +273,8 @@ class Caches:
             self._add_to_blocks(stored, counts)
         for pid, posting in projects.items():
             self._projects.put(pid, posting)
-        for record in works:
-            self._works.put(record.id, record)
-            if record.id not in judged:
-                self._unjudged.put(record.id, True)
+        self._recent.update(stored)
+        self._unjudged.update(dict.fromkeys(works if not judged else set(works) - judged, True))
 
     def _count(self, name: str) -> int:
         if name not in self._counts:

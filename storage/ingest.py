@@ -131,7 +131,8 @@ class Ingest:
         self.projects: dict[bytes, Record] = {}
         self.counts: dict[str, int] = {}
         self.parked: dict[bytes, Record] = {}
-        self.works: list[Record] = []
+        # The ids of the contributions stored.
+        self.works: list[bytes] = []
         # Contributions that an acceptance of this call judged.
         self.judged: set[bytes] = set()
         # The acceptances listed by manifest parts this call stored, by part id, for the K
@@ -239,8 +240,13 @@ class Ingest:
         # The acceptances a manifest part lists, which are many refs of one kind.
         listed: list[Record] = []
         missing: list[Ref] = []
+        projects, project_in_force, get = self.projects, self.caches.project, self.get
         for ref in dependencies(record):
-            parent = self.lookup(ref)
+            # The record that provides `ref`: the project in force, or the record by id.
+            if ref.kind == "project":
+                parent = projects.get(ref.key) or project_in_force(ref.key)
+            else:
+                parent = get(ref.key)
             if parent is None:
                 missing.append(ref)
             elif ref.kind in ("acceptance", "vote"):
@@ -286,7 +292,7 @@ class Ingest:
         if isinstance(body, Contribution):
             put(keys.CONTRIBUTIONS + body.project_id + created + rid, b"")
             put(keys.BY_AUTHOR + record.author + created + rid, b"")
-            self.works.append(record)
+            self.works.append(rid)
         elif isinstance(body, Acceptance):
             self.accept(record, body)
         elif isinstance(body, EpochRoot):
@@ -562,12 +568,6 @@ class Ingest:
 
     # Reads through the overlay.
 
-    def lookup(self, ref: Ref) -> Record | None:
-        """Returns the record that provides `ref`: the project in force, or the record by id."""
-        if ref.kind == "project":
-            return self.project(ref.key)
-        return self.get(ref.key)
-
     def project(self, pid: bytes) -> Record | None:
         posting = self.projects.get(pid)
         if posting is None:
@@ -576,7 +576,7 @@ class Ingest:
 
     def get(self, rid: bytes) -> Record | None:
         """Returns a record stored by this call or before it, or None."""
-        record = self.stored.get(rid) or self.caches.work(rid)
+        record = self.stored.get(rid) or self.caches.recent(rid)
         if record is None:
             raw = self.db.get(keys.RECORD + rid)
             if raw is None:

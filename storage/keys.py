@@ -59,6 +59,7 @@ reviewers).
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from protocol.validate import Ref
 
@@ -115,12 +116,9 @@ _u64 = struct.Struct(">Q")
 _u32 = struct.Struct(">I")
 
 
-def u64(n: int) -> bytes:
-    return _u64.pack(n)
-
-
-def u32(n: int) -> bytes:
-    return _u32.pack(n)
+# The packers themselves, not functions that call them: ingest packs a u64 for every record.
+u64: Callable[[int], bytes] = _u64.pack
+u32: Callable[[int], bytes] = _u32.pack
 
 
 def read_u64(data: bytes, offset: int = 0) -> int:

@@ -110,8 +110,21 @@ class Seen:
             layer.count += 1
 
     def __contains__(self, rid: bytes) -> bool:
-        # Not any(...), whose generator costs more than the probes: this runs for every record.
-        for layer in self._layers:  # noqa: SIM110
+        # This runs for every record: one layer (the usual case) is probed here, without a call
+        # per layer; several in a loop, not any(...), whose generator costs more than the probes.
+        layers = self._layers
+        if len(layers) == 1:
+            layer = layers[0]
+            h, bits, mask = int.from_bytes(rid, "little"), layer.bits, layer.mask
+            p = h & mask
+            if not bits[p >> 3] >> (p & 7) & 1:
+                return False
+            p = (h >> 32) & mask
+            if not bits[p >> 3] >> (p & 7) & 1:
+                return False
+            p = (h >> 64) & mask
+            return bits[p >> 3] >> (p & 7) & 1 == 1
+        for layer in layers:  # noqa: SIM110
             if rid in layer:
                 return True
         return False

@@ -77,3 +77,15 @@ def test_check_finds_a_filter_that_lost_an_id(store: Store) -> None:
     store.ingest([f.project()], now=T0)
     store._seen = Seen()
     assert any("missing from the filter" in p for p in store.check())
+
+
+def test_one_layer_answers_like_several() -> None:
+    # One layer is probed inline (the usual case), several through each layer: same answers.
+    one, two = Seen(CAPACITY), Seen(CAPACITY // 4)
+    added = [digest(i) for i in range(CAPACITY // 2)]
+    one.update(added)
+    two.update(added)
+    assert one.size == CAPACITY * 16 // 8 and two.size > CAPACITY * 16 // 8 // 4
+    assert all(rid in one for rid in added) and all(rid in two for rid in added)
+    others = [digest(10**9 + i) for i in range(20_000)]
+    assert sum(rid in one for rid in others) < 0.01 * len(others)
