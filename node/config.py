@@ -46,6 +46,8 @@ class NetworkConfig:
         hole_punch: upgrade relayed connections to direct ones with DCUtR.
         relay_hop: offer circuit relay v2 to others (bootstrap nodes with a public address).
         relay_reservations: reservations a relay holds at once (all peers together).
+        relay_per_ip: reservations a relay holds at once for peers connecting from one IP
+            address.
         relay_circuits: circuits at once to one reserved peer.
         relay_duration: seconds a relayed circuit may last before the relay closes it.
         relay_bytes: bytes a relayed circuit may carry (both ways together).
@@ -66,8 +68,9 @@ class NetworkConfig:
         unstamped_burst: records they may add together at once.
         dht: answer and walk the Kademlia DHT to find peers beyond the bootstrap list
             (node/net/discovery.py).
-        mdns: announce the node and find peers on the LAN by mDNS; off unless turned on (a
-            bootstrap node on a public address should leave it off).
+        mdns: announce the node and find peers on the LAN by mDNS. Off here; `workwork init`
+            writes it on for a personal node (a bootstrap node on a public address should
+            leave it off).
         discovery_interval: seconds between rounds of the DHT walk once the node has
             `target_peers` peers (every 2 s while it has fewer).
     """
@@ -88,6 +91,7 @@ class NetworkConfig:
     hole_punch: bool = True
     relay_hop: bool = False
     relay_reservations: int = 128
+    relay_per_ip: int = 8
     relay_circuits: int = 8
     relay_duration: int = 600
     relay_bytes: int = 16 * 1024 * 1024
@@ -139,6 +143,7 @@ class NetworkConfig:
             )
         relay = (
             self.relay_reservations,
+            self.relay_per_ip,
             self.relay_circuits,
             self.relay_duration,
             self.relay_bytes,
@@ -146,7 +151,7 @@ class NetworkConfig:
         )
         if self.relay_slots < 0 or min(relay) < 1:
             raise ConfigError(
-                "relay_slots must be >= 0, and relay_reservations, relay_circuits, "
+                "relay_slots must be >= 0, and relay_reservations, relay_per_ip, relay_circuits, "
                 "relay_duration, relay_bytes and relay_ttl >= 1"
             )
         if self.discovery_interval <= 0:

@@ -165,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A dev network: keys are minted with a little proof of work (the default 15 bits take
     # about a second each on a laptop).
     ENV["WORKWORK_KEY_DIFFICULTY"] = "8"
+    # The demo's nodes find each other by their bootstrap address, not by announcing
+    # themselves on whatever LAN this machine is on.
+    ENV["WORKWORK_MDNS"] = "0"
     homes = {name: base / name for name in ("boot", "alice", "agent")}
     pp = ("--passphrase-file", str(secret))
 

@@ -14,6 +14,9 @@ os.environ["WORKWORK_STRICT_IO"] = "1"
 # A test network: `workwork init` mints keys with no proof of work, and its config says so
 # (tests/protocol/test_stamp.py tests the real difficulty).
 os.environ["WORKWORK_KEY_DIFFICULTY"] = "0"
+# `workwork init` turns mDNS on for a personal node: test nodes on one machine would find each
+# other's (and the developer's own) nodes across tests. The tests that want it say so.
+os.environ["WORKWORK_MDNS"] = "0"
 
 # The fast loop (`scripts/test -m "not slow"`) tries fewer examples in each property test; the
 # whole suite (CI) tries hypothesis's usual number, or what each test asks for.

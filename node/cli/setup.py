@@ -47,6 +47,13 @@ from node.home import Settings, write
     help="The network's key_difficulty: bits of proof of work to mint the identity key with "
     "(about 1 s at the default 15); written to config.toml (else $WORKWORK_KEY_DIFFICULTY).",
 )
+@click.option(
+    "--mdns/--no-mdns",
+    default=None,
+    envvar="WORKWORK_MDNS",
+    help="Find peers on the LAN by mDNS (network.mdns); on for a personal node, off for a "
+    "bootstrap node, unless said (else $WORKWORK_MDNS).",
+)
 @output
 def init(
     passphrase_file: Path | None,
@@ -55,6 +62,7 @@ def init(
     announce: tuple[str, ...],
     bootstrap: tuple[str, ...],
     key_difficulty: int | None,
+    mdns: bool | None,
 ) -> None:
     """Create the data dir: keys (encrypted with a passphrase) and config.toml.
 
@@ -74,6 +82,9 @@ def init(
             network[name] = value
     if key_difficulty is not None:
         network["key_difficulty"] = key_difficulty
+    # A personal node is at home or in an office, where the LAN may hold other nodes; a
+    # bootstrap node has a public address and no LAN to announce itself on.
+    network["mdns"] = role == "personal" if mdns is None else mdns
     settings = Settings().replace(network=network)
     passphrase = keys.passphrase(passphrase_file, new=True)
     home.root.mkdir(parents=True, exist_ok=True, mode=0o700)

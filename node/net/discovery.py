@@ -18,9 +18,10 @@ scopes refused, banned peers ignored, and dialing (with backoff) decided by the 
   started for the same reason.
 - mDNS. py-libp2p's `MDNSDiscovery` (zeroconf) announces the node's addresses on the LAN and
   reports the peers it hears; its reports arrive on zeroconf's thread and are queued (bounded,
-  dropped when full) for the event loop, which hands them to the book. Off unless the
-  operator turns it on (`network.mdns`): a bootstrap node on a public address has no LAN to
-  find peers on and should not announce itself on one.
+  dropped when full) for the event loop, which hands them to the book. On when
+  `network.mdns` says so, which `workwork init` writes for a personal node; off for a bootstrap
+  node, which on a public address has no LAN to find peers on and should not announce itself
+  on one.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
 from node.net import verify
+from node.net.fair import FairGate
 from node.net.host import Stack
 from node.net.intake import Intake
 from node.net.verify import decode_all
@@ -137,6 +138,11 @@ class Gossip:
     @property
     def followed(self) -> frozenset[str]:
         return frozenset(self._followed)
+
+    @property
+    def gate(self) -> FairGate:
+        """Where peers' messages wait their turn to be judged (node/net/fair.py)."""
+        return self._stack.pubsub.fair
 
     def mesh(self, topic: str) -> frozenset[ID]:
         """The peers in this node's GossipSub mesh of one of our topics (whom it sends to)."""

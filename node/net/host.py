@@ -20,6 +20,9 @@
   than one task (the sending loop, the replay of recent messages to a new subscriber, the flush
   of messages held until identify), and yamux lets another write in between the 64 KiB frames
   of a large one: the peer then reads garbage, resets the stream and gets no more gossip.
+- Messages wait their turn to be validated per forwarding peer, round robin, with bounds on
+  how many may wait (node/net/fair.py): py-libp2p queues them all first come first served, so
+  a flooder's backlog delayed every honest message behind it.
 - A pubsub stream whose bytes are not a protobuf RPC is reset and the peer dropped; py-libp2p
   0.8.1 lets that DecodeError escape and take the whole swarm down with it.
 
@@ -67,6 +70,7 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
 from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from node.config import NetworkConfig
+from node.net.fair import Dropped, FairGate
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ HEARTBEAT = 1
 # py-libp2p drops a message whose validators run longer than this (default 5 s). A receiver
 # that falls behind a fast publisher queues batches for verification longer than that, and
 # dropped batches then wait for sync; a longer bound keeps them. A peer cannot use it to pile up
-# work: its inbound messages are bounded by py-libp2p's per-peer queues.
+# work: the messages waiting to be judged are bounded, per peer and in all (node/net/fair.py).
 VALIDATION_TIMEOUT = 30.0
 # Messages smaller than this are forwarded without an IDONTWANT first (go-libp2p's threshold).
 IDONTWANT_FROM = 1024
@@ -87,10 +91,13 @@ IDONTWANT_FROM = 1024
 FLOOD_PUBLISH = True
 
 
-class _Pubsub(Pubsub):
+class NodePubsub(Pubsub):
+    """py-libp2p's pubsub with the fixes listed in the module's docstring."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.counter = time.time_ns()
+        self.fair = FairGate()
         # One lock per outbound stream: an RPC is written whole before the next one starts.
         self._writing: weakref.WeakKeyDictionary[INetStream, trio.Lock] = (
             weakref.WeakKeyDictionary()
@@ -137,6 +144,17 @@ class _Pubsub(Pubsub):
                 else:
                     self._record_sent[stream] = rpc_msg.senderRecord
             return await super().write_msg(stream, rpc_msg)
+
+    async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        # Every peer's messages wait their own turn to be judged (node/net/fair.py).
+        if msg_forwarder == self.my_id:
+            await super().push_msg(msg_forwarder, msg)
+            return
+        try:
+            async with self.fair.turn(str(msg_forwarder)):
+                await super().push_msg(msg_forwarder, msg)
+        except Dropped as exc:
+            log.debug("gossip dropped before validation: %s", exc)
 
     async def stream_handler(self, stream: INetStream) -> None:
         peer = stream.muxed_conn.peer_id
@@ -201,7 +219,7 @@ class Stack:
     """A host and its pubsub, not yet running (see `node.net.node` for the run order)."""
 
     host: IHost
-    pubsub: Pubsub
+    pubsub: NodePubsub
     gossipsub: GossipSub
 
 
@@ -232,7 +250,7 @@ def build(key: KeyPair, config: NetworkConfig) -> Stack:
         do_px=False,
     )
     host.get_network().auto_connector.maybe_connect = _no_auto_dial  # type: ignore[attr-defined]
-    pubsub = _Pubsub(
+    pubsub = NodePubsub(
         host,
         gossipsub,
         strict_signing=True,

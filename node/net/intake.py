@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from node.gateway import Gateway
-from node.net.core.authors import Authors, Limits, Rationed
+from node.net.core.authors import Authors, Lately, Limits, Rationed
 from node.net.core.held import Held, Timing, judge
 from node.net.core.quotas import Quotas
 from node.net.core.ticker import Ticker
@@ -96,7 +96,7 @@ class Intake:
         self.rationed = Rationed()
         # Stored lately, by gossip or sync: a gossip copy of one of them that comes now is no
         # replay (see `replay`).
-        self.stored_lately = Rationed(REPLAY_GRACE)
+        self.stored_lately = Lately(REPLAY_GRACE)
         self.held = Held()
         self._ticker = Ticker(self.held.due, self.held.next_wakeup, self._release, clock)
         self._nursery: trio.Nursery | None = None

@@ -43,8 +43,10 @@ from libp2p.relay.circuit_v2.dcutr import DCUtRProtocol
 from libp2p.relay.circuit_v2.pb.circuit_pb2 import HopMessage
 from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP
 from libp2p.relay.circuit_v2.protocol import CircuitV2Protocol
+from libp2p.relay.circuit_v2.protocol_buffer import StatusCode, to_proto_status
 from libp2p.relay.circuit_v2.resources import RelayLimits
 from libp2p.relay.circuit_v2.transport import CircuitV2Transport
+from libp2p.relay.circuit_v2.utils import write_delimited_msg
 from libp2p.tools.anyio_service import background_trio_service
 
 from node.config import NetworkConfig
@@ -76,22 +78,47 @@ def is_relayed(addr: str) -> bool:
 class _Relay(CircuitV2Protocol):
     """py-libp2p's relay, reserving only for the peer on the other end of the stream."""
 
-    def __init__(self, host: Any, limits: RelayLimits, on_reserved: Callable[[ID], None]):
+    def __init__(
+        self, host: Any, limits: RelayLimits, per_ip: int, on_reserved: Callable[[ID], None]
+    ):
         super().__init__(host, limits=limits, allow_hop=True)
         self._on_reserved = on_reserved
+        self._per_ip = per_ip
+        # The IP address each reserving peer connected from.
+        self._ips: dict[ID, str] = {}
 
     async def _handle_reserve(self, stream: Any, msg: HopMessage) -> None:
         # py-libp2p reserves for `msg.peer` when present: one connection could then take every
         # slot for made-up peer ids. A reservation is for whoever asks, as the spec says.
         msg.ClearField("peer")
-        await super()._handle_reserve(stream, msg)
         peer = stream.muxed_conn.peer_id
+        ip = _remote_ip(stream)
+        if ip is not None and not self.resource_manager.has_reservation(peer):
+            # Peer ids cost nothing and an address does: one address holds few slots.
+            self.held()
+            holding = self.resource_manager._reservations
+            if sum(1 for p, at in self._ips.items() if at == ip and p in holding) >= self._per_ip:
+                refusal = HopMessage(
+                    type=HopMessage.STATUS,
+                    status=to_proto_status(StatusCode.RESOURCE_LIMIT_EXCEEDED),
+                )
+                with contextlib.suppress(Exception), trio.move_on_after(EXCHANGE_TIMEOUT):
+                    await write_delimited_msg(stream, refusal)
+                return
+        if ip is not None:
+            # Before the reservation is made: py-libp2p answers, then waits 0.1 s before it
+            # returns, and the next request from this address must count this one.
+            self._ips[peer] = ip
+        await super()._handle_reserve(stream, msg)
         if self.resource_manager.has_reservation(peer):
             self._on_reserved(peer)
+        else:
+            self._ips.pop(peer, None)
 
     def drop(self, peer: ID) -> None:
         """Ends `peer`'s reservation (it disconnected)."""
         self.resource_manager._reservations.pop(peer, None)
+        self._ips.pop(peer, None)
 
     def held(self) -> int:
         """Returns how many reservations are held (expired ones dropped first)."""
@@ -125,7 +152,7 @@ class Nat:
         )
         host = stack.host
         self._protocol: CircuitV2Protocol = (
-            _Relay(host, self.limits, self._reserved)
+            _Relay(host, self.limits, config.relay_per_ip, self._reserved)
             if config.relay_hop
             else CircuitV2Protocol(host, limits=self.limits, allow_hop=False)
         )
@@ -360,3 +387,12 @@ def _conn_relayed(conn: Any) -> bool:
         return any(is_relayed(str(a)) for a in conn.get_transport_addresses())
     except Exception:  # a connection closing under us
         return False
+
+
+def _remote_ip(stream: Any) -> str | None:
+    """The IP address the peer on the other end of `stream` connects from, if known."""
+    try:
+        remote = stream.get_remote_address()
+    except Exception:  # a transport that does not say
+        return None
+    return str(remote[0]) if remote else None

@@ -52,6 +52,7 @@ from libp2p.request_response import (
 from node.errors import SyncError
 from node.gateway import Gateway
 from node.net import verify
+from node.net.core.authors import Rationed
 from node.net.core.syncs import Outcome, SyncPlan
 from node.net.core.ticker import Ticker
 from node.net.host import Stack
@@ -351,11 +352,10 @@ class Sync:
         and the store's write of the batch before: so the worker processes that verify
         signatures always have work queued, and nothing waits for a round trip.
         """
-        pending = await self._gateway.read(_missing, self._store, need)
         # What was just left out for its authors' rations is not fetched again yet.
-        now = self._clock()
-        rationed = self._intake.rationed
-        pending = [rid for rid in pending if not rationed.recent(rid, now)]
+        pending = await self._gateway.read(
+            _missing, self._store, need, self._intake.rationed, self._clock()
+        )
         downloaded_send, downloaded = trio.open_memory_channel[
             tuple[set[bytes], tuple[bytes, ...]]
         ](1)
@@ -426,9 +426,13 @@ class Sync:
         report.rationed += taken.rationed + batch.rationed
 
 
-def _missing(store: Store, need: Sequence[bytes]) -> list[bytes]:
-    """The ids of `need` that the store does not hold, each once, in order (a reader thread)."""
-    return [rid for rid in dict.fromkeys(need) if not store.has(rid)]
+def _missing(store: Store, need: Sequence[bytes], rationed: Rationed, now: float) -> list[bytes]:
+    """The ids of `need` that the store does not hold and that were not left out for their
+    authors' rations lately, each once, in order (a reader thread: a flood's million ids cost
+    seconds)."""
+    return [
+        rid for rid in dict.fromkeys(need) if not store.has(rid) and not rationed.recent(rid, now)
+    ]
 
 
 # What a peer can make a sync exchange fail with, besides our own SyncError.

@@ -9,8 +9,9 @@ Three node processes on 127.0.0.1:
     flooder  a node that holds the flood (pre-generated in worker processes: --records
              projects signed by --keys fresh keys) and publishes it to the target at --rate
              records/s; it rations nobody, as a forwarder that took the records over time would.
-    honest   a node that publishes one record every 1/--honest-rate s by a key with accepted
-             work (a contribution accepted by another key, stored on both nodes first).
+    honest   a node that publishes one record every 1/--honest-rate s, by --honest-keys keys
+             taking turns, each with accepted work (a contribution accepted by another key,
+             stored on both nodes first).
 Phase 1 (the baseline, same run): the honest node publishes for --seconds with no flood.
 Phase 2: the same while the flood runs; it lasts until the flood has been published (or
 --seconds, whichever is longer). The honest records' latency is submit to stored at the
@@ -97,10 +98,14 @@ def make_flood(records: int, keys: int) -> list[bytes]:
     return [raw for chunk in chunks for raw in chunk]
 
 
-def make_honest(count: int) -> tuple[list[bytes], list[bytes]]:
-    """The honest setup (a project by the owner, a contribution by the honest key, accepted by
-    the owner) and `count` contributions of the honest key to publish."""
-    owner, worker = _key(b"honest owner"), _key(b"honest worker")
+def make_honest(count: int, authors: int = 1) -> tuple[list[bytes], list[bytes]]:
+    """The honest setup (a project by the owner and, for each of `authors` honest keys, a
+    contribution accepted by the owner) and `count` contributions to publish, the keys taking
+    turns. Each honest key has one accepted contribution, so its ration is twice a newcomer's
+    (node/net/core/authors.py: 1,000 at once, then 2/s): one key publishing 10/s for minutes
+    is rationed like anyone else, which is the policy, not the flood."""
+    owner = _key(b"honest owner")
+    workers = [_key(b"honest worker" + (b" %d" % k if k else b"")) for k in range(authors)]
     project = sign(
         Project(NOW, 0, "real", "Real work", "", ("python",), b"\x01" * 20, 0, "open", ()), owner
     )
@@ -117,12 +122,13 @@ def make_honest(count: int) -> tuple[list[bytes], list[bytes]]:
                 60,
                 b"\x03" * 20,
             ),
-            worker,
+            workers[i % authors],
         )
 
-    first = contribution(-1)
-    accepted = sign(Acceptance(NOW + 2, 0, pid, first.id, 0, 10), owner)
-    setup = [project.raw, first.raw, accepted.raw]
+    setup = [project.raw]
+    for k in range(authors):
+        first = contribution(-1 - k)
+        setup += [first.raw, sign(Acceptance(NOW + 2, 0, pid, first.id, 0, 10), owner).raw]
     return setup, [contribution(i).raw for i in range(count)]
 
 
@@ -211,6 +217,10 @@ async def child_target(
                         rss_anon_mib=rss_anon_mib(),
                         peak_rss_anon_mib=peak[0],
                         disk_mib=disk_mib(data),
+                        # Honest records the target left out for their authors' rations.
+                        honest_rationed=sum(
+                            node.intake.rationed.recent(rid, time.time()) for rid in wanted
+                        ),
                     )
                     stored = {}
                     node.gossip.on_stored[:] = [listener]
@@ -318,7 +328,9 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     generated = time.time() - began
     flood_seconds = args.records / args.rate
     phase = max(args.seconds, flood_seconds)
-    setup, honest = make_honest(int(args.honest_rate * (args.seconds + phase)) + 10)
+    setup, honest = make_honest(
+        int(args.honest_rate * (args.seconds + phase)) + 10, args.honest_keys
+    )
     (tmp / "flood.msgpack").write_bytes(msgpack.packb(flood))
     del flood
     (tmp / "setup.msgpack").write_bytes(msgpack.packb(setup))
@@ -380,6 +392,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "target_received": counters["received"],
         "target_invalid_messages": counters["invalid_messages"],
         "honest_rate_per_s": args.honest_rate,
+        "honest_keys": args.honest_keys,
         "baseline": baseline,
         "under_flood": under_flood,
         # Every honest record, by gossip or sync, to POLL s: what a participant waits.
@@ -391,6 +404,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "flood_peak": during["peak_rss_anon_mib"],
         },
         "target_disk_mib": {"baseline": base["disk_mib"], "after_flood": during["disk_mib"]},
+        "honest_rationed": during["honest_rationed"],
         "target_syncs": len(during["syncs"]),
         "target_sync_rationed": sum(s.get("rationed", 0) for s in during["syncs"]),
     }
@@ -403,6 +417,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2000.0, help="flood records/s")
     parser.add_argument("--seconds", type=float, default=20.0, help="baseline phase length")
     parser.add_argument("--honest-rate", type=float, default=10.0, help="honest records/s")
+    parser.add_argument(
+        "--honest-keys",
+        type=int,
+        default=10,
+        help="honest authors taking turns (each may publish 2/s past its first 1,000 records)",
+    )
     parser.add_argument(
         "--sync-interval", type=float, default=30.0, help="the target's periodic sync, s"
     )

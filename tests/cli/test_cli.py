@@ -91,6 +91,22 @@ def test_init_mints_the_identity_key_at_the_networks_difficulty(tmp_path: Path) 
     assert work(bytes.fromhex(made["public_key"])) >= 9
 
 
+def test_init_turns_mdns_on_for_a_personal_node_only(tmp_path: Path) -> None:
+    """A node at home finds the nodes on its LAN without being told to; a bootstrap node on a
+    public address does not announce itself on one; either can say otherwise."""
+    import tomllib
+
+    def mdns(name: str, *args: str) -> bool:
+        done = _init(tmp_path / name, *args, WORKWORK_MDNS=None)
+        assert done.returncode == 0, done.stderr
+        return tomllib.loads((tmp_path / name / "config.toml").read_text())["network"]["mdns"]
+
+    assert mdns("personal") is True
+    assert mdns("bootstrap", "--role", "bootstrap") is False
+    assert mdns("quiet", "--no-mdns") is False
+    assert mdns("lan-boot", "--role", "bootstrap", "--mdns") is True
+
+
 def test_init_refuses_weak_passphrases_and_changes_nothing(tmp_path: Path) -> None:
     home = tmp_path / "home"
     short = _init(home, WORKWORK_PASSPHRASE="seven c")

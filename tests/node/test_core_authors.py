@@ -4,11 +4,20 @@ Time is passed in (virtual seconds from T0), as the intake passes its clock's.""
 
 from __future__ import annotations
 
+import hashlib
+
 import trio
 import trio.testing
 
 from node.net.core import authors as authors_module
-from node.net.core.authors import RATIONED_TTL, STANDING_TTL, Authors, Limits, Rationed
+from node.net.core.authors import (
+    RATIONED_TTL,
+    STANDING_TTL,
+    Authors,
+    Lately,
+    Limits,
+    Rationed,
+)
 from protocol.stamp import mint, work
 
 T0 = 1_700_000_000.0
@@ -137,19 +146,64 @@ def test_room_sees_the_newcomers_pool_drain_within_a_batch() -> None:
     assert authors.room([(keys[0], 100), (B, 100)], T0) == [False, True]
 
 
-def test_rationed_ids_are_remembered_for_a_while_and_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(authors_module, "MAX_RATIONED", 3)
-    rationed = Rationed()
+def test_ids_stored_lately_are_remembered_for_a_while_and_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(authors_module, "MAX_LATELY", 3)
+    lately = Lately(30.0)
     ids = [bytes([i]) * 32 for i in range(5)]
-    rationed.add(ids[:2], T0)
-    assert rationed.recent(ids[0], T0 + RATIONED_TTL - 1)
-    assert not rationed.recent(ids[0], T0 + RATIONED_TTL)
-    assert not rationed.recent(ids[4], T0)
-    rationed.add(ids[2:], T0 + 1)
+    lately.add(ids[:2], T0)
+    assert lately.recent(ids[0], T0 + 29)
+    assert not lately.recent(ids[0], T0 + 30)
+    assert not lately.recent(ids[4], T0)
+    lately.add(ids[2:], T0 + 1)
     # The oldest gave way to the newest.
-    assert len(rationed) == 3
-    assert not rationed.recent(ids[0], T0 + 1) and not rationed.recent(ids[1], T0 + 1)
-    assert all(rationed.recent(rid, T0 + 1) for rid in ids[2:])
+    assert len(lately) == 3
+    assert not lately.recent(ids[0], T0 + 1) and not lately.recent(ids[1], T0 + 1)
+    assert all(lately.recent(rid, T0 + 1) for rid in ids[2:])
+
+
+def _ids(n: int, salt: bytes) -> list[bytes]:
+    return [hashlib.sha256(salt + i.to_bytes(4, "big")).digest() for i in range(n)]
+
+
+def test_a_floods_rationed_ids_are_all_remembered() -> None:
+    """The table of rationed ids forgot the oldest past 262,144: a peer holding a million
+    records past their rations had sync fetch the forgotten ones again at every round."""
+    rationed = Rationed()
+    flood = _ids(400_000, b"flood")
+    rationed.add(flood, T0)
+    assert all(rationed.recent(rid, T0 + 1) for rid in flood)
+    # Few others look rationed (a false positive only delays a record).
+    others = _ids(100_000, b"honest")
+    assert sum(rationed.recent(rid, T0 + 1) for rid in others) < 300
+    # Two generations of at most MAX_RATIONED ids: a few MiB, whatever comes.
+    assert len(rationed) == 400_000
+
+
+def test_rationed_ids_are_remembered_for_half_to_all_of_the_ttl() -> None:
+    rationed = Rationed(capacity=1000)
+    early, late = _ids(10, b"early"), _ids(10, b"late")
+    rationed.add(early, T0)
+    rationed.add(late, T0 + RATIONED_TTL / 2 - 1)
+    # Until ttl/2 after it was added at least, and ttl at most.
+    assert all(rationed.recent(rid, T0 + RATIONED_TTL - 1) for rid in early + late)
+    assert not any(rationed.recent(rid, T0 + RATIONED_TTL) for rid in early + late)
+    # A new generation begins ttl/2 after the last; the one before it is kept, no more.
+    newer = _ids(10, b"newer")
+    rationed.add(newer, T0 + RATIONED_TTL / 2)
+    assert all(rationed.recent(rid, T0 + RATIONED_TTL - 1) for rid in early + late + newer)
+    rationed.add(_ids(1, b"newest"), T0 + RATIONED_TTL)
+    assert not any(rationed.recent(rid, T0 + RATIONED_TTL) for rid in early + late)
+    assert all(rationed.recent(rid, T0 + RATIONED_TTL) for rid in newer)
+
+
+def test_rationed_ids_past_the_capacity_start_a_generation_and_the_oldest_go() -> None:
+    rationed = Rationed(capacity=100)
+    batches = [_ids(100, b"%d" % k) for k in range(3)]
+    for batch in batches:
+        rationed.add(batch, T0)
+    assert len(rationed) == 200
+    assert all(rationed.recent(rid, T0) for rid in batches[1] + batches[2])
+    assert sum(rationed.recent(rid, T0) for rid in batches[0]) < 5
 
 
 def test_without_proof_of_work_fresh_keys_share_the_small_unstamped_pool() -> None:

@@ -104,6 +104,31 @@ async def test_more_reservations_than_the_limit(dirs: Callable[[str], Path]) -> 
                 await wait_for(lambda: bool(home.nat.reservations), timeout=20)
 
 
+async def test_fresh_identities_from_one_address_take_few_slots(
+    dirs: Callable[[str], Path],
+) -> None:
+    """Fresh peer ids cost nothing: without a limit per address, one machine could take every
+    slot of a relay with as many identities, one connection each."""
+    with trio.fail_after(90):
+        async with (
+            running(dirs("relay"), role="bootstrap", relay_hop=True, relay_per_ip=2) as relay,
+            attacker(relay) as a,
+            attacker(relay) as b,
+            attacker(relay) as c,
+        ):
+            assert await reserve(a, relay) == StatusCode.OK
+            assert await reserve(b, relay) == StatusCode.OK
+            # The relay has 126 slots left, none for a third identity from 127.0.0.1.
+            assert await reserve(c, relay) == StatusCode.RESOURCE_LIMIT_EXCEEDED
+            assert served(relay) == 2
+            # A renewal is no new slot.
+            assert await reserve(a, relay) == StatusCode.OK
+            # A slot that is given back is the address's again.
+            await a.disconnect(relay.peer_id)
+            await wait_for(lambda: served(relay) == 1, timeout=10)
+            assert await reserve(c, relay) == StatusCode.OK
+
+
 async def test_reservations_for_made_up_peers_take_one_slot(dirs: Callable[[str], Path]) -> None:
     with trio.fail_after(90):
         async with (

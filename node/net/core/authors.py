@@ -31,10 +31,11 @@ Rules:
   are dropped before their signatures are checked, so a flood past its ration costs the node a
   hash and a look-up per record. A forged claim costs the named author nothing (it is charged
   only by `admit`, after the signature was checked).
-- Sync does not fetch again, for RATIONED_TTL seconds, what it has just left out (`Rationed`):
-  a peer holding a million records past their rations would otherwise send them all again at
-  every periodic sync. Once that time has passed they are fetched, and taken if the rations
-  have refilled.
+- Sync does not fetch again, for RATIONED_TTL seconds (at least half of it), what it has just
+  left out (`Rationed`): a peer holding a million records past their rations would otherwise
+  send them all again at every periodic sync. Once that time has passed they are fetched, and
+  taken if the rations have refilled. The table holds millions of ids in a few MiB (Bloom
+  filters): one that forgot the oldest of a flood's ids had sync fetch those again.
 - Local records (the node's own user) are not rationed: this is about what others make us keep.
 - Memory. At most MAX_AUTHORS authors are remembered; when full, those whose buckets have
   refilled are forgotten (their totals with them: the newcomer pool still bounds what fresh
@@ -52,9 +53,13 @@ from protocol.stamp import work
 MAX_AUTHORS = 100_000
 STANDING_TTL = 600.0
 # Ids of records left out for their authors' rations, that sync does not fetch again for a
-# while: by their first 8 bytes (a rare collision only delays a record), at most this many.
-MAX_RATIONED = 262_144
+# while (`Rationed`): at most this many per generation, two generations.
+MAX_RATIONED = 2_097_152
 RATIONED_TTL = 300.0
+RATIONED_BITS = 16
+RATIONED_HASHES = 6
+# Ids stored lately (`Lately`), by their first 8 bytes (a rare collision only errs lenient).
+MAX_LATELY = 262_144
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,11 +283,11 @@ def _scale(bucket: Bucket, rate: float, burst: float) -> None:
 
 
 @dataclass
-class Rationed:
-    """Ids of records recently left out for their authors' rations (see the theory above); also
-    used, with another `ttl`, for ids stored lately (node/net/intake.py)."""
+class Lately:
+    """Ids seen in the last `ttl` seconds, at most MAX_LATELY of them, the oldest forgotten
+    first: the ids stored lately (node/net/intake.py, replays), a short window."""
 
-    ttl: float = RATIONED_TTL
+    ttl: float
     _at: dict[bytes, float] = field(default_factory=dict, init=False)
 
     def add(self, ids: Sequence[bytes], now: float) -> None:
@@ -290,7 +295,7 @@ class Rationed:
             key = rid[:8]
             self._at.pop(key, None)
             self._at[key] = now
-        excess = len(self._at) - MAX_RATIONED
+        excess = len(self._at) - MAX_LATELY
         if excess > 0:
             # Oldest first: dicts keep insertion order.
             for key in list(self._at)[:excess]:
@@ -303,3 +308,81 @@ class Rationed:
 
     def __len__(self) -> int:
         return len(self._at)
+
+
+@dataclass
+class _Generation:
+    started: float
+    bits: bytearray
+    count: int = 0
+
+
+@dataclass
+class Rationed:
+    """Ids of records recently left out for their authors' rations (see the theory above).
+
+    A flood holds millions of them, and a table that forgets the oldest would have sync fetch
+    the forgotten ones again at every round, from the peer that holds them all. So they are
+    kept in two Bloom filters, generations of at most `capacity` ids and ttl/2 seconds each (the
+    current and the one before), of RATIONED_BITS bits per id with RATIONED_HASHES positions:
+    about 0.1% false positives, 2 MiB per million ids, 8 MiB at most by default. An id is recent
+    for between ttl/2 and ttl seconds after it is added (less once more than `capacity` ids a
+    generation come). A false positive only delays a record: sync leaves it for a later round,
+    and gossip is not affected. The positions come from Python's `hash` of the id, SipHash under
+    a key drawn at random for each process, so a peer cannot grind ids that look rationed here.
+    """
+
+    ttl: float = RATIONED_TTL
+    capacity: int = MAX_RATIONED
+    _generations: list[_Generation] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        # A power of two, so that a position is a mask.
+        self._mask = (1 << max(3, (self.capacity * RATIONED_BITS - 1).bit_length())) - 1
+
+    def add(self, ids: Sequence[bytes], now: float) -> None:
+        mask = self._mask
+        for rid in ids:
+            generation = self._current(now)
+            bits = generation.bits
+            # Double hashing (Kirsch and Mitzenmacher): an odd step visits every position.
+            h = hash(rid)
+            position, step = h & 0xFFFF_FFFF, (h >> 32) | 1
+            for _ in range(RATIONED_HASHES):
+                at = position & mask
+                bits[at >> 3] |= 1 << (at & 7)
+                position += step
+            generation.count += 1
+
+    def _current(self, now: float) -> _Generation:
+        generations = self._generations
+        if (
+            not generations
+            or generations[-1].count >= self.capacity
+            or now - generations[-1].started >= self.ttl / 2
+        ):
+            generations.append(_Generation(now, bytearray((self._mask + 1) // 8)))
+            del generations[:-2]
+        return generations[-1]
+
+    def recent(self, rid: bytes, now: float) -> bool:
+        """Whether `rid` was added lately (see the class), or, rarely, a false positive."""
+        h = hash(rid)
+        mask = self._mask
+        for generation in list(self._generations):
+            if now - generation.started >= self.ttl or not generation.count:
+                continue
+            bits = generation.bits
+            position, step = h & 0xFFFF_FFFF, (h >> 32) | 1
+            for _ in range(RATIONED_HASHES):
+                at = position & mask
+                if not bits[at >> 3] >> (at & 7) & 1:
+                    break
+                position += step
+            else:
+                return True
+        return False
+
+    def __len__(self) -> int:
+        """Ids added to the generations kept (an id added twice counts twice)."""
+        return sum(g.count for g in self._generations)
