@@ -109,19 +109,6 @@ class NodePubsub(Pubsub):
         # Ids of the messages being validated now.
         self._validating: set[bytes] = set()
 
-    async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
-        # py-libp2p marks a message seen only after its validators accepted it, so every copy
-        # that arrives meanwhile is validated again. go-libp2p marks it seen first; so do we,
-        # for as long as a copy is in validation.
-        msg_id = self._msg_id_constructor(msg)
-        if msg_id in self._validating:
-            return
-        self._validating.add(msg_id)
-        try:
-            await super().push_msg(msg_forwarder, msg)
-        finally:
-            self._validating.discard(msg_id)
-
     async def write_msg(self, stream: INetStream, rpc_msg: rpc_pb2.RPC) -> bool:
         # py-libp2p writes to a peer's stream from its sending loop and, besides it, from
         # GossipSub's replay of recent messages to a peer that subscribes and its flush of
@@ -146,6 +133,19 @@ class NodePubsub(Pubsub):
             return await super().write_msg(stream, rpc_msg)
 
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        # py-libp2p marks a message seen only after its validators accepted it, so every copy
+        # that arrives meanwhile is validated again. go-libp2p marks it seen first; so do we,
+        # for as long as a copy waits for its turn or is in validation.
+        msg_id = self._msg_id_constructor(msg)
+        if msg_id in self._validating or self.seen_messages.has(msg_id):
+            return
+        self._validating.add(msg_id)
+        try:
+            await self._push_in_turn(msg_forwarder, msg)
+        finally:
+            self._validating.discard(msg_id)
+
+    async def _push_in_turn(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
         # Every peer's messages wait their own turn to be judged (node/net/fair.py).
         if msg_forwarder == self.my_id:
             await super().push_msg(msg_forwarder, msg)
