@@ -40,6 +40,8 @@ than the protocol asks:
   while the first is being validated is validated again (a store read and, for a new record, a
   second signature check). As go-libp2p does, a message is dropped while a copy of it is in
   validation.
+- yamux sends a window update after nearly every read; ours, as go-yamux, once half the
+  window was read (node/net/yamux.py).
 - Our own messages are sent to every peer that follows the topic, not only to the mesh (flood
   publishing, go-libp2p's default): one hop fewer to the peers outside our mesh, at no cost to
   anyone else's bandwidth, since only the author floods.
@@ -70,6 +72,7 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
 from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from node.config import NetworkConfig
+from node.net import yamux
 from node.net.fair import Dropped, FairGate
 
 log = logging.getLogger(__name__)
@@ -225,6 +228,7 @@ class Stack:
 
 def build(key: KeyPair, config: NetworkConfig) -> Stack:
     """Returns a host, pubsub and router for `key`, configured for our network."""
+    yamux.install()
     host = new_host(
         key_pair=key,
         sec_opt={NOISE: NoiseTransport(key, noise_privkey=x25519_key_pair().private_key)},
