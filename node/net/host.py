@@ -32,6 +32,26 @@
   deleted it first, ended the pubsub service.
 - A pubsub stream whose bytes are not a protobuf RPC is reset and the peer dropped; py-libp2p
   0.8.1 lets that DecodeError escape and take the whole swarm down with it.
+
+What a gossip message costs is set here too (issue 17: each single-record message cost a node
+3-4 ms of CPU, and every hop of propagation waits for it). py-libp2p 0.8.1 does more per message
+than the protocol asks:
+- It puts our signed peer record into every RPC it sends, which costs the sender ~0.1 ms to
+  marshal and the receiver ~0.25 ms to check and store (Ed25519 and the peerstore), per RPC.
+  The record is sent once per stream, and again only when it changed: the peer has it already.
+- It sends an IDONTWANT to every mesh peer for every message it forwards, before the message
+  itself, whatever its size: one more RPC per mesh peer per message. As go-libp2p does
+  (IDontWantMessageThreshold), it is sent only for messages of IDONTWANT_FROM bytes or more,
+  where a duplicate avoided is worth an RPC; a single record is ~300 bytes.
+- It marks a message seen only once validated, so a copy that arrives from another mesh peer
+  while the first is being validated is validated again (a store read and, for a new record, a
+  second signature check). As go-libp2p does, a message is dropped while a copy of it is in
+  validation.
+- yamux sends a window update after nearly every read; ours, as go-yamux, once half the
+  window was read (node/net/yamux.py).
+- Our own messages are sent to every peer that follows the topic, not only to the mesh (flood
+  publishing, go-libp2p's default): one hop fewer to the peers outside our mesh, at no cost to
+  anyone else's bandwidth, since only the author floods.
 """
 
 from __future__ import annotations
@@ -40,6 +60,7 @@ import contextlib
 import logging
 import time
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +80,7 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
 from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from node.config import NetworkConfig
+from node.net import yamux
 from node.net.fair import Dropped, FairGate
 
 log = logging.getLogger(__name__)
@@ -74,6 +96,10 @@ HEARTBEAT = 1
 # dropped batches then wait for sync; a longer bound keeps them. A peer cannot use it to pile up
 # work: the messages waiting to be judged are bounded, per peer and in all (node/net/fair.py).
 VALIDATION_TIMEOUT = 30.0
+# Messages smaller than this are forwarded without an IDONTWANT first (go-libp2p's threshold).
+IDONTWANT_FROM = 1024
+# Flood publishing: our own messages go to every peer that follows the topic.
+FLOOD_PUBLISH = True
 
 
 class NodePubsub(Pubsub):
@@ -87,6 +113,12 @@ class NodePubsub(Pubsub):
         self._writing: weakref.WeakKeyDictionary[INetStream, trio.Lock] = (
             weakref.WeakKeyDictionary()
         )
+        # The signed peer record last sent on each outbound stream.
+        self._record_sent: weakref.WeakKeyDictionary[INetStream, bytes] = (
+            weakref.WeakKeyDictionary()
+        )
+        # Ids of the messages being validated now.
+        self._validating: set[bytes] = set()
 
     async def write_msg(self, stream: INetStream, rpc_msg: rpc_pb2.RPC) -> bool:
         # py-libp2p writes to a peer's stream from its sending loop and, besides it, from
@@ -99,18 +131,44 @@ class NodePubsub(Pubsub):
         if lock is None:
             lock = self._writing[stream] = trio.Lock()
         async with lock:
+            if rpc_msg.HasField("senderRecord"):
+                if self._record_sent.get(stream) == rpc_msg.senderRecord:
+                    # The peer has this record from an earlier RPC: checking it again costs
+                    # it a signature check. The RPC may be shared, so a copy goes without it.
+                    stripped = rpc_pb2.RPC()
+                    stripped.CopyFrom(rpc_msg)
+                    stripped.ClearField("senderRecord")
+                    rpc_msg = stripped
+                else:
+                    self._record_sent[stream] = rpc_msg.senderRecord
             return await super().write_msg(stream, rpc_msg)
 
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
-        # Every peer's messages wait their own turn to be judged (node/net/fair.py).
         if msg_forwarder == self.my_id:
             await super().push_msg(msg_forwarder, msg)
             return
+        # Every peer's messages wait their own turn to be judged (node/net/fair.py).
         try:
             async with self.fair.turn(str(msg_forwarder), msg.ByteSize()):
-                await super().push_msg(msg_forwarder, msg)
+                await self._push_once(msg_forwarder, msg)
         except Dropped as exc:
             log.debug("gossip dropped before validation: %s", exc)
+
+    async def _push_once(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        # py-libp2p marks a message seen only after its validators accepted it, so every copy
+        # that arrives meanwhile is validated again. go-libp2p marks it seen first; so do we,
+        # while a copy is in validation. The mark is taken only once the copy has its turn:
+        # py-libp2p checks the message's signature before its first await, so a forged copy
+        # (same id, bad signature) never holds the mark while the real one comes, as it could
+        # while waiting in its sender's queue.
+        msg_id = self._msg_id_constructor(msg)
+        if msg_id in self._validating or self.seen_messages.has(msg_id):
+            return
+        self._validating.add(msg_id)
+        try:
+            await super().push_msg(msg_forwarder, msg)
+        finally:
+            self._validating.discard(msg_id)
 
     async def _teardown_if_connected(self, peer_id: ID) -> None:
         # py-libp2p resets a banned peer's stream, then deletes its entry: if the stream's
@@ -134,6 +192,50 @@ class NodePubsub(Pubsub):
             self._handle_dead_peer(peer)
 
 
+class _GossipSub(GossipSub):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._idontwant = True
+
+    async def publish(self, msg_forwarder: ID, pubsub_msg: rpc_pb2.Message) -> None:
+        # Read by _emit_idontwant_for_message, which py-libp2p's publish awaits before any
+        # other await: no other message's publish can run in between.
+        self._idontwant = len(pubsub_msg.data) >= IDONTWANT_FROM
+        await super().publish(msg_forwarder, pubsub_msg)
+
+    async def _emit_idontwant_for_message(self, msg_id: bytes, topic_ids: Iterable[str]) -> None:
+        if self._idontwant:
+            await super()._emit_idontwant_for_message(msg_id, topic_ids)
+
+    def _get_peers_to_send(
+        self,
+        topic_ids: Iterable[str],
+        msg_forwarder: ID,
+        origin: ID,
+        msg_id: bytes | None = None,
+    ) -> Iterable[ID]:
+        peers = set(super()._get_peers_to_send(topic_ids, msg_forwarder, origin, msg_id))
+        if (
+            FLOOD_PUBLISH
+            and self.pubsub is not None
+            and origin == msg_forwarder == self.pubsub.my_id
+        ):
+            for topic in topic_ids:
+                peers.update(
+                    peer
+                    for peer in self.pubsub.peer_topics.get(topic, ())
+                    if self._is_gossipsub_peer(peer) and peer != origin
+                )
+        yield from peers
+
+    async def emit_control_message(self, control_msg: rpc_pb2.ControlMessage, to_peer: ID) -> None:
+        # As py-libp2p's, without the signed peer record: the peer got it with our first RPC,
+        # and marshalling it costs ~0.1 ms per control message.
+        packet = rpc_pb2.RPC()
+        packet.control.CopyFrom(control_msg)
+        self.send_rpc(to_peer, packet, priority=True)
+
+
 async def _no_auto_dial() -> None:
     pass
 
@@ -149,6 +251,7 @@ class Stack:
 
 def build(key: KeyPair, config: NetworkConfig) -> Stack:
     """Returns a host, pubsub and router for `key`, configured for our network."""
+    yamux.install()
     ceiling = config.max_connections + config.spare_slots
     host = new_host(
         key_pair=key,
@@ -168,7 +271,7 @@ def build(key: KeyPair, config: NetworkConfig) -> Stack:
             high_watermark=ceiling,
         ),
     )
-    gossipsub = GossipSub(
+    gossipsub = _GossipSub(
         protocols=[PROTOCOL_ID_V12, PROTOCOL_ID_V11],
         degree=DEGREE,
         degree_low=DEGREE_LOW,
