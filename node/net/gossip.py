@@ -46,6 +46,7 @@ from node.net.host import Stack
 from node.net.intake import Intake
 from node.net.verify import decode_all
 from protocol import ProtocolError, Record
+from protocol.topics import META
 from protocol.topics import topic as topic_of
 from protocol.wire import MAX_BATCH_BYTES, decode_batch, encode_batch
 from storage import StorageError
@@ -89,6 +90,8 @@ class Counters:
     held: int = 0
     # Includes orphans of earlier batches stored once their parents came.
     stored: int = 0
+    # Records kept in the orphan area (their parents had not come yet).
+    orphaned: int = 0
     duplicates: int = 0
     invalid_messages: int = 0
     # Records not stored because their authors went past their rations (nobody's offence).
@@ -248,6 +251,7 @@ class Gossip:
         self.counters.stored += len(result.added) + len(result.released)
         self.counters.duplicates += len(result.duplicates)
         self.counters.held += taken.held
+        self.counters.orphaned += len(result.orphaned)
         self.counters.rationed += taken.rationed
         stored = result.added + result.released
         if stored:
@@ -290,20 +294,31 @@ class Gossip:
                 topic, raws = await self._outbox.receive()
             if waited.cancelled_caught:
                 now = trio.current_time()
-                for aged in [t for t, b in batches.items() if b.started + LINGER <= now]:
+                # Parents (META) first; sorted() keeps the others in order.
+                aged_topics = [t for t, b in batches.items() if b.started + LINGER <= now]
+                for aged in sorted(aged_topics, key=lambda t: t != META):
                     await self._send(aged, batches.pop(aged))
                 continue
             for raw in raws:
                 batch = batches.get(topic)
                 if batch is not None and batch.size + len(raw) > BATCH_BYTES:
-                    await self._send(topic, batches.pop(topic))
+                    await self._send_after_parents(batches, topic)
                     batch = None
                 if batch is None:
                     batch = batches[topic] = _Batch(trio.current_time())
                 batch.records.append(raw)
                 batch.size += len(raw)
                 if len(batch.records) >= BATCH_RECORDS:
-                    await self._send(topic, batches.pop(topic))
+                    await self._send_after_parents(batches, topic)
+
+    async def _send_after_parents(self, batches: dict[str, _Batch], topic: str) -> None:
+        """Sends `topic`'s batch, and before it the projects and profiles still lingering:
+        the work they are parents of would otherwise reach peers first, as orphans, and past a
+        peer's orphan quota be left out (a project submitted with its contributions lost 831
+        of 20,000 in the throughput benchmark, with sync off)."""
+        if topic != META and META in batches:
+            await self._send(META, batches.pop(META))
+        await self._send(topic, batches.pop(topic))
 
     async def _send(self, topic: str, batch: _Batch) -> None:
         name = topic_name(topic)
