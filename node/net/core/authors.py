@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 from node.net.core.quotas import Bucket
 from protocol.stamp import work
+from storage.seen import Seen
 
 MAX_AUTHORS = 100_000
 STANDING_TTL = 600.0
@@ -56,8 +57,6 @@ STANDING_TTL = 600.0
 # while (`Rationed`): at most this many per generation, two generations.
 MAX_RATIONED = 2_097_152
 RATIONED_TTL = 300.0
-RATIONED_BITS = 16
-RATIONED_HASHES = 6
 # Ids stored lately (`Lately`), by their first 8 bytes (a rare collision only errs lenient).
 MAX_LATELY = 262_144
 
@@ -313,8 +312,15 @@ class Lately:
 @dataclass
 class _Generation:
     started: float
-    bits: bytearray
+    ids: Seen
     count: int = 0
+
+
+def _keyed(rid: bytes) -> bytes:
+    """What the filter holds for `rid`: the first 8 bytes are its `hash`, SipHash under a key
+    drawn at random for each process, so that a peer cannot grind records whose ids land on
+    another record's positions; storage.seen takes its positions from 12 bytes."""
+    return (hash(rid) & 0xFFFF_FFFF_FFFF_FFFF).to_bytes(8, "little") + rid[8:12]
 
 
 @dataclass
@@ -323,35 +329,23 @@ class Rationed:
 
     A flood holds millions of them, and a table that forgets the oldest would have sync fetch
     the forgotten ones again at every round, from the peer that holds them all. So they are
-    kept in two Bloom filters, generations of at most `capacity` ids and ttl/2 seconds each (the
-    current and the one before), of RATIONED_BITS bits per id with RATIONED_HASHES positions:
-    about 0.1% false positives, 2 MiB per million ids, 8 MiB at most by default. An id is recent
+    kept in two Bloom filters (storage.seen's, 16 bits and 3 positions per id: at most 0.5%
+    false positives, 2 MiB per million ids, 8 MiB at most by default), generations of at most
+    `capacity` ids and ttl/2 seconds each, the current one and the one before. An id is recent
     for between ttl/2 and ttl seconds after it is added (less once more than `capacity` ids a
     generation come). A false positive only delays a record: sync leaves it for a later round,
-    and gossip is not affected. The positions come from Python's `hash` of the id, SipHash under
-    a key drawn at random for each process, so a peer cannot grind ids that look rationed here.
+    and gossip is not affected. Two of an id's three positions come from its keyed `hash`
+    (`_keyed`), so a peer cannot grind ids that look rationed here.
     """
 
     ttl: float = RATIONED_TTL
     capacity: int = MAX_RATIONED
     _generations: list[_Generation] = field(default_factory=list, init=False)
 
-    def __post_init__(self) -> None:
-        # A power of two, so that a position is a mask.
-        self._mask = (1 << max(3, (self.capacity * RATIONED_BITS - 1).bit_length())) - 1
-
     def add(self, ids: Sequence[bytes], now: float) -> None:
-        mask = self._mask
         for rid in ids:
             generation = self._current(now)
-            bits = generation.bits
-            # Double hashing (Kirsch and Mitzenmacher): an odd step visits every position.
-            h = hash(rid)
-            position, step = h & 0xFFFF_FFFF, (h >> 32) | 1
-            for _ in range(RATIONED_HASHES):
-                at = position & mask
-                bits[at >> 3] |= 1 << (at & 7)
-                position += step
+            generation.ids.add(_keyed(rid))
             generation.count += 1
 
     def _current(self, now: float) -> _Generation:
@@ -361,27 +355,16 @@ class Rationed:
             or generations[-1].count >= self.capacity
             or now - generations[-1].started >= self.ttl / 2
         ):
-            generations.append(_Generation(now, bytearray((self._mask + 1) // 8)))
+            generations.append(_Generation(now, Seen(self.capacity)))
             del generations[:-2]
         return generations[-1]
 
     def recent(self, rid: bytes, now: float) -> bool:
         """Whether `rid` was added lately (see the class), or, rarely, a false positive."""
-        h = hash(rid)
-        mask = self._mask
-        for generation in list(self._generations):
-            if now - generation.started >= self.ttl or not generation.count:
-                continue
-            bits = generation.bits
-            position, step = h & 0xFFFF_FFFF, (h >> 32) | 1
-            for _ in range(RATIONED_HASHES):
-                at = position & mask
-                if not bits[at >> 3] >> (at & 7) & 1:
-                    break
-                position += step
-            else:
-                return True
-        return False
+        key = _keyed(rid)
+        return any(
+            g.count and now - g.started < self.ttl and key in g.ids for g in list(self._generations)
+        )
 
     def __len__(self) -> int:
         """Ids added to the generations kept (an id added twice counts twice)."""
