@@ -441,16 +441,7 @@ def main() -> None:
         os.environ["WORKWORK_BENCH_LOG"] = args.log
     if args.child:
         role, *rest = args.child
-        log_dir = os.environ.get("WORKWORK_BENCH_LOG")
-        if log_dir:
-            import logging
-
-            logging.basicConfig(
-                filename=str(Path(log_dir) / f"{role}-{os.getpid()}.log"),
-                level=logging.INFO,
-                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            )
-            logging.getLogger("libp2p").setLevel(logging.WARNING)
+        network.child_logging(role)
         match role:
             case "target":
                 trio.run(child_target, Path(rest[0]), Path(rest[1]), float(rest[2]), Path(rest[3]))

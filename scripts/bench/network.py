@@ -653,6 +653,20 @@ def rss(count: int, tmp: Path, runs: int = 1) -> dict[str, Any]:
     }
 
 
+def child_logging(role: str) -> None:
+    """Sends a child's node.* logs at INFO to a file of its own, if --log named a directory."""
+    log_dir = os.environ.get("WORKWORK_BENCH_LOG")
+    if log_dir:
+        import logging
+
+        logging.basicConfig(
+            filename=str(Path(log_dir) / f"{role}-{os.getpid()}.log"),
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        logging.getLogger("libp2p").setLevel(logging.WARNING)
+
+
 def _percentile(values: list[float], q: float) -> float:
     return values[int(q * (len(values) - 1))]
 
@@ -801,16 +815,7 @@ def main() -> None:
     if args.steps:
         os.environ["WORKWORK_BENCH_STEPS"] = str(Path(args.steps).resolve())
     if args.child:
-        log_dir = os.environ.get("WORKWORK_BENCH_LOG")
-        if log_dir:
-            import logging
-
-            logging.basicConfig(
-                filename=str(Path(log_dir) / f"{args.child[0]}-{os.getpid()}.log"),
-                level=logging.INFO,
-                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            )
-            logging.getLogger("libp2p").setLevel(logging.WARNING)
+        child_logging(args.child[0])
         role, *rest = args.child
         match role:
             case "receiver":
