@@ -405,7 +405,8 @@ def _conn_relayed(conn: Any) -> bool:
 
 
 def _remote_ip(stream: Any) -> str | None:
-    """The IP address the peer on the other end of `stream` connects from, if known."""
+    """The IP address the peer on the other end of `stream` (or a muxed connection) connects
+    from, if known."""
     try:
         remote = stream.get_remote_address()
     except Exception:  # a transport that does not say
@@ -415,13 +416,5 @@ def _remote_ip(stream: Any) -> str | None:
 
 def _conn_ip(conns: list[Any]) -> str | None:
     """The IP address a peer's first direct connection comes from, if known."""
-    for conn in conns:
-        if _conn_relayed(conn):
-            continue
-        try:
-            remote = conn.muxed_conn.get_remote_address()
-        except Exception:  # a transport that does not say
-            continue
-        if remote:
-            return str(remote[0])
-    return None
+    direct = (_remote_ip(conn.muxed_conn) for conn in conns if not _conn_relayed(conn))
+    return next((ip for ip in direct if ip is not None), None)
