@@ -24,12 +24,21 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
 import sha3  # type: ignore[import-untyped]
 
 from protocol.errors import EmptyTree, InvalidLeaf, InvalidProof, UnknownLeaf
+
+# keccak256 in batches, without the GIL (protocol/_keccak.c); optional at install time. The tests
+# set it to None to run the Python path too.
+_batch: ModuleType | None
+try:
+    from protocol import _keccak as _batch
+except ImportError:  # pragma: no cover - the extension did not compile here
+    _batch = None
 
 __all__ = [
     "LEAF_ENCODING",
@@ -181,16 +190,18 @@ class MerkleTree:
     """
 
     def __init__(
-        self, inner: list[bytes], ordered: bytes, source: list[Leaf], source_hashes: list[bytes]
+        self, inner: bytes, ordered: bytes, order: np.ndarray, source: list[Leaf], hashes: bytes
     ) -> None:
         # Private: `build` and `load` guarantee that `inner` and `ordered` are the tree of
-        # `source`. The n - 1 inner nodes are bytes objects in array order; the n leaf nodes stay
-        # where the sort left them, one buffer of 32-byte hashes in ascending order, and become
-        # objects only when asked for (`nodes`, `_node`).
+        # `source`. Nodes stay in the buffers the build wrote and become objects only when asked
+        # for (`nodes`, `_node`): `inner` holds the n - 1 inner nodes in array order, `ordered`
+        # the n leaf hashes ascending, `order` the index in `source` of each of them, and
+        # `hashes` the leaf hash of each leaf of `source`, in its order.
         self._inner = inner
         self._ordered = ordered
+        self._order = order
         self._source = source
-        self._source_hashes = source_hashes
+        self._hashes = hashes
 
     @classmethod
     def build(cls, leaves: Iterable[Leaf]) -> MerkleTree:
@@ -206,19 +217,11 @@ class MerkleTree:
         source = list(leaves)
         if not source:
             raise EmptyTree("a Merkle tree needs at least one leaf")
-        _check_unique([leaf.contribution_id for leaf in source])
-        k = keccak
-        try:
-            # The hot loop of a build: Leaf.hash inlined, the encoding packed by one C call.
-            hashes = [
-                k(k(_pack_small(leaf.contribution_id, leaf.payout, leaf.weight)).digest()).digest()
-                for leaf in source
-            ]
-        except struct.error:
-            # A weight of 2**64 or more (only a Leaf made by hand has one): the general encoding.
-            hashes = [k(k(leaf.encode()).digest()).digest() for leaf in source]
-        ordered = _sort(hashes)
-        return cls(_grow(ordered), ordered, source, hashes)
+        ids = b"".join([leaf.contribution_id for leaf in source])
+        _check_unique(ids)
+        hashes = _leaf_hashes(source, ids)
+        ordered, order = _sort(hashes)
+        return cls(_grow(ordered), ordered, order, source, hashes)
 
     @classmethod
     def load(cls, dump: Mapping[str, Any]) -> MerkleTree:
@@ -270,7 +273,8 @@ class MerkleTree:
             raise InvalidProof(f"tree dump has no valid set of leaves: {exc}") from exc
         dumped = [bytes.fromhex(node[2:]) for node in nodes]
         first_leaf = len(leaves) - 1
-        for leaf, leaf_hash, slot in zip(leaves, tree._source_hashes, slots, strict=True):
+        for i, (leaf, slot) in enumerate(zip(leaves, slots, strict=True)):
+            leaf_hash = tree._hashes[i * _NODE_SIZE : (i + 1) * _NODE_SIZE]
             if not first_leaf <= slot < len(nodes):
                 raise InvalidProof(f"treeIndex {slot} is not a leaf slot of {len(nodes)} nodes")
             if dumped[slot] != leaf_hash:
@@ -298,17 +302,16 @@ class MerkleTree:
     @cached_property
     def nodes(self) -> tuple[bytes, ...]:
         """Every node, root first, in OpenZeppelin's array layout."""
-        ordered = self._ordered
+        ordered, inner = self._ordered, self._inner
         # Leaf slots run from the largest hash down to the smallest.
         leaves = (ordered[i : i + _NODE_SIZE] for i in range(len(ordered) - _NODE_SIZE, -1, -32))
-        return (*self._inner, *leaves)
+        return (*(inner[i : i + _NODE_SIZE] for i in range(0, len(inner), 32)), *leaves)
 
     @cached_property
     def leaves(self) -> tuple[Leaf, ...]:
         """The leaves in tree order: ascending by leaf hash, which is what an index refers to."""
-        by_hash = dict(zip(self._source_hashes, self._source, strict=True))
-        ordered = self._ordered
-        return tuple(by_hash[ordered[i : i + _NODE_SIZE]] for i in range(0, len(ordered), 32))
+        source = self._source
+        return tuple(source[i] for i in self._order.tolist())
 
     @cached_property
     def _index(self) -> dict[bytes, int]:
@@ -340,13 +343,12 @@ class MerkleTree:
         Raises:
             UnknownLeaf: the key names no leaf of this tree.
         """
-        inner = self._inner
+        node = self._node
         i = self._slot(self._resolve(key))
         proof = []
         while i > 0:
             # Left children have odd indices, so the sibling of an odd node is the next one.
-            sibling = i + 1 if i % 2 else i - 1
-            proof.append(inner[sibling] if sibling < len(inner) else self._node(sibling))
+            proof.append(node(i + 1 if i % 2 else i - 1))
             i = (i - 1) // 2
         return tuple(proof)
 
@@ -416,37 +418,81 @@ class MerkleTree:
         return 2 * len(self._source) - 2 - index
 
     def _node(self, slot: int) -> bytes:
-        inner = self._inner
-        if slot < len(inner):
-            return inner[slot]
+        start = slot * _NODE_SIZE
+        if start < len(self._inner):
+            return self._inner[start : start + _NODE_SIZE]
         # Leaf slot s holds the leaf of index 2n - 2 - s, that is slot n - 1 + j holds n - 1 - j.
-        start = (2 * len(inner) - slot) * _NODE_SIZE
+        start = (2 * len(self._source) - 2 - slot) * _NODE_SIZE
         return self._ordered[start : start + _NODE_SIZE]
 
 
-def _check_unique(ids: list[bytes]) -> None:
-    """Raises InvalidLeaf if two of `ids` (contribution ids) are equal."""
+def _check_unique(ids: bytes) -> None:
+    """Raises InvalidLeaf if two of the 32-byte contribution ids joined in `ids` are equal."""
     # Comparing neighbours after numpy sorts the first 8 bytes of each id costs two thirds of a set
     # of a million ids; only ids that share those bytes are compared whole.
-    heads = np.sort(np.frombuffer(b"".join(ids), dtype=np.uint64)[:: _NODE_SIZE // 8])
+    heads = np.sort(np.frombuffer(ids, dtype=np.uint64)[:: _NODE_SIZE // 8])
     if not (heads[1:] == heads[:-1]).any():
         return
     seen: set[bytes] = set()
-    for contribution_id in ids:
+    for i in range(0, len(ids), _NODE_SIZE):
+        contribution_id = ids[i : i + _NODE_SIZE]
         if contribution_id in seen:
             raise InvalidLeaf(f"contribution id 0x{contribution_id.hex()} appears twice")
         seen.add(contribution_id)
 
 
-def _sort(hashes: list[bytes]) -> bytes:
-    """Returns the 32-byte `hashes` sorted ascending, joined in one buffer."""
+def _leaf_hashes(source: list[Leaf], ids: bytes) -> bytes:
+    """Returns the leaf hashes of `source`, joined in its order; `ids` are its ids, joined."""
+    if _batch is None:
+        return b"".join(_leaf_hashes_python(source))
+    n = len(source)
+    try:
+        weights = np.fromiter(map(_weight, source), dtype=np.uint64, count=n)
+    except OverflowError:
+        # A weight of 2**64 or more (only a Leaf made by hand has one): the general encoding.
+        encoded = b"".join([leaf.encode() for leaf in source])
+    else:
+        # abi.encode of every leaf in one buffer, written a field at a time: the id, 12 zero
+        # bytes, the address, 24 zero bytes, the weight big-endian.
+        rows = np.zeros((n, 3 * _NODE_SIZE), dtype=np.uint8)
+        rows[:, :_NODE_SIZE] = np.frombuffer(ids, dtype=np.uint8).reshape(n, _NODE_SIZE)
+        payouts = np.frombuffer(b"".join([leaf.payout for leaf in source]), dtype=np.uint8)
+        rows[:, 2 * _NODE_SIZE - _ADDRESS_SIZE : 2 * _NODE_SIZE] = payouts.reshape(n, _ADDRESS_SIZE)
+        rows[:, 3 * _NODE_SIZE - 8 :] = weights.astype(">u8").view(np.uint8).reshape(n, 8)
+        encoded = rows.tobytes()
+    hashes: bytes = _batch.hash_each(_batch.hash_each(encoded, 3 * _NODE_SIZE), _NODE_SIZE)
+    return hashes
+
+
+def _leaf_hashes_python(source: list[Leaf]) -> list[bytes]:
+    """`_leaf_hashes` with two Python calls per leaf, where protocol._keccak did not compile."""
+    k = keccak
+    try:
+        # Leaf.hash inlined, the encoding packed by one C call.
+        return [
+            k(k(_pack_small(leaf.contribution_id, leaf.payout, leaf.weight)).digest()).digest()
+            for leaf in source
+        ]
+    except struct.error:
+        # A weight of 2**64 or more (only a Leaf made by hand has one): the general encoding.
+        return [k(k(leaf.encode()).digest()).digest() for leaf in source]
+
+
+def _weight(leaf: Leaf) -> int:
+    return leaf.weight
+
+
+def _sort(hashes: bytes) -> tuple[bytes, np.ndarray]:
+    """Sorts the 32-byte hashes joined in `hashes`.
+
+    Returns them ascending, joined, and for each the index it had in `hashes`.
+    """
     # A sort of Python bytes follows two pointers per comparison to objects scattered over the
     # heap; numpy sorts the first 8 bytes of each hash read big-endian (lexicographic order) as
     # integers and moves the rows, about a third of the time of the best Python sort (bucketing
     # by first byte). Only if two hashes share those 8 bytes does it sort by all 32.
-    n = len(hashes)
-    joined = b"".join(hashes)
-    words = np.frombuffer(joined, dtype=">u8").reshape(n, _NODE_SIZE // 8)
+    n = len(hashes) // _NODE_SIZE
+    words = np.frombuffer(hashes, dtype=">u8").reshape(n, _NODE_SIZE // 8)
     heads = words[:, 0].astype(np.uint64)
     order = np.argsort(heads)
     sorted_heads = heads[order]
@@ -454,13 +500,22 @@ def _sort(hashes: list[bytes]) -> bytes:
         # lexsort's last key is the primary one.
         order = np.lexsort(words.T[::-1].astype(np.uint64))
     # np.take of rows of four uint64 copies faster than fancy indexing of 32-byte void rows.
-    rows = np.frombuffer(joined, dtype=np.uint64).reshape(n, _NODE_SIZE // 8)
+    rows = np.frombuffer(hashes, dtype=np.uint64).reshape(n, _NODE_SIZE // 8)
     ordered: bytes = np.take(rows, order, axis=0).tobytes()
-    return ordered
+    return ordered, order
 
 
-def _grow(ordered: bytes) -> list[bytes]:
-    """Returns the inner nodes, root first, of the tree whose sorted leaf hashes are `ordered`."""
+def _grow(ordered: bytes) -> bytes:
+    """Returns the inner nodes, root first and joined, of the tree whose sorted leaf hashes are
+    joined in `ordered`."""
+    if _batch is None:
+        return b"".join(_grow_python(ordered))
+    inner: bytes = _batch.tree(ordered)
+    return inner
+
+
+def _grow_python(ordered: bytes) -> list[bytes]:
+    """`_grow` with a Python call per node, where protocol._keccak did not compile."""
     k = keccak
     size = _NODE_SIZE
     n = len(ordered) // size

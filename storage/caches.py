@@ -258,7 +258,7 @@ class Caches:
         for name, total in totals.items():
             batch.put(keys.count(name), keys.u64(total))
         # Before the write: only what errs on the safe side.
-        self.seen.update(stored)
+        self.seen.update_many(list(stored))
         for contribution_id in judged:
             self._unjudged.pop(contribution_id)
         for pid in projects:

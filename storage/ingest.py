@@ -150,17 +150,21 @@ class Ingest:
         self.offered: set[bytes] = set()
 
     def run(self, records: Iterable[Record]) -> IngestResult:
+        records = list(records)
+        # The id filter is probed for the whole call at once; it changes only in `finish`.
+        maybe = self.seen.probe([record.id for record in records])
         known, offer = self.known, self.offer
-        for record in records:
-            if not known(record.id):
+        for record, stored in zip(records, maybe, strict=True):
+            if not known(record.id, stored):
                 offer(record)
         return self.finish()
 
     def run_raw(self, blobs: Iterable[bytes]) -> IngestResult:
-        for blob in blobs:
-            data = bytes(blob)
-            rid = hashlib.sha256(data).digest()
-            if self.known(rid):
+        datas = [bytes(blob) for blob in blobs]
+        ids = [hashlib.sha256(data).digest() for data in datas]
+        maybe = self.seen.probe(ids)
+        for data, rid, stored in zip(datas, ids, maybe, strict=True):
+            if self.known(rid, stored):
                 continue
             try:
                 record = decode_record(data)
@@ -206,8 +210,12 @@ class Ingest:
 
     # Steps 1 to 6.
 
-    def known(self, rid: bytes) -> bool:
-        """Sorts out a record that is stored or waiting already; returns True if it was."""
+    def known(self, rid: bytes, maybe: bool) -> bool:
+        """Sorts out a record that is stored or waiting already; returns True if it was.
+
+        `maybe` is the id filter's answer for `rid` (False: certainly not stored before this
+        call).
+        """
         if rid in self.orphans.entries:
             self.offered.add(rid)
             self.orphaned.append(rid)
@@ -216,7 +224,7 @@ class Ingest:
             # Held until the end of the call, where it is stored or rejected once.
             self.offered.add(rid)
             return True
-        if rid in self.stored or (rid in self.seen and self.db.get(keys.RECORD + rid) is not None):
+        if rid in self.stored or (maybe and self.db.get(keys.RECORD + rid) is not None):
             self.duplicates.append(rid)
             return True
         return False

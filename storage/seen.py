@@ -25,7 +25,9 @@ verifies that every stored id is in the filter.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 # Filters start with room for this many ids (2 MiB): a layer added later costs every lookup
 # one more probe, so the first one is generous.
@@ -34,6 +36,10 @@ MIN_CAPACITY = 1 << 20
 # 16 bits per id and 3 probes: about 0.5% false positives in a full layer. Each probe costs
 # Python time on every record; a false positive costs one read, on 1 record in 200.
 BITS_PER_ID = 16
+# Calls of at least this many ids take numpy's path: a few passes over the whole call's ids
+# instead of Python bit arithmetic per id (0.05 against 0.7 to 1.0 us per id at 1,000); below
+# it, numpy's fixed cost per call is more than it saves.
+BATCH_FROM = 64
 _MAGIC = b"WWSEEN1\x00"
 _LAYER = struct.Struct(">QQ")
 
@@ -108,6 +114,54 @@ class Seen:
             p = (h >> 64) & mask
             bits[p >> 3] |= 1 << (p & 7)
             layer.count += 1
+
+    def probe(self, rids: Sequence[bytes]) -> list[bool]:
+        """Returns, for each of `rids`, whether the filter may hold it (`rid in self`)."""
+        positions = self._positions(rids)
+        if positions is None:
+            return [rid in self for rid in rids]
+        found = np.zeros(len(rids), dtype=bool)
+        for layer in self._layers:
+            p = positions & np.uint32(layer.mask)
+            bits = np.frombuffer(layer.bits, dtype=np.uint8)
+            found |= ((bits[p >> 3] >> (p & 7).astype(np.uint8)) & 1).all(axis=1)
+        result: list[bool] = found.tolist()
+        return result
+
+    def update_many(self, rids: Sequence[bytes]) -> None:
+        """`update` for a sequence: numpy's path for many ids."""
+        positions = self._positions(rids)
+        if positions is None:
+            self.update(rids)
+            return
+        done = 0
+        while done < len(rids):
+            layer = self._layers[-1]
+            if layer.count >= layer.capacity:
+                layer = _Layer(2 * layer.capacity)
+                self._layers.append(layer)
+            take = min(len(rids) - done, layer.capacity - layer.count)
+            p = (positions[done : done + take] & np.uint32(layer.mask)).ravel()
+            bits = np.frombuffer(layer.bits, dtype=np.uint8)
+            # ufunc.at: an index that comes twice gets both bits, where bits[i] |= x would not.
+            np.bitwise_or.at(bits, p >> 3, np.left_shift(1, p & 7).astype(np.uint8))
+            layer.count += take
+            done += take
+
+    def _positions(self, rids: Sequence[bytes]) -> np.ndarray | None:
+        """Returns the three candidate positions of each of `rids`, unmasked (n x 3 uint32), or
+        None where numpy's path does not apply: few ids, ids of unequal lengths or shorter than
+        12 bytes, or a layer of more than 2**32 bits (whose positions take more bytes)."""
+        n = len(rids)
+        if n < BATCH_FROM or self._layers[-1].mask >> 32:
+            return None
+        joined = b"".join(rids)
+        width = len(rids[0])
+        if width < 12 or width % 4 or len(joined) != n * width:
+            return None
+        # The bytes of `int.from_bytes(rid, "little") >> 32 * k` below 2**32, k = 0, 1, 2.
+        words: np.ndarray = np.frombuffer(joined, dtype="<u4").reshape(n, width // 4)[:, :3]
+        return words.astype(np.uint32)
 
     def __contains__(self, rid: bytes) -> bool:
         # This runs for every record: one layer (the usual case) is probed here, without a call

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import random
+from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from storage import Store, keys
-from storage.seen import Seen
+from storage.seen import BATCH_FROM, Seen
 from tests.support import factories as f
 from tests.support.factories import T0
 
@@ -66,6 +70,9 @@ def test_a_filter_that_always_says_maybe_changes_nothing(store: Store) -> None:
         def __contains__(self, rid: object) -> bool:
             return True
 
+        def probe(self, rids: Sequence[bytes]) -> list[bool]:
+            return [True] * len(rids)
+
     store._seen = Maybe()
     work_ = f.contribution()
     result = store.ingest([f.project(), work_, work_], now=T0)
@@ -89,3 +96,42 @@ def test_one_layer_answers_like_several() -> None:
     assert all(rid in one for rid in added) and all(rid in two for rid in added)
     others = [digest(10**9 + i) for i in range(20_000)]
     assert sum(rid in one for rid in others) < 0.01 * len(others)
+
+
+def layers(seen: Seen) -> list[tuple[int, int, bytes]]:
+    return [(layer.capacity, layer.count, bytes(layer.bits)) for layer in seen._layers]
+
+
+@pytest.mark.parametrize("width", [32, 12])
+def test_the_batch_path_sets_and_reads_the_bits_of_the_one_at_a_time_path(width: int) -> None:
+    rng = random.Random(width)
+    one, many = Seen(1000), Seen(1000)
+    for size in [BATCH_FROM, 700, 999, 1, 2500, BATCH_FROM - 1, 3000]:
+        rids = [rng.randbytes(width) for _ in range(size)]
+        # An id twice in one call sets its bits twice: both paths count it twice.
+        rids += rids[:3]
+        one.update(rids)
+        many.update_many(rids)
+        # Calls that fill a layer and go on in a new one of twice its capacity.
+        assert layers(many) == layers(one)
+    assert len(one._layers) > 2
+    probes = [rng.randbytes(width) for _ in range(20_000)]
+    assert many.probe(probes) == [rid in one for rid in probes]
+
+
+def test_probe_never_says_no_for_an_id_it_holds() -> None:
+    seen = Seen(CAPACITY)
+    added = [digest(i) for i in range(3 * CAPACITY)]
+    seen.update_many(added)
+    assert len(seen._layers) == 2
+    assert all(seen.probe(added))
+    others = [digest(10**9 + i) for i in range(20_000)]
+    assert sum(seen.probe(others)) < 0.02 * len(others)
+
+
+def test_ids_the_batch_path_cannot_read_take_the_other_path() -> None:
+    seen = Seen(CAPACITY)
+    odd = [digest(i)[: 8 + i % 3] for i in range(200)]
+    seen.update_many(odd)
+    assert seen.probe(odd) == [True] * len(odd)
+    assert all(rid in seen for rid in odd)
