@@ -52,6 +52,7 @@ from nacl.signing import SigningKey
 
 from node.config import NetworkConfig
 from node.daemon import tune_gc
+from node.net import host
 from node.net.node import Node
 from protocol import (
     SIGNING_DOMAIN,
@@ -782,6 +783,8 @@ def latency(tmp: Path, *, rate: float, seconds: float, nodes_count: int = 10) ->
     return {
         "rate_per_s": rate,
         "seconds": seconds,
+        "mesh": os.environ.get("WORKWORK_BENCH_MESH")
+        or f"{host.DEGREE},{host.DEGREE_LOW},{host.DEGREE_HIGH}",
         "one_hop": one_hop,
         "network": network,
         "p50_ratio": network["p50_ms"] / one_hop["p50_ms"],
@@ -808,14 +811,22 @@ def main() -> None:
     parser.add_argument("--log", help="children log here (node.* at INFO), one file each")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--steps", help="lag: the serving node's longest task steps go here")
+    parser.add_argument(
+        "--mesh",
+        help="GossipSub mesh degrees D,D_low,D_high for every node (default: node.net.host's)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.log:
         os.environ["WORKWORK_BENCH_LOG"] = args.log
+    if args.mesh:
+        os.environ["WORKWORK_BENCH_MESH"] = args.mesh
     if args.steps:
         os.environ["WORKWORK_BENCH_STEPS"] = str(Path(args.steps).resolve())
     if args.child:
         child_logging(args.child[0])
+        if mesh := os.environ.get("WORKWORK_BENCH_MESH"):
+            host.DEGREE, host.DEGREE_LOW, host.DEGREE_HIGH = (int(d) for d in mesh.split(","))
         role, *rest = args.child
         match role:
             case "receiver":
