@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -361,6 +362,29 @@ def lag_stats(late: list[float]) -> dict[str, float]:
     }
 
 
+class GcPauses:
+    """A gc callback that times the cyclic collector's passes, by generation."""
+
+    def __init__(self) -> None:
+        self.began = 0.0
+        self.pauses: list[tuple[float, int]] = []
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.began = time.perf_counter()
+        else:
+            self.pauses.append((time.perf_counter() - self.began, info["generation"]))
+
+    def summary(self) -> dict[str, Any]:
+        longest = sorted(self.pauses, reverse=True)[:5]
+        return {
+            "collections_by_generation": [
+                sum(1 for _, g in self.pauses if g == gen) for gen in range(3)
+            ],
+            "longest_ms": [[round(1000 * s, 1), gen] for s, gen in longest],
+        }
+
+
 async def child_lag_server(data: Path, raws_file: Path, idle_seconds: float) -> None:
     async with trio.open_nursery() as nursery:
         node = await start(nursery, data, role="bootstrap", sync_interval=1e9)
@@ -381,17 +405,21 @@ async def child_lag_server(data: Path, raws_file: Path, idle_seconds: float) -> 
 
             steps = Steps()
             trio.lowlevel.add_instrument(steps)
+        pauses = GcPauses()
+        gc.callbacks.append(pauses)
         with trio.move_on_after(CHILD_TIMEOUT):
             async with trio.open_nursery() as ticking:
                 ticking.start_soon(lags, measured, queued)
                 await read_line()  # "stop measuring"
                 ticking.cancel_scope.cancel()
+        gc.callbacks.remove(pauses)
         emit(
             event="done",
             cpu_s=cpu_seconds() - cpu_began,
             gossip=vars(node.gossip.counters),
             **lag_stats(measured),
             queued=queued_stats(measured, queued),
+            gc=pauses.summary(),
         )
         if steps_file:
             trio.lowlevel.remove_instrument(steps)
@@ -716,6 +744,7 @@ def lag(count: int, gossip: int, tmp: Path, *, fresh: int = 3) -> dict[str, Any]
         "gossip_published_s": published["at"] - began,
         "server_cpu_s": load["cpu_s"],
         "run_queue": load["queued"],
+        "server_gc": load["gc"],
         # The machine's 1-minute load average when the measuring began and ended.
         "load_average": [round(load_began, 1), round(os.getloadavg()[0], 1)],
     }
