@@ -446,6 +446,7 @@ def _leaf_hashes(source: list[Leaf], ids: bytes) -> bytes:
     if _batch is None:
         return b"".join(_leaf_hashes_python(source))
     n = len(source)
+    encoded: bytes | np.ndarray
     try:
         weights = np.fromiter(map(_weight, source), dtype=np.uint64, count=n)
     except OverflowError:
@@ -459,7 +460,7 @@ def _leaf_hashes(source: list[Leaf], ids: bytes) -> bytes:
         payouts = np.frombuffer(b"".join([leaf.payout for leaf in source]), dtype=np.uint8)
         rows[:, 2 * _NODE_SIZE - _ADDRESS_SIZE : 2 * _NODE_SIZE] = payouts.reshape(n, _ADDRESS_SIZE)
         rows[:, 3 * _NODE_SIZE - 8 :] = weights.astype(">u8").view(np.uint8).reshape(n, 8)
-        encoded = rows.tobytes()
+        encoded = rows  # read in place, through the buffer protocol
     hashes: bytes = _batch.hash_each(_batch.hash_each(encoded, 3 * _NODE_SIZE), _NODE_SIZE)
     return hashes
 

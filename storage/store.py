@@ -337,10 +337,15 @@ class Store:
         The id filter answers for almost every id that is not stored, without a read; a read
         confirms each of the others. For sorting out replays before any decoding.
         """
-        seen = self._caches.seen
+        ids = list(ids)
+        maybe = self._caches.seen.probe(ids)
         with translate(self.path, "reading"):
             db = self._db
-            return {rid for rid in ids if rid in seen and db.get(keys.RECORD + rid) is not None}
+            return {
+                rid
+                for rid, stored in zip(ids, maybe, strict=True)
+                if stored and db.get(keys.RECORD + rid) is not None
+            }
 
     def project(self, pid: bytes) -> Record | None:
         """Returns the revision in force of project `pid` (a `project_id`), or None."""

@@ -85,9 +85,15 @@ from node.net.fair import Dropped, FairGate
 
 log = logging.getLogger(__name__)
 
-# Mesh degree as in go-libp2p's defaults; a heartbeat every second keeps meshes repaired quickly
-# in small networks.
-DEGREE, DEGREE_LOW, DEGREE_HIGH = 6, 4, 12
+# Mesh degree 4 (3-6), below go-libp2p's 6 (4-12). In py-libp2p every copy of a message costs
+# about a millisecond of CPU to send and another to receive, and a node gets a copy from nearly
+# every mesh peer: with 6 (4-12), ten nodes on two cores spent most of each record's time
+# waiting for the CPU their duplicates took. With 4 (3-6) the 10-node propagation p99 fell from
+# 3.5-6.0x to 2.7-2.8x one hop, and CPU per node by a third (scripts/bench/network.py latency,
+# docs/BENCHMARKS.md); a simulated 1,000-node network still converges (sim.py). Fewer paths
+# per message are what sync repairs. A heartbeat every second keeps meshes repaired quickly in
+# small networks.
+DEGREE, DEGREE_LOW, DEGREE_HIGH = 4, 3, 6
 HEARTBEAT = 1
 
 
