@@ -530,12 +530,13 @@ async def child_peer(config: dict[str, Any]) -> None:
 class Child:
     """A child process of this script, read line by line; stopped by its pid only."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, nice: int = 0) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-P", __file__, "--child", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )
 
     def send(self, line: str) -> None:
@@ -700,8 +701,15 @@ def _percentile(values: list[float], q: float) -> float:
     return values[int(q * (len(values) - 1))]
 
 
-def lag(count: int, gossip: int, tmp: Path, *, fresh: int = 3) -> dict[str, Any]:
-    """A node serving `fresh` catch-ups of `count` records and storing `gossip` records."""
+def lag(
+    count: int, gossip: int, tmp: Path, *, fresh: int = 3, clients_nice: int = 0
+) -> dict[str, Any]:
+    """A node serving `fresh` catch-ups of `count` records and storing `gossip` records.
+
+    The fresh nodes and the publisher stand in for peers on other machines; with
+    `clients_nice`, they run at that nice value, so that on this machine's cores they take what
+    the serving node leaves rather than compete with it as equals.
+    """
     raws = make_records(count + gossip)
     seed_file, gossip_file = tmp / "seed.msgpack", tmp / "gossip.msgpack"
     seed_file.write_bytes(msgpack.packb(raws[:count]))
@@ -717,9 +725,18 @@ def lag(count: int, gossip: int, tmp: Path, *, fresh: int = 3) -> dict[str, Any]
         load_began = os.getloadavg()[0]
         for i in range(fresh):
             children.append(
-                Child("fresh", str(tmp / f"fresh{i}"), addr, str(count), str(seed_file))
+                Child(
+                    "fresh",
+                    str(tmp / f"fresh{i}"),
+                    addr,
+                    str(count),
+                    str(seed_file),
+                    nice=clients_nice,
+                )
             )
-        publisher = Child("publisher", str(tmp / "publisher"), addr, str(gossip_file))
+        publisher = Child(
+            "publisher", str(tmp / "publisher"), addr, str(gossip_file), nice=clients_nice
+        )
         children.append(publisher)
         catchups = [child.read("done") for child in children[:fresh]]
         published = publisher.read("published")
@@ -745,6 +762,7 @@ def lag(count: int, gossip: int, tmp: Path, *, fresh: int = 3) -> dict[str, Any]
         "server_cpu_s": load["cpu_s"],
         "run_queue": load["queued"],
         "server_gc": load["gc"],
+        "clients_nice": clients_nice,
         # The machine's 1-minute load average when the measuring began and ended.
         "load_average": [round(load_began, 1), round(os.getloadavg()[0], 1)],
     }
@@ -835,6 +853,12 @@ def main() -> None:
     parser.add_argument("--gossip", type=int, default=20_000, help="lag: records published")
     parser.add_argument("--fresh", type=int, default=3, help="lag: catch-ups served at once")
     parser.add_argument(
+        "--clients-nice",
+        type=int,
+        default=0,
+        help="lag: nice value of the fresh nodes and the publisher (stand-ins for remote peers)",
+    )
+    parser.add_argument(
         "--runs", type=int, default=1, help="rss: node processes started on the filled store"
     )
     parser.add_argument("--log", help="children log here (node.* at INFO), one file each")
@@ -882,7 +906,13 @@ def main() -> None:
                 if name == "latency":
                     results[name] = latency(base / name, rate=args.rate, seconds=args.seconds)
                 elif name == "lag":
-                    results[name] = lag(args.records, args.gossip, base / name, fresh=args.fresh)
+                    results[name] = lag(
+                        args.records,
+                        args.gossip,
+                        base / name,
+                        fresh=args.fresh,
+                        clients_nice=args.clients_nice,
+                    )
                 elif name == "rss":
                     results[name] = rss(args.records, base / name, args.runs)
                 else:
