@@ -51,6 +51,7 @@ import trio
 from nacl.bindings import crypto_sign_open
 from nacl.signing import SigningKey
 
+from node import daemon
 from node.config import NetworkConfig
 from node.daemon import tune_gc
 from node.net import host
@@ -763,6 +764,8 @@ def lag(
         "run_queue": load["queued"],
         "server_gc": load["gc"],
         "clients_nice": clients_nice,
+        "gc_thresholds": os.environ.get("WORKWORK_BENCH_GC")
+        or ",".join(str(t) for t in daemon.GC_THRESHOLDS),
         # The machine's 1-minute load average when the measuring began and ended.
         "load_average": [round(load_began, 1), round(os.getloadavg()[0], 1)],
     }
@@ -868,16 +871,24 @@ def main() -> None:
         "--mesh",
         help="GossipSub mesh degrees D,D_low,D_high for every node (default: node.net.host's)",
     )
+    parser.add_argument(
+        "--gc", help="the collector's thresholds in every node (default: node.daemon's)"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.log:
         os.environ["WORKWORK_BENCH_LOG"] = args.log
     if args.mesh:
         os.environ["WORKWORK_BENCH_MESH"] = args.mesh
+    if args.gc:
+        os.environ["WORKWORK_BENCH_GC"] = args.gc
     if args.steps:
         os.environ["WORKWORK_BENCH_STEPS"] = str(Path(args.steps).resolve())
     if args.child:
         child_logging(args.child[0])
+        if thresholds := os.environ.get("WORKWORK_BENCH_GC"):
+            gen0, gen1, gen2 = (int(t) for t in thresholds.split(","))
+            daemon.GC_THRESHOLDS = (gen0, gen1, gen2)
         if mesh := os.environ.get("WORKWORK_BENCH_MESH"):
             host.DEGREE, host.DEGREE_LOW, host.DEGREE_HIGH = (int(d) for d in mesh.split(","))
         role, *rest = args.child
