@@ -331,6 +331,16 @@ class Store:
                         break  # past the ids an odd-length prefix can name
         return found
 
+    def maybe_stored(self, ids: Sequence[bytes]) -> list[bool]:
+        """Returns, for each of `ids`, whether it may be a stored record (False: it is not one).
+
+        Only the in-memory id filter answers: no read, no lock, and so no need to leave the event
+        loop. The filter's bits are only ever set, so that is safe from any thread while an
+        ingest runs; an id that a concurrent ingest is storing may still be answered False, as
+        if the call had come a moment earlier.
+        """
+        return self._caches.seen.probe(ids)
+
     def stored(self, ids: Iterable[bytes]) -> set[bytes]:
         """Returns those of `ids` that are stored records.
 

@@ -3,6 +3,8 @@
 Gossip and sync both use this. A signature check costs about 45 us of libsodium, several times
 the Python work of decoding a record, so it is what runs in parallel:
 
+- One or two records (gossip's single records) are checked on the event loop: a thread's round
+  trip would cost more than the check (INLINE_UP_TO).
 - A small batch is split over a few threads. libsodium releases the GIL while it verifies, but
   a thread must take the GIL back after every signature, and while the event loop or the
   store's writer runs Python it waits up to the interpreter's switch interval (5 ms) for it.
@@ -53,6 +55,10 @@ SPLIT_FROM = 32
 # From this many records, a batch's signatures are checked in worker processes: below it, the
 # cost of sending the blobs there (about 2 ms a round trip) outweighs the GIL contention saved.
 POOL_FROM = 128
+# Up to this many records are checked on the event loop itself (about 70 us each): a thread's
+# round trip costs a single record more than its check, in latency and CPU (the loop hands
+# the GIL to the thread and waits to get it back).
+INLINE_UP_TO = 2
 
 
 def limiter() -> trio.CapacityLimiter:
@@ -69,6 +75,8 @@ async def decode_all(
     Returns:
         The records that passed, in order, and the errors of those that did not.
     """
+    if len(blobs) <= INLINE_UP_TO:
+        return _decode(blobs, now)
     if len(blobs) >= POOL_FROM and THREADS > 1:
         return await _decode_pooled(blobs, limit, now)
     step = max(SPLIT_FROM, -(-len(blobs) // THREADS))

@@ -69,3 +69,18 @@ async def test_a_dead_worker_changes_no_verdict(caplog: pytest.LogCaptureFixture
         assert outcome(*await verify.decode_all(blobs, limit, now=None)) == want
     assert verify.worker_pids()
     assert not set(verify.worker_pids()) & set(pids)
+
+
+@pytest.mark.parametrize("size", [1, 2, verify.INLINE_UP_TO + 1, verify.SPLIT_FROM + 8])
+async def test_every_path_gives_the_verdicts_of_decode(size: int) -> None:
+    """A batch checked on the event loop (one or two records), in threads, or split: each gives
+    exactly what `decode` gives blob by blob, errors included, for a forged and a cut record."""
+    records = work_records(size + 2)
+    forged = records[0]
+    blobs = [pack((forged.author, bytes(64), encode_body(forged.body)))]
+    blobs += [records[1].raw[:-2]] + [r.raw for r in records[2:]]
+    for batch in (blobs[:size], blobs[-size:]):
+        want = expected(batch)
+        want = [w for w in want if isinstance(w, bytes)] + [w for w in want if isinstance(w, tuple)]
+        with trio.fail_after(30):
+            assert outcome(*await verify.decode_all(batch, verify.limiter(), now=None)) == want

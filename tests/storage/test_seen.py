@@ -135,3 +135,14 @@ def test_ids_the_batch_path_cannot_read_take_the_other_path() -> None:
     seen.update_many(odd)
     assert seen.probe(odd) == [True] * len(odd)
     assert all(rid in seen for rid in odd)
+
+
+def test_maybe_stored_rules_out_what_is_not_stored(store: Store) -> None:
+    posting = f.project()
+    store.ingest([posting], now=T0)
+    others = [digest(i) for i in range(BATCH_FROM * 2)]
+    assert store.maybe_stored([posting.id]) == [True]
+    assert store.maybe_stored([posting.id, *others])[0] is True
+    # About 0.5% false positives: a handful at most of 128.
+    assert sum(store.maybe_stored(others)) <= 3
+    assert store.stored([posting.id, *others]) == {posting.id}
