@@ -207,7 +207,9 @@ class MerkleTree:
     def build(cls, leaves: Iterable[Leaf]) -> MerkleTree:
         """Builds the tree of a set of leaves; the order they come in does not matter.
 
-        The cost is the 3n - 1 keccak calls a tree of n leaves needs, plus about a fifth
+        The cost is the 3n - 1 keccak calls a tree of n leaves needs: with protocol._keccak,
+        about 1.5 times those calls made in C batches alone, and 0.7-0.85 times the same calls
+        made one by one from Python; without it, about 1.3 times the latter
         (scripts/bench/merkle.py measures it).
 
         Raises:
