@@ -230,6 +230,8 @@ async def child_receiver(data: Path, expect: int, raws_file: Path) -> None:
             baseline=baseline,
             rss_mib=peak_rss_mib(),
             cpu_s=cpu_seconds() - cpu_ready,
+            # The verifying workers start with the first large batch: all their CPU is the run's.
+            workers_cpu_s=tree_cpu_seconds(os.getpid(), itself=False),
         )
         nursery.cancel_scope.cancel()
 
@@ -602,6 +604,13 @@ def throughput(count: int, tmp: Path) -> dict[str, Any]:
             "publisher_seconds": published["at"] - began,
             "publisher_cpu_s": published["cpu_s"],
             "receiver_cpu_s": done["cpu_s"],
+            "receiver_workers_cpu_s": done["workers_cpu_s"],
+            # CPU per record stored, in microseconds: what the two cores had to share.
+            "us_per_record": {
+                "publisher": round(1e6 * published["cpu_s"] / max(done["stored"], 1), 1),
+                "receiver_process": round(1e6 * done["cpu_s"] / max(done["stored"], 1), 1),
+                "receiver_workers": round(1e6 * done["workers_cpu_s"] / max(done["stored"], 1), 1),
+            },
             "publisher": published["counters"],
             "receiver": done["counters"],
         }
