@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from operator import attrgetter
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -450,7 +451,7 @@ def _leaf_hashes(source: list[Leaf], ids: bytes) -> bytes:
     n = len(source)
     encoded: bytes | np.ndarray
     try:
-        weights = np.fromiter(map(_weight, source), dtype=np.uint64, count=n)
+        weights = np.fromiter(map(attrgetter("weight"), source), dtype=np.uint64, count=n)
     except OverflowError:
         # A weight of 2**64 or more (only a Leaf made by hand has one): the general encoding.
         encoded = b"".join([leaf.encode() for leaf in source])
@@ -479,10 +480,6 @@ def _leaf_hashes_python(source: list[Leaf]) -> list[bytes]:
     except struct.error:
         # A weight of 2**64 or more (only a Leaf made by hand has one): the general encoding.
         return [k(k(leaf.encode()).digest()).digest() for leaf in source]
-
-
-def _weight(leaf: Leaf) -> int:
-    return leaf.weight
 
 
 def _sort(hashes: bytes) -> tuple[bytes, np.ndarray]:

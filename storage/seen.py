@@ -140,6 +140,11 @@ class Seen:
             if layer.count >= layer.capacity:
                 layer = _Layer(2 * layer.capacity)
                 self._layers.append(layer)
+            if layer.mask >> 32:
+                # A new layer of more than 2**32 bits: its positions take more than 4 bytes of an
+                # id, which `update` reads (`_positions` refuses such a layer for the same reason).
+                self.update(rids[done:])
+                return
             take = min(len(rids) - done, layer.capacity - layer.count)
             p = (positions[done : done + take] & np.uint32(layer.mask)).ravel()
             bits = np.frombuffer(layer.bits, dtype=np.uint8)
