@@ -25,7 +25,6 @@ import multiaddr
 import trio
 from libp2p.crypto.keys import KeyPair
 from libp2p.peer.id import ID
-from libp2p.tools.anyio_service import background_trio_service
 
 from node.config import EvidenceConfig, NetworkConfig
 from node.errors import OrphanRecord
@@ -260,47 +259,41 @@ class Node:
         self._gateway = Gateway(store, strict=self.strict_io, root=root)
         stack = self._stack = build(key, self.config)
         listen = [multiaddr.Multiaddr(a) for a in self.config.listen]
-        async with (
-            stack.host.run(listen_addrs=listen),
-            background_trio_service(stack.pubsub),
-            background_trio_service(stack.gossipsub),
-        ):
-            await stack.pubsub.wait_until_ready()
-            async with trio.open_nursery() as nursery:
-                gateway = self._gateway
-                self._peers = Peers(stack, gateway, self.config, clock=self.clock)
-                self._intake = Intake(gateway, clock=self.clock, limits=self.limits())
-                self._gossip = Gossip(
-                    stack,
-                    self._intake,
-                    self._peers.penalize,
-                    clock=self.clock,
-                    drop=self.config.gossip_drop,
-                )
-                self._gossip.on_useful.append(self._peers.useful)
-                self._sync = Sync(
-                    stack,
-                    gateway,
-                    lambda: self.gossip.followed,
-                    self._peers,
-                    self._intake,
-                    clock=self.clock,
-                    interval=self.config.sync_interval,
-                )
-                self._evidence_net = EvidenceService(
-                    stack.host, gateway, self.evidence, self._peers, self.evidence_config
-                )
-                self._evidence_net.start()
-                await nursery.start(self._intake.run)
-                await nursery.start(self._gossip.run)
-                for topic in self.topics():
-                    await self._gossip.follow(topic)
-                await nursery.start(self._sync.run)
-                await nursery.start(self._peers.run)
-                self._discovery = Discovery(stack, self._peers, self.config)
-                await nursery.start(self._discovery.run)
-                self._nat = Nat(stack, self.config, self._peers, clock=self.clock)
-                self._peers.circuit_dialer = self._nat.dial
-                await nursery.start(self._nat.run)
-                log.info("node %s listening on %s", self.peer_id, ", ".join(self.addrs()))
-                task_status.started(self)
+        async with stack.running(listen), trio.open_nursery() as nursery:
+            gateway = self._gateway
+            self._peers = Peers(stack, gateway, self.config, clock=self.clock)
+            self._intake = Intake(gateway, clock=self.clock, limits=self.limits())
+            self._gossip = Gossip(
+                stack,
+                self._intake,
+                self._peers.penalize,
+                clock=self.clock,
+                drop=self.config.gossip_drop,
+            )
+            self._gossip.on_useful.append(self._peers.useful)
+            self._sync = Sync(
+                stack,
+                gateway,
+                lambda: self.gossip.followed,
+                self._peers,
+                self._intake,
+                clock=self.clock,
+                interval=self.config.sync_interval,
+            )
+            self._evidence_net = EvidenceService(
+                stack.host, gateway, self.evidence, self._peers, self.evidence_config
+            )
+            self._evidence_net.start()
+            await nursery.start(self._intake.run)
+            await nursery.start(self._gossip.run)
+            for topic in self.topics():
+                await self._gossip.follow(topic)
+            await nursery.start(self._sync.run)
+            await nursery.start(self._peers.run)
+            self._discovery = Discovery(stack, self._peers, self.config)
+            await nursery.start(self._discovery.run)
+            self._nat = Nat(stack, self.config, self._peers, clock=self.clock)
+            self._peers.circuit_dialer = self._nat.dial
+            await nursery.start(self._nat.run)
+            log.info("node %s listening on %s", self.peer_id, ", ".join(self.addrs()))
+            task_status.started(self)

@@ -49,10 +49,11 @@ async def bare_peer() -> AsyncIterator[tuple[IHost, Pubsub]]:
     )
     pubsub = Pubsub(host, router)
     listen = [multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]
+    # The host stops first, as a node's does (node.net.host.Stack.running).
     async with (
-        host.run(listen_addrs=listen),
         background_trio_service(pubsub),
         background_trio_service(router),
+        host.run(listen_addrs=listen),
     ):
         await pubsub.wait_until_ready()
         yield host, pubsub
