@@ -50,13 +50,19 @@ from storage.ingest import Ingest
 from storage.repair import rebuild_listings
 from storage.seen import MIN_CAPACITY, Seen
 from storage.state import State
-from storage.values import IngestResult, Page
+from storage.values import IngestResult, LevelStats, Page, level_stats
 
 # LevelDB options of every store (the benchmark's raw baseline uses the same ones). Bloom
 # filters make the "is this id stored?" lookup of every ingested record cheap when it is not.
+# The write buffer: with 16 MiB, a store growing to a million records (446 MiB) wrote faster
+# than LevelDB's one compaction thread merged the buffer's tables into level 1 (record ids
+# are random, so each merge rewrites the level), and writes waited for it: 9 us per record on
+# top of ingest's 11 of CPU. With 32 MiB the merges are half as many and writes no longer
+# wait (scripts/bench/store.py, docs/BENCHMARKS.md); it costs up to 32 MiB more memory while
+# a node writes (the buffer, and the one being written out).
 LEVELDB_OPTIONS: dict[str, Any] = {
     "bloom_filter_bits": 10,
-    "write_buffer_size": 16 * 1024 * 1024,
+    "write_buffer_size": 32 * 1024 * 1024,
     "lru_cache_size": 32 * 1024 * 1024,
 }
 
@@ -717,6 +723,11 @@ class Store:
         """Returns True if the record `rid` waits in the orphan area."""
         with self._lock:
             return rid in self._caches.orphans().entries
+
+    def compactions(self) -> tuple[LevelStats, ...]:
+        """LevelDB's levels under the store, with the compaction work each took so far."""
+        with translate(self.path, "reading the statistics of"):
+            return level_stats(self._db.get_property(b"leveldb.stats").decode())
 
     def check(self) -> tuple[str, ...]:
         """Checks the whole store; returns the problems found (none if it is consistent).

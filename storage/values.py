@@ -52,3 +52,29 @@ class IngestResult:
     released: tuple[bytes, ...] = ()
     discarded: tuple[tuple[bytes, ProtocolError], ...] = ()
     evicted: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LevelStats:
+    """One level of the LevelDB tree under a store, as LevelDB counts it since it opened.
+
+    LevelDB compacts in one background thread; when that thread falls behind, writes wait for
+    it. `seconds`, `read_mib` and `write_mib` say how much compaction work the level took.
+    """
+
+    level: int
+    files: int
+    size_mib: int
+    seconds: int
+    read_mib: int
+    write_mib: int
+
+
+def level_stats(text: str) -> tuple[LevelStats, ...]:
+    """Parses LevelDB's "leveldb.stats" property: one row of six integers per level."""
+    levels = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 6 and all(f.isdigit() for f in fields):
+            levels.append(LevelStats(*map(int, fields)))
+    return tuple(levels)

@@ -59,6 +59,7 @@ from protocol import (
 from protocol.epoch import manifest
 from storage import Page, Store
 from storage.store import LEVELDB_OPTIONS
+from storage.values import LevelStats, level_stats
 
 CONTRIBUTIONS = 1000
 EPOCHS = 10
@@ -212,42 +213,64 @@ def rss_now() -> dict[str, float]:
 def baseline(path: Path, db_dir: Path, size: int, sync: bool) -> dict[str, Any]:
     """Writes (b"R" + id, envelope) of every record with raw plyvel; times the writes only."""
     db = plyvel.DB(str(db_dir), create_if_missing=True, **LEVELDB_OPTIONS)
-    spent = 0.0
+    spent = cpu = 0.0
     for batch in batches(path, size):
         keyed = [(b"R" + hashlib.sha256(raw).digest(), raw) for raw in batch]
         gc.disable()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         wb = db.write_batch(sync=sync)
         for key, raw in keyed:
             wb.put(key, raw)
         wb.write()
         spent += time.perf_counter() - start
+        cpu += time.thread_time() - start_cpu
         gc.enable()
+    levels = level_stats(db.get_property(b"leveldb.stats").decode())
     db.close()
-    return {"seconds": spent, "mib": du(db_dir), "peak_rss_mib": rss_mib()}
+    return {
+        "seconds": spent,
+        "cpu_seconds": cpu,
+        **compaction(levels),
+        "mib": du(db_dir),
+        "peak_rss_mib": rss_mib(),
+    }
+
+
+def compaction(levels: tuple[LevelStats, ...]) -> dict[str, int]:
+    """LevelDB's compaction work over the run: its one background thread's seconds, and the
+    MiB it read and wrote (flushes of the write buffer included)."""
+    return {
+        "compaction_s": sum(level.seconds for level in levels),
+        "compaction_read_mib": sum(level.read_mib for level in levels),
+        "compaction_write_mib": sum(level.write_mib for level in levels),
+    }
 
 
 def ingest(path: Path, db_dir: Path, size: int, sync: bool, samples: int) -> dict[str, Any]:
     """Ingests every record into a new store, timing `Store.ingest` only; then times queries."""
-    spent = 0.0
+    spent = cpu = 0.0
     added = 0
     now = T0 + 10**9
     with Store.open(db_dir, sync=sync) as store:
         for batch in batches(path, size):
             records = [decode(raw, verify=False) for raw in batch]
             gc.disable()
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             result = store.ingest(records, now=now)
             spent += time.perf_counter() - start
+            cpu += time.thread_time() - start_cpu
             gc.enable()
             assert not result.rejected and not result.orphaned, result
             added += len(result.added)
+        levels = store.compactions()
         rss_ingest = rss_mib()
         split_ingest = rss_now()
         queries = latency(store, samples) if samples else {}
         split_queries = rss_now()
     return {
         "seconds": spent,
+        "cpu_seconds": cpu,
+        **compaction(levels),
         "added": added,
         "mib": du(db_dir),
         "rss_after_ingest_mib": rss_ingest,
@@ -340,6 +363,10 @@ def bench(n: int, size: int, sync: bool, samples: int, rounds: int) -> dict[str,
         "round_ratios": [
             round(r["seconds"] / s["seconds"], 3) for r, s in zip(raws, stores, strict=True)
         ],
+        # Where each phase's time went, in its best round: the writing thread's CPU, and the
+        # rest of the wall time, spent waiting (for LevelDB's compaction thread, mostly).
+        **per_record("baseline", min(raws, key=lambda r: r["seconds"]), count),
+        **per_record("ingest", min(stores, key=lambda s: s["seconds"]), count),
         **{k: v for k, v in final.items() if k.endswith("_ms") or k.endswith("_items")},
         "query_samples": samples,
         "store_mib": round(final["mib"], 1),
@@ -352,6 +379,16 @@ def bench(n: int, size: int, sync: bool, samples: int, rounds: int) -> dict[str,
         "store_peak_rss_mib": round(max(s["peak_rss_mib"] for s in stores), 1),
         "baseline_peak_rss_mib": round(max(r["peak_rss_mib"] for r in raws), 1),
         "cpus": os.cpu_count(),
+    }
+
+
+def per_record(name: str, phase: dict[str, Any], count: int) -> dict[str, Any]:
+    us = 1e6 / count
+    return {
+        f"{name}_cpu_us": round(phase["cpu_seconds"] * us, 2),
+        f"{name}_wait_us": round(max(0.0, phase["seconds"] - phase["cpu_seconds"]) * us, 2),
+        f"{name}_compaction_s": phase["compaction_s"],
+        f"{name}_compaction_io_mib": phase["compaction_read_mib"] + phase["compaction_write_mib"],
     }
 
 

@@ -20,6 +20,7 @@ from protocol import (
 from protocol.topics import META, shard, work
 from protocol.validate import MAX_SKEW
 from storage import BadCursor, IngestResult, Page, StorageError, Store, StoreClosed
+from storage.values import LevelStats, level_stats
 from tests.support import factories as f
 from tests.support.factories import T0
 
@@ -382,6 +383,35 @@ def test_topic_summary_follows_every_write(store: Store, monkeypatch: pytest.Mon
         store.ingest([f.contribution(summary="lost")], now=T0)
     monkeypatch.undo()
     assert store.topic_summary(shard_) == before == summary_of(store, shard_)
+
+
+def test_compactions_count_the_tables_leveldb_wrote(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s") as store:
+        store.ingest([f.project(), f.contribution()], now=T0)
+        # Still in the write buffer: no table yet.
+        assert sum(level.files for level in store.compactions()) == 0
+    # Reopening writes the log into a level's table.
+    with Store.open(tmp_path / "s") as store:
+        levels = store.compactions()
+        assert sum(level.files for level in levels) == 1
+        assert all(0 <= level.level < 7 for level in levels)
+    with pytest.raises(StoreClosed):
+        store.compactions()
+
+
+def test_level_stats_read_leveldb_rows_only() -> None:
+    text = (
+        "                               Compactions\n"
+        "Level  Files Size(MB) Time(sec) Read(MB) Write(MB)\n"
+        "--------------------------------------------------\n"
+        "  0        4       39         8        0       393\n"
+        "  2      130      257        11      557       568\n"
+    )
+    assert level_stats(text) == (
+        LevelStats(0, 4, 39, 8, 0, 393),
+        LevelStats(2, 130, 257, 11, 557, 568),
+    )
+    assert level_stats("") == ()
 
 
 def test_closed_store(tmp_path: Path) -> None:
