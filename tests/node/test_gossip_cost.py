@@ -16,10 +16,10 @@ from libp2p.pubsub.gossipsub import PROTOCOL_ID_V12
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import PUBSUB_SIGNING_PREFIX
 from libp2p.stream_muxer.yamux import yamux as yamux_module
-from libp2p.tools.anyio_service import background_trio_service
 
 from node.config import NetworkConfig
 from node.net import host as host_module
+from node.net.fair import FairGate
 from node.net.host import build
 from protocol.topics import topic as topic_of
 from tests.support import factories as f
@@ -122,12 +122,7 @@ async def test_a_copy_that_arrives_during_validation_is_not_validated_again() ->
 
     forwarders = [ID.from_pubkey(generate_new_ed25519_identity().public_key) for _ in range(3)]
     with trio.fail_after(20):
-        async with (
-            stack.host.run(listen_addrs=[multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]),
-            background_trio_service(stack.pubsub),
-            background_trio_service(stack.gossipsub),
-        ):
-            await stack.pubsub.wait_until_ready()
+        async with stack.running([multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]):
             stack.pubsub.set_topic_validator("t", validator, is_async_validator=True)
             await stack.pubsub.subscribe("t")
             msg = _signed(author, "t", b"one record", 1)
@@ -143,6 +138,49 @@ async def test_a_copy_that_arrives_during_validation_is_not_validated_again() ->
             # Another message is validated.
             await stack.pubsub.push_msg(forwarders[1], _signed(author, "t", b"another", 2))
             assert calls == [forwarders[0], forwarders[1]]
+
+
+async def test_a_forged_copy_waiting_its_turn_does_not_shut_out_the_real_message() -> None:
+    """A forged copy of a message (its id, from || seqno, with a signature that does not
+    check) reaches the node first and waits its turn behind a busy validator; the real message
+    arrives from another peer meanwhile. The real one is still validated and delivered: the
+    mark that drops copies of a message in validation is taken only when a copy has its turn,
+    and the forged copy fails its signature check then, before any other task runs."""
+    stack = build(generate_new_ed25519_identity(), NetworkConfig())
+    author, mallory = generate_new_ed25519_identity(), generate_new_ed25519_identity()
+    validated: list[bytes] = []
+    release = trio.Event()
+
+    async def validator(forwarder: ID, msg: rpc_pb2.Message) -> bool:
+        validated.append(msg.data)
+        if msg.data == b"busy":
+            await release.wait()
+        return True
+
+    busy, honest, liar = (
+        ID.from_pubkey(generate_new_ed25519_identity().public_key) for _ in range(3)
+    )
+    real = _signed(author, "t", b"the real record", 7)
+    forged = _signed(mallory, "t", b"a forged record", 7)
+    forged.from_id, forged.key = real.from_id, real.key  # the real one's id, not its signature
+    with trio.fail_after(20):
+        async with stack.running([multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]):
+            stack.pubsub.fair = FairGate(limit=1)  # one message judged at a time
+            stack.pubsub.set_topic_validator("t", validator, is_async_validator=True)
+            delivered = await stack.pubsub.subscribe("t")
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(stack.pubsub.push_msg, busy, _signed(author, "t", b"busy", 1))
+                await trio.testing.wait_all_tasks_blocked()
+                # Both copies wait behind the busy one: the forged copy first.
+                nursery.start_soon(stack.pubsub.push_msg, liar, forged)
+                await trio.testing.wait_all_tasks_blocked()
+                nursery.start_soon(stack.pubsub.push_msg, honest, real)
+                await trio.testing.wait_all_tasks_blocked()
+                assert validated == [b"busy"]
+                release.set()
+            assert validated == [b"busy", b"the real record"]
+            assert (await delivered.get()).data == b"busy"
+            assert (await delivered.get()).data == b"the real record"
 
 
 def test_own_messages_go_to_every_follower_forwarded_ones_to_the_mesh() -> None:
