@@ -12,11 +12,18 @@ temporary file; both timed phases then read that file batch by batch and time on
   signature checks are the protocol's cost, not the store's), with every rule and index.
 
 The ratio is baseline time / ingest time: 1.0 would mean indexing and validation are free.
+Each phase also reports, per record, its writing thread's CPU and the rest of its wall time
+(waiting, for LevelDB's compaction thread mostly), and LevelDB's compaction work.
+
+With --floor, one more ingest (untimed) logs every write batch the store makes, and rounds of
+`replay` write those batches again with raw plyvel, timing the writes only: the store's LevelDB
+work without any of its Python. baseline / replay is the most ingest could reach at this key
+schema (floor_ratio).
 Query latency is then measured on the full store: the first page (100) of "contributions of
 project P" and of "acceptances of (P, epoch)", for random P and epochs.
 
 Run: .venv/bin/python scripts/bench/store.py [--records N] [--batch N] [--rounds N] [--sync]
-                                                [--samples N] [--json]
+                                                [--samples N] [--floor] [--json]
      .venv/bin/python scripts/bench/store.py --quick      (about 20,000 records)
 
 Each phase runs in a fresh process, so that each has its own peak RSS; rounds alternate
@@ -40,8 +47,9 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import msgpack
 import plyvel
 from nacl.signing import SigningKey
 
@@ -283,6 +291,77 @@ def ingest(path: Path, db_dir: Path, size: int, sync: bool, samples: int) -> dic
     }
 
 
+class _Recording:
+    """A plyvel write batch that also appends its operations, in order, to a log file."""
+
+    def __init__(self, batch: Any, log: BinaryIO) -> None:
+        self._batch, self._log = batch, log
+        self._ops: list[tuple[bytes, bytes | None]] = []
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._ops.append((key, value))
+        self._batch.put(key, value)
+
+    def delete(self, key: bytes) -> None:
+        self._ops.append((key, None))
+        self._batch.delete(key)
+
+    def write(self) -> None:
+        self._batch.write()
+        self._log.write(msgpack.packb(self._ops, use_bin_type=True))
+
+
+class _Recorder:
+    """Stands in for the store's plyvel database: its write batches are recorded."""
+
+    def __init__(self, db: Any, log: BinaryIO) -> None:
+        self._db, self._log = db, log
+
+    def write_batch(self, **options: Any) -> _Recording:
+        return _Recording(self._db.write_batch(**options), self._log)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def record_writes(
+    path: Path, db_dir: Path, log_path: Path, size: int, sync: bool
+) -> dict[str, Any]:
+    """Ingests every record, untimed, and logs every write batch the store wrote."""
+    with Store.open(db_dir, sync=sync) as store, open(log_path, "wb") as log:
+        store._handle = _Recorder(store._handle, log)  # a benchmark's shim, nothing else
+        for batch in batches(path, size):
+            store.ingest([decode(raw, verify=False) for raw in batch], now=T0 + 10**9)
+        store._handle = store._handle._db
+    return {"log_mib": log_path.stat().st_size / 2**20}
+
+
+def replay(log_path: Path, db_dir: Path, sync: bool) -> dict[str, Any]:
+    """Writes the logged batches again with raw plyvel, timing the writes only: the store's
+    LevelDB work without any of its Python, the floor of ingest at this key schema."""
+    db = plyvel.DB(str(db_dir), create_if_missing=True, **LEVELDB_OPTIONS)
+    spent = cpu = 0.0
+    entries = 0
+    with open(log_path, "rb") as log:
+        for ops in msgpack.Unpacker(log, use_list=False):
+            entries += len(ops)
+            gc.disable()
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            wb = db.write_batch(sync=sync)
+            for key, value in ops:
+                if value is None:
+                    wb.delete(key)
+                else:
+                    wb.put(key, value)
+            wb.write()
+            spent += time.perf_counter() - start
+            cpu += time.thread_time() - start_cpu
+            gc.enable()
+    levels = level_stats(db.get_property(b"leveldb.stats").decode())
+    db.close()
+    return {"seconds": spent, "cpu_seconds": cpu, "entries": entries, **compaction(levels)}
+
+
 def latency(store: Store, samples: int) -> dict[str, Any]:
     pids: list[bytes] = []
     cursor = None
@@ -324,8 +403,11 @@ def in_child(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
         return pool.submit(fn, *args).result()
 
 
-def bench(n: int, size: int, sync: bool, samples: int, rounds: int) -> dict[str, Any]:
+def bench(
+    n: int, size: int, sync: bool, samples: int, rounds: int, floor: bool = False
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="workwork-bench-"))
+    replayed: list[dict[str, Any]] = []
     try:
         source = work / "records.bin"
         start = time.perf_counter()
@@ -343,6 +425,13 @@ def bench(n: int, size: int, sync: bool, samples: int, rounds: int) -> dict[str,
             assert stores[-1]["added"] == count, (stores[-1]["added"], count)
             shutil.rmtree(work / f"raw{r}")
             shutil.rmtree(work / f"store{r}")
+        if floor:
+            log = work / "writes.msgpack"
+            in_child(record_writes, source, work / "recorded", log, size, sync)
+            shutil.rmtree(work / "recorded")
+            for r in range(rounds):
+                replayed.append(in_child(replay, log, work / f"replay{r}", sync))
+                shutil.rmtree(work / f"replay{r}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     raw_s = min(r["seconds"] for r in raws)
@@ -379,6 +468,19 @@ def bench(n: int, size: int, sync: bool, samples: int, rounds: int) -> dict[str,
         "store_peak_rss_mib": round(max(s["peak_rss_mib"] for s in stores), 1),
         "baseline_peak_rss_mib": round(max(r["peak_rss_mib"] for r in raws), 1),
         "cpus": os.cpu_count(),
+        **(floor_figures(replayed, raw_s, count) if replayed else {}),
+    }
+
+
+def floor_figures(replayed: list[dict[str, Any]], raw_s: float, count: int) -> dict[str, Any]:
+    best = min(replayed, key=lambda r: r["seconds"])
+    return {
+        "floor_entries_per_record": round(best["entries"] / count, 2),
+        "floor_replay_s": round(best["seconds"], 3),
+        # The most ingest could reach at this key schema: baseline / the store's writes alone.
+        "floor_ratio": round(raw_s / best["seconds"], 3),
+        "floor_round_ratios": [round(raw_s / r["seconds"], 3) for r in replayed],
+        **per_record("floor", best, count),
     }
 
 
@@ -400,10 +502,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000, help="queries to time, per query")
     parser.add_argument("--rounds", type=int, default=3, help="baseline/ingest pairs to run")
     parser.add_argument("--quick", action="store_true", help="a smoke test: about 20,000 records")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also replay the store's own write batches with raw plyvel (ingest's floor)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     n = 20_000 if args.quick else args.records
-    result = bench(n, args.batch, args.sync, args.samples, args.rounds)
+    result = bench(n, args.batch, args.sync, args.samples, args.rounds, args.floor)
     if args.json:
         print(json.dumps(result))
         return
