@@ -44,7 +44,7 @@ import shutil
 import struct
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -218,17 +218,23 @@ def rss_now() -> dict[str, float]:
     return out
 
 
-def baseline(path: Path, db_dir: Path, size: int, sync: bool) -> dict[str, Any]:
-    """Writes (b"R" + id, envelope) of every record with raw plyvel; times the writes only."""
+Ops = Sequence[tuple[bytes, bytes | None]]
+
+
+def raw_writes(
+    db_dir: Path, ops_batches: Iterable[Ops], sync: bool, write: Callable[[Any, Ops], None]
+) -> dict[str, Any]:
+    """Writes each batch of operations in one plyvel write batch (`write` fills it), in a new
+    LevelDB with the store's options; times the writes only."""
     db = plyvel.DB(str(db_dir), create_if_missing=True, **LEVELDB_OPTIONS)
     spent = cpu = 0.0
-    for batch in batches(path, size):
-        keyed = [(b"R" + hashlib.sha256(raw).digest(), raw) for raw in batch]
+    entries = 0
+    for ops in ops_batches:
+        entries += len(ops)
         gc.disable()
         start, start_cpu = time.perf_counter(), time.thread_time()
         wb = db.write_batch(sync=sync)
-        for key, raw in keyed:
-            wb.put(key, raw)
+        write(wb, ops)
         wb.write()
         spent += time.perf_counter() - start
         cpu += time.thread_time() - start_cpu
@@ -238,10 +244,25 @@ def baseline(path: Path, db_dir: Path, size: int, sync: bool) -> dict[str, Any]:
     return {
         "seconds": spent,
         "cpu_seconds": cpu,
+        "entries": entries,
         **compaction(levels),
         "mib": du(db_dir),
         "peak_rss_mib": rss_mib(),
     }
+
+
+def _puts(wb: Any, ops: Ops) -> None:
+    for key, raw in ops:
+        wb.put(key, raw)
+
+
+def baseline(path: Path, db_dir: Path, size: int, sync: bool) -> dict[str, Any]:
+    """Writes (b"R" + id, envelope) of every record with raw plyvel; times the writes only."""
+    keyed = (
+        [(b"R" + hashlib.sha256(raw).digest(), raw) for raw in batch]
+        for batch in batches(path, size)
+    )
+    return raw_writes(db_dir, keyed, sync, _puts)
 
 
 def compaction(levels: tuple[LevelStats, ...]) -> dict[str, int]:
@@ -336,30 +357,19 @@ def record_writes(
     return {"log_mib": log_path.stat().st_size / 2**20}
 
 
+def _puts_and_deletes(wb: Any, ops: Ops) -> None:
+    for key, value in ops:
+        if value is None:
+            wb.delete(key)
+        else:
+            wb.put(key, value)
+
+
 def replay(log_path: Path, db_dir: Path, sync: bool) -> dict[str, Any]:
     """Writes the logged batches again with raw plyvel, timing the writes only: the store's
     LevelDB work without any of its Python, the floor of ingest at this key schema."""
-    db = plyvel.DB(str(db_dir), create_if_missing=True, **LEVELDB_OPTIONS)
-    spent = cpu = 0.0
-    entries = 0
     with open(log_path, "rb") as log:
-        for ops in msgpack.Unpacker(log, use_list=False):
-            entries += len(ops)
-            gc.disable()
-            start, start_cpu = time.perf_counter(), time.thread_time()
-            wb = db.write_batch(sync=sync)
-            for key, value in ops:
-                if value is None:
-                    wb.delete(key)
-                else:
-                    wb.put(key, value)
-            wb.write()
-            spent += time.perf_counter() - start
-            cpu += time.thread_time() - start_cpu
-            gc.enable()
-    levels = level_stats(db.get_property(b"leveldb.stats").decode())
-    db.close()
-    return {"seconds": spent, "cpu_seconds": cpu, "entries": entries, **compaction(levels)}
+        return raw_writes(db_dir, msgpack.Unpacker(log, use_list=False), sync, _puts_and_deletes)
 
 
 def latency(store: Store, samples: int) -> dict[str, Any]:
