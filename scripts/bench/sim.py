@@ -17,9 +17,9 @@ simulator models, on a discrete-event loop with no sleeps and no sockets:
   with no exchange, as py-libp2p does before the handshake. The dialer's book counts a
   connection hung up on soon after it opened as a failed dial. `--refuse-when-full` models
   py-libp2p alone (no spare slots: refused at the limit, with no exchange);
-- GossipSub as our host configures it (node/net/host.py): one topic, mesh degree D=6 (D_low 4,
-  D_high 12), a heartbeat every second that grafts up to D when the mesh is under D_low and
-  prunes at random down to D when it is over D_high (a pruned peer backs off 60 s),
+- GossipSub as our host configures it (node/net/host.py): one topic, its mesh degree D, D_low
+  and D_high (4, 3 and 6), a heartbeat every second that grafts up to D when the mesh is under
+  D_low and prunes at random down to D when it is over D_high (a pruned peer backs off 60 s),
   forwarding a new message to the mesh, and IHAVE of the last 3 heartbeats' messages to
   max(6, a quarter of the) peers outside the mesh, which answer IWANT for what they lack;
 - sync: when the plan says a peer is due, the node fetches what the peer holds and it lacks
