@@ -320,7 +320,7 @@ async def test_a_host_stops_cleanly_under_a_peers_subscriptions() -> None:
                     topic = topic_name(f"churn-{n % 64}")
                     await pubsub.subscribe(topic)
                     await pubsub.unsubscribe(topic)
-                    await trio.sleep(0)
+                    await trio.lowlevel.checkpoint()
 
             for round_ in range(30):
                 stack = build(create_new_key_pair(), NetworkConfig())
