@@ -31,7 +31,7 @@ and the per-node message load (received messages of every kind per record).
 
 Run: .venv/bin/python scripts/bench/sim.py [--nodes 100,1000,10000] [--records R] [--rate R]
      [--loss P] [--partition] [--seed S] [--max-connections N] [--spare-slots N]
-     [--refuse-when-full] [--json]
+     [--refuse-when-full] [--bootstrap N] [--join-window S] [--json]
 """
 
 from __future__ import annotations
@@ -498,6 +498,10 @@ def main() -> None:
     )
     parser.add_argument("--max-connections", type=int, default=128)
     parser.add_argument("--spare-slots", type=int, default=32)
+    parser.add_argument("--bootstrap", type=int, default=3, help="bootstrap nodes")
+    parser.add_argument(
+        "--join-window", type=float, default=10.0, help="nodes join within this (seconds)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     for n in [int(x) for x in args.nodes.split(",")]:
@@ -511,6 +515,8 @@ def main() -> None:
             refuse_when_full=args.refuse_when_full,
             max_connections=args.max_connections,
             spare_slots=args.spare_slots,
+            bootstrap=args.bootstrap,
+            join_window=args.join_window,
         )
         result = simulate(params)
         result.extra["peak_rss_mib"] = round(
