@@ -13,7 +13,10 @@ Rules:
   passed; bootstrap nodes and peers it has reached before come first, at random among them,
   then peers it has only heard of, so that a table full of made-up peers cannot delay its
   real ones: after n failed dials in a row a peer waits BACKOFF_MIN * 2^(n-1) seconds, at most
-  BACKOFF_MAX, from its last attempt. A successful connection resets the count.
+  BACKOFF_MAX, from its last attempt, and then up to JITTER of that more, an amount each node
+  draws for itself (`retry_at`): nodes that a full node refused at the same moments (a burst of
+  joiners at the bootstrap nodes) do not all come back at once, to be refused at once again. A
+  successful connection resets the count.
 - Strikes and bans. An offence (invalid gossip, a bad sync answer) is a strike; MAX_STRIKES
   strikes within STRIKE_WINDOW ban the peer for BAN_SECONDS: it is hung up on, blocked in
   pubsub, not dialed, and hung up on again if it connects. When the ban ends (`tick` at or after
@@ -40,6 +43,7 @@ Rules:
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import random
 from collections.abc import Iterable, Mapping
@@ -51,6 +55,9 @@ MAX_STRIKES = 3
 STRIKE_WINDOW = 600.0
 BAN_SECONDS = 3600.0
 BACKOFF_MIN, BACKOFF_MAX = 1.0, 300.0
+# A peer's next dial waits its backoff stretched by up to this much of it, by an amount fixed
+# for each (node, peer, failure count): nodes refused together do not all come back together.
+JITTER = 0.5
 # How often dialing is reconsidered while peers are wanted (connections come and go unseen).
 DIAL_INTERVAL = 1.0
 MAX_KNOWN = 1000
@@ -230,6 +237,11 @@ class PeerBook:
     _dialing: set[str] = field(default_factory=set, init=False)
     # Connected peer -> when its connection opened, and its failures before.
     _since: dict[str, tuple[float, int]] = field(default_factory=dict, init=False)
+    # Keys this node's jitter (`retry_at`), so that it differs from every other node's.
+    _salt: bytes = field(default=b"", init=False)
+
+    def __post_init__(self) -> None:
+        self._salt = self.rng.randbytes(16)
 
     # Inputs.
 
@@ -396,6 +408,17 @@ class PeerBook:
 
     # Queries.
 
+    def retry_at(self, peer: KnownPeer) -> float:
+        """When `peer` may be dialed again: after its backoff (`KnownPeer.next_dial`), plus up
+        to JITTER of the backoff, an amount this node draws for the peer and its failure count."""
+        at = peer.next_dial()
+        if not peer.failures:
+            return at
+        digest = hashlib.blake2b(
+            f"{peer.peer_id}/{peer.failures}".encode(), key=self._salt, digest_size=8
+        ).digest()
+        return at + (at - peer.tried_at) * JITTER * int.from_bytes(digest) / 2**64
+
     def is_banned(self, peer_id: str, now: float) -> bool:
         until = self._banned.get(peer_id)
         return until is not None and until > now
@@ -434,7 +457,7 @@ class PeerBook:
             peer.peer_id not in self._connected
             and peer.peer_id not in self._dialing
             and not self.is_banned(peer.peer_id, now)
-            and peer.next_dial() <= now
+            and self.retry_at(peer) <= now
         )
 
     def _keep(self, peer: KnownPeer, *, verified: bool) -> list[Action]:
