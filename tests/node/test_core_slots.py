@@ -10,7 +10,7 @@ import random
 import trio
 import trio.testing
 
-from node.net.core.peers import SHORT_LIVED, HangUp, PeerBook
+from node.net.core.peers import SHORT_LIVED, Dial, HangUp, PeerBook
 from node.net.core.slots import GRACE, LINGER, USEFUL_WINDOW, Slots
 from node.net.core.ticker import Ticker
 
@@ -180,7 +180,8 @@ def test_a_dialer_hung_up_on_soon_after_connecting_backs_off_more_each_time() ->
     now = T0
     waits = []
     for _ in range(5):
-        book.tick(now, connected=())  # dials the full node
+        dialed = [a.peer_id for a in book.tick(now, connected=()) if isinstance(a, Dial)]
+        assert dialed == ["full"]
         book.connected("full", now, ("/ip4/10.0.0.1/tcp/1",))
         book.dial_succeeded("full", now)
         now += 2  # answered its exchange and hung up
@@ -189,7 +190,7 @@ def test_a_dialer_hung_up_on_soon_after_connecting_backs_off_more_each_time() ->
         assert peer is not None
         waits.append(peer.next_dial() - now)
         assert book.tick(now + 0.5, connected=()) == []  # not back at once
-        now = peer.next_dial()
+        now = book.retry_at(peer)  # the backoff, and the node's jitter on it
     assert waits == [1.0, 2.0, 4.0, 8.0, 16.0]
     # A connection that lasted resets the count, as before.
     book.tick(now, connected=())
